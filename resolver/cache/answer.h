@@ -1,0 +1,38 @@
+// A cacheable answer: the sections of an upstream response after its question, with the OPT
+// record removed, plus where each TTL sits so hits can count TTLs down in place.
+//
+// Invariant: `body` was copied from offset 12 + question length of the upstream message, and
+// a client question for the same name has the same length, so compression pointers inside
+// `body` stay valid when it is written back at the same offset behind the client's question.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "admin/config/settings.h"
+#include "resolver/dns/types.h"
+#include "resolver/dns/wire.h"
+
+namespace sekisho::cache {
+
+struct CachedAnswer {
+  std::vector<uint8_t> body;
+  std::vector<uint16_t> ttl_offsets;  // offsets into body of each record's TTL field
+  uint16_t ancount = 0;
+  uint16_t nscount = 0;
+  uint16_t arcount = 0;  // without OPT
+  dns::Rcode rcode = dns::Rcode::noerror;
+  bool authenticated = false;  // upstream set AD
+  uint32_t ttl = 0;            // seconds the answer is fresh; 0 = do not cache
+};
+
+// Extracts the answer from a validated upstream response whose question ends at
+// `question_end`. TTL: the smallest record TTL, or for NXDOMAIN/NODATA the SOA's
+// min(TTL, MINIMUM) (RFC 2308 §5), clamped by `limits`. False (with `why`) on a malformed
+// message; the caller then treats the upstream as failed.
+bool make_cached_answer(std::span<const uint8_t> msg, size_t question_end, const config::CacheSettings& limits,
+                        CachedAnswer& out, std::string& why);
+
+}  // namespace sekisho::cache

@@ -1,0 +1,48 @@
+// Cache and coalescing key: lowercased qname wire + qtype + qclass + the DO and CD bits
+// (answers with and without DNSSEC records, or with checking disabled, differ). Built on the
+// stack; hashing and comparing it allocates nothing.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+#include "resolver/dns/wire.h"
+
+namespace sekisho::cache {
+
+struct CacheKey {
+  uint8_t bytes[dns::kMaxNameWire + 5];
+  uint16_t length = 0;
+  uint64_t hash = 0;
+
+  std::string_view view() const { return {reinterpret_cast<const char*>(bytes), length}; }
+  bool operator==(const CacheKey& o) const { return length == o.length && std::memcmp(bytes, o.bytes, length) == 0; }
+};
+
+inline uint64_t hash_bytes(const uint8_t* p, size_t n) {
+  // FNV-1a folded with a final avalanche (splitmix64): keys are short, so this beats
+  // block hashes on setup cost and still spreads the top bits used for shard selection.
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  h ^= h >> 31;
+  return h;
+}
+
+inline CacheKey make_key(const dns::Question& q, bool do_bit, bool cd_bit) {
+  CacheKey k;
+  std::memcpy(k.bytes, q.qname_lower, q.qname_len);
+  size_t n = q.qname_len;
+  dns::write_u16(k.bytes + n, q.qtype);
+  dns::write_u16(k.bytes + n + 2, q.qclass);
+  k.bytes[n + 4] = static_cast<uint8_t>((do_bit ? 1 : 0) | (cd_bit ? 2 : 0));
+  k.length = static_cast<uint16_t>(n + 5);
+  k.hash = hash_bytes(k.bytes, k.length);
+  return k;
+}
+
+}  // namespace sekisho::cache

@@ -1,0 +1,66 @@
+// sekishod: parse flags, load the configuration, run the Server. Every start-up error is
+// printed with its context and makes the process exit non-zero, so systemd shows why.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "admin/config/load.h"
+#include "resolver/base/log.h"
+#include "resolver/server.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: sekishod [--config FILE]     run the resolver (embedded defaults without --config)\n"
+    "       sekishod --check-config FILE validate FILE and print every error with its line\n"
+    "       sekishod --version\n";
+
+int check_config(const std::string& path) {
+  auto loaded = sekisho::config::load_config_file(path);
+  for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+  if (!loaded.ok()) return 1;
+  std::printf("%s: ok\n", path.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if ((arg == "--config" || arg == "-c") && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (arg == "--check-config" && i + 1 < argc) {
+      return check_config(argv[i + 1]);
+    } else if (arg == "--version") {
+      std::printf("sekishod 0.1.0\n");
+      return 0;
+    } else if (arg == "--help" || arg == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else {
+      std::fprintf(stderr, "sekishod: unknown or incomplete argument '%s'\n%s", arg.c_str(), kUsage);
+      return 2;
+    }
+  }
+
+  auto loaded = config_path.empty()
+                    ? sekisho::config::load_config_text(sekisho::config::embedded_default_config(), "<embedded defaults>")
+                    : sekisho::config::load_config_file(config_path);
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+    std::fprintf(stderr, "sekishod: refusing to start with an invalid configuration (%zu error%s)\n",
+                 loaded.errors.size(), loaded.errors.size() == 1 ? "" : "s");
+    return 1;
+  }
+  sekisho::log::set_level(loaded.settings.log_level);
+  try {
+    sekisho::resolver::Server server(std::move(loaded.settings), config_path);
+    return server.run();
+  } catch (const std::exception& e) {
+    sekisho::log::error("server", "cannot start", {{"error", e.what()}});
+    return 1;
+  }
+}

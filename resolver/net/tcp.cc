@@ -1,0 +1,241 @@
+#include "resolver/net/tcp.h"
+
+#include <unistd.h>
+
+#include <cstring>
+
+#include "resolver/base/clock.h"
+#include "resolver/base/log.h"
+#include "resolver/dns/wire.h"
+#include "resolver/net/address.h"
+#include "resolver/pipeline.h"
+#include "resolver/server.h"
+#include "resolver/worker.h"
+
+namespace sekisho::resolver {
+namespace {
+
+struct WriteRequest {
+  uv_write_t req;
+  std::vector<uint8_t> frame;
+};
+
+const config::TcpSettings& tcp_settings(Worker& w) { return w.runtime()->settings.server.tcp; }
+
+}  // namespace
+
+TcpListener::TcpListener(Worker& worker, int fd) : worker_(worker) {
+  uv_tcp_init(worker.loop(), &handle_);
+  handle_.data = this;
+  uv_tcp_open(&handle_, fd);
+  if (int rc = uv_listen(reinterpret_cast<uv_stream_t*>(&handle_), 1024, &TcpListener::on_connection); rc != 0)
+    log::error("tcp", "listen failed", {{"error", uv_strerror(rc)}});
+}
+
+void TcpListener::close() {
+  if (!open_) return;
+  open_ = false;
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), nullptr);
+}
+
+void TcpListener::on_connection(uv_stream_t* server, int status) {
+  auto* self = static_cast<TcpListener*>(server->data);
+  if (status < 0) return;
+  TcpConnection::accept(self->worker_, server);
+}
+
+TcpConnection::TcpConnection(Worker& worker) : worker_(worker) {}
+
+void TcpConnection::accept(Worker& worker, uv_stream_t* server) {
+  auto* c = new TcpConnection(worker);
+  uv_tcp_init(worker.loop(), &c->handle_);
+  c->handle_.data = c;
+  c->handles_open_ = 1;
+  // A connection we do not take is closed before it is counted or registered.
+  auto discard = [c] {
+    c->closing_ = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->handle_), [](uv_handle_t* h) { delete static_cast<TcpConnection*>(h->data); });
+  };
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->handle_)) != 0) {
+    discard();
+    return;
+  }
+  auto& count = worker.server().tcp_connections();
+  if (count.fetch_add(1, std::memory_order_relaxed) >= tcp_settings(worker).max_connections || worker.draining()) {
+    count.fetch_sub(1, std::memory_order_relaxed);
+    ++worker.counters().tcp_connections_refused;
+    discard();
+    return;
+  }
+  worker.connection_opened(c);
+  uv_tcp_nodelay(&c->handle_, 1);
+  uv_timer_init(worker.loop(), &c->idle_);
+  c->idle_.data = c;
+  c->handles_open_ = 2;
+  c->last_activity_ms_ = monotonic_ms();
+  uv_timer_start(&c->idle_, &TcpConnection::on_idle, tcp_settings(worker).idle_timeout_ms, 0);
+  c->reading_ = true;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle_), &TcpConnection::on_alloc, &TcpConnection::on_read);
+}
+
+void TcpConnection::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
+  auto* c = static_cast<TcpConnection*>(h->data);
+  constexpr size_t kChunk = 16384;
+  if (c->in_.size() < c->in_len_ + kChunk) c->in_.resize(c->in_len_ + kChunk);
+  *buf = uv_buf_init(reinterpret_cast<char*>(c->in_.data() + c->in_len_), kChunk);
+}
+
+void TcpConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+  auto* c = static_cast<TcpConnection*>(s->data);
+  if (c->closing_) return;
+  if (nread == UV_EOF) {
+    // The client has sent all it will (half-close): answer what is owed, then close.
+    c->peer_done_ = true;
+    c->reading_ = false;
+    uv_read_stop(s);
+    c->process_frames();
+    if (c->pending_ == 0) c->shutdown_then_close();
+    return;
+  }
+  if (nread < 0) {
+    c->close();  // reset: nothing can be delivered any more
+    return;
+  }
+  c->in_len_ += static_cast<size_t>(nread);
+  c->last_activity_ms_ = monotonic_ms();
+  c->process_frames();
+}
+
+void TcpConnection::process_frames() {
+  size_t pos = 0;
+  worker_.refresh_runtime();
+  const uint32_t max_pipelined = tcp_settings(worker_).max_pipelined;
+  while (!closing_ && in_len_ - pos >= 2) {
+    const size_t len = dns::read_u16(in_.data() + pos);
+    if (len < dns::kHeaderSize || len > kMaxQuery) {
+      log::debug("tcp", "bad frame length, closing", {{"length", len}});
+      ++worker_.counters().malformed;
+      close();
+      return;
+    }
+    if (in_len_ - pos < 2 + len) break;
+    if (pending_ >= max_pipelined) break;  // leave it buffered; resume when answers go out
+    Origin origin;
+    origin.transport = Transport::tcp;
+    origin.connection = this;
+    std::span<uint8_t> out = worker_.scratch();
+    size_t out_len = 0;
+    ++pending_;  // held across run_query so a synchronous answer and a parked query look alike
+    Step step = run_query(worker_, std::span<const uint8_t>(in_.data() + pos + 2, len), origin, out, out_len);
+    pos += 2 + len;
+    if (step == Step::answered) send_answer(out.first(out_len));
+    if (step != Step::pending) --pending_;
+  }
+  if (pos > 0) {
+    std::memmove(in_.data(), in_.data() + pos, in_len_ - pos);
+    in_len_ -= pos;
+  }
+  if (in_.size() > 2 * 65536 && in_len_ < 65536) in_.resize(65536 + 16384);
+  if (!closing_ && reading_ && pending_ >= max_pipelined) {
+    reading_ = false;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
+  }
+}
+
+void TcpConnection::send_answer(std::span<const uint8_t> answer) {
+  if (closing_) return;
+  if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&handle_)) > kMaxWriteQueue) {
+    close();
+    return;
+  }
+  auto* w = new WriteRequest();
+  w->frame.resize(2 + answer.size());
+  dns::write_u16(w->frame.data(), static_cast<uint16_t>(answer.size()));
+  std::memcpy(w->frame.data() + 2, answer.data(), answer.size());
+  w->req.data = this;
+  uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(w->frame.data()), static_cast<unsigned>(w->frame.size()));
+  int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&handle_), &buf, 1, [](uv_write_t* req, int status) {
+    auto* wr = reinterpret_cast<WriteRequest*>(req);
+    auto* conn = static_cast<TcpConnection*>(req->data);
+    delete wr;
+    if (status < 0 && status != UV_ECANCELED) conn->close();
+  });
+  if (rc != 0) {
+    delete w;
+    close();
+  }
+  last_activity_ms_ = monotonic_ms();
+}
+
+void TcpConnection::query_finished() {
+  --pending_;
+  if (closing_) {
+    maybe_free();
+    return;
+  }
+  if (pending_ == 0 && (peer_done_ || worker_.draining())) {
+    shutdown_then_close();
+    return;
+  }
+  maybe_resume_reading();
+}
+
+void TcpConnection::query_finished_if_idle() {
+  if (pending_ == 0) shutdown_then_close();
+}
+
+void TcpConnection::shutdown_then_close() {
+  if (closing_ || shutting_down_) return;
+  shutting_down_ = true;
+  // uv_shutdown waits for queued writes, so the last answers reach the client before the FIN.
+  auto* req = new uv_shutdown_t();
+  req->data = this;
+  int rc = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&handle_), [](uv_shutdown_t* r, int) {
+    auto* c = static_cast<TcpConnection*>(r->data);
+    delete r;
+    c->close();
+  });
+  if (rc != 0) {
+    delete req;
+    close();
+  }
+}
+
+void TcpConnection::maybe_resume_reading() {
+  if (closing_ || reading_ || peer_done_ || pending_ >= tcp_settings(worker_).max_pipelined) return;
+  reading_ = true;
+  uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &TcpConnection::on_alloc, &TcpConnection::on_read);
+  process_frames();  // frames that arrived while paused are already buffered
+}
+
+void TcpConnection::on_idle(uv_timer_t* timer) {
+  auto* c = static_cast<TcpConnection*>(timer->data);
+  const uint64_t idle_ms = tcp_settings(c->worker_).idle_timeout_ms;
+  const uint64_t quiet = monotonic_ms() - c->last_activity_ms_;
+  if (c->pending_ == 0 && quiet >= idle_ms) {
+    c->close();
+    return;
+  }
+  uv_timer_start(&c->idle_, &TcpConnection::on_idle, quiet >= idle_ms ? idle_ms : idle_ms - quiet, 0);
+}
+
+void TcpConnection::close() {
+  if (closing_) return;
+  closing_ = true;
+  worker_.server().tcp_connections().fetch_sub(1, std::memory_order_relaxed);
+  worker_.connection_closed(this);
+  uv_close(reinterpret_cast<uv_handle_t*>(&handle_), &TcpConnection::on_closed);
+  if (handles_open_ == 2) uv_close(reinterpret_cast<uv_handle_t*>(&idle_), &TcpConnection::on_closed);
+}
+
+void TcpConnection::on_closed(uv_handle_t* h) {
+  auto* c = static_cast<TcpConnection*>(h->data);
+  --c->handles_open_;
+  c->maybe_free();
+}
+
+void TcpConnection::maybe_free() {
+  if (closing_ && handles_open_ == 0 && pending_ == 0) delete this;
+}
+
+}  // namespace sekisho::resolver

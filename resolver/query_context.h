@@ -1,0 +1,58 @@
+// Per-query state that must outlive the receive callback: only queries that wait for an
+// upstream get one. Fixed size, taken from the owning loop's pool; no heap pointers inside.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "resolver/decode.h"
+#include "resolver/net/address.h"
+#include "resolver/respond.h"
+
+namespace sekisho::resolver {
+
+class TcpConnection;
+
+// Who asked, and how to get the answer back to them.
+struct Origin {
+  Transport transport = Transport::udp;
+  int udp_fd = -1;                       // the listener socket the datagram arrived on
+  net::SocketAddress peer;
+  TcpConnection* connection = nullptr;   // kept alive by its pending count until we answer
+};
+
+struct QueryContext {
+  Origin origin;
+  DecodedQuery query;
+  uint64_t received_ms = 0;
+  QueryContext* next_waiter = nullptr;  // intrusive list of queries waiting on one upstream query
+};
+
+// A per-loop free list, so waiting queries cost no allocation once the pool has grown to the
+// loop's working set. `limit` bounds memory under a flood of unanswerable queries.
+class ContextPool {
+ public:
+  explicit ContextPool(size_t limit) : limit_(limit) {}
+  QueryContext* acquire() {
+    if (in_use_ >= limit_) return nullptr;
+    ++in_use_;
+    if (free_.empty()) return new QueryContext();
+    QueryContext* c = free_.back().release();
+    free_.pop_back();
+    return c;
+  }
+  void release(QueryContext* c) {
+    --in_use_;
+    c->next_waiter = nullptr;
+    free_.emplace_back(c);
+  }
+  size_t in_use() const { return in_use_; }
+
+ private:
+  std::vector<std::unique_ptr<QueryContext>> free_;
+  size_t in_use_ = 0;
+  size_t limit_;
+};
+
+}  // namespace sekisho::resolver

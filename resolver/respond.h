@@ -1,0 +1,33 @@
+// Stage 9, respond: every answer a client gets is written here. The client's ID, RD bit and
+// question (with its original letter case, RFC 1035 §7.1 / 0x20 clients) are echoed; an OPT
+// record is added exactly when the client sent one; UDP answers that do not fit the client's
+// limit are truncated to header + question + OPT with TC=1 (RFC 1035 §4.2.1, RFC 6891 §7).
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "resolver/cache/answer.h"
+#include "resolver/decode.h"
+#include "resolver/dns/edns.h"
+
+namespace sekisho::resolver {
+
+enum class Transport : uint8_t { udp, tcp };
+
+// Largest answer we send to this client over `transport`: over UDP the client's EDNS payload
+// capped at our 1232, or 512 without EDNS; over TCP the 65535 frame limit.
+size_t answer_limit(const DecodedQuery& q, Transport transport);
+
+// TTL given to stale answers (RFC 8767 §4 recommends 30 seconds).
+constexpr uint32_t kStaleTtl = 30;
+
+// Writes an error answer (no records). Returns the length written (0 if `out` is too small).
+size_t write_error(const DecodedQuery& q, dns::Rcode rcode, const dns::Ede* ede, std::span<uint8_t> out, size_t limit);
+
+// Writes a cached or fresh answer whose records have aged `age` seconds. `stale` answers get
+// kStaleTtl on every record.
+size_t write_answer(const DecodedQuery& q, const cache::CachedAnswer& a, uint32_t age, bool stale,
+                    const dns::Ede* ede, std::span<uint8_t> out, size_t limit);
+
+}  // namespace sekisho::resolver

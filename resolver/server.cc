@@ -1,0 +1,196 @@
+#include "resolver/server.h"
+
+#include <netinet/in.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+#include "admin/config/load.h"
+#include "resolver/base/clock.h"
+#include "resolver/base/log.h"
+#include "resolver/worker.h"
+
+namespace sekisho::resolver {
+namespace {
+
+// A socket of `type` bound to `addr` with SO_REUSEPORT, so every loop gets its own socket
+// and the kernel spreads clients across them.
+int bind_socket(const net::SocketAddress& addr, int type) {
+  int fd = ::socket(addr.family(), type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (addr.family() == AF_INET6) ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (type == SOCK_DGRAM) {
+    // Room for bursts while the loop is busy with a batch.
+    int size = 4 << 20;
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  }
+  if (::bind(fd, addr.get(), addr.length) != 0) {
+    int err = errno;
+    ::close(fd);
+    throw std::runtime_error("cannot bind " + std::string(type == SOCK_DGRAM ? "udp " : "tcp ") + addr.to_string() +
+                             ": " + std::strerror(err));
+  }
+  return fd;
+}
+
+net::SocketAddress bound_address(int fd) {
+  net::SocketAddress out;
+  out.length = sizeof out.storage;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&out.storage), &out.length);
+  return out;
+}
+
+unsigned thread_count(unsigned configured) {
+  if (configured != 0) return configured;
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : n;
+}
+
+}  // namespace
+
+Server::Server(config::Settings settings, std::string config_path)
+    : config_path_(std::move(config_path)), initial_(settings) {
+  cache_ = std::make_unique<cache::Cache>(settings.cache.max_entries, settings.cache.serve_stale);
+  publish(std::move(settings));
+  uv_loop_init(&control_);
+}
+
+Server::~Server() {
+  workers_.clear();
+  uv_loop_close(&control_);
+}
+
+void Server::publish(config::Settings settings) {
+  std::lock_guard lock(runtime_mutex_);
+  const uint64_t gen = generation_.load() + 1;
+  runtime_ = std::make_shared<const Runtime>(std::move(settings), gen);
+  generation_.store(gen, std::memory_order_release);
+}
+
+std::shared_ptr<const Runtime> Server::runtime_if_changed(uint64_t& seen) {
+  if (generation_.load(std::memory_order_acquire) == seen) return nullptr;
+  std::lock_guard lock(runtime_mutex_);
+  seen = runtime_->generation;
+  return runtime_;
+}
+
+void Server::bind_sockets() {
+  const unsigned threads = thread_count(initial_.server.threads);
+  for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  for (net::SocketAddress addr : initial_.server.dns_listen) {
+    // Port 0 asks the kernel for a port; every later socket for this address reuses it so
+    // UDP and TCP, and all loops, share one port.
+    int first = bind_socket(addr, SOCK_DGRAM);
+    addr = bound_address(first);
+    workers_[0]->add_udp_socket(first);
+    for (unsigned i = 1; i < threads; ++i) workers_[i]->add_udp_socket(bind_socket(addr, SOCK_DGRAM));
+    for (unsigned i = 0; i < threads; ++i) {
+      int fd = bind_socket(addr, SOCK_STREAM);
+      workers_[i]->add_tcp_socket(fd);
+    }
+    log::info("server", "listening", {{"transport", "udp+tcp"}, {"address", addr.to_string()}, {"threads", threads}});
+  }
+}
+
+int Server::run() {
+  bind_sockets();
+  for (auto& w : workers_) w->start();
+
+  uv_signal_init(&control_, &sighup_);
+  uv_signal_init(&control_, &sigterm_);
+  uv_signal_init(&control_, &sigint_);
+  sighup_.data = sigterm_.data = sigint_.data = this;
+  uv_signal_start(&sighup_, [](uv_signal_t* s, int) { static_cast<Server*>(s->data)->reload(); }, SIGHUP);
+  uv_signal_start(&sigterm_, [](uv_signal_t* s, int) { static_cast<Server*>(s->data)->begin_shutdown(); }, SIGTERM);
+  uv_signal_start(&sigint_, [](uv_signal_t* s, int) { static_cast<Server*>(s->data)->begin_shutdown(); }, SIGINT);
+
+  uv_timer_init(&control_, &watchdog_);
+  watchdog_.data = this;
+  if (sd_watchdog_enabled(0, &watchdog_usec_) > 0 && watchdog_usec_ > 0) {
+    const uint64_t every_ms = std::max<uint64_t>(watchdog_usec_ / 2000, 1);
+    uv_timer_start(&watchdog_, [](uv_timer_t* t) { static_cast<Server*>(t->data)->watchdog_tick(); }, every_ms, every_ms);
+  }
+
+  sd_notifyf(0, "READY=1\nSTATUS=serving on %zu address(es) with %zu thread(s)\nMAINPID=%lu",
+             initial_.server.dns_listen.size(), workers_.size(), static_cast<unsigned long>(getpid()));
+  log::info("server", "ready", {{"config", config_path_.empty() ? "embedded defaults" : config_path_}});
+
+  uv_run(&control_, UV_RUN_DEFAULT);
+
+  for (auto& w : workers_) w->join();
+  WorkerCounters total;
+  for (auto& w : workers_) {
+    const WorkerCounters& c = w->counters();
+    total.queries[0] += c.queries[0];
+    total.queries[1] += c.queries[1];
+    total.cache_hits += c.cache_hits;
+    total.cache_misses += c.cache_misses;
+    total.servfail += c.servfail;
+  }
+  log::info("server", "stopped", {{"udp_queries", total.queries[0]}, {"tcp_queries", total.queries[1]},
+                                  {"cache_hits", total.cache_hits}, {"cache_misses", total.cache_misses},
+                                  {"servfail", total.servfail}});
+  return 0;
+}
+
+void Server::reload() {
+  if (config_path_.empty()) {
+    log::warning("server", "reload ignored: running on embedded defaults, no file to read");
+    return;
+  }
+  sd_notify(0, "RELOADING=1");
+  config::LoadResult loaded = config::load_config_file(config_path_);
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.errors) log::error("config", e.to_string());
+    log::error("server", "reload failed, keeping the running configuration", {{"errors", loaded.errors.size()}});
+    sd_notify(0, "READY=1\nSTATUS=reload failed; previous configuration in use");
+    return;
+  }
+  const config::Settings& s = loaded.settings;
+  bool listen_same = s.server.dns_listen.size() == initial_.server.dns_listen.size();
+  for (size_t i = 0; listen_same && i < s.server.dns_listen.size(); ++i)
+    listen_same = s.server.dns_listen[i] == initial_.server.dns_listen[i];
+  if (!listen_same || s.server.threads != initial_.server.threads)
+    log::warning("server", "server.listen and server.threads change only on restart");
+  if (s.cache.max_entries != initial_.cache.max_entries)
+    log::warning("server", "cache.max_entries changes only on restart");
+  cache_->set_serve_stale(s.cache.serve_stale);
+  log::set_level(s.log_level);
+  publish(loaded.settings);
+  log::info("server", "configuration reloaded", {{"generation", generation_.load()}, {"upstreams", s.upstreams.size()}});
+  sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
+}
+
+void Server::begin_shutdown() {
+  if (shutting_down_) return;
+  shutting_down_ = true;
+  sd_notify(0, "STOPPING=1");
+  log::info("server", "draining", {{"timeout_ms", initial_.server.drain_timeout_ms}});
+  for (auto& w : workers_) w->request_drain();
+  uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigterm_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&sigint_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
+}
+
+void Server::watchdog_tick() {
+  // Ping only while every loop is turning: a wedged loop must get us restarted.
+  const uint64_t now = monotonic_ms();
+  const uint64_t limit_ms = watchdog_usec_ / 1000;
+  for (auto& w : workers_) {
+    if (now - w->heartbeat_ms() > limit_ms / 2) {
+      log::error("server", "worker loop not responding; withholding watchdog ping", {{"worker", w->index()}});
+      return;
+    }
+  }
+  sd_notify(0, "WATCHDOG=1");
+}
+
+}  // namespace sekisho::resolver

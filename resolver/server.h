@@ -1,0 +1,66 @@
+// The sekishod process: binds the sockets, runs one Worker per thread, and owns what they
+// share (the answer cache, the published Runtime, the TCP connection count). The main
+// thread runs a small control loop for signals and the systemd watchdog:
+//   SIGHUP  → reload the config file; on any error keep serving the old one
+//   SIGTERM → stop accepting, let in-flight queries finish (drain_timeout_ms), exit 0
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "admin/config/settings.h"
+#include "resolver/cache/cache.h"
+#include "resolver/runtime.h"
+
+namespace sekisho::resolver {
+
+class Worker;
+
+class Server {
+ public:
+  // `config_path` empty means the embedded defaults (nothing to reload from).
+  Server(config::Settings settings, std::string config_path);
+  ~Server();
+
+  // Binds every socket (throws std::runtime_error with the address and reason on failure),
+  // starts the workers, notifies systemd, and runs until drained. Returns the exit code.
+  int run();
+
+  cache::Cache& cache() { return *cache_; }
+  std::atomic<uint32_t>& tcp_connections() { return tcp_connections_; }
+
+  // Returns the current Runtime when its generation differs from `seen` (and updates
+  // `seen`), else nullptr. One relaxed load when nothing changed.
+  std::shared_ptr<const Runtime> runtime_if_changed(uint64_t& seen);
+
+ private:
+  void bind_sockets();
+  void reload();
+  void begin_shutdown();
+  void watchdog_tick();
+  void publish(config::Settings settings);
+
+  std::string config_path_;
+  config::Settings initial_;
+  std::unique_ptr<cache::Cache> cache_;
+  std::atomic<uint32_t> tcp_connections_{0};
+
+  std::mutex runtime_mutex_;
+  std::shared_ptr<const Runtime> runtime_;
+  std::atomic<uint64_t> generation_{0};
+
+  std::vector<std::unique_ptr<Worker>> workers_;
+  uv_loop_t control_{};
+  uv_signal_t sighup_{}, sigterm_{}, sigint_{};
+  uv_timer_t watchdog_{};
+  uint64_t watchdog_usec_ = 0;
+  bool shutting_down_ = false;
+};
+
+}  // namespace sekisho::resolver

@@ -1,0 +1,53 @@
+// One attempt to get an answer from one upstream, over UDP or TCP.
+//
+// Ownership: an Exchange owns itself. It reports exactly once through its callback, or never
+// if cancel() is called first; after either, the caller must drop its pointer. The object
+// frees itself once libuv has closed its handles.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <span>
+
+#include "resolver/dns/wire.h"
+#include "resolver/net/address.h"
+
+namespace sekisho::upstream {
+
+enum class ExchangeStatus {
+  answer,         // a matching response; see msg / question_end
+  truncated,      // a matching UDP response with TC=1: retry over TCP (RFC 7766 §5)
+  network_error,  // refused, unreachable, connection reset, malformed stream
+};
+
+struct ExchangeResult {
+  ExchangeStatus status;
+  std::span<const uint8_t> msg;  // valid only during the callback
+  size_t question_end = 0;
+  int error = 0;  // libuv / errno code for network_error
+};
+
+using ExchangeCallback = void (*)(void* owner, const ExchangeResult& result);
+
+class Exchange {
+ public:
+  virtual ~Exchange() = default;
+  virtual void cancel() = 0;
+};
+
+struct ExchangeRequest {
+  const net::SocketAddress* server;
+  std::span<const uint8_t> query;  // copied by the exchange
+  uint16_t id;
+  const dns::Question* question;   // must outlive the exchange (owned by the caller's in-flight entry)
+  ExchangeCallback callback;
+  void* owner;
+};
+
+// Returns nullptr (having reported nothing) when the socket cannot even be created; `error`
+// then holds the errno.
+Exchange* start_udp_exchange(uv_loop_t* loop, const ExchangeRequest& request, int& error);
+Exchange* start_tcp_exchange(uv_loop_t* loop, const ExchangeRequest& request, int& error);
+
+}  // namespace sekisho::upstream

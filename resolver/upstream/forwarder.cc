@@ -1,0 +1,209 @@
+#include "resolver/upstream/forwarder.h"
+
+#include <cstring>
+#include <vector>
+
+#include "resolver/base/clock.h"
+#include "resolver/base/log.h"
+#include "resolver/dns/edns.h"
+#include "resolver/upstream/exchange.h"
+
+namespace sekisho::upstream {
+
+struct Forwarder::Inflight {
+  Forwarder* owner = nullptr;
+  cache::CacheKey key;
+  dns::Question question;  // as asked upstream (lowercase)
+  bool do_bit = false;
+  bool cd_bit = false;
+  bool mapped = false;
+  std::shared_ptr<const resolver::Runtime> runtime;
+  resolver::QueryContext* waiters = nullptr;
+  resolver::QueryContext** waiters_tail = &waiters;
+  uv_timer_t timer{};
+  Exchange* exchange = nullptr;
+  size_t upstream = 0;
+  uint64_t tried = 0;
+  uint32_t attempts = 0;
+  bool over_tcp = false;
+  uint16_t id = 0;
+  std::vector<uint8_t> query;
+  dns::EdeCode failure = dns::EdeCode::no_reachable_authority;
+  std::string failure_text;
+};
+
+namespace {
+
+using Inflight = Forwarder::Inflight;
+
+// Our query to the upstream: RD set, CD and DO as the client asked, EDNS with our payload.
+void build_query(Inflight& f) {
+  const dns::Question& q = f.question;
+  f.query.resize(dns::kHeaderSize + q.qname_len + 4 + 11);
+  uint8_t* p = f.query.data();
+  dns::write_u16(p, f.id);
+  dns::write_u16(p + 2, static_cast<uint16_t>(dns::flag::kRd | (f.cd_bit ? dns::flag::kCd : 0)));
+  dns::write_u16(p + 4, 1);
+  dns::write_u16(p + 6, 0);
+  dns::write_u16(p + 8, 0);
+  dns::write_u16(p + 10, 1);
+  std::memcpy(p + 12, q.qname_lower, q.qname_len);
+  size_t n = 12 + q.qname_len;
+  dns::write_u16(p + n, q.qtype);
+  dns::write_u16(p + n + 2, q.qclass);
+  n += 4;
+  dns::write_opt(p + n, f.query.size() - n, dns::kAdvertisedUdpPayload, dns::Rcode::noerror, f.do_bit, nullptr);
+}
+
+}  // namespace
+
+Forwarder::~Forwarder() = default;
+
+void Forwarder::resolve(resolver::QueryContext* ctx, const cache::CacheKey& key,
+                        std::shared_ptr<const resolver::Runtime> runtime) {
+  ctx->next_waiter = nullptr;
+  auto it = in_flight_.find(key.hash);
+  if (it != in_flight_.end() && it->second->key == key) {
+    Inflight* f = it->second;
+    *f->waiters_tail = ctx;
+    f->waiters_tail = &ctx->next_waiter;
+    ++counters_.coalesced;
+    return;
+  }
+  auto* f = new Inflight();
+  f->owner = this;
+  f->key = key;
+  f->question = ctx->query.question;
+  f->do_bit = ctx->query.edns.do_bit;
+  f->cd_bit = (ctx->query.header.flags & dns::flag::kCd) != 0;
+  f->runtime = std::move(runtime);
+  f->waiters = ctx;
+  f->waiters_tail = &ctx->next_waiter;
+  if (it == in_flight_.end()) {
+    in_flight_.emplace(key.hash, f);
+    f->mapped = true;
+  } else {
+    ++unmapped_;
+  }
+  uv_timer_init(loop_, &f->timer);
+  f->timer.data = f;
+  start_attempt(f);
+}
+
+void Forwarder::start_attempt(Inflight* f) {
+  const auto& settings = f->runtime->settings.forwarding;
+  const auto& ups = f->runtime->upstreams;
+  for (;;) {
+    if (f->attempts >= settings.attempts || ups.size() == 0) {
+      ++counters_.failed;
+      finish(f, Resolution{nullptr, f->failure, f->failure_text});
+      return;
+    }
+    ++f->attempts;
+    f->upstream = ups.pick(f->tried, monotonic_ms(), round_robin_);
+    if (f->upstream < 64) f->tried |= uint64_t{1} << f->upstream;
+    f->over_tcp = ups.at(f->upstream).settings.transport == config::UpstreamTransport::tcp;
+    f->id = random_.next_u16();  // a fresh ID per attempt: a late answer to the last one is ignored
+    build_query(*f);
+    ExchangeRequest req{&ups.at(f->upstream).settings.address, f->query, f->id, &f->question, &Forwarder::on_exchange_done, f};
+    int error = 0;
+    f->exchange = f->over_tcp ? start_tcp_exchange(loop_, req, error) : start_udp_exchange(loop_, req, error);
+    ++counters_.upstream_queries;
+    if (f->exchange) {
+      uv_timer_start(&f->timer, &Forwarder::on_timeout, settings.timeout_ms, 0);
+      return;
+    }
+    // Could not even send: count it as a failed attempt and move on within this loop.
+    ups.report_failure(f->upstream, monotonic_ms());
+    f->failure = dns::EdeCode::network_error;
+    f->failure_text = "upstream " + ups.at(f->upstream).name + ": " + std::strerror(error);
+    ++counters_.network_errors;
+  }
+}
+
+void Forwarder::fail_attempt(Inflight* f, dns::EdeCode code, std::string text) {
+  f->runtime->upstreams.report_failure(f->upstream, monotonic_ms());
+  f->failure = code;
+  f->failure_text = std::move(text);
+  log::debug("forwarder", "attempt failed", {{"reason", f->failure_text}});
+  start_attempt(f);
+}
+
+void Forwarder::on_timeout(uv_timer_t* timer) {
+  auto* f = static_cast<Inflight*>(timer->data);
+  if (f->exchange) {
+    f->exchange->cancel();
+    f->exchange = nullptr;
+  }
+  ++f->owner->counters_.timeouts;
+  f->owner->fail_attempt(f, dns::EdeCode::no_reachable_authority,
+                         "upstream " + f->runtime->upstreams.at(f->upstream).name + ": timeout after " +
+                             std::to_string(f->runtime->settings.forwarding.timeout_ms) + " ms");
+}
+
+void Forwarder::retry_over_tcp(Inflight* f) {
+  // RFC 7766 §5: the same server, over TCP; the same attempt with a fresh timer.
+  ++counters_.truncated_retries;
+  f->over_tcp = true;
+  const auto& up = f->runtime->upstreams.at(f->upstream);
+  ExchangeRequest req{&up.settings.address, f->query, f->id, &f->question, &Forwarder::on_exchange_done, f};
+  int error = 0;
+  f->exchange = start_tcp_exchange(loop_, req, error);
+  if (f->exchange) {
+    uv_timer_start(&f->timer, &Forwarder::on_timeout, f->runtime->settings.forwarding.timeout_ms, 0);
+    return;
+  }
+  fail_attempt(f, dns::EdeCode::network_error, "upstream " + up.name + " over TCP: " + std::strerror(error));
+}
+
+void Forwarder::on_exchange_done(void* owner, const ExchangeResult& result) {
+  auto* f = static_cast<Inflight*>(owner);
+  Forwarder* self = f->owner;
+  f->exchange = nullptr;
+  uv_timer_stop(&f->timer);
+  const std::string& name = f->runtime->upstreams.at(f->upstream).name;
+
+  if (result.status == ExchangeStatus::truncated && !f->over_tcp) {
+    self->retry_over_tcp(f);
+    return;
+  }
+  if (result.status != ExchangeStatus::answer) {
+    ++self->counters_.network_errors;
+    self->fail_attempt(f, dns::EdeCode::network_error,
+                       "upstream " + name + ": " +
+                           (result.status == ExchangeStatus::truncated ? std::string("truncated answer over TCP")
+                                                                       : std::string(std::strerror(result.error))));
+    return;
+  }
+  dns::Rcode rcode = dns::read_header(result.msg).rcode();
+  if (rcode != dns::Rcode::noerror && rcode != dns::Rcode::nxdomain) {
+    // SERVFAIL, REFUSED, NOTIMP, FORMERR: this upstream cannot help; another may.
+    self->fail_attempt(f, dns::EdeCode::no_reachable_authority,
+                       "upstream " + name + " answered " + std::string(dns::rcode_name(rcode)));
+    return;
+  }
+  cache::CachedAnswer answer;
+  std::string why;
+  if (!cache::make_cached_answer(result.msg, result.question_end, f->runtime->settings.cache, answer, why)) {
+    self->fail_attempt(f, dns::EdeCode::network_error, "upstream " + name + ": " + why);
+    return;
+  }
+  f->runtime->upstreams.report_success(f->upstream);
+  self->finish(f, Resolution{&answer, dns::EdeCode::other, {}});
+}
+
+void Forwarder::finish(Inflight* f, const Resolution& r) {
+  if (r.answer) cache_.insert(f->key, *r.answer, monotonic_ms());
+  if (f->mapped) {
+    in_flight_.erase(f->key.hash);
+  } else {
+    --unmapped_;
+  }
+  resolver::QueryContext* waiters = f->waiters;
+  f->waiters = nullptr;
+  delegate_.on_resolved(waiters, r);
+  uv_timer_stop(&f->timer);
+  uv_close(reinterpret_cast<uv_handle_t*>(&f->timer), [](uv_handle_t* h) { delete static_cast<Inflight*>(h->data); });
+}
+
+}  // namespace sekisho::upstream

@@ -1,0 +1,47 @@
+// The configured upstream resolvers and their health, shared by all loops of one config
+// generation. Health is a few relaxed atomics: a slightly stale view costs at most one wasted
+// attempt, which the retry logic absorbs.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "admin/config/settings.h"
+
+namespace sekisho::upstream {
+
+struct Upstream {
+  config::UpstreamSettings settings;
+  std::string name;  // "127.0.0.1:5399", for logs and EDE text
+  std::atomic<uint32_t> consecutive_failures{0};
+  std::atomic<uint64_t> down_until_ms{0};
+  std::atomic<uint64_t> queries{0};
+  std::atomic<uint64_t> failures{0};
+};
+
+class UpstreamSet {
+ public:
+  explicit UpstreamSet(const std::vector<config::UpstreamSettings>& settings);
+
+  size_t size() const { return upstreams_.size(); }
+  Upstream& at(size_t i) const { return *upstreams_[i]; }
+
+  // Picks the next upstream to try: round robin over healthy ones not yet tried for this
+  // query (`tried` is a bitmask of indexes); when all untried ones are marked down, the one
+  // whose back-off ends first, so a query never fails without trying something.
+  size_t pick(uint64_t tried, uint64_t now_ms, uint32_t& round_robin) const;
+
+  void report_success(size_t i) const;
+  void report_failure(size_t i, uint64_t now_ms) const;
+
+  static constexpr uint32_t kFailuresBeforeDown = 3;
+  static constexpr uint64_t kDownForMs = 5000;
+
+ private:
+  std::vector<std::unique_ptr<Upstream>> upstreams_;
+};
+
+}  // namespace sekisho::upstream

@@ -1,0 +1,129 @@
+#include "resolver/worker.h"
+
+#include <algorithm>
+
+#include "resolver/base/clock.h"
+#include "resolver/base/log.h"
+#include "resolver/net/tcp.h"
+#include "resolver/net/udp.h"
+#include "resolver/pipeline.h"
+#include "resolver/server.h"
+
+namespace sekisho::resolver {
+namespace {
+// Queries parked for an upstream per loop: at ~1 KiB each this caps the memory a flood of
+// unanswerable queries can take, while far exceeding what a healthy upstream keeps in flight.
+constexpr size_t kMaxWaitingQueries = 65536;
+constexpr uint64_t kHeartbeatMs = 250;
+}  // namespace
+
+Worker::Worker(Server& server, unsigned index)
+    : server_(server), index_(index), pool_(kMaxWaitingQueries), forwarder_(&loop_, server.cache(), *this),
+      scratch_(65535) {
+  uv_loop_init(&loop_);
+  uv_async_init(&loop_, &wakeup_, [](uv_async_t* a) {
+    auto* w = static_cast<Worker*>(a->data);
+    if (w->drain_requested_.load() && !w->draining_) w->begin_drain();
+  });
+  wakeup_.data = this;
+  uv_timer_init(&loop_, &heartbeat_);
+  heartbeat_.data = this;
+  runtime_ = server.runtime_if_changed(runtime_generation_);
+}
+
+Worker::~Worker() {
+  udp_.clear();
+  tcp_.clear();
+  uv_loop_close(&loop_);
+}
+
+cache::Cache& Worker::cache() { return server_.cache(); }
+
+void Worker::add_udp_socket(int fd) { udp_.push_back(std::make_unique<UdpListener>(*this, fd)); }
+void Worker::add_tcp_socket(int fd) { tcp_.push_back(std::make_unique<TcpListener>(*this, fd)); }
+
+void Worker::start() {
+  heartbeat_ms_.store(monotonic_ms());
+  uv_timer_start(&heartbeat_, [](uv_timer_t* t) {
+    auto* w = static_cast<Worker*>(t->data);
+    w->heartbeat_ms_.store(monotonic_ms(), std::memory_order_relaxed);
+    w->refresh_runtime();
+    if (w->draining_) w->check_drained();
+  }, kHeartbeatMs, kHeartbeatMs);
+  thread_ = std::thread([this] { run(); });
+}
+
+void Worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void Worker::run() {
+  uv_run(&loop_, UV_RUN_DEFAULT);
+}
+
+void Worker::request_drain() {
+  drain_requested_.store(true);
+  uv_async_send(&wakeup_);
+}
+
+void Worker::refresh_runtime() {
+  if (auto fresh = server_.runtime_if_changed(runtime_generation_)) runtime_ = std::move(fresh);
+}
+
+void Worker::begin_drain() {
+  draining_ = true;
+  drain_deadline_ms_ = monotonic_ms() + runtime_->settings.server.drain_timeout_ms;
+  for (auto& u : udp_) u->stop_reading();  // sockets stay open: parked queries answer through them
+  for (auto& t : tcp_) t->close();
+  // Idle connections close now; busy ones close when their last answer is out.
+  std::vector<TcpConnection*> idle = connections_;
+  for (TcpConnection* c : idle) c->query_finished_if_idle();
+  check_drained();
+}
+
+void Worker::check_drained() {
+  const bool done = forwarder_.in_flight() == 0 && pool_.in_use() == 0;
+  if (!done && monotonic_ms() < drain_deadline_ms_) return;
+  if (!done)
+    log::warning("worker", "drain timeout, dropping queries still waiting", {{"worker", index_}, {"waiting", pool_.in_use()}});
+  close_everything();
+}
+
+void Worker::close_everything() {
+  for (auto& u : udp_) u->close();
+  std::vector<TcpConnection*> open = connections_;
+  for (TcpConnection* c : open) c->close();
+  uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&heartbeat_), nullptr);
+  // Queries still parked (drain timeout) are abandoned: stop() makes uv_run return even
+  // though their timers and sockets are still open.
+  if (pool_.in_use() > 0) uv_stop(&loop_);
+}
+
+void Worker::deliver(const QueryContext& ctx, std::span<const uint8_t> answer) {
+  const Origin& o = ctx.origin;
+  if (o.transport == Transport::udp) {
+    if (!answer.empty() && ::sendto(o.udp_fd, answer.data(), answer.size(), MSG_DONTWAIT, o.peer.get(), o.peer.length) < 0)
+      ++counters_.udp_send_errors;
+    return;
+  }
+  if (!answer.empty()) o.connection->send_answer(answer);
+  o.connection->query_finished();
+}
+
+void Worker::on_resolved(QueryContext* waiters, const upstream::Resolution& resolution) {
+  answer_waiters(*this, waiters, resolution);
+  if (draining_) check_drained();
+}
+
+void Worker::connection_opened(TcpConnection* c) { connections_.push_back(c); }
+
+void Worker::connection_closed(TcpConnection* c) {
+  auto it = std::find(connections_.begin(), connections_.end(), c);
+  if (it != connections_.end()) {
+    *it = connections_.back();
+    connections_.pop_back();
+  }
+}
+
+}  // namespace sekisho::resolver

@@ -1,0 +1,109 @@
+// One event loop on its own thread, and everything it owns: listeners, the pool of waiting
+// queries, the forwarder with its in-flight table, buffers and counters. Nothing here is
+// touched by another thread except the atomics documented below; the only shared state is
+// the Server's cache and published Runtime.
+//
+// libuv handle rule (used throughout resolver/): a handle is a member of the object that owns
+// it, and that object is freed only in the handle's close callback.
+#pragma once
+
+#include <uv.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "resolver/query_context.h"
+#include "resolver/runtime.h"
+#include "resolver/upstream/forwarder.h"
+
+namespace sekisho::resolver {
+
+class Server;
+class UdpListener;
+class TcpListener;
+class TcpConnection;
+
+struct WorkerCounters {
+  uint64_t queries[2] = {0, 0};  // by Transport
+  uint64_t cache_hits = 0;
+  uint64_t cache_misses = 0;
+  uint64_t malformed = 0;
+  uint64_t servfail = 0;
+  uint64_t stale_answers = 0;
+  uint64_t dropped_overload = 0;
+  uint64_t udp_send_errors = 0;
+  uint64_t tcp_connections_refused = 0;
+};
+
+class Worker final : public upstream::Forwarder::Delegate {
+ public:
+  Worker(Server& server, unsigned index);
+  ~Worker() override;
+
+  // Called before start(): sockets already bound by the Server (SO_REUSEPORT, one per loop).
+  void add_udp_socket(int fd);
+  void add_tcp_socket(int fd);
+
+  void start();         // spawns the thread
+  void join();
+  void request_drain();  // thread-safe: stop accepting, finish what is in flight, then stop
+
+  // For the pipeline and transports (loop thread only).
+  cache::Cache& cache();
+  ContextPool& pool() { return pool_; }
+  upstream::Forwarder& forwarder() { return forwarder_; }
+  const std::shared_ptr<const Runtime>& runtime() const { return runtime_; }
+  WorkerCounters& counters() { return counters_; }
+  std::span<uint8_t> scratch() { return scratch_; }
+  uv_loop_t* loop() { return &loop_; }
+  Server& server() { return server_; }
+  bool draining() const { return draining_; }
+  unsigned index() const { return index_; }
+
+  // Picks up a newly published Runtime; called at the start of every receive batch.
+  void refresh_runtime();
+  // Sends a late answer back through the transport the query came in on.
+  void deliver(const QueryContext& ctx, std::span<const uint8_t> answer);
+
+  void on_resolved(QueryContext* waiters, const upstream::Resolution& resolution) override;
+
+  // Monotonic ms of the loop's last heartbeat; read by the watchdog on the main thread.
+  uint64_t heartbeat_ms() const { return heartbeat_ms_.load(std::memory_order_relaxed); }
+
+  void connection_opened(TcpConnection* c);
+  void connection_closed(TcpConnection* c);
+
+ private:
+  void run();
+  void begin_drain();
+  void check_drained();
+  void close_everything();
+
+  Server& server_;
+  unsigned index_;
+  uv_loop_t loop_{};
+  uv_async_t wakeup_{};
+  uv_timer_t heartbeat_{};
+  std::atomic<bool> drain_requested_{false};
+  bool draining_ = false;
+  uint64_t drain_deadline_ms_ = 0;
+  std::atomic<uint64_t> heartbeat_ms_{0};
+
+  std::shared_ptr<const Runtime> runtime_;
+  uint64_t runtime_generation_ = 0;
+  ContextPool pool_;
+  upstream::Forwarder forwarder_;
+  WorkerCounters counters_;
+  std::vector<uint8_t> scratch_;
+  std::vector<std::unique_ptr<UdpListener>> udp_;
+  std::vector<std::unique_ptr<TcpListener>> tcp_;
+  std::vector<TcpConnection*> connections_;
+  std::thread thread_;
+};
+
+}  // namespace sekisho::resolver
