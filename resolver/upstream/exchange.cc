@@ -15,8 +15,6 @@
 namespace sekisho::upstream {
 namespace {
 
-constexpr size_t kMaxUdpResponse = 65535;
-
 class UdpExchange final : public Exchange {
  public:
   UdpExchange(const ExchangeRequest& r) : req_(r), query_(r.query.begin(), r.query.end()) { poll_.data = this; }
