@@ -140,6 +140,14 @@ int Server::run() {
   return 0;
 }
 
+void Server::announce(uint64_t loops, const Announcement& announcement) {
+  for (size_t i = 0; i < workers_.size() && i < 64; ++i) {
+    if (!((loops >> i) & 1)) continue;
+    Announcement copy = announcement;
+    workers_[i]->post(std::move(copy));
+  }
+}
+
 void Server::reload() {
   if (config_path_.empty()) {
     log::warning("server", "reload ignored: running on embedded defaults, no file to read");

@@ -17,10 +17,12 @@
 #include "admin/config/settings.h"
 #include "resolver/cache/cache.h"
 #include "resolver/runtime.h"
+#include "resolver/upstream/inflight_registry.h"
 
 namespace sekisho::resolver {
 
 class Worker;
+struct Announcement;
 
 class Server {
  public:
@@ -34,6 +36,9 @@ class Server {
 
   cache::Cache& cache() { return *cache_; }
   std::atomic<uint32_t>& tcp_connections() { return tcp_connections_; }
+  upstream::InflightRegistry& inflight_registry() { return inflight_registry_; }
+  // Hands a loop's upstream result to the other loops that joined the same key.
+  void announce(uint64_t loops, const Announcement& announcement);
 
   // Returns the current Runtime when its generation differs from `seen` (and updates
   // `seen`), else nullptr. One relaxed load when nothing changed.
@@ -50,6 +55,7 @@ class Server {
   config::Settings initial_;
   std::unique_ptr<cache::Cache> cache_;
   std::atomic<uint32_t> tcp_connections_{0};
+  upstream::InflightRegistry inflight_registry_;
 
   std::mutex runtime_mutex_;
   std::shared_ptr<const Runtime> runtime_;

@@ -18,11 +18,13 @@ constexpr uint64_t kHeartbeatMs = 250;
 }  // namespace
 
 Worker::Worker(Server& server, unsigned index)
-    : server_(server), index_(index), pool_(kMaxWaitingQueries), forwarder_(&loop_, server.cache(), *this),
+    : server_(server), index_(index), pool_(kMaxWaitingQueries),
+      forwarder_(&loop_, index, server.cache(), server.inflight_registry(), *this),
       scratch_(65535) {
   uv_loop_init(&loop_);
   uv_async_init(&loop_, &wakeup_, [](uv_async_t* a) {
     auto* w = static_cast<Worker*>(a->data);
+    w->take_announcements();
     if (w->drain_requested_.load() && !w->draining_) w->begin_drain();
   });
   wakeup_.data = this;
@@ -93,6 +95,10 @@ void Worker::close_everything() {
   for (auto& u : udp_) u->close();
   std::vector<TcpConnection*> open = connections_;
   for (TcpConnection* c : open) c->close();
+  {
+    std::lock_guard lock(inbox_mutex_);
+    inbox_open_ = false;
+  }
   uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&heartbeat_), nullptr);
   // Queries still parked (drain timeout) are abandoned: stop() makes uv_run return even
@@ -113,6 +119,33 @@ void Worker::deliver(const QueryContext& ctx, std::span<const uint8_t> answer) {
 
 void Worker::on_resolved(QueryContext* waiters, const upstream::Resolution& resolution) {
   answer_waiters(*this, waiters, resolution);
+  if (draining_) check_drained();
+}
+
+void Worker::announce(uint64_t loops, const cache::CacheKey& key, const upstream::Resolution& resolution) {
+  Announcement a;
+  a.key = key;
+  if (resolution.answer) a.answer = std::make_shared<const cache::CachedAnswer>(*resolution.answer);
+  a.failure = resolution.failure;
+  a.failure_text = std::string(resolution.failure_text);
+  server_.announce(loops, a);
+}
+
+void Worker::post(Announcement&& announcement) {
+  std::lock_guard lock(inbox_mutex_);
+  if (!inbox_open_) return;  // this loop has stopped; nobody waits for the answer any more
+  inbox_.push_back(std::move(announcement));
+  uv_async_send(&wakeup_);
+}
+
+void Worker::take_announcements() {
+  std::vector<Announcement> taken;
+  {
+    std::lock_guard lock(inbox_mutex_);
+    taken.swap(inbox_);
+  }
+  for (const Announcement& a : taken)
+    forwarder_.on_announcement(a.key, upstream::Resolution{a.answer.get(), a.failure, a.failure_text});
   if (draining_) check_drained();
 }
 

@@ -13,7 +13,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <span>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -38,6 +40,14 @@ struct WorkerCounters {
   uint64_t dropped_overload = 0;
   uint64_t udp_send_errors = 0;
   uint64_t tcp_connections_refused = 0;
+};
+
+// What another loop learned about a key this loop joined (see upstream/inflight_registry.h).
+struct Announcement {
+  cache::CacheKey key;
+  std::shared_ptr<const cache::CachedAnswer> answer;  // null: every attempt failed
+  dns::EdeCode failure = dns::EdeCode::other;
+  std::string failure_text;
 };
 
 class Worker final : public upstream::Forwarder::Delegate {
@@ -71,6 +81,9 @@ class Worker final : public upstream::Forwarder::Delegate {
   void deliver(const QueryContext& ctx, std::span<const uint8_t> answer);
 
   void on_resolved(QueryContext* waiters, const upstream::Resolution& resolution) override;
+  void announce(uint64_t loops, const cache::CacheKey& key, const upstream::Resolution& resolution) override;
+  // Thread-safe: queues an announcement for this loop and wakes it.
+  void post(Announcement&& announcement);
 
   // Monotonic ms of the loop's last heartbeat; read by the watchdog on the main thread.
   uint64_t heartbeat_ms() const { return heartbeat_ms_.load(std::memory_order_relaxed); }
@@ -83,6 +96,7 @@ class Worker final : public upstream::Forwarder::Delegate {
   void begin_drain();
   void check_drained();
   void close_everything();
+  void take_announcements();
 
   Server& server_;
   unsigned index_;
@@ -90,6 +104,9 @@ class Worker final : public upstream::Forwarder::Delegate {
   uv_async_t wakeup_{};
   uv_timer_t heartbeat_{};
   std::atomic<bool> drain_requested_{false};
+  std::mutex inbox_mutex_;
+  std::vector<Announcement> inbox_;
+  bool inbox_open_ = true;  // guarded by inbox_mutex_; false once wakeup_ is closing
   bool draining_ = false;
   uint64_t drain_deadline_ms_ = 0;
   std::atomic<uint64_t> heartbeat_ms_{0};

@@ -62,6 +62,14 @@ bool make_cached_answer(std::span<const uint8_t> msg, size_t question_end, const
     ttl = min_ttl == UINT32_MAX ? 0 : std::clamp(min_ttl, limits.min_ttl, limits.max_ttl);
   }
   out.ttl = ttl;
+  // What clients see must match how long we keep it: negative answers show the negative TTL on
+  // their SOA (RFC 2308 §3), positive ones their record TTLs clamped to [min_ttl, max_ttl].
+  for (uint16_t off : out.ttl_offsets) {
+    uint8_t* p = out.body.data() + off;
+    const uint32_t original = dns::read_u32(p);
+    const uint32_t shown = negative ? std::min(original, ttl) : std::clamp(original, limits.min_ttl, limits.max_ttl);
+    if (shown != original) dns::write_u32(p, shown);
+  }
   return true;
 }
 

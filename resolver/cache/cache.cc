@@ -7,12 +7,14 @@
 namespace sekisho::cache {
 namespace {
 constexpr uint64_t kMaxShards = 64;
+// CLOCK needs room to give hot entries their second chance: a shard of a handful of slots
+// would evict a hot name as soon as a few cold ones land in it. Small caches get one shard.
+constexpr uint64_t kMinEntriesPerShard = 1024;
 }
 
 Cache::Cache(uint64_t max_entries, uint32_t serve_stale_seconds)
     : capacity_(std::max<uint64_t>(max_entries, 1)), serve_stale_ms_(uint64_t{serve_stale_seconds} * 1000) {
-  // Small caches get fewer shards so that max_entries is honoured exactly.
-  uint64_t shards = std::bit_floor(std::min(kMaxShards, capacity_));
+  uint64_t shards = std::bit_floor(std::clamp<uint64_t>(capacity_ / kMinEntriesPerShard, 1, kMaxShards));
   shard_mask_ = shards - 1;
   per_shard_capacity_ = static_cast<size_t>(capacity_ / shards);
   shards_ = std::make_unique<Shard[]>(shards);

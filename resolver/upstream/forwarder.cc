@@ -17,6 +17,8 @@ struct Forwarder::Inflight {
   bool do_bit = false;
   bool cd_bit = false;
   bool mapped = false;
+  bool registered = false;  // owner of the key in the InflightRegistry: must release and announce
+  bool joined = false;      // waiting for another loop's announcement instead of asking
   std::shared_ptr<const resolver::Runtime> runtime;
   resolver::QueryContext* waiters = nullptr;
   resolver::QueryContext** waiters_tail = &waiters;
@@ -87,7 +89,30 @@ void Forwarder::resolve(resolver::QueryContext* ctx, const cache::CacheKey& key,
   }
   uv_timer_init(loop_, &f->timer);
   f->timer.data = f;
+  switch (registry_.claim(key, loop_index_)) {
+    case InflightRegistry::Claim::joined: {
+      // Wait for the owner, but not forever: if its announcement does not come within the
+      // time its own attempts can take, ask ourselves.
+      f->joined = true;
+      ++counters_.joined_other_loop;
+      const auto& fw = f->runtime->settings.forwarding;
+      uv_timer_start(&f->timer, &Forwarder::on_timeout, uint64_t{fw.timeout_ms} * (fw.attempts + 1) + 100, 0);
+      return;
+    }
+    case InflightRegistry::Claim::owner:
+      f->registered = true;
+      break;
+    case InflightRegistry::Claim::unshared:
+      break;
+  }
   start_attempt(f);
+}
+
+void Forwarder::on_announcement(const cache::CacheKey& key, const Resolution& resolution) {
+  auto it = in_flight_.find(key.hash);
+  if (it == in_flight_.end() || !(it->second->key == key) || !it->second->joined) return;  // already gave up waiting
+  uv_timer_stop(&it->second->timer);
+  finish(it->second, resolution);
 }
 
 void Forwarder::start_attempt(Inflight* f) {
@@ -131,6 +156,11 @@ void Forwarder::fail_attempt(Inflight* f, dns::EdeCode code, std::string text) {
 
 void Forwarder::on_timeout(uv_timer_t* timer) {
   auto* f = static_cast<Inflight*>(timer->data);
+  if (f->joined) {
+    f->joined = false;  // the owning loop never announced: ask upstream ourselves
+    f->owner->start_attempt(f);
+    return;
+  }
   if (f->exchange) {
     f->exchange->cancel();
     f->exchange = nullptr;
@@ -193,7 +223,10 @@ void Forwarder::on_exchange_done(void* owner, const ExchangeResult& result) {
 }
 
 void Forwarder::finish(Inflight* f, const Resolution& r) {
-  if (r.answer) cache_.insert(f->key, *r.answer, monotonic_ms());
+  if (r.answer && !f->joined) cache_.insert(f->key, *r.answer, monotonic_ms());
+  if (f->registered) {
+    if (uint64_t loops = registry_.release(f->key)) delegate_.announce(loops, f->key, r);
+  }
   if (f->mapped) {
     in_flight_.erase(f->key.hash);
   } else {

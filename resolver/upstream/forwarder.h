@@ -1,7 +1,8 @@
 // Stage 5, forward: resolves cache misses through the upstreams, one loop's worth.
 //
-// Identical outstanding queries (same cache key) are coalesced: later askers join the first
-// one's waiter list and the upstream sees one query. Each in-flight entry tries up to
+// Identical outstanding queries (same cache key) are coalesced: later askers on this loop join
+// the first one's waiter list; askers on other loops find it in the shared InflightRegistry and
+// wait for this loop's announcement. The upstream sees one query. Each in-flight entry tries up to
 // `forwarding.attempts` upstreams, each attempt bounded by `forwarding.timeout_ms`; a UDP
 // answer with TC=1 is re-asked over TCP from the same upstream (not counted as an attempt).
 // Usable answers go into the shared cache before the waiters are answered.
@@ -23,6 +24,7 @@
 #include "resolver/query_context.h"
 #include "resolver/runtime.h"
 #include "resolver/upstream/exchange.h"
+#include "resolver/upstream/inflight_registry.h"
 
 namespace sekisho::upstream {
 
@@ -40,22 +42,29 @@ class Forwarder {
     virtual ~Delegate() = default;
     // Answers and releases every context in the `waiters` list.
     virtual void on_resolved(resolver::QueryContext* waiters, const Resolution& resolution) = 0;
+    // Tells the loops in `loops` (bit per loop index) that joined this key what became of it.
+    virtual void announce(uint64_t loops, const cache::CacheKey& key, const Resolution& resolution) = 0;
   };
 
   struct Counters {
     uint64_t upstream_queries = 0;
     uint64_t coalesced = 0;
+    uint64_t joined_other_loop = 0;
     uint64_t timeouts = 0;
     uint64_t network_errors = 0;
     uint64_t truncated_retries = 0;
     uint64_t failed = 0;
   };
 
-  Forwarder(uv_loop_t* loop, cache::Cache& cache, Delegate& delegate) : loop_(loop), cache_(cache), delegate_(delegate) {}
+  Forwarder(uv_loop_t* loop, unsigned loop_index, cache::Cache& cache, InflightRegistry& registry, Delegate& delegate)
+      : loop_(loop), loop_index_(loop_index), cache_(cache), registry_(registry), delegate_(delegate) {}
   ~Forwarder();
 
   // Takes ctx (from the loop's pool) as a waiter for `key`; it comes back through the delegate.
   void resolve(resolver::QueryContext* ctx, const cache::CacheKey& key, std::shared_ptr<const resolver::Runtime> runtime);
+
+  // Another loop answered a key this loop joined (runs on this loop's thread).
+  void on_announcement(const cache::CacheKey& key, const Resolution& resolution);
 
   size_t in_flight() const { return in_flight_.size() + unmapped_; }
   const Counters& counters() const { return counters_; }
@@ -71,7 +80,9 @@ class Forwarder {
   void finish(Inflight* f, const Resolution& r);
 
   uv_loop_t* loop_;
+  unsigned loop_index_;
   cache::Cache& cache_;
+  InflightRegistry& registry_;
   Delegate& delegate_;
   Random random_;
   uint32_t round_robin_ = 0;
