@@ -1,0 +1,450 @@
+// admin/cli/db.cc — `sekisho db` subcommands over policy/store and policy/import.
+//
+// Control plane: exceptions with context are caught once, in run_db. Every subcommand takes
+// --db PATH (default /var/lib/sekisho/categories). Imports are one write transaction: a
+// --strict import with any refused line writes nothing.
+#include "admin/cli/db.h"
+
+#include <lmdb.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "policy/import/idna.h"
+#include "policy/import/importer.h"
+#include "policy/store/category_store.h"
+#include "policy/store/entry_codec.h"
+#include "policy/store/key_format.h"
+#include "policy/store/lmdb_util.h"
+#include "policy/store/schema.h"
+#include "policy/store/store_writer.h"
+
+namespace sekisho::cli {
+namespace {
+
+using namespace sekisho::policy;
+
+constexpr const char* kUsage =
+    "usage: sekisho db [--db PATH] COMMAND ...\n"
+    "  import --source NAME --format domains|hosts|adblock|rpz|csv|ut1 [--category C ...]\n"
+    "         [--strict] [--quiet] FILE|DIR|-      (.gz read directly; - is stdin)\n"
+    "  lookup NAME|URL ...\n"
+    "  stats\n"
+    "  export [--source NAME] [--urls]\n"
+    "  remove-source NAME\n"
+    "  verify\n";
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Args {
+  std::string db = schema::kDefaultDbPath;
+  std::string command;
+  std::vector<std::string> positional;
+  std::multimap<std::string, std::string> options;
+  std::set<std::string> flags;
+  std::string get(const std::string& k) const {
+    auto it = options.find(k);
+    return it == options.end() ? std::string{} : it->second;
+  }
+};
+
+Args parse_args(int argc, char** argv) {
+  static const std::set<std::string> kWithValue = {"--db", "--source", "--format", "--category"};
+  static const std::set<std::string> kFlags = {"--strict", "--quiet", "--urls"};
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "-" || arg.size() < 2 || arg.compare(0, 2, "--") != 0) {
+      if (a.command.empty()) a.command = arg;
+      else a.positional.push_back(arg);
+      continue;
+    }
+    std::string value;
+    bool has_eq = false;
+    if (auto eq = arg.find('='); eq != std::string::npos) {
+      value = arg.substr(eq + 1);
+      arg = arg.substr(0, eq);
+      has_eq = true;
+    }
+    if (kFlags.count(arg)) {
+      a.flags.insert(arg);
+    } else if (kWithValue.count(arg)) {
+      if (!has_eq) {
+        if (i + 1 >= argc) throw UsageError(arg + " needs a value");
+        value = argv[++i];
+      }
+      if (arg == "--db") a.db = value;
+      else a.options.emplace(arg, value);
+    } else if (arg == "--help") {
+      a.command = "help";
+    } else {
+      throw UsageError("unknown option " + arg);
+    }
+  }
+  return a;
+}
+
+CategorySet parse_categories(const Args& a) {
+  CategorySet set;
+  auto [b, e] = a.options.equal_range("--category");
+  for (auto it = b; it != e; ++it) {
+    std::string v = it->second;
+    size_t pos = 0;
+    while (pos <= v.size()) {
+      size_t comma = v.find(',', pos);
+      std::string slug = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      if (!slug.empty()) {
+        const CategoryInfo* c = category_by_slug(slug);
+        if (!c) throw UsageError("unknown category '" + slug + "'");
+        set.add(c->id);
+      }
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+  }
+  return set;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int cmd_import(const Args& a) {
+  std::string source = a.get("--source");
+  std::string format_s = a.get("--format");
+  if (source.empty() || format_s.empty() || a.positional.size() != 1)
+    throw UsageError("import needs --source NAME, --format F and one FILE|DIR|-");
+  auto format = parse_format(format_s);
+  if (!format) throw UsageError("unknown format '" + format_s + "'");
+  ImportOptions opt;
+  opt.format = *format;
+  opt.categories = parse_categories(a);
+  opt.diagnostics = a.flags.count("--quiet") ? nullptr : &std::cerr;
+  if (opt.categories.empty() && (opt.format == Format::kDomains || opt.format == Format::kHosts))
+    throw UsageError("--format " + format_s + " needs --category");
+  const std::string& input = a.positional[0];
+
+  auto t0 = std::chrono::steady_clock::now();
+  EntrySet set;
+  ImportReport report;
+  import_input(input, opt, set, report);
+  set.finalize();
+  double parse_s = seconds_since(t0);
+  std::cout << "read " << input << ": " << report.lines << " lines, " << report.taken << " taken, "
+            << report.refused << " refused, " << report.ignored << " ignored (comments/blank)\n";
+  if (a.flags.count("--strict") && report.refused > 0) {
+    std::cerr << "error: --strict: " << report.refused << " refused line(s); nothing written\n";
+    return 1;
+  }
+  StoreWriter writer(a.db);
+  SourceInfo info;
+  info.name = source;
+  info.format = std::string(format_name(opt.format));
+  info.origin = input == "-" ? "<stdin>" : std::filesystem::absolute(input).string();
+  info.default_categories = opt.categories;
+  auto t1 = std::chrono::steady_clock::now();
+  WriteResult r = writer.replace_source(info, set);
+  double write_s = seconds_since(t1), total = seconds_since(t0);
+  uint64_t entries = set.domain_entries() + set.urls().size();
+  std::cout << "source " << source << " (" << info.format << "): " << set.domain_entries()
+            << " domain entries, " << set.urls().size() << " url entries; new keys " << r.inserted
+            << ", existing keys updated " << r.updated << ", removed " << r.removed << "; generation "
+            << r.generation << "\n";
+  std::cout << std::fixed << std::setprecision(2) << "time: parse " << parse_s << " s, write "
+            << write_s << " s, total " << total << " s ("
+            << static_cast<uint64_t>(total > 0 ? entries / total : 0) << " entries/s)\n";
+  return 0;
+}
+
+// Decoded contributions of one key (control plane, own read txn).
+struct EntryDetail {
+  EntryHeader header;
+  std::vector<Contribution> contribs;
+};
+
+std::map<uint16_t, SourceInfo> sources_by_id(StoreWriter* w, CategoryStore& store) {
+  std::map<uint16_t, SourceInfo> out;
+  TxnGuard txn(store.env(), MDB_RDONLY, store.path());
+  MDB_dbi dbi;
+  if (mdb_dbi_open(txn.get(), schema::kDbSources, 0, &dbi) != MDB_SUCCESS) return out;
+  MDB_cursor* cur;
+  mdb_check(mdb_cursor_open(txn.get(), dbi, &cur), store.path() + ": sources");
+  MDB_val k, v;
+  for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    SourceInfo s;
+    if (decode_source(from_val(k), from_val(v), s)) out[s.id] = s;
+  }
+  mdb_cursor_close(cur);
+  return out;
+}
+
+bool read_detail(CategoryStore& store, MDB_dbi dbi, std::string_view key, EntryDetail& d) {
+  TxnGuard txn(store.env(), MDB_RDONLY, store.path());
+  MDB_val k = to_val(key), v;
+  if (mdb_get(txn.get(), dbi, &k, &v) != MDB_SUCCESS) return false;
+  return decode_entry(from_val(v), d.header, d.contribs);
+}
+
+std::string describe_sources(const EntryDetail& d, const std::map<uint16_t, SourceInfo>& srcs) {
+  std::string out;
+  for (const auto& c : d.contribs) {
+    if (!out.empty()) out += "; ";
+    auto it = srcs.find(c.source_id);
+    out += it == srcs.end() ? "#" + std::to_string(c.source_id) : it->second.name;
+    out += " (" + category_slugs(c.cats);
+    if (c.flags & kFlagSubtree) out += ", subtree";
+    if (c.flags & kFlagExact) out += ", exact";
+    if (c.flags & kFlagUrl) out += ", has urls";
+    out += ")";
+  }
+  return out;
+}
+
+int cmd_lookup(const Args& a) {
+  if (a.positional.empty()) throw UsageError("lookup needs NAME or URL");
+  auto store = CategoryStore::open(a.db);
+  auto srcs = sources_by_id(nullptr, *store);
+  CategoryReader reader(*store);
+  int rc = 1;
+  for (const std::string& q : a.positional) {
+    std::string s = q, path;
+    bool is_url = false;
+    if (auto p = s.find("://"); p != std::string::npos) s = s.substr(p + 3), is_url = true;
+    if (auto slash = s.find('/'); slash != std::string::npos) path = s.substr(slash), s.resize(slash), is_url = true;
+    if (auto colon = s.find(':'); colon != std::string::npos) s.resize(colon);
+    std::string name, reason;
+    if (!normalize_name(s, name, reason)) {
+      std::cout << q << ": invalid name: " << reason << "\n";
+      continue;
+    }
+    if (!reader.begin_batch()) throw StoreError(a.db + ": cannot start a read transaction");
+    UrlMatch u = reader.lookup_url(name, path);
+    Match m = u.domain;
+    std::cout << "query: " << q << (name != s ? " (" + name + ")" : "") << "\n";
+    if (is_url && u.found) {
+      std::string mk(u.matched_key);
+      auto slash = mk.find('/');
+      std::cout << "url entry: " << key_to_name(mk.substr(0, slash)) << mk.substr(slash)
+                << "\ncategories: " << category_slugs(u.categories) << "\n";
+      EntryDetail d;
+      if (read_detail(*store, store->urls_dbi(), mk, d))
+        std::cout << "url sources: " << describe_sources(d, srcs) << "\n";
+      rc = 0;
+    }
+    if (m.found) {
+      std::string mk(m.matched_key);
+      std::cout << "verdict: " << (m.is_allowlisted() ? "allow-listed" : "listed") << "\n"
+                << "categories: " << category_slugs(m.categories) << "\n"
+                << "entry: " << key_to_name(mk) << " ("
+                << (m.exact_match ? "the name itself" : "parent, subtree entry") << ")\n";
+      EntryDetail d;
+      if (read_detail(*store, store->domains_dbi(), mk, d))
+        std::cout << "sources: " << describe_sources(d, srcs) << "\n";
+      rc = 0;
+    } else if (!(is_url && u.found)) {
+      std::cout << "verdict: not listed\n";
+    }
+    if (m.has_url_entries) std::cout << "has url entries: yes\n";
+    std::cout << "generation: " << reader.generation() << "\n";
+    reader.end_batch();
+  }
+  return rc;
+}
+
+int cmd_stats(const Args& a) {
+  auto store = CategoryStore::open(a.db);
+  auto srcs = sources_by_id(nullptr, *store);
+  TxnGuard txn(store->env(), MDB_RDONLY, a.db);
+  auto meta = [&](const char* key) {
+    MDB_val k = to_val(key), v;
+    uint64_t x = 0;
+    if (mdb_get(txn.get(), store->meta_dbi(), &k, &v) == MDB_SUCCESS && v.mv_size == 8) std::memcpy(&x, v.mv_data, 8);
+    return x;
+  };
+  MDB_stat ds, us;
+  mdb_stat(txn.get(), store->domains_dbi(), &ds);
+  mdb_stat(txn.get(), store->urls_dbi(), &us);
+  std::error_code ec;
+  auto size = std::filesystem::file_size(std::filesystem::path(a.db) / "data.mdb", ec);
+  time_t last = static_cast<time_t>(meta(schema::kMetaLastUpdate));
+  char when[64] = "never";
+  if (last) std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&last));
+  std::cout << "store: " << a.db << "\nschema version: " << meta(schema::kMetaSchemaVersion)
+            << "\ngeneration: " << meta(schema::kMetaGeneration) << "\nlast update: " << when
+            << "\nsize on disk: " << size << " bytes (" << size / (1024 * 1024) << " MiB)"
+            << "\ndomain keys: " << ds.ms_entries << "\nurl keys: " << us.ms_entries
+            << "\nB-tree depth: " << ds.ms_depth << "\n";
+  // Per category: one sequential walk (seconds for 10M keys; stats is not on any hot path).
+  std::vector<uint64_t> per_cat(kMaxCategories, 0);
+  MDB_cursor* cur;
+  mdb_check(mdb_cursor_open(txn.get(), store->domains_dbi(), &cur), a.db);
+  MDB_val k, v;
+  for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    EntryHeader h;
+    if (!decode_header(v.mv_data, v.mv_size, h)) continue;
+    for (unsigned id = 0; id < kMaxCategories; ++id)
+      if (h.all.contains(static_cast<uint8_t>(id))) ++per_cat[id];
+  }
+  mdb_cursor_close(cur);
+  std::cout << "entries per category:\n";
+  for (unsigned id = 0; id < kMaxCategories; ++id)
+    if (per_cat[id])
+      std::cout << "  " << category_slugs(CategorySet(uint64_t{1} << id)) << ": " << per_cat[id] << "\n";
+  std::cout << "sources:\n";
+  for (const auto& [id, s] : srcs) {
+    time_t t = static_cast<time_t>(s.updated);
+    char ts[64];
+    std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    std::cout << "  " << s.name << ": id " << id << ", format " << s.format << ", "
+              << s.domain_entries << " domain entries, " << s.url_entries << " url entries, categories "
+              << (s.default_categories.empty() ? "-" : category_slugs(s.default_categories))
+              << ", updated " << ts << ", from " << s.origin << "\n";
+  }
+  return 0;
+}
+
+int cmd_export(const Args& a) {
+  auto store = CategoryStore::open(a.db);
+  auto srcs = sources_by_id(nullptr, *store);
+  int only = -1;
+  if (std::string name = a.get("--source"); !name.empty()) {
+    for (const auto& [id, s] : srcs)
+      if (s.name == name) only = id;
+    if (only < 0) throw UsageError("no source named '" + name + "'");
+  }
+  TxnGuard txn(store->env(), MDB_RDONLY, a.db);
+  EntryHeader h;
+  std::vector<Contribution> contribs;
+  // Output is csv (`name,cat1;cat2,exact|subtree`) that `import --format csv` reads back.
+  std::cout << "name,categories,scope\n";
+  auto walk = [&](MDB_dbi dbi, bool urls) {
+    MDB_cursor* cur;
+    mdb_check(mdb_cursor_open(txn.get(), dbi, &cur), a.db);
+    MDB_val k, v;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      if (!decode_entry(from_val(v), h, contribs)) continue;
+      CategorySet cats;
+      uint8_t flags = 0;
+      for (const auto& c : contribs)
+        if (only < 0 || c.source_id == only) cats |= c.cats, flags |= c.flags;
+      if (cats.empty()) continue;
+      std::string key(from_val(k));
+      if (urls) {
+        auto slash = key.find('/');
+        std::cout << "# url " << key_to_name(key.substr(0, slash)) << key.substr(slash) << ","
+                  << category_slugs(cats) << "\n";
+      } else {
+        std::cout << key_to_name(key) << "," << category_slugs(cats) << ","
+                  << ((flags & kFlagSubtree) ? "subtree" : "exact") << "\n";
+      }
+    }
+    mdb_cursor_close(cur);
+  };
+  walk(store->domains_dbi(), false);
+  if (a.flags.count("--urls")) walk(store->urls_dbi(), true);
+  return 0;
+}
+
+int cmd_remove_source(const Args& a) {
+  if (a.positional.size() != 1) throw UsageError("remove-source needs NAME");
+  StoreWriter writer(a.db);
+  WriteResult r = writer.remove_source(a.positional[0]);
+  std::cout << "removed source " << a.positional[0] << ": " << r.removed
+            << " entries lost its contribution; generation " << r.generation << "\n";
+  return 0;
+}
+
+// Integrity walk: every value decodes, its header equals the fold of its contributions, keys
+// are canonical, every contribution's source exists and per-source counts match the records.
+int cmd_verify(const Args& a) {
+  auto store = CategoryStore::open(a.db);
+  auto srcs = sources_by_id(nullptr, *store);
+  TxnGuard txn(store->env(), MDB_RDONLY, a.db);
+  uint64_t problems = 0, keys = 0;
+  auto problem = [&](const std::string& what) {
+    if (++problems <= 50) std::cout << "problem: " << what << "\n";
+  };
+  std::map<uint16_t, uint64_t> domain_count, url_count;
+  auto walk = [&](MDB_dbi dbi, bool urls) {
+    MDB_cursor* cur;
+    mdb_check(mdb_cursor_open(txn.get(), dbi, &cur), a.db);
+    MDB_val k, v;
+    EntryHeader h;
+    std::vector<Contribution> contribs;
+    char buf[kMaxKeyLen];
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      ++keys;
+      std::string key(from_val(k));
+      if (!decode_entry(from_val(v), h, contribs) || contribs.empty()) {
+        problem((urls ? "urls " : "domains ") + key + ": malformed value");
+        continue;
+      }
+      EntryHeader f = fold_header(contribs);
+      if (f.all != h.all || f.subtree != h.subtree || f.flags != h.flags)
+        problem(key + ": header differs from its contributions");
+      std::string host = urls ? key.substr(0, key.find('/')) : key;
+      std::string name = key_to_name(host);
+      size_t n = make_name_key(name, buf);
+      if (n != host.size() || std::memcmp(buf, host.data(), n) != 0) problem(key + ": key not canonical");
+      for (const auto& c : contribs) {
+        if (!srcs.count(c.source_id)) problem(key + ": contribution of unknown source #" + std::to_string(c.source_id));
+        if (urls) ++url_count[c.source_id];
+        else if (c.flags & (kFlagSubtree | kFlagExact)) ++domain_count[c.source_id];
+      }
+    }
+    mdb_cursor_close(cur);
+  };
+  walk(store->domains_dbi(), false);
+  walk(store->urls_dbi(), true);
+  for (const auto& [id, s] : srcs) {
+    if (domain_count[id] != s.domain_entries)
+      problem("source " + s.name + ": record says " + std::to_string(s.domain_entries) +
+              " domain entries, store has " + std::to_string(domain_count[id]));
+    if (url_count[id] != s.url_entries)
+      problem("source " + s.name + ": record says " + std::to_string(s.url_entries) +
+              " url entries, store has " + std::to_string(url_count[id]));
+  }
+  std::cout << "verified " << keys << " keys, " << srcs.size() << " sources: "
+            << (problems ? std::to_string(problems) + " problem(s)" : std::string("ok")) << "\n";
+  return problems ? 1 : 0;
+}
+
+}  // namespace
+
+int run_db(int argc, char** argv) {
+  try {
+    Args a = parse_args(argc, argv);
+    if (a.command == "import") return cmd_import(a);
+    if (a.command == "lookup") return cmd_lookup(a);
+    if (a.command == "stats") return cmd_stats(a);
+    if (a.command == "export") return cmd_export(a);
+    if (a.command == "remove-source") return cmd_remove_source(a);
+    if (a.command == "verify") return cmd_verify(a);
+    if (a.command == "help") {
+      std::cout << kUsage;
+      return 0;
+    }
+    throw UsageError(a.command.empty() ? "missing command" : "unknown command '" + a.command + "'");
+  } catch (const UsageError& e) {
+    std::cerr << "sekisho db: " << e.what() << "\n" << kUsage;
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "sekisho db: error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace sekisho::cli

@@ -1,0 +1,145 @@
+// policy/import/importer.cc — input reading (plain, .gz, stdin), the per-line sink shared by all
+// formats, and format dispatch.
+#include "policy/import/importer.h"
+
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "policy/import/idna.h"
+#include "policy/store/entry_codec.h"
+
+namespace sekisho::policy {
+
+std::optional<Format> parse_format(std::string_view name) {
+  if (name == "domains") return Format::kDomains;
+  if (name == "hosts") return Format::kHosts;
+  if (name == "adblock") return Format::kAdblock;
+  if (name == "rpz") return Format::kRpz;
+  if (name == "csv") return Format::kCsv;
+  if (name == "ut1") return Format::kUt1;
+  return std::nullopt;
+}
+
+std::string_view format_name(Format f) {
+  switch (f) {
+    case Format::kDomains: return "domains";
+    case Format::kHosts: return "hosts";
+    case Format::kAdblock: return "adblock";
+    case Format::kRpz: return "rpz";
+    case Format::kCsv: return "csv";
+    case Format::kUt1: return "ut1";
+  }
+  return "?";
+}
+
+void ImportSink::refuse(uint64_t line, std::string_view reason, std::string_view text) {
+  ++report_.refused;
+  if (options_.diagnostics && report_.refused <= options_.max_reports) {
+    if (text.size() > 120) text = text.substr(0, 120);
+    *options_.diagnostics << file_ << ':' << line << ": " << reason << ": " << text << '\n';
+  } else if (options_.diagnostics && report_.refused == options_.max_reports + 1) {
+    *options_.diagnostics << file_ << ": further refused lines are counted, not shown\n";
+  }
+}
+
+bool ImportSink::add_name(std::string_view raw, uint8_t flags, CategorySet cats, uint64_t line) {
+  if (!normalize_name(raw, name_, reason_)) {
+    refuse(line, reason_, raw);
+    return false;
+  }
+  if (cats.empty()) {
+    refuse(line, "no category for this entry (give --category)", raw);
+    return false;
+  }
+  // IPv4 literals: exact entries only ("1.2.3.4" has no subdomains). See policy/README.md.
+  if (is_ipv4_literal(name_)) flags = kFlagExact;
+  size_t n = make_name_key(name_, key_);
+  if (n == 0) {
+    refuse(line, "not a domain name", raw);
+    return false;
+  }
+  set_.add_domain(std::string_view(key_, n), flags, cats);
+  ++report_.taken;
+  return true;
+}
+
+bool ImportSink::add_url(std::string_view raw, CategorySet cats, uint64_t line) {
+  std::string_view url = raw;
+  if (auto p = url.find("://"); p != std::string_view::npos) url.remove_prefix(p + 3);
+  size_t slash = url.find('/');
+  std::string_view host = url.substr(0, slash);
+  std::string_view path = slash == std::string_view::npos ? std::string_view{} : url.substr(slash + 1);
+  if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
+    refuse(line, "URL with a port is not supported", raw);
+    return false;
+  }
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  if (!normalize_name(host, name_, reason_)) {
+    refuse(line, "bad URL host: " + reason_, raw);
+    return false;
+  }
+  if (cats.empty()) {
+    refuse(line, "no category for this entry (give --category)", raw);
+    return false;
+  }
+  size_t n = make_name_key(name_, key_);
+  if (n == 0 || n + 1 + path.size() > kMaxUrlKeyLen) {
+    refuse(line, "URL too long", raw);
+    return false;
+  }
+  set_.add_url(std::string_view(key_, n), path, cats);
+  ++report_.taken;
+  return true;
+}
+
+std::string read_all(const std::string& path) {
+  int fd = path == "-" ? ::dup(STDIN_FILENO) : -1;
+  gzFile gz = path == "-" ? gzdopen(fd, "rb") : gzopen(path.c_str(), "rb");
+  if (!gz) throw ImportError(path + ": cannot open: " + std::strerror(errno));
+  gzbuffer(gz, 1 << 20);
+  std::string out;
+  char buf[1 << 16];
+  while (true) {
+    int n = gzread(gz, buf, sizeof buf);
+    if (n < 0) {
+      int err;
+      std::string msg = gzerror(gz, &err);
+      gzclose(gz);
+      throw ImportError(path + ": read error: " + msg);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  gzclose(gz);
+  return out;
+}
+
+void import_input(const std::string& input, const ImportOptions& options, EntrySet& set,
+                  ImportReport& report) {
+  ImportSink sink(set, report, options);
+  if (options.format == Format::kUt1) {
+    if (input == "-" || !std::filesystem::is_directory(input))
+      throw ImportError(input + ": ut1 format needs a directory");
+    import_ut1(input, sink);
+    return;
+  }
+  if (input != "-" && std::filesystem::is_directory(input))
+    throw ImportError(input + ": is a directory (only --format ut1 reads directories)");
+  std::string text = read_all(input);
+  sink.set_file(input == "-" ? "<stdin>" : input);
+  set.reserve(text.size() / 20, text.size());
+  switch (options.format) {
+    case Format::kDomains: parse_domains(text, sink); break;
+    case Format::kHosts: parse_hosts(text, sink); break;
+    case Format::kAdblock: parse_adblock(text, sink); break;
+    case Format::kCsv: parse_csv(text, sink); break;
+    case Format::kRpz: parse_rpz(text, sink); break;
+    case Format::kUt1: break;
+  }
+}
+
+}  // namespace sekisho::policy

@@ -1,0 +1,44 @@
+// policy/querylog/format.h — QueryRecord → one JSON line, and the text helpers it needs.
+//
+// Pure functions, no shared state: called by the writer thread (and by stats for client and
+// name keys). Output is always valid JSON: names are presentation text (RFC 1035 §5.1: \DDD for
+// non-printable bytes, \. for a dot inside a label), and JSON strings escape control characters
+// and replace invalid UTF-8 with U+FFFD, so a hostile name or rule text cannot break a line.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "policy/querylog/record.h"
+
+namespace sekisho::querylog {
+
+// Appends one JSON object and a '\n'. `tenant_id` is the tenant's configured id ("" = none).
+// Honours r.log_mode == anonymized (client /24 or /48); the caller never passes `none` records.
+void append_json_line(std::string& out, const QueryRecord& r, std::string_view tenant_id);
+
+// "www.example.com" (no trailing dot; the root is "."). Stops at the first inconsistent label.
+void append_presentation_name(std::string& out, const uint8_t* wire, size_t len);
+std::string presentation_name(const QueryRecord& r);
+
+// "192.0.2.1" / "2001:db8::1"; anonymized truncates to /24 or /48; unknown family → "".
+std::string client_text(const QueryRecord& r, bool anonymize);
+
+std::string qtype_name(uint16_t qtype);        // "A", "HTTPS", "TYPE123"
+std::string rcode_name(uint8_t rcode);         // "NOERROR", "RCODE12"
+std::string_view action_name(QueryAction a);   // "blocked"
+std::string_view rule_name(RuleKind k);        // "deny_list"
+std::string_view transport_name(Transport t);  // "doh"
+
+// UTC calendar helpers. Days are counted from 1970-01-01 (may be negative).
+int64_t utc_day(int64_t time_us);
+std::string date_text(int64_t day);                       // "2026-11-25"
+std::optional<int64_t> parse_date(std::string_view text);  // inverse of date_text
+void append_time(std::string& out, int64_t time_us);      // "2026-11-25T04:35:29.123456Z"
+
+// JSON string body escaping (no surrounding quotes).
+void append_json_escaped(std::string& out, std::string_view text);
+
+}  // namespace sekisho::querylog

@@ -1,0 +1,59 @@
+// policy/querylog/ring.h — bounded single-producer / single-consumer ring of QueryRecord.
+//
+// Concurrency contract: exactly one producer thread (the event loop that owns the ring) calls
+// try_push, and exactly one consumer thread (the QueryLogWriter) calls pop_batch. dropped(),
+// size_approx() and capacity() may be called from any thread.
+//
+// Invariants: the slot array is allocated once in the constructor and never resized, so
+// try_push neither allocates, locks nor makes a system call; when the ring is full the record
+// is dropped and counted, never waited for (logging must not slow queries). head_ and tail_
+// are monotonically increasing 64-bit counters (they never wrap in practice); a slot index is
+// counter & mask_. head_ is written only by the producer, tail_ only by the consumer, each on
+// its own cache line so the two threads do not false-share.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "policy/querylog/record.h"
+
+namespace sekisho::querylog {
+
+class QueryLogRing {
+ public:
+  // `capacity` is rounded up to a power of two (at least 2).
+  explicit QueryLogRing(size_t capacity);
+  QueryLogRing(const QueryLogRing&) = delete;
+  QueryLogRing& operator=(const QueryLogRing&) = delete;
+
+  // Producer only. Returns false (and counts a drop) when the ring is full.
+  bool try_push(const QueryRecord& record) noexcept;
+
+  // Consumer only. Copies up to `max` of the oldest records into `out`; returns how many.
+  size_t pop_batch(QueryRecord* out, size_t max) noexcept;
+
+  uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
+  size_t capacity() const noexcept { return mask_ + 1; }
+  // Records pushed but not yet popped; exact only when neither side is running.
+  size_t size_approx() const noexcept;
+
+ private:
+  static constexpr size_t kCacheLine = 64;
+
+  const size_t mask_;
+  const std::unique_ptr<QueryRecord[]> slots_;
+
+  // Producer's line: its counter, its cached view of tail_ (saves an acquire load of the
+  // consumer's line on every push while there is room), and the drop counter it alone writes.
+  alignas(kCacheLine) std::atomic<uint64_t> head_{0};
+  uint64_t cached_tail_ = 0;
+  std::atomic<uint64_t> dropped_{0};
+
+  // Consumer's line.
+  alignas(kCacheLine) std::atomic<uint64_t> tail_{0};
+  char pad_[kCacheLine - sizeof(std::atomic<uint64_t>)] = {};
+};
+
+}  // namespace sekisho::querylog

@@ -1,0 +1,139 @@
+// policy/querylog/stats.h — per-tenant query statistics and device counting.
+//
+// Concurrency contract: none of these classes lock. The QueryLogWriter owns them and touches
+// them only with its stats mutex held (the writer thread adds records; control-plane threads
+// take snapshots). TenantStats is a plain value copy, safe to hand anywhere.
+//
+// Memory is bounded per tenant whatever the traffic: top lists keep at most
+// StatsLimits::top_capacity keys (space-saving approximation), the hourly series is a fixed
+// ring of 48 buckets, and the device table holds at most StatsLimits::max_tracked_devices keys.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "policy/querylog/record.h"
+
+namespace sekisho::querylog {
+
+struct StatsLimits {
+  size_t top_capacity = 1000;               // keys tracked per top list
+  size_t top_n = 20;                        // entries reported per top list
+  size_t max_tracked_devices = 1'000'000;   // per tenant
+  int64_t device_window_s = 30 * 86400;     // a device counts if seen in the last 30 days
+};
+
+struct TopEntry {
+  std::string key;
+  uint64_t count = 0;  // an over-estimate by at most `error` (space-saving guarantee)
+  uint64_t error = 0;
+  bool operator==(const TopEntry&) const = default;
+};
+
+struct HourBucket {
+  int64_t hour_start_s = 0;  // Unix time of the start of the UTC hour
+  uint64_t queries = 0;
+  uint64_t blocked = 0;
+};
+
+inline constexpr size_t kHours = 48;
+inline constexpr size_t kActions = 8;  // QueryAction values
+
+struct TenantStats {
+  std::string tenant_id;
+  uint64_t queries = 0;
+  uint64_t blocked = 0;
+  std::array<uint64_t, kActions> by_action{};     // indexed by QueryAction
+  std::array<uint64_t, 64> blocked_by_category{};  // indexed by category id
+  std::vector<TopEntry> top_blocked_names;         // count descending, at most top_n
+  std::vector<TopEntry> top_clients;               // count descending, at most top_n
+  std::vector<HourBucket> hourly;                  // kHours buckets, oldest first, ending now
+  uint64_t active_devices = 0;                     // distinct clients in the device window
+  uint32_t max_devices = 0;                        // 0 = unlimited
+  bool over_device_limit = false;
+  uint64_t device_limit_crossings = 0;
+  uint64_t devices_untracked = 0;  // new devices not recorded because the table was full
+};
+
+// Space-saving heavy hitters (Metwally, Agrawal, El Abbadi 2005): a min-heap of at most
+// `capacity` counters plus a key → heap-position index. A new key beyond capacity replaces
+// the smallest counter and inherits its count as error, so every key whose true frequency
+// exceeds N/capacity is present, and each update is O(log capacity).
+class HeavyHitters {
+ public:
+  explicit HeavyHitters(size_t capacity);
+  void add(std::string_view key);
+  std::vector<TopEntry> top(size_t n) const;
+  size_t size() const { return heap_.size(); }
+
+ private:
+  struct Slot {
+    std::string key;
+    uint64_t count;
+    uint64_t error;
+  };
+  void sift_down(size_t i);
+  void sift_up(size_t i);
+  void swap_slots(size_t a, size_t b);
+
+  size_t capacity_;
+  std::vector<Slot> heap_;  // min-heap on count
+  std::unordered_map<std::string, size_t> index_;
+};
+
+// Distinct clients seen within a sliding window. A key is a device name when the record has
+// one, else the client address (full address, never persisted; see writer.h on anonymization).
+class DeviceCounter {
+ public:
+  DeviceCounter(size_t max_tracked, int64_t window_s);
+  // Records a sighting at `time_s`; returns true when the key was not being tracked.
+  bool see(const QueryRecord& r, int64_t time_s);
+  // Forgets keys not seen since now_s - window.
+  void expire(int64_t now_s);
+  size_t size() const { return last_seen_.size(); }
+  uint64_t untracked() const { return untracked_; }
+
+ private:
+  using Key = std::array<uint8_t, 33>;  // [0] = kind (AF_INET, AF_INET6, 'd' for a name)
+  struct KeyHash {
+    size_t operator()(const Key& k) const noexcept;
+  };
+  size_t max_tracked_;
+  int64_t window_s_;
+  uint64_t untracked_ = 0;
+  std::unordered_map<Key, int64_t, KeyHash> last_seen_;
+};
+
+// Everything kept for one tenant. add() returns true when this record made the distinct
+// device count cross max_devices (the caller logs it); the limit re-arms once the count falls
+// back to the limit or the limit changes.
+class TenantAccumulator {
+ public:
+  TenantAccumulator(std::string tenant_id, const StatsLimits& limits);
+  bool add(const QueryRecord& r);
+  void expire_devices(int64_t now_s);
+  void set_max_devices(uint32_t max_devices);
+  size_t active_devices() const { return devices_.size(); }
+  TenantStats snapshot(int64_t now_s) const;
+
+ private:
+  std::string tenant_id_;
+  StatsLimits limits_;
+  uint64_t queries_ = 0;
+  uint64_t blocked_ = 0;
+  std::array<uint64_t, kActions> by_action_{};
+  std::array<uint64_t, 64> blocked_by_category_{};
+  HeavyHitters top_blocked_names_;
+  HeavyHitters top_clients_;
+  std::array<HourBucket, kHours> hours_{};  // slot = hour % kHours; stale when hour_start_s differs
+  DeviceCounter devices_;
+  uint32_t max_devices_ = 0;
+  bool over_limit_ = false;  // set on a crossing so it is logged once, cleared when back under
+  uint64_t crossings_ = 0;
+};
+
+}  // namespace sekisho::querylog

@@ -1,0 +1,383 @@
+// policy/querylog/writer.cc — see writer.h for the concurrency contract and failure policy.
+#include "policy/querylog/writer.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "policy/querylog/format.h"
+#include "resolver/base/log.h"
+
+namespace sekisho::querylog {
+namespace {
+
+constexpr size_t kBatch = 1024;                          // records popped per pop_batch call
+constexpr auto kOpenRetry = std::chrono::seconds(1);     // at most one reopen attempt per second
+constexpr auto kErrorLogInterval = std::chrono::seconds(60);
+constexpr int64_t kDeviceExpiryEvery_s = 600;            // sweeping 1M keys is ~10 ms: not per batch
+constexpr std::string_view kPrefix = "queries-";
+constexpr std::string_view kSuffix = ".jsonl";
+
+// mkdir -p with our mode for every component we create (std::filesystem would use 0777&umask).
+int make_directories(const std::string& path) {
+  if (path.empty()) return ENOENT;
+  for (size_t pos = 1;; ++pos) {
+    pos = path.find('/', pos);
+    const std::string part = path.substr(0, pos);
+    if (::mkdir(part.c_str(), 0750) != 0 && errno != EEXIST) return errno;
+    if (pos == std::string::npos) return 0;
+  }
+}
+
+std::string file_name(int64_t day) {
+  return std::string(kPrefix) + date_text(day) + std::string(kSuffix);
+}
+
+}  // namespace
+
+struct QueryLogWriter::OpenFile {
+  int fd = -1;
+  uint64_t size = 0;  // bytes of whole lines; a failed write is truncated back to this
+  std::string path;
+  ~OpenFile() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+struct QueryLogWriter::Pending {
+  std::string text;
+  uint64_t lines = 0;
+};
+
+QueryLogWriter::QueryLogWriter(Options options) : options_(std::move(options)) {}
+
+QueryLogWriter::~QueryLogWriter() { stop(); }
+
+QueryLogRing* QueryLogWriter::add_ring() {
+  rings_.push_back(std::make_unique<QueryLogRing>(options_.ring_capacity));
+  return rings_.back().get();
+}
+
+void QueryLogWriter::start() {
+  if (started_) return;
+  started_ = true;
+  thread_ = std::thread([this] { run(); });
+}
+
+void QueryLogWriter::stop() {
+  if (!started_ || !thread_.joinable()) return;
+  {
+    std::lock_guard lock(wake_mu_);
+    stop_requested_ = true;
+  }
+  wake_cv_.notify_all();
+  thread_.join();
+}
+
+void QueryLogWriter::run() {
+  std::vector<QueryRecord> batch(kBatch);
+  for (;;) {
+    bool stopping;
+    {
+      std::unique_lock lock(wake_mu_);
+      wake_cv_.wait_for(lock, options_.wake_interval, [this] { return stop_requested_; });
+      stopping = stop_requested_;
+    }
+    drain_once(batch);
+    maintain(now_us());
+    if (stopping) {
+      drain_once(batch);  // whatever raced in while we were writing the last pass
+      files_.clear();
+      return;
+    }
+  }
+}
+
+void QueryLogWriter::drain_once(std::vector<QueryRecord>& batch) {
+  for (auto& ring : rings_) {
+    // At most one ring's worth per pass, so a producer that never stops cannot starve the others.
+    size_t taken = 0;
+    while (taken < ring->capacity()) {
+      const size_t n = ring->pop_batch(batch.data(), batch.size());
+      if (n == 0) break;
+      process(batch.data(), n);
+      taken += n;
+    }
+  }
+  write_pending();
+}
+
+void QueryLogWriter::process(const QueryRecord* records, size_t n) {
+  std::lock_guard lock(stats_mu_);
+  for (size_t i = 0; i < n; ++i) {
+    const QueryRecord& r = records[i];
+    records_processed_.fetch_add(1, std::memory_order_relaxed);
+    if (TenantAccumulator* acc = accumulator_for(r.tenant); acc && acc->add(r)) {
+      device_limit_crossings_.fetch_add(1, std::memory_order_relaxed);
+      const uint32_t max = r.tenant < max_devices_.size() ? max_devices_[r.tenant] : 0;
+      log::warning("querylog", "tenant has more devices than max_devices",
+                   {{"tenant", tenant_id_for(r.tenant)},
+                    {"devices", static_cast<uint64_t>(acc->active_devices())},
+                    {"max_devices", max}});
+    }
+    if (r.log_mode == LogMode::none) {
+      records_not_logged_.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    if (!options_.write_files) continue;
+    auto& slot = pending_[utc_day(r.time_us)];
+    if (!slot) slot = std::make_unique<Pending>();
+    append_json_line(slot->text, r, tenant_id_for(r.tenant));
+    ++slot->lines;
+  }
+}
+
+void QueryLogWriter::write_pending() {
+  if (pending_.empty()) return;
+  const int64_t newest = pending_.rbegin()->first;
+  for (auto& [day, pending] : pending_)
+    if (pending->lines > 0) write_day(day, *pending);
+  pending_.clear();
+  close_old_files(newest);
+}
+
+bool QueryLogWriter::write_day(int64_t day, Pending& pending) {
+  OpenFile* file = open_day(day);
+  if (!file) {
+    records_dropped_io_.fetch_add(pending.lines, std::memory_order_relaxed);
+    return false;
+  }
+  const char* data = pending.text.data();
+  const size_t size = pending.text.size();
+  size_t done = 0;
+  int err = 0;
+  while (done < size) {
+    const ssize_t n = ::write(file->fd, data + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      err = n < 0 ? errno : EIO;
+      break;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (done == size) {
+    file->size += size;
+    records_written_.fetch_add(pending.lines, std::memory_order_relaxed);
+    if (in_error_) {
+      in_error_ = false;
+      log::info("querylog", "query log writable again",
+                {{"path", file->path}, {"dropped_io_total", records_dropped_io_.load()}});
+    }
+    return true;
+  }
+  // Keep whole lines only, so every file stays valid JSON lines after a full disk.
+  const size_t keep = [&]() -> size_t {
+    const auto pos = std::string_view(data, done).rfind('\n');
+    return pos == std::string_view::npos ? 0 : pos + 1;
+  }();
+  const auto kept_lines = static_cast<uint64_t>(std::count(data, data + keep, '\n'));
+  if (::ftruncate(file->fd, static_cast<off_t>(file->size + keep)) != 0) {
+    // Cannot repair the tail: the next reader sees one broken line; nothing more we can do.
+  }
+  records_written_.fetch_add(kept_lines, std::memory_order_relaxed);
+  records_dropped_io_.fetch_add(pending.lines - kept_lines, std::memory_order_relaxed);
+  const std::string path = file->path;
+  files_.erase(day);  // reopened (at most once per second) on the next batch
+  next_open_attempt_ = std::chrono::steady_clock::now() + kOpenRetry;
+  report_io_error(path, err);
+  return false;
+}
+
+QueryLogWriter::OpenFile* QueryLogWriter::open_day(int64_t day) {
+  if (auto it = files_.find(day); it != files_.end()) return it->second.get();
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_open_attempt_) return nullptr;
+  const std::string path = options_.directory + "/" + file_name(day);
+  if (int err = make_directories(options_.directory); err != 0) {
+    next_open_attempt_ = now + kOpenRetry;
+    report_io_error(options_.directory, err);
+    return nullptr;
+  }
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    const int err = errno;
+    next_open_attempt_ = now + kOpenRetry;
+    report_io_error(path, err);
+    return nullptr;
+  }
+  auto file = std::make_unique<OpenFile>();
+  file->fd = fd;
+  file->path = path;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0) file->size = static_cast<uint64_t>(st.st_size);
+  return files_.emplace(day, std::move(file)).first->second.get();
+}
+
+void QueryLogWriter::close_old_files(int64_t newest_day) {
+  // Yesterday's file stays open: around midnight UTC the loops' records interleave both dates.
+  std::erase_if(files_, [newest_day](const auto& kv) { return kv.first < newest_day - 1; });
+}
+
+void QueryLogWriter::report_io_error(const std::string& path, int err) {
+  write_errors_.fetch_add(1, std::memory_order_relaxed);
+  ++errors_since_log_;
+  in_error_ = true;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_error_log_) return;
+  next_error_log_ = now + kErrorLogInterval;
+  log::error("querylog", "cannot write query log, records dropped",
+             {{"path", path},
+              {"error", std::strerror(err)},
+              {"errors", errors_since_log_},
+              {"dropped_io_total", records_dropped_io_.load()}});
+  errors_since_log_ = 0;
+}
+
+void QueryLogWriter::maintain(int64_t now) {
+  const int64_t today = utc_day(now);
+  if (options_.write_files && options_.retention_days > 0 && today != last_retention_day_) {
+    last_retention_day_ = today;
+    apply_retention(today);
+  }
+  const int64_t now_s = now / 1000000;
+  if (now_s - last_device_expiry_s_ >= kDeviceExpiryEvery_s || now_s < last_device_expiry_s_) {
+    last_device_expiry_s_ = now_s;
+    std::lock_guard lock(stats_mu_);
+    for (auto& [id, acc] : by_id_) acc->expire_devices(now_s);
+  }
+}
+
+void QueryLogWriter::apply_retention(int64_t today) {
+  DIR* dir = ::opendir(options_.directory.c_str());
+  if (!dir) return;  // nothing written yet; open_day reports directory problems
+  std::vector<std::pair<int64_t, std::string>> doomed;
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string_view name(entry->d_name);
+    if (name.size() != kPrefix.size() + 10 + kSuffix.size() || !name.starts_with(kPrefix) ||
+        !name.ends_with(kSuffix))
+      continue;
+    const auto day = parse_date(name.substr(kPrefix.size(), 10));
+    // A file dated d holds records up to the end of day d: all older than retention_days
+    // exactly when d < today - retention_days.
+    if (day && *day < today - static_cast<int64_t>(options_.retention_days))
+      doomed.emplace_back(*day, std::string(name));
+  }
+  ::closedir(dir);
+  for (const auto& [day, name] : doomed) {
+    files_.erase(day);
+    const std::string path = options_.directory + "/" + name;
+    if (::unlink(path.c_str()) == 0) {
+      files_deleted_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      log::warning("querylog", "cannot delete expired query log",
+                   {{"path", path}, {"error", std::strerror(errno)}});
+    }
+  }
+}
+
+// ---- tenants and statistics (stats_mu_ held by the caller unless noted) -----------------------
+
+std::string QueryLogWriter::tenant_id_for(uint16_t tenant) const {
+  if (tenant == kNoTenant) return {};
+  if (tenant < tenant_ids_.size()) return tenant_ids_[tenant];
+  return "#" + std::to_string(tenant);  // index beyond the table: a producer bug or a reload race
+}
+
+TenantAccumulator* QueryLogWriter::accumulator_for(uint16_t tenant) {
+  if (tenant == kNoTenant) return nullptr;
+  if (tenant < by_index_.size() && by_index_[tenant]) return by_index_[tenant];
+  const std::string id = tenant_id_for(tenant);
+  auto& slot = by_id_[id];
+  if (!slot) {
+    slot = std::make_unique<TenantAccumulator>(id, options_.stats);
+    if (tenant < max_devices_.size()) slot->set_max_devices(max_devices_[tenant]);
+  }
+  if (tenant < by_index_.size()) by_index_[tenant] = slot.get();
+  return slot.get();
+}
+
+void QueryLogWriter::set_tenant_names(std::vector<std::string> ids, std::vector<uint32_t> max_devices) {
+  max_devices.resize(ids.size(), 0);
+  std::lock_guard lock(stats_mu_);
+  std::unordered_map<std::string, std::unique_ptr<TenantAccumulator>> kept;
+  std::vector<TenantAccumulator*> index(ids.size(), nullptr);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (auto it = kept.find(ids[i]); it != kept.end()) {
+      index[i] = it->second.get();
+      continue;
+    }
+    if (auto node = by_id_.extract(ids[i])) {
+      node.mapped()->set_max_devices(max_devices[i]);
+      index[i] = node.mapped().get();
+      kept.insert(std::move(node));
+    }
+  }
+  by_id_ = std::move(kept);
+  by_index_ = std::move(index);
+  tenant_ids_ = std::move(ids);
+  max_devices_ = std::move(max_devices);
+}
+
+TenantStats QueryLogWriter::stats(uint16_t tenant) const {
+  const int64_t now_s = now_us() / 1000000;
+  std::lock_guard lock(stats_mu_);
+  if (tenant < by_index_.size() && by_index_[tenant]) return by_index_[tenant]->snapshot(now_s);
+  const std::string id = tenant_id_for(tenant);
+  if (auto it = by_id_.find(id); it != by_id_.end()) return it->second->snapshot(now_s);
+  TenantAccumulator empty(id, options_.stats);
+  if (tenant < max_devices_.size()) empty.set_max_devices(max_devices_[tenant]);
+  return empty.snapshot(now_s);
+}
+
+std::optional<TenantStats> QueryLogWriter::stats(std::string_view tenant_id) const {
+  const int64_t now_s = now_us() / 1000000;
+  std::lock_guard lock(stats_mu_);
+  if (auto it = by_id_.find(std::string(tenant_id)); it != by_id_.end())
+    return it->second->snapshot(now_s);
+  return std::nullopt;
+}
+
+std::vector<TenantStats> QueryLogWriter::all_stats() const {
+  size_t n;
+  {
+    std::lock_guard lock(stats_mu_);
+    n = tenant_ids_.size();
+  }
+  std::vector<TenantStats> out;
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.push_back(stats(static_cast<uint16_t>(i)));
+  return out;
+}
+
+uint64_t QueryLogWriter::active_devices(uint16_t tenant) const {
+  std::lock_guard lock(stats_mu_);
+  if (tenant < by_index_.size() && by_index_[tenant]) return by_index_[tenant]->active_devices();
+  return 0;
+}
+
+QueryLogWriter::Counters QueryLogWriter::counters() const {
+  Counters c;
+  c.records_written = records_written_.load(std::memory_order_relaxed);
+  for (const auto& ring : rings_) c.records_dropped_ring += ring->dropped();
+  c.records_dropped_io = records_dropped_io_.load(std::memory_order_relaxed);
+  c.records_not_logged = records_not_logged_.load(std::memory_order_relaxed);
+  c.records_processed = records_processed_.load(std::memory_order_relaxed);
+  c.write_errors = write_errors_.load(std::memory_order_relaxed);
+  c.device_limit_crossings = device_limit_crossings_.load(std::memory_order_relaxed);
+  c.files_deleted = files_deleted_.load(std::memory_order_relaxed);
+  return c;
+}
+
+int64_t QueryLogWriter::now_us() const {
+  if (options_.now_us) return options_.now_us();
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace sekisho::querylog

@@ -1,0 +1,150 @@
+// policy/querylog/writer.h — the query-log writer thread: rings → JSON-lines files + statistics.
+//
+// Concurrency contract:
+//   - add_ring() is called before start(), from the thread that builds the loops; each ring
+//     then has exactly one producer (its loop) and one consumer (the writer thread).
+//   - Producers only ever call QueryLogRing::try_push: no lock, no system call, no wake-up per
+//     record. The writer thread polls the rings every Options::wake_interval.
+//   - set_tenant_names(), stats(), all_stats(), active_devices() and the counters may be
+//     called from any thread at any time; they take the stats mutex (control plane only).
+//   - start() and stop() are called from one controlling thread. stop() drains what the
+//     producers pushed before it was called, then joins. The destructor calls stop().
+//
+// Invariants: producers are never blocked by the disk. When a write fails the records of that
+// batch are dropped and counted in records_dropped_io, one rate-limited line goes to stderr and
+// the file is reopened at most once per second; a slow disk makes the rings fill and drop
+// (records_dropped_ring). Files hold whole lines only: a short write is truncated back to the
+// last complete line. Records with log_mode == none are never written, only counted in stats.
+//
+// Files: <directory>/queries-YYYY-MM-DD.jsonl, named after the UTC date of each record (not of
+// the moment it is written), created 0640 in a directory created 0750. Files older than
+// retention_days are deleted once a day.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "policy/querylog/record.h"
+#include "policy/querylog/ring.h"
+#include "policy/querylog/stats.h"
+
+namespace sekisho::querylog {
+
+class QueryLogWriter {
+ public:
+  struct Options {
+    std::string directory;           // e.g. /var/lib/sekisho/querylog
+    bool write_files = true;         // false: statistics only
+    uint32_t retention_days = 30;    // 0 = keep forever
+    size_t ring_capacity = 8192;     // per add_ring(); rounded up to a power of two
+    std::chrono::milliseconds wake_interval{50};
+    StatsLimits stats;
+    // Wall clock in µs since the epoch, for retention, device expiry and the hourly series.
+    // Empty = system clock. Tests inject a fixed clock.
+    std::function<int64_t()> now_us;
+  };
+
+  struct Counters {
+    uint64_t records_written = 0;       // lines written to files
+    uint64_t records_dropped_ring = 0;  // sum of the rings' drops (producer side)
+    uint64_t records_dropped_io = 0;    // popped but lost to a failing or unopenable file
+    uint64_t records_not_logged = 0;    // log_mode none: counted in stats, never written
+    uint64_t records_processed = 0;     // everything popped from the rings
+    uint64_t write_errors = 0;          // failed open/write attempts
+    uint64_t device_limit_crossings = 0;
+    uint64_t files_deleted = 0;         // by retention
+  };
+
+  explicit QueryLogWriter(Options options);
+  ~QueryLogWriter();
+  QueryLogWriter(const QueryLogWriter&) = delete;
+  QueryLogWriter& operator=(const QueryLogWriter&) = delete;
+
+  // Before start() only. The writer owns the ring; the pointer stays valid until destruction.
+  QueryLogRing* add_ring();
+
+  void start();
+  // Drains every ring, flushes, joins. Idempotent.
+  void stop();
+
+  // Replaces the tenant table (index i → ids[i], max_devices[i], 0 = unlimited; a missing
+  // max_devices entry means 0). Statistics follow the tenant *id*, so they survive a reload that
+  // renumbers tenants; tenants no longer present lose theirs. Records already in the rings are
+  // attributed with the new table (a reload races at most one wake interval of records).
+  void set_tenant_names(std::vector<std::string> ids, std::vector<uint32_t> max_devices);
+
+  // Copies. A tenant index that has no statistics yet gives zeros with its id filled in.
+  TenantStats stats(uint16_t tenant) const;
+  std::optional<TenantStats> stats(std::string_view tenant_id) const;
+  std::vector<TenantStats> all_stats() const;  // ordered by current tenant index
+  uint64_t active_devices(uint16_t tenant) const;
+  Counters counters() const;
+
+ private:
+  struct OpenFile;
+  struct Pending;
+
+  void run();
+  void drain_once(std::vector<QueryRecord>& batch);
+  void process(const QueryRecord* records, size_t n);
+  void write_pending();
+  bool write_day(int64_t day, Pending& pending);
+  OpenFile* open_day(int64_t day);
+  void close_old_files(int64_t newest_day);
+  void maintain(int64_t now_us);
+  void apply_retention(int64_t today);
+  void report_io_error(const std::string& path, int err);
+  TenantAccumulator* accumulator_for(uint16_t tenant);
+  std::string tenant_id_for(uint16_t tenant) const;
+  int64_t now_us() const;
+
+  const Options options_;
+
+  // Owned rings; only appended to before start().
+  std::vector<std::unique_ptr<QueryLogRing>> rings_;
+
+  std::thread thread_;
+  std::mutex wake_mu_;
+  std::condition_variable wake_cv_;
+  bool stop_requested_ = false;  // guarded by wake_mu_; tells run() to drain and exit
+  bool started_ = false;         // controlling thread only
+
+  // Tenant table and statistics: written by the writer thread and set_tenant_names, read by
+  // the control plane.
+  mutable std::mutex stats_mu_;
+  std::vector<std::string> tenant_ids_;
+  std::vector<uint32_t> max_devices_;
+  std::unordered_map<std::string, std::unique_ptr<TenantAccumulator>> by_id_;
+  std::vector<TenantAccumulator*> by_index_;  // parallel to tenant_ids_; null until first record
+
+  // Writer-thread-only file state.
+  std::map<int64_t, std::unique_ptr<Pending>> pending_;  // UTC day → lines of this batch
+  std::map<int64_t, std::unique_ptr<OpenFile>> files_;   // UTC day → open file
+  std::chrono::steady_clock::time_point next_open_attempt_{};  // at most one retry per second
+  std::chrono::steady_clock::time_point next_error_log_{};     // rate limit for stderr
+  uint64_t errors_since_log_ = 0;
+  bool in_error_ = false;  // last write or open failed; the next success logs a recovery line
+  int64_t last_retention_day_ = INT64_MIN;
+  int64_t last_device_expiry_s_ = INT64_MIN;
+
+  std::atomic<uint64_t> records_written_{0};
+  std::atomic<uint64_t> records_dropped_io_{0};
+  std::atomic<uint64_t> records_not_logged_{0};
+  std::atomic<uint64_t> records_processed_{0};
+  std::atomic<uint64_t> write_errors_{0};
+  std::atomic<uint64_t> device_limit_crossings_{0};
+  std::atomic<uint64_t> files_deleted_{0};
+};
+
+}  // namespace sekisho::querylog

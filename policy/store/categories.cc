@@ -1,0 +1,95 @@
+// policy/store/categories.cc — built-in category registry (ids are on-disk bit positions:
+// append only) and the UT1 directory-name mapping.
+#include "policy/store/categories.h"
+
+#include <array>
+
+namespace sekisho::policy {
+namespace {
+
+using G = CategoryGroup;
+constexpr std::array kRegistry = {
+    CategoryInfo{0, "allowlist", "Allow list", "許可リスト", G::kAllow},
+    CategoryInfo{1, "adult", "Adult content", "アダルト", G::kContent},
+    CategoryInfo{2, "gambling", "Gambling", "ギャンブル", G::kContent},
+    CategoryInfo{3, "malware", "Malware", "マルウェア", G::kSecurity},
+    CategoryInfo{4, "phishing", "Phishing", "フィッシング", G::kSecurity},
+    CategoryInfo{5, "social", "Social networks", "ソーシャルネットワーク", G::kContent},
+    CategoryInfo{6, "games", "Games", "ゲーム", G::kContent},
+    CategoryInfo{7, "ads", "Advertising", "広告", G::kContent},
+    CategoryInfo{8, "dating", "Dating", "出会い系", G::kContent},
+    CategoryInfo{9, "drugs", "Drugs", "薬物", G::kContent},
+    CategoryInfo{10, "violence", "Violence and hate", "暴力・ヘイト", G::kContent},
+    CategoryInfo{11, "cryptojacking", "Cryptojacking", "クリプトジャッキング", G::kSecurity},
+    CategoryInfo{12, "doh", "DNS-over-HTTPS resolvers", "DoHリゾルバ", G::kSecurity},
+    CategoryInfo{13, "hacking", "Hacking", "ハッキング", G::kSecurity},
+    CategoryInfo{14, "vpn", "VPN and proxies", "VPN・プロキシ", G::kSecurity},
+    CategoryInfo{15, "shortener", "URL shorteners", "短縮URL", G::kContent},
+    CategoryInfo{16, "piracy", "Piracy", "海賊版", G::kContent},
+    CategoryInfo{17, "tracking", "Tracking", "トラッキング", G::kContent},
+    CategoryInfo{18, "nosafesearch", "Search without SafeSearch", "セーフサーチ非対応検索", G::kContent},
+    CategoryInfo{19, "weapons", "Weapons", "武器", G::kContent},
+    CategoryInfo{20, "chat", "Chat", "チャット", G::kContent},
+    CategoryInfo{21, "streaming", "Streaming media", "動画配信", G::kContent},
+    CategoryInfo{22, "shopping", "Shopping", "ショッピング", G::kContent},
+    CategoryInfo{23, "news", "News", "ニュース", G::kContent},
+    CategoryInfo{24, "newly_registered", "Newly registered domains", "新規登録ドメイン", G::kSecurity},
+    CategoryInfo{25, "spam", "Spam", "スパム", G::kSecurity},
+};
+
+struct Ut1Name {
+  std::string_view dir;
+  std::string_view slug;
+};
+// UT1 names (French or English) → our slugs. Identity mappings are handled by the registry.
+constexpr std::array kUt1 = {
+    Ut1Name{"agressif", "violence"},       Ut1Name{"drogue", "drugs"},
+    Ut1Name{"publicite", "ads"},           Ut1Name{"social_networks", "social"},
+    Ut1Name{"liste_blanche", "allowlist"}, Ut1Name{"warez", "piracy"},
+    Ut1Name{"mixed_adult", "adult"},       Ut1Name{"sexual_education", "adult"},
+    Ut1Name{"lingerie", "adult"},          Ut1Name{"redirector", "vpn"},
+    Ut1Name{"strict_redirector", "vpn"},   Ut1Name{"strong_redirector", "vpn"},
+    Ut1Name{"ddos", "hacking"},            Ut1Name{"arjel", "gambling"},
+    Ut1Name{"audio-video", "streaming"},   Ut1Name{"shopping", "shopping"},
+    Ut1Name{"press", "news"},              Ut1Name{"chat", "chat"},
+    Ut1Name{"games", "games"},             Ut1Name{"dating", "dating"},
+    Ut1Name{"stalkerware", "malware"},     Ut1Name{"dangerous_material", "weapons"},
+};
+
+}  // namespace
+
+std::span<const CategoryInfo> builtin_categories() { return kRegistry; }
+
+const CategoryInfo* category_by_slug(std::string_view slug) {
+  for (const auto& c : kRegistry)
+    if (c.slug == slug) return &c;
+  return nullptr;
+}
+
+const CategoryInfo* category_by_id(uint8_t id) {
+  return id < kRegistry.size() ? &kRegistry[id] : nullptr;
+}
+
+uint8_t allowlist_category_id() { return 0; }
+
+std::string category_slugs(CategorySet set) {
+  std::string out;
+  for (unsigned id = 0; id < kMaxCategories; ++id) {
+    if (!set.contains(static_cast<uint8_t>(id))) continue;
+    if (!out.empty()) out += ',';
+    if (const auto* c = category_by_id(static_cast<uint8_t>(id)))
+      out += c->slug;
+    else
+      out += "#" + std::to_string(id);
+  }
+  return out;
+}
+
+std::optional<std::string_view> ut1_directory_slug(std::string_view dir) {
+  for (const auto& m : kUt1)
+    if (m.dir == dir) return m.slug;
+  if (const auto* c = category_by_slug(dir)) return c->slug;
+  return std::nullopt;
+}
+
+}  // namespace sekisho::policy

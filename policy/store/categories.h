@@ -1,0 +1,57 @@
+// policy/store/categories.h — the built-in category registry and CategorySet.
+//
+// Category ids are stable on disk (they are bit positions in stored bitsets): never renumber,
+// only append. 64 ids fit one machine word, which keeps a lookup result and a cache entry's
+// category union to a single uint64_t.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace sekisho::policy {
+
+enum class CategoryGroup : uint8_t { kSecurity, kContent, kAllow };
+
+struct CategoryInfo {
+  uint8_t id;
+  std::string_view slug;
+  std::string_view name_en;
+  std::string_view name_ja;
+  CategoryGroup group;
+};
+
+inline constexpr unsigned kMaxCategories = 64;
+
+// A set of category ids. Plain value type; cheap to copy.
+class CategorySet {
+ public:
+  constexpr CategorySet() = default;
+  constexpr explicit CategorySet(uint64_t bits) : bits_(bits) {}
+  constexpr void add(uint8_t id) { bits_ |= uint64_t{1} << id; }
+  constexpr bool contains(uint8_t id) const { return (bits_ >> id) & 1; }
+  constexpr bool empty() const { return bits_ == 0; }
+  constexpr bool intersects(CategorySet o) const { return (bits_ & o.bits_) != 0; }
+  constexpr uint64_t bits() const { return bits_; }
+  constexpr CategorySet operator|(CategorySet o) const { return CategorySet(bits_ | o.bits_); }
+  constexpr CategorySet& operator|=(CategorySet o) { bits_ |= o.bits_; return *this; }
+  constexpr bool operator==(const CategorySet&) const = default;
+
+ private:
+  uint64_t bits_ = 0;
+};
+
+// The whole built-in registry, ordered by id.
+std::span<const CategoryInfo> builtin_categories();
+const CategoryInfo* category_by_slug(std::string_view slug);
+const CategoryInfo* category_by_id(uint8_t id);
+// Id of the allow-list category; entries carrying it are allow entries (adblock @@, rpz-passthru).
+uint8_t allowlist_category_id();
+// "malware,phishing" (registry order); unknown ids print as "#N".
+std::string category_slugs(CategorySet set);
+// UT1 directory name (agressif, drogue, publicite, ...) → our slug; nullopt if unmapped.
+std::optional<std::string_view> ut1_directory_slug(std::string_view dir);
+
+}  // namespace sekisho::policy

@@ -1,0 +1,307 @@
+// policy/store/category_store.cc — opening the environment and the per-thread lookup path.
+//
+// Hot-path rules: no allocation, no exception, no lock between begin_batch and end_batch. The
+// key is built in the reader's buffer; candidate ancestor keys are prefixes of it.
+#include "policy/store/category_store.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+#include "policy/store/entry_codec.h"
+#include "policy/store/lmdb_util.h"
+#include "policy/store/schema.h"
+
+namespace sekisho::policy {
+namespace {
+
+void open_dbis(MDB_env* env, bool create, MDB_dbi& domains, MDB_dbi& urls, MDB_dbi& meta,
+               const std::string& path) {
+  TxnGuard txn(env, create ? 0 : MDB_RDONLY, path);
+  unsigned f = create ? MDB_CREATE : 0;
+  auto open_one = [&](const char* name, MDB_dbi& dbi) {
+    int rc = mdb_dbi_open(txn.get(), name, f, &dbi);
+    if (rc == MDB_NOTFOUND)
+      throw StoreError(path + ": category store has no '" + name +
+                       "' DB (not initialised; run `sekisho db import` first)");
+    mdb_check(rc, path + ": open DB " + name);
+  };
+  open_one(schema::kDbDomains, domains);
+  open_one(schema::kDbUrls, urls);
+  open_one(schema::kDbMeta, meta);
+  if (create) {
+    MDB_dbi d;
+    mdb_check(mdb_dbi_open(txn.get(), schema::kDbCategories, MDB_CREATE, &d), path + ": categories");
+    mdb_check(mdb_dbi_open(txn.get(), schema::kDbSources, MDB_CREATE, &d), path + ": sources");
+    MDB_val k = to_val(schema::kMetaSchemaVersion), v;
+    if (mdb_get(txn.get(), meta, &k, &v) == MDB_NOTFOUND) {
+      uint64_t version = schema::kSchemaVersion;
+      MDB_val nv{sizeof version, &version};
+      mdb_check(mdb_put(txn.get(), meta, &k, &nv, 0), path + ": write schema version");
+    }
+  }
+  // DBI handles opened in a committed txn stay valid for the env's lifetime, in every thread.
+  txn.commit(path + ": open DBs");
+}
+
+}  // namespace
+
+std::unique_ptr<CategoryStore> CategoryStore::open(const std::string& path, Options options) {
+  if (options.create_if_missing) {
+    std::error_code ec;
+    std::filesystem::create_directories(path, ec);
+    if (ec) throw StoreError(path + ": cannot create directory: " + ec.message());
+    if (options.read_only) {
+      // Initialise with a short-lived writable handle, then reopen read-only below.
+      open(path, Options{.read_only = false, .create_if_missing = true});
+    }
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw StoreError(path + ": category store directory does not exist");
+
+  std::unique_ptr<CategoryStore> store(new CategoryStore());
+  store->path_ = path;
+  mdb_check(mdb_env_create(&store->env_), path + ": mdb_env_create");
+  mdb_check(mdb_env_set_maxdbs(store->env_, schema::kMaxDbs), path + ": set maxdbs");
+  mdb_check(mdb_env_set_maxreaders(store->env_, schema::kMaxReaders), path + ": set maxreaders");
+  // NOTLS: read txns are tied to CategoryReader objects, not threads (libuv may move work).
+  // NORDAHEAD: lookups are random; read-ahead would only inflate RSS for a big store.
+  unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+  if (options.read_only) flags |= MDB_RDONLY;
+  int rc = mdb_env_open(store->env_, path.c_str(), flags, 0644);
+  if (rc != MDB_SUCCESS) {
+    mdb_env_close(store->env_);
+    store->env_ = nullptr;
+    throw StoreError(path + ": open category store", rc);
+  }
+  if (!options.read_only) {
+    MDB_envinfo info;
+    mdb_env_info(store->env_, &info);
+    if (info.me_mapsize < schema::kInitialMapSize)
+      mdb_check(mdb_env_set_mapsize(store->env_, schema::kInitialMapSize), path + ": set map size");
+  }
+  // Reclaim slots of readers that died (kill -9) so they neither pin pages nor fill the table.
+  int dead = 0;
+  mdb_reader_check(store->env_, &dead);
+  open_dbis(store->env_, !options.read_only && options.create_if_missing, store->domains_,
+            store->urls_, store->meta_, path);
+  return store;
+}
+
+CategoryStore::~CategoryStore() {
+  if (env_) mdb_env_close(env_);
+}
+
+uint64_t CategoryStore::current_generation() {
+  CategoryReader reader(*this);
+  if (!reader.begin_batch()) throw StoreError(path_ + ": cannot start a read transaction");
+  uint64_t g = reader.generation();
+  reader.end_batch();
+  return g;
+}
+
+CategoryReader::CategoryReader(CategoryStore& store, LookupStrategy strategy)
+    : store_(store), strategy_(strategy) {}
+
+CategoryReader::~CategoryReader() {
+  if (active_) end_batch();
+  if (cursor_) mdb_cursor_close(cursor_);
+  if (txn_) mdb_txn_abort(txn_);
+}
+
+bool CategoryReader::begin_batch() noexcept {
+  if (active_) end_batch();
+  generation_known_ = false;
+  store_.map_mutex_.lock_shared();
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    int rc = txn_ ? mdb_txn_renew(txn_) : mdb_txn_begin(store_.env_, nullptr, MDB_RDONLY, &txn_);
+    if (rc == MDB_SUCCESS) {
+      if (strategy_ == LookupStrategy::kSeekRange) {
+        rc = cursor_ ? mdb_cursor_renew(txn_, cursor_) : mdb_cursor_open(txn_, store_.domains_, &cursor_);
+        if (rc != MDB_SUCCESS) {
+          mdb_txn_reset(txn_);
+          break;
+        }
+      }
+      active_ = true;
+      return true;
+    }
+    if (rc == MDB_MAP_RESIZED) {
+      // A writer grew the map beyond ours. Adopt it once no reader of this process is inside
+      // a batch (mdb_env_set_mapsize must not run under an active txn, as in Knot cdb_lmdb.c).
+      store_.map_mutex_.unlock_shared();
+      {
+        std::unique_lock lock(store_.map_mutex_);
+        mdb_env_set_mapsize(store_.env_, 0);
+      }
+      store_.map_mutex_.lock_shared();
+      continue;
+    }
+    if (rc == MDB_READERS_FULL) {
+      // Slots may be held by dead processes; reclaim and retry.
+      int dead = 0;
+      mdb_reader_check(store_.env_, &dead);
+      if (txn_ == nullptr || dead > 0) continue;
+    }
+    break;
+  }
+  store_.map_mutex_.unlock_shared();
+  ++failed_batches_;
+  return false;
+}
+
+void CategoryReader::end_batch() noexcept {
+  if (!active_) return;
+  mdb_txn_reset(txn_);
+  active_ = false;
+  store_.map_mutex_.unlock_shared();
+}
+
+uint64_t CategoryReader::generation() noexcept {
+  if (!active_) return 0;
+  if (!generation_known_) {
+    MDB_val k{std::strlen(schema::kMetaGeneration), const_cast<char*>(schema::kMetaGeneration)}, v;
+    generation_ = 0;
+    if (mdb_get(txn_, store_.meta_, &k, &v) == MDB_SUCCESS && v.mv_size == 8)
+      std::memcpy(&generation_, v.mv_data, 8);
+    generation_known_ = true;
+  }
+  return generation_;
+}
+
+uint64_t CategoryReader::snapshot_id() const noexcept {
+  return active_ ? static_cast<uint64_t>(mdb_txn_id(txn_)) : 0;
+}
+
+bool CategoryReader::get(MDB_dbi dbi, size_t len, const char* key, MDB_val& out) noexcept {
+  MDB_val k{len, const_cast<char*>(key)};
+  return mdb_get(txn_, dbi, &k, &out) == MDB_SUCCESS;
+}
+
+Match CategoryReader::lookup_domain(std::string_view name) noexcept {
+  if (!active_) return {};
+  size_t len = make_name_key(name, key_);
+  return len ? lookup_key(len) : Match{};
+}
+
+Match CategoryReader::lookup_wire(std::span<const uint8_t> wire_name) noexcept {
+  if (!active_) return {};
+  size_t len = make_wire_key(wire_name, key_);
+  return len ? lookup_key(len) : Match{};
+}
+
+Match CategoryReader::lookup_key(size_t len) noexcept {
+  return strategy_ == LookupStrategy::kSeekRange ? lookup_seek(len) : lookup_per_label(len);
+}
+
+namespace {
+
+// Applies the entry found at a candidate key. Returns true when the search is over.
+inline bool apply_entry(const MDB_val& v, size_t cand, size_t len, const char* key, Match& m) {
+  EntryHeader h;
+  if (!decode_header(v.mv_data, v.mv_size, h)) return false;
+  if (cand == len) {
+    m.has_url_entries = (h.flags & kFlagUrl) != 0;
+    if (h.all.empty()) return false;  // URL-only marker: keep looking at ancestors
+    m.categories = h.all;
+    m.exact_match = true;
+  } else {
+    if (h.subtree.empty()) return false;  // exact-only ancestor does not cover subdomains
+    m.categories = h.subtree;
+  }
+  m.found = true;
+  m.entry_flags = h.flags;
+  m.matched_key = std::string_view(key, cand);
+  return true;
+}
+
+// Next shorter label-boundary prefix of key[0, cand), or 0.
+inline size_t shorter(const char* key, size_t cand) {
+  while (cand > 0) {
+    --cand;
+    if (key[cand] == '.') return cand;
+  }
+  return 0;
+}
+
+}  // namespace
+
+Match CategoryReader::lookup_per_label(size_t len) noexcept {
+  Match m;
+  const bool ipv4 = key_is_ipv4(std::string_view(key_, len));
+  MDB_val v;
+  for (size_t cand = len; cand > 0; cand = shorter(key_, cand)) {
+    if (get(store_.domains_, cand, key_, v) && apply_entry(v, cand, len, key_, m)) return m;
+    if (ipv4) break;  // literals are exact entries only; "4.3" is not an ancestor
+  }
+  return m;
+}
+
+Match CategoryReader::lookup_seek(size_t len) noexcept {
+  Match m;
+  const bool ipv4 = key_is_ipv4(std::string_view(key_, len));
+  MDB_val k{len, key_}, v;
+  int rc = mdb_cursor_get(cursor_, &k, &v, MDB_SET_RANGE);
+  if (rc == MDB_SUCCESS && k.mv_size == len && std::memcmp(k.mv_data, key_, len) == 0) {
+    if (apply_entry(v, len, len, key_, m) || ipv4) return m;
+  } else if (ipv4) {
+    return m;
+  }
+  // The predecessor P of the key bounds the candidates: every ancestor A satisfies A <= P < key
+  // and is therefore a prefix of P, so only label boundaries within lcp(P, key) can match.
+  rc = mdb_cursor_get(cursor_, &k, &v, rc == MDB_SUCCESS ? MDB_PREV : MDB_LAST);
+  if (rc != MDB_SUCCESS) return m;
+  const char* p = static_cast<const char*>(k.mv_data);
+  size_t lcp = 0, lim = k.mv_size < len ? k.mv_size : len;
+  while (lcp < lim && p[lcp] == key_[lcp]) ++lcp;
+  size_t cand = shorter(key_, len);
+  while (cand > lcp) cand = shorter(key_, cand);
+  // If P itself is that ancestor we already hold its value.
+  if (cand > 0 && k.mv_size == cand && lcp >= cand) {
+    if (apply_entry(v, cand, len, key_, m)) return m;
+    cand = shorter(key_, cand);
+  }
+  for (; cand > 0; cand = shorter(key_, cand))
+    if (get(store_.domains_, cand, key_, v) && apply_entry(v, cand, len, key_, m)) return m;
+  return m;
+}
+
+UrlMatch CategoryReader::lookup_url(std::string_view host, std::string_view path) noexcept {
+  UrlMatch u;
+  if (!active_) return u;
+  size_t hlen = make_name_key(host, key_);
+  if (hlen == 0) return u;
+  // Build "hostkey/path" before the domain lookup, which may reuse nothing of url_key_.
+  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+  if (hlen + 1 + path.size() > kMaxUrlKeyLen) path = path.substr(0, kMaxUrlKeyLen - hlen - 1);
+  std::memcpy(url_key_, key_, hlen);
+  url_key_[hlen] = '/';
+  std::memcpy(url_key_ + hlen + 1, path.data(), path.size());
+  size_t full = hlen + 1 + path.size();
+  u.domain = lookup_key(hlen);
+  if (!u.domain.has_url_entries) return u;  // the marker saves the URL reads for most hosts
+  MDB_val v;
+  size_t cand = full;
+  while (true) {
+    EntryHeader h;
+    if (get(store_.urls_, cand, url_key_, v) && decode_header(v.mv_data, v.mv_size, h)) {
+      u.found = true;
+      u.categories = h.all;
+      u.matched_key = std::string_view(url_key_, cand);
+      return u;
+    }
+    if (cand == hlen + 1) break;
+    // Next shorter path prefix ending before a '/' (or the bare host "hostkey/").
+    size_t c = cand - 1;
+    while (c > hlen + 1 && url_key_[c] != '/') --c;
+    cand = c > hlen + 1 ? c : hlen + 1;
+  }
+  return u;
+}
+
+}  // namespace sekisho::policy

@@ -1,0 +1,132 @@
+// policy/store/category_store.h — read side of the category store.
+//
+// CategoryStore opens the LMDB environment (read-only for sekishod) and the named DBs once.
+// CategoryReader is a per-thread handle: it owns one long-lived read transaction that is
+// renewed at begin_batch() and reset at end_batch(), so a finished import becomes visible at the
+// next batch and a reader never pins old pages for longer than one batch.
+//
+// Concurrency contract: CategoryStore is shared by all threads and outlives every reader. A
+// CategoryReader is used by exactly one thread at a time (MDB_NOTLS lets it migrate between
+// threads between batches). Lookups between begin_batch() and end_batch() allocate nothing,
+// throw nothing, and take no lock; begin/end take a shared lock so that the rare adoption of a
+// grown map (MDB_MAP_RESIZED) can wait until no reader is inside a batch.
+#pragma once
+
+#include <lmdb.h>
+
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "policy/store/categories.h"
+#include "policy/store/key_format.h"
+
+namespace sekisho::policy {
+
+// Result of a domain lookup. matched_key points into the reader's key buffer and is valid until
+// the next lookup on the same reader.
+struct Match {
+  bool found = false;             // some entry applies to the name
+  CategorySet categories;         // categories of the entry that applies
+  bool exact_match = false;       // the entry's key is the name itself (else an ancestor's subtree)
+  bool has_url_entries = false;   // the name itself has URL entries (deep URL check possible)
+  uint8_t entry_flags = 0;        // kFlagExact / kFlagSubtree / kFlagUrl of the matched entry
+  std::string_view matched_key;   // reversed key of the entry, e.g. "com.example"
+  bool is_allowlisted() const { return categories.contains(allowlist_category_id()); }
+};
+
+struct UrlMatch {
+  bool found = false;             // a URL (host + path prefix) entry applies
+  CategorySet categories;         // of the most specific URL entry
+  std::string_view matched_key;   // "com.example/videos/adult"
+  Match domain;                   // the host's domain match (same snapshot)
+};
+
+// Which search the reader uses for the suffix match; see README "Lookup".
+enum class LookupStrategy : uint8_t {
+  kPerLabel,   // one mdb_get per label boundary, most specific first
+  kSeekRange,  // one MDB_SET_RANGE + MDB_PREV bounds the candidates, then few mdb_get
+};
+
+class CategoryStore {
+ public:
+  struct Options {
+    bool read_only = true;           // sekishod: MDB_RDONLY
+    bool create_if_missing = false;  // create an empty store (dirs + DBs) first
+  };
+  // Throws StoreError with the path and reason. Open time does not depend on the store size
+  // (mmap + reading the meta pages only).
+  static std::unique_ptr<CategoryStore> open(const std::string& path, Options options);
+  static std::unique_ptr<CategoryStore> open(const std::string& path) { return open(path, Options{}); }
+  ~CategoryStore();
+  CategoryStore(const CategoryStore&) = delete;
+  CategoryStore& operator=(const CategoryStore&) = delete;
+
+  const std::string& path() const { return path_; }
+  MDB_env* env() const { return env_; }
+  MDB_dbi domains_dbi() const { return domains_; }
+  MDB_dbi urls_dbi() const { return urls_; }
+  MDB_dbi meta_dbi() const { return meta_; }
+  // Generation of the newest committed import (opens a short read txn; control plane).
+  uint64_t current_generation();
+
+ private:
+  friend class CategoryReader;
+  CategoryStore() = default;
+  std::string path_;
+  MDB_env* env_ = nullptr;
+  MDB_dbi domains_ = 0, urls_ = 0, meta_ = 0;
+  std::shared_mutex map_mutex_;  // shared: inside a batch; exclusive: adopting a grown map
+};
+
+class CategoryReader {
+ public:
+  explicit CategoryReader(CategoryStore& store, LookupStrategy strategy = LookupStrategy::kPerLabel);
+  ~CategoryReader();
+  CategoryReader(const CategoryReader&) = delete;
+  CategoryReader& operator=(const CategoryReader&) = delete;
+
+  // Start of a receive batch: renews the read txn (sees the newest import). Returns false if
+  // no snapshot could be taken (reader table full, I/O error); lookups then return no match
+  // and the caller should count it. Handles MDB_MAP_RESIZED and MDB_READERS_FULL internally.
+  bool begin_batch() noexcept;
+  // End of the batch: resets the txn so the writer can reuse old pages.
+  void end_batch() noexcept;
+  bool in_batch() const { return active_; }
+
+  // Lowercase or not (ASCII is folded here), trailing dot optional, A-labels expected.
+  Match lookup_domain(std::string_view name) noexcept;
+  // Uncompressed wire-format qname (as decoded from the question section).
+  Match lookup_wire(std::span<const uint8_t> wire_name) noexcept;
+  // host as in lookup_domain; path with or without leading '/'. Longest path prefix at '/'
+  // boundaries wins; the domain match of host comes with it.
+  UrlMatch lookup_url(std::string_view host, std::string_view path) noexcept;
+
+  // Generation of the snapshot of the current batch (0 for an empty store or outside a batch).
+  uint64_t generation() noexcept;
+  // Cheap change detector: LMDB txn id of the current snapshot (changes with every commit).
+  uint64_t snapshot_id() const noexcept;
+  uint64_t failed_batches() const { return failed_batches_; }
+
+ private:
+  Match lookup_key(size_t len) noexcept;
+  Match lookup_per_label(size_t len) noexcept;
+  Match lookup_seek(size_t len) noexcept;
+  bool get(MDB_dbi dbi, size_t len, const char* key, MDB_val& out) noexcept;
+
+  CategoryStore& store_;
+  LookupStrategy strategy_;
+  MDB_txn* txn_ = nullptr;
+  MDB_cursor* cursor_ = nullptr;
+  bool active_ = false;
+  bool generation_known_ = false;
+  uint64_t generation_ = 0;
+  uint64_t failed_batches_ = 0;
+  char key_[kMaxKeyLen];
+  char url_key_[kMaxUrlKeyLen + 1];
+};
+
+}  // namespace sekisho::policy

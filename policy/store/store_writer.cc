@@ -1,0 +1,425 @@
+// policy/store/store_writer.cc — one write transaction per import (see store_writer.h).
+//
+// Two write paths:
+//  - fresh: the source had no entries. Each new key is inserted or merged with MDB_SET; keys
+//    beyond the DB's last key are written with MDB_APPEND (the bulk of a first import), which
+//    fills pages completely and skips the tree search.
+//  - replace: merge-join of the whole DB (cursor order) with the sorted new keys, so contributions
+//    of this source on keys absent from the new feed are found and removed. O(DB size), one
+//    sequential pass.
+#include "policy/store/store_writer.h"
+
+#include <lmdb.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <ctime>
+#include <iostream>
+#include <thread>
+
+#include "policy/store/category_store.h"
+#include "policy/store/entry_codec.h"
+#include "policy/store/lmdb_util.h"
+#include "policy/store/schema.h"
+
+namespace sekisho::policy {
+
+// ---- EntrySet ----
+
+void EntrySet::reserve(size_t items, size_t bytes) {
+  domains_.reserve(items);
+  arena_.reserve(bytes);
+}
+
+namespace {
+uint64_t key_prefix(std::string_view a, std::string_view b = {}) {
+  uint64_t p = 0;
+  size_t n = 0;
+  for (std::string_view part : {a, b})
+    for (size_t i = 0; i < part.size() && n < 8; ++i, ++n)
+      p |= uint64_t{static_cast<unsigned char>(part[i])} << (56 - 8 * n);
+  return p;
+}
+}  // namespace
+
+void EntrySet::add_domain(std::string_view key, uint8_t flags, CategorySet cats) {
+  domains_.push_back(Item{key_prefix(key), cats.bits(), static_cast<uint32_t>(arena_.size()),
+                          static_cast<uint16_t>(key.size()), flags});
+  arena_.append(key);
+}
+
+void EntrySet::add_url(std::string_view host_key, std::string_view path, CategorySet cats) {
+  add_domain(host_key, kFlagUrl, CategorySet{});
+  urls_.push_back(Item{key_prefix(host_key, "/"), cats.bits(), static_cast<uint32_t>(arena_.size()),
+                       static_cast<uint16_t>(host_key.size() + 1 + path.size()), kFlagUrl});
+  arena_.append(host_key);
+  arena_.push_back('/');
+  arena_.append(path);
+}
+
+namespace {
+
+void sort_merge(std::vector<EntrySet::Item>& items, const EntrySet& set) {
+  // Prefix first: equal prefixes are rare, so the arena (random memory) is seldom touched.
+  // Zero-padding keeps the order identical to memcmp order for shorter keys.
+  auto less = [&](const EntrySet::Item& a, const EntrySet::Item& b) {
+    if (a.prefix != b.prefix) return a.prefix < b.prefix;
+    return set.key(a) < set.key(b);
+  };
+  if (items.size() > 200000) {
+    // Two cores: sort halves in parallel, then merge.
+    auto mid = items.begin() + static_cast<std::ptrdiff_t>(items.size() / 2);
+    std::thread t([&] { std::sort(items.begin(), mid, less); });
+    std::sort(mid, items.end(), less);
+    t.join();
+    std::inplace_merge(items.begin(), mid, items.end(), less);
+  } else {
+    std::sort(items.begin(), items.end(), less);
+  }
+  size_t w = 0;
+  for (size_t r = 0; r < items.size(); ++r) {
+    if (w > 0 && set.key(items[w - 1]) == set.key(items[r])) {
+      items[w - 1].cats |= items[r].cats;
+      items[w - 1].flags |= items[r].flags;
+    } else {
+      items[w++] = items[r];
+    }
+  }
+  items.resize(w);
+  // A subtree claim includes the exact one; keep one domain flag per contribution.
+  for (auto& i : items)
+    if (i.flags & kFlagSubtree) i.flags &= static_cast<uint8_t>(~kFlagExact);
+}
+
+}  // namespace
+
+void EntrySet::finalize() {
+  sort_merge(domains_, *this);
+  sort_merge(urls_, *this);
+}
+
+uint64_t EntrySet::domain_entries() const {
+  uint64_t n = 0;
+  for (const auto& i : domains_)
+    if (i.flags & (kFlagSubtree | kFlagExact)) ++n;
+  return n;
+}
+
+// ---- source records ----
+
+std::string encode_source(const SourceInfo& s) {
+  auto clean = [](std::string v) {
+    std::replace(v.begin(), v.end(), '\t', ' ');
+    return v;
+  };
+  return std::to_string(s.id) + '\t' + clean(s.format) + '\t' + clean(s.origin) + '\t' +
+         std::to_string(s.default_categories.bits()) + '\t' + std::to_string(s.domain_entries) +
+         '\t' + std::to_string(s.url_entries) + '\t' + std::to_string(s.updated);
+}
+
+bool decode_source(std::string_view name, std::string_view value, SourceInfo& out) {
+  std::vector<std::string_view> f;
+  size_t start = 0;
+  while (true) {
+    size_t tab = value.find('\t', start);
+    f.push_back(value.substr(start, tab == std::string_view::npos ? std::string_view::npos : tab - start));
+    if (tab == std::string_view::npos) break;
+    start = tab + 1;
+  }
+  if (f.size() != 7) return false;
+  auto num = [](std::string_view v, auto& x) {
+    return std::from_chars(v.data(), v.data() + v.size(), x).ec == std::errc{};
+  };
+  uint64_t cats = 0;
+  out.name = std::string(name);
+  out.format = std::string(f[1]);
+  out.origin = std::string(f[2]);
+  bool ok = num(f[0], out.id) && num(f[3], cats) && num(f[4], out.domain_entries) &&
+            num(f[5], out.url_entries) && num(f[6], out.updated);
+  out.default_categories = CategorySet(cats);
+  return ok;
+}
+
+// ---- StoreWriter ----
+
+StoreWriter::StoreWriter(const std::string& path)
+    : store_(CategoryStore::open(path, {.read_only = false, .create_if_missing = true})) {}
+
+StoreWriter::~StoreWriter() = default;
+
+namespace {
+
+struct Dbs {
+  MDB_dbi domains, urls, categories, sources, meta;
+};
+
+uint64_t get_u64(MDB_txn* txn, MDB_dbi dbi, std::string_view key) {
+  MDB_val k = to_val(key), v;
+  uint64_t x = 0;
+  if (mdb_get(txn, dbi, &k, &v) == MDB_SUCCESS && v.mv_size == 8) std::memcpy(&x, v.mv_data, 8);
+  return x;
+}
+
+void put_u64(MDB_txn* txn, MDB_dbi dbi, std::string_view key, uint64_t x) {
+  MDB_val k = to_val(key), v{8, &x};
+  mdb_check(mdb_put(txn, dbi, &k, &v, 0), std::string("write meta ") + std::string(key));
+}
+
+// Sets (or removes, if c.flags == 0) source c.source_id's contribution in contribs.
+void set_contribution(std::vector<Contribution>& contribs, const Contribution& c) {
+  auto it = std::lower_bound(contribs.begin(), contribs.end(), c.source_id,
+                             [](const Contribution& a, uint16_t id) { return a.source_id < id; });
+  bool present = it != contribs.end() && it->source_id == c.source_id;
+  if (c.flags == 0) {
+    if (present) contribs.erase(it);
+  } else if (present) {
+    *it = c;
+  } else {
+    if (contribs.size() >= 255) throw StoreError("entry has 255 contributing sources already");
+    contribs.insert(it, c);
+  }
+}
+
+struct Applier {
+  MDB_txn* txn;
+  MDB_dbi dbi;
+  uint16_t sid;
+  const EntrySet& set;
+  WriteResult& result;
+  std::vector<Contribution> contribs;
+  std::string value;
+  EntryHeader header;
+
+  Contribution contribution(const EntrySet::Item& i) const {
+    return Contribution{sid, i.flags, CategorySet(i.cats)};
+  }
+
+  void fresh(const std::vector<EntrySet::Item>& items, const std::string& what) {
+    MDB_cursor* cur;
+    mdb_check(mdb_cursor_open(txn, dbi, &cur), what + ": cursor");
+    std::unique_ptr<MDB_cursor, void (*)(MDB_cursor*)> guard(cur, mdb_cursor_close);
+    MDB_val k, v;
+    std::string last;
+    bool append = false;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    if (rc == MDB_NOTFOUND) append = true;
+    else {
+      mdb_check(rc, what + ": last key");
+      last = std::string(from_val(k));
+    }
+    for (const auto& item : items) {
+      std::string_view key = set.key(item);
+      if (!append && key > last) append = true;  // from here on all keys sort after the DB
+      contribs.clear();
+      if (!append) {
+        k = to_val(key);
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+        if (rc == MDB_SUCCESS) {
+          if (!decode_entry(from_val(v), header, contribs))
+            throw StoreError(what + ": corrupt entry " + std::string(key));
+        } else if (rc != MDB_NOTFOUND) {
+          mdb_check(rc, what + ": read " + std::string(key));
+        }
+      }
+      bool existed = !contribs.empty();
+      set_contribution(contribs, contribution(item));
+      encode_entry(contribs, value);
+      k = to_val(key);
+      v = to_val(value);
+      mdb_check(mdb_cursor_put(cur, &k, &v, append ? MDB_APPEND : 0), what + ": write " + std::string(key));
+      ++(existed ? result.updated : result.inserted);
+    }
+  }
+
+  // Merge-join of the DB with the new items; removes this source from keys not in items.
+  void replace(const std::vector<EntrySet::Item>& items, const std::string& what) {
+    MDB_cursor* cur;
+    mdb_check(mdb_cursor_open(txn, dbi, &cur), what + ": cursor");
+    std::unique_ptr<MDB_cursor, void (*)(MDB_cursor*)> guard(cur, mdb_cursor_close);
+    MDB_val k, v;
+    size_t i = 0;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (true) {
+      if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) mdb_check(rc, what + ": scan");
+      bool have_db = rc == MDB_SUCCESS;
+      if (!have_db && i == items.size()) break;
+      int cmp;
+      if (!have_db) cmp = 1;
+      else if (i == items.size()) cmp = -1;
+      else {
+        int c = from_val(k).compare(set.key(items[i]));
+        cmp = c < 0 ? -1 : (c > 0 ? 1 : 0);
+      }
+      if (cmp > 0) {  // new key for the DB
+        contribs.clear();
+        set_contribution(contribs, contribution(items[i]));
+        encode_entry(contribs, value);
+        MDB_val nk = to_val(set.key(items[i])), nv = to_val(value);
+        mdb_check(mdb_cursor_put(cur, &nk, &nv, have_db ? MDB_NOOVERWRITE : MDB_APPEND),
+                  what + ": insert " + std::string(set.key(items[i])));
+        ++result.inserted;
+        ++i;
+        rc = have_db ? mdb_cursor_get(cur, &k, &v, MDB_NEXT) : MDB_NOTFOUND;
+        continue;
+      }
+      std::string key(from_val(k));
+      if (!decode_entry(from_val(v), header, contribs))
+        throw StoreError(what + ": corrupt entry " + key);
+      bool had = std::any_of(contribs.begin(), contribs.end(),
+                             [&](const Contribution& c) { return c.source_id == sid; });
+      if (cmp < 0 && !had) {  // untouched by this source
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        continue;
+      }
+      Contribution c = cmp == 0 ? contribution(items[i]) : Contribution{sid, 0, {}};
+      set_contribution(contribs, c);
+      if (contribs.empty()) {
+        mdb_check(mdb_cursor_del(cur, 0), what + ": delete " + key);
+        ++result.removed;
+      } else {
+        encode_entry(contribs, value);
+        MDB_val nk = to_val(key), nv = to_val(value);
+        mdb_check(mdb_cursor_put(cur, &nk, &nv, MDB_CURRENT), what + ": rewrite " + key);
+        ++(cmp == 0 ? result.updated : result.removed);
+      }
+      if (cmp == 0) ++i;
+      // After a delete LMDB leaves the cursor on the following item; MDB_NEXT returns it.
+      rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+  }
+};
+
+void write_categories(MDB_txn* txn, MDB_dbi dbi) {
+  for (const auto& c : builtin_categories()) {
+    const char* group = c.group == CategoryGroup::kSecurity ? "security"
+                        : c.group == CategoryGroup::kContent ? "content" : "allow";
+    std::string value = std::to_string(c.id) + '\t' + group + '\t' + std::string(c.name_en) +
+                        '\t' + std::string(c.name_ja);
+    MDB_val k = to_val(c.slug), v = to_val(value);
+    mdb_check(mdb_put(txn, dbi, &k, &v, 0), "write category " + std::string(c.slug));
+  }
+}
+
+}  // namespace
+
+WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entries, bool remove) {
+  const std::string what = store_->path() + ": source " + info_in.name;
+  TxnGuard txn(store_->env(), 0, what);
+  Dbs dbs{store_->domains_dbi(), store_->urls_dbi(), 0, 0, store_->meta_dbi()};
+  mdb_check(mdb_dbi_open(txn.get(), schema::kDbCategories, MDB_CREATE, &dbs.categories), what);
+  mdb_check(mdb_dbi_open(txn.get(), schema::kDbSources, MDB_CREATE, &dbs.sources), what);
+
+  // Find the source's id, or allocate the smallest unused one.
+  SourceInfo info = info_in;
+  bool existed = false;
+  {
+    MDB_cursor* cur;
+    mdb_check(mdb_cursor_open(txn.get(), dbs.sources, &cur), what + ": sources");
+    std::vector<bool> used(65536, false);
+    MDB_val k, v;
+    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      SourceInfo s;
+      if (!decode_source(from_val(k), from_val(v), s)) continue;
+      used[s.id] = true;
+      if (s.name == info.name) {
+        existed = true;
+        info.id = s.id;
+      }
+    }
+    mdb_cursor_close(cur);
+    if (!existed) {
+      if (remove) throw StoreError(what + ": no such source");
+      uint16_t id = 1;
+      while (id != 0 && used[id]) ++id;
+      if (id == 0) throw StoreError(what + ": too many sources (65535)");
+      info.id = id;
+    }
+  }
+
+  WriteResult result;
+  Applier domains{txn.get(), dbs.domains, info.id, entries, result, {}, {}, {}};
+  Applier urls{txn.get(), dbs.urls, info.id, entries, result, {}, {}, {}};
+  if (existed) {
+    domains.replace(entries.domains(), what + ": domains");
+    urls.replace(entries.urls(), what + ": urls");
+  } else {
+    domains.fresh(entries.domains(), what + ": domains");
+    urls.fresh(entries.urls(), what + ": urls");
+  }
+
+  MDB_val k = to_val(info.name);
+  if (remove) {
+    mdb_check(mdb_del(txn.get(), dbs.sources, &k, nullptr), what + ": delete source record");
+  } else {
+    info.domain_entries = entries.domain_entries();
+    info.url_entries = entries.urls().size();
+    info.updated = static_cast<int64_t>(std::time(nullptr));
+    std::string rec = encode_source(info);
+    MDB_val v = to_val(rec);
+    mdb_check(mdb_put(txn.get(), dbs.sources, &k, &v, 0), what + ": write source record");
+  }
+  write_categories(txn.get(), dbs.categories);
+  result.generation = get_u64(txn.get(), dbs.meta, schema::kMetaGeneration) + 1;
+  put_u64(txn.get(), dbs.meta, schema::kMetaGeneration, result.generation);
+  put_u64(txn.get(), dbs.meta, schema::kMetaSchemaVersion, schema::kSchemaVersion);
+  put_u64(txn.get(), dbs.meta, schema::kMetaLastUpdate, static_cast<uint64_t>(std::time(nullptr)));
+
+  // Test hook for the kill -9 test: all pages of the import are written but not committed.
+  if (const char* pause = std::getenv("SEKISHO_PAUSE_BEFORE_COMMIT_FOR_TEST")) {
+    std::cerr << "pausing before commit\n" << std::flush;
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(pause)));
+  }
+  txn.commit(what);
+  return result;
+}
+
+namespace {
+
+template <typename F>
+WriteResult with_map_growth(CategoryStore& store, F&& f) {
+  for (int attempt = 0;; ++attempt) {
+    try {
+      return f();
+    } catch (const StoreError& e) {
+      if (e.code() != MDB_MAP_FULL || attempt >= 8) throw;
+      // The txn was aborted by its guard; grow the map and redo the whole import.
+      MDB_envinfo info;
+      mdb_env_info(store.env(), &info);
+      mdb_check(mdb_env_set_mapsize(store.env(), info.me_mapsize * 2), store.path() + ": grow map");
+    }
+  }
+}
+
+}  // namespace
+
+WriteResult StoreWriter::replace_source(const SourceInfo& info, const EntrySet& entries) {
+  return with_map_growth(*store_, [&] { return write(info, entries, false); });
+}
+
+WriteResult StoreWriter::remove_source(std::string_view name) {
+  SourceInfo info;
+  info.name = std::string(name);
+  EntrySet empty;
+  return with_map_growth(*store_, [&] { return write(info, empty, true); });
+}
+
+std::vector<SourceInfo> StoreWriter::sources() {
+  std::vector<SourceInfo> out;
+  TxnGuard txn(store_->env(), MDB_RDONLY, store_->path());
+  MDB_dbi dbi;
+  if (mdb_dbi_open(txn.get(), schema::kDbSources, 0, &dbi) != MDB_SUCCESS) return out;
+  MDB_cursor* cur;
+  mdb_check(mdb_cursor_open(txn.get(), dbi, &cur), store_->path() + ": sources");
+  MDB_val k, v;
+  for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    SourceInfo s;
+    if (decode_source(from_val(k), from_val(v), s)) out.push_back(std::move(s));
+  }
+  mdb_cursor_close(cur);
+  return out;
+}
+
+}  // namespace sekisho::policy

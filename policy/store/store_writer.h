@@ -1,0 +1,92 @@
+// policy/store/store_writer.h — write side of the category store.
+//
+// One write transaction per import: replace_source() swaps one source's contributions for a new
+// set (names dropped from the feed disappear, other sources' contributions stay, multi-source
+// entries keep the union), updates the sources record and bumps the generation, then commits.
+// A crash or kill -9 before the commit leaves the previous generation intact (LMDB's copy-on-
+// write meta page switch). Only one writer runs at a time (LMDB's writer mutex serialises
+// concurrent CLI imports). Control plane: errors are StoreError exceptions with context.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/store/categories.h"
+
+namespace sekisho::policy {
+
+class CategoryStore;
+
+// Normalised entries of one source, ready to write. Keys live in one arena so that 10M entries
+// cost two allocations, not 10M.
+class EntrySet {
+ public:
+  struct Item {
+    uint64_t prefix;  // first 8 key bytes, big endian: most sort comparisons stop here
+    uint64_t cats;
+    uint32_t offset;
+    uint16_t size;
+    uint8_t flags;  // kFlagSubtree | kFlagExact | kFlagUrl
+  };
+  // key: reversed-label key (key_format.h). flags: kFlagSubtree or kFlagExact.
+  void add_domain(std::string_view key, uint8_t flags, CategorySet cats);
+  // host_key + path (no leading '/'): adds the URL entry and the host's kFlagUrl marker.
+  void add_url(std::string_view host_key, std::string_view path, CategorySet cats);
+  // Sorts by key (LMDB order) and merges duplicates (union of flags and categories).
+  void finalize();
+  std::string_view key(const Item& i) const { return {arena_.data() + i.offset, i.size}; }
+  const std::vector<Item>& domains() const { return domains_; }
+  const std::vector<Item>& urls() const { return urls_; }
+  // Entries as a user counts them: domain entries (without URL-only host markers) + URL entries.
+  uint64_t domain_entries() const;
+  void reserve(size_t items, size_t bytes);
+
+ private:
+  std::string arena_;
+  std::vector<Item> domains_, urls_;
+};
+
+struct SourceInfo {
+  std::string name;
+  uint16_t id = 0;
+  std::string format;
+  std::string origin;           // file or directory it came from
+  CategorySet default_categories;
+  uint64_t domain_entries = 0;
+  uint64_t url_entries = 0;
+  int64_t updated = 0;          // unix time of the import
+};
+
+struct WriteResult {
+  uint64_t generation = 0;
+  uint64_t inserted = 0;  // keys new to the store
+  uint64_t updated = 0;   // existing keys whose contribution from this source was set/rewritten
+  uint64_t removed = 0;   // keys that lost this source's contribution (deleted if it was the last)
+};
+
+class StoreWriter {
+ public:
+  // Opens (and creates if needed) the store at path for writing.
+  explicit StoreWriter(const std::string& path);
+  ~StoreWriter();
+
+  // Replaces all of info.name's entries by `entries` (finalized) in one transaction.
+  WriteResult replace_source(const SourceInfo& info, const EntrySet& entries);
+  // Removes a source and its contributions; throws if the source does not exist.
+  WriteResult remove_source(std::string_view name);
+  std::vector<SourceInfo> sources();
+  CategoryStore& store() { return *store_; }
+
+ private:
+  WriteResult write(const SourceInfo& info, const EntrySet& entries, bool remove);
+  std::unique_ptr<CategoryStore> store_;
+};
+
+// Decoding of the sources DB record, shared with the CLI.
+std::string encode_source(const SourceInfo& s);
+bool decode_source(std::string_view name, std::string_view value, SourceInfo& out);
+
+}  // namespace sekisho::policy

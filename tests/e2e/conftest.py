@@ -1,0 +1,90 @@
+"""Fixtures for the sekishod end-to-end tests.
+
+knot          (session) knotd serving zones/*.zone on 127.0.0.1 and ::1, port from the kernel
+scripted      factory:  scripted(behaviour="normal", **kw) -> a started ScriptedUpstream
+sekishod      factory:  sekishod(upstreams=[...], overrides={...}) -> a started Sekishod (READY=1 seen)
+resolver      a sekishod forwarding to knot (UDP with TCP fallback), default config
+
+Everything listens on loopback only. Each test gets its own sekishod, temp dir and scripted
+upstreams; all are stopped at teardown. A sekishod that died by a signal during the test turns the
+teardown into an error, and a failing test prints sekishod's stderr.
+"""
+import os
+import signal
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from sekishod import Sekishod  # noqa: E402
+from upstreams import KnotUpstream, ScriptedUpstream  # noqa: E402
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def _failed(request):
+    rep = getattr(request.node, "rep_call", None)
+    return rep is not None and rep.failed
+
+
+@pytest.fixture(scope="session")
+def knot(tmp_path_factory):
+    k = KnotUpstream(tmp_path_factory.mktemp("knot"))
+    k.start()
+    yield k
+    k.stop()
+
+
+@pytest.fixture
+def scripted():
+    started = []
+
+    def make(behaviour="normal", **kw):
+        u = ScriptedUpstream(behaviour=behaviour, **kw).start()
+        started.append(u)
+        return u
+
+    yield make
+    for u in started:
+        u.stop()
+
+
+@pytest.fixture
+def sekishod(tmp_path, request):
+    started = []
+
+    def make(upstreams, overrides=None, start=True, name=None):
+        s = Sekishod(tmp_path / (name or "sekishod%d" % len(started)), upstreams, overrides,
+                     name=name or "sekishod")
+        s.expect_exit = False
+        started.append(s)
+        if start:
+            s.start()
+        return s
+
+    yield make
+    problems = []
+    for s in started:
+        if s.proc is not None:
+            code = s.proc.poll()
+            if code is not None and code < 0 and -code != signal.SIGKILL and not s.expect_exit:
+                problems.append("sekishod died by signal %d during the test" % -code)
+        s.stop()
+        if _failed(request) or problems:
+            print("----- %s stderr (last 6000 chars) -----" % s.stderr_path)
+            print(s.stderr()[-6000:])
+            print("----- notifications: %r" % s.notify_lines())
+    if problems:
+        pytest.fail("; ".join(problems))
+
+
+@pytest.fixture
+def resolver(sekishod, knot):
+    """sekishod forwarding to knot on 127.0.0.1 (UDP, TCP fallback)."""
+    return sekishod([knot.addresses[0]])

@@ -1,0 +1,311 @@
+"""Start and stop a real sekishod for one test.
+
+- The config is generated as YAML from a dict (see base_config) into the test's temp dir.
+- NOTIFY_SOCKET points at an abstract unix datagram socket owned by the harness; start() returns once
+  sekishod sends READY=1 (sd_notify), or fails with sekishod's stderr if it exits or times out.
+- stderr goes to a file so tests can assert on log lines.
+- stop(): SIGTERM, wait, then SIGKILL.
+
+SEKISHO_E2E_STANDIN=unbound runs Debian's unbound with an equivalent config instead of sekishod. It
+exists only to validate the harness and the tests' own logic while sekishod is being written;
+tests that depend on sekishod-only behaviour are expected to fail against it.
+"""
+import copy
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+from netutil import free_port, hostport
+
+STANDIN = os.environ.get("SEKISHO_E2E_STANDIN", "")
+
+
+def _default_binary():
+    if os.environ.get("SEKISHOD"):
+        return os.environ["SEKISHOD"]
+    build = os.environ.get("SEKISHO_BUILD_DIR") or str(
+        pathlib.Path(__file__).resolve().parents[2] / "build")
+    return str(pathlib.Path(build) / "resolver" / "sekishod")
+
+
+SEKISHOD = _default_binary()
+
+
+# ------------------------------------------------------------------------------------- YAML emitter
+
+def _scalar(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    s = str(v)
+    return '"%s"' % s.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def to_yaml(value, indent=0):
+    """Block-style YAML for dicts / lists / scalars (enough for sekishod configs)."""
+    pad = " " * indent
+    lines = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, (dict, list)) and v:
+                lines.append("%s%s:" % (pad, k))
+                lines.append(to_yaml(v, indent + 2))
+            elif isinstance(v, list):
+                lines.append("%s%s: []" % (pad, k))
+            else:
+                lines.append("%s%s: %s" % (pad, k, _scalar(v)))
+    elif isinstance(value, list):
+        for v in value:
+            if isinstance(v, dict):
+                inner = to_yaml(v, indent + 2).split("\n")
+                lines.append("%s- %s" % (pad, inner[0].lstrip()))
+                lines.extend(inner[1:])
+            else:
+                lines.append("%s- %s" % (pad, _scalar(v)))
+    else:
+        lines.append(pad + _scalar(value))
+    return "\n".join(lines)
+
+
+def deep_merge(base, over):
+    out = copy.deepcopy(base)
+    for k, v in (over or {}).items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def base_config(port, upstreams):
+    return {
+        "server": {
+            "threads": 2,
+            "listen": {"dns": [hostport("127.0.0.1", port), hostport("::1", port)]},
+            "tcp": {"idle_timeout_ms": 10000, "max_connections": 1024},
+            "drain_timeout_ms": 3000,
+        },
+        "upstreams": list(upstreams),
+        "forwarding": {"timeout_ms": 400, "attempts": 2},
+        "cache": {"max_entries": 100000, "serve_stale": 0},
+        "log": {"level": "info"},
+    }
+
+
+# ------------------------------------------------------------------------------------ the process
+
+class SekishodError(AssertionError):
+    pass
+
+
+class Sekishod:
+    host4 = "127.0.0.1"
+    host6 = "::1"
+
+    def __init__(self, workdir, upstreams, overrides=None, binary=None, name="sekishod"):
+        self.dir = pathlib.Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.binary = binary or SEKISHOD
+        self.upstreams = upstreams
+        self.overrides = overrides or {}
+        self.name = name
+        self.config_path = self.dir / ("%s.yaml" % name)
+        self.stderr_path = self.dir / ("%s.stderr" % name)
+        self.proc = None
+        self.port = None
+        self.config = None
+        self.notifications = []          # every sd_notify datagram, decoded
+        self._notify_lock = threading.Lock()
+        self._notify_sock = None
+        self._notify_thread = None
+        self.ready_after = None          # seconds from exec to READY=1
+
+    # config ---------------------------------------------------------------------------------------
+    def render(self, config=None):
+        cfg = config if config is not None else self.config
+        return to_yaml(cfg) + "\n"
+
+    def write_config(self, config=None):
+        if config is not None:
+            self.config = config
+        self.config_path.write_text(self.render())
+        if STANDIN == "unbound":
+            (self.dir / ("%s.unbound.conf" % self.name)).write_text(self._unbound_conf())
+
+    def set_upstreams(self, upstreams):
+        self.config = copy.deepcopy(self.config)
+        self.config["upstreams"] = list(upstreams)
+        self.write_config()
+
+    # notify ---------------------------------------------------------------------------------------
+    def _open_notify(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        name = "sekisho-e2e-%d-%d-%s" % (os.getpid(), id(self), self.name)
+        s.bind("\0" + name)
+        s.settimeout(0.2)
+        self._notify_sock = s
+        self._notify_addr = "@" + name
+        self._notify_stop = False
+        self._notify_thread = threading.Thread(target=self._notify_loop, daemon=True)
+        self._notify_thread.start()
+
+    def _notify_loop(self):
+        while not self._notify_stop:
+            try:
+                data = self._notify_sock.recv(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self._notify_lock:
+                self.notifications.append((time.monotonic(), data.decode(errors="replace")))
+
+    def notify_lines(self):
+        with self._notify_lock:
+            return [line for _, d in self.notifications for line in d.split("\n") if line]
+
+    def wait_notify(self, what, timeout, after=0):
+        """Wait until a notify line equal to `what` appears at index >= after."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = self.notify_lines()
+            if what in lines[after:]:
+                return True
+            if self.proc.poll() is not None:
+                return what in self.notify_lines()[after:]
+            time.sleep(0.02)
+        return False
+
+    # lifecycle ------------------------------------------------------------------------------------
+    def argv(self):
+        if STANDIN == "unbound":
+            return ["/usr/sbin/unbound", "-d", "-c", str(self.dir / ("%s.unbound.conf" % self.name))]
+        return [self.binary, "--config", str(self.config_path)]
+
+    def start(self, timeout=10.0, tries=3):
+        if not STANDIN and not os.access(self.binary, os.X_OK):
+            raise SekishodError("sekishod binary not found at %s (set SEKISHOD)" % self.binary)
+        self._open_notify()
+        for attempt in range(tries):
+            self.port = free_port()
+            self.config = deep_merge(base_config(self.port, self.upstreams), self.overrides)
+            self.write_config()
+            env = dict(os.environ, NOTIFY_SOCKET=self._notify_addr)
+            env.pop("WATCHDOG_USEC", None)
+            err = open(self.stderr_path, "ab")
+            err.write(("=== start attempt %d: %s\n" % (attempt, " ".join(self.argv()))).encode())
+            err.flush()
+            t0 = time.monotonic()
+            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=err,
+                                         stderr=err, env=env, start_new_session=True)
+            err.close()
+            deadline = t0 + timeout
+            while time.monotonic() < deadline:
+                if "READY=1" in self.notify_lines():
+                    self.ready_after = time.monotonic() - t0
+                    return self
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.01)
+            code = self.proc.poll()
+            log = self.stderr()
+            if code is None:
+                self.kill()
+                raise SekishodError("sekishod sent no READY=1 within %.0f s; notify=%r; stderr:\n%s"
+                                    % (timeout, self.notify_lines(), log[-4000:]))
+            if "in use" in log.lower() and attempt + 1 < tries:
+                continue  # lost the free-port race; try another port
+            raise SekishodError("sekishod exited with %s before READY=1; stderr:\n%s"
+                                % (code, log[-4000:]))
+        raise SekishodError("sekishod could not start")
+
+    def run_to_exit(self, port, timeout=10.0):
+        """Write the config for `port` and run sekishod expecting it to exit by itself (startup
+        failure tests). Returns the CompletedProcess; notifications are collected as usual."""
+        if self._notify_sock is None:
+            self._open_notify()
+        self.port = port
+        self.config = deep_merge(base_config(port, self.upstreams), self.overrides)
+        self.write_config()
+        env = dict(os.environ, NOTIFY_SOCKET=self._notify_addr)
+        p = subprocess.run(self.argv(), capture_output=True, text=True, timeout=timeout, env=env,
+                           stdin=subprocess.DEVNULL)
+        time.sleep(0.1)
+        return p
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def reload(self, config=None):
+        if config is not None:
+            self.write_config(config)
+        self.signal(signal.SIGHUP)
+
+    def terminate(self, timeout=10.0):
+        """SIGTERM and wait; returns (exit code or None if still running, seconds taken)."""
+        t0 = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            code = None
+        return code, time.monotonic() - t0
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            code, _ = self.terminate(6.0)
+            if code is None:
+                self.kill()
+        self._notify_stop = True
+        if self._notify_thread is not None:
+            self._notify_thread.join(2)
+            self._notify_thread = None
+        if self._notify_sock is not None:
+            self._notify_sock.close()
+            self._notify_sock = None
+
+    def stderr(self):
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    # the unbound stand-in ---------------------------------------------------------------------------
+    def _unbound_conf(self):
+        cfg = self.config
+        lines = ["server:", "  use-systemd: yes", "  do-daemonize: no", "  chroot: \"\"",
+                 "  username: \"\"", "  pidfile: \"\"", "  directory: \"%s\"" % self.dir,
+                 "  logfile: \"\"", "  use-syslog: no", "  verbosity: 1",
+                 "  num-threads: 1", "  do-ip6: yes", "  interface-automatic: no",
+                 "  access-control: 127.0.0.0/8 allow", "  access-control: ::1 allow",
+                 "  module-config: \"iterator\"", "  qname-minimisation: no",
+                 "  do-not-query-localhost: no", "  harden-referral-path: no",
+                 "  edns-buffer-size: 1232", "  minimal-responses: yes",
+                 "  incoming-num-tcp: %d" % cfg["server"]["tcp"]["max_connections"],
+                 "  tcp-idle-timeout: %d" % cfg["server"]["tcp"]["idle_timeout_ms"],
+                 "  msg-cache-slabs: 1", "  rrset-cache-slabs: 1",
+                 "  serve-expired: %s" % ("yes" if cfg["cache"]["serve_stale"] else "no"),
+                 "  serve-expired-client-timeout: 0", "  ede: yes", "  ede-serve-expired: yes",
+                 "  val-log-level: 0", "  infra-host-ttl: 1"]
+        for a in cfg["server"]["listen"]["dns"]:
+            h, p = a.rsplit(":", 1)
+            lines.append("  interface: %s@%s" % (h.strip("[]"), p))
+        lines += ["forward-zone:", "  name: \".\""]
+        for u in cfg["upstreams"]:
+            addr = u["address"] if isinstance(u, dict) else u
+            h, p = addr.rsplit(":", 1)
+            lines.append("  forward-addr: %s@%s" % (h.strip("[]"), p))
+        return "\n".join(lines) + "\n"

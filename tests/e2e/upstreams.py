@@ -1,0 +1,454 @@
+"""Upstreams for the e2e tests.
+
+KnotUpstream     a real authoritative server (knotd) serving tests/e2e/zones/*.zone on 127.0.0.1 and ::1.
+ScriptedUpstream a small Python DNS server (UDP + TCP, one thread) whose behaviour each test sets:
+                 answer normally, TC=1 over UDP, forged ID / question / source first, silence, delays.
+                 It records every query it receives so tests can assert what reached the upstream.
+"""
+import heapq
+import os
+import pathlib
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import dns.edns
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+
+from netutil import LOOPBACKS, free_port, hostport
+
+HERE = pathlib.Path(__file__).resolve().parent
+ZONES = HERE / "zones"
+KNOTD = os.environ.get("KNOTD", "/usr/sbin/knotd")
+
+
+# --------------------------------------------------------------------------------------------- knot
+
+class KnotUpstream:
+    """knotd with a generated config, listening on 127.0.0.1 and ::1 at a free port."""
+
+    def __init__(self, workdir):
+        self.dir = pathlib.Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = None
+        self.proc = None
+        self.log_path = self.dir / "knotd.log"
+
+    @property
+    def addresses(self):
+        return [hostport(h, self.port) for h in LOOPBACKS]
+
+    def _config(self):
+        zones = sorted(p.name[: -len(".zone")] for p in ZONES.glob("*.zone"))
+        lines = [
+            "server:",
+            "    rundir: \"%s\"" % self.dir,
+            "    listen: [ 127.0.0.1@%d, ::1@%d ]" % (self.port, self.port),
+            "    udp-workers: 1",
+            "    tcp-workers: 1",
+            "    background-workers: 1",
+            "control:",
+            "    listen: \"%s\"" % (self.dir / "knot.sock"),
+            "database:",
+            "    storage: \"%s\"" % (self.dir / "db"),
+            "log:",
+            "  - target: stderr",
+            "    any: info",
+            "template:",
+            "  - id: default",
+            "    storage: \"%s\"" % ZONES,
+            "    file: \"%s.zone\"",
+            "    zonefile-sync: -1",
+            "    zonefile-load: whole",
+            "    journal-content: none",
+            "zone:",
+        ]
+        for z in zones:
+            lines.append("  - domain: %s" % z)
+        return "\n".join(lines) + "\n"
+
+    def start(self, timeout=10.0):
+        from clients import query_udp  # local import: clients imports nothing from here
+        last_err = ""
+        for _ in range(5):
+            self.port = free_port()
+            conf = self.dir / "knot.conf"
+            conf.write_text(self._config())
+            self.log = open(self.log_path, "ab")
+            self.proc = subprocess.Popen([KNOTD, "-c", str(conf)], stdout=self.log,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    r = query_udp("127.0.0.1", self.port, "test.example.", "SOA", timeout=0.2)
+                    if r.rcode() == dns.rcode.NOERROR and r.answer:
+                        r6 = query_udp("::1", self.port, "test.example.", "SOA", timeout=0.5)
+                        if r6.answer:
+                            return self
+                except Exception as e:  # noqa: BLE001 - not up yet
+                    last_err = repr(e)
+                time.sleep(0.05)
+            self.stop()
+            last_err += "\n" + self.log_path.read_text(errors="replace")[-3000:]
+        raise RuntimeError("knotd did not start: %s" % last_err)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+
+# ------------------------------------------------------------------------------------ scripted upstream
+
+class Seen:
+    """One query as received by the scripted upstream."""
+
+    def __init__(self, msg, transport, peer, wire):
+        self.msg = msg
+        self.transport = transport          # "udp" | "tcp"
+        self.peer = peer
+        self.wire = wire
+        self.time = time.monotonic()
+        q = msg.question[0] if msg.question else None
+        self.qname = q.name.to_text().lower() if q is not None else None
+        self.qtype = dns.rdatatype.to_text(q.rdtype) if q is not None else None
+        self.edns = msg.edns                # -1 when no OPT
+        self.payload = msg.payload if msg.edns >= 0 else None
+        self.do = bool(msg.ednsflags & dns.flags.DO)
+
+    def __repr__(self):
+        return "<Seen %s %s %s edns=%s do=%s>" % (self.transport, self.qname, self.qtype,
+                                                  self.edns, self.do)
+
+
+def default_answer(query, addr="192.0.2.1", ttl=300, neg_minimum=60):
+    """Answer any A query with `addr`; names starting with 'nx' are NXDOMAIN and names starting with
+    'nodata' are NODATA, both with an SOA whose TTL is 300 and minimum 60 (negative TTL 60)."""
+    r = dns.message.make_response(query)
+    r.flags |= dns.flags.AA
+    q = query.question[0]
+    first = q.name.labels[0].lower() if q.name.labels else b""
+    if first.startswith(b"nx") or first.startswith(b"nodata"):
+        if first.startswith(b"nx"):
+            r.set_rcode(dns.rcode.NXDOMAIN)
+        zone = q.name.parent() if len(q.name.labels) > 1 else q.name
+        r.authority.append(dns.rrset.from_text(
+            zone, 300, "IN", "SOA", "ns.%s hostmaster.%s 1 3600 600 86400 %d" % (zone, zone,
+                                                                                 neg_minimum)))
+        return r
+    if q.rdtype == dns.rdatatype.A:
+        r.answer.append(dns.rrset.from_text(q.name, ttl, "IN", "A", addr))
+    elif q.rdtype == dns.rdatatype.AAAA:
+        r.answer.append(dns.rrset.from_text(q.name, ttl, "IN", "AAAA", "2001:db8::1"))
+    elif q.rdtype == dns.rdatatype.TXT:
+        r.answer.append(dns.rrset.from_text(q.name, ttl, "IN", "TXT", '"scripted"'))
+    return r
+
+
+class Action:
+    """What the scripted upstream does with one query: a list of (delay_s, wire, via) sends.
+    via: None = the listening socket / same TCP connection, "other_port" = a different UDP socket."""
+
+    def __init__(self):
+        self.sends = []
+
+    def send(self, msg_or_wire, delay=0.0, via=None):
+        wire = msg_or_wire if isinstance(msg_or_wire, (bytes, bytearray)) else msg_or_wire.to_wire(
+            max_size=65535)
+        self.sends.append((delay, bytes(wire), via))
+        return self
+
+
+class ScriptedUpstream:
+    """A misbehaving-on-demand DNS server on 127.0.0.1 (and optionally ::1), UDP and TCP.
+
+    Set `behaviour` to one of the names below, or `handler` to a function (query, transport) ->
+    Action | Message | None. All queries are recorded in `seen` (thread-safe list).
+
+    behaviours:
+      normal          answer with default_answer (A 192.0.2.1 / `addr`, TTL `ttl`)
+      silent          never answer (the query is still recorded)
+      tc              UDP: empty answer with TC=1; TCP: the normal answer
+      wrong_id        UDP: forged answer (ID xor 0x5a5a, A 6.6.6.6) then, after `forge_gap`, the real one
+      wrong_id_only   only the forged answer
+      wrong_question  forged answer for another name (evil.example.) with the query's ID, then the real one
+      wrong_question_only
+      wrong_source    forged answer from a different UDP port, then the real one from the right port
+      wrong_source_only
+      servfail        rcode SERVFAIL
+    `delay` (seconds) postpones every answer; the server thread never blocks.
+    """
+
+    FORGED_ADDR = "6.6.6.6"
+
+    def __init__(self, hosts=("127.0.0.1",), behaviour="normal", addr="192.0.2.1", ttl=300,
+                 delay=0.0):
+        self.hosts = tuple(hosts)
+        self.behaviour = behaviour
+        self.handler = None
+        self.addr = addr
+        self.ttl = ttl
+        self.delay = delay
+        self.neg_minimum = 60      # SOA minimum in negative answers (the SOA's own TTL is 300)
+        self.forge_gap = 0.05
+        self.seen = []
+        self.errors = []           # exceptions raised by handlers
+        self._lock = threading.Lock()
+        self._sel = selectors.DefaultSelector()
+        self._timers = []          # heap of (when, seq, fn)
+        self._seq = 0
+        self._stop = False
+        self._tcp_bufs = {}
+        self.port = None
+        self._socks = []
+        self._thread = None
+        self.udp_enabled = True
+        self.tcp_enabled = True
+
+    # lifecycle ---------------------------------------------------------------------------------
+    def start(self):
+        for _ in range(20):
+            port = free_port(self.hosts)
+            try:
+                self._bind(port)
+                break
+            except OSError:
+                for s in self._socks:
+                    s.close()
+                self._socks = []
+        else:
+            raise RuntimeError("scripted upstream: cannot bind")
+        self.port = port
+        self._other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._other.bind(("127.0.0.1", 0))
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._sel.register(self._wake_r, selectors.EVENT_READ, ("wake", None))
+        self._thread = threading.Thread(target=self._run, name="scripted-upstream", daemon=True)
+        self._thread.start()
+        return self
+
+    def _bind(self, port):
+        for h in self.hosts:
+            fam = socket.AF_INET6 if ":" in h else socket.AF_INET
+            u = socket.socket(fam, socket.SOCK_DGRAM)
+            t = socket.socket(fam, socket.SOCK_STREAM)
+            self._socks += [u, t]
+            if fam == socket.AF_INET6:
+                u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                t.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            u.bind((h, port))
+            t.bind((h, port))
+            t.listen(64)
+            u.setblocking(False)
+            t.setblocking(False)
+        for s in self._socks:
+            kind = "udp" if s.type == socket.SOCK_DGRAM else "listen"
+            self._sel.register(s, selectors.EVENT_READ, (kind, None))
+
+    def stop(self):
+        """Close every socket: queries now get ICMP port unreachable / connection refused."""
+        if self._thread is None:
+            return
+        self._stop = True
+        try:
+            self._wake_w.send(b"x")
+        except OSError:
+            pass
+        self._thread.join(5)
+        self._thread = None
+        for key in list(self._sel.get_map().values()):
+            try:
+                key.fileobj.close()
+            except OSError:
+                pass
+        self._sel.close()
+        self._other.close()
+        self._wake_w.close()
+
+    @property
+    def address(self):
+        return hostport(self.hosts[0], self.port)
+
+    # observations ------------------------------------------------------------------------------
+    def queries(self, qname=None, qtype=None, transport=None):
+        with self._lock:
+            out = list(self.seen)
+        if qname is not None:
+            qn = qname.lower() if qname.endswith(".") else qname.lower() + "."
+            out = [s for s in out if s.qname == qn]
+        if qtype is not None:
+            out = [s for s in out if s.qtype == qtype]
+        if transport is not None:
+            out = [s for s in out if s.transport == transport]
+        return out
+
+    def count(self, qname=None, qtype=None, transport=None):
+        return len(self.queries(qname, qtype, transport))
+
+    def reset(self):
+        with self._lock:
+            self.seen.clear()
+
+    # behaviour ---------------------------------------------------------------------------------
+    def _real(self, q):
+        return default_answer(q, self.addr, self.ttl, self.neg_minimum)
+
+    def _forged_id(self, q):
+        r = default_answer(q, self.FORGED_ADDR, self.ttl)
+        r.id = q.id ^ 0x5A5A
+        return r
+
+    def _forged_question(self, q):
+        fake = dns.message.make_query("evil.example.", q.question[0].rdtype)
+        fake.id = q.id
+        r = default_answer(fake, self.FORGED_ADDR, self.ttl)
+        return r
+
+    def _forged_source(self, q):
+        return default_answer(q, self.FORGED_ADDR, self.ttl)
+
+    def _decide(self, q, transport):
+        if self.handler is not None:
+            res = self.handler(q, transport)
+            if isinstance(res, dns.message.Message):
+                return Action().send(res, self.delay)
+            return res
+        b, d, gap = self.behaviour, self.delay, self.forge_gap
+        a = Action()
+        if b == "silent":
+            return None
+        if b == "servfail":
+            r = dns.message.make_response(q)
+            r.set_rcode(dns.rcode.SERVFAIL)
+            return a.send(r, d)
+        if b == "tc" and transport == "udp":
+            r = dns.message.make_response(q)
+            r.flags |= dns.flags.TC
+            return a.send(r, d)
+        if transport == "udp" and b.startswith("wrong_"):
+            kind = b[len("wrong_"):].replace("_only", "")
+            forged = {"id": self._forged_id, "question": self._forged_question,
+                      "source": self._forged_source}[kind](q)
+            a.send(forged, d, via="other_port" if kind == "source" else None)
+            if not b.endswith("_only"):
+                a.send(self._real(q), d + gap)
+            return a
+        return a.send(self._real(q), d)
+
+    # server loop -------------------------------------------------------------------------------
+    def _later(self, delay, fn):
+        self._seq += 1
+        heapq.heappush(self._timers, (time.monotonic() + delay, self._seq, fn))
+
+    def _record(self, wire, transport, peer):
+        try:
+            q = dns.message.from_wire(wire)
+        except Exception:  # noqa: BLE001 - garbage to an upstream: ignore
+            return None
+        with self._lock:
+            self.seen.append(Seen(q, transport, peer, wire))
+        return q
+
+    def _handle(self, wire, transport, peer, reply):
+        q = self._record(wire, transport, peer)
+        if q is None or not q.question:
+            return
+        if (transport == "udp" and not self.udp_enabled) or (transport == "tcp" and not self.tcp_enabled):
+            return
+        try:
+            act = self._decide(q, transport)
+        except Exception as e:  # noqa: BLE001 - a test's handler bug must not kill the server
+            self.errors.append(repr(e))
+            return
+        if act is None:
+            return
+        for delay, out, via in act.sends:
+            self._later(delay, lambda out=out, via=via: reply(out, via))
+
+    def _run(self):
+        while not self._stop:
+            timeout = None
+            if self._timers:
+                timeout = max(0.0, self._timers[0][0] - time.monotonic())
+            for key, _ in self._sel.select(timeout if timeout is not None else 0.5):
+                kind, _ = key.data
+                s = key.fileobj
+                if kind == "wake":
+                    s.recv(64)
+                elif kind == "udp":
+                    self._on_udp(s)
+                elif kind == "listen":
+                    try:
+                        c, _ = s.accept()
+                    except OSError:
+                        continue
+                    c.setblocking(False)
+                    self._tcp_bufs[c] = b""
+                    self._sel.register(c, selectors.EVENT_READ, ("tcp", None))
+                elif kind == "tcp":
+                    self._on_tcp(s)
+            now = time.monotonic()
+            while self._timers and self._timers[0][0] <= now:
+                _, _, fn = heapq.heappop(self._timers)
+                try:
+                    fn()
+                except OSError:
+                    pass
+
+    def _on_udp(self, s):
+        for _ in range(64):
+            try:
+                wire, peer = s.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+
+            def reply(out, via, s=s, peer=peer):
+                (self._other if via == "other_port" else s).sendto(out, peer)
+            self._handle(wire, "udp", peer, reply)
+
+    def _on_tcp(self, c):
+        try:
+            data = c.recv(65535)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._sel.unregister(c)
+            self._tcp_bufs.pop(c, None)
+            c.close()
+            return
+        buf = self._tcp_bufs.get(c, b"") + data
+        while len(buf) >= 2:
+            n = struct.unpack("!H", buf[:2])[0]
+            if len(buf) < 2 + n:
+                break
+            wire, buf = buf[2:2 + n], buf[2 + n:]
+
+            def reply(out, via, c=c):
+                if c.fileno() >= 0:
+                    c.setblocking(True)
+                    try:
+                        c.sendall(struct.pack("!H", len(out)) + out)
+                    finally:
+                        c.setblocking(False)
+            self._handle(wire, "tcp", c.getpeername() if c.fileno() >= 0 else None, reply)
+        self._tcp_bufs[c] = buf
