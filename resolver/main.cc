@@ -5,7 +5,7 @@
 #include <exception>
 #include <string>
 
-#include "admin/config/load.h"
+#include "admin/config/configuration.h"
 #include "resolver/base/log.h"
 #include "resolver/server.h"
 
@@ -17,7 +17,7 @@ constexpr const char* kUsage =
     "       sekishod --version\n";
 
 int check_config(const std::string& path) {
-  auto loaded = sekisho::config::load_config_file(path);
+  auto loaded = sekisho::config::load_configuration(path);
   for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!loaded.ok()) return 1;
   std::printf("%s: ok\n", path.c_str());
@@ -46,9 +46,7 @@ int main(int argc, char** argv) {
     }
   }
 
-  auto loaded = config_path.empty()
-                    ? sekisho::config::load_config_text(sekisho::config::embedded_default_config(), "<embedded defaults>")
-                    : sekisho::config::load_config_file(config_path);
+  auto loaded = sekisho::config::load_configuration(config_path);
   if (!loaded.ok()) {
     for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
     std::fprintf(stderr, "sekishod: refusing to start with an invalid configuration (%zu error%s)\n",
@@ -57,7 +55,7 @@ int main(int argc, char** argv) {
   }
   sekisho::log::set_level(loaded.settings.log_level);
   try {
-    sekisho::resolver::Server server(std::move(loaded.settings), config_path);
+    sekisho::resolver::Server server(std::move(loaded), config_path);
     return server.run();
   } catch (const std::exception& e) {
     sekisho::log::error("server", "cannot start", {{"error", e.what()}});

@@ -1,11 +1,23 @@
 #include "resolver/pipeline.h"
 
+#include <ctime>
+
+#include "policy/decide.h"
 #include "resolver/base/clock.h"
 #include "resolver/cache/cache_key.h"
+#include "resolver/synthesize.h"
 #include "resolver/worker.h"
 
 namespace sekisho::resolver {
 namespace {
+
+constexpr size_t kEdeTextMax = 200;
+
+int64_t wall_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return ts.tv_sec;
+}
 
 Step answer_decode_error(const DecodedQuery& q, DecodeResult r, const Origin& origin, std::span<uint8_t> out,
                          size_t& out_len) {
@@ -22,17 +34,58 @@ Step answer_decode_error(const DecodedQuery& q, DecodeResult r, const Origin& or
   return out_len ? Step::answered : Step::dropped;
 }
 
+// Stage 2, identify: the tenant whose network holds the client (most specific wins). With no
+// tenants configured everyone may resolve and nothing is filtered.
+bool identify(const policy::PolicySnapshot& policies, const Origin& origin, Identity& id) {
+  if (!policies.enabled) return true;
+  id.tenant = policies.networks.find(origin.peer.get());
+  if (id.tenant == policy::kNoTenant) return false;
+  id.policy = &policies.policies[policies.tenants[id.tenant].policy];
+  if (!id.policy->filters()) id.policy = nullptr;
+  id.inspect_chain = id.policy != nullptr;
+  return true;
+}
+
+Step refuse_unknown_client(Worker& w, const DecodedQuery& q, const Origin& origin, std::span<uint8_t> out,
+                           size_t& out_len) {
+  ++w.counters().refused_unknown_client;
+  // RFC 8914 §4.19: 18 Prohibited, the client is not authorised.
+  const dns::Ede ede{dns::EdeCode::prohibited, "client is not in any tenant's networks"};
+  out_len = write_error(q, dns::Rcode::refused, &ede, out, answer_limit(q, origin.transport));
+  return out_len ? Step::answered : Step::dropped;
+}
+
+// Stage 3b: a blocked verdict becomes the policy's block answer with its reason as EDE.
+size_t answer_blocked(Worker& w, const Runtime& rt, const Identity& id, const policy::Verdict& v,
+                      const DecodedQuery& q, Transport transport, std::span<uint8_t> out) {
+  ++w.counters().blocked;
+  char text[kEdeTextMax];
+  const size_t len = policy::describe_verdict(v, rt.policies->tenants[id.tenant].id, text, sizeof text);
+  const dns::Ede ede{v.security() ? dns::EdeCode::blocked : dns::EdeCode::filtered, std::string_view(text, len)};
+  return write_blocked(q, id.policy->action, rt.policies->blockpage, ede, out, answer_limit(q, transport));
+}
+
+// Writes `a` for q, unless the tenant's policy blocks a name in its CNAME chain.
+size_t answer_from(Worker& w, const Runtime& rt, const Identity& id, const DecodedQuery& q, Transport transport,
+                   const cache::CachedAnswer& a, uint32_t age, bool stale, const dns::Ede* ede, std::span<uint8_t> out) {
+  if (id.inspect_chain && !a.chain.empty()) {
+    policy::Verdict v = policy::decide_chain(*id.policy, a.chain, w.category_reader(), wall_seconds());
+    if (v.blocked()) return answer_blocked(w, rt, id, v, q, transport, out);
+  }
+  return write_answer(q, a, age, stale, ede, out, answer_limit(q, transport));
+}
+
 // Stage 4: a fresh cache entry answers at once, TTLs counted down.
-bool lookup_cache(Worker& w, const DecodedQuery& q, const cache::CacheKey& key, const Origin& origin,
-                  std::span<uint8_t> out, size_t& out_len) {
+bool lookup_cache(Worker& w, const Runtime& rt, const Identity& id, const DecodedQuery& q, const cache::CacheKey& key,
+                  const Origin& origin, std::span<uint8_t> out, size_t& out_len) {
   auto found = w.cache().find(key, monotonic_ms(), false, [&](const cache::CachedAnswer& a, uint32_t age) {
-    out_len = write_answer(q, a, age, false, nullptr, out, answer_limit(q, origin.transport));
+    out_len = answer_from(w, rt, id, q, origin.transport, a, age, false, nullptr, out);
   });
   return found == cache::Freshness::fresh && out_len > 0;
 }
 
 // Stage 5: park the query and ask upstream (coalesced with identical queries in flight).
-Step forward(Worker& w, const DecodedQuery& q, const cache::CacheKey& key, const Origin& origin) {
+Step forward(Worker& w, const DecodedQuery& q, const Identity& id, const cache::CacheKey& key, const Origin& origin) {
   QueryContext* ctx = w.pool().acquire();
   if (!ctx) {
     ++w.counters().dropped_overload;  // bounded memory beats answering late
@@ -40,6 +93,8 @@ Step forward(Worker& w, const DecodedQuery& q, const cache::CacheKey& key, const
   }
   ctx->origin = origin;
   ctx->query = q;
+  ctx->runtime = w.runtime();
+  ctx->identity = id;
   ctx->received_ms = monotonic_ms();
   w.forwarder().resolve(ctx, key, w.runtime());
   return Step::pending;
@@ -55,34 +110,47 @@ Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, st
     ++w.counters().malformed;
     return answer_decode_error(q, decoded, origin, out, out_len);
   }
-  // identify (tenant) and decide (policy) join here with the policy issue.
+  const Runtime& rt = *w.runtime();
+  Identity id;
+  if (!identify(*rt.policies, origin, id)) return refuse_unknown_client(w, q, origin, out, out_len);
+  if (id.policy) {
+    const std::span<const uint8_t> qname(q.question.qname_lower, q.question.qname_len);
+    policy::Verdict v = policy::decide_query(*id.policy, qname, w.category_reader(), wall_seconds());
+    if (v.blocked()) {
+      out_len = answer_blocked(w, rt, id, v, q, origin.transport, out);
+      return out_len ? Step::answered : Step::dropped;
+    }
+    if (v.rule == policy::RuleKind::allow_list) id.inspect_chain = false;  // exclusions are trusted whole
+  }
   const cache::CacheKey key = cache::make_key(q.question, q.edns.do_bit, q.header.flags & dns::flag::kCd);
-  if (lookup_cache(w, q, key, origin, out, out_len)) {
+  if (lookup_cache(w, rt, id, q, key, origin, out, out_len)) {
     ++w.counters().cache_hits;
     return Step::answered;
   }
   ++w.counters().cache_misses;
-  return forward(w, q, key, origin);
+  return forward(w, q, id, key, origin);
 }
 
 void answer_waiters(Worker& w, QueryContext* waiters, const upstream::Resolution& resolution) {
+  BatchScope batch(w);  // CNAME inspection reads the category store
   std::span<uint8_t> out = w.scratch();
   for (QueryContext* ctx = waiters; ctx;) {
     QueryContext* next = ctx->next_waiter;
     const DecodedQuery& q = ctx->query;
-    const size_t limit = answer_limit(q, ctx->origin.transport);
+    const Runtime& rt = *ctx->runtime;
+    const Transport transport = ctx->origin.transport;
     size_t len = 0;
     if (resolution.answer) {
-      len = write_answer(q, *resolution.answer, 0, false, nullptr, out, limit);
+      len = answer_from(w, rt, ctx->identity, q, transport, *resolution.answer, 0, false, nullptr, out);
     } else {
       const cache::CacheKey key = cache::make_key(q.question, q.edns.do_bit, q.header.flags & dns::flag::kCd);
       const dns::Ede stale_ede{dns::EdeCode::stale_answer, resolution.failure_text};
       auto found = w.cache().find(key, monotonic_ms(), true, [&](const cache::CachedAnswer& a, uint32_t age) {
-        len = write_answer(q, a, age, true, &stale_ede, out, limit);
+        len = answer_from(w, rt, ctx->identity, q, transport, a, age, true, &stale_ede, out);
       });
       if (found == cache::Freshness::miss || len == 0) {
         const dns::Ede ede{resolution.failure, resolution.failure_text};
-        len = write_error(q, dns::Rcode::servfail, &ede, out, limit);
+        len = write_error(q, dns::Rcode::servfail, &ede, out, answer_limit(q, transport));
         ++w.counters().servfail;
       } else {
         ++w.counters().stale_answers;

@@ -9,6 +9,7 @@
 #include "resolver/decode.h"
 #include "resolver/net/address.h"
 #include "resolver/respond.h"
+#include "resolver/runtime.h"
 
 namespace sekisho::resolver {
 
@@ -22,9 +23,18 @@ struct Origin {
   TcpConnection* connection = nullptr;   // kept alive by its pending count until we answer
 };
 
+// Whose query this is and which of their rules apply; filled by the identify stage.
+struct Identity {
+  uint16_t tenant = 0xFFFF;                         // index into the snapshot's tenants
+  const policy::CompiledPolicy* policy = nullptr;   // null: nothing is filtered for this client
+  bool inspect_chain = false;                       // check CNAME targets of the answer (not for allow-listed names)
+};
+
 struct QueryContext {
   Origin origin;
   DecodedQuery query;
+  std::shared_ptr<const Runtime> runtime;  // the configuration the query was identified under
+  Identity identity;
   uint64_t received_ms = 0;
   QueryContext* next_waiter = nullptr;  // intrusive list of queries waiting on one upstream query
 };
@@ -45,6 +55,7 @@ class ContextPool {
   void release(QueryContext* c) {
     --in_use_;
     c->next_waiter = nullptr;
+    c->runtime.reset();
     free_.emplace_back(c);
   }
   size_t in_use() const { return in_use_; }

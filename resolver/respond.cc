@@ -58,6 +58,20 @@ size_t write_error(const DecodedQuery& q, dns::Rcode rcode, const dns::Ede* ede,
   return with_opt ? with_opt : n;
 }
 
+size_t write_synthesized(const DecodedQuery& q, dns::Rcode rcode, std::span<const uint8_t> rrs, uint16_t ancount,
+                         uint16_t nscount, const dns::Ede* ede, std::span<uint8_t> out, size_t limit) {
+  const size_t cap = std::min(limit, out.size());
+  const size_t opt = q.edns.present ? dns::opt_size(ede) : 0;
+  if (head_size(q) + rrs.size() + opt > cap) return write_error(q, rcode, ede, out, limit);
+  size_t n = write_head(q, response_flags(q, rcode), out.data());
+  std::memcpy(out.data() + n, rrs.data(), rrs.size());
+  n += rrs.size();
+  dns::write_u16(out.data() + 6, ancount);
+  dns::write_u16(out.data() + 8, nscount);
+  size_t with_opt = finish_with_opt(q, rcode, ede, out.data(), n, cap);
+  return with_opt ? with_opt : n;
+}
+
 size_t write_answer(const DecodedQuery& q, const cache::CachedAnswer& a, uint32_t age, bool stale,
                     const dns::Ede* ede, std::span<uint8_t> out, size_t limit) {
   const size_t cap = std::min(limit, out.size());

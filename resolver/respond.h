@@ -25,6 +25,12 @@ constexpr uint32_t kStaleTtl = 30;
 // Writes an error answer (no records). Returns the length written (0 if `out` is too small).
 size_t write_error(const DecodedQuery& q, dns::Rcode rcode, const dns::Ede* ede, std::span<uint8_t> out, size_t limit);
 
+// Writes an answer we made up (block answers): `rrs` holds pre-encoded records, `ancount` of
+// them for the answer section followed by `nscount` for the authority section; owner names
+// may point at the question (offset 12).
+size_t write_synthesized(const DecodedQuery& q, dns::Rcode rcode, std::span<const uint8_t> rrs, uint16_t ancount,
+                         uint16_t nscount, const dns::Ede* ede, std::span<uint8_t> out, size_t limit);
+
 // Writes a cached or fresh answer whose records have aged `age` seconds. `stale` answers get
 // kStaleTtl on every record.
 size_t write_answer(const DecodedQuery& q, const cache::CachedAnswer& a, uint32_t age, bool stale,

@@ -8,15 +8,17 @@
 #include <memory>
 
 #include "admin/config/settings.h"
+#include "policy/policy.h"
 #include "resolver/upstream/upstreams.h"
 
 namespace sekisho::resolver {
 
 struct Runtime {
-  explicit Runtime(config::Settings s, uint64_t gen)
-      : settings(std::move(s)), upstreams(settings.upstreams), generation(gen) {}
+  Runtime(config::Settings s, std::shared_ptr<const policy::PolicySnapshot> p, uint64_t gen)
+      : settings(std::move(s)), upstreams(settings.upstreams), policies(std::move(p)), generation(gen) {}
   config::Settings settings;
   upstream::UpstreamSet upstreams;
+  std::shared_ptr<const policy::PolicySnapshot> policies;
   uint64_t generation;
 };
 

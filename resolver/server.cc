@@ -9,7 +9,6 @@
 #include <stdexcept>
 #include <thread>
 
-#include "admin/config/load.h"
 #include "resolver/base/clock.h"
 #include "resolver/base/log.h"
 #include "resolver/worker.h"
@@ -55,10 +54,20 @@ unsigned thread_count(unsigned configured) {
 
 }  // namespace
 
-Server::Server(config::Settings settings, std::string config_path)
-    : config_path_(std::move(config_path)), initial_(settings) {
-  cache_ = std::make_unique<cache::Cache>(settings.cache.max_entries, settings.cache.serve_stale);
-  publish(std::move(settings));
+Server::Server(config::Configuration configuration, std::string config_path)
+    : config_path_(std::move(config_path)), initial_(configuration.settings) {
+  cache_ = std::make_unique<cache::Cache>(initial_.cache.max_entries, initial_.cache.serve_stale);
+  if (!initial_.category_db.empty()) {
+    try {
+      store_ = policy::CategoryStore::open(initial_.category_db);
+    } catch (const std::exception& e) {
+      throw std::runtime_error("category store " + initial_.category_db + ": " + e.what() +
+                               " (create it with: sekisho db import --db " + initial_.category_db + " ...)");
+    }
+    log::info("server", "category store opened", {{"path", initial_.category_db},
+                                                   {"generation", store_->current_generation()}});
+  }
+  publish(std::move(configuration.settings), std::move(configuration.policies));
   uv_loop_init(&control_);
 }
 
@@ -67,10 +76,10 @@ Server::~Server() {
   uv_loop_close(&control_);
 }
 
-void Server::publish(config::Settings settings) {
+void Server::publish(config::Settings settings, std::shared_ptr<const policy::PolicySnapshot> policies) {
   std::lock_guard lock(runtime_mutex_);
   const uint64_t gen = generation_.load() + 1;
-  runtime_ = std::make_shared<const Runtime>(std::move(settings), gen);
+  runtime_ = std::make_shared<const Runtime>(std::move(settings), std::move(policies), gen);
   generation_.store(gen, std::memory_order_release);
 }
 
@@ -154,7 +163,7 @@ void Server::reload() {
     return;
   }
   sd_notify(0, "RELOADING=1");
-  config::LoadResult loaded = config::load_config_file(config_path_);
+  config::Configuration loaded = config::load_configuration(config_path_);
   if (!loaded.ok()) {
     for (const auto& e : loaded.errors) log::error("config", e.to_string());
     log::error("server", "reload failed, keeping the running configuration", {{"errors", loaded.errors.size()}});
@@ -169,10 +178,14 @@ void Server::reload() {
     log::warning("server", "server.listen and server.threads change only on restart");
   if (s.cache.max_entries != initial_.cache.max_entries)
     log::warning("server", "cache.max_entries changes only on restart");
+  if (s.category_db != initial_.category_db) log::warning("server", "category_db changes only on restart");
   cache_->set_serve_stale(s.cache.serve_stale);
   log::set_level(s.log_level);
-  publish(loaded.settings);
-  log::info("server", "configuration reloaded", {{"generation", generation_.load()}, {"upstreams", s.upstreams.size()}});
+  const size_t upstreams = s.upstreams.size();
+  const size_t tenants = loaded.policies->tenants.size();
+  publish(std::move(loaded.settings), std::move(loaded.policies));
+  log::info("server", "configuration reloaded", {{"generation", generation_.load()}, {"upstreams", upstreams},
+                                                 {"tenants", tenants}});
   sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
 }
 

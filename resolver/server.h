@@ -14,7 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "admin/config/settings.h"
+#include "admin/config/configuration.h"
+#include "policy/store/category_store.h"
 #include "resolver/cache/cache.h"
 #include "resolver/runtime.h"
 #include "resolver/upstream/inflight_registry.h"
@@ -27,7 +28,8 @@ struct Announcement;
 class Server {
  public:
   // `config_path` empty means the embedded defaults (nothing to reload from).
-  Server(config::Settings settings, std::string config_path);
+  // Opens the category store when one is configured (throws with the path and reason).
+  Server(config::Configuration configuration, std::string config_path);
   ~Server();
 
   // Binds every socket (throws std::runtime_error with the address and reason on failure),
@@ -37,6 +39,7 @@ class Server {
   cache::Cache& cache() { return *cache_; }
   std::atomic<uint32_t>& tcp_connections() { return tcp_connections_; }
   upstream::InflightRegistry& inflight_registry() { return inflight_registry_; }
+  policy::CategoryStore* category_store() { return store_.get(); }
   // Hands a loop's upstream result to the other loops that joined the same key.
   void announce(uint64_t loops, const Announcement& announcement);
 
@@ -49,11 +52,12 @@ class Server {
   void reload();
   void begin_shutdown();
   void watchdog_tick();
-  void publish(config::Settings settings);
+  void publish(config::Settings settings, std::shared_ptr<const policy::PolicySnapshot> policies);
 
   std::string config_path_;
   config::Settings initial_;
   std::unique_ptr<cache::Cache> cache_;
+  std::unique_ptr<policy::CategoryStore> store_;
   std::atomic<uint32_t> tcp_connections_{0};
   upstream::InflightRegistry inflight_registry_;
 

@@ -31,11 +31,13 @@ Worker::Worker(Server& server, unsigned index)
   uv_timer_init(&loop_, &heartbeat_);
   heartbeat_.data = this;
   runtime_ = server.runtime_if_changed(runtime_generation_);
+  if (policy::CategoryStore* store = server.category_store()) reader_ = std::make_unique<policy::CategoryReader>(*store);
 }
 
 Worker::~Worker() {
   udp_.clear();
   tcp_.clear();
+  reader_.reset();
   uv_loop_close(&loop_);
 }
 
@@ -70,6 +72,17 @@ void Worker::request_drain() {
 
 void Worker::refresh_runtime() {
   if (auto fresh = server_.runtime_if_changed(runtime_generation_)) runtime_ = std::move(fresh);
+}
+
+void Worker::begin_batch() {
+  if (batch_depth_++ > 0) return;
+  refresh_runtime();
+  if (reader_ && !reader_->begin_batch()) ++counters_.store_unavailable;
+}
+
+void Worker::end_batch() {
+  if (--batch_depth_ > 0) return;
+  if (reader_ && reader_->in_batch()) reader_->end_batch();
 }
 
 void Worker::begin_drain() {

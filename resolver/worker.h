@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "policy/store/category_store.h"
 #include "resolver/query_context.h"
 #include "resolver/runtime.h"
 #include "resolver/upstream/forwarder.h"
@@ -40,6 +41,9 @@ struct WorkerCounters {
   uint64_t dropped_overload = 0;
   uint64_t udp_send_errors = 0;
   uint64_t tcp_connections_refused = 0;
+  uint64_t refused_unknown_client = 0;
+  uint64_t blocked = 0;
+  uint64_t store_unavailable = 0;
 };
 
 // What another loop learned about a key this loop joined (see upstream/inflight_registry.h).
@@ -77,6 +81,12 @@ class Worker final : public upstream::Forwarder::Delegate {
 
   // Picks up a newly published Runtime; called at the start of every receive batch.
   void refresh_runtime();
+  // A receive batch: picks up a new Runtime and renews the category store snapshot, so imports
+  // become visible at the next batch and no snapshot is held between batches. Re-entrant.
+  void begin_batch();
+  void end_batch();
+  // The category store reader of the current batch, or null when no store is configured.
+  policy::CategoryReader* category_reader() { return reader_ && reader_->in_batch() ? reader_.get() : nullptr; }
   // Sends a late answer back through the transport the query came in on.
   void deliver(const QueryContext& ctx, std::span<const uint8_t> answer);
 
@@ -111,6 +121,8 @@ class Worker final : public upstream::Forwarder::Delegate {
   uint64_t drain_deadline_ms_ = 0;
   std::atomic<uint64_t> heartbeat_ms_{0};
 
+  std::unique_ptr<policy::CategoryReader> reader_;
+  int batch_depth_ = 0;
   std::shared_ptr<const Runtime> runtime_;
   uint64_t runtime_generation_ = 0;
   ContextPool pool_;
@@ -121,6 +133,18 @@ class Worker final : public upstream::Forwarder::Delegate {
   std::vector<std::unique_ptr<TcpListener>> tcp_;
   std::vector<TcpConnection*> connections_;
   std::thread thread_;
+};
+
+// Holds a batch open for a scope (TCP frames, upstream answers).
+class BatchScope {
+ public:
+  explicit BatchScope(Worker& w) : w_(w) { w_.begin_batch(); }
+  ~BatchScope() { w_.end_batch(); }
+  BatchScope(const BatchScope&) = delete;
+  BatchScope& operator=(const BatchScope&) = delete;
+
+ private:
+  Worker& w_;
 };
 
 }  // namespace sekisho::resolver

@@ -6,7 +6,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -33,6 +37,56 @@ class Reader {
     e.path = path;
     e.message = message;
     errors_.push_back(std::move(e));
+  }
+
+  SourceMark mark(const YAML::Node& node) const {
+    SourceMark m;
+    m.file = file_;
+    if (node.IsDefined() && node.Mark().line >= 0) {
+      m.line = node.Mark().line + 1;
+      m.column = node.Mark().column + 1;
+    }
+    return m;
+  }
+
+  // A list of strings (a lone string is taken as a list of one).
+  std::vector<std::pair<std::string, YAML::Node>> read_string_list(const YAML::Node& map, std::string_view key,
+                                                                    const std::string& path) {
+    std::vector<std::pair<std::string, YAML::Node>> out;
+    YAML::Node node = map[std::string(key)];
+    if (!node.IsDefined() || node.IsNull()) return out;
+    std::string p = join(path, key);
+    if (node.IsScalar()) {
+      out.emplace_back(node.Scalar(), node);
+      return out;
+    }
+    if (!node.IsSequence()) {
+      error(node, p, "expected a list of strings");
+      return out;
+    }
+    for (size_t i = 0; i < node.size(); ++i) {
+      if (!node[i].IsScalar()) {
+        error(node[i], index(p, i), "expected a string");
+        continue;
+      }
+      out.emplace_back(node[i].Scalar(), node[i]);
+    }
+    return out;
+  }
+
+  bool read_bool(const YAML::Node& map, std::string_view key, const std::string& path, bool& out) {
+    YAML::Node node = map[std::string(key)];
+    if (!node.IsDefined() || node.IsNull()) return false;
+    const std::string& v = node.IsScalar() ? node.Scalar() : std::string();
+    if (v == "true" || v == "yes" || v == "on") {
+      out = true;
+    } else if (v == "false" || v == "no" || v == "off") {
+      out = false;
+    } else {
+      error(node, join(path, key), "expected true or false");
+      return false;
+    }
+    return true;
   }
 
   // Reports keys of `map` not in `known`.
@@ -219,6 +273,233 @@ void read_log(Reader& r, const YAML::Node& node, Settings& out) {
     r.error(node["level"], path + ".level", "'" + level + "' is not a level (debug | info | warning | error)");
 }
 
+// "10.1.0.0/16", "2001:db8::/48", or a bare address (a host route).
+void read_network(Reader& r, const YAML::Node& node, const std::string& path, std::vector<NetworkSettings>& out) {
+  if (!node.IsScalar()) {
+    r.error(node, path, "expected a network such as 10.1.0.0/16 or 2001:db8::/48");
+    return;
+  }
+  const std::string& text = node.Scalar();
+  NetworkSettings net;
+  net.text = text;
+  net.mark = r.mark(node);
+  size_t slash = text.find('/');
+  std::string host = text.substr(0, slash);
+  if (inet_pton(AF_INET, host.c_str(), net.address) == 1) {
+    net.family = AF_INET;
+  } else if (inet_pton(AF_INET6, host.c_str(), net.address) == 1) {
+    net.family = AF_INET6;
+  } else {
+    r.error(node, path, "'" + text + "' is not a network (address/prefix)");
+    return;
+  }
+  const unsigned max_prefix = net.family == AF_INET ? 32 : 128;
+  unsigned prefix = max_prefix;
+  if (slash != std::string::npos) {
+    std::string_view p(text);
+    p.remove_prefix(slash + 1);
+    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), prefix);
+    if (p.empty() || ec != std::errc() || ptr != p.data() + p.size() || prefix > max_prefix) {
+      r.error(node, path, "'" + text + "': prefix length must be 0 to " + std::to_string(max_prefix));
+      return;
+    }
+  }
+  net.prefix_length = static_cast<uint8_t>(prefix);
+  for (unsigned bit = prefix; bit < max_prefix; ++bit) {
+    if (net.address[bit / 8] & (0x80 >> (bit % 8))) {
+      r.error(node, path, "'" + text + "' has host bits set after the /" + std::to_string(prefix) + " prefix");
+      return;
+    }
+  }
+  out.push_back(std::move(net));
+}
+
+void read_blockpage(Reader& r, const YAML::Node& node, BlockpageSettings& out) {
+  const std::string path = "blockpage";
+  if (!r.expect_map(node, path)) return;
+  r.check_keys(node, path, {"ipv4", "ipv6", "ttl"});
+  std::string text;
+  if (r.read_string(node, "ipv4", path, text)) {
+    in_addr a{};
+    if (inet_pton(AF_INET, text.c_str(), &a) == 1) out.ipv4 = a;
+    else r.error(node["ipv4"], path + ".ipv4", "'" + text + "' is not an IPv4 address");
+  }
+  if (r.read_string(node, "ipv6", path, text)) {
+    in6_addr a{};
+    if (inet_pton(AF_INET6, text.c_str(), &a) == 1) out.ipv6 = a;
+    else r.error(node["ipv6"], path + ".ipv6", "'" + text + "' is not an IPv6 address");
+  }
+  r.read_uint(node, "ttl", path, out.ttl, 0, 86400);
+}
+
+// "09:00" → 540; "24:00" allowed as the end of the day.
+bool parse_time_of_day(const std::string& text, uint16_t& minutes) {
+  if (text.size() != 5 || text[2] != ':') return false;
+  for (int i : {0, 1, 3, 4})
+    if (text[i] < '0' || text[i] > '9') return false;
+  int h = (text[0] - '0') * 10 + (text[1] - '0');
+  int m = (text[3] - '0') * 10 + (text[4] - '0');
+  if (m > 59 || h > 24 || (h == 24 && m != 0)) return false;
+  minutes = static_cast<uint16_t>(h * 60 + m);
+  return true;
+}
+
+void read_schedule(Reader& r, const YAML::Node& node, const std::string& path, std::vector<ScheduleSettings>& out) {
+  if (!node.IsSequence()) {
+    r.error(node, path, "expected a list of schedule entries");
+    return;
+  }
+  static constexpr std::string_view kDays[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+  for (size_t i = 0; i < node.size(); ++i) {
+    const YAML::Node item = node[i];
+    const std::string ipath = Reader::index(path, i);
+    if (!r.expect_map(item, ipath)) continue;
+    r.check_keys(item, ipath, {"block", "days", "from", "to", "timezone"});
+    ScheduleSettings sched;
+    sched.mark = r.mark(item);
+    for (auto& [slug, n] : r.read_string_list(item, "block", ipath)) sched.block.push_back(slug);
+    if (sched.block.empty()) r.error(item, ipath + ".block", "a schedule entry needs at least one category to block");
+    if (item["days"].IsDefined()) {
+      sched.days = 0;
+      for (auto& [day, n] : r.read_string_list(item, "days", ipath)) {
+        auto it = std::find(std::begin(kDays), std::end(kDays), day);
+        if (it == std::end(kDays)) {
+          r.error(n, ipath + ".days", "'" + day + "' is not a day (mon tue wed thu fri sat sun)");
+          continue;
+        }
+        sched.days |= static_cast<uint8_t>(1u << (it - std::begin(kDays)));
+      }
+    }
+    std::string text;
+    if (r.read_string(item, "from", ipath, text) && !parse_time_of_day(text, sched.from_minute))
+      r.error(item["from"], ipath + ".from", "\"" + text + "\" is not a time of day (HH:MM)");
+    if (r.read_string(item, "to", ipath, text) && !parse_time_of_day(text, sched.to_minute))
+      r.error(item["to"], ipath + ".to", "\"" + text + "\" is not a time of day (HH:MM)");
+    r.read_string(item, "timezone", ipath, sched.timezone);
+    out.push_back(std::move(sched));
+  }
+}
+
+void read_policy(Reader& r, const std::string& name, const YAML::Node& node, PolicySettings& out) {
+  const std::string path = "policies." + name;
+  out.name = name;
+  out.mark = r.mark(node);
+  if (!r.expect_map(node, path)) return;
+  r.check_keys(node, path, {"block", "allow", "deny", "schedule", "safe_search", "action", "log"});
+  for (auto& [slug, n] : r.read_string_list(node, "block", path)) {
+    out.block.push_back(slug);
+    out.block_marks.push_back(r.mark(n));
+  }
+  for (auto& [pattern, n] : r.read_string_list(node, "allow", path)) out.allow.push_back({pattern, r.mark(n)});
+  for (auto& [pattern, n] : r.read_string_list(node, "deny", path)) out.deny.push_back({pattern, r.mark(n)});
+  if (YAML::Node sched = node["schedule"]; sched.IsDefined()) read_schedule(r, sched, path + ".schedule", out.schedule);
+  r.read_bool(node, "safe_search", path, out.safe_search);
+  std::string text;
+  if (r.read_string(node, "action", path, text)) {
+    if (text == "blockpage") out.action = BlockAction::blockpage;
+    else if (text == "nxdomain") out.action = BlockAction::nxdomain;
+    else if (text == "nodata") out.action = BlockAction::nodata;
+    else if (text == "refused") out.action = BlockAction::refused;
+    else r.error(node["action"], path + ".action", "'" + text + "' is not an action (blockpage | nxdomain | nodata | refused)");
+  }
+  if (r.read_string(node, "log", path, text)) {
+    if (text == "full") out.log = LogMode::full;
+    else if (text == "anonymized") out.log = LogMode::anonymized;
+    else if (text == "none") out.log = LogMode::none;
+    else r.error(node["log"], path + ".log", "'" + text + "' is not a log mode (full | anonymized | none)");
+  }
+}
+
+void read_policies(Reader& r, const YAML::Node& node, std::map<std::string, PolicySettings>& out) {
+  if (!r.expect_map(node, "policies")) return;
+  for (const auto& kv : node) {
+    const std::string name = kv.first.Scalar();
+    if (out.count(name)) {
+      r.error(kv.first, "policies." + name, "policy '" + name + "' is defined twice (first at " +
+                                                 out[name].mark.file + ":" + std::to_string(out[name].mark.line) + ")");
+      continue;
+    }
+    read_policy(r, name, kv.second, out[name]);
+  }
+}
+
+void read_tenants(Reader& r, const YAML::Node& node, std::vector<TenantSettings>& out) {
+  const std::string path = "tenants";
+  if (!node.IsSequence()) {
+    r.error(node, path, "expected a list of tenants");
+    return;
+  }
+  for (size_t i = 0; i < node.size(); ++i) {
+    const YAML::Node item = node[i];
+    const std::string ipath = Reader::index(path, i);
+    if (!r.expect_map(item, ipath)) continue;
+    r.check_keys(item, ipath, {"id", "name", "networks", "policy", "max_devices"});
+    TenantSettings t;
+    t.mark = r.mark(item);
+    if (!r.read_string(item, "id", ipath, t.id) || t.id.empty()) {
+      r.error(item, ipath + ".id", "every tenant needs an id");
+      continue;
+    }
+    const bool id_ok = std::all_of(t.id.begin(), t.id.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    });
+    if (!id_ok) r.error(item["id"], ipath + ".id", "'" + t.id + "': use lower-case letters, digits, '-' and '_'");
+    r.read_string(item, "name", ipath, t.name);
+    if (t.name.empty()) t.name = t.id;
+    if (YAML::Node nets = item["networks"]; nets.IsDefined()) {
+      if (!nets.IsSequence()) {
+        r.error(nets, ipath + ".networks", "expected a list of networks");
+      } else {
+        for (size_t k = 0; k < nets.size(); ++k) read_network(r, nets[k], Reader::index(ipath + ".networks", k), t.networks);
+      }
+    }
+    if (!r.read_string(item, "policy", ipath, t.policy)) r.error(item, ipath + ".policy", "every tenant needs a policy");
+    r.read_uint(item, "max_devices", ipath, t.max_devices, 0, 100000000);
+    out.push_back(std::move(t));
+  }
+}
+
+void read_querylog(Reader& r, const YAML::Node& node, QueryLogSettings& out) {
+  const std::string path = "querylog";
+  if (!r.expect_map(node, path)) return;
+  r.check_keys(node, path, {"directory", "enabled"});
+  r.read_string(node, "directory", path, out.directory);
+  r.read_bool(node, "enabled", path, out.enabled);
+}
+
+// tenants.d/*.yaml beside the main file: more tenants and policies, one file per tenant usually.
+void read_tenant_files(const std::string& main_file, LoadResult& result) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(main_file).parent_path() / "tenants.d";
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().extension() == ".yaml" || e.path().extension() == ".yml") files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& file : files) {
+    Reader r(file.string(), result.errors);
+    YAML::Node root;
+    try {
+      root = YAML::LoadFile(file.string());
+    } catch (const YAML::ParserException& e) {
+      result.errors.push_back(ConfigError{file.string(), e.mark.line + 1, e.mark.column + 1, "", "YAML syntax error: " + e.msg});
+      continue;
+    } catch (const YAML::Exception& e) {
+      result.errors.push_back(ConfigError{file.string(), 0, 0, "", std::string("cannot read: ") + e.what()});
+      continue;
+    }
+    if (root.IsNull()) continue;
+    if (!root.IsMap()) {
+      r.error(root, "", "a tenants.d file must be a mapping with 'tenants' and/or 'policies'");
+      continue;
+    }
+    r.check_keys(root, "", {"tenants", "policies"});
+    if (YAML::Node n = root["tenants"]; n.IsDefined()) read_tenants(r, n, result.settings.tenants);
+    if (YAML::Node n = root["policies"]; n.IsDefined()) read_policies(r, n, result.settings.policies);
+  }
+}
+
 // Nameservers from resolv.conf, so the embedded defaults forward wherever this host already does.
 std::vector<UpstreamSettings> resolv_conf_upstreams() {
   std::vector<UpstreamSettings> out;
@@ -269,7 +550,8 @@ LoadResult load_config_text(std::string_view yaml, const std::string& source_nam
     r.error(root, "", "the configuration must be a mapping at the top level");
     return result;
   }
-  r.check_keys(root, "", {"server", "upstreams", "forwarding", "cache", "log", "category_db"});
+  r.check_keys(root, "", {"server", "upstreams", "forwarding", "cache", "log", "category_db", "blockpage", "tenants",
+                          "policies", "querylog"});
   if (YAML::Node n = root["server"]; n.IsDefined()) read_server(r, n, s.server);
   if (YAML::Node n = root["upstreams"]; n.IsDefined()) read_upstreams(r, n, s.upstreams);
   else s.upstreams = resolv_conf_upstreams();
@@ -277,6 +559,10 @@ LoadResult load_config_text(std::string_view yaml, const std::string& source_nam
   if (YAML::Node n = root["cache"]; n.IsDefined()) read_cache(r, n, s.cache);
   if (YAML::Node n = root["log"]; n.IsDefined()) read_log(r, n, s);
   r.read_string(root, "category_db", "", s.category_db);
+  if (YAML::Node n = root["blockpage"]; n.IsDefined()) read_blockpage(r, n, s.blockpage);
+  if (YAML::Node n = root["tenants"]; n.IsDefined()) read_tenants(r, n, s.tenants);
+  if (YAML::Node n = root["policies"]; n.IsDefined()) read_policies(r, n, s.policies);
+  if (YAML::Node n = root["querylog"]; n.IsDefined()) read_querylog(r, n, s.querylog);
 
   if (s.server.dns_listen.empty())
     r.error(root["server"].IsDefined() ? root["server"] : root, "server.listen.dns", "at least one listen address is required");
@@ -295,7 +581,9 @@ LoadResult load_config_file(const std::string& path) {
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
-  return load_config_text(buffer.str(), path);
+  LoadResult result = load_config_text(buffer.str(), path);
+  read_tenant_files(path, result);
+  return result;
 }
 
 std::string_view embedded_default_config() {

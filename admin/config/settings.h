@@ -2,7 +2,11 @@
 // never YAML. Defaults here are the documented defaults (README "Configuration").
 #pragma once
 
+#include <netinet/in.h>
+
 #include <cstdint>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +48,73 @@ struct CacheSettings {
   uint32_t negative_max_ttl = 3600;  // RFC 2308 §5 cap on negative answers
 };
 
+// Where a setting was written, so the compile step (cross-references, unknown categories)
+// reports file:line like the loader does.
+struct SourceMark {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+// An IP network in CIDR form; `address` holds 4 (IPv4) or 16 (IPv6) meaningful bytes.
+struct NetworkSettings {
+  int family = AF_INET;
+  uint8_t address[16] = {};
+  uint8_t prefix_length = 0;
+  std::string text;
+  SourceMark mark;
+};
+
+struct BlockpageSettings {
+  std::optional<in_addr> ipv4;
+  std::optional<in6_addr> ipv6;
+  uint32_t ttl = 60;
+};
+
+enum class BlockAction { blockpage, nxdomain, nodata, refused };
+enum class LogMode { full, anonymized, none };
+
+struct ScheduleSettings {
+  std::vector<std::string> block;  // category slugs
+  uint8_t days = 0x7f;             // bit 0 = Monday … bit 6 = Sunday
+  uint16_t from_minute = 0;        // minutes after local midnight
+  uint16_t to_minute = 24 * 60;    // exclusive; from > to wraps past midnight
+  std::string timezone = "UTC";    // IANA name, read from the system zoneinfo
+  SourceMark mark;
+};
+
+struct ListEntrySettings {
+  std::string pattern;  // "example.com" (name and subdomains) or "*.example.com" (subdomains only)
+  SourceMark mark;
+};
+
+struct PolicySettings {
+  std::string name;
+  std::vector<std::string> block;
+  std::vector<SourceMark> block_marks;
+  std::vector<ListEntrySettings> allow;  // filtering exclusions
+  std::vector<ListEntrySettings> deny;
+  std::vector<ScheduleSettings> schedule;
+  bool safe_search = false;
+  BlockAction action = BlockAction::blockpage;
+  LogMode log = LogMode::full;
+  SourceMark mark;
+};
+
+struct TenantSettings {
+  std::string id;
+  std::string name;
+  std::vector<NetworkSettings> networks;
+  std::string policy;
+  uint32_t max_devices = 0;  // 0 = no limit
+  SourceMark mark;
+};
+
+struct QueryLogSettings {
+  std::string directory;  // empty: $STATE_DIRECTORY/querylog, else /var/lib/sekisho/querylog
+  bool enabled = true;
+};
+
 struct Settings {
   std::string source;  // file the settings came from, for messages
   ServerSettings server;
@@ -52,6 +123,10 @@ struct Settings {
   CacheSettings cache;
   log::Level log_level = log::Level::info;
   std::string category_db;  // LMDB category store directory; empty = no store
+  BlockpageSettings blockpage;
+  std::vector<TenantSettings> tenants;           // main file first, then tenants.d/*.yaml by name
+  std::map<std::string, PolicySettings> policies;
+  QueryLogSettings querylog;
 };
 
 }  // namespace sekisho::config

@@ -13,6 +13,7 @@ bool make_cached_answer(std::span<const uint8_t> msg, size_t question_end, const
   uint32_t soa_ttl = UINT32_MAX;
   bool opt_seen = false;
   out.ttl_offsets.clear();
+  out.chain.clear();
   const size_t total = static_cast<size_t>(h.ancount) + h.nscount + h.arcount;
   uint16_t arcount = 0;
   for (size_t i = 0; i < total; ++i) {
@@ -36,6 +37,15 @@ bool make_cached_answer(std::span<const uint8_t> msg, size_t question_end, const
       return false;
     }
     if (additional) ++arcount;
+    if (rr.type == dns::qtype::kCname && i < h.ancount) {
+      uint8_t target[dns::kMaxNameWire];
+      size_t target_len = 0;
+      if (!dns::expand_name(msg, rr.rdata_pos, target, target_len)) {
+        why = "CNAME record " + std::to_string(i + 1) + " has a malformed target";
+        return false;
+      }
+      out.chain.insert(out.chain.end(), target, target + target_len);
+    }
     out.ttl_offsets.push_back(static_cast<uint16_t>(rr.type_pos + 4 - question_end));
     min_ttl = std::min(min_ttl, rr.ttl);
     if (rr.type == dns::qtype::kSoa && i >= h.ancount && i < static_cast<size_t>(h.ancount) + h.nscount &&

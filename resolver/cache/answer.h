@@ -26,6 +26,9 @@ struct CachedAnswer {
   dns::Rcode rcode = dns::Rcode::noerror;
   bool authenticated = false;  // upstream set AD
   uint32_t ttl = 0;            // seconds the answer is fresh; 0 = do not cache
+  // CNAME targets of the answer section, lowercased wire names back to back: the names a
+  // tenant's policy must also allow (CNAME cloaking). Empty for most answers.
+  std::vector<uint8_t> chain;
 };
 
 // Extracts the answer from a validated upstream response whose question ends at

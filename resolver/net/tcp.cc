@@ -108,7 +108,7 @@ void TcpConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
 
 void TcpConnection::process_frames() {
   size_t pos = 0;
-  worker_.refresh_runtime();
+  BatchScope batch(worker_);
   const uint32_t max_pipelined = tcp_settings(worker_).max_pipelined;
   while (!closing_ && in_len_ - pos >= 2) {
     const size_t len = dns::read_u16(in_.data() + pos);

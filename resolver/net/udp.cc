@@ -57,7 +57,7 @@ void UdpListener::read_batches() {
     }
     int n = ::recvmmsg(fd_, b.in_msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) return;  // EAGAIN: drained; other errors (ICMP noise) are per-datagram and harmless
-    worker_.refresh_runtime();
+    worker_.begin_batch();
     unsigned out = 0;
     for (int i = 0; i < n; ++i) {
       const msghdr& h = b.in_msgs[i].msg_hdr;
@@ -82,6 +82,7 @@ void UdpListener::read_batches() {
       oh.msg_iovlen = 1;
       ++out;
     }
+    worker_.end_batch();
     send_batch(out);
     if (static_cast<size_t>(n) < kBatch) return;
   }

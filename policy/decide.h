@@ -1,0 +1,48 @@
+// Stage 3, decide: what a tenant's policy says about one name, in the documented order:
+//   allow list → deny list → categories blocked now (policy + active schedules) → resolve.
+// And for answers: the CNAME chain's names go through the same deny/category checks, which
+// defeats CNAME cloaking. Pure functions over the immutable snapshot and a store reader:
+// no allocation, no locks, no exceptions.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "policy/policy.h"
+#include "policy/store/category_store.h"
+
+namespace sekisho::policy {
+
+enum class VerdictKind : uint8_t { resolve, block };
+
+enum class RuleKind : uint8_t { none, category, schedule, deny_list, allow_list, cname };
+
+struct Verdict {
+  VerdictKind kind = VerdictKind::resolve;
+  RuleKind rule = RuleKind::none;
+  uint8_t category = 0xFF;              // the category that decided (category, schedule, cname)
+  CategorySet categories;               // every category the store gave the deciding name
+  const std::string* list_entry = nullptr;       // allow/deny pattern that matched
+  const CompiledSchedule* schedule = nullptr;    // schedule window that blocked
+  const uint8_t* cname = nullptr;       // chain name that was blocked (wire, inside the answer's chain)
+  uint8_t cname_len = 0;
+
+  bool blocked() const { return kind == VerdictKind::block; }
+  // RFC 8914: security categories are the operator's protection (15 Blocked); content
+  // categories and deny lists are the tenant's own choice (17 Filtered).
+  bool security() const;
+};
+
+// `reader` may be null (no category store configured). `wire` is the lowercased qname.
+Verdict decide_query(const CompiledPolicy& policy, std::span<const uint8_t> wire, CategoryReader* reader,
+                     int64_t now_utc);
+
+// `chain` holds concatenated lowercased wire names (CNAME targets in answer order).
+Verdict decide_chain(const CompiledPolicy& policy, std::span<const uint8_t> chain, CategoryReader* reader,
+                     int64_t now_utc);
+
+// Writes the EDE EXTRA-TEXT for a blocked verdict, e.g. "category=gambling tenant=acme".
+// Returns the length (truncated to cap).
+size_t describe_verdict(const Verdict& v, std::string_view tenant_id, char* out, size_t cap);
+
+}  // namespace sekisho::policy

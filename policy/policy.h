@@ -1,0 +1,64 @@
+// Policies and tenants compiled from the settings into immutable structures. A reload compiles
+// a new PolicySnapshot and publishes it whole (with the resolver's Runtime); the query path
+// only reads it. compile_policies() is also what `check-config` runs, so both report the same
+// errors (unknown categories, unknown policies, duplicate networks, bad time zones, bad names).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "admin/config/load.h"
+#include "admin/config/settings.h"
+#include "policy/domain_list.h"
+#include "policy/store/categories.h"
+#include "policy/tenants.h"
+#include "policy/timezone.h"
+
+namespace sekisho::policy {
+
+struct CompiledSchedule {
+  CategorySet block;
+  uint8_t days = 0x7f;  // bit 0 Monday … bit 6 Sunday
+  uint16_t from_minute = 0;
+  uint16_t to_minute = 24 * 60;
+  TimeZone zone = TimeZone::utc();
+  std::string description;  // "mon-fri 09:00-18:00 Asia/Tokyo", for EDE text and logs
+
+  bool active_at(int64_t utc_seconds) const;
+};
+
+struct CompiledPolicy {
+  std::string name;
+  CategorySet block;
+  std::vector<CompiledSchedule> schedule;
+  DomainList allow;
+  DomainList deny;
+  bool safe_search = false;
+  config::BlockAction action = config::BlockAction::blockpage;
+  config::LogMode log = config::LogMode::full;
+
+  bool filters() const { return !block.empty() || !schedule.empty() || !deny.empty() || safe_search; }
+};
+
+struct Tenant {
+  std::string id;
+  std::string name;
+  uint16_t policy = 0;  // index into PolicySnapshot::policies
+  uint32_t max_devices = 0;
+};
+
+struct PolicySnapshot {
+  bool enabled = false;  // no tenants configured: every client may resolve, nothing is filtered
+  TenantTable networks;
+  std::vector<Tenant> tenants;
+  std::vector<CompiledPolicy> policies;
+  config::BlockpageSettings blockpage;
+};
+
+// Compiles; appends every problem to `errors` (file:line from the settings' marks).
+std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& settings, int64_t now_utc,
+                                                       std::vector<config::ConfigError>& errors);
+
+}  // namespace sekisho::policy
