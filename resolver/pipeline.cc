@@ -1,8 +1,10 @@
 #include "resolver/pipeline.h"
 
+#include <cstring>
 #include <ctime>
 
 #include "policy/decide.h"
+#include "policy/safe_search.h"
 #include "resolver/base/clock.h"
 #include "resolver/cache/cache_key.h"
 #include "resolver/synthesize.h"
@@ -75,17 +77,45 @@ size_t answer_from(Worker& w, const Runtime& rt, const Identity& id, const Decod
   return write_answer(q, a, age, stale, ede, out, answer_limit(q, transport));
 }
 
+// What the query asks upstream: its own question, or the safe-search target in its place.
+struct Asked {
+  dns::Question question;
+  bool rewritten = false;
+  std::span<const uint8_t> target() const { return {question.qname_lower, question.qname_len}; }
+};
+
+// Stage 3c, safe search: search engines' names are asked as their strict-mode names.
+void rewrite_safe_search(const Identity& id, const policy::Verdict& v, const DecodedQuery& q, Asked& asked) {
+  if (!id.policy || !id.policy->safe_search || v.rule == policy::RuleKind::allow_list) return;
+  const auto target = policy::safe_search_target({q.question.qname_lower, q.question.qname_len});
+  if (target.empty()) return;
+  std::memcpy(asked.question.qname_lower, target.data(), target.size());
+  std::memcpy(asked.question.qname, target.data(), target.size());
+  asked.question.qname_len = static_cast<uint16_t>(target.size());
+  asked.rewritten = true;
+}
+
+// Writes the answer for one client from an answer to what was asked upstream.
+size_t answer_asked(Worker& w, const Runtime& rt, const Identity& id, const DecodedQuery& q, const Asked& asked,
+                    Transport transport, const cache::CachedAnswer& a, uint32_t age, bool stale, const dns::Ede* ede,
+                    std::span<uint8_t> out) {
+  if (asked.rewritten)
+    return write_rewritten(q, asked.target(), a, age, rt.policies->blockpage.ttl, out, answer_limit(q, transport));
+  return answer_from(w, rt, id, q, transport, a, age, stale, ede, out);
+}
+
 // Stage 4: a fresh cache entry answers at once, TTLs counted down.
-bool lookup_cache(Worker& w, const Runtime& rt, const Identity& id, const DecodedQuery& q, const cache::CacheKey& key,
-                  const Origin& origin, std::span<uint8_t> out, size_t& out_len) {
+bool lookup_cache(Worker& w, const Runtime& rt, const Identity& id, const DecodedQuery& q, const Asked& asked,
+                  const cache::CacheKey& key, const Origin& origin, std::span<uint8_t> out, size_t& out_len) {
   auto found = w.cache().find(key, monotonic_ms(), false, [&](const cache::CachedAnswer& a, uint32_t age) {
-    out_len = answer_from(w, rt, id, q, origin.transport, a, age, false, nullptr, out);
+    out_len = answer_asked(w, rt, id, q, asked, origin.transport, a, age, false, nullptr, out);
   });
   return found == cache::Freshness::fresh && out_len > 0;
 }
 
 // Stage 5: park the query and ask upstream (coalesced with identical queries in flight).
-Step forward(Worker& w, const DecodedQuery& q, const Identity& id, const cache::CacheKey& key, const Origin& origin) {
+Step forward(Worker& w, const DecodedQuery& q, const Identity& id, const Asked& asked, const cache::CacheKey& key,
+             const Origin& origin) {
   QueryContext* ctx = w.pool().acquire();
   if (!ctx) {
     ++w.counters().dropped_overload;  // bounded memory beats answering late
@@ -95,6 +125,8 @@ Step forward(Worker& w, const DecodedQuery& q, const Identity& id, const cache::
   ctx->query = q;
   ctx->runtime = w.runtime();
   ctx->identity = id;
+  ctx->asked = asked.question;
+  ctx->rewritten = asked.rewritten;
   ctx->received_ms = monotonic_ms();
   w.forwarder().resolve(ctx, key, w.runtime());
   return Step::pending;
@@ -113,6 +145,8 @@ Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, st
   const Runtime& rt = *w.runtime();
   Identity id;
   if (!identify(*rt.policies, origin, id)) return refuse_unknown_client(w, q, origin, out, out_len);
+  Asked asked;
+  asked.question = q.question;
   if (id.policy) {
     const std::span<const uint8_t> qname(q.question.qname_lower, q.question.qname_len);
     policy::Verdict v = policy::decide_query(*id.policy, qname, w.category_reader(), wall_seconds());
@@ -121,14 +155,16 @@ Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, st
       return out_len ? Step::answered : Step::dropped;
     }
     if (v.rule == policy::RuleKind::allow_list) id.inspect_chain = false;  // exclusions are trusted whole
+    rewrite_safe_search(id, v, q, asked);
+    if (asked.rewritten) id.inspect_chain = false;  // the vendors' own strict-mode names
   }
-  const cache::CacheKey key = cache::make_key(q.question, q.edns.do_bit, q.header.flags & dns::flag::kCd);
-  if (lookup_cache(w, rt, id, q, key, origin, out, out_len)) {
+  const cache::CacheKey key = cache::make_key(asked.question, q.edns.do_bit, q.header.flags & dns::flag::kCd);
+  if (lookup_cache(w, rt, id, q, asked, key, origin, out, out_len)) {
     ++w.counters().cache_hits;
     return Step::answered;
   }
   ++w.counters().cache_misses;
-  return forward(w, q, id, key, origin);
+  return forward(w, q, id, asked, key, origin);
 }
 
 void answer_waiters(Worker& w, QueryContext* waiters, const upstream::Resolution& resolution) {
@@ -139,14 +175,15 @@ void answer_waiters(Worker& w, QueryContext* waiters, const upstream::Resolution
     const DecodedQuery& q = ctx->query;
     const Runtime& rt = *ctx->runtime;
     const Transport transport = ctx->origin.transport;
+    const Asked asked{ctx->asked, ctx->rewritten};
     size_t len = 0;
     if (resolution.answer) {
-      len = answer_from(w, rt, ctx->identity, q, transport, *resolution.answer, 0, false, nullptr, out);
+      len = answer_asked(w, rt, ctx->identity, q, asked, transport, *resolution.answer, 0, false, nullptr, out);
     } else {
-      const cache::CacheKey key = cache::make_key(q.question, q.edns.do_bit, q.header.flags & dns::flag::kCd);
+      const cache::CacheKey key = cache::make_key(ctx->asked, q.edns.do_bit, q.header.flags & dns::flag::kCd);
       const dns::Ede stale_ede{dns::EdeCode::stale_answer, resolution.failure_text};
       auto found = w.cache().find(key, monotonic_ms(), true, [&](const cache::CachedAnswer& a, uint32_t age) {
-        len = answer_from(w, rt, ctx->identity, q, transport, a, age, true, &stale_ede, out);
+        len = answer_asked(w, rt, ctx->identity, q, asked, transport, a, age, true, &stale_ede, out);
       });
       if (found == cache::Freshness::miss || len == 0) {
         const dns::Ede ede{resolution.failure, resolution.failure_text};

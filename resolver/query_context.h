@@ -35,6 +35,8 @@ struct QueryContext {
   DecodedQuery query;
   std::shared_ptr<const Runtime> runtime;  // the configuration the query was identified under
   Identity identity;
+  dns::Question asked;     // what goes upstream: the client's question, or its safe-search target
+  bool rewritten = false;  // safe search: answer as CNAME to asked.qname_lower
   uint64_t received_ms = 0;
   QueryContext* next_waiter = nullptr;  // intrusive list of queries waiting on one upstream query
 };

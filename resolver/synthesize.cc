@@ -1,6 +1,8 @@
 #include "resolver/synthesize.h"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "resolver/respond.h"
 
@@ -41,6 +43,57 @@ size_t put_soa(uint8_t* p, size_t rr_offset_in_message, uint32_t ttl) {
 }
 
 }  // namespace
+
+size_t write_rewritten(const DecodedQuery& q, std::span<const uint8_t> target, const cache::CachedAnswer& a,
+                       uint32_t age, uint32_t cname_ttl, std::span<uint8_t> out, size_t limit) {
+  // Rebuild the target's message (question at offset 12, as the upstream sent it) so the
+  // compression pointers inside `a.body` can be followed. One buffer per thread, reused.
+  thread_local std::vector<uint8_t> original;
+  const size_t body_offset = dns::kHeaderSize + target.size() + 4;
+  original.assign(body_offset + a.body.size(), 0);
+  std::memcpy(original.data() + dns::kHeaderSize, target.data(), target.size());
+  std::memcpy(original.data() + body_offset, a.body.data(), a.body.size());
+  const std::span<const uint8_t> msg(original);
+
+  const size_t cap = std::min(limit, out.size());
+  uint8_t rrs[4096];
+  size_t n = put_rr_head(rrs, dns::qtype::kCname, cname_ttl, static_cast<uint16_t>(target.size()));
+  std::memcpy(rrs + n, target.data(), target.size());
+  n += target.size();
+  uint16_t count = 1;
+  size_t pos = body_offset;
+  for (uint16_t i = 0; i < a.ancount; ++i) {
+    dns::RecordView rr;
+    if (!dns::walk_record(msg, pos, rr)) break;
+    // Only records whose RDATA holds no compressible name can be copied as they are.
+    const bool name_rdata = rr.type == dns::qtype::kCname;
+    const bool plain_rdata = rr.type == dns::qtype::kA || rr.type == dns::qtype::kAaaa ||
+                             rr.type == dns::qtype::kHttps || rr.type == dns::qtype::kSvcb || rr.type == 16 /*TXT*/;
+    if (!name_rdata && !plain_rdata) continue;
+    uint8_t owner[dns::kMaxNameWire], rdata_name[dns::kMaxNameWire];
+    size_t owner_len = 0, rdata_len = rr.rdlength;
+    if (!dns::expand_name(msg, rr.name_pos, owner, owner_len)) break;
+    if (name_rdata && !dns::expand_name(msg, rr.rdata_pos, rdata_name, rdata_len)) break;
+    if (n + owner_len + 10 + rdata_len > sizeof rrs) break;
+    std::memcpy(rrs + n, owner, owner_len);
+    n += owner_len;
+    dns::write_u16(rrs + n, rr.type);
+    dns::write_u16(rrs + n + 2, rr.rclass);
+    dns::write_u32(rrs + n + 4, rr.ttl > age ? rr.ttl - age : 0);
+    dns::write_u16(rrs + n + 8, static_cast<uint16_t>(rdata_len));
+    n += 10;
+    std::memcpy(rrs + n, name_rdata ? rdata_name : &original[rr.rdata_pos], rdata_len);
+    n += rdata_len;
+    ++count;
+  }
+  if (dns::kHeaderSize + q.question.qname_len + 4 + n + (q.edns.present ? dns::opt_size(nullptr) : 0) > cap) {
+    cache::CachedAnswer empty;  // does not fit: header + question with TC=1
+    empty.rcode = a.rcode;
+    empty.body.resize(cap + 1);
+    return write_answer(q, empty, 0, false, nullptr, out, limit);
+  }
+  return write_synthesized(q, a.rcode, std::span(rrs, n), count, 0, nullptr, out, limit);
+}
 
 size_t write_blocked(const DecodedQuery& q, config::BlockAction action, const config::BlockpageSettings& blockpage,
                      const dns::Ede& ede, std::span<uint8_t> out, size_t limit) {

@@ -11,6 +11,7 @@
 #include <span>
 
 #include "admin/config/settings.h"
+#include "resolver/cache/answer.h"
 #include "resolver/decode.h"
 #include "resolver/dns/edns.h"
 
@@ -18,5 +19,11 @@ namespace sekisho::resolver {
 
 size_t write_blocked(const DecodedQuery& q, config::BlockAction action, const config::BlockpageSettings& blockpage,
                      const dns::Ede& ede, std::span<uint8_t> out, size_t limit);
+
+// Safe search: the client's name answered as a CNAME to `target` followed by the answer
+// records `a` holds for the target (as cached from asking upstream for the target). Records
+// are re-encoded without compression, since `a`'s pointers refer to the target's message.
+size_t write_rewritten(const DecodedQuery& q, std::span<const uint8_t> target, const cache::CachedAnswer& a,
+                       uint32_t age, uint32_t cname_ttl, std::span<uint8_t> out, size_t limit);
 
 }  // namespace sekisho::resolver

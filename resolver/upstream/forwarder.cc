@@ -75,7 +75,7 @@ void Forwarder::resolve(resolver::QueryContext* ctx, const cache::CacheKey& key,
   auto* f = new Inflight();
   f->owner = this;
   f->key = key;
-  f->question = ctx->query.question;
+  f->question = ctx->asked;
   f->do_bit = ctx->query.edns.do_bit;
   f->cd_bit = (ctx->query.header.flags & dns::flag::kCd) != 0;
   f->runtime = std::move(runtime);

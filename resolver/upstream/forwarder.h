@@ -60,7 +60,8 @@ class Forwarder {
       : loop_(loop), loop_index_(loop_index), cache_(cache), registry_(registry), delegate_(delegate) {}
   ~Forwarder();
 
-  // Takes ctx (from the loop's pool) as a waiter for `key`; it comes back through the delegate.
+  // Takes ctx (from the loop's pool) as a waiter for `key` (ctx->asked is what goes upstream);
+  // it comes back through the delegate.
   void resolve(resolver::QueryContext* ctx, const cache::CacheKey& key, std::shared_ptr<const resolver::Runtime> runtime);
 
   // Another loop answered a key this loop joined (runs on this loop's thread).
