@@ -1,0 +1,200 @@
+// Unit tests for the compiled policy pieces: tenant networks, allow/deny lists, schedules with
+// time zones, safe-search targets, and compile errors with their file:line.
+#include <arpa/inet.h>
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "admin/config/load.h"
+#include "policy/decide.h"
+#include "policy/domain_list.h"
+#include "policy/policy.h"
+#include "policy/safe_search.h"
+#include "policy/tenants.h"
+#include "policy/timezone.h"
+
+using namespace sekisho;
+using namespace sekisho::policy;
+
+namespace {
+
+std::string wire(std::string_view name) { return to_wire(name); }
+const uint8_t* bytes(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
+
+uint16_t find_v4(const TenantTable& t, const char* addr) {
+  in_addr a{};
+  inet_pton(AF_INET, addr, &a);
+  return t.find(AF_INET, reinterpret_cast<const uint8_t*>(&a));
+}
+
+void add_v4(TenantTable& t, const char* addr, uint8_t prefix, uint16_t tenant) {
+  in_addr a{};
+  inet_pton(AF_INET, addr, &a);
+  REQUIRE(t.add(AF_INET, reinterpret_cast<const uint8_t*>(&a), prefix, tenant, nullptr));
+}
+
+int64_t utc(int year, int month, int day, int hour, int minute) {
+  struct tm tm {};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  return static_cast<int64_t>(timegm(&tm));
+}
+
+}  // namespace
+
+TEST_CASE("tenant table: longest prefix wins, IPv4-mapped IPv6 is looked up as IPv4") {
+  TenantTable t;
+  add_v4(t, "0.0.0.0", 0, 0);
+  add_v4(t, "10.1.0.0", 16, 1);
+  add_v4(t, "10.1.2.0", 24, 2);
+  CHECK(find_v4(t, "10.1.2.3") == 2);
+  CHECK(find_v4(t, "10.1.3.3") == 1);
+  CHECK(find_v4(t, "192.0.2.1") == 0);
+  in6_addr mapped{};
+  inet_pton(AF_INET6, "::ffff:10.1.2.9", &mapped);
+  CHECK(t.find(AF_INET6, reinterpret_cast<const uint8_t*>(&mapped)) == 2);
+  in6_addr v6{};
+  inet_pton(AF_INET6, "2001:db8::1", &v6);
+  CHECK(t.find(AF_INET6, reinterpret_cast<const uint8_t*>(&v6)) == kNoTenant);
+  in_addr dup{};
+  inet_pton(AF_INET, "10.1.0.0", &dup);
+  uint16_t existing = kNoTenant;
+  CHECK_FALSE(t.add(AF_INET, reinterpret_cast<const uint8_t*>(&dup), 16, 7, &existing));
+  CHECK(existing == 1);
+}
+
+TEST_CASE("domain list: name covers its subtree, *.name only the subtree") {
+  DomainList list;
+  std::string why;
+  REQUIRE(list.add("intranet.acme.example", why));
+  REQUIRE(list.add("*.partner.example", why));
+  REQUIRE(list.add("日本語.jp", why));
+  CHECK_FALSE(list.add("bad..name", why));
+  auto match = [&](std::string_view name) {
+    const std::string w = wire(name);
+    const std::string* m = list.match(bytes(w), w.size());
+    return m ? *m : std::string();
+  };
+  CHECK(match("intranet.acme.example") == "intranet.acme.example");
+  CHECK(match("a.b.intranet.acme.example") == "intranet.acme.example");
+  CHECK(match("acme.example").empty());
+  CHECK(match("partner.example").empty());
+  CHECK(match("www.partner.example") == "*.partner.example");
+  CHECK(match("xn--wgv71a119e.jp") == "日本語.jp");
+  CHECK(match("notintranet.acme.example").empty());
+}
+
+TEST_CASE("schedules: windows in their time zone, wrapping past midnight") {
+  std::string why;
+  const int64_t monday_0100_utc = utc(2026, 11, 23, 1, 0);  // Monday 10:00 in Tokyo
+  auto tokyo = TimeZone::load("Asia/Tokyo", monday_0100_utc, why);
+  REQUIRE_MESSAGE(tokyo, why);
+  CHECK(tokyo->offset_at(monday_0100_utc) == 9 * 3600);
+
+  CompiledSchedule office;
+  office.days = 0x1f;  // mon-fri
+  office.from_minute = 9 * 60;
+  office.to_minute = 18 * 60;
+  office.zone = *tokyo;
+  CHECK(office.active_at(monday_0100_utc));
+  CHECK_FALSE(office.active_at(utc(2026, 11, 23, 9, 30)));  // 18:30 Tokyo
+  CHECK_FALSE(office.active_at(utc(2026, 11, 21, 1, 0)));   // Saturday 10:00 Tokyo
+
+  CompiledSchedule night;  // 22:00-06:00 UTC starting on Fridays only
+  night.days = 1 << 4;
+  night.from_minute = 22 * 60;
+  night.to_minute = 6 * 60;
+  CHECK(night.active_at(utc(2026, 11, 27, 23, 0)));        // Friday 23:00
+  CHECK(night.active_at(utc(2026, 11, 28, 5, 59)));        // Saturday 05:59, still Friday's window
+  CHECK_FALSE(night.active_at(utc(2026, 11, 28, 6, 0)));
+  CHECK_FALSE(night.active_at(utc(2026, 11, 26, 23, 0)));  // Thursday
+
+  auto berlin = TimeZone::load("Europe/Berlin", utc(2026, 3, 1, 0, 0), why);
+  REQUIRE(berlin);
+  CHECK(berlin->offset_at(utc(2026, 3, 1, 12, 0)) == 3600);
+  CHECK(berlin->offset_at(utc(2026, 7, 1, 12, 0)) == 7200);  // DST from the zone's rules
+  CHECK_FALSE(TimeZone::load("Mars/Olympus_Mons", 0, why));
+  CHECK(why.find("unknown time zone") != std::string::npos);
+}
+
+TEST_CASE("safe search targets") {
+  auto target = [](std::string_view name) {
+    const std::string w = wire(name);
+    auto t = safe_search_target({bytes(w), w.size()});
+    return std::string(reinterpret_cast<const char*>(t.data()), t.size());
+  };
+  CHECK(target("www.google.com") == wire("forcesafesearch.google.com"));
+  CHECK(target("www.google.co.jp") == wire("forcesafesearch.google.com"));
+  CHECK(target("google.de") == wire("forcesafesearch.google.com"));
+  CHECK(target("m.youtube.com") == wire("restrict.youtube.com"));
+  CHECK(target("www.bing.com") == wire("strict.bing.com"));
+  CHECK(target("duckduckgo.com") == wire("safe.duckduckgo.com"));
+  CHECK(target("mail.google.com").empty());
+  CHECK(target("www.google.example.org").empty());
+  CHECK(target("example.com").empty());
+}
+
+TEST_CASE("compile: every cross-reference error is reported with its line") {
+  const char* yaml = R"(server:
+  listen:
+    dns: ["127.0.0.1:0"]
+upstreams: [127.0.0.1:53]
+tenants:
+  - id: acme
+    networks: ["10.1.0.0/16"]
+    policy: office
+  - id: other
+    networks: ["10.1.0.0/16"]
+    policy: missing
+policies:
+  office:
+    block: [gambling, nosuchcategory]
+    deny: ["bad..name"]
+    schedule:
+      - block: [social]
+        timezone: Nowhere/City
+)";
+  auto loaded = config::load_config_text(yaml, "t.yaml");
+  REQUIRE(loaded.ok());
+  std::vector<config::ConfigError> errors;
+  auto snap = compile_policies(loaded.settings, 0, errors);
+  std::string all;
+  for (const auto& e : errors) all += e.to_string() + "\n";
+  CHECK(all.find("t.yaml:14:") != std::string::npos);
+  CHECK(all.find("unknown category 'nosuchcategory'") != std::string::npos);
+  CHECK(all.find("t.yaml:10:") != std::string::npos);
+  CHECK(all.find("already assigned to tenant 'acme'") != std::string::npos);
+  CHECK(all.find("unknown policy 'missing'") != std::string::npos);
+  CHECK(all.find("'bad..name' is not a domain name") != std::string::npos);
+  CHECK(all.find("unknown time zone 'Nowhere/City'") != std::string::npos);
+  CHECK(errors.size() == 5);
+}
+
+TEST_CASE("decide: allow beats deny, deny blocks, verdict text names the rule") {
+  CompiledPolicy p;
+  std::string why;
+  REQUIRE(p.allow.add("ok.bad.example", why));
+  REQUIRE(p.deny.add("bad.example", why));
+  auto decide = [&](std::string_view name) {
+    const std::string w = wire(name);
+    return decide_query(p, {bytes(w), w.size()}, nullptr, 0);
+  };
+  CHECK(decide("www.bad.example").blocked());
+  CHECK(decide("www.bad.example").rule == RuleKind::deny_list);
+  CHECK_FALSE(decide("ok.bad.example").blocked());
+  CHECK(decide("ok.bad.example").rule == RuleKind::allow_list);
+  CHECK_FALSE(decide("good.example").blocked());
+  char text[128];
+  size_t n = describe_verdict(decide("x.bad.example"), "acme", text, sizeof text);
+  CHECK(std::string(text, n) == "list=deny rule=bad.example tenant=acme");
+
+  const std::string chain = wire("cdn.good.example") + wire("tracker.bad.example");
+  Verdict v = decide_chain(p, {bytes(chain), chain.size()}, nullptr, 0);
+  CHECK(v.blocked());
+  CHECK(v.rule == RuleKind::cname);
+  n = describe_verdict(v, "acme", text, sizeof text);
+  CHECK(std::string(text, n) == "list=deny rule=bad.example cname=tracker.bad.example. tenant=acme");
+}
