@@ -96,7 +96,7 @@ std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& s
       std::string why;
       auto zone = TimeZone::load(s.timezone, now_utc, why);
       if (!zone) {
-        errors.push_back(error_at(s.mark, spath + ".timezone", why));
+        errors.push_back(error_at(s.timezone_mark, spath + ".timezone", why));
       } else {
         cs.zone = std::move(*zone);
       }
@@ -124,7 +124,7 @@ std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& s
     tenant.max_devices = ts.max_devices;
     auto it = std::find(policy_names.begin(), policy_names.end(), ts.policy);
     if (it == policy_names.end()) {
-      errors.push_back(error_at(ts.mark, path + ".policy", "unknown policy '" + ts.policy + "'"));
+      errors.push_back(error_at(ts.policy_mark, path + ".policy", "unknown policy '" + ts.policy + "'"));
     } else {
       tenant.policy = static_cast<uint16_t>(it - policy_names.begin());
     }

@@ -81,8 +81,8 @@ size_t write_answer(const DecodedQuery& q, const cache::CachedAnswer& a, uint32_
   // RFC 6840 §5.8: AD only for clients that asked for DNSSEC data or signalled AD themselves.
   if (a.authenticated && (q.edns.do_bit || (q.header.flags & dns::flag::kAd))) flags |= dns::flag::kAd;
   if (head + a.body.size() + opt > cap) {
+    if (head > cap) return 0;
     size_t n = write_head(q, static_cast<uint16_t>(flags | dns::flag::kTc), out.data());
-    if (n > cap) return 0;
     size_t with_opt = finish_with_opt(q, a.rcode, ede, out.data(), n, cap);
     return with_opt ? with_opt : n;
   }

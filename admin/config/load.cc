@@ -375,7 +375,8 @@ void read_schedule(Reader& r, const YAML::Node& node, const std::string& path, s
       r.error(item["from"], ipath + ".from", "\"" + text + "\" is not a time of day (HH:MM)");
     if (r.read_string(item, "to", ipath, text) && !parse_time_of_day(text, sched.to_minute))
       r.error(item["to"], ipath + ".to", "\"" + text + "\" is not a time of day (HH:MM)");
-    r.read_string(item, "timezone", ipath, sched.timezone);
+    sched.timezone_mark = sched.mark;
+    if (r.read_string(item, "timezone", ipath, sched.timezone)) sched.timezone_mark = r.mark(item["timezone"]);
     out.push_back(std::move(sched));
   }
 }
@@ -453,7 +454,9 @@ void read_tenants(Reader& r, const YAML::Node& node, std::vector<TenantSettings>
         for (size_t k = 0; k < nets.size(); ++k) read_network(r, nets[k], Reader::index(ipath + ".networks", k), t.networks);
       }
     }
+    t.policy_mark = t.mark;
     if (!r.read_string(item, "policy", ipath, t.policy)) r.error(item, ipath + ".policy", "every tenant needs a policy");
+    else t.policy_mark = r.mark(item["policy"]);
     r.read_uint(item, "max_devices", ipath, t.max_devices, 0, 100000000);
     out.push_back(std::move(t));
   }

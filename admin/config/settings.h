@@ -81,6 +81,7 @@ struct ScheduleSettings {
   uint16_t to_minute = 24 * 60;    // exclusive; from > to wraps past midnight
   std::string timezone = "UTC";    // IANA name, read from the system zoneinfo
   SourceMark mark;
+  SourceMark timezone_mark;
 };
 
 struct ListEntrySettings {
@@ -108,6 +109,7 @@ struct TenantSettings {
   std::string policy;
   uint32_t max_devices = 0;  // 0 = no limit
   SourceMark mark;
+  SourceMark policy_mark;
 };
 
 struct QueryLogSettings {

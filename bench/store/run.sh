@@ -23,7 +23,7 @@ echo "== generating $N synthetic names"
 timeout 600 "$bench" gen "$N" "$work/names.txt"
 echo "== import"
 t0=$(date +%s.%N)
-timeout 1800 "$bench" import "$db" synthetic domains ads "$work/names.txt"
+SEKISHO_STORE_TIMING=1 timeout 1800 "$bench" import "$db" synthetic domains ads "$work/names.txt"
 if [ -d "$data" ]; then
   timeout 600 "$bench" import "$db" ut1 ut1 - "$data/ut1"
   timeout 600 "$bench" import "$db" urlhaus domains malware "$data/urlhaus/urlhaus-filter-domains.txt"
@@ -44,9 +44,12 @@ for i in 1 2 3 4 5; do
   if [ -z "$best_open" ] || (( $(echo "$ms < $best_open" | bc) )); then best_open=$ms; fi
   rss_open=$rss
 done
-echo "== lookups (one core, 3-5 label mix)"
-timeout 600 taskset -c 0 "$bench" lookup "$db" "$work/names.txt" "$secs" label
-timeout 600 taskset -c 0 "$bench" lookup "$db" "$work/names.txt" "$secs" seek
+echo "== lookups (one core, 3-5 label mix; label = lookup index, btree = per-label B-tree descents)"
+for mix in uniform skewed; do
+  timeout 600 taskset -c 0 "$bench" lookup "$db" "$work/names.txt" "$secs" label "$mix"
+done
+timeout 600 taskset -c 0 "$bench" lookup "$db" "$work/names.txt" "$secs" btree uniform
+timeout 600 taskset -c 0 "$bench" lookup "$db" "$work/names.txt" "$secs" seek uniform
 
 echo "== unbound with $UNBOUND_N local-zone always_null"
 if command -v unbound >/dev/null; then

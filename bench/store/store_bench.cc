@@ -3,12 +3,17 @@
 //   store_bench gen N FILE                     synthetic names, 2–4 labels, deterministic
 //   store_bench import DB SOURCE FORMAT CAT IN import through the real importer + writer
 //   store_bench open DB                        open time and RSS of a fresh process
-//   store_bench lookup DB NAMES SECONDS STRAT  lookup rate and latency percentiles on one core
+//   store_bench lookup DB NAMES SECONDS STRAT [MIX]
+//                                              lookup rate and latency percentiles on one core;
+//                                              STRAT label (index, B-tree if none) | btree | seek,
+//                                              MIX uniform (default) | skewed (Zipf-like, s = 1)
 // Lookups run in batches of 64 between begin_batch/end_batch, as a loop thread would.
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -79,10 +84,17 @@ int import(const char* db, const char* source, const char* format, const char* c
   EntrySet set;
   ImportReport report;
   import_input(in, opt, set, report);
+  auto tp = Clock::now();
   set.finalize();
   auto t1 = Clock::now();
+  if (std::getenv("SEKISHO_STORE_TIMING"))
+    std::fprintf(stderr, "  parse %.2f s, sort %.2f s\n", std::chrono::duration<double>(tp - t0).count(),
+                 std::chrono::duration<double>(t1 - tp).count());
   StoreWriter w(db);
-  SourceInfo info{.name = source, .format = format, .origin = in};
+  SourceInfo info;
+  info.name = source;
+  info.format = format;
+  info.origin = in;
   w.replace_source(info, set);
   auto t2 = Clock::now();
   double parse = std::chrono::duration<double>(t1 - t0).count();
@@ -106,7 +118,7 @@ int open_store(const char* db) {
   return 0;
 }
 
-int lookup(const char* db, const char* names_path, double seconds, const char* strat) {
+int lookup(const char* db, const char* names_path, double seconds, const char* strat, const char* mix) {
   // Query mix of 3–5 labels: subdomains of stored names (subtree hits), random misses under
   // popular-looking parents, and exact stored 3-label names.
   std::vector<std::string> stored;
@@ -117,8 +129,19 @@ int lookup(const char* db, const char* names_path, double seconds, const char* s
   }
   std::mt19937_64 rng(7);
   std::vector<std::string> queries;
-  for (int i = 0; i < 1000000; ++i) {
-    const std::string& base = stored[rng() % stored.size()];
+  const bool skewed = std::strcmp(mix, "skewed") == 0;
+  // Skewed: the base name has rank r with P(r) ~ 1/r (r = N^u - 1, u uniform), as popular names
+  // dominate real query streams; the shape of the query around it is the same as uniform.
+  std::uniform_real_distribution<double> unit(0.0, 1.0);
+  auto pick = [&]() -> size_t {
+    if (!skewed) return rng() % stored.size();
+    size_t r = static_cast<size_t>(std::pow(static_cast<double>(stored.size()), unit(rng))) - 1;
+    return std::min(r, stored.size() - 1);
+  };
+  // SEKISHO_BENCH_QUERIES=N: fewer distinct queries (diagnosis: query strings in cache).
+  const int nq = std::getenv("SEKISHO_BENCH_QUERIES") ? std::atoi(std::getenv("SEKISHO_BENCH_QUERIES")) : 1000000;
+  for (int i = 0; i < nq; ++i) {
+    const std::string& base = stored[pick()];
     unsigned r = rng() % 100;
     std::string q;
     if (r < 40) q = "www." + base;
@@ -130,7 +153,9 @@ int lookup(const char* db, const char* names_path, double seconds, const char* s
     queries.push_back(q);
   }
   auto store = CategoryStore::open(db);
-  LookupStrategy s = std::strcmp(strat, "seek") == 0 ? LookupStrategy::kSeekRange : LookupStrategy::kPerLabel;
+  LookupStrategy s = std::strcmp(strat, "seek") == 0    ? LookupStrategy::kSeekRange
+                     : std::strcmp(strat, "btree") == 0 ? LookupStrategy::kPerLabelBtree
+                                                        : LookupStrategy::kPerLabel;
   CategoryReader r(*store, s);
   // Warm-up pass so the measured run sees the steady state of a long-running server.
   r.begin_batch();
@@ -164,8 +189,8 @@ int lookup(const char* db, const char* names_path, double seconds, const char* s
   }
   r.end_batch();
   std::sort(ns.begin(), ns.end());
-  std::printf("lookup strategy %s: %.0f lookups/s, hit ratio %.2f, p50 %u ns, p99 %u ns, p99.9 %u ns, rss_kib %ld\n",
-              strat, n / elapsed, double(hits) / n, ns[ns.size() / 2], ns[ns.size() * 99 / 100],
+  std::printf("lookup strategy %s, %s mix: %.0f lookups/s, hit ratio %.2f, p50 %u ns, p99 %u ns, p99.9 %u ns, rss_kib %ld\n",
+              strat, mix, n / elapsed, double(hits) / n, ns[ns.size() / 2], ns[ns.size() * 99 / 100],
               ns[ns.size() * 999 / 1000], rss_kib());
   return 0;
 }
@@ -178,7 +203,8 @@ int main(int argc, char** argv) {
     if (cmd == "gen" && argc == 4) return gen(std::stol(argv[2]), argv[3]);
     if (cmd == "import" && argc == 7) return import(argv[2], argv[3], argv[4], argv[5], argv[6]);
     if (cmd == "open" && argc == 3) return open_store(argv[2]);
-    if (cmd == "lookup" && argc == 6) return lookup(argv[2], argv[3], std::stod(argv[4]), argv[5]);
+    if (cmd == "lookup" && (argc == 6 || argc == 7))
+      return lookup(argv[2], argv[3], std::stod(argv[4]), argv[5], argc == 7 ? argv[6] : "uniform");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "store_bench: %s\n", e.what());
     return 1;

@@ -24,7 +24,7 @@ std::string_view trim(std::string_view s) {
 // Calls f(line_number, line) for every line (without '\n').
 template <typename F>
 void for_each_line(std::string_view text, ImportSink& sink, F&& f) {
-  uint64_t line_no = 0;
+  uint64_t line_no = sink.first_line() - 1;  // a part of a file parsed on another thread
   size_t pos = 0;
   while (pos < text.size()) {
     size_t nl = text.find('\n', pos);
@@ -34,6 +34,12 @@ void for_each_line(std::string_view text, ImportSink& sink, F&& f) {
     f(line_no, text.substr(pos, nl - pos));
     pos = nl + 1;
   }
+}
+
+inline bool has_blank(std::string_view s) {
+  for (char c : s)
+    if (c == ' ' || c == '\t') return true;
+  return false;
 }
 
 std::string_view strip_comment(std::string_view line) {
@@ -62,7 +68,7 @@ void parse_domains(std::string_view text, ImportSink& sink) {
   for_each_line(text, sink, [&](uint64_t no, std::string_view raw) {
     std::string_view line = strip_comment(raw);
     if (line.empty()) return sink.ignore();
-    if (line.find_first_of(" \t") != std::string_view::npos)
+    if (has_blank(line))
       return void(sink.refuse(no, "more than one field (hosts file? use --format hosts)", raw));
     uint8_t flags = kFlagSubtree;
     if (line.starts_with("*.")) line.remove_prefix(2);  // explicit wildcard: same meaning

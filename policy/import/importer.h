@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "policy/store/categories.h"
 #include "policy/store/key_format.h"
@@ -47,6 +48,13 @@ class ImportSink {
   ImportSink(EntrySet& set, ImportReport& report, const ImportOptions& options)
       : set_(set), report_(report), options_(options) {}
   void set_file(std::string_view file) { file_ = std::string(file); }
+  // Parallel parsing: this sink sees the part of the text that starts at line `first`, and keeps
+  // its reports in `deferred` (at most max_reports) for the caller to print in file order.
+  void set_part(uint64_t first, std::vector<std::string>* deferred) {
+    first_line_ = first;
+    deferred_ = deferred;
+  }
+  uint64_t first_line() const { return first_line_; }
   const ImportOptions& options() const { return options_; }
   ImportReport& report() { return report_; }
 
@@ -63,6 +71,8 @@ class ImportSink {
   ImportReport& report_;
   const ImportOptions& options_;
   std::string file_;
+  uint64_t first_line_ = 1;
+  std::vector<std::string>* deferred_ = nullptr;
   std::string name_, reason_;
   char key_[kMaxUrlKeyLen + 1];
 };

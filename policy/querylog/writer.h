@@ -4,7 +4,8 @@
 //   - add_ring() is called before start(), from the thread that builds the loops; each ring
 //     then has exactly one producer (its loop) and one consumer (the writer thread).
 //   - Producers only ever call QueryLogRing::try_push: no lock, no system call, no wake-up per
-//     record. The writer thread polls the rings every Options::wake_interval.
+//     record. The writer thread polls the rings every Options::wake_interval, and back to back
+//     while a pass finds a ring at least a quarter full.
 //   - set_tenant_names(), stats(), all_stats(), active_devices() and the counters may be
 //     called from any thread at any time; they take the stats mutex (control plane only).
 //   - start() and stop() are called from one controlling thread. stop() drains what the
@@ -86,7 +87,7 @@ class QueryLogWriter {
 
   // Copies. A tenant index that has no statistics yet gives zeros with its id filled in.
   TenantStats stats(uint16_t tenant) const;
-  std::optional<TenantStats> stats(std::string_view tenant_id) const;
+  std::optional<TenantStats> stats_by_id(std::string_view tenant_id) const;
   std::vector<TenantStats> all_stats() const;  // ordered by current tenant index
   uint64_t active_devices(uint16_t tenant) const;
   Counters counters() const;
@@ -96,11 +97,13 @@ class QueryLogWriter {
   struct Pending;
 
   void run();
-  void drain_once(std::vector<QueryRecord>& batch);
+  // Returns true when some ring was at least a quarter full (poll again without sleeping).
+  bool drain_once(std::vector<QueryRecord>& batch);
   void process(const QueryRecord* records, size_t n);
   void write_pending();
   bool write_day(int64_t day, Pending& pending);
-  OpenFile* open_day(int64_t day);
+  // Null when the file cannot be opened (err set) or a retry is not yet due (err left 0).
+  OpenFile* open_day(int64_t day, std::string& failed_path, int& err);
   void close_old_files(int64_t newest_day);
   void maintain(int64_t now_us);
   void apply_retention(int64_t today);
@@ -136,7 +139,7 @@ class QueryLogWriter {
   uint64_t errors_since_log_ = 0;
   bool in_error_ = false;  // last write or open failed; the next success logs a recovery line
   int64_t last_retention_day_ = INT64_MIN;
-  int64_t last_device_expiry_s_ = INT64_MIN;
+  int64_t last_device_expiry_s_ = 0;  // 0: the first pass sweeps (nothing to expire yet)
 
   std::atomic<uint64_t> records_written_{0};
   std::atomic<uint64_t> records_dropped_io_{0};

@@ -6,6 +6,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -19,7 +20,7 @@ namespace sekisho::policy {
 namespace {
 
 void open_dbis(MDB_env* env, bool create, MDB_dbi& domains, MDB_dbi& urls, MDB_dbi& meta,
-               const std::string& path) {
+               MDB_dbi& index, bool& has_index, const std::string& path) {
   TxnGuard txn(env, create ? 0 : MDB_RDONLY, path);
   unsigned f = create ? MDB_CREATE : 0;
   auto open_one = [&](const char* name, MDB_dbi& dbi) {
@@ -32,6 +33,10 @@ void open_dbis(MDB_env* env, bool create, MDB_dbi& domains, MDB_dbi& urls, MDB_d
   open_one(schema::kDbDomains, domains);
   open_one(schema::kDbUrls, urls);
   open_one(schema::kDbMeta, meta);
+  // The lookup index is optional for readers: a store written by an older version has none.
+  int irc = mdb_dbi_open(txn.get(), schema::kDbIndex, f, &index);
+  if (irc != MDB_NOTFOUND) mdb_check(irc, path + ": open DB " + schema::kDbIndex);
+  has_index = irc == MDB_SUCCESS;
   if (create) {
     MDB_dbi d;
     mdb_check(mdb_dbi_open(txn.get(), schema::kDbCategories, MDB_CREATE, &d), path + ": categories");
@@ -88,7 +93,7 @@ std::unique_ptr<CategoryStore> CategoryStore::open(const std::string& path, Opti
   int dead = 0;
   mdb_reader_check(store->env_, &dead);
   open_dbis(store->env_, !options.read_only && options.create_if_missing, store->domains_,
-            store->urls_, store->meta_, path);
+            store->urls_, store->meta_, store->index_, store->has_index_, path);
   return store;
 }
 
@@ -128,6 +133,7 @@ bool CategoryReader::begin_batch() noexcept {
         }
       }
       active_ = true;
+      if (strategy_ == LookupStrategy::kPerLabel) refresh_index();
       return true;
     }
     if (rc == MDB_MAP_RESIZED) {
@@ -137,6 +143,7 @@ bool CategoryReader::begin_batch() noexcept {
       {
         std::unique_lock lock(store_.map_mutex_);
         mdb_env_set_mapsize(store_.env_, 0);
+        store_.map_epoch_.fetch_add(1, std::memory_order_release);
       }
       store_.map_mutex_.lock_shared();
       continue;
@@ -173,6 +180,34 @@ uint64_t CategoryReader::generation() noexcept {
   return generation_;
 }
 
+// Called in begin_batch: reloads the index chunk pointers when the snapshot (or the map) changed.
+// Same txn id = same committed pages, so the pointers of an earlier batch are still valid.
+void CategoryReader::refresh_index() noexcept {
+  const uint64_t id = static_cast<uint64_t>(mdb_txn_id(txn_));
+  const uint64_t epoch = store_.map_epoch_.load(std::memory_order_acquire);
+  if (index_loaded_ && id == index_txn_id_ && epoch == index_epoch_) return;
+  index_loaded_ = true;
+  index_txn_id_ = id;
+  index_epoch_ = epoch;
+  index_.clear();
+  delta_.clear();
+  if (!store_.has_index_) return;
+  const uint64_t g = generation();
+  // The snapshot's generation has a base (after a rebuild) or a delta naming its base.
+  if (delta_.load(txn_, store_.index_, name_index::kKindDelta, g)) {
+    if (!index_.load(txn_, store_.index_, name_index::kKindBase, delta_.base_generation()) ||
+        index_.seed() != delta_.seed()) {
+      index_.clear();
+      delta_.clear();
+      return;
+    }
+  } else if (!index_.load(txn_, store_.index_, name_index::kKindBase, g)) {
+    return;
+  }
+  index_labels_ = index_.label_counts() | (delta_.valid() ? delta_.label_counts() : 0);
+  index_max_len_ = std::max(index_.max_key_len(), delta_.valid() ? delta_.max_key_len() : 0u);
+}
+
 uint64_t CategoryReader::snapshot_id() const noexcept {
   return active_ ? static_cast<uint64_t>(mdb_txn_id(txn_)) : 0;
 }
@@ -195,15 +230,14 @@ Match CategoryReader::lookup_wire(std::span<const uint8_t> wire_name) noexcept {
 }
 
 Match CategoryReader::lookup_key(size_t len) noexcept {
+  if (strategy_ == LookupStrategy::kPerLabel && index_.valid()) return lookup_indexed(len);
   return strategy_ == LookupStrategy::kSeekRange ? lookup_seek(len) : lookup_per_label(len);
 }
 
 namespace {
 
 // Applies the entry found at a candidate key. Returns true when the search is over.
-inline bool apply_entry(const MDB_val& v, size_t cand, size_t len, const char* key, Match& m) {
-  EntryHeader h;
-  if (!decode_header(v.mv_data, v.mv_size, h)) return false;
+inline bool apply_header(const EntryHeader& h, size_t cand, size_t len, const char* key, Match& m) {
   if (cand == len) {
     m.has_url_entries = (h.flags & kFlagUrl) != 0;
     if (h.all.empty()) return false;  // URL-only marker: keep looking at ancestors
@@ -217,6 +251,12 @@ inline bool apply_entry(const MDB_val& v, size_t cand, size_t len, const char* k
   m.entry_flags = h.flags;
   m.matched_key = std::string_view(key, cand);
   return true;
+}
+
+inline bool apply_entry(const MDB_val& v, size_t cand, size_t len, const char* key, Match& m) {
+  EntryHeader h;
+  if (!decode_header(v.mv_data, v.mv_size, h)) return false;
+  return apply_header(h, cand, len, key, m);
 }
 
 // Next shorter label-boundary prefix of key[0, cand), or 0.
@@ -237,6 +277,71 @@ Match CategoryReader::lookup_per_label(size_t len) noexcept {
   for (size_t cand = len; cand > 0; cand = shorter(key_, cand)) {
     if (get(store_.domains_, cand, key_, v) && apply_entry(v, cand, len, key_, m)) return m;
     if (ipv4) break;  // literals are exact entries only; "4.3" is not an ancestor
+  }
+  return m;
+}
+
+// Same candidates and order as lookup_per_label, answered by the index. One forward pass over
+// the key finds the label boundaries and hashes every candidate prefix incrementally (key_hash
+// folds the length in last); all slot lines are prefetched before the first probe, so the cache
+// misses of the probes overlap. Candidates longer than any key, or with a label count no key
+// has (typically the TLD), are not probed.
+Match CategoryReader::lookup_indexed(size_t len) noexcept {
+  Match m;
+  const bool ipv4 = key_is_ipv4(std::string_view(key_, len));
+  const size_t max_len = index_max_len_;
+  const bool delta = delta_.valid();
+  uint8_t cand[kMaxKeyLen / 2 + 1];
+  bool in_delta[kMaxKeyLen / 2 + 1];
+  uint64_t hash[kMaxKeyLen / 2 + 1];
+  unsigned n = 0;
+  uint64_t h = index_.seed();
+  size_t done = 0;  // bytes folded into h as whole words
+  size_t labels = 0;
+  auto add = [&](size_t c) {
+    ++labels;
+    if (c > max_len || !((index_labels_ >> (labels > 64 ? 63 : labels - 1)) & 1)) return;
+    for (; done + 8 <= c; done += 8) {
+      uint64_t w;
+      std::memcpy(&w, key_ + done, 8);
+      h = name_index::hash_mix(h, w);
+    }
+    uint64_t hc = h;
+    if (c > done) {
+      uint64_t w;
+      std::memcpy(&w, key_ + done, 8);  // within key_ (kMaxKeyLen bytes, zero-initialised)
+      hc = name_index::hash_mix(hc, w & ((uint64_t{1} << (8 * (c - done))) - 1));
+    }
+    cand[n] = static_cast<uint8_t>(c);
+    hash[n] = name_index::hash_length(hc, c);
+    __builtin_prefetch(index_.slot_line(hash[n]));
+    // Same seed: same hash. The delta's filter (cache-resident) spares its pages almost always.
+    in_delta[n] = delta && delta_.may_contain(hash[n]);
+    if (in_delta[n]) __builtin_prefetch(delta_.slot_line(hash[n]));
+    ++n;
+  };
+  if (!ipv4) {  // literals are exact entries only; "4.3" is not an ancestor
+    // Label boundaries 8 bytes at a time (key_ holds kMaxKeyLen bytes; bytes past len masked).
+    for (size_t i = 0; i < len; i += 8) {
+      uint64_t dots = swar::byte_eq(swar::load8(key_ + i), '.');
+      if (len - i < 8) dots &= (uint64_t{1} << (8 * (len - i))) - 1;
+      for (; dots; dots &= dots - 1) add(i + static_cast<size_t>(__builtin_ctzll(dots)) / 8);
+    }
+  } else {  // only the whole key is a candidate; its label count still filters
+    for (size_t i = 0; i < len; ++i) labels += key_[i] == '.';
+  }
+  add(len);
+  for (unsigned i = n; i-- > 0;) {  // most specific first
+    const unsigned char* e = nullptr;
+    if (in_delta[i]) {  // the delta holds the current state of every key changed since the base
+      e = delta_.find(key_, cand[i], hash[i]);
+      if (e && e[16] == name_index::kTombstone) continue;  // deleted since the base
+    }
+    if (!e) e = index_.find(key_, cand[i], hash[i]);
+    if (!e) continue;
+    EntryHeader eh;
+    name_index::View::header(e, eh);
+    if (apply_header(eh, cand[i], len, key_, m)) return m;
   }
   return m;
 }

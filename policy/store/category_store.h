@@ -14,6 +14,7 @@
 
 #include <lmdb.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <shared_mutex>
@@ -23,6 +24,7 @@
 
 #include "policy/store/categories.h"
 #include "policy/store/key_format.h"
+#include "policy/store/name_index.h"
 
 namespace sekisho::policy {
 
@@ -47,8 +49,10 @@ struct UrlMatch {
 
 // Which search the reader uses for the suffix match; see README "Lookup".
 enum class LookupStrategy : uint8_t {
-  kPerLabel,   // one mdb_get per label boundary, most specific first
-  kSeekRange,  // one MDB_SET_RANGE + MDB_PREV bounds the candidates, then few mdb_get
+  kPerLabel,       // name and ancestors, most specific first, through the snapshot's lookup index
+                   // (name_index.h); one mdb_get per label boundary if the snapshot has none
+  kSeekRange,      // one MDB_SET_RANGE + MDB_PREV bounds the candidates, then few mdb_get
+  kPerLabelBtree,  // kPerLabel without the index (measurement, reference in tests)
 };
 
 class CategoryStore {
@@ -70,6 +74,11 @@ class CategoryStore {
   MDB_dbi domains_dbi() const { return domains_; }
   MDB_dbi urls_dbi() const { return urls_; }
   MDB_dbi meta_dbi() const { return meta_; }
+  // The lookup index DB; false if the store predates it (opened read-only, never imported since).
+  bool has_index_db() const { return has_index_; }
+  MDB_dbi index_dbi() const { return index_; }
+  // The writer of this process moved the map (mdb_env_set_mapsize): readers reload index pointers.
+  void note_map_moved() { map_epoch_.fetch_add(1, std::memory_order_release); }
   // Generation of the newest committed import (opens a short read txn; control plane).
   uint64_t current_generation();
 
@@ -78,8 +87,10 @@ class CategoryStore {
   CategoryStore() = default;
   std::string path_;
   MDB_env* env_ = nullptr;
-  MDB_dbi domains_ = 0, urls_ = 0, meta_ = 0;
+  MDB_dbi domains_ = 0, urls_ = 0, meta_ = 0, index_ = 0;
+  bool has_index_ = false;
   std::shared_mutex map_mutex_;  // shared: inside a batch; exclusive: adopting a grown map
+  std::atomic<uint64_t> map_epoch_{0};  // bumped when the map moves: readers reload index pointers
 };
 
 class CategoryReader {
@@ -115,6 +126,8 @@ class CategoryReader {
   Match lookup_key(size_t len) noexcept;
   Match lookup_per_label(size_t len) noexcept;
   Match lookup_seek(size_t len) noexcept;
+  Match lookup_indexed(size_t len) noexcept;
+  void refresh_index() noexcept;
   bool get(MDB_dbi dbi, size_t len, const char* key, MDB_val& out) noexcept;
 
   CategoryStore& store_;
@@ -125,8 +138,15 @@ class CategoryReader {
   bool generation_known_ = false;
   uint64_t generation_ = 0;
   uint64_t failed_batches_ = 0;
-  char key_[kMaxKeyLen];
+  uint64_t index_txn_id_ = 0;   // snapshot the index view was loaded for
+  uint64_t index_epoch_ = 0;
+  bool index_loaded_ = false;
+  char key_[kMaxKeyLen] = {};  // zeroed: the index hash may read (and mask) bytes past the key
   char url_key_[kMaxUrlKeyLen + 1];
+  name_index::View index_;   // base of the snapshot's index
+  name_index::View delta_;   // keys changed since that base (may be invalid: none)
+  uint64_t index_labels_ = 0;   // label counts present in base or delta
+  uint32_t index_max_len_ = 0;
 };
 
 }  // namespace sekisho::policy

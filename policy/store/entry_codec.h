@@ -58,6 +58,17 @@ inline bool decode_header(const void* data, size_t size, EntryHeader& h) {
 bool decode_entry(std::string_view value, EntryHeader& h, std::vector<Contribution>& out);
 // Encodes contributions (sorted by source id) into out, computing the header.
 void encode_entry(const std::vector<Contribution>& contributions, std::string& out);
+// encode_entry of exactly one contribution, into out[kEntryHeaderSize + kContributionSize].
+inline void encode_single(const Contribution& c, unsigned char* out) {
+  uint64_t a = c.cats.bits(), s = (c.flags & kFlagSubtree) ? a : 0, bits = a;
+  std::memcpy(out, &a, 8);
+  std::memcpy(out + 8, &s, 8);
+  out[16] = c.flags;
+  out[17] = 1;
+  std::memcpy(out + 18, &c.source_id, 2);
+  out[20] = c.flags;
+  std::memcpy(out + 21, &bits, 8);
+}
 // Header as it must be for these contributions (used by encode and verify).
 EntryHeader fold_header(const std::vector<Contribution>& contributions);
 

@@ -10,25 +10,40 @@ inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c 
 
 }  // namespace
 
+namespace {
+inline void copy_lower(char* dst, const char* src, size_t len) {
+  for (; len >= 8; len -= 8, src += 8, dst += 8) {
+    const uint64_t w = swar::lower8(swar::load8(src));
+    std::memcpy(dst, &w, 8);
+  }
+  for (size_t i = 0; i < len; ++i) dst[i] = lower(src[i]);
+}
+}  // namespace
+
 size_t make_name_key(std::string_view name, char* out) {
   if (!name.empty() && name.back() == '.') name.remove_suffix(1);
-  if (name.empty() || name.size() > kMaxNameLen) return 0;
-  size_t w = 0;
-  size_t end = name.size();
-  // Walk labels from the right; copy each one lowercased.
-  while (true) {
-    size_t dot = name.rfind('.', end - 1);
-    size_t start = (dot == std::string_view::npos) ? 0 : dot + 1;
-    size_t len = end - start;
-    if (len == 0 || len > kMaxLabelLen) return 0;
-    if (w != 0) out[w++] = '.';
-    for (size_t i = 0; i < len; ++i) out[w + i] = lower(name[start + i]);
-    w += len;
-    if (dot == std::string_view::npos) break;
-    end = dot;
-    if (end == 0) return 0;  // leading dot: empty first label
-  }
-  return w;
+  const size_t n = name.size();
+  if (n == 0 || n > kMaxNameLen) return 0;
+  // One forward pass: the label at name[s, e) lands at out[n - e, n - s) (labels keep their
+  // orientation, their order is mirrored) and the dot after it at out[n - e - 1]. Dots are
+  // found 8 bytes at a time.
+  const char* p = name.data();
+  size_t s = 0;
+  auto emit = [&](size_t e) {
+    const size_t len = e - s;
+    if (len == 0 || len > kMaxLabelLen) return false;  // empty label (leading/double dot), too long
+    copy_lower(out + (n - e), p + s, len);
+    if (e < n) out[n - e - 1] = '.';
+    s = e + 1;
+    return true;
+  };
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (uint64_t m = swar::byte_eq(swar::load8(p + i), '.'); m; m &= m - 1)
+      if (!emit(i + static_cast<size_t>(__builtin_ctzll(m)) / 8)) return 0;
+  for (; i < n; ++i)
+    if (p[i] == '.' && !emit(i)) return 0;
+  return emit(n) ? n : 0;
 }
 
 size_t make_wire_key(std::span<const uint8_t> wire, char* out) {

@@ -9,11 +9,33 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
 
 namespace sekisho::policy {
+
+// SWAR helpers (8 bytes at a time) for the hot path.
+namespace swar {
+inline uint64_t load8(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+// 0x80 in every byte of w equal to c (exact: no false positives).
+inline uint64_t byte_eq(uint64_t w, char c) {
+  const uint64_t x = w ^ (0x0101010101010101ULL * static_cast<unsigned char>(c));
+  const uint64_t t = (x & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL;
+  return ~(t | x | 0x7f7f7f7f7f7f7f7fULL);
+}
+// ASCII A-Z -> a-z in every byte; other bytes unchanged.
+inline uint64_t lower8(uint64_t w) {
+  const uint64_t h = 0x8080808080808080ULL, t = w & ~h;
+  const uint64_t a = t + 0x3f3f3f3f3f3f3f3fULL, z = t + 0x2525252525252525ULL;
+  return w | (((a & ~z) & ~w & h) >> 2);
+}
+}  // namespace swar
 
 // A presentation name is at most 253 bytes without its trailing dot (RFC 1035 §2.3.4), so the
 // key has the same length. URL keys add '/' and a path; they are capped separately.

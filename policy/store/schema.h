@@ -16,6 +16,10 @@
 //                     registry, for tools that read the DB without our code).
 //   sources     key   source name; value SourceRecord text (see store_writer.cc).
 //   meta        key   "schema_version" | "generation" | "last_update"; value u64 little endian.
+//   index       key   generation u64 BE + chunk u32 BE; value one chunk of the lookup index of
+//                     `domains` for that generation (name_index.h), rewritten by every import in
+//                     its own write txn. Optional: a snapshot without a matching index is read
+//                     through the B-tree (stores written by older versions).
 //
 // Invariants: a key exists in domains iff at least one contribution remains; the header of a
 // value always equals the fold of its contributions (checked by `sekisho db verify`).
@@ -30,6 +34,7 @@ inline constexpr const char* kDbUrls = "urls";
 inline constexpr const char* kDbCategories = "categories";
 inline constexpr const char* kDbSources = "sources";
 inline constexpr const char* kDbMeta = "meta";
+inline constexpr const char* kDbIndex = "index";
 
 inline constexpr const char* kMetaSchemaVersion = "schema_version";
 inline constexpr const char* kMetaGeneration = "generation";

@@ -12,15 +12,19 @@
 #include <lmdb.h>
 
 #include <algorithm>
+#include <chrono>
 #include <charconv>
 #include <cstdlib>
 #include <ctime>
+#include <exception>
 #include <iostream>
 #include <thread>
 
 #include "policy/store/category_store.h"
 #include "policy/store/entry_codec.h"
+#include "policy/store/key_format.h"
 #include "policy/store/lmdb_util.h"
+#include "policy/store/name_index.h"
 #include "policy/store/schema.h"
 
 namespace sekisho::policy {
@@ -33,39 +37,67 @@ void EntrySet::reserve(size_t items, size_t bytes) {
 }
 
 namespace {
-uint64_t key_prefix(std::string_view a, std::string_view b = {}) {
+// Bytes [from, from+8) of a+b as a big-endian word, zero-padded.
+uint64_t key_word(std::string_view a, std::string_view b, size_t from) {
+  unsigned char w[8] = {};
+  for (size_t i = 0; i < 8; ++i) {
+    size_t j = from + i;
+    if (j < a.size()) w[i] = static_cast<unsigned char>(a[j]);
+    else if (j - a.size() < b.size()) w[i] = static_cast<unsigned char>(b[j - a.size()]);
+    else break;
+  }
   uint64_t p = 0;
-  size_t n = 0;
-  for (std::string_view part : {a, b})
-    for (size_t i = 0; i < part.size() && n < 8; ++i, ++n)
-      p |= uint64_t{static_cast<unsigned char>(part[i])} << (56 - 8 * n);
+  for (unsigned char c : w) p = (p << 8) | c;
   return p;
 }
 }  // namespace
 
 void EntrySet::add_domain(std::string_view key, uint8_t flags, CategorySet cats) {
-  domains_.push_back(Item{key_prefix(key), cats.bits(), static_cast<uint32_t>(arena_.size()),
-                          static_cast<uint16_t>(key.size()), flags});
+  domains_.push_back(Item{key_word(key, {}, 0), key_word(key, {}, 8), cats.bits(),
+                          static_cast<uint32_t>(arena_.size()), static_cast<uint16_t>(key.size()), flags});
   arena_.append(key);
 }
 
 void EntrySet::add_url(std::string_view host_key, std::string_view path, CategorySet cats) {
   add_domain(host_key, kFlagUrl, CategorySet{});
-  urls_.push_back(Item{key_prefix(host_key, "/"), cats.bits(), static_cast<uint32_t>(arena_.size()),
-                       static_cast<uint16_t>(host_key.size() + 1 + path.size()), kFlagUrl});
+  const size_t offset = arena_.size();
   arena_.append(host_key);
   arena_.push_back('/');
   arena_.append(path);
+  // The prefix words must be those of the whole key (host, '/', path).
+  std::string_view key(arena_.data() + offset, arena_.size() - offset);
+  urls_.push_back(Item{key_word(key, {}, 0), key_word(key, {}, 8), cats.bits(), static_cast<uint32_t>(offset),
+                       static_cast<uint16_t>(key.size()), kFlagUrl});
+}
+
+void EntrySet::append(EntrySet&& other) {
+  if (domains_.empty() && urls_.empty() && arena_.empty()) {
+    *this = std::move(other);
+    return;
+  }
+  const uint32_t base = static_cast<uint32_t>(arena_.size());
+  arena_.append(other.arena_);
+  domains_.reserve(domains_.size() + other.domains_.size());
+  for (Item i : other.domains_) i.offset += base, domains_.push_back(i);
+  for (Item i : other.urls_) i.offset += base, urls_.push_back(i);
+  other = EntrySet();
 }
 
 namespace {
 
 void sort_merge(std::vector<EntrySet::Item>& items, const EntrySet& set) {
-  // Prefix first: equal prefixes are rare, so the arena (random memory) is seldom touched.
-  // Zero-padding keeps the order identical to memcmp order for shorter keys.
+  // Two prefix words first: equal ones are rare, so the arena (random memory) is seldom touched.
+  // Zero-padding keeps the order identical to memcmp order for shorter keys (keys hold no NUL),
+  // and equal prefix words with a key of 16 bytes or less mean equal keys.
   auto less = [&](const EntrySet::Item& a, const EntrySet::Item& b) {
     if (a.prefix != b.prefix) return a.prefix < b.prefix;
-    return set.key(a) < set.key(b);
+    if (a.prefix2 != b.prefix2) return a.prefix2 < b.prefix2;
+    if (a.size <= 16 || b.size <= 16) return a.size < b.size;
+    return set.key(a).substr(16) < set.key(b).substr(16);
+  };
+  auto same = [&](const EntrySet::Item& a, const EntrySet::Item& b) {
+    return a.prefix == b.prefix && a.prefix2 == b.prefix2 && a.size == b.size &&
+           (a.size <= 16 || set.key(a).substr(16) == set.key(b).substr(16));
   };
   if (items.size() > 200000) {
     // Two cores: sort halves in parallel, then merge.
@@ -79,7 +111,7 @@ void sort_merge(std::vector<EntrySet::Item>& items, const EntrySet& set) {
   }
   size_t w = 0;
   for (size_t r = 0; r < items.size(); ++r) {
-    if (w > 0 && set.key(items[w - 1]) == set.key(items[r])) {
+    if (w > 0 && same(items[w - 1], items[r])) {
       items[w - 1].cats |= items[r].cats;
       items[w - 1].flags |= items[r].flags;
     } else {
@@ -190,6 +222,19 @@ struct Applier {
   std::vector<Contribution> contribs;
   std::string value;
   EntryHeader header;
+  // Domains keys this txn inserted, changed or deleted (for a delta index); nullptr: not wanted.
+  std::vector<std::string>* touched = nullptr;
+  size_t touched_cap = 0;
+  bool touched_overflow = false;
+  void touch(std::string_view key) {
+    if (!touched || touched_overflow) return;
+    if (touched->size() >= touched_cap) {
+      touched_overflow = true;
+      touched->clear();
+      return;
+    }
+    touched->emplace_back(key);
+  }
 
   Contribution contribution(const EntrySet::Item& i) const {
     return Contribution{sid, i.flags, CategorySet(i.cats)};
@@ -208,26 +253,41 @@ struct Applier {
       mdb_check(rc, what + ": last key");
       last = std::string(from_val(k));
     }
-    for (const auto& item : items) {
+    // Appended keys carry exactly one contribution: encoded in place, no allocation per key.
+    unsigned char one[kEntryHeaderSize + kContributionSize];
+    for (size_t n = 0; n < items.size(); ++n) {
+      const auto& item = items[n];
+      // Sorted items point all over the arena: fetch keys ahead of LMDB's first touch.
+      if (n + 16 < items.size()) __builtin_prefetch(set.key(items[n + 16]).data());
       std::string_view key = set.key(item);
       if (!append && key > last) append = true;  // from here on all keys sort after the DB
-      contribs.clear();
-      if (!append) {
+      if (append) {
+        encode_single(contribution(item), one);
         k = to_val(key);
-        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
-        if (rc == MDB_SUCCESS) {
-          if (!decode_entry(from_val(v), header, contribs))
-            throw StoreError(what + ": corrupt entry " + std::string(key));
-        } else if (rc != MDB_NOTFOUND) {
-          mdb_check(rc, what + ": read " + std::string(key));
-        }
+        v = MDB_val{sizeof one, one};
+        rc = mdb_cursor_put(cur, &k, &v, MDB_APPEND);
+        if (rc != MDB_SUCCESS) mdb_check(rc, what + ": write " + std::string(key));
+        touch(key);
+        ++result.inserted;
+        continue;
+      }
+      contribs.clear();
+      k = to_val(key);
+      rc = mdb_cursor_get(cur, &k, &v, MDB_SET_KEY);
+      if (rc == MDB_SUCCESS) {
+        if (!decode_entry(from_val(v), header, contribs))
+          throw StoreError(what + ": corrupt entry " + std::string(key));
+      } else if (rc != MDB_NOTFOUND) {
+        mdb_check(rc, what + ": read " + std::string(key));
       }
       bool existed = !contribs.empty();
       set_contribution(contribs, contribution(item));
       encode_entry(contribs, value);
       k = to_val(key);
       v = to_val(value);
-      mdb_check(mdb_cursor_put(cur, &k, &v, append ? MDB_APPEND : 0), what + ": write " + std::string(key));
+      rc = mdb_cursor_put(cur, &k, &v, 0);
+      if (rc != MDB_SUCCESS) mdb_check(rc, what + ": write " + std::string(key));
+      touch(key);
       ++(existed ? result.updated : result.inserted);
     }
   }
@@ -256,16 +316,21 @@ struct Applier {
         set_contribution(contribs, contribution(items[i]));
         encode_entry(contribs, value);
         MDB_val nk = to_val(set.key(items[i])), nv = to_val(value);
-        mdb_check(mdb_cursor_put(cur, &nk, &nv, have_db ? MDB_NOOVERWRITE : MDB_APPEND),
-                  what + ": insert " + std::string(set.key(items[i])));
+        int prc = mdb_cursor_put(cur, &nk, &nv, have_db ? MDB_NOOVERWRITE : MDB_APPEND);
+        if (prc != MDB_SUCCESS) mdb_check(prc, what + ": insert " + std::string(set.key(items[i])));
+        touch(set.key(items[i]));
         ++result.inserted;
         ++i;
         rc = have_db ? mdb_cursor_get(cur, &k, &v, MDB_NEXT) : MDB_NOTFOUND;
         continue;
       }
-      std::string key(from_val(k));
+      // Copy of the key (the page under the cursor may be rewritten below); no allocation.
+      char kbuf[kMaxUrlKeyLen + 1];
+      const size_t klen = std::min(k.mv_size, sizeof kbuf);
+      std::memcpy(kbuf, k.mv_data, klen);
+      const std::string_view key(kbuf, klen);
       if (!decode_entry(from_val(v), header, contribs))
-        throw StoreError(what + ": corrupt entry " + key);
+        throw StoreError(what + ": corrupt entry " + std::string(key));
       bool had = std::any_of(contribs.begin(), contribs.end(),
                              [&](const Contribution& c) { return c.source_id == sid; });
       if (cmp < 0 && !had) {  // untouched by this source
@@ -274,13 +339,16 @@ struct Applier {
       }
       Contribution c = cmp == 0 ? contribution(items[i]) : Contribution{sid, 0, {}};
       set_contribution(contribs, c);
+      touch(key);
       if (contribs.empty()) {
-        mdb_check(mdb_cursor_del(cur, 0), what + ": delete " + key);
+        int drc = mdb_cursor_del(cur, 0);
+        if (drc != MDB_SUCCESS) mdb_check(drc, what + ": delete " + std::string(key));
         ++result.removed;
       } else {
         encode_entry(contribs, value);
         MDB_val nk = to_val(key), nv = to_val(value);
-        mdb_check(mdb_cursor_put(cur, &nk, &nv, MDB_CURRENT), what + ": rewrite " + key);
+        int prc = mdb_cursor_put(cur, &nk, &nv, MDB_CURRENT);
+        if (prc != MDB_SUCCESS) mdb_check(prc, what + ": rewrite " + std::string(key));
         ++(cmp == 0 ? result.updated : result.removed);
       }
       if (cmp == 0) ++i;
@@ -338,8 +406,52 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
     }
   }
 
+  // SEKISHO_STORE_TIMING=1: phase times on stderr (benchmark breakdown).
+  const bool timing = std::getenv("SEKISHO_STORE_TIMING") != nullptr;
+  auto t0 = std::chrono::steady_clock::now();
+  auto phase = [&](const char* name) {
+    if (!timing) return;
+    auto t = std::chrono::steady_clock::now();
+    std::cerr << "  write phase " << name << ": " << std::chrono::duration<double>(t - t0).count() << " s\n";
+    t0 = t;
+  };
   WriteResult result;
+  result.generation = get_u64(txn.get(), dbs.meta, schema::kMetaGeneration) + 1;
+  // First import into an empty DB: the DB will hold exactly these entries (one contribution
+  // each), so the index is built from them on the second core while the B-tree is written.
+  MDB_stat dstat;
+  mdb_check(mdb_stat(txn.get(), dbs.domains, &dstat), what + ": stat");
+  std::unique_ptr<name_index::Builder> early;
+  std::exception_ptr early_error;
+  std::thread early_thread;
+  if (!existed && !remove && dstat.ms_entries == 0) {
+    early = std::make_unique<name_index::Builder>(entries.domains().size(), result.generation);
+    early_thread = std::thread([&] {
+      try {
+        unsigned char one[kEntryHeaderSize + kContributionSize];
+        EntryHeader h;
+        for (const auto& item : entries.domains()) {
+          encode_single(Contribution{info.id, item.flags, CategorySet(item.cats)}, one);
+          decode_header(one, sizeof one, h);
+          early->add(entries.key(item), h);
+        }
+      } catch (...) {
+        early_error = std::current_exception();
+      }
+    });
+  }
+  struct Join {
+    std::thread& t;
+    ~Join() {
+      if (t.joinable()) t.join();
+    }
+  } join{early_thread};
   Applier domains{txn.get(), dbs.domains, info.id, entries, result, {}, {}, {}};
+  std::vector<std::string> touched;
+  if (!early) {
+    domains.touched = &touched;
+    domains.touched_cap = name_index::delta_limit(dstat.ms_entries);
+  }
   Applier urls{txn.get(), dbs.urls, info.id, entries, result, {}, {}, {}};
   if (existed) {
     domains.replace(entries.domains(), what + ": domains");
@@ -348,6 +460,7 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
     domains.fresh(entries.domains(), what + ": domains");
     urls.fresh(entries.urls(), what + ": urls");
   }
+  phase("entries");
 
   MDB_val k = to_val(info.name);
   if (remove) {
@@ -361,7 +474,17 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
     mdb_check(mdb_put(txn.get(), dbs.sources, &k, &v, 0), what + ": write source record");
   }
   write_categories(txn.get(), dbs.categories);
-  result.generation = get_u64(txn.get(), dbs.meta, schema::kMetaGeneration) + 1;
+  // The lookup index of the new generation, in the same txn (readers never mix generations).
+  if (early) {
+    early_thread.join();
+    if (early_error) std::rethrow_exception(early_error);
+    early->write(txn.get(), store_->index_dbi());
+  } else {
+    // Small changes: a delta over the untouched base; large ones: a new base.
+    name_index::update(txn.get(), dbs.domains, store_->index_dbi(), result.generation,
+                       domains.touched_overflow ? nullptr : &touched);
+  }
+  phase("index");
   put_u64(txn.get(), dbs.meta, schema::kMetaGeneration, result.generation);
   put_u64(txn.get(), dbs.meta, schema::kMetaSchemaVersion, schema::kSchemaVersion);
   put_u64(txn.get(), dbs.meta, schema::kMetaLastUpdate, static_cast<uint64_t>(std::time(nullptr)));
@@ -372,6 +495,7 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
     std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(pause)));
   }
   txn.commit(what);
+  phase("commit");
   return result;
 }
 
@@ -388,6 +512,7 @@ WriteResult with_map_growth(CategoryStore& store, F&& f) {
       MDB_envinfo info;
       mdb_env_info(store.env(), &info);
       mdb_check(mdb_env_set_mapsize(store.env(), info.me_mapsize * 2), store.path() + ": grow map");
+      store.note_map_moved();
     }
   }
 }

@@ -25,7 +25,8 @@ class CategoryStore;
 class EntrySet {
  public:
   struct Item {
-    uint64_t prefix;  // first 8 key bytes, big endian: most sort comparisons stop here
+    uint64_t prefix;   // key bytes [0,8), big endian, zero-padded: most comparisons stop here
+    uint64_t prefix2;  // key bytes [8,16) ("com." alone takes half of the first word)
     uint64_t cats;
     uint32_t offset;
     uint16_t size;
@@ -43,6 +44,8 @@ class EntrySet {
   // Entries as a user counts them: domain entries (without URL-only host markers) + URL entries.
   uint64_t domain_entries() const;
   void reserve(size_t items, size_t bytes);
+  // Moves other's entries into this set (not finalized; parallel parsing joins its parts).
+  void append(EntrySet&& other);
 
  private:
   std::string arena_;

@@ -94,7 +94,8 @@ Freshness Cache::find(const CacheKey& key, uint64_t now_ms, bool allow_stale, Us
   // Only write the shared bit when it changes: a hit should not bounce the cache line.
   auto& ref = const_cast<std::atomic<bool>&>(slot.referenced);
   if (!ref.load(std::memory_order_relaxed)) ref.store(true, std::memory_order_relaxed);
-  use(slot.answer, static_cast<uint32_t>((now_ms - slot.stored_ms) / 1000));
+  // Another loop may have stored the entry after this caller read its clock: age 0, not a wrap.
+  use(slot.answer, now_ms > slot.stored_ms ? static_cast<uint32_t>((now_ms - slot.stored_ms) / 1000) : 0u);
   return f;
 }
 

@@ -51,7 +51,7 @@ std::optional<SocketAddress> parse_socket_address(std::string_view text, uint16_
     host = std::string(text.substr(1, close - 1));
     std::string_view rest = text.substr(close + 1);
     if (!rest.empty()) {
-      if (rest.front() != ':') {
+      if (rest.front() != ':' || rest.size() == 1) {
         error = "expected ':port' after ']'";
         return std::nullopt;
       }

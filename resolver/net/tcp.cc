@@ -67,6 +67,14 @@ void TcpConnection::accept(Worker& worker, uv_stream_t* server) {
     discard();
     return;
   }
+  c->peer_.length = sizeof c->peer_.storage;
+  int namelen = static_cast<int>(c->peer_.length);
+  if (uv_tcp_getpeername(&c->handle_, reinterpret_cast<sockaddr*>(&c->peer_.storage), &namelen) != 0) {
+    count.fetch_sub(1, std::memory_order_relaxed);
+    discard();  // the peer is already gone
+    return;
+  }
+  c->peer_.length = static_cast<socklen_t>(namelen);
   worker.connection_opened(c);
   uv_tcp_nodelay(&c->handle_, 1);
   uv_timer_init(worker.loop(), &c->idle_);
@@ -123,6 +131,7 @@ void TcpConnection::process_frames() {
     Origin origin;
     origin.transport = Transport::tcp;
     origin.connection = this;
+    origin.peer = peer_;
     std::span<uint8_t> out = worker_.scratch();
     size_t out_len = 0;
     ++pending_;  // held across run_query so a synchronous answer and a parked query look alike

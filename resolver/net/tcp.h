@@ -10,6 +10,8 @@
 #include <span>
 #include <vector>
 
+#include "resolver/net/address.h"
+
 namespace sekisho::resolver {
 
 class Worker;
@@ -59,6 +61,7 @@ class TcpConnection {
   size_t in_len_ = 0;
   uint32_t pending_ = 0;
   uint64_t last_activity_ms_ = 0;
+  net::SocketAddress peer_;  // the client, for tenant identification
   int handles_open_ = 0;
   bool reading_ = false;
   bool closing_ = false;

@@ -1,0 +1,382 @@
+// policy/store/name_index.cc — building (writer) and loading (reader) the lookup index.
+#include "policy/store/name_index.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <random>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "policy/store/key_format.h"
+#include "policy/store/lmdb_util.h"
+
+namespace sekisho::policy::name_index {
+namespace {
+
+constexpr size_t kChunkKey = 13;
+void chunk_key(unsigned char kind, uint64_t generation, uint32_t chunk, unsigned char out[kChunkKey]) {
+  out[0] = kind;
+  for (int i = 0; i < 8; ++i) out[1 + i] = static_cast<unsigned char>(generation >> (56 - 8 * i));
+  for (int i = 0; i < 4; ++i) out[9 + i] = static_cast<unsigned char>(chunk >> (24 - 8 * i));
+}
+
+std::atomic<uint64_t> g_delta_limit{0};
+
+struct HeaderKey {
+  uint64_t all, subtree;
+  uint8_t flags;
+  bool operator==(const HeaderKey&) const = default;
+};
+struct HeaderKeyHash {
+  size_t operator()(const HeaderKey& k) const {
+    return hash_final(k.all ^ hash_mix(k.subtree, k.flags));
+  }
+};
+
+struct Region {
+  uint64_t off = 0;    // in the virtual space
+  uint64_t bytes = 0;
+};
+
+uint64_t chunks_of(uint64_t bytes, unsigned shift) { return (bytes + (uint64_t{1} << shift) - 1) >> shift; }
+
+// Places the regions on chunk boundaries after chunk 0; returns the chunk count.
+uint64_t layout(unsigned shift, Region& table, Region& slots, Region& blob, Region& pages, Region& ovbits,
+                Region& filter) {
+  uint64_t c = 1;
+  for (Region* r : {&table, &slots, &blob, &pages, &ovbits, &filter}) {
+    r->off = c << shift;
+    c += chunks_of(r->bytes, shift);
+  }
+  return c;
+}
+
+}  // namespace
+
+Builder::Builder(uint64_t keys, uint64_t generation, unsigned char kind, uint64_t seed, uint64_t base_generation)
+    : keys_(keys), generation_(generation), kind_(kind), base_generation_(base_generation) {
+  npages_ = std::max<uint64_t>(1, (keys + kKeysPerPage - 1) / kKeysPerPage);
+  if (npages_ > (uint64_t{1} << 32)) throw StoreError("index: too many keys");
+  std::random_device rd;
+  seed_ = seed ? seed
+               : hash_final(generation ^ (uint64_t{rd()} << 32) ^ rd() ^
+                            static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())) |
+                     1;
+  pages_.assign(npages_ * kPageSize, 0);
+  used_.assign(npages_, 0);
+  rec_end_.assign(npages_, static_cast<uint16_t>(kPageRecords));
+  ovbits_.assign((npages_ + 7) / 8, 0);
+  ids_ = std::make_shared<std::unordered_map<HeaderKey, uint32_t, HeaderKeyHash>>();
+  if (kind_ == kKindDelta) {
+    uint64_t bits = 4096;
+    while (bits < keys * 16) bits <<= 1;
+    filter_.assign(bits / 8, 0);
+  }
+}
+
+Builder::~Builder() = default;
+
+void Builder::overflow_insert(uint64_t h, uint32_t off) {
+  const uint64_t v = uint64_t{hash_tag(h)} | (uint64_t{off} << 32);
+  for (uint64_t i = h & mask_;; i = (i + 1) & mask_)
+    if (slots_[i] == 0) {
+      slots_[i] = v;
+      return;
+    }
+}
+
+// Puts a key into its page, or into the overflow list if the page is full.
+void Builder::place(const Pending& p) {
+  const uint64_t page = ((p.h & 0xffffffffu) * npages_) >> 32;
+  const size_t rec = (kRecordHeader + p.len + 3) & ~size_t{3};
+  char* base = pages_.data() + page * kPageSize;
+  if (used_[page] < kMaxKeysPerPage && rec_end_[page] + rec <= kPageSize) {
+    char* r = base + rec_end_[page];
+    std::memcpy(r, &p.hdr, 4);
+    r[4] = static_cast<char>(p.len);
+    std::memcpy(r + kRecordHeader, p.key, p.len);
+    const uint32_t slot = uint32_t{static_cast<uint16_t>(p.h >> 48)} | (uint32_t{rec_end_[page]} >> 2 << 16);
+    rec_end_[page] = static_cast<uint16_t>(rec_end_[page] + rec);
+    ++used_[page];
+    for (unsigned i = static_cast<unsigned>(p.h >> 32) & (kPageSlots - 1);; i = (i + 1) & (kPageSlots - 1)) {
+      uint32_t s;
+      std::memcpy(&s, base + i * 4, 4);
+      if (s == 0) {
+        std::memcpy(base + i * 4, &slot, 4);
+        return;
+      }
+    }
+  }
+  ovbits_[page >> 3] = static_cast<uint8_t>(ovbits_[page >> 3] | (1u << (page & 7)));
+  size_t pos = (blob_.size() + 3) & ~size_t{3};
+  const uint64_t kChunk = uint64_t{1} << kMinChunkShift;
+  // No record straddles a 4 MiB boundary, hence none straddles a chunk of any larger size.
+  if ((pos & (kChunk - 1)) + rec > kChunk) pos = (pos + kChunk - 1) & ~(kChunk - 1);
+  if ((pos >> 2) > UINT32_MAX) throw StoreError("index: too many overflow keys");
+  blob_.resize(pos + rec);
+  char* r = blob_.data() + pos;
+  std::memcpy(r, &p.hdr, 4);
+  r[4] = static_cast<char>(p.len);
+  std::memcpy(r + kRecordHeader, p.key, p.len);
+  ov_hash_.push_back(p.h);
+  ov_pos_.push_back(static_cast<uint32_t>(pos >> 2));
+}
+
+void Builder::add(std::string_view key, const EntryHeader& h) {
+  if (key.empty() || key.size() > 255) throw StoreError("index: malformed domains key");
+  if (++added_ > keys_) throw StoreError("index: more keys than announced");
+  HeaderKey hk{h.all.bits(), h.subtree.bits(), h.flags};
+  if (last_id_ == UINT32_MAX || !(hk == HeaderKey{last_all_, last_subtree_, last_flags_})) {
+    auto& ids = *static_cast<std::unordered_map<HeaderKey, uint32_t, HeaderKeyHash>*>(ids_.get());
+    auto [it, added] = ids.try_emplace(hk, static_cast<uint32_t>(ids.size()));
+    if (added) {
+      char e[kTableEntrySize] = {};
+      std::memcpy(e, &hk.all, 8);
+      std::memcpy(e + 8, &hk.subtree, 8);
+      e[16] = static_cast<char>(hk.flags);
+      table_.insert(table_.end(), e, e + kTableEntrySize);
+    }
+    last_all_ = hk.all, last_subtree_ = hk.subtree, last_flags_ = hk.flags;
+    last_id_ = it->second;
+  }
+  max_len_ = std::max<uint32_t>(max_len_, static_cast<uint32_t>(key.size()));
+  const size_t labels = 1 + static_cast<size_t>(std::count(key.begin(), key.end(), '.'));
+  label_counts_ |= uint64_t{1} << (labels > 64 ? 63 : labels - 1);
+  const uint64_t hv = key_hash(key.data(), key.size(), seed_);
+  if (!filter_.empty()) {
+    const uint64_t f = filter_hash(hv), m = filter_.size() * 8 - 1, a = f & m, b = (f >> 32) & m;
+    filter_[a >> 3] = static_cast<uint8_t>(filter_[a >> 3] | (1u << (a & 7)));
+    filter_[b >> 3] = static_cast<uint8_t>(filter_[b >> 3] | (1u << (b & 7)));
+  }
+  // Pending keys: the page's slot line and record end are prefetched kAhead keys ahead.
+  const uint64_t page = ((hv & 0xffffffffu) * npages_) >> 32;
+  __builtin_prefetch(pages_.data() + page * kPageSize + ((hv >> 32) & (kPageSlots - 1)) * 4, 1);
+  __builtin_prefetch(pages_.data() + page * kPageSize + rec_end_[page], 1);
+  if (pend_n_ == kAhead) {
+    place(pend_[pend_head_]);
+    pend_head_ = (pend_head_ + 1) % kAhead;
+    --pend_n_;
+  }
+  pend_[(pend_head_ + pend_n_) % kAhead] = Pending{hv, key.data(), static_cast<uint32_t>(key.size()), last_id_};
+  ++pend_n_;
+}
+
+uint64_t Builder::write(MDB_txn* txn, MDB_dbi index) {
+  for (; pend_n_ > 0; --pend_n_, pend_head_ = (pend_head_ + 1) % kAhead) place(pend_[pend_head_]);
+  if (added_ != keys_) throw StoreError("index: domains entry count changed during the build");
+  bits_ = 6;
+  while ((uint64_t{1} << bits_) / 2 < ov_hash_.size()) ++bits_;
+  mask_ = (uint64_t{1} << bits_) - 1;
+  slots_.assign(mask_ + 1, 0);
+  for (size_t i = 0; i < ov_hash_.size(); ++i) overflow_insert(ov_hash_[i], ov_pos_[i]);
+
+  Region rt{0, table_.size()}, rs{0, slots_.size() * 8}, rb{0, blob_.size()}, rp{0, pages_.size()},
+      ro{0, ovbits_.size()}, rf{0, filter_.size()};
+  unsigned shift = kMinChunkShift;
+  uint64_t chunks;
+  while ((chunks = layout(shift, rt, rs, rb, rp, ro, rf)) > kMaxChunks) ++shift;
+
+  IndexHeader hdr{};
+  hdr.magic = kMagic;
+  hdr.version = kVersion;
+  hdr.generation = generation_;
+  hdr.seed = seed_;
+  hdr.keys = keys_;
+  hdr.slot_bits = bits_;
+  hdr.max_key_len = max_len_;
+  hdr.chunk_shift = shift;
+  hdr.chunks = static_cast<uint32_t>(chunks);
+  hdr.table_off = rt.off;
+  hdr.table_count = table_.size() / kTableEntrySize;
+  hdr.slots_off = rs.off;
+  hdr.blob_off = rb.off;
+  hdr.blob_size = rb.bytes;
+  hdr.pages_off = rp.off;
+  hdr.pages = npages_;
+  hdr.ovbits_off = ro.off;
+  hdr.label_counts = label_counts_;
+  hdr.kind = kind_;
+  hdr.base_generation = kind_ == kKindDelta ? base_generation_ : generation_;
+  hdr.filter_off = rf.off;
+  hdr.filter_bits = filter_.size() * 8;
+
+  if (kind_ == kKindBase) {
+    mdb_check(mdb_drop(txn, index, 0), "index: drop old generation");
+  } else {  // keep the base, replace the delta
+    MDB_cursor* cur;
+    mdb_check(mdb_cursor_open(txn, index, &cur), "index: cursor");
+    std::unique_ptr<MDB_cursor, void (*)(MDB_cursor*)> guard(cur, mdb_cursor_close);
+    unsigned char d = kKindDelta;
+    while (true) {
+      MDB_val k{1, &d}, v;
+      int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+      if (rc == MDB_NOTFOUND) break;
+      mdb_check(rc, "index: find old delta");
+      mdb_check(mdb_cursor_del(cur, 0), "index: drop old delta");
+    }
+  }
+  unsigned char kb[kChunkKey];
+  auto put = [&](uint32_t chunk, const void* data, size_t size) {
+    chunk_key(kind_, generation_, chunk, kb);
+    MDB_val key{sizeof kb, kb}, val{size, nullptr};
+    // MDB_RESERVE: one copy, straight into the (dirty) overflow pages.
+    int r = mdb_put(txn, index, &key, &val, MDB_APPEND | MDB_RESERVE);
+    if (r != MDB_SUCCESS) throw StoreError("index: write chunk " + std::to_string(chunk), r);
+    std::memcpy(val.mv_data, data, size);
+  };
+  put(0, &hdr, sizeof hdr);
+  uint64_t written = sizeof hdr;
+  const uint64_t csize = uint64_t{1} << shift;
+  auto put_region = [&](const Region& r, const char* data) {
+    for (uint64_t o = 0; o < r.bytes; o += csize) {
+      size_t size = static_cast<size_t>(std::min(csize, r.bytes - o));
+      put(static_cast<uint32_t>((r.off + o) >> shift), data + o, size);
+      written += size;
+    }
+  };
+  put_region(rt, table_.data());
+  put_region(rs, reinterpret_cast<const char*>(slots_.data()));
+  put_region(rb, blob_.data());
+  put_region(rp, pages_.data());
+  put_region(ro, reinterpret_cast<const char*>(ovbits_.data()));
+  put_region(rf, reinterpret_cast<const char*>(filter_.data()));
+  return written;
+}
+
+uint64_t build(MDB_txn* txn, MDB_dbi domains, MDB_dbi index, uint64_t generation) {
+  MDB_stat st;
+  mdb_check(mdb_stat(txn, domains, &st), "index: stat domains");
+  Builder b(st.ms_entries, generation);
+  MDB_cursor* cur;
+  mdb_check(mdb_cursor_open(txn, domains, &cur), "index: cursor");
+  std::unique_ptr<MDB_cursor, void (*)(MDB_cursor*)> guard(cur, mdb_cursor_close);
+  MDB_val k, v;
+  int rc;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    EntryHeader h;
+    if (!decode_header(v.mv_data, v.mv_size, h)) throw StoreError("index: malformed domains entry");
+    b.add(from_val(k), h);
+  }
+  if (rc != MDB_NOTFOUND) mdb_check(rc, "index: walk domains");
+  guard.reset();
+  return b.write(txn, index);
+}
+
+uint64_t delta_limit(uint64_t base_keys) {
+  const uint64_t forced = g_delta_limit.load();
+  return forced ? forced : std::max<uint64_t>(65536, base_keys / 16);
+}
+void set_delta_limit_for_test(uint64_t limit) { g_delta_limit = limit; }
+
+uint64_t update(MDB_txn* txn, MDB_dbi domains, MDB_dbi index, uint64_t generation,
+                const std::vector<std::string>* touched) {
+  if (!touched || generation < 2) return build(txn, domains, index, generation);
+  View base, delta;
+  const bool have_delta = delta.load(txn, index, kKindDelta, generation - 1);
+  const uint64_t base_gen = have_delta ? delta.base_generation() : generation - 1;
+  if (!base.load(txn, index, kKindBase, base_gen) || (have_delta && delta.seed() != base.seed()))
+    return build(txn, domains, index, generation);
+  const uint64_t limit = delta_limit(base.keys());
+  if (touched->size() > limit) return build(txn, domains, index, generation);
+  std::vector<std::string> keys;
+  if (have_delta) delta.keys(keys);
+  keys.insert(keys.end(), touched->begin(), touched->end());
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  if (keys.size() > limit) return build(txn, domains, index, generation);
+  Builder b(keys.size(), generation, kKindDelta, base.seed(), base_gen);
+  for (const std::string& k : keys) {
+    MDB_val kv = to_val(k), v;
+    EntryHeader h;
+    int rc = mdb_get(txn, domains, &kv, &v);
+    if (rc == MDB_SUCCESS) {
+      if (!decode_header(v.mv_data, v.mv_size, h)) throw StoreError("index: malformed domains entry");
+    } else if (rc == MDB_NOTFOUND) {
+      h.flags = kTombstone;  // deleted since the base
+    } else {
+      mdb_check(rc, "index: read domains");
+    }
+    b.add(k, h);
+  }
+  return b.write(txn, index);
+}
+
+void View::keys(std::vector<std::string>& out) const {
+  if (!valid_) return;
+  for (uint64_t page = 0; page < npages_; ++page) {
+    const char* base = at(pages_off_ + page * kPageSize);
+    for (unsigned i = 0; i < kPageSlots; ++i) {
+      uint32_t s;
+      std::memcpy(&s, base + i * 4, 4);
+      if (s == 0) continue;
+      const unsigned char* r = reinterpret_cast<const unsigned char*>(base + (size_t{s >> 16} << 2));
+      out.emplace_back(reinterpret_cast<const char*>(r + kRecordHeader), r[4]);
+    }
+  }
+  for (uint64_t i = 0; i <= mask_; ++i) {
+    const char* s = at(slots_off_ + (i << 3));
+    uint32_t t, off;
+    std::memcpy(&t, s, 4);
+    if (t == 0) continue;
+    std::memcpy(&off, s + 4, 4);
+    const unsigned char* r = reinterpret_cast<const unsigned char*>(at(blob_off_ + (uint64_t{off} << 2)));
+    out.emplace_back(reinterpret_cast<const char*>(r + kRecordHeader), r[4]);
+  }
+}
+
+bool View::load(MDB_txn* txn, MDB_dbi index, unsigned char kind, uint64_t generation) noexcept {
+  valid_ = false;
+  unsigned char kb[kChunkKey];
+  chunk_key(kind, generation, 0, kb);
+  MDB_val k{sizeof kb, kb}, v;
+  if (mdb_get(txn, index, &k, &v) != MDB_SUCCESS || v.mv_size < sizeof(IndexHeader)) return false;
+  IndexHeader h;
+  std::memcpy(&h, v.mv_data, sizeof h);
+  if (h.magic != kMagic || h.version != kVersion || h.generation != generation || h.kind != kind) return false;
+  if (h.chunk_shift < kMinChunkShift || h.chunk_shift > 40 || h.chunks == 0 || h.chunks > kMaxChunks ||
+      h.slot_bits < 6 || h.slot_bits > 34 || h.pages == 0 || h.pages > (uint64_t{1} << 32))
+    return false;
+  Region rt{0, h.table_count * kTableEntrySize}, rs{0, (uint64_t{1} << h.slot_bits) * 8}, rb{0, h.blob_size},
+      rp{0, h.pages * kPageSize}, ro{0, (h.pages + 7) / 8}, rf{0, h.filter_bits / 8};
+  if ((h.filter_bits & (h.filter_bits - 1)) != 0 || (h.filter_bits != 0 && h.filter_bits < 64)) return false;
+  if (layout(h.chunk_shift, rt, rs, rb, rp, ro, rf) != h.chunks || rt.off != h.table_off ||
+      rs.off != h.slots_off || rb.off != h.blob_off || rp.off != h.pages_off || ro.off != h.ovbits_off ||
+      (h.filter_bits != 0 && rf.off != h.filter_off))
+    return false;
+  const uint64_t csize = uint64_t{1} << h.chunk_shift;
+  chunk_[0] = static_cast<const char*>(v.mv_data);
+  for (const Region* r : {&rt, &rs, &rb, &rp, &ro, &rf}) {
+    for (uint64_t o = 0; o < r->bytes; o += csize) {
+      uint32_t c = static_cast<uint32_t>((r->off + o) >> h.chunk_shift);
+      chunk_key(kind, generation, c, kb);
+      MDB_val ck{sizeof kb, kb}, cv;
+      if (mdb_get(txn, index, &ck, &cv) != MDB_SUCCESS || cv.mv_size != std::min(csize, r->bytes - o)) return false;
+      chunk_[c] = static_cast<const char*>(cv.mv_data);
+    }
+  }
+  shift_ = h.chunk_shift;
+  chunk_mask_ = csize - 1;
+  mask_ = (uint64_t{1} << h.slot_bits) - 1;
+  seed_ = h.seed;
+  max_key_len_ = h.max_key_len;
+  table_off_ = h.table_off;
+  table_count_ = h.table_count;
+  slots_off_ = h.slots_off;
+  blob_off_ = h.blob_off;
+  blob_size_ = h.blob_size;
+  pages_off_ = h.pages_off;
+  npages_ = h.pages;
+  ovbits_off_ = h.ovbits_off;
+  label_counts_ = h.label_counts;
+  base_generation_ = h.base_generation;
+  keys_ = h.keys;
+  filter_off_ = h.filter_off;
+  filter_bits_ = h.filter_bits;
+  valid_ = true;
+  return true;
+}
+
+}  // namespace sekisho::policy::name_index

@@ -1,0 +1,273 @@
+// policy/store/name_index.h — the lookup index of the domains DB (DB `index`, schema.h).
+//
+// A read-only hash index over every key of `domains`, rebuilt by the writer in the same write
+// transaction as the import it describes, and read zero-copy from the map. A lookup hashes each
+// candidate (the name and its label-boundary ancestors), prefetches their slot lines together,
+// and answers from the index alone. Keys are hashed to 4 KiB pages; a page holds 256 slots
+// (u16 tag, u16 record offset in the page) and the records {header id, key length, key bytes} of
+// its keys, so a probe touches one page (one TLB walk) and a hit one more line of it. The key is
+// compared in full, so the index is exact (no false positives); the header (all / subtree
+// categories, flags) comes from a small deduplicated table. Keys that do not fit their page
+// (rare) go to an overflow table (u32 tag + record offset, linear probing), consulted only for
+// pages whose bit in the overflow bitmap is set. The B-tree stays the source of truth (contributions per source, export,
+// verify, URL entries); a snapshot without a matching index falls back to B-tree descents.
+//
+// Layout: one virtual byte space cut into chunks of 2^chunk_shift bytes, each chunk one LMDB
+// value keyed by (generation u64 BE, chunk number u32 BE). Chunk 0 holds IndexHeader; the header
+// table, the slot array and the record blob each start on a chunk boundary; no 32-byte table
+// entry, 64-byte slot group or record straddles a chunk. Values of a generation are written in
+// the import's transaction and those of older generations deleted in it, so a reader only ever
+// finds the index of its own snapshot (and checks header.generation against meta anyway).
+#pragma once
+
+#include <lmdb.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "policy/store/entry_codec.h"
+
+namespace sekisho::policy::name_index {
+
+inline constexpr uint32_t kMagic = 0x58494b53;  // "SKIX"
+inline constexpr uint32_t kVersion = 6;
+inline constexpr unsigned char kKindBase = 'B';   // chunk keys: kind, generation, chunk
+inline constexpr unsigned char kKindDelta = 'D';
+inline constexpr uint8_t kTombstone = 0xff;         // header flags of a key deleted since the base
+inline constexpr size_t kPageSize = 4096;
+inline constexpr unsigned kPageSlots = 256;          // u32 each: the first 1 KiB of a page
+inline constexpr size_t kPageRecords = kPageSlots * 4;  // records from here to the page end
+inline constexpr unsigned kKeysPerPage = 88;         // sizing target (~2.3 KiB of records)
+inline constexpr unsigned kMaxKeysPerPage = 160;     // slot load cap: short probe runs
+inline constexpr unsigned kMinChunkShift = 22;  // 4 MiB values: 1024 overflow pages each
+inline constexpr unsigned kMaxChunks = 1024;
+inline constexpr size_t kTableEntrySize = 32;   // u64 all, u64 subtree, u8 flags, padding
+inline constexpr size_t kRecordHeader = 5;      // u32 header id, u8 key length, then the key
+
+struct IndexHeader {
+  uint32_t magic;
+  uint32_t version;
+  uint64_t generation;
+  uint64_t seed;
+  uint64_t keys;
+  uint32_t slot_bits;    // overflow table: 2^slot_bits slots of 8 bytes: u32 tag (0 = empty), u32 record/4
+  uint32_t max_key_len;  // longest key: longer candidates are skipped without hashing
+  uint32_t chunk_shift;
+  uint32_t chunks;       // number of chunk values, chunk 0 included
+  uint64_t table_off, table_count;
+  uint64_t slots_off;    // overflow table
+  uint64_t blob_off, blob_size;  // overflow records
+  uint64_t pages_off, pages;     // page buckets
+  uint64_t ovbits_off;           // one bit per page: some of its keys are in the overflow table
+  uint64_t label_counts;         // bit L-1: some key has L labels (bit 63: 64 or more)
+  uint64_t kind;                 // kKindBase | kKindDelta
+  uint64_t base_generation;      // delta: the base it applies to (same seed)
+  uint64_t filter_off, filter_bits;  // delta: Bloom filter (2 bits/key of 16), so that probes of
+                                     // keys not in the delta (almost all) stay in cache
+};
+
+// Hash of a key: 8-byte little-endian words mixed in order, the last one zero-padded, the length
+// folded in at the end. Because the length comes last, the hashes of all prefixes of a key (the
+// candidates of a lookup) come out of one pass over it (CategoryReader::lookup_indexed).
+inline uint64_t hash_mix(uint64_t h, uint64_t w) {
+  h = (h ^ w) * 0x9fb21c651e98df25ULL;
+  return h ^ (h >> 29);
+}
+inline uint64_t hash_final(uint64_t h) {
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  return h ^ (h >> 33);
+}
+inline uint64_t hash_length(uint64_t h, size_t n) { return hash_final(h ^ (n * 0x9e3779b97f4a7c15ULL)); }
+inline uint64_t key_hash(const char* p, size_t n, uint64_t seed) {
+  uint64_t h = seed;
+  const size_t total = n;
+  for (; n >= 8; n -= 8, p += 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    h = hash_mix(h, w);
+  }
+  if (n) {
+    uint64_t w = 0;
+    std::memcpy(&w, p, n);
+    h = hash_mix(h, w);
+  }
+  return hash_length(h, total);
+}
+inline uint64_t filter_hash(uint64_t h) { return hash_final(h ^ 0x5bd1e9955bd1e995ULL); }
+inline uint32_t hash_tag(uint64_t h) { return static_cast<uint32_t>(h >> 32) | 1u; }
+
+// Rebuilds the index of `domains` for `generation` inside the write txn: deletes every value of
+// `index`, then writes a new base. Throws StoreError. Returns the number of bytes written.
+uint64_t build(MDB_txn* txn, MDB_dbi domains, MDB_dbi index, uint64_t generation);
+
+// Index for `generation` after a write txn that touched (inserted, changed or deleted) the
+// domains keys `touched` (nullptr: unknown or too many). If the index of generation - 1 is there
+// and the keys changed since its base stay under the delta limit, only a delta index is written:
+// those keys with their current header, deleted ones as tombstones; the base is left alone (no
+// copy-on-write of hundreds of MB for a small feed, no file growth). Otherwise build().
+uint64_t update(MDB_txn* txn, MDB_dbi domains, MDB_dbi index, uint64_t generation,
+                const std::vector<std::string>* touched);
+// Keys a delta may hold before the next import rebuilds the base: max(65536, base keys / 16).
+uint64_t delta_limit(uint64_t base_keys);
+void set_delta_limit_for_test(uint64_t limit);  // 0: default
+
+// The same from keys given by the caller (any order), e.g. from the entries of a first import
+// into an empty DB, built on another thread while the B-tree is written. add() touches no LMDB
+// state; write() must run in the write txn. Throws StoreError.
+class Builder {
+ public:
+  // keys: exactly how many add() calls follow. A delta takes its base's seed and generation.
+  Builder(uint64_t keys, uint64_t generation, unsigned char kind = kKindBase, uint64_t seed = 0,
+          uint64_t base_generation = 0);
+  ~Builder();
+  Builder(const Builder&) = delete;
+  Builder& operator=(const Builder&) = delete;
+  void add(std::string_view key, const EntryHeader& h);
+  uint64_t write(MDB_txn* txn, MDB_dbi index);
+
+ private:
+  static constexpr unsigned kAhead = 16;
+  struct Pending {
+    uint64_t h;
+    const char* key;
+    uint32_t len, hdr;
+  };
+  void place(const Pending& p);
+  void overflow_insert(uint64_t h, uint32_t off);
+  uint64_t keys_, generation_, added_ = 0;
+  unsigned char kind_;
+  uint64_t base_generation_;
+  unsigned bits_ = 6;
+  uint64_t mask_ = 0, seed_ = 0, npages_ = 1;
+  uint32_t max_len_ = 0;
+  uint64_t label_counts_ = 0;
+  std::vector<char> pages_;
+  std::vector<uint16_t> used_, rec_end_;
+  std::vector<uint8_t> ovbits_, filter_;
+  std::vector<uint64_t> ov_hash_;  // overflow keys, placed in write()
+  std::vector<uint32_t> ov_pos_;
+  std::vector<uint64_t> slots_;    // overflow table: low 32 bits tag, high 32 bits record offset / 4
+  std::vector<char> blob_, table_;
+  std::shared_ptr<void> ids_;      // header dedup map (name_index.cc)
+  uint64_t last_all_ = 0, last_subtree_ = 0;
+  uint8_t last_flags_ = 0;
+  uint32_t last_id_ = UINT32_MAX;
+  Pending pend_[kAhead];
+  unsigned pend_n_ = 0, pend_head_ = 0;
+};
+
+// Reader's view of one snapshot's index: chunk pointers into the map. load() is called when the
+// snapshot changes (not per lookup); find() is the hot path (no allocation, no throw).
+class View {
+ public:
+  // False (and !valid()) if the snapshot has no index of this kind for `generation` or it is
+  // malformed.
+  bool load(MDB_txn* txn, MDB_dbi index, unsigned char kind, uint64_t generation) noexcept;
+  uint64_t base_generation() const noexcept { return base_generation_; }
+  uint64_t keys() const noexcept { return keys_; }
+  // False if the key with hash h is certainly not in this index (delta filter); true otherwise.
+  bool may_contain(uint64_t h) const noexcept {
+    if (filter_bits_ == 0) return true;
+    const uint64_t f = filter_hash(h), m = filter_bits_ - 1, a = f & m, b = (f >> 32) & m;
+    const unsigned char* bits = reinterpret_cast<const unsigned char*>(at(filter_off_));
+    return ((bits[a >> 3] >> (a & 7)) & (bits[b >> 3] >> (b & 7)) & 1) != 0;
+  }
+  uint64_t label_counts() const noexcept { return label_counts_; }
+  // Control plane: every key of the index (delta rebuilds).
+  void keys(std::vector<std::string>& out) const;
+  void clear() noexcept { valid_ = false; }
+  bool valid() const noexcept { return valid_; }
+  uint32_t max_key_len() const noexcept { return max_key_len_; }
+  // False if no key has `labels` labels: such a candidate is skipped without a probe (most
+  // stores hold no one-label key, so the TLD is never probed).
+  bool has_label_count(size_t labels) const noexcept {
+    return (label_counts_ >> (labels > 64 ? 63 : labels - 1)) & 1;
+  }
+  uint64_t seed() const noexcept { return seed_; }
+
+  // Page of hash h, and its slot line where the probe starts (prefetch target).
+  uint64_t page_of(uint64_t h) const noexcept { return ((h & 0xffffffffu) * npages_) >> 32; }
+  static unsigned start_slot(uint64_t h) noexcept { return static_cast<unsigned>(h >> 32) & (kPageSlots - 1); }
+  static uint16_t page_tag(uint64_t h) noexcept { return static_cast<uint16_t>(h >> 48); }
+  const char* slot_line(uint64_t h) const noexcept {
+    return at(pages_off_ + page_of(h) * kPageSize + start_slot(h) * 4);
+  }
+  // The header of key[0, len) whose hash is h, or nullptr if the key is not in the DB.
+  const unsigned char* find(const char* key, size_t len, uint64_t h) const noexcept {
+    const uint64_t page = page_of(h);
+    const char* base = at(pages_off_ + page * kPageSize);
+    const uint16_t tag = page_tag(h);
+    unsigned i = start_slot(h);
+    for (unsigned n = 0; n < kPageSlots; ++n, i = (i + 1) & (kPageSlots - 1)) {
+      uint32_t s;
+      std::memcpy(&s, base + i * 4, 4);
+      if (s == 0) break;
+      if ((s & 0xffff) != tag) continue;
+      const size_t off = size_t{s >> 16} << 2;
+      if (off < kPageRecords || off + kRecordHeader > kPageSize) return nullptr;  // malformed
+      const unsigned char* r = reinterpret_cast<const unsigned char*>(base + off);
+      if (r[4] != len || off + kRecordHeader + len > kPageSize ||
+          std::memcmp(r + kRecordHeader, key, len) != 0)
+        continue;
+      return entry(r);
+    }
+    if (!(static_cast<unsigned char>(*at(ovbits_off_ + (page >> 3))) & (1u << (page & 7)))) return nullptr;
+    return find_overflow(key, len, h);
+  }
+  const unsigned char* find_overflow(const char* key, size_t len, uint64_t h) const noexcept {
+    const uint32_t tag = hash_tag(h);
+    for (uint64_t i = h & mask_;; i = (i + 1) & mask_) {
+      const char* s = at(slots_off_ + (i << 3));
+      uint32_t t, off;
+      std::memcpy(&t, s, 4);
+      if (t == 0) return nullptr;
+      if (t != tag) continue;
+      std::memcpy(&off, s + 4, 4);
+      uint64_t pos = uint64_t{off} << 2;
+      if (pos + kRecordHeader > blob_size_) return nullptr;  // malformed: treat as absent
+      const unsigned char* r = reinterpret_cast<const unsigned char*>(at(blob_off_ + pos));
+      if (r[4] != len || std::memcmp(r + kRecordHeader, key, len) != 0) continue;
+      return entry(r);
+    }
+  }
+  // Decodes a table entry returned by find().
+  static void header(const unsigned char* e, EntryHeader& h) noexcept {
+    uint64_t a, s;
+    std::memcpy(&a, e, 8);
+    std::memcpy(&s, e + 8, 8);
+    h.all = CategorySet(a);
+    h.subtree = CategorySet(s);
+    h.flags = e[16];
+    h.count = 0;
+  }
+
+ private:
+  const char* at(uint64_t off) const noexcept { return chunk_[off >> shift_] + (off & chunk_mask_); }
+  const unsigned char* entry(const unsigned char* record) const noexcept {
+    uint32_t hdr;
+    std::memcpy(&hdr, record, 4);
+    if (hdr >= table_count_) return nullptr;
+    return reinterpret_cast<const unsigned char*>(at(table_off_ + uint64_t{hdr} * kTableEntrySize));
+  }
+
+  bool valid_ = false;
+  uint64_t base_generation_ = 0, keys_ = 0, filter_off_ = 0, filter_bits_ = 0;
+  unsigned shift_ = kMinChunkShift;
+  uint64_t chunk_mask_ = 0;
+  uint64_t mask_ = 0;
+  uint64_t seed_ = 0;
+  uint32_t max_key_len_ = 0;
+  uint64_t label_counts_ = 0;
+  uint64_t table_off_ = 0, table_count_ = 0, slots_off_ = 0, blob_off_ = 0, blob_size_ = 0;
+  uint64_t pages_off_ = 0, npages_ = 1, ovbits_off_ = 0;
+  const char* chunk_[kMaxChunks] = {};
+};
+
+}  // namespace sekisho::policy::name_index

@@ -1,0 +1,257 @@
+// Tests for policy/querylog/format: the exact JSON line, names, clients, dates, escaping.
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "policy/querylog/format.h"
+#include "policy/store/categories.h"
+
+namespace ql = sekisho::querylog;
+
+namespace {
+
+std::vector<uint8_t> wire(std::initializer_list<std::string> labels) {
+  std::vector<uint8_t> out;
+  for (const auto& l : labels) {
+    out.push_back(static_cast<uint8_t>(l.size()));
+    out.insert(out.end(), l.begin(), l.end());
+  }
+  out.push_back(0);
+  return out;
+}
+
+int64_t at(const char* date, int h, int m, int s, int us) {
+  return (*ql::parse_date(date) * 86400 + h * 3600 + m * 60 + s) * int64_t{1000000} + us;
+}
+
+// A minimal JSON syntax checker (objects, arrays, strings, numbers, literals): enough to
+// prove each line parses, without a JSON library in the unit binary.
+struct JsonChecker {
+  std::string_view s;
+  size_t i = 0;
+  void ws() {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+  }
+  bool lit(std::string_view w) {
+    if (s.substr(i, w.size()) != w) return false;
+    i += w.size();
+    return true;
+  }
+  bool string() {
+    if (i >= s.size() || s[i] != '"') return false;
+    for (++i; i < s.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(s[i]);
+      if (c == '"') {
+        ++i;
+        return true;
+      }
+      if (c < 0x20) return false;
+      if (c == '\\') {
+        if (++i >= s.size()) return false;
+        const char e = s[i];
+        if (e == 'u') {
+          for (int k = 0; k < 4; ++k)
+            if (++i >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i]))) return false;
+        } else if (!std::strchr("\"\\/bfnrt", e)) {
+          return false;
+        }
+      }
+    }
+    return false;
+  }
+  bool number() {
+    const size_t start = i;
+    if (i < s.size() && s[i] == '-') ++i;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+    return i > start;
+  }
+  bool value() {
+    ws();
+    if (i >= s.size()) return false;
+    bool ok;
+    if (s[i] == '{') {
+      ++i;
+      ws();
+      if (i < s.size() && s[i] == '}') {
+        ++i;
+        return true;
+      }
+      for (;;) {
+        ws();
+        if (!string()) return false;
+        ws();
+        if (!lit(":") || !value()) return false;
+        ws();
+        if (lit("}")) return true;
+        if (!lit(",")) return false;
+      }
+    } else if (s[i] == '[') {
+      ++i;
+      ws();
+      if (lit("]")) return true;
+      for (;;) {
+        if (!value()) return false;
+        ws();
+        if (lit("]")) return true;
+        if (!lit(",")) return false;
+      }
+    } else if (s[i] == '"') {
+      ok = string();
+    } else if (lit("null") || lit("true") || lit("false")) {
+      ok = true;
+    } else {
+      ok = number();
+    }
+    return ok;
+  }
+};
+
+bool valid_json_line(std::string_view line) {
+  if (line.empty() || line.back() != '\n') return false;
+  JsonChecker c{line.substr(0, line.size() - 1)};
+  return c.value() && c.i == c.s.size();
+}
+
+}  // namespace
+
+TEST_CASE("querylog format: the documented line, field for field") {
+  ql::QueryRecord r;
+  r.time_us = at("2026-11-25", 4, 35, 29, 123456);
+  r.latency_us = 123;
+  r.tenant = 0;
+  r.qtype = 1;
+  r.rcode = 0;
+  r.transport = ql::Transport::udp;
+  r.action = ql::QueryAction::blocked;
+  const uint8_t v4[4] = {127, 0, 0, 1};
+  ql::set_client_v4(r, v4);
+  r.categories = uint64_t{1} << sekisho::policy::category_by_slug("gambling")->id;
+  r.rule = ql::RuleKind::category;
+  r.upstream = 0;
+  const auto name = wire({"www", "example", "com"});
+  ql::set_qname(r, name);
+
+  std::string line;
+  ql::append_json_line(line, r, "acme");
+  CHECK(line ==
+        R"({"time":"2026-11-25T04:35:29.123456Z","tenant":"acme","client":"127.0.0.1","device":"",)"
+        R"("name":"www.example.com","type":"A","transport":"udp","action":"blocked",)"
+        R"("categories":["gambling"],"rule":"category","rule_text":"","rcode":"NOERROR",)"
+        R"("upstream":0,"latency_us":123})"
+        "\n");
+  CHECK(valid_json_line(line));
+}
+
+TEST_CASE("querylog format: every field kind renders as valid JSON") {
+  ql::QueryRecord r;
+  r.time_us = at("2027-01-01", 0, 0, 0, 5);
+  r.qtype = 65;
+  r.rcode = 3;
+  r.transport = ql::Transport::doh;
+  r.action = ql::QueryAction::resolved;
+  r.rule = ql::RuleKind::schedule;
+  ql::set_text(r.rule_text, "mon-fri 09:00-18:00 \"quoted\" 営業時間");
+  ql::set_text(r.device, "taro's\tiPhone");
+  r.categories = (uint64_t{1} << 3) | (uint64_t{1} << 4) | (uint64_t{1} << 63);  // 63: unregistered
+  r.upstream = ql::kNoUpstream;
+  const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1};
+  ql::set_client_v6(r, v6);
+  const std::vector<uint8_t> odd = {3, 'a', '.', 'b', 2, 0x01, ' ', 1, '"', 0};
+  ql::set_qname(r, odd);
+
+  std::string line;
+  ql::append_json_line(line, r, "tenant \"x\"");
+  CHECK(valid_json_line(line));
+  CHECK(line.find(R"("time":"2027-01-01T00:00:00.000005Z")") != std::string::npos);
+  CHECK(line.find(R"("tenant":"tenant \"x\"")") != std::string::npos);
+  CHECK(line.find(R"("client":"2001:db8:1:2::1")") != std::string::npos);
+  CHECK(line.find(R"("device":"taro's\tiPhone")") != std::string::npos);
+  CHECK(line.find(R"("name":"a\\.b.\\001\\032.\\\"")") != std::string::npos);
+  CHECK(line.find(R"("type":"HTTPS")") != std::string::npos);
+  CHECK(line.find(R"("transport":"doh")") != std::string::npos);
+  CHECK(line.find(R"("categories":["malware","phishing","#63"])") != std::string::npos);
+  CHECK(line.find(R"("rule":"schedule","rule_text":"mon-fri 09:00-18:00 \"quoted\" 営業時間")") !=
+        std::string::npos);
+  CHECK(line.find(R"("rcode":"NXDOMAIN","upstream":null,"latency_us":0})") != std::string::npos);
+}
+
+TEST_CASE("querylog format: anonymized clients are truncated to /24 and /48") {
+  ql::QueryRecord r;
+  const uint8_t v4[4] = {192, 0, 2, 77};
+  ql::set_client_v4(r, v4);
+  CHECK(ql::client_text(r, false) == "192.0.2.77");
+  CHECK(ql::client_text(r, true) == "192.0.2.0");
+
+  const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0xab, 0xcd, 0x12, 0x34, 0, 0, 0, 0, 0, 0, 0xbe, 0xef};
+  ql::set_client_v6(r, v6);
+  CHECK(ql::client_text(r, false) == "2001:db8:abcd:1234::beef");
+  CHECK(ql::client_text(r, true) == "2001:db8:abcd::");
+
+  r.log_mode = ql::LogMode::anonymized;
+  std::string line;
+  ql::append_json_line(line, r, "t");
+  CHECK(line.find(R"("client":"2001:db8:abcd::")") != std::string::npos);
+  CHECK(line.find("beef") == std::string::npos);
+
+  r.client_family = 0;
+  CHECK(ql::client_text(r, false).empty());
+}
+
+TEST_CASE("querylog format: names") {
+  auto name = [](const std::vector<uint8_t>& w) {
+    std::string out;
+    ql::append_presentation_name(out, w.data(), w.size());
+    return out;
+  };
+  CHECK(name(wire({"www", "example", "com"})) == "www.example.com");
+  CHECK(name({0}) == ".");
+  CHECK(name({}) == "");
+  CHECK(name({3, 'a', 'b', 'c', 9, 'x'}) == "abc");  // label overruns: stop, keep what is sound
+  CHECK(name({1, 0xff, 1, '\\', 0}) == "\\255.\\\\");
+}
+
+TEST_CASE("querylog format: type, rcode, action and rule names") {
+  CHECK(ql::qtype_name(1) == "A");
+  CHECK(ql::qtype_name(28) == "AAAA");
+  CHECK(ql::qtype_name(64) == "SVCB");
+  CHECK(ql::qtype_name(255) == "ANY");
+  CHECK(ql::qtype_name(123) == "TYPE123");
+  CHECK(ql::rcode_name(2) == "SERVFAIL");
+  CHECK(ql::rcode_name(5) == "REFUSED");
+  CHECK(ql::rcode_name(12) == "RCODE12");
+  CHECK(ql::action_name(ql::QueryAction::stale) == "stale");
+  CHECK(ql::action_name(ql::QueryAction::malformed) == "malformed");
+  CHECK(ql::rule_name(ql::RuleKind::safe_search) == "safe_search");
+  CHECK(ql::transport_name(ql::Transport::dot) == "dot");
+}
+
+TEST_CASE("querylog format: UTC dates") {
+  CHECK(ql::date_text(0) == "1970-01-01");
+  CHECK(ql::parse_date("1970-01-01") == 0);
+  CHECK(ql::parse_date("2026-11-25").has_value());
+  CHECK(ql::date_text(*ql::parse_date("2028-02-29")) == "2028-02-29");
+  CHECK_FALSE(ql::parse_date("2027-02-29").has_value());
+  CHECK_FALSE(ql::parse_date("2026-1-25").has_value());
+  CHECK_FALSE(ql::parse_date("2026-11-2x").has_value());
+  const int64_t midnight = at("2026-11-25", 0, 0, 0, 0);
+  CHECK(ql::utc_day(midnight) == *ql::parse_date("2026-11-25"));
+  CHECK(ql::utc_day(midnight - 1) == *ql::parse_date("2026-11-24"));
+  CHECK(ql::utc_day(-1) == -1);
+  std::string t;
+  ql::append_time(t, midnight - 1);
+  CHECK(t == "2026-11-24T23:59:59.999999Z");
+}
+
+TEST_CASE("querylog format: JSON escaping keeps lines valid whatever the bytes") {
+  std::string out;
+  ql::append_json_escaped(out, std::string_view("a\x01\n\"\\b", 6));
+  CHECK(out == "a\\u0001\\n\\\"\\\\b");
+  out.clear();
+  ql::append_json_escaped(out, "日本");
+  CHECK(out == "日本");
+  out.clear();
+  ql::append_json_escaped(out, std::string_view("x\xff\xc3(\xed\xa0\x80y", 8));  // invalid, overlong, surrogate
+  CHECK(out == "x\\ufffd\\ufffd(\\ufffd\\ufffd\\ufffdy");
+}

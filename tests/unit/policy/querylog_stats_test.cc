@@ -1,0 +1,139 @@
+// Tests for policy/querylog/stats: heavy hitters, device counting, the per-tenant accumulator.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "policy/querylog/stats.h"
+
+namespace ql = sekisho::querylog;
+
+namespace {
+
+constexpr int64_t kT0 = 1'795'000'000;  // seconds; an arbitrary day in 2026
+
+ql::QueryRecord from(uint8_t last_octet, int64_t time_s, ql::QueryAction action = ql::QueryAction::resolved) {
+  ql::QueryRecord r;
+  r.time_us = time_s * 1000000;
+  const uint8_t v4[4] = {10, 1, 0, last_octet};
+  ql::set_client_v4(r, v4);
+  r.action = action;
+  const uint8_t name[] = {3, 'b', 'a', 'd', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0};
+  ql::set_qname(r, name);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("querylog stats: heavy hitters are exact below capacity, ordered by count then key") {
+  ql::HeavyHitters hh(100);
+  for (int i = 0; i < 5; ++i) hh.add("five");
+  for (int i = 0; i < 3; ++i) hh.add("three-b");
+  for (int i = 0; i < 3; ++i) hh.add("three-a");
+  hh.add("one");
+  const auto top = hh.top(3);
+  REQUIRE(top.size() == 3);
+  CHECK(top[0] == ql::TopEntry{"five", 5, 0});
+  CHECK(top[1] == ql::TopEntry{"three-a", 3, 0});
+  CHECK(top[2] == ql::TopEntry{"three-b", 3, 0});
+  CHECK(hh.top(10).size() == 4);
+}
+
+TEST_CASE("querylog stats: heavy hitters keep frequent keys among many rare ones, memory capped") {
+  ql::HeavyHitters hh(50);
+  // 3 heavy keys interleaved with 20,000 distinct rare keys.
+  for (int i = 0; i < 20000; ++i) {
+    hh.add("rare-" + std::to_string(i));
+    if (i % 10 == 0) hh.add("heavy-1");
+    if (i % 20 == 0) hh.add("heavy-2");
+    if (i % 40 == 0) hh.add("heavy-3");
+  }
+  CHECK(hh.size() == 50);
+  const auto top = hh.top(3);
+  REQUIRE(top.size() == 3);
+  CHECK(top[0].key == "heavy-1");
+  CHECK(top[1].key == "heavy-2");
+  CHECK(top[2].key == "heavy-3");
+  // Space-saving guarantee: count - error <= true count <= count.
+  CHECK(top[0].count >= 2000);
+  CHECK(top[0].count - top[0].error <= 2000);
+}
+
+TEST_CASE("querylog stats: device counter counts distinct clients, expires, stays bounded") {
+  ql::DeviceCounter devices(3, 30 * 86400);
+  CHECK(devices.see(from(1, kT0), kT0));
+  CHECK_FALSE(devices.see(from(1, kT0 + 5), kT0 + 5));  // same address
+  CHECK(devices.see(from(2, kT0), kT0));
+  ql::QueryRecord named = from(1, kT0);
+  ql::set_text(named.device, "laptop");  // a device name is its own identity
+  CHECK(devices.see(named, kT0));
+  CHECK(devices.size() == 3);
+  CHECK_FALSE(devices.see(from(4, kT0), kT0));  // table full, nothing old enough to expire
+  CHECK(devices.untracked() == 1);
+
+  devices.expire(kT0 + 30 * 86400 + 1);  // 30 days after kT0, only the refreshed address remains
+  CHECK(devices.size() == 1);
+  CHECK(devices.see(from(4, kT0 + 30 * 86400 + 1), kT0 + 30 * 86400 + 1));
+}
+
+TEST_CASE("querylog stats: accumulator counts, categories, hours and the device limit") {
+  ql::TenantAccumulator acc("acme", ql::StatsLimits{});
+  acc.set_max_devices(2);
+  auto blocked = from(1, kT0, ql::QueryAction::blocked);
+  blocked.categories = (uint64_t{1} << 2) | (uint64_t{1} << 3);
+  CHECK_FALSE(acc.add(blocked));
+  CHECK_FALSE(acc.add(from(2, kT0 + 3600)));
+  CHECK(acc.add(from(3, kT0 + 3600)));       // third device crosses max_devices = 2
+  CHECK_FALSE(acc.add(from(4, kT0 + 3600)));  // logged once per crossing
+
+  const auto s = acc.snapshot(kT0 + 3600);
+  CHECK(s.tenant_id == "acme");
+  CHECK(s.queries == 4);
+  CHECK(s.blocked == 1);
+  CHECK(s.by_action[static_cast<size_t>(ql::QueryAction::blocked)] == 1);
+  CHECK(s.by_action[static_cast<size_t>(ql::QueryAction::resolved)] == 3);
+  CHECK(s.blocked_by_category[2] == 1);
+  CHECK(s.blocked_by_category[3] == 1);
+  CHECK(s.blocked_by_category[4] == 0);
+  REQUIRE(s.top_blocked_names.size() == 1);
+  CHECK(s.top_blocked_names[0].key == "bad.example");
+  CHECK(s.top_clients.size() == 4);
+  CHECK(s.active_devices == 4);
+  CHECK(s.over_device_limit);
+  CHECK(s.device_limit_crossings == 1);
+  REQUIRE(s.hourly.size() == ql::kHours);
+  CHECK(s.hourly.back().hour_start_s == (kT0 + 3600) / 3600 * 3600);
+  CHECK(s.hourly.back().queries == 3);
+  CHECK(s.hourly.back().blocked == 0);
+  CHECK(s.hourly[ql::kHours - 2].queries == 1);
+  CHECK(s.hourly[ql::kHours - 2].blocked == 1);
+
+  // 48 hours later the old buckets are out of the series; counters stay.
+  const auto later = acc.snapshot(kT0 + 3600 + 48 * 3600);
+  uint64_t in_series = 0;
+  for (const auto& h : later.hourly) in_series += h.queries;
+  CHECK(in_series == 0);
+  CHECK(later.queries == 4);
+
+  // Devices expire, the count falls back under the limit, and the next crossing is logged again.
+  acc.expire_devices(kT0 + 3600 + 30 * 86400 + 1);
+  CHECK(acc.active_devices() == 0);
+  CHECK_FALSE(acc.add(from(5, kT0 + 31 * 86400)));
+  CHECK_FALSE(acc.add(from(6, kT0 + 31 * 86400)));
+  CHECK(acc.add(from(7, kT0 + 31 * 86400)));
+  CHECK(acc.snapshot(kT0 + 31 * 86400).device_limit_crossings == 2);
+}
+
+TEST_CASE("querylog stats: log mode decides what the top-clients list may show") {
+  ql::TenantAccumulator acc("t", ql::StatsLimits{});
+  auto anon = from(77, kT0);
+  anon.log_mode = ql::LogMode::anonymized;
+  acc.add(anon);
+  auto none = from(99, kT0);
+  none.log_mode = ql::LogMode::none;
+  acc.add(none);
+  const auto s = acc.snapshot(kT0);
+  CHECK(s.queries == 2);
+  REQUIRE(s.top_clients.size() == 1);
+  CHECK(s.top_clients[0].key == "10.1.0.0");
+  CHECK(s.active_devices == 2);  // device counting still sees both (memory only, never written)
+}
