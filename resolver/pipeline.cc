@@ -4,6 +4,7 @@
 #include <ctime>
 
 #include "policy/decide.h"
+#include "policy/querylog/record.h"
 #include "policy/safe_search.h"
 #include "resolver/base/clock.h"
 #include "resolver/cache/cache_key.h"
@@ -43,6 +44,7 @@ bool identify(const policy::PolicySnapshot& policies, const Origin& origin, Iden
   id.tenant = policies.networks.find(origin.peer.get());
   if (id.tenant == policy::kNoTenant) return false;
   id.policy = &policies.policies[policies.tenants[id.tenant].policy];
+  id.log = id.policy->log;
   if (!id.policy->filters()) id.policy = nullptr;
   id.inspect_chain = id.policy != nullptr;
   return true;
@@ -67,12 +69,14 @@ size_t answer_blocked(Worker& w, const Runtime& rt, const Identity& id, const po
   return write_blocked(q, id.policy->action, rt.policies->blockpage, ede, out, answer_limit(q, transport));
 }
 
-// Writes `a` for q, unless the tenant's policy blocks a name in its CNAME chain.
+// Writes `a` for q, unless the tenant's policy blocks a name in its CNAME chain (then
+// `chain` holds that verdict).
 size_t answer_from(Worker& w, const Runtime& rt, const Identity& id, const DecodedQuery& q, Transport transport,
-                   const cache::CachedAnswer& a, uint32_t age, bool stale, const dns::Ede* ede, std::span<uint8_t> out) {
+                   const cache::CachedAnswer& a, uint32_t age, bool stale, const dns::Ede* ede, std::span<uint8_t> out,
+                   policy::Verdict& chain) {
   if (id.inspect_chain && !a.chain.empty()) {
-    policy::Verdict v = policy::decide_chain(*id.policy, a.chain, w.category_reader(), wall_seconds());
-    if (v.blocked()) return answer_blocked(w, rt, id, v, q, transport, out);
+    chain = policy::decide_chain(*id.policy, a.chain, w.category_reader(), wall_seconds());
+    if (chain.blocked()) return answer_blocked(w, rt, id, chain, q, transport, out);
   }
   return write_answer(q, a, age, stale, ede, out, answer_limit(q, transport));
 }
@@ -98,17 +102,18 @@ void rewrite_safe_search(const Identity& id, const policy::Verdict& v, const Dec
 // Writes the answer for one client from an answer to what was asked upstream.
 size_t answer_asked(Worker& w, const Runtime& rt, const Identity& id, const DecodedQuery& q, const Asked& asked,
                     Transport transport, const cache::CachedAnswer& a, uint32_t age, bool stale, const dns::Ede* ede,
-                    std::span<uint8_t> out) {
+                    std::span<uint8_t> out, policy::Verdict& chain) {
   if (asked.rewritten)
     return write_rewritten(q, asked.target(), a, age, rt.policies->blockpage.ttl, out, answer_limit(q, transport));
-  return answer_from(w, rt, id, q, transport, a, age, stale, ede, out);
+  return answer_from(w, rt, id, q, transport, a, age, stale, ede, out, chain);
 }
 
 // Stage 4: a fresh cache entry answers at once, TTLs counted down.
 bool lookup_cache(Worker& w, const Runtime& rt, const Identity& id, const DecodedQuery& q, const Asked& asked,
-                  const cache::CacheKey& key, const Origin& origin, std::span<uint8_t> out, size_t& out_len) {
+                  const cache::CacheKey& key, const Origin& origin, std::span<uint8_t> out, size_t& out_len,
+                  policy::Verdict& chain) {
   auto found = w.cache().find(key, monotonic_ms(), false, [&](const cache::CachedAnswer& a, uint32_t age) {
-    out_len = answer_asked(w, rt, id, q, asked, origin.transport, a, age, false, nullptr, out);
+    out_len = answer_asked(w, rt, id, q, asked, origin.transport, a, age, false, nullptr, out, chain);
   });
   return found == cache::Freshness::fresh && out_len > 0;
 }
@@ -127,24 +132,68 @@ Step forward(Worker& w, const DecodedQuery& q, const Identity& id, const Asked& 
   ctx->identity = id;
   ctx->asked = asked.question;
   ctx->rewritten = asked.rewritten;
-  ctx->received_ms = monotonic_ms();
+  ctx->received_ms = monotonic_ms();  // latency in the log counts from when it was parked
   w.forwarder().resolve(ctx, key, w.runtime());
   return Step::pending;
+}
+
+// Stage 10, record: one fixed-size record into this loop's query-log ring (dropped and counted
+// by the ring when the writer falls behind; the query never waits).
+void record(Worker& w, const DecodedQuery& q, const Origin& origin, const Identity& id, querylog::QueryAction action,
+            std::span<const uint8_t> answer, const policy::Verdict* verdict, uint64_t received_ms) {
+  querylog::QueryLogRing* ring = w.querylog_ring();
+  if (!ring || !q.question_ok) return;
+  querylog::QueryRecord r;
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  r.time_us = static_cast<int64_t>(now.tv_sec) * 1000000 + now.tv_nsec / 1000;
+  r.latency_us = static_cast<uint32_t>((monotonic_ms() - received_ms) * 1000);
+  r.tenant = id.tenant;
+  r.qtype = q.question.qtype;
+  r.rcode = answer.size() >= 4 ? (answer[3] & 0x0F) : 0;
+  r.transport = origin.transport == Transport::tcp ? querylog::Transport::tcp : querylog::Transport::udp;
+  r.action = action;
+  r.log_mode = static_cast<querylog::LogMode>(id.log);
+  if (origin.peer.family() == AF_INET) {
+    uint8_t a[4];
+    std::memcpy(a, &reinterpret_cast<const sockaddr_in*>(&origin.peer.storage)->sin_addr, 4);
+    querylog::set_client_v4(r, a);
+  } else if (origin.peer.family() == AF_INET6) {
+    uint8_t a[16];
+    std::memcpy(a, &reinterpret_cast<const sockaddr_in6*>(&origin.peer.storage)->sin6_addr, 16);
+    querylog::set_client_v6(r, a);
+  }
+  querylog::set_qname(r, {q.question.qname_lower, q.question.qname_len});
+  if (verdict && verdict->rule != policy::RuleKind::none) {
+    r.categories = verdict->categories.bits();
+    if (verdict->category != 0xFF) r.categories |= uint64_t{1} << verdict->category;
+    r.rule = static_cast<querylog::RuleKind>(verdict->rule);
+    if (verdict->list_entry) querylog::set_text(r.rule_text, *verdict->list_entry);
+    if (verdict->schedule) querylog::set_text(r.rule_text, verdict->schedule->description);
+  }
+  ring->try_push(r);
 }
 
 }  // namespace
 
 Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, std::span<uint8_t> out, size_t& out_len) {
   ++w.counters().queries[static_cast<int>(origin.transport)];
+  const uint64_t received_ms = monotonic_ms();
   DecodedQuery q;
   DecodeResult decoded = decode(msg, q);
   if (decoded != DecodeResult::ok) {
     ++w.counters().malformed;
-    return answer_decode_error(q, decoded, origin, out, out_len);
+    Step s = answer_decode_error(q, decoded, origin, out, out_len);
+    record(w, q, origin, Identity{}, querylog::QueryAction::malformed, out.first(out_len), nullptr, received_ms);
+    return s;
   }
   const Runtime& rt = *w.runtime();
   Identity id;
-  if (!identify(*rt.policies, origin, id)) return refuse_unknown_client(w, q, origin, out, out_len);
+  if (!identify(*rt.policies, origin, id)) {
+    Step s = refuse_unknown_client(w, q, origin, out, out_len);
+    record(w, q, origin, id, querylog::QueryAction::refused, out.first(out_len), nullptr, received_ms);
+    return s;
+  }
   Asked asked;
   asked.question = q.question;
   if (id.policy) {
@@ -152,6 +201,7 @@ Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, st
     policy::Verdict v = policy::decide_query(*id.policy, qname, w.category_reader(), wall_seconds());
     if (v.blocked()) {
       out_len = answer_blocked(w, rt, id, v, q, origin.transport, out);
+      record(w, q, origin, id, querylog::QueryAction::blocked, out.first(out_len), &v, received_ms);
       return out_len ? Step::answered : Step::dropped;
     }
     if (v.rule == policy::RuleKind::allow_list) id.inspect_chain = false;  // exclusions are trusted whole
@@ -159,8 +209,13 @@ Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, st
     if (asked.rewritten) id.inspect_chain = false;  // the vendors' own strict-mode names
   }
   const cache::CacheKey key = cache::make_key(asked.question, q.edns.do_bit, q.header.flags & dns::flag::kCd);
-  if (lookup_cache(w, rt, id, q, asked, key, origin, out, out_len)) {
+  policy::Verdict chain;
+  if (lookup_cache(w, rt, id, q, asked, key, origin, out, out_len, chain)) {
     ++w.counters().cache_hits;
+    const auto action = chain.blocked() ? querylog::QueryAction::blocked
+                        : asked.rewritten ? querylog::QueryAction::rewritten
+                                          : querylog::QueryAction::cached;
+    record(w, q, origin, id, action, out.first(out_len), chain.blocked() ? &chain : nullptr, received_ms);
     return Step::answered;
   }
   ++w.counters().cache_misses;
@@ -177,22 +232,29 @@ void answer_waiters(Worker& w, QueryContext* waiters, const upstream::Resolution
     const Transport transport = ctx->origin.transport;
     const Asked asked{ctx->asked, ctx->rewritten};
     size_t len = 0;
+    policy::Verdict chain;
+    auto action = asked.rewritten ? querylog::QueryAction::rewritten : querylog::QueryAction::resolved;
     if (resolution.answer) {
-      len = answer_asked(w, rt, ctx->identity, q, asked, transport, *resolution.answer, 0, false, nullptr, out);
+      len = answer_asked(w, rt, ctx->identity, q, asked, transport, *resolution.answer, 0, false, nullptr, out, chain);
     } else {
       const cache::CacheKey key = cache::make_key(ctx->asked, q.edns.do_bit, q.header.flags & dns::flag::kCd);
       const dns::Ede stale_ede{dns::EdeCode::stale_answer, resolution.failure_text};
       auto found = w.cache().find(key, monotonic_ms(), true, [&](const cache::CachedAnswer& a, uint32_t age) {
-        len = answer_asked(w, rt, ctx->identity, q, asked, transport, a, age, true, &stale_ede, out);
+        len = answer_asked(w, rt, ctx->identity, q, asked, transport, a, age, true, &stale_ede, out, chain);
       });
       if (found == cache::Freshness::miss || len == 0) {
         const dns::Ede ede{resolution.failure, resolution.failure_text};
         len = write_error(q, dns::Rcode::servfail, &ede, out, answer_limit(q, transport));
         ++w.counters().servfail;
+        action = querylog::QueryAction::servfail;
       } else {
         ++w.counters().stale_answers;
+        action = querylog::QueryAction::stale;
       }
     }
+    if (chain.blocked()) action = querylog::QueryAction::blocked;
+    record(w, q, ctx->origin, ctx->identity, action, out.first(len), chain.blocked() ? &chain : nullptr,
+           ctx->received_ms);
     w.deliver(*ctx, out.first(len));
     w.pool().release(ctx);
     ctx = next;

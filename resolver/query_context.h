@@ -28,6 +28,7 @@ struct Identity {
   uint16_t tenant = 0xFFFF;                         // index into the snapshot's tenants
   const policy::CompiledPolicy* policy = nullptr;   // null: nothing is filtered for this client
   bool inspect_chain = false;                       // check CNAME targets of the answer (not for allow-listed names)
+  config::LogMode log = config::LogMode::full;      // the tenant policy's query-log mode
 };
 
 struct QueryContext {

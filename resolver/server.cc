@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <thread>
@@ -46,6 +47,27 @@ net::SocketAddress bound_address(int fd) {
   return out;
 }
 
+// Query-log files go to querylog.directory, else $STATE_DIRECTORY/querylog (systemd's
+// StateDirectory); with neither, only statistics are kept.
+std::string querylog_directory(const config::QueryLogSettings& s) {
+  if (!s.enabled) return {};
+  if (!s.directory.empty()) return s.directory;
+  if (const char* state = std::getenv("STATE_DIRECTORY")) return std::string(state) + "/querylog";
+  return {};
+}
+
+std::vector<std::string> tenant_ids(const policy::PolicySnapshot& p) {
+  std::vector<std::string> ids;
+  for (const auto& t : p.tenants) ids.push_back(t.id);
+  return ids;
+}
+
+std::vector<uint32_t> tenant_max_devices(const policy::PolicySnapshot& p) {
+  std::vector<uint32_t> out;
+  for (const auto& t : p.tenants) out.push_back(t.max_devices);
+  return out;
+}
+
 unsigned thread_count(unsigned configured) {
   if (configured != 0) return configured;
   unsigned n = std::thread::hardware_concurrency();
@@ -67,6 +89,10 @@ Server::Server(config::Configuration configuration, std::string config_path)
     log::info("server", "category store opened", {{"path", initial_.category_db},
                                                    {"generation", store_->current_generation()}});
   }
+  querylog::QueryLogWriter::Options log_options;
+  log_options.directory = querylog_directory(initial_.querylog);
+  log_options.write_files = !log_options.directory.empty();
+  querylog_ = std::make_unique<querylog::QueryLogWriter>(std::move(log_options));
   publish(std::move(configuration.settings), std::move(configuration.policies));
   uv_loop_init(&control_);
 }
@@ -79,6 +105,7 @@ Server::~Server() {
 void Server::publish(config::Settings settings, std::shared_ptr<const policy::PolicySnapshot> policies) {
   std::lock_guard lock(runtime_mutex_);
   const uint64_t gen = generation_.load() + 1;
+  querylog_->set_tenant_names(tenant_ids(*policies), tenant_max_devices(*policies));
   runtime_ = std::make_shared<const Runtime>(std::move(settings), std::move(policies), gen);
   generation_.store(gen, std::memory_order_release);
 }
@@ -92,7 +119,10 @@ std::shared_ptr<const Runtime> Server::runtime_if_changed(uint64_t& seen) {
 
 void Server::bind_sockets() {
   const unsigned threads = thread_count(initial_.server.threads);
-  for (unsigned i = 0; i < threads; ++i) workers_.push_back(std::make_unique<Worker>(*this, i));
+  for (unsigned i = 0; i < threads; ++i) {
+    workers_.push_back(std::make_unique<Worker>(*this, i));
+    workers_.back()->set_querylog_ring(querylog_->add_ring());
+  }
   for (net::SocketAddress addr : initial_.server.dns_listen) {
     // Port 0 asks the kernel for a port; every later socket for this address reuses it so
     // UDP and TCP, and all loops, share one port.
@@ -110,6 +140,7 @@ void Server::bind_sockets() {
 
 int Server::run() {
   bind_sockets();
+  querylog_->start();
   for (auto& w : workers_) w->start();
 
   uv_signal_init(&control_, &sighup_);
@@ -134,6 +165,8 @@ int Server::run() {
   uv_run(&control_, UV_RUN_DEFAULT);
 
   for (auto& w : workers_) w->join();
+  querylog_->stop();  // after the loops: everything they recorded is written
+  const auto log_counters = querylog_->counters();
   WorkerCounters total;
   for (auto& w : workers_) {
     const WorkerCounters& c = w->counters();
@@ -145,7 +178,8 @@ int Server::run() {
   }
   log::info("server", "stopped", {{"udp_queries", total.queries[0]}, {"tcp_queries", total.queries[1]},
                                   {"cache_hits", total.cache_hits}, {"cache_misses", total.cache_misses},
-                                  {"servfail", total.servfail}});
+                                  {"servfail", total.servfail}, {"querylog_written", log_counters.records_written},
+                                  {"querylog_dropped", log_counters.records_dropped_ring + log_counters.records_dropped_io}});
   return 0;
 }
 

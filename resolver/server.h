@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "admin/config/configuration.h"
+#include "policy/querylog/writer.h"
 #include "policy/store/category_store.h"
 #include "resolver/cache/cache.h"
 #include "resolver/runtime.h"
@@ -58,6 +59,7 @@ class Server {
   config::Settings initial_;
   std::unique_ptr<cache::Cache> cache_;
   std::unique_ptr<policy::CategoryStore> store_;
+  std::unique_ptr<querylog::QueryLogWriter> querylog_;
   std::atomic<uint32_t> tcp_connections_{0};
   upstream::InflightRegistry inflight_registry_;
 

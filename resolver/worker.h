@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "policy/querylog/ring.h"
 #include "policy/store/category_store.h"
 #include "resolver/query_context.h"
 #include "resolver/runtime.h"
@@ -86,6 +87,9 @@ class Worker final : public upstream::Forwarder::Delegate {
   void begin_batch();
   void end_batch();
   // The category store reader of the current batch, or null when no store is configured.
+  // This loop's query-log ring (single producer: this loop), or null when there is none.
+  querylog::QueryLogRing* querylog_ring() { return querylog_ring_; }
+  void set_querylog_ring(querylog::QueryLogRing* ring) { querylog_ring_ = ring; }
   policy::CategoryReader* category_reader() { return reader_ && reader_->in_batch() ? reader_.get() : nullptr; }
   // Sends a late answer back through the transport the query came in on.
   void deliver(const QueryContext& ctx, std::span<const uint8_t> answer);
@@ -122,6 +126,7 @@ class Worker final : public upstream::Forwarder::Delegate {
   std::atomic<uint64_t> heartbeat_ms_{0};
 
   std::unique_ptr<policy::CategoryReader> reader_;
+  querylog::QueryLogRing* querylog_ring_ = nullptr;
   int batch_depth_ = 0;
   std::shared_ptr<const Runtime> runtime_;
   uint64_t runtime_generation_ = 0;
