@@ -142,7 +142,7 @@ Step forward(Worker& w, const DecodedQuery& q, const Identity& id, const Asked& 
 void record(Worker& w, const DecodedQuery& q, const Origin& origin, const Identity& id, querylog::QueryAction action,
             std::span<const uint8_t> answer, const policy::Verdict* verdict, uint64_t received_ms) {
   querylog::QueryLogRing* ring = w.querylog_ring();
-  if (!ring || !q.question_ok) return;
+  if (!ring || !q.question_ok || (id.tenant == policy::kNoTenant && !w.querylog_files())) return;
   querylog::QueryRecord r;
   timespec now;
   clock_gettime(CLOCK_REALTIME, &now);

@@ -92,6 +92,7 @@ Server::Server(config::Configuration configuration, std::string config_path)
   querylog::QueryLogWriter::Options log_options;
   log_options.directory = querylog_directory(initial_.querylog);
   log_options.write_files = !log_options.directory.empty();
+  querylog_files_ = log_options.write_files;
   querylog_ = std::make_unique<querylog::QueryLogWriter>(std::move(log_options));
   publish(std::move(configuration.settings), std::move(configuration.policies));
   uv_loop_init(&control_);
@@ -121,7 +122,7 @@ void Server::bind_sockets() {
   const unsigned threads = thread_count(initial_.server.threads);
   for (unsigned i = 0; i < threads; ++i) {
     workers_.push_back(std::make_unique<Worker>(*this, i));
-    workers_.back()->set_querylog_ring(querylog_->add_ring());
+    workers_.back()->set_querylog_ring(querylog_->add_ring(), querylog_files_);
   }
   for (net::SocketAddress addr : initial_.server.dns_listen) {
     // Port 0 asks the kernel for a port; every later socket for this address reuses it so

@@ -60,6 +60,7 @@ class Server {
   std::unique_ptr<cache::Cache> cache_;
   std::unique_ptr<policy::CategoryStore> store_;
   std::unique_ptr<querylog::QueryLogWriter> querylog_;
+  bool querylog_files_ = false;
   std::atomic<uint32_t> tcp_connections_{0};
   upstream::InflightRegistry inflight_registry_;
 

@@ -89,7 +89,13 @@ class Worker final : public upstream::Forwarder::Delegate {
   // The category store reader of the current batch, or null when no store is configured.
   // This loop's query-log ring (single producer: this loop), or null when there is none.
   querylog::QueryLogRing* querylog_ring() { return querylog_ring_; }
-  void set_querylog_ring(querylog::QueryLogRing* ring) { querylog_ring_ = ring; }
+  // Whether records without a tenant are worth recording: only when they go to files (the
+  // statistics are per tenant). Spares a plain forwarder the per-query record.
+  bool querylog_files() const { return querylog_files_; }
+  void set_querylog_ring(querylog::QueryLogRing* ring, bool files) {
+    querylog_ring_ = ring;
+    querylog_files_ = files;
+  }
   policy::CategoryReader* category_reader() { return reader_ && reader_->in_batch() ? reader_.get() : nullptr; }
   // Sends a late answer back through the transport the query came in on.
   void deliver(const QueryContext& ctx, std::span<const uint8_t> answer);
@@ -127,6 +133,7 @@ class Worker final : public upstream::Forwarder::Delegate {
 
   std::unique_ptr<policy::CategoryReader> reader_;
   querylog::QueryLogRing* querylog_ring_ = nullptr;
+  bool querylog_files_ = false;
   int batch_depth_ = 0;
   std::shared_ptr<const Runtime> runtime_;
   uint64_t runtime_generation_ = 0;
