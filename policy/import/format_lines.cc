@@ -15,12 +15,6 @@
 namespace sekisho::policy {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
 // Calls f(line_number, line) for every line (without '\n').
 template <typename F>
 void for_each_line(std::string_view text, ImportSink& sink, F&& f) {
@@ -44,7 +38,7 @@ inline bool has_blank(std::string_view s) {
 
 std::string_view strip_comment(std::string_view line) {
   size_t hash = line.find('#');
-  return trim(hash == std::string_view::npos ? line : line.substr(0, hash));
+  return trim_blanks(hash == std::string_view::npos ? line : line.substr(0, hash));
 }
 
 bool looks_like_address(std::string_view s) {
@@ -109,7 +103,7 @@ void parse_adblock(std::string_view text, ImportSink& sink) {
   CategorySet allow;
   allow.add(allowlist_category_id());
   for_each_line(text, sink, [&](uint64_t no, std::string_view raw) {
-    std::string_view line = trim(raw);
+    std::string_view line = trim_blanks(raw);
     if (line.empty() || line.front() == '!' || line.front() == '[' ||
         (line.front() == '#' && !line.starts_with("##")))
       return sink.ignore();
@@ -159,13 +153,13 @@ void parse_adblock(std::string_view text, ImportSink& sink) {
 void parse_csv(std::string_view text, ImportSink& sink) {
   const CategorySet extra = sink.options().categories;
   for_each_line(text, sink, [&](uint64_t no, std::string_view raw) {
-    std::string_view line = trim(raw);
+    std::string_view line = trim_blanks(raw);
     if (line.empty() || line.front() == '#') return sink.ignore();
     std::vector<std::string_view> f;
     size_t pos = 0;
     while (true) {
       size_t comma = line.find(',', pos);
-      f.push_back(trim(line.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos)));
+      f.push_back(trim_blanks(line.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos)));
       if (comma == std::string_view::npos) break;
       pos = comma + 1;
     }
@@ -177,7 +171,7 @@ void parse_csv(std::string_view text, ImportSink& sink) {
     size_t p = 0;
     while (p <= list.size()) {
       size_t semi = list.find(';', p);
-      std::string_view slug = trim(list.substr(p, semi == std::string_view::npos ? std::string_view::npos : semi - p));
+      std::string_view slug = trim_blanks(list.substr(p, semi == std::string_view::npos ? std::string_view::npos : semi - p));
       if (!slug.empty()) {
         const CategoryInfo* c = category_by_slug(slug);
         if (!c) return void(sink.refuse(no, "unknown category '" + std::string(slug) + "'", raw));

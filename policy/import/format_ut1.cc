@@ -17,12 +17,6 @@ namespace fs = std::filesystem;
 namespace sekisho::policy {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
-
 std::string find_file(const fs::path& dir, const char* name) {
   for (std::string candidate : {std::string(name), std::string(name) + ".gz"})
     if (fs::is_regular_file(dir / candidate)) return (dir / candidate).string();
@@ -38,7 +32,7 @@ void each_line(const std::string& text, ImportSink& sink, F&& f) {
     if (nl == std::string::npos) nl = text.size();
     ++no;
     ++sink.report().lines;
-    std::string_view line = trim(std::string_view(text).substr(pos, nl - pos));
+    std::string_view line = trim_blanks(std::string_view(text).substr(pos, nl - pos));
     if (line.empty() || line.front() == '#') sink.ignore();
     else f(no, line);
     pos = nl + 1;

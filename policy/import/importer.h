@@ -26,6 +26,8 @@ class ImportError : public std::runtime_error {
 
 enum class Format { kDomains, kHosts, kAdblock, kRpz, kCsv, kUt1 };
 std::optional<Format> parse_format(std::string_view name);
+// Strips spaces, tabs and a CR (CRLF files) from both ends of a list line.
+std::string_view trim_blanks(std::string_view s);
 std::string_view format_name(Format f);
 
 struct ImportOptions {
