@@ -15,9 +15,43 @@
 namespace sekisho::upstream {
 namespace {
 
-class UdpExchange final : public Exchange {
+// What both transports share: report exactly once, then close the handles (each transport
+// knows its own) and free the object in the close callback.
+class ExchangeBase : public Exchange {
  public:
-  UdpExchange(const ExchangeRequest& r) : req_(r), query_(r.query.begin(), r.query.end()) { poll_.data = this; }
+  explicit ExchangeBase(const ExchangeRequest& r) : req_(r) {}
+  void cancel() override { close(); }
+
+ protected:
+  void report_error(int err) { report(ExchangeResult{ExchangeStatus::network_error, {}, 0, err}); }
+
+  void report(const ExchangeResult& result) {
+    if (done_) return;
+    done_ = true;
+    req_.callback(req_.owner, result);
+    close();
+  }
+
+  void close() {
+    done_ = true;
+    if (closing_) return;
+    closing_ = true;
+    close_handles();
+  }
+
+  // Starts closing the transport's handles; must end in `delete this` (now or in a callback).
+  virtual void close_handles() = 0;
+
+  ExchangeRequest req_;
+  bool done_ = false;
+
+ private:
+  bool closing_ = false;
+};
+
+class UdpExchange final : public ExchangeBase {
+ public:
+  UdpExchange(const ExchangeRequest& r) : ExchangeBase(r), query_(r.query.begin(), r.query.end()) { poll_.data = this; }
 
   int start(uv_loop_t* loop) {
     fd_ = ::socket(req_.server->family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -29,8 +63,6 @@ class UdpExchange final : public Exchange {
     if (::send(fd_, query_.data(), query_.size(), 0) < 0) return errno;
     return 0;
   }
-
-  void cancel() override { close(); }
 
   void close_fd_only() {
     if (fd_ >= 0) ::close(fd_);
@@ -66,19 +98,7 @@ class UdpExchange final : public Exchange {
     }
   }
 
-  void report_error(int err) { report(ExchangeResult{ExchangeStatus::network_error, {}, 0, err}); }
-
-  void report(const ExchangeResult& result) {
-    if (done_) return;
-    done_ = true;
-    req_.callback(req_.owner, result);
-    close();
-  }
-
-  void close() {
-    done_ = true;
-    if (closing_) return;
-    closing_ = true;
+  void close_handles() override {
     if (!polling_) {
       close_fd_only();
       delete this;
@@ -92,18 +112,15 @@ class UdpExchange final : public Exchange {
     });
   }
 
-  ExchangeRequest req_;
   std::vector<uint8_t> query_;
   uv_poll_t poll_{};
   int fd_ = -1;
   bool polling_ = false;
-  bool done_ = false;
-  bool closing_ = false;
 };
 
-class TcpExchange final : public Exchange {
+class TcpExchange final : public ExchangeBase {
  public:
-  TcpExchange(const ExchangeRequest& r) : req_(r) {
+  TcpExchange(const ExchangeRequest& r) : ExchangeBase(r) {
     frame_.resize(2 + r.query.size());
     dns::write_u16(frame_.data(), static_cast<uint16_t>(r.query.size()));
     std::memcpy(frame_.data() + 2, r.query.data(), r.query.size());
@@ -121,7 +138,6 @@ class TcpExchange final : public Exchange {
     return 0;
   }
 
-  void cancel() override { close(); }
 
  private:
   static void on_connect(uv_connect_t* req, int status) {
@@ -174,19 +190,7 @@ class TcpExchange final : public Exchange {
     }
   }
 
-  void report_error(int err) { report(ExchangeResult{ExchangeStatus::network_error, {}, 0, err}); }
-
-  void report(const ExchangeResult& result) {
-    if (done_) return;
-    done_ = true;
-    req_.callback(req_.owner, result);
-    close();
-  }
-
-  void close() {
-    done_ = true;
-    if (closing_) return;
-    closing_ = true;
+  void close_handles() override {
     if (!initialised_) {
       delete this;
       return;
@@ -194,7 +198,6 @@ class TcpExchange final : public Exchange {
     uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) { delete static_cast<TcpExchange*>(h->data); });
   }
 
-  ExchangeRequest req_;
   std::vector<uint8_t> frame_;
   std::vector<uint8_t> in_;
   size_t in_len_ = 0;
@@ -202,8 +205,6 @@ class TcpExchange final : public Exchange {
   uv_connect_t connect_{};
   uv_write_t write_{};
   bool initialised_ = false;
-  bool done_ = false;
-  bool closing_ = false;
 };
 
 }  // namespace
