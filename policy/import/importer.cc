@@ -218,14 +218,15 @@ void import_input(const std::string& input, const ImportOptions& options, EntryS
     }
   }
   set.reserve(text.size() / 20, text.size());
-  switch (options.format) {
-    case Format::kDomains: parse_domains(text, sink); break;
-    case Format::kHosts: parse_hosts(text, sink); break;
-    case Format::kAdblock: parse_adblock(text, sink); break;
-    case Format::kCsv: parse_csv(text, sink); break;
-    case Format::kRpz: parse_rpz(text, sink); break;
-    case Format::kUt1: break;
+  parse_text(options.format, text, sink);
+}
+
+void parse_text(Format format, const std::string& text, ImportSink& sink) {
+  if (format == Format::kRpz) {
+    parse_rpz(text, sink);
+    return;
   }
+  parse_lines(format, text, sink);  // ut1 is a directory: nothing to parse here
 }
 
 std::string_view trim_blanks(std::string_view s) {

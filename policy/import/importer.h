@@ -93,5 +93,7 @@ void parse_adblock(std::string_view text, ImportSink& sink);
 void parse_csv(std::string_view text, ImportSink& sink);
 void parse_rpz(const std::string& text, ImportSink& sink);
 void import_ut1(const std::string& dir, ImportSink& sink);
+// The parser for `format` over text already in memory (every format but ut1, a directory).
+void parse_text(Format format, const std::string& text, ImportSink& sink);
 
 }  // namespace sekisho::policy

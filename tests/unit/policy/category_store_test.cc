@@ -45,14 +45,7 @@ void import_text(StoreWriter& w, const std::string& name, Format format, const s
   ImportReport report;
   ImportSink sink(set, report, opt);
   sink.set_file(name);
-  switch (format) {
-    case Format::kDomains: parse_domains(text, sink); break;
-    case Format::kHosts: parse_hosts(text, sink); break;
-    case Format::kAdblock: parse_adblock(text, sink); break;
-    case Format::kCsv: parse_csv(text, sink); break;
-    case Format::kRpz: parse_rpz(text, sink); break;
-    case Format::kUt1: break;
-  }
+  parse_text(format, text, sink);
   set.finalize();
   SourceInfo info;
   info.name = name;

@@ -50,14 +50,7 @@ Parsed parse(Format f, const std::string& text, CategorySet defaults = malware()
   opt.diagnostics = &diag;
   ImportSink sink(p.set, p.report, opt);
   sink.set_file("list.txt");
-  switch (f) {
-    case Format::kDomains: parse_domains(text, sink); break;
-    case Format::kHosts: parse_hosts(text, sink); break;
-    case Format::kAdblock: parse_adblock(text, sink); break;
-    case Format::kCsv: parse_csv(text, sink); break;
-    case Format::kRpz: parse_rpz(text, sink); break;
-    case Format::kUt1: break;
-  }
+  parse_text(f, text, sink);
   p.set.finalize();
   p.diagnostics = diag.str();
   return p;
