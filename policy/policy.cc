@@ -106,6 +106,7 @@ std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& s
     cp.safe_search = p.safe_search;
     cp.action = p.action;
     cp.log = p.log;
+    cp.deep_inspection = p.deep_inspection;
     policy_names.push_back(name);
     snap->policies.push_back(std::move(cp));
   }
@@ -122,6 +123,21 @@ std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& s
     tenant.id = ts.id;
     tenant.name = ts.name;
     tenant.max_devices = ts.max_devices;
+    tenant.contact = ts.contact;
+    const auto tenant_index = static_cast<uint16_t>(snap->tenants.size());
+    for (size_t d = 0; d < ts.devices.size(); ++d) {
+      const auto& dev = ts.devices[d];
+      tenant.devices.push_back(dev.name);
+      if (dev.token.empty()) continue;  // the loader already reported it
+      auto [it, fresh] = snap->devices_by_token.emplace(dev.token, DeviceRef{tenant_index, static_cast<uint32_t>(d)});
+      if (!fresh)
+        errors.push_back(error_at(dev.mark, path + ".devices[" + std::to_string(d) + "].token",
+                                  "token '" + dev.token + "' is already used by device '" +
+                                      (it->second.tenant < snap->tenants.size()
+                                           ? snap->tenants[it->second.tenant].devices[it->second.device]
+                                           : tenant.devices[it->second.device]) +
+                                      "'"));
+    }
     auto it = std::find(policy_names.begin(), policy_names.end(), ts.policy);
     if (it == policy_names.end()) {
       errors.push_back(error_at(ts.policy_mark, path + ".policy", "unknown policy '" + ts.policy + "'"));

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "admin/config/load.h"
@@ -38,6 +39,7 @@ struct CompiledPolicy {
   bool safe_search = false;
   config::BlockAction action = config::BlockAction::blockpage;
   config::LogMode log = config::LogMode::full;
+  bool deep_inspection = false;
 
   bool filters() const { return !block.empty() || !schedule.empty() || !deny.empty() || safe_search; }
 };
@@ -45,8 +47,16 @@ struct CompiledPolicy {
 struct Tenant {
   std::string id;
   std::string name;
+  std::string contact;
   uint16_t policy = 0;  // index into PolicySnapshot::policies
   uint32_t max_devices = 0;
+  std::vector<std::string> devices;  // device names, in configuration order
+};
+
+// A DoH/DoT device token resolved to whose it is.
+struct DeviceRef {
+  uint16_t tenant = 0;  // index into PolicySnapshot::tenants
+  uint32_t device = 0;  // index into that tenant's devices
 };
 
 struct PolicySnapshot {
@@ -55,6 +65,12 @@ struct PolicySnapshot {
   std::vector<Tenant> tenants;
   std::vector<CompiledPolicy> policies;
   config::BlockpageSettings blockpage;
+  std::unordered_map<std::string, DeviceRef> devices_by_token;
+
+  const DeviceRef* find_device(const std::string& token) const {
+    auto it = devices_by_token.find(token);
+    return it == devices_by_token.end() ? nullptr : &it->second;
+  }
 };
 
 // Compiles; appends every problem to `errors` (file:line from the settings' marks).

@@ -154,38 +154,81 @@ class Reader {
   std::vector<ConfigError>& errors_;
 };
 
-std::optional<net::SocketAddress> read_address(Reader& r, const YAML::Node& node, const std::string& path) {
+std::optional<net::SocketAddress> read_address(Reader& r, const YAML::Node& node, const std::string& path,
+                                               uint16_t default_port = kDnsPort) {
   if (!node.IsScalar()) {
     r.error(node, path, "expected an address such as 127.0.0.1:53 or \"[::1]:53\"");
     return std::nullopt;
   }
   std::string why;
-  auto addr = net::parse_socket_address(node.Scalar(), kDnsPort, why);
+  auto addr = net::parse_socket_address(node.Scalar(), default_port, why);
   if (!addr) r.error(node, path, "'" + node.Scalar() + "': " + why);
   return addr;
+}
+
+void read_address_list(Reader& r, const YAML::Node& map, std::string_view key, const std::string& path,
+                       uint16_t default_port, std::vector<net::SocketAddress>& out) {
+  YAML::Node list = map[std::string(key)];
+  if (!list.IsDefined()) return;
+  const std::string p = Reader::join(path, key);
+  if (!list.IsSequence()) {
+    r.error(list, p, "expected a list of addresses");
+    return;
+  }
+  out.clear();
+  for (size_t i = 0; i < list.size(); ++i)
+    if (auto a = read_address(r, list[i], Reader::index(p, i), default_port)) out.push_back(*a);
+}
+
+bool valid_hostname(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  size_t label = 0;
+  for (char c : name) {
+    if (c == '.') {
+      if (label == 0) return false;
+      label = 0;
+      continue;
+    }
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+    if (++label > 63) return false;
+  }
+  return label > 0;
 }
 
 void read_server(Reader& r, const YAML::Node& node, ServerSettings& out) {
   const std::string path = "server";
   if (!r.expect_map(node, path)) return;
-  r.check_keys(node, path, {"threads", "listen", "tcp", "drain_timeout_ms"});
+  r.check_keys(node, path, {"threads", "listen", "tcp", "drain_timeout_ms", "tls", "public_name"});
   r.read_uint(node, "threads", path, out.threads, 0, 256);
   r.read_uint(node, "drain_timeout_ms", path, out.drain_timeout_ms, 0, 600000);
   if (YAML::Node listen = node["listen"]; listen.IsDefined()) {
     const std::string lpath = path + ".listen";
     if (r.expect_map(listen, lpath)) {
-      r.check_keys(listen, lpath, {"dns"});
-      if (YAML::Node dns = listen["dns"]; dns.IsDefined()) {
-        if (!dns.IsSequence()) {
-          r.error(dns, lpath + ".dns", "expected a list of addresses");
-        } else {
-          out.dns_listen.clear();
-          for (size_t i = 0; i < dns.size(); ++i)
-            if (auto a = read_address(r, dns[i], Reader::index(lpath + ".dns", i))) out.dns_listen.push_back(*a);
-        }
-      }
+      r.check_keys(listen, lpath, {"dns", "doh", "dot"});
+      read_address_list(r, listen, "dns", lpath, kDnsPort, out.dns_listen);
+      read_address_list(r, listen, "doh", lpath, 443, out.doh_listen);
+      read_address_list(r, listen, "dot", lpath, 853, out.dot_listen);
     }
   }
+  if (YAML::Node tls = node["tls"]; tls.IsDefined()) {
+    const std::string tpath = path + ".tls";
+    if (r.expect_map(tls, tpath)) {
+      r.check_keys(tls, tpath, {"cert", "key"});
+      r.read_string(tls, "cert", tpath, out.tls.cert);
+      r.read_string(tls, "key", tpath, out.tls.key);
+      if (out.tls.cert.empty() != out.tls.key.empty())
+        r.error(tls, tpath, "give both cert and key (PEM files)");
+    }
+  }
+  if (r.read_string(node, "public_name", path, out.public_name)) {
+    std::transform(out.public_name.begin(), out.public_name.end(), out.public_name.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (!out.public_name.empty() && out.public_name.back() == '.') out.public_name.pop_back();
+    if (!valid_hostname(out.public_name))
+      r.error(node["public_name"], path + ".public_name", "'" + out.public_name + "' is not a host name");
+  }
+  if ((!out.doh_listen.empty() || !out.dot_listen.empty()) && out.tls.cert.empty())
+    r.error(node, path + ".tls", "DoH and DoT listeners need server.tls.cert and server.tls.key");
   if (YAML::Node tcp = node["tcp"]; tcp.IsDefined()) {
     const std::string tpath = path + ".tcp";
     if (r.expect_map(tcp, tpath)) {
@@ -386,7 +429,7 @@ void read_policy(Reader& r, const std::string& name, const YAML::Node& node, Pol
   out.name = name;
   out.mark = r.mark(node);
   if (!r.expect_map(node, path)) return;
-  r.check_keys(node, path, {"block", "allow", "deny", "schedule", "safe_search", "action", "log"});
+  r.check_keys(node, path, {"block", "allow", "deny", "schedule", "safe_search", "action", "log", "deep_inspection"});
   for (auto& [slug, n] : r.read_string_list(node, "block", path)) {
     out.block.push_back(slug);
     out.block_marks.push_back(r.mark(n));
@@ -395,6 +438,7 @@ void read_policy(Reader& r, const std::string& name, const YAML::Node& node, Pol
   for (auto& [pattern, n] : r.read_string_list(node, "deny", path)) out.deny.push_back({pattern, r.mark(n)});
   if (YAML::Node sched = node["schedule"]; sched.IsDefined()) read_schedule(r, sched, path + ".schedule", out.schedule);
   r.read_bool(node, "safe_search", path, out.safe_search);
+  r.read_bool(node, "deep_inspection", path, out.deep_inspection);
   std::string text;
   if (r.read_string(node, "action", path, text)) {
     if (text == "blockpage") out.action = BlockAction::blockpage;
@@ -424,6 +468,36 @@ void read_policies(Reader& r, const YAML::Node& node, std::map<std::string, Poli
   }
 }
 
+bool valid_token(std::string_view token) {
+  return token.size() >= 8 && token.size() <= 32 &&
+         std::all_of(token.begin(), token.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); });
+}
+
+void read_devices(Reader& r, const YAML::Node& node, const std::string& path, TenantSettings& t) {
+  if (!node.IsSequence()) {
+    r.error(node, path, "expected a list of devices");
+    return;
+  }
+  for (size_t i = 0; i < node.size(); ++i) {
+    const YAML::Node item = node[i];
+    const std::string dpath = Reader::index(path, i);
+    if (!r.expect_map(item, dpath)) continue;
+    r.check_keys(item, dpath, {"name", "token"});
+    DeviceSettings d;
+    d.mark = r.mark(item);
+    if (!r.read_string(item, "name", dpath, d.name) || d.name.empty()) r.error(item, dpath + ".name", "every device needs a name");
+    if (!r.read_string(item, "token", dpath, d.token))
+      r.error(item, dpath + ".token", "every device needs a token (`sekisho device add` generates one)");
+    else if (!valid_token(d.token))
+      r.error(item["token"], dpath + ".token", "a token is 8 to 32 characters of a-z and 0-9 (it becomes a DNS label)");
+    for (const auto& other : t.devices)
+      if (!d.name.empty() && other.name == d.name) r.error(item["name"], dpath + ".name", "device '" + d.name + "' is listed twice");
+    t.devices.push_back(std::move(d));
+  }
+  if (t.max_devices != 0 && t.devices.size() > t.max_devices)
+    r.error(node, path, std::to_string(t.devices.size()) + " devices exceed max_devices " + std::to_string(t.max_devices));
+}
+
 void read_tenants(Reader& r, const YAML::Node& node, std::vector<TenantSettings>& out) {
   const std::string path = "tenants";
   if (!node.IsSequence()) {
@@ -434,7 +508,7 @@ void read_tenants(Reader& r, const YAML::Node& node, std::vector<TenantSettings>
     const YAML::Node item = node[i];
     const std::string ipath = Reader::index(path, i);
     if (!r.expect_map(item, ipath)) continue;
-    r.check_keys(item, ipath, {"id", "name", "networks", "policy", "max_devices"});
+    r.check_keys(item, ipath, {"id", "name", "contact", "networks", "policy", "max_devices", "devices"});
     TenantSettings t;
     t.mark = r.mark(item);
     if (!r.read_string(item, "id", ipath, t.id) || t.id.empty()) {
@@ -458,6 +532,8 @@ void read_tenants(Reader& r, const YAML::Node& node, std::vector<TenantSettings>
     if (!r.read_string(item, "policy", ipath, t.policy)) r.error(item, ipath + ".policy", "every tenant needs a policy");
     else t.policy_mark = r.mark(item["policy"]);
     r.read_uint(item, "max_devices", ipath, t.max_devices, 0, 100000000);
+    r.read_string(item, "contact", ipath, t.contact);
+    if (YAML::Node devices = item["devices"]; devices.IsDefined()) read_devices(r, devices, ipath + ".devices", t);
     out.push_back(std::move(t));
   }
 }

@@ -28,9 +28,19 @@ struct TcpSettings {
   uint32_t max_pipelined = 128;       // unanswered queries per connection before reading pauses
 };
 
+// A certificate chain and its key (PEM files), re-read on SIGHUP.
+struct TlsSettings {
+  std::string cert;
+  std::string key;
+};
+
 struct ServerSettings {
   unsigned threads = 0;  // 0 = one per core
   std::vector<net::SocketAddress> dns_listen;
+  std::vector<net::SocketAddress> doh_listen;  // DNS over HTTPS (RFC 8484), default port 443
+  std::vector<net::SocketAddress> dot_listen;  // DNS over TLS (RFC 7858), default port 853
+  TlsSettings tls;                              // required when doh or dot listen
+  std::string public_name;  // the name clients reach us by: DoT SNI "{token}.{public_name}", profiles, DDR
   TcpSettings tcp;
   uint32_t drain_timeout_ms = 3000;
 };
@@ -99,12 +109,23 @@ struct PolicySettings {
   bool safe_search = false;
   BlockAction action = BlockAction::blockpage;
   LogMode log = LogMode::full;
+  bool deep_inspection = false;  // hosts with URL entries in a blocked category go to the intercept server
+  SourceMark mark;
+};
+
+// A device reaching us over DoH/DoT; its token names it (and its tenant) in the DoH path or
+// the DoT server name.
+struct DeviceSettings {
+  std::string name;
+  std::string token;  // 8–32 characters of [a-z0-9]; unique across all tenants
   SourceMark mark;
 };
 
 struct TenantSettings {
   std::string id;
   std::string name;
+  std::string contact;  // shown on the block page ("IT desk, ext. 1234")
+  std::vector<DeviceSettings> devices;
   std::vector<NetworkSettings> networks;
   std::string policy;
   uint32_t max_devices = 0;  // 0 = no limit

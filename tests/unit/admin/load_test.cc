@@ -449,3 +449,75 @@ TEST_CASE("an empty port is rejected for IPv6 as it is for IPv4") {
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("admin.config.encrypted") {
+
+TEST_CASE("DoH/DoT listeners, TLS files and the public name") {
+  auto full = load(R"(server:
+  listen:
+    dns: ["127.0.0.1:5353"]
+    doh: ["127.0.0.1:8443", "[::1]"]
+    dot: ["127.0.0.1:8853"]
+  tls: {cert: /tmp/server.pem, key: /tmp/server.key}
+  public_name: DNS.Example.NET.
+upstreams: [127.0.0.1:5399]
+)");
+  INFO(all_errors(full));
+  REQUIRE(full.errors.empty());
+  const auto& s = full.settings.server;
+  REQUIRE(s.doh_listen.size() == 2);
+  CHECK(addr(s.doh_listen[0]) == "127.0.0.1:8443");
+  CHECK(addr(s.doh_listen[1]) == "[::1]:443");
+  REQUIRE(s.dot_listen.size() == 1);
+  CHECK(addr(s.dot_listen[0]) == "127.0.0.1:8853");
+  CHECK(s.tls.cert == "/tmp/server.pem");
+  CHECK(s.tls.key == "/tmp/server.key");
+  CHECK(s.public_name == "dns.example.net");
+}
+
+TEST_CASE("DoH without a certificate is an error at server.tls") {
+  auto r = load(R"(server:
+  listen: {dns: ["127.0.0.1:5353"], doh: ["127.0.0.1:8443"]}
+upstreams: [127.0.0.1:5399]
+)");
+  only_error(r, "server.tls");
+}
+
+TEST_CASE("a bad public name is refused") {
+  auto bad = load(R"(server:
+  listen: {dns: ["127.0.0.1:5353"]}
+  public_name: "dns..example"
+upstreams: [127.0.0.1:5399]
+)");
+  only_error(bad, "server.public_name");
+}
+
+TEST_CASE("devices: names, tokens, contact and the max_devices limit") {
+  const std::string base = std::string(kMinimal) + R"(policies: {p: {block: []}}
+tenants:
+  - id: acme
+    contact: "IT desk 1234"
+    networks: ["10.0.0.0/8"]
+    policy: p
+)";
+  auto ok = load(base + R"(    devices:
+      - {name: taro-iphone, token: k7q2m9x4p8}
+      - {name: hanako-pixel, token: a1b2c3d4e5}
+)");
+  INFO(all_errors(ok));
+  REQUIRE(ok.errors.empty());
+  const auto& t = ok.settings.tenants.at(0);
+  CHECK(t.contact == "IT desk 1234");
+  REQUIRE(t.devices.size() == 2);
+  CHECK(t.devices[1].name == "hanako-pixel");
+  CHECK(t.devices[1].token == "a1b2c3d4e5");
+
+  only_error(load(base + "    devices: [{name: x, token: SHORT}]\n"), "tenants[0].devices[0].token");
+  only_error(load(base + "    devices: [{name: x}]\n"), "tenants[0].devices[0].token");
+  only_error(load(base + "    devices: [{name: x, token: abcdefgh1}, {name: x, token: abcdefgh2}]\n"),
+             "tenants[0].devices[1].name");
+  only_error(load(base + "    max_devices: 1\n    devices: [{name: x, token: abcdefgh1}, {name: y, token: abcdefgh2}]\n"),
+             "tenants[0].devices");
+}
+
+}  // TEST_SUITE

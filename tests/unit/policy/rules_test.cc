@@ -173,6 +173,35 @@ policies:
   CHECK(errors.size() == 5);
 }
 
+TEST_CASE("compile: device tokens map to their tenant; a token used twice is an error") {
+  const char* yaml = R"(server: {listen: {dns: ["127.0.0.1:5353"]}}
+upstreams: [127.0.0.1:5399]
+policies: {p: {block: [], deep_inspection: true}}
+tenants:
+  - id: acme
+    networks: ["10.1.0.0/16"]
+    policy: p
+    devices: [{name: taro, token: k7q2m9x4p8}]
+  - id: beta
+    networks: ["10.2.0.0/16"]
+    policy: p
+    devices: [{name: jiro, token: zzzzzzzz1}, {name: saburo, token: k7q2m9x4p8}]
+)";
+  auto loaded = config::load_config_text(yaml, "t.yaml");
+  REQUIRE(loaded.ok());
+  std::vector<config::ConfigError> errors;
+  auto snap = compile_policies(loaded.settings, 0, errors);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].line == 12);
+  CHECK(errors[0].message.find("already used by device 'taro'") != std::string::npos);
+  const DeviceRef* jiro = snap->find_device("zzzzzzzz1");
+  REQUIRE(jiro != nullptr);
+  CHECK(snap->tenants[jiro->tenant].id == "beta");
+  CHECK(snap->tenants[jiro->tenant].devices[jiro->device] == "jiro");
+  CHECK(snap->find_device("nosuchtoken") == nullptr);
+  CHECK(snap->policies[0].deep_inspection);
+}
+
 TEST_CASE("decide: allow beats deny, deny blocks, verdict text names the rule") {
   CompiledPolicy p;
   std::string why;
