@@ -21,5 +21,7 @@ struct Configuration {
 
 // `path` empty: the embedded defaults.
 Configuration load_configuration(const std::string& path);
+// The same, reading `overrides` instead of those tenants.d files (load.h).
+Configuration load_configuration(const std::string& path, const TenantFileOverrides& overrides);
 
 }  // namespace sekisho::config

@@ -547,25 +547,29 @@ void read_querylog(Reader& r, const YAML::Node& node, QueryLogSettings& out) {
 }
 
 // tenants.d/*.yaml beside the main file: more tenants and policies, one file per tenant usually.
-void read_tenant_files(const std::string& main_file, LoadResult& result) {
+void read_tenant_files(const std::string& main_file, const TenantFileOverrides& overrides, LoadResult& result) {
   namespace fs = std::filesystem;
-  fs::path dir = fs::path(main_file).parent_path() / "tenants.d";
+  const fs::path dir = tenants_dir(main_file);
+  const auto is_yaml = [](const fs::path& p) { return p.extension() == ".yaml" || p.extension() == ".yml"; };
+  std::vector<std::string> files;
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return;
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.path().extension() == ".yaml" || e.path().extension() == ".yml") files.push_back(e.path());
+  if (fs::is_directory(dir, ec))
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (is_yaml(e.path()) && !overrides.count(e.path().string())) files.push_back(e.path().string());
+  for (const auto& [file, text] : overrides)
+    if (text && is_yaml(file) && fs::path(file).parent_path() == dir) files.push_back(file);
   std::sort(files.begin(), files.end());
   for (const auto& file : files) {
-    Reader r(file.string(), result.errors);
+    Reader r(file, result.errors);
     YAML::Node root;
     try {
-      root = YAML::LoadFile(file.string());
+      auto over = overrides.find(file);
+      root = over != overrides.end() ? YAML::Load(*over->second) : YAML::LoadFile(file);
     } catch (const YAML::ParserException& e) {
-      result.errors.push_back(ConfigError{file.string(), e.mark.line + 1, e.mark.column + 1, "", "YAML syntax error: " + e.msg});
+      result.errors.push_back(ConfigError{file, e.mark.line + 1, e.mark.column + 1, "", "YAML syntax error: " + e.msg});
       continue;
     } catch (const YAML::Exception& e) {
-      result.errors.push_back(ConfigError{file.string(), 0, 0, "", std::string("cannot read: ") + e.what()});
+      result.errors.push_back(ConfigError{file, 0, 0, "", std::string("cannot read: ") + e.what()});
       continue;
     }
     if (root.IsNull()) continue;
@@ -651,7 +655,13 @@ LoadResult load_config_text(std::string_view yaml, const std::string& source_nam
   return result;
 }
 
-LoadResult load_config_file(const std::string& path) {
+std::filesystem::path tenants_dir(const std::string& main_file) {
+  return std::filesystem::path(main_file).parent_path() / "tenants.d";
+}
+
+LoadResult load_config_file(const std::string& path) { return load_config_file(path, {}); }
+
+LoadResult load_config_file(const std::string& path, const TenantFileOverrides& overrides) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     LoadResult result;
@@ -661,7 +671,7 @@ LoadResult load_config_file(const std::string& path) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   LoadResult result = load_config_text(buffer.str(), path);
-  read_tenant_files(path, result);
+  read_tenant_files(path, overrides, result);
   return result;
 }
 

@@ -2,6 +2,9 @@
 // key path, so `--check-config`, start-up and reload all report the same messages.
 #pragma once
 
+#include <filesystem>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +30,15 @@ struct LoadResult {
 };
 
 LoadResult load_config_file(const std::string& path);
+
+// The tenants.d directory load_config_file reads beside `main_file`.
+std::filesystem::path tenants_dir(const std::string& main_file);
+
+// Text to read instead of a tenants.d file, keyed by its path as tenants_dir(main) / name
+// forms it; std::nullopt hides a file that is on disk. Lets admin/config/tenant_file.h validate
+// a change with the real loader before anything is written.
+using TenantFileOverrides = std::map<std::string, std::optional<std::string>>;
+LoadResult load_config_file(const std::string& path, const TenantFileOverrides& overrides);
 LoadResult load_config_text(std::string_view yaml, const std::string& source_name);
 
 // The configuration sekishod runs with when no --config is given: unprivileged loopback ports,
