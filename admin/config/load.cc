@@ -546,6 +546,117 @@ void read_querylog(Reader& r, const YAML::Node& node, QueryLogSettings& out) {
   r.read_bool(node, "enabled", path, out.enabled);
 }
 
+// admin: the admin service. Tenant names are checked in check_admin_tenants() once tenants.d
+// has been read too.
+void read_admin(Reader& r, const YAML::Node& node, AdminSettings& out) {
+  const std::string path = "admin";
+  if (!r.expect_map(node, path)) return;
+  r.check_keys(node, path, {"listen", "tls", "tokens", "audit_log", "metrics_listen"});
+  read_address_list(r, node, "listen", path, 8081, out.listen);
+  read_address_list(r, node, "metrics_listen", path, 9153, out.metrics_listen);
+  r.read_string(node, "audit_log", path, out.audit_log);
+  if (YAML::Node tls = node["tls"]; tls.IsDefined()) {
+    const std::string tpath = path + ".tls";
+    if (r.expect_map(tls, tpath)) {
+      r.check_keys(tls, tpath, {"cert", "key"});
+      r.read_string(tls, "cert", tpath, out.tls.cert);
+      r.read_string(tls, "key", tpath, out.tls.key);
+      if (out.tls.cert.empty() != out.tls.key.empty()) r.error(tls, tpath, "give both cert and key (PEM files)");
+    }
+  }
+  YAML::Node tokens = node["tokens"];
+  if (!tokens.IsDefined() || tokens.IsNull()) return;
+  const std::string kpath = path + ".tokens";
+  if (!tokens.IsSequence()) {
+    r.error(tokens, kpath, "expected a list of tokens");
+    return;
+  }
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const YAML::Node item = tokens[i];
+    const std::string ipath = Reader::index(kpath, i);
+    if (!r.expect_map(item, ipath)) continue;
+    r.check_keys(item, ipath, {"name", "role", "tenant", "sha256"});
+    AdminTokenSettings t;
+    t.mark = r.mark(item);
+    if (!r.read_string(item, "name", ipath, t.name) || t.name.empty()) r.error(item, ipath + ".name", "every token needs a name");
+    for (const auto& other : out.tokens)
+      if (!t.name.empty() && other.name == t.name) r.error(item["name"], ipath + ".name", "token name '" + t.name + "' is used twice");
+    std::string role;
+    if (!r.read_string(item, "role", ipath, role)) {
+      r.error(item, ipath + ".role", "every token needs a role (operator | tenant-admin)");
+    } else if (role == "operator") {
+      t.role = AdminRole::operator_role;
+    } else if (role == "tenant-admin") {
+      t.role = AdminRole::tenant_admin;
+    } else {
+      r.error(item["role"], ipath + ".role", "'" + role + "' is not a role (operator | tenant-admin)");
+    }
+    const bool has_tenant = r.read_string(item, "tenant", ipath, t.tenant);
+    if (t.role == AdminRole::tenant_admin && t.tenant.empty())
+      r.error(item, ipath + ".tenant", "a tenant-admin token needs the tenant it manages");
+    if (t.role == AdminRole::operator_role && has_tenant)
+      r.error(item["tenant"], ipath + ".tenant", "an operator token covers every tenant; remove 'tenant' or use role tenant-admin");
+    if (!r.read_string(item, "sha256", ipath, t.sha256)) {
+      r.error(item, ipath + ".sha256", "every token needs sha256 (`sekisho admin token` prints it)");
+    } else {
+      std::transform(t.sha256.begin(), t.sha256.end(), t.sha256.begin(), [](unsigned char c) { return std::tolower(c); });
+      const bool hex = t.sha256.size() == 64 && std::all_of(t.sha256.begin(), t.sha256.end(), [](char c) {
+                         return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                       });
+      if (!hex) r.error(item["sha256"], ipath + ".sha256", "expected 64 hex digits (the SHA-256 of the token, not the token)");
+    }
+    out.tokens.push_back(std::move(t));
+  }
+}
+
+// A tenant-admin token for a tenant that does not exist would be a dead credential today and
+// a silent grant the day someone adds a tenant by that id.
+void check_admin_tenants(LoadResult& result) {
+  const Settings& s = result.settings;
+  for (size_t i = 0; i < s.admin.tokens.size(); ++i) {
+    const AdminTokenSettings& t = s.admin.tokens[i];
+    if (t.role != AdminRole::tenant_admin || t.tenant.empty()) continue;
+    const bool known = std::any_of(s.tenants.begin(), s.tenants.end(), [&](const TenantSettings& x) { return x.id == t.tenant; });
+    if (!known)
+      result.errors.push_back(ConfigError{t.mark.file, t.mark.line, t.mark.column,
+                                          "admin.tokens[" + std::to_string(i) + "].tenant",
+                                          "unknown tenant '" + t.tenant + "'"});
+  }
+}
+
+void read_intercept(Reader& r, const YAML::Node& node, InterceptSettings& out) {
+  const std::string path = "intercept";
+  if (!r.expect_map(node, path)) return;
+  r.check_keys(node, path, {"listen", "ca_dir", "cert_cache_dir", "template_dir", "origin_ca_file", "allow_private",
+                            "max_header_bytes", "max_body_bytes", "header_timeout_ms", "idle_timeout_ms",
+                            "origin_timeout_ms", "leaf_validity_hours", "cert_cache_entries"});
+  if (YAML::Node listen = node["listen"]; listen.IsDefined()) {
+    const std::string lpath = path + ".listen";
+    if (r.expect_map(listen, lpath)) {
+      r.check_keys(listen, lpath, {"http", "https"});
+      read_address_list(r, listen, "http", lpath, 80, out.http_listen);
+      read_address_list(r, listen, "https", lpath, 443, out.https_listen);
+    }
+  }
+  r.read_string(node, "ca_dir", path, out.ca_dir);
+  r.read_string(node, "cert_cache_dir", path, out.cert_cache_dir);
+  r.read_string(node, "template_dir", path, out.template_dir);
+  r.read_string(node, "origin_ca_file", path, out.origin_ca_file);
+  if (YAML::Node list = node["allow_private"]; list.IsDefined()) {
+    if (!list.IsSequence()) r.error(list, path + ".allow_private", "expected a list of networks");
+    else
+      for (size_t i = 0; i < list.size(); ++i)
+        read_network(r, list[i], Reader::index(path + ".allow_private", i), out.allow_private);
+  }
+  r.read_uint(node, "max_header_bytes", path, out.max_header_bytes, 1024, 1024 * 1024);
+  r.read_uint(node, "max_body_bytes", path, out.max_body_bytes, 0, 0xFFFFFFFFu);
+  r.read_uint(node, "header_timeout_ms", path, out.header_timeout_ms, 100, 600000);
+  r.read_uint(node, "idle_timeout_ms", path, out.idle_timeout_ms, 100, 3600000);
+  r.read_uint(node, "origin_timeout_ms", path, out.origin_timeout_ms, 100, 600000);
+  r.read_uint(node, "leaf_validity_hours", path, out.leaf_validity_hours, 25, 24 * 397);
+  r.read_uint(node, "cert_cache_entries", path, out.cert_cache_entries, 1, 10000000);
+}
+
 // tenants.d/*.yaml beside the main file: more tenants and policies, one file per tenant usually.
 void read_tenant_files(const std::string& main_file, const TenantFileOverrides& overrides, LoadResult& result) {
   namespace fs = std::filesystem;
@@ -634,7 +745,7 @@ LoadResult load_config_text(std::string_view yaml, const std::string& source_nam
     return result;
   }
   r.check_keys(root, "", {"server", "upstreams", "forwarding", "cache", "log", "category_db", "blockpage", "tenants",
-                          "policies", "querylog"});
+                          "policies", "querylog", "admin"});
   if (YAML::Node n = root["server"]; n.IsDefined()) read_server(r, n, s.server);
   if (YAML::Node n = root["upstreams"]; n.IsDefined()) read_upstreams(r, n, s.upstreams);
   else s.upstreams = resolv_conf_upstreams();
@@ -646,6 +757,7 @@ LoadResult load_config_text(std::string_view yaml, const std::string& source_nam
   if (YAML::Node n = root["tenants"]; n.IsDefined()) read_tenants(r, n, s.tenants);
   if (YAML::Node n = root["policies"]; n.IsDefined()) read_policies(r, n, s.policies);
   if (YAML::Node n = root["querylog"]; n.IsDefined()) read_querylog(r, n, s.querylog);
+  if (YAML::Node n = root["admin"]; n.IsDefined()) read_admin(r, n, s.admin);
 
   if (s.server.dns_listen.empty())
     r.error(root["server"].IsDefined() ? root["server"] : root, "server.listen.dns", "at least one listen address is required");
@@ -672,6 +784,7 @@ LoadResult load_config_file(const std::string& path, const TenantFileOverrides& 
   buffer << in.rdbuf();
   LoadResult result = load_config_text(buffer.str(), path);
   read_tenant_files(path, overrides, result);
+  check_admin_tenants(result);
   return result;
 }
 

@@ -138,6 +138,10 @@ struct QueryLogSettings {
   bool enabled = true;
 };
 
+// The admin service (admin/api). Tokens are kept only as SHA-256 digests: the YAML (and a
+// leaked copy of it) never holds a usable credential.
+enum class AdminRole { operator_role, tenant_admin };
+
 struct Settings {
   std::string source;  // file the settings came from, for messages
   ServerSettings server;
@@ -150,6 +154,7 @@ struct Settings {
   std::vector<TenantSettings> tenants;           // main file first, then tenants.d/*.yaml by name
   std::map<std::string, PolicySettings> policies;
   QueryLogSettings querylog;
+  AdminSettings admin;
 };
 
 }  // namespace sekisho::config

@@ -1,0 +1,40 @@
+// Request bodies and resources as JSON. Reading is strict: unknown fields, wrong types and
+// malformed values are refused with the field named, so a typo never silently falls back to a
+// default (the same rule the YAML loader follows).
+#pragma once
+
+#include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "admin/config/settings.h"
+#include "policy/querylog/stats.h"
+
+namespace sekisho::admin {
+
+// A client mistake in a request: HTTP status, message, and the field at fault ("" = the body).
+struct ApiError : std::runtime_error {
+  ApiError(int status, const std::string& message, std::string field = {})
+      : std::runtime_error(message), status(status), field(std::move(field)) {}
+  int status;
+  std::string field;
+};
+
+// Parses a request body as one JSON object; throws ApiError 400 when it is not one.
+nlohmann::json parse_object(const std::string& body);
+
+// Refuses (400) any key of `object` not in `known`, naming it with `prefix`.
+void only_keys(const nlohmann::json& object, std::initializer_list<const char*> known, const std::string& prefix = {});
+
+nlohmann::json policy_to_json(const config::PolicySettings& p);
+// Replaces every field of `out` except name and marks from a PUT body (missing fields get the
+// defaults, as in YAML). Category slugs, patterns and time zones are checked by the loader.
+void policy_from_json(const nlohmann::json& body, config::PolicySettings& out);
+
+nlohmann::json tenant_to_json(const config::TenantSettings& t);
+
+// TenantStats → JSON: totals, by action and category (slugs), top lists, hourly and daily series.
+nlohmann::json stats_to_json(const querylog::TenantStats& s);
+
+}  // namespace sekisho::admin

@@ -1,0 +1,37 @@
+// Search over the query-log files (policy/querylog/writer.h: <dir>/queries-YYYY-MM-DD.jsonl),
+// newest first, in pages. Files are only ever appended to, so a position (day, line) stays
+// valid while the log grows: the cursor of a page is where the next page starts, and new
+// queries arriving meanwhile never shift or repeat entries.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace sekisho::admin {
+
+struct LogQuery {
+  std::string tenant;        // exact tenant id; empty = any (operators only)
+  int64_t from_us = INT64_MIN;  // inclusive
+  int64_t to_us = INT64_MAX;    // exclusive
+  std::string client;        // exact client address as logged
+  std::string device;        // exact device name
+  std::string name;          // substring of the query name (lower case)
+  std::string action;        // exact action ("blocked", "resolved", …)
+  size_t limit = 100;
+  std::string cursor;        // from a previous page; empty = newest
+};
+
+struct LogPage {
+  std::vector<nlohmann::json> records;  // newest first (by file position within a day)
+  std::string next_cursor;              // empty when there is nothing older
+  uint64_t lines_scanned = 0;
+  uint64_t lines_unreadable = 0;        // not JSON (a torn last line is never written; counted anyway)
+};
+
+// Throws std::invalid_argument naming the parameter when the cursor is malformed.
+LogPage search_querylog(const std::string& directory, const LogQuery& query);
+
+}  // namespace sekisho::admin

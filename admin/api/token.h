@@ -1,0 +1,29 @@
+// Admin API tokens: how they are made, hashed and compared. The YAML holds only SHA-256
+// digests, so the comparison is between digests and runs in constant time.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace sekisho::admin {
+
+// A fresh token: "sk_" + 43 characters of base64url (256 bits from the kernel's CSPRNG).
+// Throws std::runtime_error when no randomness is available.
+std::string new_token();
+
+// 64 lower-case hex digits of SHA-256(text).
+std::string sha256_hex(std::string_view text);
+
+// Equal length strings compared without an early exit; different lengths are simply unequal
+// (digests always have the same length, so this leaks nothing about a secret).
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+}  // namespace sekisho::admin
+
+namespace sekisho::admin {
+
+// A DoH/DoT device token: 20 characters of [a-z0-9] (103 bits), the form the loader accepts
+// (it becomes a DNS label in the DoT server name).
+std::string new_device_token();
+
+}  // namespace sekisho::admin
