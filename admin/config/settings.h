@@ -142,6 +142,22 @@ struct QueryLogSettings {
 // leaked copy of it) never holds a usable credential.
 enum class AdminRole { operator_role, tenant_admin };
 
+struct AdminTokenSettings {
+  std::string name;    // who, in the audit log
+  AdminRole role = AdminRole::operator_role;
+  std::string tenant;  // tenant_admin only: the one tenant it may see
+  std::string sha256;  // 64 lower-case hex digits of SHA-256(token)
+  SourceMark mark;
+};
+
+struct AdminSettings {
+  std::vector<net::SocketAddress> listen;          // empty: no admin service
+  TlsSettings tls;                                 // both set: HTTPS
+  std::vector<AdminTokenSettings> tokens;
+  std::string audit_log;                           // JSON lines; empty: audit lines go to stderr
+  std::vector<net::SocketAddress> metrics_listen;  // /metrics without a token; empty: admin listen + operator token
+};
+
 struct Settings {
   std::string source;  // file the settings came from, for messages
   ServerSettings server;
