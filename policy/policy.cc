@@ -38,7 +38,7 @@ CategorySet compile_categories(const std::vector<std::string>& slugs, const std:
       continue;
     }
     std::string known;
-    for (const auto& c : builtin_categories())
+    for (const auto& c : all_categories())
       if (c.group != CategoryGroup::kAllow) known += (known.empty() ? "" : " ") + std::string(c.slug);
     errors.push_back(error_at(i < marks.size() ? marks[i] : fallback, path,
                               "unknown category '" + slugs[i] + "' (known: " + known + ")"));

@@ -1,12 +1,15 @@
 // admin/cli/db.cc — `sekisho db` subcommands over policy/store and policy/import.
 //
 // Control plane: exceptions with context are caught once, in run_db. Every subcommand takes
-// --db PATH (default /var/lib/sekisho/categories). Imports are one write transaction: a
+// --db PATH (default /var/lib/sekisho/categories) and --categories FILE (categories added to
+// the built-ins), or --config FILE for both (category_db and categories_file of sekishod's
+// YAML, so the CLI and the server cannot disagree). Imports are one write transaction: a
 // --strict import with any refused line writes nothing.
 #include "admin/cli/db.h"
 
 #include <lmdb.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -17,9 +20,12 @@
 #include <string>
 #include <vector>
 
+#include "admin/config/load.h"
 #include "policy/import/idna.h"
 #include "policy/import/importer.h"
+#include "policy/store/category_file.h"
 #include "policy/store/category_store.h"
+#include "policy/store/category_table.h"
 #include "policy/store/entry_codec.h"
 #include "policy/store/key_format.h"
 #include "policy/store/lmdb_util.h"
@@ -32,14 +38,16 @@ namespace {
 using namespace sekisho::policy;
 
 constexpr const char* kUsage =
-    "usage: sekisho db [--db PATH] COMMAND ...\n"
+    "usage: sekisho db [--db PATH] [--categories FILE] COMMAND ...\n"
+    "       sekisho db --config SEKISHOD_YAML COMMAND ...   (its category_db and categories_file)\n"
     "  import --source NAME --format domains|hosts|adblock|rpz|csv|ut1 [--category C ...]\n"
     "         [--strict] [--quiet] FILE|DIR|-      (.gz read directly; - is stdin)\n"
     "  lookup NAME|URL ...\n"
     "  stats\n"
     "  export [--source NAME] [--urls]\n"
     "  remove-source NAME\n"
-    "  verify\n";
+    "  verify\n"
+    "  categories                 (the registry: built-ins, the file's additions, the store's ids)\n";
 
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -47,6 +55,9 @@ struct UsageError : std::runtime_error {
 
 struct Args {
   std::string db = schema::kDefaultDbPath;
+  bool db_given = false;
+  std::string categories_file;
+  std::string config;
   std::string command;
   std::vector<std::string> positional;
   std::multimap<std::string, std::string> options;
@@ -58,7 +69,8 @@ struct Args {
 };
 
 Args parse_args(int argc, char** argv) {
-  static const std::set<std::string> kWithValue = {"--db", "--source", "--format", "--category"};
+  static const std::set<std::string> kWithValue = {"--db", "--categories", "--config", "--source", "--format",
+                                                   "--category"};
   static const std::set<std::string> kFlags = {"--strict", "--quiet", "--urls"};
   Args a;
   for (int i = 1; i < argc; ++i) {
@@ -82,7 +94,9 @@ Args parse_args(int argc, char** argv) {
         if (i + 1 >= argc) throw UsageError(arg + " needs a value");
         value = argv[++i];
       }
-      if (arg == "--db") a.db = value;
+      if (arg == "--db") a.db = value, a.db_given = true;
+      else if (arg == "--categories") a.categories_file = value;
+      else if (arg == "--config") a.config = value;
       else a.options.emplace(arg, value);
     } else if (arg == "--help") {
       a.command = "help";
@@ -90,7 +104,29 @@ Args parse_args(int argc, char** argv) {
       throw UsageError("unknown option " + arg);
     }
   }
+  if (!a.config.empty()) {
+    if (a.db_given || !a.categories_file.empty())
+      throw UsageError("--config names the store and the categories file; drop --db/--categories");
+    config::LoadResult loaded = config::load_config_file(a.config);
+    if (!loaded.ok()) {
+      std::string msg = a.config + " has errors:";
+      for (const auto& e : loaded.errors) msg += "\n  " + e.to_string();
+      throw std::runtime_error(msg);
+    }
+    if (loaded.settings.category_db.empty()) throw std::runtime_error(a.config + " sets no category_db");
+    a.db = loaded.settings.category_db;
+    a.categories_file = loaded.settings.categories_file;
+  }
   return a;
+}
+
+// Before any command: the registry the store's ids are read and written with.
+void install_categories(const Args& a) {
+  std::vector<CategoryFileError> errors;
+  if (apply_category_file(a.categories_file, errors)) return;
+  std::string msg = "categories file " + a.categories_file + ":";
+  for (const auto& e : errors) msg += "\n  " + e.to_string();
+  throw std::runtime_error(msg);
 }
 
 CategorySet parse_categories(const Args& a) {
@@ -104,7 +140,9 @@ CategorySet parse_categories(const Args& a) {
       std::string slug = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
       if (!slug.empty()) {
         const CategoryInfo* c = category_by_slug(slug);
-        if (!c) throw UsageError("unknown category '" + slug + "'");
+        if (!c)
+          throw UsageError("unknown category '" + slug + "'" +
+                           (a.categories_file.empty() ? std::string(" (added categories need --categories FILE)") : ""));
         set.add(c->id);
       }
       if (comma == std::string::npos) break;
@@ -422,17 +460,46 @@ int cmd_verify(const Args& a) {
   return problems ? 1 : 0;
 }
 
+int cmd_categories(const Args& a) {
+  std::vector<StoredCategory> stored;
+  std::error_code ec;
+  if (std::filesystem::is_directory(a.db, ec)) {
+    auto store = CategoryStore::open(a.db);  // checks the registry against the store
+    TxnGuard txn(store->env(), MDB_RDONLY, a.db);
+    stored = read_category_table(txn.get());
+    txn.commit(a.db + ": read categories");
+  }
+  std::cout << "id  slug  group  en  ja  defined in  in store\n";
+  std::set<uint8_t> listed;
+  for (const auto& c : all_categories()) {
+    bool in_store = std::any_of(stored.begin(), stored.end(), [&](const StoredCategory& s) { return s.id == c.id; });
+    const char* group = c.group == CategoryGroup::kSecurity ? "security" : c.group == CategoryGroup::kContent ? "content" : "allow";
+    std::cout << int(c.id) << "  " << c.slug << "  " << group << "  " << c.name_en << "  " << c.name_ja << "  "
+              << (c.defined_at.empty() ? std::string("built-in") : std::string(c.defined_at)) << "  "
+              << (in_store ? "yes" : "no") << "\n";
+    listed.insert(c.id);
+  }
+  // Ids the store holds that no registry entry names any more (their entries print as #id).
+  for (const auto& s : stored)
+    if (!listed.count(s.id))
+      std::cout << int(s.id) << "  " << s.slug << "  " << s.group << "  " << s.name_en << "  " << s.name_ja
+                << "  store only (not in the categories file)  yes\n";
+  return 0;
+}
+
 }  // namespace
 
 int run_db(int argc, char** argv) {
   try {
     Args a = parse_args(argc, argv);
+    install_categories(a);
     if (a.command == "import") return cmd_import(a);
     if (a.command == "lookup") return cmd_lookup(a);
     if (a.command == "stats") return cmd_stats(a);
     if (a.command == "export") return cmd_export(a);
     if (a.command == "remove-source") return cmd_remove_source(a);
     if (a.command == "verify") return cmd_verify(a);
+    if (a.command == "categories") return cmd_categories(a);
     if (a.command == "help") {
       std::cout << kUsage;
       return 0;

@@ -744,7 +744,7 @@ LoadResult load_config_text(std::string_view yaml, const std::string& source_nam
     r.error(root, "", "the configuration must be a mapping at the top level");
     return result;
   }
-  r.check_keys(root, "", {"server", "upstreams", "forwarding", "cache", "log", "category_db", "blockpage", "tenants",
+  r.check_keys(root, "", {"server", "upstreams", "forwarding", "cache", "log", "category_db", "categories_file", "blockpage", "tenants",
                           "policies", "querylog", "admin"});
   if (YAML::Node n = root["server"]; n.IsDefined()) read_server(r, n, s.server);
   if (YAML::Node n = root["upstreams"]; n.IsDefined()) read_upstreams(r, n, s.upstreams);
@@ -753,6 +753,7 @@ LoadResult load_config_text(std::string_view yaml, const std::string& source_nam
   if (YAML::Node n = root["cache"]; n.IsDefined()) read_cache(r, n, s.cache);
   if (YAML::Node n = root["log"]; n.IsDefined()) read_log(r, n, s);
   r.read_string(root, "category_db", "", s.category_db);
+  r.read_string(root, "categories_file", "", s.categories_file);
   if (YAML::Node n = root["blockpage"]; n.IsDefined()) read_blockpage(r, n, s.blockpage);
   if (YAML::Node n = root["tenants"]; n.IsDefined()) read_tenants(r, n, s.tenants);
   if (YAML::Node n = root["policies"]; n.IsDefined()) read_policies(r, n, s.policies);

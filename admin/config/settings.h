@@ -166,6 +166,7 @@ struct Settings {
   CacheSettings cache;
   log::Level log_level = log::Level::info;
   std::string category_db;  // LMDB category store directory; empty = no store
+  std::string categories_file;  // YAML/CSV adding categories to the built-ins (policy/store/category_file.h)
   BlockpageSettings blockpage;
   std::vector<TenantSettings> tenants;           // main file first, then tenants.d/*.yaml by name
   std::map<std::string, PolicySettings> policies;

@@ -1,8 +1,9 @@
 // policy/store/categories.cc — built-in category registry (ids are on-disk bit positions:
-// append only) and the UT1 directory-name mapping.
+// append only), the installed extensions, and the UT1 directory-name mapping.
 #include "policy/store/categories.h"
 
 #include <array>
+#include <atomic>
 
 namespace sekisho::policy {
 namespace {
@@ -56,18 +57,59 @@ constexpr std::array kUt1 = {
     Ut1Name{"stalkerware", "malware"},     Ut1Name{"dangerous_material", "weapons"},
 };
 
+static_assert(kRegistry.size() <= kFirstExtensionId, "built-ins outgrew their id range");
+
+// The file-defined categories, immutable once published. A replaced set is deliberately never
+// freed: the query path holds its CategoryInfo pointers without a lock, and a set is a few
+// hundred bytes per reload that changed the file.
+struct Extensions {
+  std::vector<CategoryDefinition> defs;  // owns the strings the infos view
+  std::array<CategoryInfo, kMaxCategories> by_id{};
+  std::array<bool, kMaxCategories> present{};
+};
+std::atomic<const Extensions*> g_extensions{nullptr};
+
 }  // namespace
 
 std::span<const CategoryInfo> builtin_categories() { return kRegistry; }
 
+void install_category_extensions(std::vector<CategoryDefinition> extensions) {
+  auto* e = new Extensions;
+  e->defs = std::move(extensions);
+  for (const auto& d : e->defs) {
+    e->by_id[d.id] = CategoryInfo{d.id, d.slug, d.name_en, d.name_ja, d.group, d.defined_at};
+    e->present[d.id] = true;
+  }
+  g_extensions.store(e, std::memory_order_release);
+}
+
+std::vector<CategoryDefinition> category_extensions() {
+  const Extensions* e = g_extensions.load(std::memory_order_acquire);
+  return e ? e->defs : std::vector<CategoryDefinition>{};
+}
+
+std::vector<CategoryInfo> all_categories() {
+  std::vector<CategoryInfo> out(kRegistry.begin(), kRegistry.end());
+  if (const Extensions* e = g_extensions.load(std::memory_order_acquire))
+    for (unsigned id = kFirstExtensionId; id < kMaxCategories; ++id)
+      if (e->present[id]) out.push_back(e->by_id[id]);
+  return out;
+}
+
 const CategoryInfo* category_by_slug(std::string_view slug) {
   for (const auto& c : kRegistry)
     if (c.slug == slug) return &c;
+  if (const Extensions* e = g_extensions.load(std::memory_order_acquire))
+    for (unsigned id = kFirstExtensionId; id < kMaxCategories; ++id)
+      if (e->present[id] && e->by_id[id].slug == slug) return &e->by_id[id];
   return nullptr;
 }
 
 const CategoryInfo* category_by_id(uint8_t id) {
-  return id < kRegistry.size() ? &kRegistry[id] : nullptr;
+  if (id < kRegistry.size()) return &kRegistry[id];
+  if (id >= kMaxCategories) return nullptr;
+  const Extensions* e = g_extensions.load(std::memory_order_acquire);
+  return e && e->present[id] ? &e->by_id[id] : nullptr;
 }
 
 uint8_t allowlist_category_id() { return 0; }

@@ -1,8 +1,12 @@
-// policy/store/categories.h — the built-in category registry and CategorySet.
+// policy/store/categories.h — the category registry (built-ins plus a file's extensions) and
+// CategorySet.
 //
 // Category ids are stable on disk (they are bit positions in stored bitsets): never renumber,
 // only append. 64 ids fit one machine word, which keeps a lookup result and a cache entry's
-// category union to a single uint64_t.
+// category union to a single uint64_t. Ids 0–31 belong to the built-ins (26 used; future
+// built-ins append there), 32–63 to categories a file adds (category_file.h): a file names
+// its ids itself, so they cannot shift when the file is edited, and the store records them
+// at import and refuses a file that renumbers (category_table.h).
 #pragma once
 
 #include <cstdint>
@@ -10,6 +14,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sekisho::policy {
 
@@ -21,9 +26,21 @@ struct CategoryInfo {
   std::string_view name_en;
   std::string_view name_ja;
   CategoryGroup group;
+  std::string_view defined_at = {};  // "file:line" for a file's category; empty for built-ins
 };
 
 inline constexpr unsigned kMaxCategories = 64;
+inline constexpr unsigned kFirstExtensionId = 32;
+
+// A category added by a categories file, owning its strings.
+struct CategoryDefinition {
+  uint8_t id = 0;
+  std::string slug;
+  std::string name_en;
+  std::string name_ja;
+  CategoryGroup group = CategoryGroup::kContent;
+  std::string defined_at;  // "file:line"
+};
 
 // A set of category ids. Plain value type; cheap to copy.
 class CategorySet {
@@ -43,8 +60,17 @@ class CategorySet {
   uint64_t bits_ = 0;
 };
 
-// The whole built-in registry, ordered by id.
+// The built-in registry, ordered by id.
 std::span<const CategoryInfo> builtin_categories();
+// Built-ins plus the installed extensions, ordered by id. The views stay valid for the
+// process's lifetime (a replaced extension set is never freed).
+std::vector<CategoryInfo> all_categories();
+// Replaces the file-defined categories (empty: built-ins only). The caller has validated
+// them (category_file.h). Other threads' lookups see the old or the new set, never a mix:
+// the query path (EDE text, query log) reads the registry without a lock.
+void install_category_extensions(std::vector<CategoryDefinition> extensions);
+// The installed extensions (to restore them when a reload is rejected).
+std::vector<CategoryDefinition> category_extensions();
 const CategoryInfo* category_by_slug(std::string_view slug);
 const CategoryInfo* category_by_id(uint8_t id);
 // Id of the allow-list category; entries carrying it are allow entries (adblock @@, rpz-passthru).

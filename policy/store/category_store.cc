@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <mutex>
 
+#include "policy/store/category_table.h"
 #include "policy/store/entry_codec.h"
 #include "policy/store/lmdb_util.h"
 #include "policy/store/schema.h"
@@ -94,6 +95,10 @@ std::unique_ptr<CategoryStore> CategoryStore::open(const std::string& path, Opti
   mdb_reader_check(store->env_, &dead);
   open_dbis(store->env_, !options.read_only && options.create_if_missing, store->domains_,
             store->urls_, store->meta_, store->index_, store->has_index_, path);
+  // The registry must read stored ids the way the imports wrote them (category_table.h).
+  TxnGuard txn(store->env_, MDB_RDONLY, path);
+  check_category_table(txn.get(), path);
+  txn.commit(path + ": read categories");
   return store;
 }
 

@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "policy/store/category_store.h"
+#include "policy/store/category_table.h"
 #include "policy/store/entry_codec.h"
 #include "policy/store/key_format.h"
 #include "policy/store/lmdb_util.h"
@@ -358,17 +359,6 @@ struct Applier {
   }
 };
 
-void write_categories(MDB_txn* txn, MDB_dbi dbi) {
-  for (const auto& c : builtin_categories()) {
-    const char* group = c.group == CategoryGroup::kSecurity ? "security"
-                        : c.group == CategoryGroup::kContent ? "content" : "allow";
-    std::string value = std::to_string(c.id) + '\t' + group + '\t' + std::string(c.name_en) +
-                        '\t' + std::string(c.name_ja);
-    MDB_val k = to_val(c.slug), v = to_val(value);
-    mdb_check(mdb_put(txn, dbi, &k, &v, 0), "write category " + std::string(c.slug));
-  }
-}
-
 }  // namespace
 
 WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entries, bool remove) {
@@ -376,6 +366,8 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
   TxnGuard txn(store_->env(), 0, what);
   Dbs dbs{store_->domains_dbi(), store_->urls_dbi(), 0, 0, store_->meta_dbi()};
   mdb_check(mdb_dbi_open(txn.get(), schema::kDbCategories, MDB_CREATE, &dbs.categories), what);
+  // Before any work: a categories file that renumbers stored ids must not get its entries in.
+  check_category_table(txn.get(), what);
   mdb_check(mdb_dbi_open(txn.get(), schema::kDbSources, MDB_CREATE, &dbs.sources), what);
 
   // Find the source's id, or allocate the smallest unused one.
@@ -473,7 +465,7 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
     MDB_val v = to_val(rec);
     mdb_check(mdb_put(txn.get(), dbs.sources, &k, &v, 0), what + ": write source record");
   }
-  write_categories(txn.get(), dbs.categories);
+  write_category_table(txn.get(), what);
   // The lookup index of the new generation, in the same txn (readers never mix generations).
   if (early) {
     early_thread.join();

@@ -4,13 +4,17 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "policy/import/idna.h"
 #include "policy/import/importer.h"
+#include "policy/store/category_file.h"
 #include "policy/store/category_store.h"
+#include "policy/store/category_table.h"
 #include "policy/store/entry_codec.h"
 #include "policy/store/lmdb_util.h"
 #include "policy/store/store_writer.h"
@@ -205,4 +209,180 @@ TEST_CASE("store: opening a missing store fails with the path; create_if_missing
   CHECK_FALSE(r.lookup_domain("example.com").found);
   CHECK(r.generation() == 0);
   r.end_batch();
+}
+
+namespace {
+
+// Installs a categories file's additions for one test case and puts the built-ins-only
+// registry back, so other cases see the registry they expect.
+struct ScopedCategories {
+  explicit ScopedCategories(std::vector<CategoryDefinition> defs) { install_category_extensions(std::move(defs)); }
+  ~ScopedCategories() { install_category_extensions({}); }
+};
+
+CategoryDefinition def(uint8_t id, const char* slug, CategoryGroup group = CategoryGroup::kContent) {
+  return CategoryDefinition{id, slug, std::string("EN ") + slug, std::string("JA ") + slug, group, "test:1"};
+}
+
+std::string write_file(const fs::path& p, const std::string& text) {
+  std::ofstream(p) << text;
+  return p.string();
+}
+
+std::vector<std::string> error_lines(const std::vector<CategoryFileError>& errors) {
+  std::vector<std::string> out;
+  for (const auto& e : errors) out.push_back(e.to_string());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("categories file: YAML and CSV add categories after the built-ins") {
+  TempDir dir;
+  std::vector<CategoryFileError> errors;
+  auto yaml = write_file(dir.path / "c.yaml",
+                         "categories:\n"
+                         "  - id: 32\n"
+                         "    slug: intranet\n"
+                         "    group: content\n"
+                         "    en: Intranet\n"
+                         "    ja: 社内サイト\n"
+                         "  - {id: 40, slug: c2, group: security, en: Command and control, ja: C2サーバ}\n");
+  auto defs = load_category_file(yaml, errors);
+  REQUIRE(errors.empty());
+  REQUIRE(defs.size() == 2);
+  CHECK(defs[1].id == 40);
+  CHECK(defs[1].group == CategoryGroup::kSecurity);
+  CHECK(defs[1].defined_at == yaml + ":7");
+  {
+    ScopedCategories scoped(defs);
+    REQUIRE(category_by_slug("intranet"));
+    CHECK(category_by_slug("intranet")->id == 32);
+    CHECK(category_by_slug("intranet")->name_ja == "社内サイト");
+    CHECK(category_by_id(40)->slug == "c2");
+    CHECK(category_by_id(41) == nullptr);
+    CHECK(category_slugs(CategorySet((uint64_t{1} << 40) | (uint64_t{1} << 3))) == "malware,c2");
+    CHECK(all_categories().size() == builtin_categories().size() + 2);
+  }
+  CHECK(category_by_slug("intranet") == nullptr);
+  CHECK(category_slugs(CategorySet(uint64_t{1} << 40)) == "#40");
+
+  auto csv = write_file(dir.path / "c.csv",
+                        "id,slug,group,en,ja\n"
+                        "# a comment\n"
+                        "33,corp_news,content,\"News, internal\",社内ニュース\n");
+  defs = load_category_file(csv, errors);
+  REQUIRE(errors.empty());
+  REQUIRE(defs.size() == 1);
+  CHECK(defs[0].name_en == "News, internal");
+  CHECK(defs[0].defined_at == csv + ":3");
+}
+
+TEST_CASE("categories file: every problem is reported with file:line") {
+  TempDir dir;
+  std::vector<CategoryFileError> errors;
+  auto csv = write_file(dir.path / "bad.csv",
+                        "32,intranet,content,Intranet,社内\n"
+                        "33,intranet,content,Again,再び\n"
+                        "34,ads,content,Ads again,広告\n"
+                        "32,other,content,Other,他\n"
+                        "12,low,content,Low,低\n"
+                        "64,high,content,High,高\n"
+                        "35,Bad Slug,content,Bad,悪\n"
+                        "36,grp,allow,Group,群\n"
+                        "37,short,content\n"
+                        "38,noja,content,No Japanese,\n");
+  auto defs = load_category_file(csv, errors);
+  CHECK(error_lines(errors) ==
+        std::vector<std::string>{
+            csv + ":2: slug 'intranet' is already defined at line 1",
+            csv + ":3: slug 'ads' is a built-in category (id 7)",
+            csv + ":4: id 32 is already used by 'intranet' at line 1",
+            csv + ":5: id 12 is out of range: a file's categories use 32–63 (0–31 belong to the built-ins)",
+            csv + ":6: id 64 is out of range: a file's categories use 32–63 (0–31 belong to the built-ins)",
+            csv + ":7: slug 'Bad Slug' must be 1–32 characters of a-z 0-9 _ -, starting with a letter",
+            csv + ":8: group 'allow' must be security or content",
+            csv + ":9: expected 5 fields id,slug,group,en,ja; found 3",
+            csv + ":10: missing 'ja'",
+        });
+
+  errors.clear();
+  auto yaml = write_file(dir.path / "bad.yaml",
+                         "categories:\n"
+                         "  - id: 32\n"
+                         "    slug: x1\n"
+                         "    group: content\n"
+                         "    colour: red\n"
+                         "    en: X\n"
+                         "    ja: X\n"
+                         "  - id: 33\n"
+                         "    slug: x2\n"
+                         "    group: nonsense\n"
+                         "    en: X\n"
+                         "    ja: X\n");
+  load_category_file(yaml, errors);
+  CHECK(error_lines(errors) == std::vector<std::string>{
+                                   yaml + ":5: unknown key 'colour' (expected id, slug, group, en, ja)",
+                                   yaml + ":8: group 'nonsense' must be security or content",
+                               });
+
+  errors.clear();
+  CHECK_FALSE(apply_category_file(write_file(dir.path / "c.txt", ""), errors));
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].message == "unknown categories file type: name it .yaml, .yml or .csv");
+  errors.clear();
+  CHECK_FALSE(apply_category_file((dir.path / "missing.yaml").string(), errors));
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].message.find("cannot open") == 0);
+}
+
+TEST_CASE("store: added categories keep their ids; a renumbering file is refused") {
+  TempDir dir;
+  {
+    ScopedCategories scoped({def(32, "intranet")});
+    StoreWriter w(dir.path.string());
+    import_text(w, "corp", Format::kCsv, "wiki.corp.example,intranet\n", {});
+    auto store = CategoryStore::open(dir.path.string());
+    CategoryReader r(*store);
+    REQUIRE(r.begin_batch());
+    Match m = r.lookup_domain("a.wiki.corp.example");
+    CHECK(m.categories == CategorySet(uint64_t{1} << 32));
+    r.end_batch();
+  }
+  {  // same slug, another id: the import and the open both refuse, naming the definition
+    ScopedCategories scoped({def(33, "intranet")});
+    CHECK_THROWS_WITH_AS(StoreWriter(dir.path.string()),
+                         doctest::Contains("'intranet' has id 33 in test:1 but id 32 in the store (keep id 32)"),
+                         StoreError);
+    CHECK_THROWS_WITH_AS(CategoryStore::open(dir.path.string()), doctest::Contains("'intranet' has id 33"), StoreError);
+  }
+  {  // a writer opened before the file changed (a long-lived process): its import is refused too
+    StoreWriter w(dir.path.string());
+    ScopedCategories scoped({def(33, "intranet")});
+    CHECK_THROWS_WITH_AS(import_text(w, "corp", Format::kCsv, "x.example,intranet\n", {}),
+                         doctest::Contains("'intranet' has id 33"), StoreError);
+  }
+  {  // the id given to another slug
+    ScopedCategories scoped({def(32, "corp")});
+    CHECK_THROWS_WITH_AS(CategoryStore::open(dir.path.string()),
+                         doctest::Contains("id 32 is 'intranet' in the store but 'corp' in test:1"), StoreError);
+  }
+  {  // built-ins only: the store's category prints as #32, nothing is refused
+    auto store = CategoryStore::open(dir.path.string());
+    CategoryReader r(*store);
+    REQUIRE(r.begin_batch());
+    CHECK(category_slugs(r.lookup_domain("wiki.corp.example").categories) == "#32");
+    r.end_batch();
+  }
+  {  // the old file plus a new category: accepted, both recorded
+    ScopedCategories scoped({def(32, "intranet"), def(33, "corp")});
+    StoreWriter w(dir.path.string());
+    import_text(w, "more", Format::kCsv, "hr.corp.example,corp\n", {});
+    auto store = CategoryStore::open(dir.path.string());
+    TxnGuard txn(store->env(), MDB_RDONLY, "test");
+    auto rows = read_category_table(txn.get());
+    CHECK(std::count_if(rows.begin(), rows.end(), [](const StoredCategory& s) {
+            return (s.id == 32 && s.slug == "intranet") || (s.id == 33 && s.slug == "corp" && s.name_ja == "JA corp");
+          }) == 2);
+  }
 }
