@@ -32,12 +32,15 @@ CategorySet blocked_now(const CompiledPolicy& p, int64_t now, CategorySet probe,
   return blocked;
 }
 
-// Category check of one name (shared by queries and chain members).
+// Category check of one name (shared by queries and chain members). `url_entries` (optional)
+// learns whether the store has URL entries for the name, from the same read.
 bool check_categories(const CompiledPolicy& p, std::span<const uint8_t> wire, CategoryReader* reader, int64_t now,
-                      Verdict& v) {
+                      Verdict& v, bool* url_entries = nullptr) {
   if (!reader || (p.block.empty() && p.schedule.empty())) return false;
   Match m = reader->lookup_wire(wire);
-  if (!m.found || m.is_allowlisted()) return false;
+  if (m.is_allowlisted()) return false;
+  if (url_entries) *url_entries = m.has_url_entries;
+  if (!m.found) return false;
   const CompiledSchedule* by = nullptr;
   CategorySet hit(blocked_now(p, now, m.categories, &by).bits() & m.categories.bits());
   if (hit.empty()) return false;
@@ -72,7 +75,15 @@ Verdict decide_query(const CompiledPolicy& policy, std::span<const uint8_t> wire
     v.list_entry = e;
     return v;
   }
-  check_categories(policy, wire, reader, now_utc, v);
+  bool url_entries = false;
+  if (check_categories(policy, wire, reader, now_utc, v, &url_entries)) return v;
+  // The host marker carries no categories of its URL entries (policy/store), so any URL entry
+  // qualifies once the policy blocks something; sekisho-intercept judges each URL against the
+  // tenant's blocked categories and forwards the rest.
+  if (url_entries && policy.deep_inspection) {
+    v.kind = VerdictKind::inspect;
+    v.rule = RuleKind::none;
+  }
   return v;
 }
 
@@ -111,6 +122,10 @@ size_t describe_verdict(const Verdict& v, std::string_view tenant_id, char* out,
   const int category_len =
       v.category != 0xFF && category_by_id(v.category) ? static_cast<int>(category_by_id(v.category)->slug.size()) : 0;
   int w = 0;
+  if (v.inspected()) {
+    w = std::snprintf(out, cap, "inspect=url tenant=%.*s", tenant_len, tenant_id.data());
+    return w < 0 ? 0 : std::min(static_cast<size_t>(w), cap == 0 ? 0 : cap - 1);
+  }
   switch (v.rule) {
     case RuleKind::deny_list:
       w = std::snprintf(out, cap, "list=deny rule=%s tenant=%.*s", v.list_entry ? v.list_entry->c_str() : "", tenant_len,

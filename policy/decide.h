@@ -1,5 +1,6 @@
 // Stage 3, decide: what a tenant's policy says about one name, in the documented order:
-//   allow list → deny list → categories blocked now (policy + active schedules) → resolve.
+//   allow list → deny list → categories blocked now (policy + active schedules) →
+//   deep inspection (policy deep_inspection, the store marks the host "has URL entries") → resolve.
 // And for answers: the CNAME chain's names go through the same deny/category checks, which
 // defeats CNAME cloaking. Pure functions over the immutable snapshot and a store reader:
 // no allocation, no locks, no exceptions.
@@ -13,7 +14,9 @@
 
 namespace sekisho::policy {
 
-enum class VerdictKind : uint8_t { resolve, block };
+// inspect: the name is answered with the intercept address (the block-page address, where
+// sekisho-intercept listens) so that each URL is checked there; nothing is blocked yet.
+enum class VerdictKind : uint8_t { resolve, block, inspect };
 
 enum class RuleKind : uint8_t { none, category, schedule, deny_list, allow_list, cname };
 
@@ -28,6 +31,7 @@ struct Verdict {
   uint8_t cname_len = 0;
 
   bool blocked() const { return kind == VerdictKind::block; }
+  bool inspected() const { return kind == VerdictKind::inspect; }
   // RFC 8914: security categories are the operator's protection (15 Blocked); content
   // categories and deny lists are the tenant's own choice (17 Filtered).
   bool security() const;
@@ -41,7 +45,8 @@ Verdict decide_query(const CompiledPolicy& policy, std::span<const uint8_t> wire
 Verdict decide_chain(const CompiledPolicy& policy, std::span<const uint8_t> chain, CategoryReader* reader,
                      int64_t now_utc);
 
-// Writes the EDE EXTRA-TEXT for a blocked verdict, e.g. "category=gambling tenant=acme".
+// Writes the EDE EXTRA-TEXT for a blocked or inspected verdict, e.g. "category=gambling tenant=acme",
+// "inspect=url tenant=acme". The block page shows the same text, so page and DNS agree.
 // Returns the length (truncated to cap).
 size_t describe_verdict(const Verdict& v, std::string_view tenant_id, char* out, size_t cap);
 

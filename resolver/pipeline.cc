@@ -62,11 +62,14 @@ Step refuse_unknown_client(Worker& w, const DecodedQuery& q, const Origin& origi
 // Stage 3b: a blocked verdict becomes the policy's block answer with its reason as EDE.
 size_t answer_blocked(Worker& w, const Runtime& rt, const Identity& id, const policy::Verdict& v,
                       const DecodedQuery& q, Transport transport, std::span<uint8_t> out) {
-  ++w.counters().blocked;
+  if (!v.inspected()) ++w.counters().blocked;
   char text[kEdeTextMax];
   const size_t len = policy::describe_verdict(v, rt.policies->tenants[id.tenant].id, text, sizeof text);
-  const dns::Ede ede{v.security() ? dns::EdeCode::blocked : dns::EdeCode::filtered, std::string_view(text, len)};
-  return write_blocked(q, id.policy->action, rt.policies->blockpage, ede, out, answer_limit(q, transport));
+  // Deep inspection: the block-page address is where sekisho-intercept checks each URL (RFC 8914 4 Forged Answer).
+  const dns::Ede ede{v.inspected() ? dns::EdeCode::forged_answer
+                     : v.security() ? dns::EdeCode::blocked : dns::EdeCode::filtered, std::string_view(text, len)};
+  return write_blocked(q, v.inspected() ? config::BlockAction::blockpage : id.policy->action, rt.policies->blockpage,
+                       ede, out, answer_limit(q, transport));
 }
 
 // Writes `a` for q, unless the tenant's policy blocks a name in its CNAME chain (then
@@ -199,9 +202,10 @@ Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, st
   if (id.policy) {
     const std::span<const uint8_t> qname(q.question.qname_lower, q.question.qname_len);
     policy::Verdict v = policy::decide_query(*id.policy, qname, w.category_reader(), wall_seconds());
-    if (v.blocked()) {
+    if (v.blocked() || v.inspected()) {
       out_len = answer_blocked(w, rt, id, v, q, origin.transport, out);
-      record(w, q, origin, id, querylog::QueryAction::blocked, out.first(out_len), &v, received_ms);
+      record(w, q, origin, id, v.inspected() ? querylog::QueryAction::inspected : querylog::QueryAction::blocked,
+             out.first(out_len), &v, received_ms);
       return out_len ? Step::answered : Step::dropped;
     }
     if (v.rule == policy::RuleKind::allow_list) id.inspect_chain = false;  // exclusions are trusted whole

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "admin/cli/admin_token.h"
+#include "admin/cli/ca.h"
 #include "admin/cli/check_config.h"
 #include "admin/cli/db.h"
 
@@ -12,6 +13,7 @@ constexpr const char* kUsage =
     "usage: sekisho <command> [args]\n"
     "  check-config FILE       validate a sekishod configuration\n"
     "  db <subcommand> ...     manage the category store (sekisho db --help)\n"
+    "  ca init|export ...      inspection CAs for sekisho-intercept (sekisho ca --help)\n"
     "  admin token --role R    make an admin API token (sekisho admin token --help)\n"
     "  version\n";
 
@@ -25,6 +27,7 @@ int main(int argc, char** argv) {
   const char* command = argv[1];
   if (std::strcmp(command, "check-config") == 0) return sekisho::cli::run_check_config(argc - 1, argv + 1);
   if (std::strcmp(command, "db") == 0) return sekisho::cli::run_db(argc - 1, argv + 1);
+  if (std::strcmp(command, "ca") == 0) return sekisho::cli::run_ca(argc - 1, argv + 1);
   if (std::strcmp(command, "admin") == 0) return sekisho::cli::run_admin(argc - 1, argv + 1);
   if (std::strcmp(command, "version") == 0) {
     std::printf("sekisho 0.1.0\n");

@@ -745,7 +745,7 @@ LoadResult load_config_text(std::string_view yaml, const std::string& source_nam
     return result;
   }
   r.check_keys(root, "", {"server", "upstreams", "forwarding", "cache", "log", "category_db", "categories_file", "blockpage", "tenants",
-                          "policies", "querylog", "admin"});
+                          "policies", "querylog", "intercept", "admin"});
   if (YAML::Node n = root["server"]; n.IsDefined()) read_server(r, n, s.server);
   if (YAML::Node n = root["upstreams"]; n.IsDefined()) read_upstreams(r, n, s.upstreams);
   else s.upstreams = resolv_conf_upstreams();
@@ -758,6 +758,7 @@ LoadResult load_config_text(std::string_view yaml, const std::string& source_nam
   if (YAML::Node n = root["tenants"]; n.IsDefined()) read_tenants(r, n, s.tenants);
   if (YAML::Node n = root["policies"]; n.IsDefined()) read_policies(r, n, s.policies);
   if (YAML::Node n = root["querylog"]; n.IsDefined()) read_querylog(r, n, s.querylog);
+  if (YAML::Node n = root["intercept"]; n.IsDefined()) read_intercept(r, n, s.intercept);
   if (YAML::Node n = root["admin"]; n.IsDefined()) read_admin(r, n, s.admin);
 
   if (s.server.dns_listen.empty())

@@ -158,6 +158,25 @@ struct AdminSettings {
   std::vector<net::SocketAddress> metrics_listen;  // /metrics without a token; empty: admin listen + operator token
 };
 
+// sekisho-intercept (intercept/): the block page over HTTP and HTTPS, and deep URL inspection.
+// sekishod ignores this section; the intercept service is the only holder of CA keys.
+struct InterceptSettings {
+  std::vector<net::SocketAddress> http_listen;   // block page in clear (80 in production)
+  std::vector<net::SocketAddress> https_listen;  // block page and inspection with minted certificates (443)
+  std::string ca_dir = "/var/lib/sekisho/ca";    // <ca_dir>/<tenant>/ca.{crt,key}; <ca_dir>/default otherwise
+  std::string cert_cache_dir;                    // minted leaves; empty: $STATE_DIRECTORY/certs or /var/lib/sekisho/certs
+  std::string template_dir;                      // per-tenant block pages <template_dir>/<tenant>.<en|ja>.html
+  std::string origin_ca_file;                    // trust store for origins (PEM); empty: the system store
+  std::vector<NetworkSettings> allow_private;    // private destinations forwarding may still reach
+  uint32_t max_header_bytes = 16 * 1024;
+  uint32_t max_body_bytes = 64 * 1024 * 1024;
+  uint32_t header_timeout_ms = 10000;
+  uint32_t idle_timeout_ms = 30000;
+  uint32_t origin_timeout_ms = 10000;
+  uint32_t leaf_validity_hours = 168;            // minted certificates: 7 days, renewed a day before expiry
+  uint32_t cert_cache_entries = 10000;           // minted certificates kept in memory
+};
+
 struct Settings {
   std::string source;  // file the settings came from, for messages
   ServerSettings server;
@@ -171,6 +190,7 @@ struct Settings {
   std::vector<TenantSettings> tenants;           // main file first, then tenants.d/*.yaml by name
   std::map<std::string, PolicySettings> policies;
   QueryLogSettings querylog;
+  InterceptSettings intercept;
   AdminSettings admin;
 };
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "policy/querylog/incident.h"
 #include "policy/store/categories.h"
 
 namespace sekisho::querylog {
@@ -187,6 +188,7 @@ std::string_view action_name(QueryAction a) {
     case QueryAction::servfail: return "servfail";
     case QueryAction::stale: return "stale";
     case QueryAction::malformed: return "malformed";
+    case QueryAction::inspected: return "inspected";
   }
   return "unknown";
 }
@@ -313,6 +315,12 @@ void append_json_line(std::string& out, const QueryRecord& r, std::string_view t
   out += ',';
   append_field_name(out, "latency_us");
   append_uint(out, r.latency_us);
+  if (r.action == QueryAction::blocked) {  // the ID the block page shows (incident.h)
+    out += ',';
+    append_string_field(out, "incident",
+                        incident_id(tenant_id, client_text(r, r.log_mode == LogMode::anonymized), name,
+                                    utc_minute_of_us(r.time_us)));
+  }
   out += "}\n";
 }
 

@@ -20,7 +20,8 @@
 namespace sekisho::querylog {
 
 // What happened to the query; "blocked" is the only action counted as blocked in statistics.
-enum class QueryAction : uint8_t { resolved, cached, blocked, rewritten, refused, servfail, stale, malformed };
+// inspected: answered with the intercept address for deep URL checks (policy deep_inspection).
+enum class QueryAction : uint8_t { resolved, cached, blocked, rewritten, refused, servfail, stale, malformed, inspected };
 
 // Which rule decided the verdict (none for plain resolution).
 enum class RuleKind : uint8_t { none, category, schedule, deny_list, allow_list, cname, safe_search };

@@ -55,6 +55,7 @@ constexpr uint16_t kAxfr = 252;
 enum class EdeCode : uint16_t {
   other = 0,
   stale_answer = 3,
+  forged_answer = 4,
   blocked = 15,
   censored = 16,
   filtered = 17,

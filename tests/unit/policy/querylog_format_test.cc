@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "policy/querylog/format.h"
+#include "policy/querylog/incident.h"
 #include "policy/store/categories.h"
 
 namespace ql = sekisho::querylog;
@@ -139,8 +140,8 @@ TEST_CASE("querylog format: the documented line, field for field") {
         R"({"time":"2026-11-25T04:35:29.123456Z","tenant":"acme","client":"127.0.0.1","device":"",)"
         R"("name":"www.example.com","type":"A","transport":"udp","action":"blocked",)"
         R"("categories":["gambling"],"rule":"category","rule_text":"","rcode":"NOERROR",)"
-        R"("upstream":0,"latency_us":123})"
-        "\n");
+        R"("upstream":0,"latency_us":123,"incident":")" +
+            ql::incident_id("acme", "127.0.0.1", "www.example.com", ql::utc_minute_of_us(r.time_us)) + "\"}\n");
   CHECK(valid_json_line(line));
 }
 

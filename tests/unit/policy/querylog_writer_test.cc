@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "policy/querylog/format.h"
+#include "policy/querylog/incident.h"
 #include "policy/querylog/writer.h"
 
 namespace fs = std::filesystem;
@@ -106,7 +107,8 @@ TEST_CASE("querylog writer: exact JSON lines in the day's file, directory create
         R"({"time":"2026-11-25T04:35:29.123456Z","tenant":"acme","client":"127.0.0.1","device":"",)"
         R"("name":"www.example.com","type":"A","transport":"udp","action":"blocked",)"
         R"("categories":["gambling"],"rule":"category","rule_text":"","rcode":"NOERROR",)"
-        R"("upstream":0,"latency_us":123})");
+        R"("upstream":0,"latency_us":123,"incident":")" +
+            ql::incident_id("acme", "127.0.0.1", "www.example.com", ql::utc_minute_of_us(a.time_us)) + "\"}");
   CHECK(lines[1] ==
         R"({"time":"2026-11-25T04:35:30.000000Z","tenant":"beta","client":"127.0.0.2","device":"",)"
         R"("name":"ok.example.com","type":"AAAA","transport":"tcp","action":"resolved",)"

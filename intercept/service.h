@@ -1,0 +1,83 @@
+// What sekisho-intercept answers, without sockets: a request (as resolver/net/http delivers it)
+// becomes the block page, a plain refusal, or (deep inspection) a URL verdict; and a TLS
+// ClientHello's SNI is admitted only when that client's tenant blocks or deep-checks the name,
+// so the service never mints a certificate for an arbitrary name.
+//
+// Threading: the State is immutable and swapped whole on reload (like sekishod's snapshot);
+// each loop thread passes its own CategoryReader.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "admin/config/settings.h"
+#include "intercept/blockpage.h"
+#include "policy/decide.h"
+#include "policy/policy.h"
+#include "policy/store/category_store.h"
+#include "resolver/net/address.h"
+#include "resolver/net/http/message.h"
+
+namespace sekisho::intercept {
+
+struct State {
+  std::shared_ptr<const policy::PolicySnapshot> policies;
+  std::shared_ptr<const Templates> templates;
+  std::vector<bool> inspection;  // per tenant index: HTTPS inspection possible (a CA and an https listener)
+};
+
+// The incident ID for a request, derived exactly as the query-log writer derives it for the DNS
+// query (policy/querylog/incident.h): the client as logged (anonymized per the policy's `log`).
+std::string incident_for(std::string_view tenant_id, config::LogMode log, const net::SocketAddress& peer,
+                         std::string_view name, int64_t time_us);
+
+// "Example.COM.:8080" → "example.com"; empty when it is not a host name (or an IP literal).
+std::string normalise_host(std::string_view host_header);
+
+// The decision for one host (and path) for one client.
+struct Decision {
+  enum Kind { unknown_client, bad_host, not_blocked, blocked, inspect_allowed } kind = not_blocked;
+  uint16_t tenant = policy::kNoTenant;
+  policy::Verdict verdict;   // the name's verdict (DNS side)
+  bool url_rule = false;     // a URL entry of the store blocked it
+  uint8_t url_category = 0xFF;
+  std::string url_key;       // "com.example.videos/adult"
+};
+
+class Service {
+ public:
+  void set_state(std::shared_ptr<const State> state) {
+    std::lock_guard lock(mutex_);
+    state_ = std::move(state);
+  }
+  std::shared_ptr<const State> state() const {
+    std::lock_guard lock(mutex_);
+    return state_;
+  }
+
+  // `reader` may be null (no store); it is used inside one begin/end batch here.
+  Decision decide(const State& s, const net::SocketAddress& peer, std::string_view host, std::string_view path,
+                  policy::CategoryReader* reader, int64_t now_us) const;
+
+  // The response for a request. Blocked → 403 block page; not blocked → 404 text; unknown
+  // client → 403 text. Deep inspection with an allowed URL is returned as kind inspect_allowed
+  // in `decision` with an empty response for the caller to forward.
+  net::http::Response handle(const net::http::Request& req, policy::CategoryReader* reader, int64_t now_us,
+                             Decision* decision = nullptr) const;
+
+  // TLS: the tenant id when the client at `peer` may get a certificate for `sni` (the name is
+  // blocked or deep-checked for its tenant); nullopt otherwise.
+  std::optional<std::string> admit_sni(const net::SocketAddress& peer, std::string_view sni,
+                                       policy::CategoryReader* reader, int64_t now_us) const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const State> state_;
+};
+
+}  // namespace sekisho::intercept
