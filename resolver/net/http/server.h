@@ -1,9 +1,36 @@
-// An HTTP server on one libuv loop: HTTP/1.1 (keep-alive, pipelining answered in order) and
-// HTTP/2 (nghttp2), in clear or over TLS (OpenSSL through memory BIOs, ALPN h2/http/1.1).
-// Services plug in a Handler; the answer may come later (DoH waits for an upstream), so the
-// handler gets an Exchange it completes once. Limits bound what a client can make us hold.
+// An HTTP server on one libuv loop: HTTP/1.1 (keep-alive; pipelined requests answered in
+// order) and HTTP/2 (nghttp2, driven from memory), in clear or over TLS (OpenSSL memory BIOs,
+// ALPN "h2" / "http/1.1"; in clear, HTTP/2 with prior knowledge is detected by its preface).
+// Services plug in a Handler and see only complete Requests and Responses (message.h).
 //
-// INTERFACE SKETCH: the DoH/DoT work implements this; the admin API and the block page use it.
+// How to use it (admin API, block page, DoH):
+//
+//   net::http::Server http(loop, [](std::shared_ptr<net::http::Exchange> ex) {
+//     const net::http::Request& req = ex->request();
+//     net::http::Response res;
+//     res.set("content-type", "text/plain");
+//     res.body = "hello " + req.path;
+//     ex->respond(std::move(res));        // now, or later from the same loop (keep `ex`)
+//   });
+//   std::string error;
+//   auto bound = http.listen(address, /*tls=*/nullptr, error);   // clear text; port 0 = any
+//   // or: http.listen_fd(fd, &slot, error) for a socket you bound (SO_REUSEPORT per loop)
+//   ...
+//   http.close();   // on the loop thread; connections close, pending exchanges become cancelled
+//
+// Rules:
+//   - Everything runs on the loop's thread: construct, listen, respond and close there.
+//   - respond() exactly once per exchange. If the client went away first, respond() does
+//     nothing and cancelled() is true; holding the shared_ptr is always safe.
+//   - The Server may be destroyed any time after close() (or without it: the destructor closes);
+//     connections still closing keep what they need alive by themselves.
+//   - TLS: pass a tls::ContextSlot (tls/context.h); each new connection takes the slot's current
+//     context, so a reload (slot.reload) affects new connections only. The slot must outlive
+//     the Server. Request::tls and Request::server_name (SNI) tell handlers what was used.
+//   - The server adds content-length (and connection: close when it is closing); handlers set
+//     everything else (content-type, cache-control, allow, ...).
+//   - Limits bound what one client can make us hold; a request over a limit gets its status
+//     (413, 431) and, over HTTP/1.1, the connection closes after it.
 #pragma once
 
 #include <uv.h>
@@ -11,11 +38,14 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <string>
 
+#include "resolver/net/address.h"
 #include "resolver/net/http/message.h"
 
 namespace sekisho::net::tls {
-class ServerContext;  // resolver/net/tls: SSL_CTX with certificate reload, ALPN, SNI
+class ContextSlot;
 }
 
 namespace sekisho::net::http {
@@ -23,24 +53,57 @@ namespace sekisho::net::http {
 struct Limits {
   size_t max_header_bytes = 16 * 1024;   // request line + headers → 431
   size_t max_body_bytes = 65535;         // → 413
-  uint32_t header_timeout_ms = 10000;    // slow clients (slowloris) are cut off
-  uint32_t idle_timeout_ms = 30000;      // keep-alive / HTTP/2 connection idle
+  uint32_t header_timeout_ms = 10000;    // TLS handshake and each request's head (slowloris)
+  uint32_t idle_timeout_ms = 30000;      // keep-alive / HTTP/2 connection with nothing to do
   uint32_t max_streams = 100;            // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
-  uint32_t max_requests_per_connection = 10000;
-  uint32_t max_connections = 1024;
+  uint32_t max_pipelined = 16;           // HTTP/1.1 requests read ahead of their responses
+  uint32_t max_requests_per_connection = 10000;  // then HTTP/2 GOAWAY / HTTP/1.1 close
+  uint32_t max_connections = 1024;       // per Server; more are accepted and closed at once
 };
 
-// One request waiting for its response. Valid until respond() is called; if the client goes
-// away first, respond() is still safe and does nothing (cancelled() tells early).
+// One request waiting for its response.
 class Exchange {
  public:
   virtual ~Exchange() = default;
   virtual const Request& request() const = 0;
-  virtual void respond(Response response) = 0;  // exactly once
-  virtual bool cancelled() const = 0;
+  virtual void respond(Response response) = 0;  // exactly once; a no-op once cancelled
+  virtual bool cancelled() const = 0;           // the client (or the server) closed it
 };
 
 using Handler = std::function<void(std::shared_ptr<Exchange>)>;
 
-class Server;  // implemented in server.cc
+struct Counters {
+  uint64_t connections = 0;
+  uint64_t connections_refused = 0;  // over max_connections
+  uint64_t tls_failures = 0;         // handshake or record errors
+  uint64_t timeouts = 0;             // handshake, header or idle
+  uint64_t protocol_errors = 0;      // malformed HTTP/1.1 or HTTP/2
+  uint64_t requests = 0;
+};
+
+class Server {
+ public:
+  Server(uv_loop_t* loop, Handler handler, Limits limits = {});
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Listens on a socket you bound (takes ownership of `fd`). `tls` null: clear-text HTTP.
+  bool listen_fd(int fd, const tls::ContextSlot* tls, std::string& error);
+  // Binds `address` (SO_REUSEADDR) and listens; returns the bound address (port 0 → chosen).
+  std::optional<SocketAddress> listen(const SocketAddress& address, const tls::ContextSlot* tls, std::string& error);
+
+  void stop_accepting();  // listeners close; open connections go on
+  void close_idle();      // connections with no request in progress close (graceful drain)
+  void close();           // listeners and every connection
+
+  size_t open_connections() const;
+  const Counters& counters() const;
+
+  struct Shared;  // state the connections share with the server (server.cc)
+
+ private:
+  std::shared_ptr<Shared> shared_;
+};
+
 }  // namespace sekisho::net::http
