@@ -7,6 +7,7 @@
 
 #include "admin/config/configuration.h"
 #include "resolver/base/log.h"
+#include "resolver/demo_data.h"
 #include "resolver/server.h"
 
 namespace {
@@ -54,6 +55,15 @@ int main(int argc, char** argv) {
     return 1;
   }
   sekisho::log::set_level(loaded.settings.log_level);
+  if (config_path.empty()) {
+    // Without the demo store the embedded defaults still resolve; they just filter nothing.
+    try {
+      loaded.settings.category_db = sekisho::resolver::prepare_demo_store();
+      sekisho::log::info("demo", "embedded defaults: demo category data loaded", {{"store", loaded.settings.category_db}});
+    } catch (const std::exception& e) {
+      sekisho::log::warning("demo", "demo category data unavailable; filtering nothing", {{"error", e.what()}});
+    }
+  }
   try {
     sekisho::resolver::Server server(std::move(loaded), config_path);
     return server.run();

@@ -107,3 +107,46 @@ def test_refuses_to_start_when_port_taken(sekishod, knot):
         assert str(port) in p.stderr, "error does not name the address:\n%s" % p.stderr
     finally:
         holder.close()
+
+
+def _port_free(host, port):
+    for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+        s = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        finally:
+            s.close()
+    return True
+
+
+def test_embedded_defaults_block_the_demo_names(tmp_path):
+    """The README's run command: no --config, demo category data on 127.0.0.1:5353."""
+    if STANDIN:
+        pytest.skip("sekishod's embedded defaults")
+    if not _port_free("127.0.0.1", 5353):
+        pytest.skip("port 5353 is taken on this machine (the embedded defaults listen there)")
+    import os
+    from sekishod import SEKISHOD
+    env = dict(os.environ, STATE_DIRECTORY=str(tmp_path))
+    env.pop("NOTIFY_SOCKET", None)
+    err = open(tmp_path / "stderr", "wb")
+    proc = subprocess.Popen([SEKISHOD], env=env, stderr=err)
+    try:
+        deadline = time.monotonic() + 10
+        while "msg=ready" not in (tmp_path / "stderr").read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / "stderr").read_text()
+            time.sleep(0.05)
+        from clients import ede_codes, ede_texts, rcode_text
+        gambling = query_udp("127.0.0.1", 5353, "poker.casino.example.", timeout=2)
+        assert addresses(gambling) == {"127.0.0.1"}
+        assert ede_codes(gambling) == [17]
+        assert any("gambling" in t for t in ede_texts(gambling))
+        malware = query_tcp("127.0.0.1", 5353, "malware.example.", "AAAA", timeout=2)
+        assert addresses(malware, "AAAA") == {"::1"}
+        assert ede_codes(malware) == [15]
+        assert (tmp_path / "demo-categories").is_dir()
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
