@@ -799,6 +799,21 @@ server:
 cache:
   max_entries: 1000000
   serve_stale: 86400
+# Demo filtering: loopback clients are one tenant whose policy blocks the demo data's
+# adult, gambling, malware and phishing names (etc/demo/categories.csv, *.example only).
+blockpage:
+  ipv4: 127.0.0.1
+  ipv6: "::1"
+  ttl: 60
+tenants:
+  - id: demo
+    name: "Demo 関所"
+    networks: ["127.0.0.0/8", "::1/128"]
+    policy: demo
+policies:
+  demo:
+    block: [adult, gambling, malware, phishing, cryptojacking]
+    deny: [blocked.example]
 )";
 }
 
