@@ -8,6 +8,7 @@
 #include "policy/safe_search.h"
 #include "resolver/base/clock.h"
 #include "resolver/cache/cache_key.h"
+#include "resolver/ddr.h"
 #include "resolver/synthesize.h"
 #include "resolver/worker.h"
 
@@ -196,6 +197,11 @@ Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, st
     Step s = refuse_unknown_client(w, q, origin, out, out_len);
     record(w, q, origin, id, querylog::QueryAction::refused, out.first(out_len), nullptr, received_ms);
     return s;
+  }
+  if (is_ddr_query(q)) {  // RFC 9462: a question about this server itself, never forwarded or filtered
+    out_len = write_ddr(q, rt.settings.server, out, answer_limit(q, origin.transport));
+    record(w, q, origin, id, querylog::QueryAction::resolved, out.first(out_len), nullptr, received_ms);
+    return out_len ? Step::answered : Step::dropped;
   }
   Asked asked;
   asked.question = q.question;

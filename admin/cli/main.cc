@@ -6,6 +6,8 @@
 #include "admin/cli/ca.h"
 #include "admin/cli/check_config.h"
 #include "admin/cli/db.h"
+#include "admin/cli/device.h"
+#include "admin/cli/profile.h"
 
 namespace {
 
@@ -15,6 +17,8 @@ constexpr const char* kUsage =
     "  db <subcommand> ...     manage the category store (sekisho db --help)\n"
     "  ca init|export ...      inspection CAs for sekisho-intercept (sekisho ca --help)\n"
     "  admin token --role R    make an admin API token (sekisho admin token --help)\n"
+    "  device add|list|revoke  a tenant's DoH/DoT devices (sekisho device --help)\n"
+    "  profile apple|android   device profiles: .mobileconfig, Private DNS name (sekisho profile --help)\n"
     "  version\n";
 
 }  // namespace
@@ -29,6 +33,8 @@ int main(int argc, char** argv) {
   if (std::strcmp(command, "db") == 0) return sekisho::cli::run_db(argc - 1, argv + 1);
   if (std::strcmp(command, "ca") == 0) return sekisho::cli::run_ca(argc - 1, argv + 1);
   if (std::strcmp(command, "admin") == 0) return sekisho::cli::run_admin(argc - 1, argv + 1);
+  if (std::strcmp(command, "device") == 0) return sekisho::cli::run_device(argc - 1, argv + 1);
+  if (std::strcmp(command, "profile") == 0) return sekisho::cli::run_profile(argc - 1, argv + 1);
   if (std::strcmp(command, "version") == 0) {
     std::printf("sekisho 0.1.0\n");
     return 0;

@@ -87,12 +87,9 @@ bool holds_only(const std::string& bytes, const std::string& path, const std::st
 
 std::string where(const SourceMark& m) { return m.line > 0 ? m.file + ":" + std::to_string(m.line) : m.file; }
 
-// The configuration's errors as one line each, for `message`.
+// The headline for `message`; the errors themselves travel in TenantFileResult::errors.
 std::string summarize(const std::vector<ConfigError>& errors) {
-  std::string out = std::to_string(errors.size()) + (errors.size() == 1 ? " error" : " errors") + " in the resulting configuration";
-  if (!errors.empty()) out += ": " + errors.front().to_string();
-  if (errors.size() > 1) out += " (and " + std::to_string(errors.size() - 1) + " more)";
-  return out;
+  return std::to_string(errors.size()) + (errors.size() == 1 ? " error" : " errors") + " in the resulting configuration";
 }
 
 // Serialises writers on this host (CLI and admin API) for the read-check-rename sequence.
@@ -315,7 +312,7 @@ TenantFileResult read_tenant_file(const std::string& main_config, const std::str
     if (e.file == r.path) r.errors.push_back(e);
   if (!r.errors.empty()) {
     r.status = TenantFileStatus::invalid;
-    r.message = summarize(r.errors);
+    r.message = r.path + " has errors (" + std::to_string(r.errors.size()) + ")";
   }
   if (r.path != path) return r;  // defined elsewhere: readable, not writable here
   for (const auto& [name, p] : loaded.settings.policies)
