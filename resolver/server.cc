@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "admin/api/engine_host.h"
 #include "resolver/base/clock.h"
 #include "resolver/base/log.h"
 #include "resolver/worker.h"
@@ -141,6 +142,12 @@ void Server::bind_sockets() {
 
 int Server::run() {
   bind_sockets();
+  // Before any thread starts, so a bad admin address fails start-up like a bad DNS one.
+  admin_ = admin::start_admin_service(*this, initial_, config_path_, querylog_directory(initial_.querylog), [this] {
+    reload();
+    return generation_.load();
+  });
+
   querylog_->start();
   for (auto& w : workers_) w->start();
 
@@ -193,6 +200,7 @@ void Server::announce(uint64_t loops, const Announcement& announcement) {
 }
 
 void Server::reload() {
+  std::lock_guard reload_lock(reload_mutex_);
   if (config_path_.empty()) {
     log::warning("server", "reload ignored: running on embedded defaults, no file to read");
     return;
@@ -228,6 +236,7 @@ void Server::begin_shutdown() {
   if (shutting_down_) return;
   shutting_down_ = true;
   sd_notify(0, "STOPPING=1");
+  admin_.reset();
   log::info("server", "draining", {{"timeout_ms", initial_.server.drain_timeout_ms}});
   for (auto& w : workers_) w->request_drain();
   uv_close(reinterpret_cast<uv_handle_t*>(&sighup_), nullptr);

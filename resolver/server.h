@@ -21,6 +21,10 @@
 #include "resolver/runtime.h"
 #include "resolver/upstream/inflight_registry.h"
 
+namespace sekisho::admin {
+class Service;
+}
+
 namespace sekisho::resolver {
 
 class Worker;
@@ -48,6 +52,10 @@ class Server {
   // `seen`), else nullptr. One relaxed load when nothing changed.
   std::shared_ptr<const Runtime> runtime_if_changed(uint64_t& seen);
 
+  // For the admin service's /metrics and API (admin/api/engine_host.cc), from its thread.
+  const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
+  querylog::QueryLogWriter* querylog() const { return querylog_.get(); }
+
  private:
   void bind_sockets();
   void reload();
@@ -74,6 +82,8 @@ class Server {
   uv_timer_t watchdog_{};
   uint64_t watchdog_usec_ = 0;
   bool shutting_down_ = false;
+  std::mutex reload_mutex_;  // SIGHUP (control loop) and the admin API (its thread) both reload
+  std::unique_ptr<admin::Service> admin_;  // declared last: stops before the workers go
 };
 
 }  // namespace sekisho::resolver

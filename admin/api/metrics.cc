@@ -1,0 +1,116 @@
+#include "admin/api/metrics.h"
+
+#include <algorithm>
+#include <array>
+
+#include "policy/querylog/format.h"
+
+namespace sekisho::admin {
+namespace {
+
+// Label values escape backslash, double quote and newline (exposition format 0.0.4).
+std::string label(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+void family(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+void sample(std::string& out, const char* name, const std::string& labels, uint64_t value) {
+  out += name;
+  if (!labels.empty()) out += "{" + labels + "}";
+  out += ' ';
+  out += std::to_string(value);
+  out += '\n';
+}
+
+}  // namespace
+
+std::string render_metrics(const EngineSample& s) {
+  std::string out;
+  static constexpr const char* kTransports[] = {"udp", "tcp", "dot", "doh"};
+  family(out, "sekisho_queries_total", "counter", "DNS queries received, by transport.");
+  for (int t = 0; t < 4; ++t) sample(out, "sekisho_queries_total", std::string("transport=\"") + kTransports[t] + "\"", s.queries_by_transport[t]);
+  family(out, "sekisho_answers_total", "counter", "Answers by outcome (engine counters).");
+  sample(out, "sekisho_answers_total", "outcome=\"blocked\"", s.blocked);
+  sample(out, "sekisho_answers_total", "outcome=\"servfail\"", s.servfail);
+  sample(out, "sekisho_answers_total", "outcome=\"stale\"", s.stale_answers);
+  sample(out, "sekisho_answers_total", "outcome=\"malformed\"", s.malformed);
+  sample(out, "sekisho_answers_total", "outcome=\"refused_unknown_client\"", s.refused_unknown_client);
+  sample(out, "sekisho_answers_total", "outcome=\"dropped_overload\"", s.dropped_overload);
+  family(out, "sekisho_cache_lookups_total", "counter", "Answer cache lookups; hit ratio = hit / (hit + miss).");
+  sample(out, "sekisho_cache_lookups_total", "result=\"hit\"", s.cache_hits);
+  sample(out, "sekisho_cache_lookups_total", "result=\"miss\"", s.cache_misses);
+  family(out, "sekisho_upstream_up", "gauge", "1 while the upstream is not marked down.");
+  for (const auto& u : s.upstreams) sample(out, "sekisho_upstream_up", "upstream=\"" + label(u.address) + "\"", u.up ? 1 : 0);
+  family(out, "sekisho_upstream_queries_total", "counter", "Attempts sent to each upstream.");
+  for (const auto& u : s.upstreams) sample(out, "sekisho_upstream_queries_total", "upstream=\"" + label(u.address) + "\"", u.queries);
+  family(out, "sekisho_upstream_failures_total", "counter", "Failed attempts per upstream (timeouts, errors).");
+  for (const auto& u : s.upstreams) sample(out, "sekisho_upstream_failures_total", "upstream=\"" + label(u.address) + "\"", u.failures);
+  family(out, "sekisho_config_generation", "gauge", "Configuration generation in use (bumped by every reload).");
+  sample(out, "sekisho_config_generation", "", s.config_generation);
+  if (s.store_configured) {
+    family(out, "sekisho_category_store_generation", "gauge", "Category store generation (bumped by every import).");
+    sample(out, "sekisho_category_store_generation", "", s.store_generation);
+  }
+  family(out, "sekisho_querylog_records_total", "counter", "Query-log records by fate.");
+  sample(out, "sekisho_querylog_records_total", "fate=\"written\"", s.querylog_written);
+  sample(out, "sekisho_querylog_records_total", "fate=\"dropped_ring\"", s.querylog_dropped_ring);
+  sample(out, "sekisho_querylog_records_total", "fate=\"dropped_io\"", s.querylog_dropped_io);
+
+  // Busiest tenants first; the tail is summed so the series count never depends on the
+  // number of tenants.
+  std::vector<const querylog::TenantStats*> order;
+  for (const auto& t : s.tenants) order.push_back(&t);
+  std::stable_sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->queries > b->queries; });
+  std::array<uint64_t, querylog::kActions> other_actions{};
+  uint64_t other_devices = 0;
+  bool other = false;
+  family(out, "sekisho_tenant_queries_total", "counter", "Queries per tenant and action (busiest tenants; the rest as _other).");
+  for (size_t i = 0; i < order.size(); ++i) {
+    const auto& t = *order[i];
+    if (i >= kMaxTenantSeries) {
+      other = true;
+      for (size_t a = 0; a < querylog::kActions; ++a) other_actions[a] += t.by_action[a];
+      other_devices += t.active_devices;
+      continue;
+    }
+    for (size_t a = 0; a < querylog::kActions; ++a)
+      if (t.by_action[a])
+        sample(out, "sekisho_tenant_queries_total",
+               "tenant=\"" + label(t.tenant_id) + "\",action=\"" +
+                   std::string(querylog::action_name(static_cast<querylog::QueryAction>(a))) + "\"",
+               t.by_action[a]);
+  }
+  if (other)
+    for (size_t a = 0; a < querylog::kActions; ++a)
+      if (other_actions[a])
+        sample(out, "sekisho_tenant_queries_total",
+               "tenant=\"_other\",action=\"" + std::string(querylog::action_name(static_cast<querylog::QueryAction>(a))) + "\"",
+               other_actions[a]);
+  family(out, "sekisho_tenant_active_devices", "gauge", "Distinct clients seen in the last 30 days per tenant.");
+  for (size_t i = 0; i < order.size() && i < kMaxTenantSeries; ++i)
+    sample(out, "sekisho_tenant_active_devices", "tenant=\"" + label(order[i]->tenant_id) + "\"", order[i]->active_devices);
+  if (other) sample(out, "sekisho_tenant_active_devices", "tenant=\"_other\"", other_devices);
+  return out;
+}
+
+}  // namespace sekisho::admin

@@ -1,0 +1,45 @@
+// Prometheus text exposition (format 0.0.4) of what the engine counts. The sample is taken by
+// engine_host.cc without locks on the query path; rendering is a pure function so the exact
+// output is unit-tested. Per-tenant series are bounded: the busiest kMaxTenantSeries tenants
+// get their own label, the rest are summed under tenant="_other".
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "policy/querylog/stats.h"
+
+namespace sekisho::admin {
+
+struct EngineSample {
+  uint64_t config_generation = 0;
+  uint64_t queries_by_transport[4] = {0, 0, 0, 0};  // udp, tcp, dot, doh
+  uint64_t cache_hits = 0;
+  uint64_t cache_misses = 0;
+  uint64_t servfail = 0;
+  uint64_t blocked = 0;
+  uint64_t malformed = 0;
+  uint64_t stale_answers = 0;
+  uint64_t dropped_overload = 0;
+  uint64_t refused_unknown_client = 0;
+  struct Upstream {
+    std::string address;
+    bool up = true;
+    uint64_t queries = 0;
+    uint64_t failures = 0;
+  };
+  std::vector<Upstream> upstreams;
+  bool store_configured = false;
+  uint64_t store_generation = 0;
+  uint64_t querylog_written = 0;
+  uint64_t querylog_dropped_ring = 0;
+  uint64_t querylog_dropped_io = 0;
+  std::vector<querylog::TenantStats> tenants;
+};
+
+inline constexpr size_t kMaxTenantSeries = 50;
+
+std::string render_metrics(const EngineSample& sample);
+
+}  // namespace sekisho::admin

@@ -1,0 +1,334 @@
+"""Admin API end to end: a real sekishod with admin.listen and metrics_listen, real HTTP clients
+(http.client over HTTP/1.1, curl over HTTP/2), real DNS queries (dnspython) from the tenants'
+source addresses, and the files on disk (tenants.d YAML, audit log, query log).
+
+One sekishod serves the whole module (start-up is the slow part); tests run in file order and
+each leaves the tenants as it found them where later tests depend on them.
+"""
+import http.client
+import json
+import math
+import re
+import subprocess
+import time
+
+import pytest
+
+from netutil import free_port, hostport
+from policy_fixtures import CLI, ask, edes, make_store, rcode
+from sekishod import Sekishod
+from upstreams import ScriptedUpstream
+
+ACME, BETA, LEGACY = "127.0.0.2", "127.0.0.3", "127.0.0.4"
+
+
+def make_token(role, tenant=None, name=None):
+    cmd = [CLI, "admin", "token", "--role", role]
+    if tenant:
+        cmd += ["--tenant", tenant]
+    if name:
+        cmd += ["--name", name]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=10, check=True)
+    token = re.search(r"^token: (\S+)$", p.stdout, re.M).group(1)
+    digest = re.search(r"sha256: ([0-9a-f]{64})", p.stdout).group(1)
+    assert token not in p.stdout.split("\n", 1)[1], "the YAML entry must not hold the token"
+    return token, digest
+
+
+class Admin:
+    def __init__(self, port):
+        self.port = port
+
+    def call(self, method, path, token=None, body=None, headers=None, source="127.0.0.1", raw=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10, source_address=(source, 0))
+        h = dict(headers or {})
+        if token:
+            h["Authorization"] = "Bearer " + token
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        if data is not None:
+            h["Content-Type"] = "application/json"
+        try:
+            c.request(method, path, body=data, headers=h)
+            r = c.getresponse()
+            text = r.read().decode()
+            headers = {k.lower(): v for k, v in r.getheaders()}
+            return r.status, (json.loads(text) if headers.get("content-type", "").startswith("application/json") else text), headers
+        finally:
+            c.close()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    d = tmp_path_factory.mktemp("admin")
+    upstream = ScriptedUpstream().start()  # answers every A query
+    store = make_store(d / "categories", ["casino.example,gambling", "malware.example,malware"])
+    op, op_digest = make_token("operator", name="root")
+    acme, acme_digest = make_token("tenant-admin", "acme")
+    beta, beta_digest = make_token("tenant-admin", "beta")
+    admin_port = free_port(("127.0.0.1",))
+    metrics_port = free_port(("127.0.0.1",))
+    cfg = {
+        "category_db": str(store),
+        "tenants": [{"id": "legacy", "networks": [LEGACY + "/32"], "policy": "shared"}],
+        "policies": {"shared": {"deny": ["legacy-deny.example"]}},
+        "querylog": {"directory": str(d / "querylog")},
+        "admin": {
+            "listen": [hostport("127.0.0.1", admin_port)],
+            "metrics_listen": [hostport("127.0.0.1", metrics_port)],
+            "audit_log": str(d / "audit.jsonl"),
+            "tokens": [
+                {"name": "root", "role": "operator", "sha256": op_digest},
+                {"name": "acme-admin", "role": "tenant-admin", "tenant": "acme", "sha256": acme_digest},
+                {"name": "beta-admin", "role": "tenant-admin", "tenant": "beta", "sha256": beta_digest},
+            ],
+        },
+    }
+    sk = Sekishod(d / "sk", [upstream.address], cfg)
+    tenants_d = d / "sk" / "tenants.d"
+    tenants_d.mkdir(parents=True)
+    (tenants_d / "acme.yaml").write_text(
+        'tenants:\n  - id: acme\n    networks: ["%s/32"]\n    policy: acme\n    max_devices: 2\n'
+        'policies:\n  acme:\n    deny: ["acme-deny.example"]\n' % ACME)
+    (tenants_d / "beta.yaml").write_text(
+        'tenants:\n  - id: beta\n    networks: ["%s/32"]\n    policy: shared\n' % BETA)
+    sk.start()
+    env = type("Env", (), {})()
+    env.sk, env.dir, env.tenants_d = sk, d, tenants_d
+    env.api = Admin(admin_port)
+    env.metrics_port = metrics_port
+    env.op, env.acme, env.beta = op, acme, beta
+    yield env
+    code, _ = sk.terminate()
+    err = sk.stderr()
+    sk.stop()
+    upstream.stop()
+    assert code == 0, err[-3000:]
+
+
+def audit(env):
+    path = env.dir / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_healthz_needs_no_token_and_everything_else_does(env):
+    assert env.api.call("GET", "/healthz")[0] == 200
+    status, body, headers = env.api.call("GET", "/api/v1/tenants")
+    assert status == 401 and headers["www-authenticate"] == "Bearer" and body["error"]
+    assert env.api.call("GET", "/api/v1/tenants", token="sk_nope")[0] == 401
+    assert env.api.call("GET", "/metrics")[0] == 401
+    assert env.api.call("GET", "/metrics", token=env.acme)[0] == 403
+    assert env.api.call("GET", "/metrics", token=env.op)[0] == 200
+
+
+def test_failed_attempts_are_rate_limited_per_source(env):
+    guesser = "127.0.0.9"
+    statuses = [env.api.call("GET", "/api/v1/me", token="sk_guess%d" % i, source=guesser)[0] for i in range(12)]
+    assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429], statuses
+    status, _, headers = env.api.call("GET", "/api/v1/me", token=env.op, source=guesser)
+    assert status == 429 and int(headers["retry-after"]) > 0
+    assert env.api.call("GET", "/api/v1/me", token=env.op, source="127.0.0.10")[0] == 200
+
+
+def test_policy_change_is_persisted_audited_and_decides_the_next_query(env):
+    r = ask(env.sk.port, "casino.example.", source=ACME)
+    assert rcode(r) == "NOERROR" and not edes(r)
+    status, policy, headers = env.api.call("GET", "/api/v1/tenants/acme/policy", token=env.acme)
+    assert status == 200 and policy["deny"] == ["acme-deny.example"]
+    etag = headers["etag"]
+    status, body, headers = env.api.call("PUT", "/api/v1/tenants/acme/policy", token=env.acme,
+                                         body={"block": ["gambling"], "deny": ["acme-deny.example", "extra.example"],
+                                               "action": "nxdomain"},
+                                         headers={"If-Match": etag})
+    assert status == 200, body
+    new_etag = headers["etag"]
+    assert new_etag != etag
+    yaml = (env.tenants_d / "acme.yaml").read_text()
+    assert "gambling" in yaml and "extra.example" in yaml and "nxdomain" in yaml
+    # Visible to the very next DNS query: no SIGHUP, no wait.
+    r = ask(env.sk.port, "casino.example.", source=ACME)
+    assert rcode(r) == "NXDOMAIN" and (17, "category=gambling tenant=acme") in edes(r), r
+    r = ask(env.sk.port, "www.extra.example.", source=ACME)
+    assert rcode(r) == "NXDOMAIN"
+    # Other tenants are untouched.
+    assert rcode(ask(env.sk.port, "casino.example.", source=BETA)) == "NOERROR"
+    # A writer holding the old ETag is refused and changes nothing.
+    status, body, _ = env.api.call("PUT", "/api/v1/tenants/acme/policy", token=env.acme, body={"deny": []},
+                                   headers={"If-Match": etag})
+    assert status == 412, body
+    assert (env.tenants_d / "acme.yaml").read_text() == yaml
+    lines = [a for a in audit(env) if a["what"] == "set policy"]
+    assert len(lines) == 1
+    assert lines[0]["who"] == "acme-admin" and lines[0]["tenant"] == "acme"
+    assert lines[0]["before"]["block"] == [] and lines[0]["after"]["block"] == ["gambling"]
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$", lines[0]["time"])
+    # check answers what the DNS path just did.
+    status, check, _ = env.api.call("GET", "/api/v1/check?tenant=acme&name=casino.example", token=env.acme)
+    assert status == 200 and check["verdict"] == "block" and check["rule"] == "category"
+    assert check["category"] == "gambling" and check["detail"] == "category=gambling tenant=acme"
+
+
+def test_bad_input_is_refused_with_the_field_and_nothing_changes(env):
+    before = (env.tenants_d / "acme.yaml").read_text()
+    cases = [
+        ('{"deny": [', 400, ""),
+        ('{"dney": []}', 400, "dney"),
+        ('{"deny": "x.example"}', 400, "deny"),
+        ('{"block": ["no-such-category"]}', 422, "block"),
+        ('{"schedule": [{"block": ["social"], "from": "25:00"}]}', 400, "schedule[0].from"),
+    ]
+    for raw, want, field in cases:
+        status, body, _ = env.api.call("PUT", "/api/v1/tenants/acme/policy", token=env.acme, raw=raw)
+        assert (status, body["field"]) == (want, field), (raw, body)
+    status, _, _ = env.api.call("PUT", "/api/v1/tenants/acme/policy", token=env.acme, raw=" " * 70000)
+    assert status == 413
+    assert (env.tenants_d / "acme.yaml").read_text() == before
+
+
+def test_tenant_admin_never_sees_another_tenant(env):
+    for path in ["/api/v1/tenants/beta", "/api/v1/tenants/beta/policy", "/api/v1/tenants/beta/devices",
+                 "/api/v1/tenants/legacy", "/api/v1/check?tenant=beta&name=a.example",
+                 "/api/v1/stats?tenant=beta", "/api/v1/querylog?tenant=beta"]:
+        status, body, _ = env.api.call("GET", path, token=env.acme)
+        assert status == 404, (path, body)
+    assert env.api.call("PUT", "/api/v1/tenants/beta/policy", token=env.acme, body={"deny": ["x.example"]})[0] == 404
+    assert env.api.call("POST", "/api/v1/tenants/beta/devices", token=env.acme, body={"name": "x"})[0] == 404
+    assert env.api.call("POST", "/api/v1/reload", token=env.acme)[0] == 403
+    _, listing, _ = env.api.call("GET", "/api/v1/tenants", token=env.acme)
+    assert [t["id"] for t in listing["tenants"]] == ["acme"]
+
+    ask(env.sk.port, "acme-only.example.", source=ACME)
+    ask(env.sk.port, "beta-only.example.", source=BETA)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the writer flushes every 50 ms
+        _, everything, _ = env.api.call("GET", "/api/v1/querylog?limit=1000", token=env.op)
+        names = {(r["tenant"], r["name"]) for r in everything["records"]}
+        if ("acme", "acme-only.example") in names and ("beta", "beta-only.example") in names:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("query log lines did not appear: %r" % names)
+    _, mine, _ = env.api.call("GET", "/api/v1/querylog?limit=1000", token=env.acme)
+    assert mine["records"] and {r["tenant"] for r in mine["records"]} == {"acme"}
+    assert all("beta" not in r["name"] for r in mine["records"])
+    # Newest first, and paging with the cursor neither repeats nor skips.
+    _, page1, _ = env.api.call("GET", "/api/v1/querylog?limit=2", token=env.acme)
+    assert len(page1["records"]) == 2 and page1["next_cursor"]
+    assert page1["records"][0]["time"] >= page1["records"][1]["time"]
+    _, page2, _ = env.api.call("GET", "/api/v1/querylog?limit=1000&cursor=" + page1["next_cursor"], token=env.acme)
+    assert page1["records"] + page2["records"] == mine["records"]
+    _, blocked, _ = env.api.call("GET", "/api/v1/querylog?action=blocked&name=casino", token=env.acme)
+    assert blocked["records"] and all(r["action"] == "blocked" and "casino" in r["name"] for r in blocked["records"])
+    _, stats, _ = env.api.call("GET", "/api/v1/stats", token=env.acme)
+    assert stats["tenant"] == "acme" and stats["queries"] >= 4 and stats["blocked"] >= 2
+    assert stats["blocked_by_category"].get("gambling", 0) >= 1 and stats["max_devices"] == 2
+
+
+def test_shared_policy_change_forks_and_leaves_other_tenants_alone(env):
+    status, body, _ = env.api.call("PUT", "/api/v1/tenants/beta/policy", token=env.beta, body={"deny": ["beta-deny.example"]})
+    assert status == 200 and body["forked_from"] == "shared", body
+    assert rcode(ask(env.sk.port, "beta-deny.example.", source=BETA)) == "NXDOMAIN" or \
+        edes(ask(env.sk.port, "beta-deny.example.", source=BETA))
+    assert not edes(ask(env.sk.port, "beta-deny.example.", source=LEGACY))
+    assert edes(ask(env.sk.port, "legacy-deny.example.", source=LEGACY))
+    # legacy lives in the main file: readable, never rewritten.
+    status, body, _ = env.api.call("PUT", "/api/v1/tenants/legacy/policy", token=env.op, body={"deny": []})
+    assert status == 409 and "tenants.d/legacy.yaml" in body["error"]
+
+
+def test_devices_within_max_devices(env):
+    tokens = []
+    for name in ("phone", "laptop"):
+        status, body, _ = env.api.call("POST", "/api/v1/tenants/acme/devices", token=env.acme, body={"name": name})
+        assert status == 201, body
+        assert re.fullmatch(r"[a-z0-9]{20}", body["token"])
+        tokens.append(body["token"])
+    status, body, _ = env.api.call("POST", "/api/v1/tenants/acme/devices", token=env.acme, body={"name": "tablet"})
+    assert status == 409 and "max_devices" in body["error"] and body["field"] == "name"
+    assert "tablet" not in (env.tenants_d / "acme.yaml").read_text()
+    _, listing, _ = env.api.call("GET", "/api/v1/tenants/acme/devices", token=env.acme)
+    assert [d["name"] for d in listing["devices"]] == ["phone", "laptop"]
+    assert env.api.call("DELETE", "/api/v1/tenants/acme/devices/phone", token=env.acme)[0] == 204
+    yaml = (env.tenants_d / "acme.yaml").read_text()
+    assert tokens[0] not in yaml and tokens[1] in yaml
+    assert [a["what"] for a in audit(env)][-3:] == ["add device", "add device", "revoke device"]
+
+
+def test_categories_store_and_reload(env):
+    _, cats, _ = env.api.call("GET", "/api/v1/categories", token=env.acme)
+    gambling = [c for c in cats["categories"] if c["slug"] == "gambling"][0]
+    assert gambling["en"] and gambling["ja"] and gambling["en"] != gambling["ja"]
+    status, store, _ = env.api.call("GET", "/api/v1/store", token=env.op)
+    assert status == 200 and store["generation"] >= 1 and store["domain_keys"] >= 2
+    assert [s["name"] for s in store["sources"]] == ["e2e"]
+    status, body, _ = env.api.call("POST", "/api/v1/reload", token=env.op)
+    assert status == 200 and body["generation"] > 1
+    assert audit(env)[-1]["what"] == "reload"
+
+
+# ------------------------------------------------------------------------------------- /metrics
+
+METRIC = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*"'
+SAMPLE = re.compile(r"^(%s)(?:\{((?:%s)(?:,%s)*)?\})? (\S+)(?: (-?\d+))?$" % (METRIC, LABEL, LABEL))
+
+
+def parse_prometheus(text):
+    """Strict text format 0.0.4: HELP/TYPE before samples, families contiguous, no duplicate
+    series, values that parse as floats, counters never negative. Returns {(name, labels): value}."""
+    assert text.endswith("\n"), "the exposition must end with a newline"
+    types, seen, series, current = {}, set(), {}, None
+    for n, line in enumerate(text.split("\n")[:-1], 1):
+        if line.startswith("# HELP "):
+            continue
+        if line.startswith("# TYPE "):
+            m = re.fullmatch(r"# TYPE (%s) (counter|gauge|histogram|summary|untyped)" % METRIC, line)
+            assert m, "line %d: bad TYPE: %r" % (n, line)
+            assert m.group(1) not in types, "line %d: family %s typed twice" % (n, m.group(1))
+            types[m.group(1)] = m.group(2)
+            current = m.group(1)
+            continue
+        assert not line.startswith("#") and line.strip(), "line %d: unexpected %r" % (n, line)
+        m = SAMPLE.match(line)
+        assert m, "line %d: not a sample: %r" % (n, line)
+        name, labels, value = m.group(1), m.group(2) or "", m.group(3)
+        family = re.sub(r"_(bucket|sum|count)$", "", name) if name not in types else name
+        assert family in types, "line %d: %s has no TYPE" % (n, name)
+        assert family == current, "line %d: %s outside its family's block" % (n, name)
+        v = float(value)
+        assert not math.isnan(v)
+        if types[family] == "counter":
+            assert v >= 0, line
+        key = (name, labels)
+        assert key not in series, "line %d: duplicate series %r" % (n, key)
+        series[key] = v
+        seen.add(family)
+    return series
+
+
+def test_metrics_are_valid_prometheus_text_with_live_counters(env):
+    c = http.client.HTTPConnection("127.0.0.1", env.metrics_port, timeout=10)
+    c.request("GET", "/metrics")
+    r = c.getresponse()
+    text = r.read().decode()
+    assert r.status == 200 and r.getheader("content-type").startswith("text/plain; version=0.0.4")
+    series = parse_prometheus(text)
+    assert series[("sekisho_queries_total", 'transport="udp"')] >= 8
+    assert series[("sekisho_answers_total", 'outcome="blocked"')] >= 2
+    assert ("sekisho_cache_lookups_total", 'result="hit"') in series
+    assert series[("sekisho_category_store_generation", "")] >= 1
+    assert series[("sekisho_tenant_queries_total", 'tenant="acme",action="blocked"')] >= 2
+    assert series[("sekisho_upstream_up", 'upstream="%s"' % env.sk.config["upstreams"][0])] == 1
+    # The metrics listener serves nothing else.
+    c.request("GET", "/api/v1/tenants")
+    r = c.getresponse()
+    r.read()
+    assert r.status == 404
+
+
+def test_http2_and_dashboard(env):
+    p = subprocess.run(["curl", "-sS", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code} %{http_version}",
+                        "http://127.0.0.1:%d/healthz" % env.api.port], capture_output=True, text=True, timeout=10)
+    assert p.stdout == "200 2", p.stdout + p.stderr
+    status, html, headers = env.api.call("GET", "/")
+    assert status == 200 and headers["content-type"].startswith("text/html") and html.lower().startswith("<!doctype html>")
+    assert "default-src 'self'" in headers["content-security-policy"]
