@@ -163,8 +163,8 @@ struct AdminSettings {
 struct InterceptSettings {
   std::vector<net::SocketAddress> http_listen;   // block page in clear (80 in production)
   std::vector<net::SocketAddress> https_listen;  // block page and inspection with minted certificates (443)
-  std::string ca_dir = "/var/lib/sekisho/ca";    // <ca_dir>/<tenant>/ca.{crt,key}; <ca_dir>/default otherwise
-  std::string cert_cache_dir;                    // minted leaves; empty: $STATE_DIRECTORY/certs or /var/lib/sekisho/certs
+  std::string ca_dir = "/var/lib/sekisho-intercept/ca";  // <ca_dir>/<tenant>/ca.{crt,key}; else <ca_dir>/default
+  std::string cert_cache_dir;  // minted leaves; empty: $STATE_DIRECTORY/certs or /var/lib/sekisho-intercept/certs
   std::string template_dir;                      // per-tenant block pages <template_dir>/<tenant>.<en|ja>.html
   std::string origin_ca_file;                    // trust store for origins (PEM); empty: the system store
   std::vector<NetworkSettings> allow_private;    // private destinations forwarding may still reach

@@ -257,6 +257,7 @@ void Connection::accept(std::shared_ptr<Shared> shared, uv_stream_t* server, con
     auto ctx = slot->current();
     if (!ctx) return discard();
     c->tls_ = std::make_unique<tls::Session>(*ctx, &kHttpAlpn);
+    c->tls_->set_peer(c->peer_);
   }
   ++shared->counters.connections;
   shared->connections.push_back(c);

@@ -89,6 +89,39 @@ std::shared_ptr<const ServerContext> ServerContext::load(const std::string& cert
   return out;
 }
 
+namespace {
+// SNI callback of with_selector() contexts; the Session (app data) knows the client address.
+int select_certificate(SSL* ssl, int* alert, void* arg) {
+  auto* ctx = static_cast<const ServerContext*>(arg);
+  auto* session = static_cast<const Session*>(SSL_get_app_data(ssl));
+  const char* name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+  if (!session || !name || !ctx->selector()(ssl, name, session->peer())) {
+    *alert = SSL_AD_UNRECOGNIZED_NAME;
+    return SSL_TLSEXT_ERR_ALERT_FATAL;
+  }
+  return SSL_TLSEXT_ERR_OK;
+}
+}  // namespace
+
+std::shared_ptr<const ServerContext> ServerContext::with_selector(CertificateSelector selector, std::string& error) {
+  ERR_clear_error();
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx) {
+    error = "cannot create TLS context: " + openssl_reason();
+    return nullptr;
+  }
+  std::shared_ptr<ServerContext> out(new ServerContext(ctx));
+  out->selector_ = std::move(selector);
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_alpn_select_cb(ctx, &select_alpn, nullptr);
+  SSL_CTX_set_tlsext_servername_callback(ctx, &select_certificate);
+  SSL_CTX_set_tlsext_servername_arg(ctx, out.get());
+  out->description_ = "certificate per SNI";
+  return out;
+}
+
 ServerContext::~ServerContext() { SSL_CTX_free(ctx_); }
 
 bool ContextSlot::reload(const std::string& cert_path, const std::string& key_path, std::string& error) {

@@ -48,6 +48,9 @@ class Session {
   const std::string& error() const { return error_; }
 
   const AlpnList* offered() const { return alpn_; }
+  // The client's address, for certificate selectors (context.h); set by the transport.
+  void set_peer(const SocketAddress& peer) { peer_ = peer; }
+  const SocketAddress& peer() const { return peer_; }
 
  private:
   void set_error(const char* what, int ssl_error);
@@ -56,6 +59,7 @@ class Session {
   BIO* wbio_ = nullptr;  // owned by ssl_
   const AlpnList* alpn_;
   std::string error_;
+  SocketAddress peer_;
 };
 
 }  // namespace sekisho::net::tls

@@ -1,0 +1,219 @@
+#include "intercept/app.h"
+
+#include <systemd/sd-daemon.h>
+
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <stdexcept>
+
+#include "certs/ca.h"
+#include "resolver/base/log.h"
+
+namespace sekisho::intercept {
+namespace {
+
+int64_t now_us() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+// Minted leaves: cert_cache_dir, else $STATE_DIRECTORY/certs (systemd), else the packaged path.
+std::string cert_cache_root(const config::InterceptSettings& s) {
+  if (!s.cert_cache_dir.empty()) return s.cert_cache_dir;
+  if (const char* state = std::getenv("STATE_DIRECTORY")) return std::string(state) + "/certs";
+  return "/var/lib/sekisho-intercept/certs";
+}
+
+std::vector<std::string> tenant_ids(const policy::PolicySnapshot& p) {
+  std::vector<std::string> ids;
+  for (const auto& t : p.tenants) ids.push_back(t.id);
+  return ids;
+}
+
+}  // namespace
+
+App::App(config::Configuration c, std::string config_path)
+    : config_path_(std::move(config_path)), settings_(c.settings.intercept) {
+  if (settings_.http_listen.empty() && settings_.https_listen.empty())
+    throw std::runtime_error(config_path_ + ": intercept.listen has neither http nor https addresses");
+  if (!c.settings.category_db.empty()) {
+    store_ = policy::CategoryStore::open(c.settings.category_db);  // throws StoreError with the path
+    reader_ = std::make_unique<policy::CategoryReader>(*store_);
+  }
+  uv_loop_init(&loop_);
+  apply(c);
+  net::http::Limits limits;
+  limits.max_header_bytes = settings_.max_header_bytes;
+  limits.max_body_bytes = settings_.max_body_bytes;
+  limits.header_timeout_ms = settings_.header_timeout_ms;
+  limits.idle_timeout_ms = settings_.idle_timeout_ms;
+  http_ = std::make_unique<net::http::Server>(&loop_, [this](auto ex) { handle(std::move(ex)); }, limits);
+  std::string error;
+  for (const auto& a : settings_.http_listen)
+    if (!http_->listen(a, nullptr, error)) throw std::runtime_error("intercept.listen.http " + a.to_string() + ": " + error);
+  if (!settings_.https_listen.empty()) {
+    auto ctx = net::tls::ServerContext::with_selector(
+        [this](SSL* ssl, std::string_view sni, const net::SocketAddress& peer) {
+          return select_certificate(ssl, sni, peer);
+        },
+        error);
+    if (!ctx) throw std::runtime_error("intercept TLS context: " + error);
+    tls_.set(std::move(ctx));
+    for (const auto& a : settings_.https_listen)
+      if (!http_->listen(a, &tls_, error))
+        throw std::runtime_error("intercept.listen.https " + a.to_string() + ": " + error);
+  }
+}
+
+App::~App() {
+  http_.reset();
+  uv_run(&loop_, UV_RUN_NOWAIT);  // let closed handles finish
+  uv_loop_close(&loop_);
+}
+
+std::shared_ptr<App::Minters> App::build_minters(const config::Configuration& c, const Minters* previous) {
+  auto m = std::make_shared<Minters>();
+  if (settings_.https_listen.empty()) {
+    m->by_tenant.assign(c.policies->tenants.size(), nullptr);
+    return m;
+  }
+  namespace fs = std::filesystem;
+  const std::string ca_dir = c.settings.intercept.ca_dir;
+  for (const auto& tenant : c.policies->tenants) {
+    std::error_code ec;
+    std::string dir = certs::ca_directory(ca_dir, tenant.id);
+    if (!fs::exists(fs::path(dir) / certs::kCaCertFile, ec)) dir = certs::ca_directory(ca_dir, "");
+    auto it = m->by_dir.find(dir);
+    if (it == m->by_dir.end()) {
+      std::shared_ptr<certs::LeafMinter> minter;
+      if (previous) {  // keep the in-memory leaves across a reload when the CA is the same
+        auto old = previous->by_dir.find(dir);
+        if (old != previous->by_dir.end()) minter = old->second;
+      }
+      if (!minter && fs::exists(fs::path(dir) / certs::kCaCertFile, ec)) {
+        try {
+          std::shared_ptr<const certs::CertificateAuthority> ca = certs::CertificateAuthority::load(dir);
+          certs::MinterOptions o;
+          o.validity_seconds = c.settings.intercept.leaf_validity_hours * 3600;
+          o.max_entries = c.settings.intercept.cert_cache_entries;
+          o.cache_dir = cert_cache_root(c.settings.intercept) + "/" + fs::path(dir).filename().string();
+          minter = std::make_shared<certs::LeafMinter>(std::move(ca), o);
+          log::info("intercept", "CA loaded", {{"dir", dir}});
+        } catch (const certs::CertError& e) {
+          log::error("intercept", "CA unusable; its tenants get no HTTPS block page", {{"error", e.what()}});
+        }
+      }
+      it = m->by_dir.emplace(dir, minter).first;
+    }
+    if (!it->second) log::warning("intercept", "no CA for tenant; HTTPS is refused for it", {{"tenant", tenant.id}, {"dir", dir}});
+    m->by_tenant.push_back(it->second.get());
+  }
+  return m;
+}
+
+void App::apply(const config::Configuration& c) {
+  auto minters = build_minters(c, minters_.get());
+  auto state = std::make_shared<State>();
+  state->policies = c.policies;
+  std::vector<std::string> warnings;
+  state->templates = Templates::load(c.settings.intercept.template_dir, tenant_ids(*c.policies), warnings);
+  for (const auto& w : warnings) log::warning("intercept", "block-page template", {{"error", w}});
+  for (auto* m : minters->by_tenant) state->inspection.push_back(m != nullptr);
+  minters_ = std::move(minters);
+  service_.set_state(std::move(state));
+}
+
+bool App::select_certificate(SSL* ssl, std::string_view sni, const net::SocketAddress& peer) {
+  auto state = service_.state();
+  std::optional<std::string> tenant = service_.admit_sni(peer, sni, reader_.get(), now_us());
+  if (!tenant) {
+    log::info("intercept", "TLS refused: name not blocked or inspected for this client",
+              {{"peer", peer.to_string()}, {"sni", std::string(sni)}});
+    return false;
+  }
+  certs::LeafMinter* minter = nullptr;
+  for (size_t i = 0; i < state->policies->tenants.size(); ++i)
+    if (state->policies->tenants[i].id == *tenant && i < minters_->by_tenant.size()) minter = minters_->by_tenant[i];
+  if (!minter) return false;
+  try {
+    std::shared_ptr<const certs::Leaf> leaf = minter->get(sni);
+    return SSL_use_certificate(ssl, leaf->cert.get()) == 1 && SSL_use_PrivateKey(ssl, leaf->key.get()) == 1;
+  } catch (const certs::CertError& e) {
+    log::warning("intercept", "cannot mint a certificate", {{"sni", std::string(sni)}, {"error", e.what()}});
+    return false;
+  }
+}
+
+void App::handle(std::shared_ptr<net::http::Exchange> exchange) {
+  const net::http::Request& req = exchange->request();
+  Decision d;
+  net::http::Response res = service_.handle(req, reader_.get(), now_us(), &d);
+  if (d.kind == Decision::inspect_allowed) {
+    // Forwarding allowed URLs of deep-check hosts to their origin is not built yet: say so
+    // rather than pretend (502, the gateway cannot reach the origin).
+    res.status = 502;
+    res.set("content-type", "text/plain; charset=utf-8");
+    res.set("cache-control", "no-store");
+    res.body = "sekisho-intercept: this URL is allowed, but forwarding to the origin is not available\n";
+  }
+  std::string_view incident;
+  for (const auto& h : res.headers)
+    if (h.name == "x-sekisho-incident") incident = h.value;
+  // Every intercepted request is logged (issue 6: safety).
+  log::info("intercept", "request",
+            {{"peer", req.peer.to_string()}, {"tls", req.tls ? "yes" : "no"}, {"sni", req.server_name},
+             {"host", std::string(req.header("host"))}, {"method", req.method}, {"path", req.path},
+             {"status", res.status}, {"incident", std::string(incident)}});
+  exchange->respond(std::move(res));
+}
+
+void App::reload() {
+  sd_notify(0, "RELOADING=1");
+  auto c = config::load_configuration(config_path_);
+  if (!c.ok()) {
+    for (const auto& e : c.errors) log::error("config", e.to_string());
+    log::error("intercept", "reload failed; previous configuration in use", {{"errors", c.errors.size()}});
+    sd_notify(0, "READY=1\nSTATUS=reload failed; previous configuration in use");
+    return;
+  }
+  log::set_level(c.settings.log_level);
+  apply(c);
+  log::info("intercept", "configuration reloaded", {{"tenants", c.policies->tenants.size()}});
+  sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
+}
+
+void App::shutdown() {
+  if (stopping_) return;
+  stopping_ = true;
+  sd_notify(0, "STOPPING=1");
+  http_->close();
+  for (uv_signal_t* s : {&sighup_, &sigterm_, &sigint_}) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
+}
+
+int App::run() {
+  for (uv_signal_t* s : {&sighup_, &sigterm_, &sigint_}) {
+    uv_signal_init(&loop_, s);
+    s->data = this;
+  }
+  uv_signal_start(&sighup_, [](uv_signal_t* s, int) { static_cast<App*>(s->data)->reload(); }, SIGHUP);
+  uv_signal_start(&sigterm_, [](uv_signal_t* s, int) { static_cast<App*>(s->data)->shutdown(); }, SIGTERM);
+  uv_signal_start(&sigint_, [](uv_signal_t* s, int) { static_cast<App*>(s->data)->shutdown(); }, SIGINT);
+  uv_timer_init(&loop_, &watchdog_);
+  uint64_t watchdog_usec = 0;
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
+    watchdog_.data = this;
+    const uint64_t every_ms = watchdog_usec / 2000;
+    uv_timer_start(&watchdog_, [](uv_timer_t*) { sd_notify(0, "WATCHDOG=1"); }, every_ms, every_ms);
+  }
+  sd_notifyf(0, "READY=1\nSTATUS=serving block pages on %zu address(es)\nMAINPID=%lu",
+             settings_.http_listen.size() + settings_.https_listen.size(), static_cast<unsigned long>(getpid()));
+  log::info("intercept", "serving", {{"http", settings_.http_listen.size()}, {"https", settings_.https_listen.size()}});
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  log::info("intercept", "stopped");
+  return 0;
+}
+
+}  // namespace sekisho::intercept

@@ -1,0 +1,59 @@
+// The sekisho-intercept process: one libuv loop serving the block page (HTTP and HTTPS) through
+// resolver/net/http, certificates chosen per SNI from the tenant's CA (certs/), SIGHUP reload of
+// the same YAML sekishod reads, SIGTERM shutdown, sd_notify readiness and watchdog.
+// A block page needs little throughput, so one thread; the category store is read through one
+// CategoryReader owned by that thread.
+#pragma once
+
+#include <uv.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "admin/config/configuration.h"
+#include "certs/leaf_minter.h"
+#include "intercept/service.h"
+#include "policy/store/category_store.h"
+#include "resolver/net/http/server.h"
+#include "resolver/net/tls/context.h"
+
+namespace sekisho::intercept {
+
+class App {
+ public:
+  // Throws std::runtime_error with context when the store, a CA, or a listener cannot be set up.
+  App(config::Configuration configuration, std::string config_path);
+  ~App();
+  int run();
+
+ private:
+  // Which CA signs for which tenant: <ca_dir>/<tenant> when it exists, else <ca_dir>/default.
+  struct Minters {
+    std::map<std::string, std::shared_ptr<certs::LeafMinter>> by_dir;
+    std::vector<certs::LeafMinter*> by_tenant;  // index = tenant index; null: no CA, no HTTPS
+  };
+
+  void apply(const config::Configuration& c);
+  std::shared_ptr<Minters> build_minters(const config::Configuration& c, const Minters* previous);
+  void handle(std::shared_ptr<net::http::Exchange> exchange);
+  bool select_certificate(SSL* ssl, std::string_view sni, const net::SocketAddress& peer);
+  void reload();
+  void shutdown();
+
+  std::string config_path_;
+  config::InterceptSettings settings_;  // listeners and limits: fixed until restart
+  uv_loop_t loop_{};
+  uv_signal_t sighup_{}, sigterm_{}, sigint_{};
+  uv_timer_t watchdog_{};
+  std::unique_ptr<policy::CategoryStore> store_;
+  std::unique_ptr<policy::CategoryReader> reader_;
+  Service service_;
+  std::shared_ptr<Minters> minters_;
+  net::tls::ContextSlot tls_;
+  std::unique_ptr<net::http::Server> http_;
+  bool stopping_ = false;
+};
+
+}  // namespace sekisho::intercept
