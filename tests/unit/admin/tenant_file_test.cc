@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "admin/config/load.h"
 #include "admin/config/tenant_file.h"
@@ -298,4 +300,36 @@ TEST_CASE("tenant file: ids that are not file names, missing tenants, removal") 
   CHECK(config::remove_tenant_file(d.main, "user", wu.etag).ok());
   CHECK_FALSE(fs::exists(d.tenants_d() + "/user.yaml"));
   CHECK(config::remove_tenant_file(d.main, "user", std::nullopt).status == TenantFileStatus::not_found);
+}
+
+TEST_CASE("tenant file: concurrent writers from the same read: exactly one wins, the rest conflict") {
+  ConfigDir d;
+  d.write_main();
+  auto created = config::write_tenant_file(d.main, rich_content(), "");
+  REQUIRE(created.ok());
+  constexpr int kWriters = 6;
+  std::vector<config::TenantFileResult> results(kWriters);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kWriters; ++i)
+    threads.emplace_back([&, i] {
+      auto c = rich_content();
+      c.tenant.contact = "writer " + std::to_string(i);
+      results[i] = config::write_tenant_file(d.main, c, created.etag);
+    });
+  for (auto& t : threads) t.join();
+  int won = -1, conflicts = 0;
+  for (int i = 0; i < kWriters; ++i) {
+    if (results[i].ok()) {
+      CHECK(won == -1);
+      won = i;
+    } else {
+      CHECK(results[i].status == TenantFileStatus::conflict);
+      ++conflicts;
+    }
+  }
+  REQUIRE(won >= 0);
+  CHECK(conflicts == kWriters - 1);
+  auto now = config::read_tenant_file(d.main, "acme");
+  CHECK(now.content.tenant.contact == "writer " + std::to_string(won));
+  CHECK(now.etag == results[won].etag);
 }
