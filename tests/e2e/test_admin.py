@@ -8,6 +8,7 @@ each leaves the tenants as it found them where later tests depend on them.
 import http.client
 import json
 import math
+import pathlib
 import re
 import subprocess
 import time
@@ -332,3 +333,129 @@ def test_http2_and_dashboard(env):
     status, html, headers = env.api.call("GET", "/")
     assert status == 200 and headers["content-type"].startswith("text/html") and html.lower().startswith("<!doctype html>")
     assert "default-src 'self'" in headers["content-security-policy"]
+
+
+# ------------------------------------------------------------------------------- the dashboard
+
+class Chromium:
+    """Headless chromium driven over the DevTools protocol (python3-websocket): navigate,
+    evaluate JavaScript, take screenshots. Loopback only; its profile lives in a temp dir."""
+
+    def __init__(self, profile):
+        import urllib.request
+        import websocket
+        self.proc = subprocess.Popen(
+            ["chromium", "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0", "--user-data-dir=%s" % profile,
+             "--window-size=1280,900", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 20
+        while not port_file.exists() or not port_file.read_text().strip():
+            assert time.monotonic() < deadline and self.proc.poll() is None, "chromium did not start"
+            time.sleep(0.05)
+        port = int(port_file.read_text().split()[0])
+        pages = json.loads(urllib.request.urlopen("http://127.0.0.1:%d/json/list" % port, timeout=5).read())
+        ws_url = [p for p in pages if p["type"] == "page"][0]["webSocketDebuggerUrl"]
+        self.ws = websocket.create_connection(ws_url, timeout=10, suppress_origin=True)
+        self.next_id = 0
+
+    def send(self, method, **params):
+        self.next_id += 1
+        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == self.next_id:
+                assert "error" not in msg, msg
+                return msg["result"]
+
+    def js(self, expression):
+        r = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        assert "exceptionDetails" not in r, r
+        return r["result"].get("value")
+
+    def wait(self, expression, timeout=10, what=None):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.js(expression):
+                return
+            time.sleep(0.1)
+        raise AssertionError("timed out waiting for %s" % (what or expression))
+
+    def screenshot(self, path):
+        import base64
+        path.write_bytes(base64.b64decode(self.send("Page.captureScreenshot", format="png")["data"]))
+
+    def close(self):
+        try:
+            self.ws.close()
+        finally:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+def test_dashboard_in_chromium(env, tmp_path):
+    import os
+    import shutil
+    if not shutil.which("chromium"):
+        pytest.skip("chromium is not installed (.ci/setup installs it)")
+    shots = pathlib.Path(os.environ.get("SEKISHO_BUILD_DIR", tmp_path)) / "test-artifacts"
+    shots.mkdir(parents=True, exist_ok=True)
+    b = Chromium(tmp_path / "chromium")
+    try:
+        b.send("Page.enable")
+        b.send("Page.navigate", url="http://127.0.0.1:%d/" % env.api.port)
+        b.wait("document.readyState === 'complete' && !!document.getElementById('login-form')", what="the page")
+        assert b.js("document.documentElement.lang") == "ja"
+        assert b.js("document.querySelector('[data-i18n=login]').textContent") == "ログイン"
+        # A wrong token is refused on the page.
+        b.js("document.getElementById('token').value = 'sk_wrong'; document.getElementById('login-form').requestSubmit()")
+        b.wait("document.getElementById('login-error').textContent !== ''", what="the login error")
+        b.js("document.getElementById('token').value = %s; document.getElementById('login-form').requestSubmit()" % json.dumps(env.acme))
+        b.wait("!document.getElementById('app').hidden && document.getElementById('stat-queries').textContent !== '0'",
+               what="the overview")
+        assert int(b.js("document.getElementById('stat-queries').textContent")) >= 4
+        assert b.js("document.querySelectorAll('#chart rect').length") == 96  # 48 hours x (queries, blocked)
+        assert "ギャンブル" in b.js("document.getElementById('top-categories').textContent")
+        assert b.js("[...document.getElementById('tenant').options].map(o => o.value).join()") == "acme"
+        b.screenshot(shots / "admin-overview-ja.png")
+
+        # Policy editor: categories as checkboxes with display names; add a deny entry and save.
+        b.js("document.querySelector('[data-tab=policy]').click()")
+        b.wait("document.querySelectorAll('#categories input').length > 10", what="the category checkboxes")
+        assert b.js("document.querySelector('#categories input[value=gambling]').checked") is True
+        assert "ギャンブル" in b.js("document.getElementById('categories').textContent")
+        b.js("document.getElementById('deny').value += '\\ndashboard.example'; document.getElementById('policy-form').requestSubmit()")
+        b.wait("document.getElementById('status').textContent.startsWith('保存しました')", what="the save")
+        assert "dashboard.example" in (env.tenants_d / "acme.yaml").read_text()
+        r = ask(env.sk.port, "www.dashboard.example.", source=ACME)
+        assert rcode(r) == "NXDOMAIN" and edes(r), r
+
+        # Switch language; the query log shows the blocked query.
+        b.js("document.getElementById('lang').click()")
+        assert b.js("document.documentElement.lang") == "en"
+        assert b.js("document.querySelector('[data-tab=log]').textContent") == "Query log"
+        b.js("document.querySelector('[data-tab=log]').click(); document.getElementById('log-name').value = 'dashboard'")
+        deadline = time.monotonic() + 10
+        while True:
+            b.js("document.getElementById('log-form').requestSubmit()")
+            time.sleep(0.3)
+            cells = b.js("[...document.querySelectorAll('#log-table tbody td.blocked')].length")
+            if cells:
+                break
+            assert time.monotonic() < deadline, "the blocked query did not appear in the log view"
+        assert "www.dashboard.example" in b.js("document.getElementById('log-table').textContent")
+        b.screenshot(shots / "admin-querylog-en.png")
+
+        # Why is this blocked?
+        b.js("document.querySelector('[data-tab=why]').click(); document.getElementById('why-name').value = 'casino.example';"
+             "document.getElementById('why-form').requestSubmit()")
+        b.wait("document.getElementById('why-result').textContent.includes('Blocked')", what="the check result")
+        assert "Gambling" in b.js("document.getElementById('why-result').textContent")
+        b.screenshot(shots / "admin-why-en.png")
+    finally:
+        b.close()
+    assert (shots / "admin-overview-ja.png").stat().st_size > 1000

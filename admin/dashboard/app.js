@@ -1,0 +1,247 @@
+// sekisho dashboard: a thin client of /api/v1. Every datum comes from the API with the token the
+// user typed (kept in sessionStorage, never in a cookie); text from the API is only ever set as
+// textContent, so names from the query log cannot inject markup.
+"use strict";
+
+const I18N = {
+  ja: {
+    title: "sekisho 管理", token: "API トークン", login: "ログイン", logout: "ログアウト", overview: "概要",
+    querylog: "クエリログ", policy: "ポリシー", devices: "デバイス", why: "なぜブロック?", queries: "クエリ",
+    blocked: "ブロック", active_devices: "利用端末", per_hour: "時間ごと (48 時間)",
+    top_categories: "カテゴリ別ブロック", top_blocked: "ブロックの多い名前", name_contains: "名前に含む",
+    client: "クライアント", any_action: "すべて", search: "検索", time: "時刻", name: "名前", type: "種別",
+    action: "結果", rule: "ルール", more: "さらに表示", block_categories: "ブロックするカテゴリ",
+    allow: "許可リスト (1 行に 1 つ)", deny: "拒否リスト (1 行に 1 つ)", safe_search: "セーフサーチを強制",
+    block_action: "ブロック時の応答", save: "保存", saved: "保存しました (すぐに反映されます)",
+    dot_hostname: "Android プライベート DNS", device_name: "端末名", add_device: "追加", revoke: "削除",
+    check: "確認", verdict_block: "ブロックされます", verdict_resolve: "ブロックされません",
+    verdict_rewrite: "セーフサーチに書き換えられます", because: "理由", categories_of_name: "この名前のカテゴリ",
+    none: "なし", bad_token: "トークンが正しくありません", devices_of: "登録端末 {n} / 上限 {max}",
+    unlimited: "上限なし", new_token: "新しい端末のトークン (今だけ表示): ", schedules: "時間帯ルール: {n} 件 (API で編集)",
+    conflict: "他の人が先に変更しました。読み込み直しました。もう一度保存してください。",
+  },
+  en: {
+    title: "sekisho admin", token: "API token", login: "Log in", logout: "Log out", overview: "Overview",
+    querylog: "Query log", policy: "Policy", devices: "Devices", why: "Why blocked?", queries: "Queries",
+    blocked: "Blocked", active_devices: "Active devices", per_hour: "Per hour (48 hours)",
+    top_categories: "Blocks by category", top_blocked: "Most blocked names", name_contains: "Name contains",
+    client: "Client", any_action: "Any", search: "Search", time: "Time", name: "Name", type: "Type",
+    action: "Action", rule: "Rule", more: "More", block_categories: "Categories to block",
+    allow: "Allow list (one per line)", deny: "Deny list (one per line)", safe_search: "Enforce safe search",
+    block_action: "Answer for blocked names", save: "Save", saved: "Saved (in effect now)",
+    dot_hostname: "Android Private DNS", device_name: "Device name", add_device: "Add", revoke: "Revoke",
+    check: "Check", verdict_block: "Blocked", verdict_resolve: "Not blocked",
+    verdict_rewrite: "Rewritten to safe search", because: "Because", categories_of_name: "Categories of this name",
+    none: "none", bad_token: "That token is not valid", devices_of: "{n} of {max} devices",
+    unlimited: "no limit", new_token: "New device token (shown once): ", schedules: "Schedule rules: {n} (edit through the API)",
+    conflict: "Someone changed this first. Reloaded; save again.",
+  },
+};
+
+const state = { lang: localStorage.getItem("sekisho-lang") || "ja", token: sessionStorage.getItem("sekisho-token") || "",
+  me: null, tenant: "", categories: [], policyEtag: "", policy: null, logCursor: null };
+const $ = (id) => document.getElementById(id);
+const t = (key, vars) => (I18N[state.lang][key] || key).replace(/\{(\w+)\}/g, (_, k) => String(vars?.[k] ?? ""));
+
+function el(tag, props, ...children) {
+  const e = document.createElement(tag);
+  Object.assign(e, props || {});
+  for (const c of children) e.append(c);
+  return e;
+}
+
+async function api(method, path, body, headers) {
+  const h = Object.assign({ Authorization: "Bearer " + state.token }, headers || {});
+  if (body !== undefined) h["Content-Type"] = "application/json";
+  const r = await fetch("/api/v1/" + path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = r.status === 204 ? null : await r.json();
+  return { status: r.status, data, etag: r.headers.get("etag") || "" };
+}
+
+function applyLanguage() {
+  document.documentElement.lang = state.lang;
+  document.title = t("title");
+  for (const e of document.querySelectorAll("[data-i18n]")) e.textContent = t(e.dataset.i18n);
+  for (const e of document.querySelectorAll("[data-i18n-placeholder]")) e.placeholder = t(e.dataset.i18nPlaceholder);
+  $("lang").textContent = state.lang === "ja" ? "English" : "日本語";
+  if (state.me) { renderCategories(); }
+}
+
+function showTab(name) {
+  for (const s of document.querySelectorAll(".tab")) s.hidden = s.id !== "tab-" + name;
+  for (const b of document.querySelectorAll("nav button")) b.classList.toggle("active", b.dataset.tab === name);
+  ({ overview: loadOverview, log: () => loadLog(false), policy: loadPolicy, devices: loadDevices, why: () => {} })[name]();
+}
+
+function status(text) { $("status").textContent = text || ""; }
+
+async function login(token) {
+  state.token = token;
+  const me = await api("GET", "me");
+  if (me.status !== 200) { $("login-error").textContent = t("bad_token"); return false; }
+  sessionStorage.setItem("sekisho-token", token);
+  state.me = me.data;
+  const tenants = (await api("GET", "tenants")).data.tenants;
+  state.categories = (await api("GET", "categories")).data.categories.filter((c) => c.group !== "allow");
+  const select = $("tenant");
+  select.replaceChildren(...tenants.map((x) => el("option", { value: x.id, textContent: x.name + " (" + x.id + ")" })));
+  state.tenant = tenants.length ? tenants[0].id : "";
+  $("login").hidden = true; $("app").hidden = false; $("logout").hidden = false;
+  applyLanguage();
+  showTab("overview");
+  return true;
+}
+
+function chart(hourly) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  const w = 960, h = 180, n = hourly.length || 1, bw = w / n;
+  const max = Math.max(1, ...hourly.map((x) => x.queries));
+  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  svg.setAttribute("role", "img");
+  hourly.forEach((x, i) => {
+    for (const [cls, v] of [["q", x.queries], ["b", x.blocked]]) {
+      const r = document.createElementNS(ns, "rect");
+      const bh = (v / max) * (h - 10);
+      r.setAttribute("class", cls); r.setAttribute("x", i * bw + 1); r.setAttribute("width", Math.max(bw - 2, 1));
+      r.setAttribute("y", h - bh); r.setAttribute("height", bh);
+      const title = document.createElementNS(ns, "title");
+      title.textContent = `${x.start} ${t(cls === "q" ? "queries" : "blocked")}: ${v}`;
+      r.append(title);
+      svg.append(r);
+    }
+  });
+  $("chart").replaceChildren(svg);
+}
+
+function categoryName(slug) {
+  const c = state.categories.find((x) => x.slug === slug);
+  return c ? c[state.lang] : slug;
+}
+
+async function loadOverview() {
+  const r = await api("GET", "stats?tenant=" + encodeURIComponent(state.tenant));
+  if (r.status !== 200) return status(r.data.error);
+  const s = r.data;
+  $("stat-queries").textContent = s.queries; $("stat-blocked").textContent = s.blocked;
+  $("stat-devices").textContent = s.active_devices + (s.max_devices ? " / " + s.max_devices : "");
+  chart(s.hourly);
+  const cats = Object.entries(s.blocked_by_category).sort((a, b) => b[1] - a[1]);
+  $("top-categories").replaceChildren(...cats.map(([slug, n]) => el("li", { textContent: `${categoryName(slug)} — ${n}` })));
+  $("top-blocked").replaceChildren(...s.top_blocked_names.map((x) => el("li", { textContent: `${x.name} — ${x.count}` })));
+}
+
+async function loadLog(more) {
+  const q = new URLSearchParams({ tenant: state.tenant, limit: "100" });
+  if ($("log-name").value) q.set("name", $("log-name").value.trim());
+  if ($("log-client").value) q.set("client", $("log-client").value.trim());
+  if ($("log-action").value) q.set("action", $("log-action").value);
+  if (more && state.logCursor) q.set("cursor", state.logCursor);
+  const r = await api("GET", "querylog?" + q);
+  const body = $("log-table").tBodies[0];
+  if (!more) body.replaceChildren();
+  if (r.status !== 200) return status(r.data.error);
+  for (const x of r.data.records) {
+    body.append(el("tr", {}, el("td", { textContent: x.time.replace("T", " ").slice(0, 19) }), el("td", { textContent: x.device || x.client }),
+      el("td", { textContent: x.name }), el("td", { textContent: x.type }),
+      el("td", { textContent: x.action, className: x.action === "blocked" ? "blocked" : "" }),
+      el("td", { textContent: x.categories.map(categoryName).join(", ") || x.rule_text || "" })));
+  }
+  state.logCursor = r.data.next_cursor;
+  $("log-more").hidden = !state.logCursor;
+}
+
+function renderCategories() {
+  const p = state.policy;
+  const box = $("categories");
+  box.replaceChildren(...state.categories.map((c) => {
+    const input = el("input", { type: "checkbox", value: c.slug, checked: !!p && p.block.includes(c.slug) });
+    return el("label", { className: c.group === "security" ? "security" : "" }, input, " " + c[state.lang]);
+  }));
+}
+
+async function loadPolicy() {
+  const r = await api("GET", `tenants/${encodeURIComponent(state.tenant)}/policy`);
+  if (r.status !== 200) return status(r.data.error);
+  state.policy = r.data; state.policyEtag = r.etag;
+  renderCategories();
+  $("allow").value = r.data.allow.join("\n"); $("deny").value = r.data.deny.join("\n");
+  $("safe-search").checked = r.data.safe_search; $("action").value = r.data.action;
+  $("schedule-note").textContent = r.data.schedule.length ? t("schedules", { n: r.data.schedule.length }) : "";
+  $("policy-error").textContent = "";
+}
+
+async function savePolicy(ev) {
+  ev.preventDefault();
+  const lines = (id) => $(id).value.split("\n").map((s) => s.trim()).filter(Boolean);
+  const p = state.policy;
+  const body = { block: [...document.querySelectorAll("#categories input:checked")].map((i) => i.value),
+    allow: lines("allow"), deny: lines("deny"), schedule: p.schedule, safe_search: $("safe-search").checked,
+    action: $("action").value, log: p.log, deep_inspection: p.deep_inspection };
+  const r = await api("PUT", `tenants/${encodeURIComponent(state.tenant)}/policy`, body, state.policyEtag ? { "If-Match": state.policyEtag } : {});
+  if (r.status === 200) { status(t("saved")); state.policyEtag = r.etag; state.policy = r.data; return; }
+  if (r.status === 412) { await loadPolicy(); $("policy-error").textContent = t("conflict"); return; }
+  $("policy-error").textContent = r.data.error + (r.data.field ? ` (${r.data.field})` : "");
+}
+
+async function loadDevices() {
+  const r = await api("GET", `tenants/${encodeURIComponent(state.tenant)}/devices`);
+  if (r.status !== 200) return status(r.data.error);
+  $("device-limit").textContent = t("devices_of", { n: r.data.devices.length, max: r.data.max_devices || t("unlimited") });
+  $("device-table").tBodies[0].replaceChildren(...r.data.devices.map((d) => {
+    const revoke = el("button", { type: "button", textContent: t("revoke") });
+    revoke.addEventListener("click", async () => {
+      const x = await api("DELETE", `tenants/${encodeURIComponent(state.tenant)}/devices/${encodeURIComponent(d.name)}`);
+      if (x.status !== 204) $("device-error").textContent = x.data.error;
+      loadDevices();
+    });
+    return el("tr", {}, el("td", { textContent: d.name }), el("td", { textContent: d.dot_hostname || d.token }), el("td", {}, revoke));
+  }));
+}
+
+async function addDevice(ev) {
+  ev.preventDefault();
+  const r = await api("POST", `tenants/${encodeURIComponent(state.tenant)}/devices`, { name: $("device-name").value.trim() });
+  $("device-error").textContent = r.status === 201 ? "" : r.data.error;
+  $("device-token").textContent = r.status === 201 ? t("new_token") + r.data.token : "";
+  if (r.status === 201) $("device-name").value = "";
+  loadDevices();
+}
+
+async function why(ev) {
+  ev.preventDefault();
+  const q = new URLSearchParams({ tenant: state.tenant, name: $("why-name").value.trim() });
+  const r = await api("GET", "check?" + q);
+  const out = $("why-result");
+  if (r.status !== 200) return out.replaceChildren(el("p", { className: "error", textContent: r.data.error }));
+  const v = r.data;
+  const reason = v.rule === "category" || v.rule === "schedule" ? categoryName(v.category) + (v.schedule ? ` (${v.schedule})` : "")
+    : v.list_entry || v.detail || "";
+  out.replaceChildren(
+    el("p", { className: "verdict-" + (v.verdict === "block" ? "block" : "resolve"), textContent: `${v.name}: ${t("verdict_" + v.verdict)}` }),
+    el("p", { textContent: `${t("because")}: ${v.rule}${reason ? " — " + reason : ""}` }),
+    el("p", { textContent: `${t("categories_of_name")}: ${v.categories.map(categoryName).join(", ") || t("none")}` }),
+    v.detail ? el("p", { className: "note", textContent: v.detail }) : "");
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  applyLanguage();
+  $("lang").addEventListener("click", () => {
+    state.lang = state.lang === "ja" ? "en" : "ja";
+    localStorage.setItem("sekisho-lang", state.lang);
+    applyLanguage();
+  });
+  $("login-form").addEventListener("submit", (ev) => { ev.preventDefault(); login($("token").value.trim()); });
+  $("logout").addEventListener("click", () => { sessionStorage.removeItem("sekisho-token"); location.reload(); });
+  for (const b of document.querySelectorAll("nav button")) b.addEventListener("click", () => showTab(b.dataset.tab));
+  $("tenant").addEventListener("change", () => {
+    state.tenant = $("tenant").value;
+    showTab(document.querySelector("nav button.active")?.dataset.tab || "overview");
+  });
+  $("log-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadLog(false); });
+  $("log-more").addEventListener("click", () => loadLog(true));
+  $("policy-form").addEventListener("submit", savePolicy);
+  $("device-form").addEventListener("submit", addDevice);
+  $("why-form").addEventListener("submit", why);
+  if (state.token) login(state.token);
+});

@@ -1,0 +1,148 @@
+// admin/api: query-log search over real JSON-lines files written by querylog::append_json_line,
+// and the /metrics text.
+#include <doctest/doctest.h>
+
+#include "admin/api/metrics.h"
+#include "admin/api/querylog_search.h"
+#include "policy/querylog/format.h"
+#include "tests/unit/admin/api_fixture.h"
+
+using nlohmann::json;
+using sekisho::test::ApiFixture;
+namespace ql = sekisho::querylog;
+
+namespace {
+
+int64_t at(const char* date, int h, int m, int s) { return (*ql::parse_date(date) * 86400 + h * 3600 + m * 60 + s) * int64_t{1000000}; }
+
+ql::QueryRecord record(int64_t time_us, const std::string& name, uint8_t client_last, ql::QueryAction action) {
+  ql::QueryRecord r;
+  r.time_us = time_us;
+  r.tenant = 0;
+  r.qtype = 1;
+  r.action = action;
+  const uint8_t v4[4] = {10, 1, 0, client_last};
+  ql::set_client_v4(r, v4);
+  std::vector<uint8_t> wire;
+  size_t start = 0;
+  while (start < name.size()) {
+    size_t dot = name.find('.', start);
+    if (dot == std::string::npos) dot = name.size();
+    wire.push_back(static_cast<uint8_t>(dot - start));
+    wire.insert(wire.end(), name.begin() + start, name.begin() + dot);
+    start = dot + 1;
+  }
+  wire.push_back(0);
+  ql::set_qname(r, wire);
+  return r;
+}
+
+// Two days of log: day 1 has acme a0..a4 and beta b0..b1 interleaved; day 2 has acme a5..a6.
+void write_log(const std::filesystem::path& dir) {
+  std::string day1, day2;
+  for (int i = 0; i < 5; ++i) {
+    ql::append_json_line(day1, record(at("2026-11-24", 10, i, 0), "a" + std::to_string(i) + ".example", 1 + i % 2,
+                                      i % 2 ? ql::QueryAction::blocked : ql::QueryAction::resolved), "acme");
+    if (i < 2) ql::append_json_line(day1, record(at("2026-11-24", 10, i, 30), "b" + std::to_string(i) + ".example", 9, ql::QueryAction::resolved), "beta");
+  }
+  for (int i = 5; i < 7; ++i)
+    ql::append_json_line(day2, record(at("2026-11-25", 1, i, 0), "a" + std::to_string(i) + ".example", 1, ql::QueryAction::resolved), "acme");
+  sekisho::test::write_text(dir / "queries-2026-11-24.jsonl", day1);
+  sekisho::test::write_text(dir / "queries-2026-11-25.jsonl", day2);
+  sekisho::test::write_text(dir / "not-a-log.txt", "x");
+}
+
+std::vector<std::string> names(const sekisho::admin::LogPage& p) {
+  std::vector<std::string> out;
+  for (const auto& r : p.records) out.push_back(r["name"]);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("query-log search: newest first across days, paged by cursor without repeats or gaps") {
+  ApiFixture f;
+  write_log(f.dir / "querylog");
+  sekisho::admin::LogQuery q;
+  q.tenant = "acme";
+  q.limit = 3;
+  auto p1 = sekisho::admin::search_querylog((f.dir / "querylog").string(), q);
+  CHECK(names(p1) == std::vector<std::string>{"a6.example", "a5.example", "a4.example"});
+  REQUIRE(!p1.next_cursor.empty());
+  q.cursor = p1.next_cursor;
+  auto p2 = sekisho::admin::search_querylog((f.dir / "querylog").string(), q);
+  CHECK(names(p2) == std::vector<std::string>{"a3.example", "a2.example", "a1.example"});
+  q.cursor = p2.next_cursor;
+  auto p3 = sekisho::admin::search_querylog((f.dir / "querylog").string(), q);
+  CHECK(names(p3) == std::vector<std::string>{"a0.example"});
+  CHECK(p3.next_cursor.empty());
+  q.cursor = "garbage";
+  CHECK_THROWS_AS(sekisho::admin::search_querylog((f.dir / "querylog").string(), q), std::invalid_argument);
+}
+
+TEST_CASE("query-log search: filters by time range, client, name substring and action") {
+  ApiFixture f;
+  write_log(f.dir / "querylog");
+  const std::string dir = (f.dir / "querylog").string();
+  sekisho::admin::LogQuery q;
+  q.tenant = "acme";
+  q.from_us = at("2026-11-24", 10, 1, 0);
+  q.to_us = at("2026-11-24", 10, 3, 0);
+  CHECK(names(sekisho::admin::search_querylog(dir, q)) == std::vector<std::string>{"a2.example", "a1.example"});
+  q = {};
+  q.tenant = "acme";
+  q.client = "10.1.0.2";
+  CHECK(names(sekisho::admin::search_querylog(dir, q)) == std::vector<std::string>{"a3.example", "a1.example"});
+  q.client.clear();
+  q.action = "blocked";
+  q.name = "a3";
+  CHECK(names(sekisho::admin::search_querylog(dir, q)) == std::vector<std::string>{"a3.example"});
+}
+
+TEST_CASE("the querylog endpoint confines a tenant-admin to its own lines") {
+  ApiFixture f;
+  write_log(f.dir / "querylog");
+  auto mine = ApiFixture::json_of(f.call("GET", "/api/v1/querylog?limit=100", f.acme_token));
+  REQUIRE(mine["records"].size() == 7);
+  for (const auto& r : mine["records"]) CHECK(r["tenant"] == "acme");
+  auto theirs = ApiFixture::json_of(f.call("GET", "/api/v1/querylog?limit=100", f.beta_token));
+  CHECK(theirs["records"].size() == 2);
+  auto all = ApiFixture::json_of(f.call("GET", "/api/v1/querylog?limit=100", f.operator_token));
+  CHECK(all["records"].size() == 9);
+  auto range = ApiFixture::json_of(
+      f.call("GET", "/api/v1/querylog?from=2026-11-25&to=2026-11-25T01%3A06%3A00Z", f.acme_token));
+  REQUIRE(range["records"].size() == 1);
+  CHECK(range["records"][0]["name"] == "a5.example");
+  auto bad = f.call("GET", "/api/v1/querylog?from=yesterday", f.acme_token);
+  CHECK(bad.status == 400);
+  CHECK(ApiFixture::json_of(bad)["field"] == "from");
+  CHECK(f.call("GET", "/api/v1/querylog?limit=0", f.acme_token).status == 400);
+}
+
+TEST_CASE("metrics: exposition format with bounded per-tenant series") {
+  sekisho::admin::EngineSample s;
+  s.queries_by_transport[0] = 10;
+  s.cache_hits = 3;
+  s.upstreams.push_back({"127.0.0.1:53", false, 5, 2});
+  for (int i = 0; i < 60; ++i) {
+    ql::TenantStats t;
+    t.tenant_id = "t" + std::to_string(i);
+    t.queries = 100 + i;
+    t.by_action[static_cast<size_t>(ql::QueryAction::resolved)] = 100 + i;
+    s.tenants.push_back(t);
+  }
+  s.tenants[58].tenant_id = "we\"ird";
+  const std::string text = sekisho::admin::render_metrics(s);
+  CHECK(text.find("# TYPE sekisho_queries_total counter\n") != std::string::npos);
+  CHECK(text.find("sekisho_queries_total{transport=\"udp\"} 10\n") != std::string::npos);
+  CHECK(text.find("sekisho_upstream_up{upstream=\"127.0.0.1:53\"} 0\n") != std::string::npos);
+  CHECK(text.find("sekisho_tenant_queries_total{tenant=\"t59\",action=\"resolved\"} 159\n") != std::string::npos);
+  // The 10 least busy tenants (t0..t9) are summed: 100+…+109 = 1045.
+  CHECK(text.find("tenant=\"t9\"") == std::string::npos);
+  CHECK(text.find("sekisho_tenant_queries_total{tenant=\"we\\\"ird\",action=\"resolved\"} 158\n") != std::string::npos);
+  CHECK(text.find("sekisho_tenant_queries_total{tenant=\"_other\",action=\"resolved\"} 1045\n") != std::string::npos);
+  CHECK(text.find("category_store") == std::string::npos);  // no store configured, no series
+  size_t series = 0;
+  for (size_t pos = 0; (pos = text.find("sekisho_tenant_queries_total{", pos)) != std::string::npos; ++pos) ++series;
+  CHECK(series == sekisho::admin::kMaxTenantSeries + 1);
+}
