@@ -13,7 +13,10 @@
 #   BENCH_SECONDS=10      measured seconds per server and round
 #   BENCH_ROUNDS=3        interleaved rounds; the median-qps round is reported
 #   BENCH_WORKLOADS=cachehit   space-separated workloads (see "Workloads" below)
-#   BENCH_SERVERS="null unbound sekishod"
+#   BENCH_SERVERS="null unbound sekishod"  (also sekishod_X: sekishod with the
+#                         workload's sekishod_X.yaml.in, e.g. filtering off)
+#   BENCH_WORKLOAD_FILES  extra files defining wl_NAME_setup (bench/filter/)
+#   BENCH_READY_SECONDS=10  how long a server may take to answer its first query
 #   BENCH_NAMES=1000      names in the zone / query list
 #   BENCH_LOAD_ARGS="-k 4 -c 64"  extra dnsload options (sockets, outstanding)
 #   BENCH_PORT_BASE=25350 ports PORT_BASE..+3 on 127.0.0.1 are used
@@ -45,6 +48,12 @@ CLK_TCK=$(getconf CLK_TCK)
 KNOT_PORT=$BENCH_PORT_BASE
 declare -A PORT=([null]=$((BENCH_PORT_BASE + 1)) [unbound]=$((BENCH_PORT_BASE + 2))
                  [sekishod]=$((BENCH_PORT_BASE + 3)))
+next_port=$((BENCH_PORT_BASE + 4))
+for name in $BENCH_SERVERS; do
+    [[ -n ${PORT[$name]:-} ]] && continue
+    [[ $name == sekishod_* ]] || { printf '[bench] error: unknown server %s\n' "$name" >&2; exit 1; }
+    PORT[$name]=$next_port; next_port=$((next_port + 1))
+done
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -57,11 +66,18 @@ if (( $(nproc) < 2 )); then
     SERVER_CPU=0 LOAD_CPU=0
 fi
 
-RESULTS=$BENCH_DIR/results/$(date +%Y%m%d-%H%M%S)
-mkdir -p "$RESULTS"
-ln -sfn "$(basename "$RESULTS")" "$BENCH_DIR/results/latest"
+if [[ -n ${BENCH_SETUP_ONLY:-} ]]; then
+    RESULTS=$BENCH_SETUP_ONLY/results
+    mkdir -p "$RESULTS"
+else
+    RESULTS=$BENCH_DIR/results/$(date +%Y%m%d-%H%M%S)
+    mkdir -p "$RESULTS"
+    ln -sfn "$(basename "$RESULTS")" "$BENCH_DIR/results/latest"
+fi
 WORK=$(mktemp -d /tmp/sekisho-bench.XXXXXX)
 SUMMARY=$RESULTS/summary.tsv
+STARTUP=$RESULTS/startup.tsv
+printf 'workload\tserver\tstartup_s\trss_kib\n' >"$STARTUP"
 printf 'workload\tserver\tround\tqps\tmean_us\tp99_us\tlost\tsent\treceived\tanswers\tcpu_us_per_q\tupstream_cpu_ms\tother_cpu_pct\n' >"$SUMMARY"
 STATUS=0
 
@@ -126,18 +142,20 @@ subst() {
 
 # probe PORT: true once something on PORT answers a query (needs the zone
 # loaded for forwarders, so it also proves the path to Knot works).
+# A probe returns as soon as its answer is in (the drain ends when nothing is pending), and
+# gives up after 0.1 s, so start-up is timed to within about 0.1 s.
 probe() {
     local out
-    out=$("$DNSLOAD" -p "$1" -f "$QUERIES" -n 1 -c 1 -k 1 -t 1 -d 1 -T 500 2>/dev/null) || return 1
+    out=$("$DNSLOAD" -p "$1" -f "$QUERIES" -n 1 -c 1 -k 1 -t 1 -d 0.1 -T 100 2>/dev/null) || return 1
     [[ $(kv noerror_answer "$out") == 1 ]]
 }
 
 wait_ready() { # NAME PORT
-    local i
-    for i in $(seq 100); do
+    local deadline=$(( SECONDS + ${BENCH_READY_SECONDS:-10} ))
+    while (( SECONDS < deadline )); do
         kill -0 "${PID[$1]}" 2>/dev/null || return 1
         probe "$2" && return 0
-        sleep 0.1
+        sleep 0.01
     done
     return 1
 }
@@ -175,12 +193,30 @@ wl_cachehit_setup() {
     cp "$BENCH_DIR/conf/unbound.conf.in" "$d/unbound.conf.in"
 }
 
+for f in ${BENCH_WORKLOAD_FILES:-}; do
+    # shellcheck disable=SC1090  # workload definitions of another benchmark (bench/filter/)
+    source "$f"
+done
+
+# BENCH_SETUP_ONLY=DIR: write every workload's files into DIR/NAME and stop (a cheap
+# check that the setup path works; bench/filter/run.sh --setup-only).
+if [[ -n ${BENCH_SETUP_ONLY:-} ]]; then
+    for wl in $BENCH_WORKLOADS; do
+        declare -F "wl_${wl}_setup" >/dev/null || die "unknown workload $wl"
+        mkdir -p "$BENCH_SETUP_ONLY/$wl"
+        "wl_${wl}_setup" "$BENCH_SETUP_ONLY/$wl"
+    done
+    log "workload files written to $BENCH_SETUP_ONLY"
+    exit 0
+fi
+
 # --- servers -----------------------------------------------------------------
 # start_server NAME DIR: config from the workload's templates, pinned start,
 # wait until it answers.  Returns 2 when the server is skipped.
 start_server() {
     local name=$1 d=$2 port=${PORT[$1]}
     port_free "$port" || die "port $port for $name is in use (set BENCH_PORT_BASE)"
+    local t_start=$EPOCHREALTIME
     case $name in
     null)
         start_proc null "$SERVER_CPU" "$d/null.log" "$NULL_RESPONDER" -p "$port" ;;
@@ -188,22 +224,28 @@ start_server() {
         mkdir -p "$d/unbound"
         subst "$d/unbound.conf.in" "$d/unbound.conf" PORT="$port" KNOT_PORT="$KNOT_PORT" RUNDIR="$d/unbound"
         start_proc unbound "$SERVER_CPU" "$d/unbound.log" unbound -d -c "$d/unbound.conf" ;;
-    sekishod)
+    sekishod | sekishod_*)
         if [[ ! -x $SEKISHOD ]]; then
-            log "sekishod: skipped, no binary at $SEKISHOD (build it, or set SEKISHOD=/path)"
+            log "$name: skipped, no binary at $SEKISHOD (build it, or set SEKISHOD=/path)"
             return 2
         fi
-        subst "$d/sekishod.yaml.in" "$d/sekishod.yaml" PORT="$port" KNOT_PORT="$KNOT_PORT"
-        start_proc sekishod "$SERVER_CPU" "$d/sekishod.log" "$SEKISHOD" --config "$d/sekishod.yaml" ;;
+        [[ -f $d/$name.yaml.in ]] || { log "$name: skipped, the workload has no $name.yaml.in"; return 2; }
+        subst "$d/$name.yaml.in" "$d/$name.yaml" PORT="$port" KNOT_PORT="$KNOT_PORT"
+        start_proc "$name" "$SERVER_CPU" "$d/$name.log" "$SEKISHOD" --config "$d/$name.yaml" ;;
     *) die "unknown server $name" ;;
     esac
     if ! wait_ready "$name" "$port"; then
-        log "error: $name did not answer on port $port within 10 s; last log lines:"
+        log "error: $name did not answer on port $port within ${BENCH_READY_SECONDS:-10} s; last log lines:"
         tail -n 20 "$d/$name.log" >&2 || true
         stop_proc "$name"
         return 1
     fi
+    # Start-up = process start until the first answer (probe granularity ~0.1 s).
+    STARTED_S=$(awk -v a="$t_start" -v z="$EPOCHREALTIME" 'BEGIN { printf "%.3f", z - a }')
 }
+
+# rss_kib NAME: resident set of the server now (all its memory: store pages touched, caches).
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/${PID[$1]}/status"; }
 
 # warm NAME: a slow pass over every name fills the cache from Knot, a second
 # pass must then answer all of them; a short full-load run settles the server.
@@ -281,7 +323,9 @@ run_workload() {
     for name in $BENCH_SERVERS; do
         rc=0; start_server "$name" "$d" || rc=$?
         case $rc in
-        0) warm "$name"; active+=("$name") ;;
+        0) warm "$name"; active+=("$name")
+           printf '%s\t%s\t%s\t%s\n' "$wl" "$name" "$STARTED_S" "$(rss_kib "$name")" >>"$STARTUP"
+           log "$wl $name: answered ${STARTED_S} s after start, RSS $(( $(rss_kib "$name") / 1024 )) MiB after warm-up" ;;
         2) ;;                       # skipped (no sekishod binary)
         *) STATUS=1 ;;              # failed to start: reported, go on without it
         esac
@@ -371,10 +415,22 @@ END {
     print ""
     for (wl in wls) {
         ratio(wl, "sekishod", "unbound"); s = ratio(wl, "sekishod", "null"); u = ratio(wl, "unbound", "null")
+        # variants (bench/filter): sekishod against each, and each against sekishod_off
+        for (k in srv) { split(k, kk, SUBSEP); if (kk[1] == wl && kk[2] ~ /^sekishod_/) {
+            ratio(wl, "sekishod", kk[2])
+            if (kk[2] != "sekishod_off" && ((wl, "sekishod_off") in srv)) ratio(wl, kk[2], "sekishod_off") } }
         if (s > 1 || u > 1)
             printf "warning: a server is faster than the null responder on %s: the generator or the machine is the bottleneck, ratios are not trustworthy\n", wl
     }
 }' "$WORK/median.txt" "$SUMMARY" | tee "$RESULTS/ratios.txt"
+
+# Start-up and memory: unbound/sekishod per workload (unbound's grows with its local zones).
+awk -F'\t' 'NR > 1 { t[$1, $2] = $3; r[$1, $2] = $4; w[$1] = 1 }
+END { for (wl in w) if ((wl, "unbound") in t && (wl, "sekishod") in t) {
+        printf "start-up [%s]: unbound %.2f s, sekishod %.2f s; RSS unbound %d MiB, sekishod %d MiB\n", wl, t[wl, "unbound"], t[wl, "sekishod"], r[wl, "unbound"] / 1024, r[wl, "sekishod"] / 1024
+        if (t[wl, "sekishod"] > 0) printf "ratio unbound/sekishod start-up: %.1f  [%s]\n", t[wl, "unbound"] / t[wl, "sekishod"], wl
+        if (r[wl, "sekishod"] > 0) printf "ratio unbound/sekishod RSS: %.1f  [%s]\n", r[wl, "unbound"] / r[wl, "sekishod"], wl } }' \
+    "$STARTUP" | tee -a "$RESULTS/ratios.txt"
 
 log "results written to $RESULTS"
 exit "$STATUS"

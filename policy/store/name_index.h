@@ -173,11 +173,12 @@ class View {
   uint64_t base_generation() const noexcept { return base_generation_; }
   uint64_t keys() const noexcept { return keys_; }
   // False if the key with hash h is certainly not in this index (delta filter); true otherwise.
+  // The filter may span chunks (deltas of bases of some 20M keys and more).
   bool may_contain(uint64_t h) const noexcept {
     if (filter_bits_ == 0) return true;
     const uint64_t f = filter_hash(h), m = filter_bits_ - 1, a = f & m, b = (f >> 32) & m;
-    const unsigned char* bits = reinterpret_cast<const unsigned char*>(at(filter_off_));
-    return ((bits[a >> 3] >> (a & 7)) & (bits[b >> 3] >> (b & 7)) & 1) != 0;
+    const auto bit = [&](uint64_t i) { return static_cast<unsigned char>(*at(filter_off_ + (i >> 3))) >> (i & 7); };
+    return (bit(a) & bit(b) & 1) != 0;
   }
   uint64_t label_counts() const noexcept { return label_counts_; }
   // Control plane: every key of the index (delta rebuilds).

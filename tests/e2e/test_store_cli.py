@@ -3,11 +3,13 @@
 Runs the real CLI binary (SEKISHO_CLI) against a temporary store: every import format on real
 files, refused-line reporting, --strict, source replacement, union of categories, IDN, .gz and
 stdin input, verify, and kill -9 in the middle of an import (the previous generation must stay
-intact and readable). Loopback-free: no network at all.
+intact and readable); the filtering benchmark's setup path (bench/filter/run.sh --setup-only,
+tiny sizes). Loopback-free: no network at all.
 """
 import gzip
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -19,7 +21,8 @@ CLI = os.environ.get("SEKISHO_CLI", "sekisho")
 SOURCE_DIR = Path(os.environ.get("SEKISHO_SOURCE_DIR", Path(__file__).resolve().parents[2]))
 DATA = (SOURCE_DIR / ".." / "shared" / "data").resolve()
 
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data not present")
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data not present")
+BUILD_DIR = Path(os.environ.get("SEKISHO_BUILD_DIR", SOURCE_DIR / "build"))
 
 
 def db(store, *args, input=None, env=None, check=True):
@@ -43,6 +46,7 @@ def store(tmp_path):
     return tmp_path / "categories"
 
 
+@needs_data
 def test_real_lists_import_and_lookup(store):
     out = db(store, "import", "--source", "ut1", "--format", "ut1", DATA / "ut1").stdout
     assert "refused" in out
@@ -124,6 +128,7 @@ def test_replace_union_remove_idn_gz_stdin(store, tmp_path):
     assert "ok" in db(store, "verify").stdout
 
 
+@needs_data
 def test_strict_writes_nothing(store):
     db(store, "import", "--source", "x", "--format", "domains", "--category", "ads", "-", input="a.example\n")
     g = generation(store)
@@ -192,3 +197,42 @@ def test_kill9_at_random_points(store, tmp_path):
         assert listed == (after == g + 1 or g > 1)
         assert "ok" in db(store, "verify").stdout
         assert "ads" in lookup(store, "base.example")
+
+
+def test_filter_bench_setup_path(tmp_path):
+    """bench/filter/run.sh --setup-only with tiny sizes: what it writes must be usable as is (the
+    benchmark itself is not a test; this keeps its setup from rotting)."""
+    out = tmp_path / "filter"
+    env = dict(os.environ, BUILD_DIR=str(BUILD_DIR), SEKISHO_CLI=CLI, FILTER_N="3000", UNBOUND_N="1000",
+               FILTER_BLOCKED="100", BENCH_NAMES="100")
+    p = subprocess.run([str(SOURCE_DIR / "bench/filter/run.sh"), "--quick", "--setup-only", str(out)],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    store = out / "store"
+    assert "malware" in lookup(store, "www.b7.bench.example")
+    assert "not listed" in lookup(store, "n7.bench.example")
+    zones = (out / "local-zones.conf").read_text().splitlines()
+    assert len(zones) > 900 and 'local-zone: "b7.bench.example." always_null' in zones
+    for wl, allowed in (("filter", 80), ("blocked", 0)):
+        queries = (out / wl / "queries.txt").read_text().splitlines()
+        assert len(queries) == 100
+        assert sum(q.startswith("n") for q in queries) == allowed
+        blocked = [q for q in queries if not q.startswith("n")]
+        assert sum(q.startswith("www.b") for q in blocked) == len(blocked) // 5
+        zone = (out / wl / "zone.txt").read_text()
+        assert all(q.split()[0].replace(".bench.example", "") + " A" in zone for q in queries[:20])
+        for name in ("sekishod", "sekishod_off"):
+            conf = out / wl / ("%s.yaml" % name)
+            conf.write_text((out / wl / ("%s.yaml.in" % name)).read_text()
+                            .replace("@PORT@", "5399").replace("@KNOT_PORT@", "5398"))
+            c = subprocess.run([CLI, "check-config", str(conf)], capture_output=True, text=True, timeout=30)
+            assert c.returncode == 0, c.stdout + c.stderr
+        # the CLI finds the store through sekishod's configuration
+        assert "malware" in subprocess.run([CLI, "db", "--config", str(out / wl / "sekishod.yaml"), "lookup",
+                                            "b3.bench.example"], capture_output=True, text=True, timeout=30).stdout
+        unbound = out / wl / "unbound.conf"
+        unbound.write_text((out / wl / "unbound.conf.in").read_text().replace("@PORT@", "5399")
+                           .replace("@KNOT_PORT@", "5398").replace("@RUNDIR@", str(tmp_path)))
+        if shutil.which("unbound-checkconf"):
+            c = subprocess.run(["unbound-checkconf", str(unbound)], capture_output=True, text=True, timeout=60)
+            assert c.returncode == 0, c.stdout + c.stderr
