@@ -13,6 +13,8 @@
 #include "admin/api/token.h"
 #include "admin/config/configuration.h"
 #include "admin/config/tenant_file.h"
+#include "admin/profiles/apple_profile.h"
+#include "admin/profiles/device_endpoints.h"
 #include "policy/decide.h"
 #include "resolver/dns/wire.h"
 #include "policy/import/idna.h"
@@ -89,7 +91,7 @@ std::string param(const Request& r, std::string_view key) { return percent_decod
 std::string etag_header(const std::string& etag) { return "\"" + etag + "\""; }
 config::ExpectedEtag if_match(const Request& r) {
   std::string_view v = r.header("if-match");
-  if (v.empty()) return std::nullopt;
+  if (v.empty() || v == "*") return std::nullopt;  // "*": any current version (RFC 9110 §13.1.1)
   if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
   if (v.empty()) return std::string("-");  // never matches: "" would mean "must not exist"
   return std::string(v);
@@ -172,10 +174,8 @@ const config::TenantSettings* find_tenant(const config::Settings& s, const std::
 
 json device_json(const config::DeviceSettings& d, const config::Settings& s) {
   json j = {{"name", d.name}, {"token", d.token}};
-  if (!s.server.public_name.empty()) {
-    j["doh_url"] = "https://" + s.server.public_name + "/dns-query/" + d.token;
-    j["dot_hostname"] = d.token + "." + s.server.public_name;  // Android "Private DNS"
-  }
+  if (std::string url = profiles::doh_url(s.server, d.token); !url.empty()) j["doh_url"] = url;
+  if (std::string host = profiles::dot_hostname(s.server, d.token); !host.empty()) j["dot_hostname"] = host;  // Android "Private DNS"
   return j;
 }
 
@@ -305,6 +305,7 @@ Response Api::route(Context& c) {
       return not_allowed({"GET", "POST"});
     }
     if (s.size() == 4 && s[2] == "devices") return m == "DELETE" ? revoke_device(c, id, s[3]) : not_allowed({"DELETE"});
+    if (s.size() == 5 && s[2] == "devices" && s[4] == "profile") return get ? device_profile(c, id, s[3]) : not_allowed({"GET"});
   }
   return error_response(404, "no such resource: " + c.request.path);
 }
@@ -511,6 +512,29 @@ Response Api::revoke_device(Context& c, const std::string& id, const std::string
   Response out;
   out.status = 204;
   out.set("etag", etag_header(w.etag));
+  return out;
+}
+
+// An Apple configuration profile pointing the device at our DoH URL with its token (the same
+// profile `sekisho profile apple` writes, unsigned: signing keys stay with the CLI's operator).
+Response Api::device_profile(Context& c, const std::string& id, const std::string& device) {
+  const auto* t = find_tenant(*c.live.settings, id);
+  auto d = std::find_if(t->devices.begin(), t->devices.end(), [&](const config::DeviceSettings& x) { return x.name == device; });
+  if (d == t->devices.end()) return error_response(404, "no device '" + device + "' in tenant '" + id + "'");
+  const auto& server = c.live.settings->server;
+  if (server.public_name.empty())
+    return error_response(409, "server.public_name is not set: a profile needs the name devices reach this server by");
+  profiles::AppleProfileInput in;
+  in.public_name = server.public_name;
+  in.server_url = profiles::doh_url(server, d->token);
+  in.tenant_id = id;
+  in.tenant_name = t->name;
+  in.device_name = d->name;
+  Response out;
+  out.set("content-type", "application/x-apple-aspen-config");
+  out.set("content-disposition", "attachment; filename=\"" + id + "-" + std::to_string(d - t->devices.begin()) + ".mobileconfig\"");
+  out.set("cache-control", "no-store");
+  out.body = profiles::apple_profile_xml(in);
   return out;
 }
 

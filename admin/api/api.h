@@ -72,6 +72,7 @@ class Api {
   net::http::Response devices(Context& c, const std::string& id);
   net::http::Response add_device(Context& c, const std::string& id);
   net::http::Response revoke_device(Context& c, const std::string& id, const std::string& device);
+  net::http::Response device_profile(Context& c, const std::string& id, const std::string& device);
   net::http::Response policies(Context& c);
   net::http::Response categories(Context& c);
   net::http::Response check(Context& c);

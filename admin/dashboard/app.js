@@ -14,6 +14,7 @@ const I18N = {
     allow: "許可リスト (1 行に 1 つ)", deny: "拒否リスト (1 行に 1 つ)", safe_search: "セーフサーチを強制",
     block_action: "ブロック時の応答", save: "保存", saved: "保存しました (すぐに反映されます)",
     dot_hostname: "Android プライベート DNS", device_name: "端末名", add_device: "追加", revoke: "削除",
+    profile: "iPhone/Mac プロファイル",
     check: "確認", verdict_block: "ブロックされます", verdict_resolve: "ブロックされません",
     verdict_rewrite: "セーフサーチに書き換えられます", because: "理由", categories_of_name: "この名前のカテゴリ",
     none: "なし", bad_token: "トークンが正しくありません", devices_of: "登録端末 {n} / 上限 {max}",
@@ -30,6 +31,7 @@ const I18N = {
     allow: "Allow list (one per line)", deny: "Deny list (one per line)", safe_search: "Enforce safe search",
     block_action: "Answer for blocked names", save: "Save", saved: "Saved (in effect now)",
     dot_hostname: "Android Private DNS", device_name: "Device name", add_device: "Add", revoke: "Revoke",
+    profile: "iPhone/Mac profile",
     check: "Check", verdict_block: "Blocked", verdict_resolve: "Not blocked",
     verdict_rewrite: "Rewritten to safe search", because: "Because", categories_of_name: "Categories of this name",
     none: "none", bad_token: "That token is not valid", devices_of: "{n} of {max} devices",
@@ -195,7 +197,17 @@ async function loadDevices() {
       if (x.status !== 204) $("device-error").textContent = x.data.error;
       loadDevices();
     });
-    return el("tr", {}, el("td", { textContent: d.name }), el("td", { textContent: d.dot_hostname || d.token }), el("td", {}, revoke));
+    // The profile needs the token header, so it is fetched and handed to the browser as a file.
+    const profile = el("button", { type: "button", textContent: t("profile"), hidden: !d.doh_url });
+    profile.addEventListener("click", async () => {
+      const path = `/api/v1/tenants/${encodeURIComponent(state.tenant)}/devices/${encodeURIComponent(d.name)}/profile`;
+      const x = await fetch(path, { headers: { Authorization: "Bearer " + state.token } });
+      if (!x.ok) { $("device-error").textContent = (await x.json()).error; return; }
+      const a = el("a", { href: URL.createObjectURL(await x.blob()), download: `${state.tenant}-${d.name}.mobileconfig` });
+      a.click();
+      URL.revokeObjectURL(a.href);
+    });
+    return el("tr", {}, el("td", { textContent: d.name }), el("td", { textContent: d.dot_hostname || d.token }), el("td", {}, profile, " ", revoke));
   }));
 }
 

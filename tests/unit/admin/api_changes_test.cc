@@ -142,6 +142,13 @@ TEST_CASE("devices: created with a token within max_devices, listed, revoked") {
   const std::string token = ApiFixture::json_of(a)["token"];
   CHECK(token.size() == 20);
   CHECK(f.current.policies->find_device(token) != nullptr);  // live after the reload
+  CHECK(ApiFixture::json_of(a)["dot_hostname"] == token + ".dns.test");
+  auto profile = f.call("GET", "/api/v1/tenants/acme/devices/phone/profile", f.acme_token);
+  CHECK(profile.status == 200);
+  CHECK(ApiFixture::header(profile, "content-type") == "application/x-apple-aspen-config");
+  CHECK(profile.body.find("https://dns.test/dns-query/" + token) != std::string::npos);
+  CHECK(f.call("GET", "/api/v1/tenants/acme/devices/nosuch/profile", f.acme_token).status == 404);
+  CHECK(f.call("GET", "/api/v1/tenants/acme/devices/phone/profile", f.beta_token).status == 404);
   CHECK(f.call("POST", "/api/v1/tenants/acme/devices", f.acme_token, R"({"name":"phone"})").status == 409);
   REQUIRE(f.call("POST", "/api/v1/tenants/acme/devices", f.acme_token, R"({"name":"laptop"})").status == 201);
   auto over = f.call("POST", "/api/v1/tenants/acme/devices", f.acme_token, R"({"name":"tablet"})");

@@ -49,7 +49,7 @@ struct ApiFixture {
     char tmpl[] = "/tmp/sekisho-api-XXXXXX";
     dir = ::mkdtemp(tmpl);
     config = (dir / "sekisho.yaml").string();
-    write_text(config, "server:\n  listen:\n    dns: [\"127.0.0.1:5353\"]\nupstreams: [\"127.0.0.1:5399\"]\n"
+    write_text(config, "server:\n  listen:\n    dns: [\"127.0.0.1:5353\"]\n  public_name: dns.test\nupstreams: [\"127.0.0.1:5399\"]\n"
                        "tenants:\n  - id: legacy\n    networks: [\"10.9.0.0/16\"]\n    policy: shared\n"
                        "policies:\n  shared:\n    deny: [shared-deny.example]\n"
                        "querylog:\n  directory: \"" + (dir / "querylog").string() + "\"\n"
