@@ -38,24 +38,37 @@ Step answer_decode_error(const DecodedQuery& q, DecodeResult r, const Origin& or
   return out_len ? Step::answered : Step::dropped;
 }
 
-// Stage 2, identify: the tenant whose network holds the client (most specific wins). With no
-// tenants configured everyone may resolve and nothing is filtered.
-bool identify(const policy::PolicySnapshot& policies, const Origin& origin, Identity& id) {
-  if (!policies.enabled) return true;
-  id.tenant = policies.networks.find(origin.peer.get());
-  if (id.tenant == policy::kNoTenant) return false;
+enum class Identified { ok, unknown_client, unknown_device };
+
+// Stage 2, identify: a device token (DoH path, DoT server name) names the tenant; otherwise the
+// tenant whose network holds the client (most specific wins). With no tenants configured
+// everyone may resolve and nothing is filtered, but a token can name no device.
+Identified identify(const Runtime& rt, const Origin& origin, Identity& id) {
+  const policy::PolicySnapshot& policies = *rt.policies;
+  if (origin.device.state != OriginDevice::State::none) {
+    if (origin.device.state == OriginDevice::State::unknown || origin.device.generation != rt.generation ||
+        origin.device.ref.tenant >= policies.tenants.size())
+      return Identified::unknown_device;
+    id.tenant = origin.device.ref.tenant;
+  } else {
+    if (!policies.enabled) return Identified::ok;
+    id.tenant = policies.networks.find(origin.peer.get());
+    if (id.tenant == policy::kNoTenant) return Identified::unknown_client;
+  }
   id.policy = &policies.policies[policies.tenants[id.tenant].policy];
   id.log = id.policy->log;
   if (!id.policy->filters()) id.policy = nullptr;
   id.inspect_chain = id.policy != nullptr;
-  return true;
+  return Identified::ok;
 }
 
-Step refuse_unknown_client(Worker& w, const DecodedQuery& q, const Origin& origin, std::span<uint8_t> out,
-                           size_t& out_len) {
+Step refuse_unknown_client(Worker& w, const DecodedQuery& q, const Origin& origin, Identified why,
+                           std::span<uint8_t> out, size_t& out_len) {
   ++w.counters().refused_unknown_client;
   // RFC 8914 §4.19: 18 Prohibited, the client is not authorised.
-  const dns::Ede ede{dns::EdeCode::prohibited, "client is not in any tenant's networks"};
+  const dns::Ede ede{dns::EdeCode::prohibited, why == Identified::unknown_device
+                                                   ? "unknown device token in the TLS server name"
+                                                   : "client is not in any tenant's networks"};
   out_len = write_error(q, dns::Rcode::refused, &ede, out, answer_limit(q, origin.transport));
   return out_len ? Step::answered : Step::dropped;
 }
@@ -144,7 +157,8 @@ Step forward(Worker& w, const DecodedQuery& q, const Identity& id, const Asked& 
 // Stage 10, record: one fixed-size record into this loop's query-log ring (dropped and counted
 // by the ring when the writer falls behind; the query never waits).
 void record(Worker& w, const DecodedQuery& q, const Origin& origin, const Identity& id, querylog::QueryAction action,
-            std::span<const uint8_t> answer, const policy::Verdict* verdict, uint64_t received_ms) {
+            std::span<const uint8_t> answer, const policy::Verdict* verdict, uint64_t received_ms,
+            const Runtime* rt = nullptr) {
   querylog::QueryLogRing* ring = w.querylog_ring();
   if (!ring || !q.question_ok || (id.tenant == policy::kNoTenant && !w.querylog_files())) return;
   querylog::QueryRecord r;
@@ -155,7 +169,15 @@ void record(Worker& w, const DecodedQuery& q, const Origin& origin, const Identi
   r.tenant = id.tenant;
   r.qtype = q.question.qtype;
   r.rcode = answer.size() >= 4 ? (answer[3] & 0x0F) : 0;
-  r.transport = origin.transport == Transport::tcp ? querylog::Transport::tcp : querylog::Transport::udp;
+  static_assert(static_cast<int>(Transport::dot) == static_cast<int>(querylog::Transport::dot) &&
+                static_cast<int>(Transport::doh) == static_cast<int>(querylog::Transport::doh));
+  r.transport = static_cast<querylog::Transport>(origin.transport);
+  if (rt && origin.device.state == OriginDevice::State::known && origin.device.generation == rt->generation) {
+    const auto& tenants = rt->policies->tenants;
+    const policy::DeviceRef& d = origin.device.ref;
+    if (d.tenant < tenants.size() && d.device < tenants[d.tenant].devices.size())
+      querylog::set_text(r.device, tenants[d.tenant].devices[d.device]);
+  }
   r.action = action;
   r.log_mode = static_cast<querylog::LogMode>(id.log);
   if (origin.peer.family() == AF_INET) {
@@ -193,14 +215,14 @@ Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, st
   }
   const Runtime& rt = *w.runtime();
   Identity id;
-  if (!identify(*rt.policies, origin, id)) {
-    Step s = refuse_unknown_client(w, q, origin, out, out_len);
-    record(w, q, origin, id, querylog::QueryAction::refused, out.first(out_len), nullptr, received_ms);
+  if (const Identified who = identify(rt, origin, id); who != Identified::ok) {
+    Step s = refuse_unknown_client(w, q, origin, who, out, out_len);
+    record(w, q, origin, id, querylog::QueryAction::refused, out.first(out_len), nullptr, received_ms, &rt);
     return s;
   }
   if (is_ddr_query(q)) {  // RFC 9462: a question about this server itself, never forwarded or filtered
     out_len = write_ddr(q, rt.settings.server, out, answer_limit(q, origin.transport));
-    record(w, q, origin, id, querylog::QueryAction::resolved, out.first(out_len), nullptr, received_ms);
+    record(w, q, origin, id, querylog::QueryAction::resolved, out.first(out_len), nullptr, received_ms, &rt);
     return out_len ? Step::answered : Step::dropped;
   }
   Asked asked;
@@ -211,7 +233,7 @@ Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, st
     if (v.blocked() || v.inspected()) {
       out_len = answer_blocked(w, rt, id, v, q, origin.transport, out);
       record(w, q, origin, id, v.inspected() ? querylog::QueryAction::inspected : querylog::QueryAction::blocked,
-             out.first(out_len), &v, received_ms);
+             out.first(out_len), &v, received_ms, &rt);
       return out_len ? Step::answered : Step::dropped;
     }
     if (v.rule == policy::RuleKind::allow_list) id.inspect_chain = false;  // exclusions are trusted whole
@@ -225,7 +247,7 @@ Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, st
     const auto action = chain.blocked() ? querylog::QueryAction::blocked
                         : asked.rewritten ? querylog::QueryAction::rewritten
                                           : querylog::QueryAction::cached;
-    record(w, q, origin, id, action, out.first(out_len), chain.blocked() ? &chain : nullptr, received_ms);
+    record(w, q, origin, id, action, out.first(out_len), chain.blocked() ? &chain : nullptr, received_ms, &rt);
     return Step::answered;
   }
   ++w.counters().cache_misses;
@@ -264,7 +286,7 @@ void answer_waiters(Worker& w, QueryContext* waiters, const upstream::Resolution
     }
     if (chain.blocked()) action = querylog::QueryAction::blocked;
     record(w, q, ctx->origin, ctx->identity, action, out.first(len), chain.blocked() ? &chain : nullptr,
-           ctx->received_ms);
+           ctx->received_ms, &rt);
     w.deliver(*ctx, out.first(len));
     w.pool().release(ctx);
     ctx = next;

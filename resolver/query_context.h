@@ -15,12 +15,24 @@ namespace sekisho::resolver {
 
 class TcpConnection;
 
+// The device a DoH path or DoT server name named by its token. The transport resolves the
+// token against the Runtime the query runs under (same batch), so `ref` indexes that
+// generation's tables; identify refuses a ref from any other generation.
+struct OriginDevice {
+  enum class State : uint8_t { none, known, unknown } state = State::none;
+  policy::DeviceRef ref;
+  uint64_t generation = 0;
+};
+
 // Who asked, and how to get the answer back to them.
 struct Origin {
   Transport transport = Transport::udp;
   int udp_fd = -1;                       // the listener socket the datagram arrived on
   net::SocketAddress peer;
-  TcpConnection* connection = nullptr;   // kept alive by its pending count until we answer
+  TcpConnection* connection = nullptr;   // tcp, dot: kept alive by its pending count until we answer
+  uint32_t doh_slot = 0;                 // doh: the Worker's table entry holding the HTTP exchange,
+  uint32_t doh_serial = 0;               //   and its serial, so a reused entry never takes a stale answer
+  OriginDevice device;                   // dot, doh: the device token, when the client gave one
 };
 
 // Whose query this is and which of their rules apply; filled by the identify stage.

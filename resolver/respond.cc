@@ -45,7 +45,7 @@ size_t finish_with_opt(const DecodedQuery& q, dns::Rcode rcode, const dns::Ede* 
 }  // namespace
 
 size_t answer_limit(const DecodedQuery& q, Transport transport) {
-  if (transport == Transport::tcp) return 65535;
+  if (transport != Transport::udp) return 65535;
   if (!q.edns.present) return dns::kClassicUdpLimit;
   return std::min<size_t>(q.edns.udp_payload, dns::kAdvertisedUdpPayload);
 }

@@ -13,10 +13,13 @@
 
 namespace sekisho::resolver {
 
-enum class Transport : uint8_t { udp, tcp };
+// How a query reached us; also the index of WorkerCounters::queries.
+enum class Transport : uint8_t { udp, tcp, dot, doh };
+inline constexpr size_t kTransportCount = 4;
 
 // Largest answer we send to this client over `transport`: over UDP the client's EDNS payload
-// capped at our 1232, or 512 without EDNS; over TCP the 65535 frame limit.
+// capped at our 1232, or 512 without EDNS; over the stream transports (TCP, DoT, DoH) the
+// 65535 limit of the TCP length prefix and of RFC 8484's message size.
 size_t answer_limit(const DecodedQuery& q, Transport transport);
 
 // TTL given to stale answers (RFC 8767 §4 recommends 30 seconds).

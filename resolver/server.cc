@@ -95,8 +95,22 @@ Server::Server(config::Configuration configuration, std::string config_path)
   log_options.write_files = !log_options.directory.empty();
   querylog_files_ = log_options.write_files;
   querylog_ = std::make_unique<querylog::QueryLogWriter>(std::move(log_options));
+  std::string tls_error;
+  if (!load_tls(initial_, tls_error)) throw std::runtime_error(tls_error);
   publish(std::move(configuration.settings), std::move(configuration.policies));
   uv_loop_init(&control_);
+}
+
+// DoH and DoT need a certificate; plain DNS does not, so without those listeners none is read.
+bool Server::load_tls(const config::Settings& s, std::string& error) {
+  if (s.server.doh_listen.empty() && s.server.dot_listen.empty()) return true;
+  if (s.server.tls.cert.empty() || s.server.tls.key.empty()) {
+    error = "server.tls.cert and server.tls.key are required when server.listen.doh or server.listen.dot is set";
+    return false;
+  }
+  if (!tls_.reload(s.server.tls.cert, s.server.tls.key, error)) return false;
+  log::info("server", "TLS certificate loaded", {{"certificate", tls_.current()->description()}});
+  return true;
 }
 
 Server::~Server() {
@@ -138,6 +152,19 @@ void Server::bind_sockets() {
     }
     log::info("server", "listening", {{"transport", "udp+tcp"}, {"address", addr.to_string()}, {"threads", threads}});
   }
+  // DoT and DoH: one SO_REUSEPORT socket per loop, like TCP.
+  for (const auto& [list, transport] : {std::pair{&initial_.server.dot_listen, "dot"}, std::pair{&initial_.server.doh_listen, "doh"}}) {
+    for (net::SocketAddress addr : *list) {
+      int first = bind_socket(addr, SOCK_STREAM);
+      addr = bound_address(first);
+      for (unsigned i = 0; i < threads; ++i) {
+        int fd = i == 0 ? first : bind_socket(addr, SOCK_STREAM);
+        if (std::string_view(transport) == "dot") workers_[i]->add_dot_socket(fd);
+        else workers_[i]->add_doh_socket(fd);
+      }
+      log::info("server", "listening", {{"transport", transport}, {"address", addr.to_string()}, {"threads", threads}});
+    }
+  }
 }
 
 int Server::run() {
@@ -178,13 +205,13 @@ int Server::run() {
   WorkerCounters total;
   for (auto& w : workers_) {
     const WorkerCounters& c = w->counters();
-    total.queries[0] += c.queries[0];
-    total.queries[1] += c.queries[1];
+    for (size_t t = 0; t < kTransportCount; ++t) total.queries[t] += c.queries[t];
     total.cache_hits += c.cache_hits;
     total.cache_misses += c.cache_misses;
     total.servfail += c.servfail;
   }
   log::info("server", "stopped", {{"udp_queries", total.queries[0]}, {"tcp_queries", total.queries[1]},
+                                  {"dot_queries", total.queries[2]}, {"doh_queries", total.queries[3]},
                                   {"cache_hits", total.cache_hits}, {"cache_misses", total.cache_misses},
                                   {"servfail", total.servfail}, {"querylog_written", log_counters.records_written},
                                   {"querylog_dropped", log_counters.records_dropped_ring + log_counters.records_dropped_io}});
@@ -222,6 +249,13 @@ void Server::reload() {
   if (s.cache.max_entries != initial_.cache.max_entries)
     log::warning("server", "cache.max_entries changes only on restart");
   if (s.category_db != initial_.category_db) log::warning("server", "category_db changes only on restart");
+  if (s.server.doh_listen != initial_.server.doh_listen || s.server.dot_listen != initial_.server.dot_listen)
+    log::warning("server", "server.listen.doh and server.listen.dot change only on restart");
+  // A certificate that fails to load leaves the running one in place; new connections keep
+  // getting it, and the reason is logged so the files can be fixed and SIGHUP sent again.
+  std::string tls_error;
+  if (!load_tls(s, tls_error))
+    log::error("server", "TLS certificate reload failed, keeping the running certificate", {{"error", tls_error}});
   cache_->set_serve_stale(s.cache.serve_stale);
   log::set_level(s.log_level);
   const size_t upstreams = s.upstreams.size();

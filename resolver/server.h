@@ -1,7 +1,7 @@
 // The sekishod process: binds the sockets, runs one Worker per thread, and owns what they
 // share (the answer cache, the published Runtime, the TCP connection count). The main
 // thread runs a small control loop for signals and the systemd watchdog:
-//   SIGHUP  → reload the config file; on any error keep serving the old one
+//   SIGHUP  → reload the config file and the TLS certificate; on any error keep serving the old one
 //   SIGTERM → stop accepting, let in-flight queries finish (drain_timeout_ms), exit 0
 #pragma once
 
@@ -18,6 +18,7 @@
 #include "policy/querylog/writer.h"
 #include "policy/store/category_store.h"
 #include "resolver/cache/cache.h"
+#include "resolver/net/tls/context.h"
 #include "resolver/runtime.h"
 #include "resolver/upstream/inflight_registry.h"
 
@@ -43,6 +44,8 @@ class Server {
 
   cache::Cache& cache() { return *cache_; }
   std::atomic<uint32_t>& tcp_connections() { return tcp_connections_; }
+  // The certificate DoH and DoT connections get (server.tls); replaced on SIGHUP.
+  const net::tls::ContextSlot& tls() const { return tls_; }
   upstream::InflightRegistry& inflight_registry() { return inflight_registry_; }
   policy::CategoryStore* category_store() { return store_.get(); }
   // Hands a loop's upstream result to the other loops that joined the same key.
@@ -59,6 +62,7 @@ class Server {
  private:
   void bind_sockets();
   void reload();
+  bool load_tls(const config::Settings& settings, std::string& error);
   void begin_shutdown();
   void watchdog_tick();
   void publish(config::Settings settings, std::shared_ptr<const policy::PolicySnapshot> policies);
@@ -70,6 +74,7 @@ class Server {
   std::unique_ptr<querylog::QueryLogWriter> querylog_;
   bool querylog_files_ = false;
   std::atomic<uint32_t> tcp_connections_{0};
+  net::tls::ContextSlot tls_;
   upstream::InflightRegistry inflight_registry_;
 
   std::mutex runtime_mutex_;

@@ -4,6 +4,8 @@
 
 #include "resolver/base/clock.h"
 #include "resolver/base/log.h"
+#include "resolver/net/doh.h"
+#include "resolver/net/http/server.h"
 #include "resolver/net/tcp.h"
 #include "resolver/net/udp.h"
 #include "resolver/pipeline.h"
@@ -37,6 +39,7 @@ Worker::Worker(Server& server, unsigned index)
 Worker::~Worker() {
   udp_.clear();
   tcp_.clear();
+  doh_.reset();
   reader_.reset();
   uv_loop_close(&loop_);
 }
@@ -44,7 +47,39 @@ Worker::~Worker() {
 cache::Cache& Worker::cache() { return server_.cache(); }
 
 void Worker::add_udp_socket(int fd) { udp_.push_back(std::make_unique<UdpListener>(*this, fd)); }
-void Worker::add_tcp_socket(int fd) { tcp_.push_back(std::make_unique<TcpListener>(*this, fd)); }
+void Worker::add_tcp_socket(int fd) { tcp_.push_back(std::make_unique<TcpListener>(*this, fd, Transport::tcp)); }
+void Worker::add_dot_socket(int fd) { tcp_.push_back(std::make_unique<TcpListener>(*this, fd, Transport::dot)); }
+
+void Worker::add_doh_socket(int fd) {
+  if (!doh_)
+    doh_ = std::make_unique<net::http::Server>(&loop_, [this](std::shared_ptr<net::http::Exchange> ex) {
+      handle_doh(*this, std::move(ex));
+    }, doh_limits(runtime_->settings));
+  std::string error;
+  if (!doh_->listen_fd(fd, &server_.tls(), error)) log::error("doh", "listen failed", {{"error", error}});
+}
+
+uint32_t Worker::park_doh(std::shared_ptr<net::http::Exchange> exchange, uint32_t& serial) {
+  uint32_t slot;
+  if (doh_free_.empty()) {
+    slot = static_cast<uint32_t>(doh_waiting_.size());
+    doh_waiting_.emplace_back();
+  } else {
+    slot = doh_free_.back();
+    doh_free_.pop_back();
+  }
+  serial = ++doh_serial_;
+  doh_waiting_[slot] = DohWaiting{std::move(exchange), serial};
+  return slot;
+}
+
+std::shared_ptr<net::http::Exchange> Worker::take_doh(uint32_t slot, uint32_t serial) {
+  if (slot >= doh_waiting_.size() || doh_waiting_[slot].serial != serial || !doh_waiting_[slot].exchange) return nullptr;
+  std::shared_ptr<net::http::Exchange> ex = std::move(doh_waiting_[slot].exchange);
+  doh_waiting_[slot].serial = 0;
+  doh_free_.push_back(slot);
+  return ex;
+}
 
 void Worker::start() {
   heartbeat_ms_.store(monotonic_ms());
@@ -90,6 +125,10 @@ void Worker::begin_drain() {
   drain_deadline_ms_ = monotonic_ms() + runtime_->settings.server.drain_timeout_ms;
   for (auto& u : udp_) u->stop_reading();  // sockets stay open: parked queries answer through them
   for (auto& t : tcp_) t->close();
+  if (doh_) {
+    doh_->stop_accepting();
+    doh_->close_idle();
+  }
   // Idle connections close now; busy ones close when their last answer is out.
   std::vector<TcpConnection*> idle = connections_;
   for (TcpConnection* c : idle) c->query_finished_if_idle();
@@ -108,6 +147,7 @@ void Worker::close_everything() {
   for (auto& u : udp_) u->close();
   std::vector<TcpConnection*> open = connections_;
   for (TcpConnection* c : open) c->close();
+  if (doh_) doh_->close();
   {
     std::lock_guard lock(inbox_mutex_);
     inbox_open_ = false;
@@ -124,6 +164,11 @@ void Worker::deliver(const QueryContext& ctx, std::span<const uint8_t> answer) {
   if (o.transport == Transport::udp) {
     if (!answer.empty() && ::sendto(o.udp_fd, answer.data(), answer.size(), MSG_DONTWAIT, o.peer.get(), o.peer.length) < 0)
       ++counters_.udp_send_errors;
+    return;
+  }
+  if (o.transport == Transport::doh) {
+    // The HTTP/2 stream or connection may be gone: the exchange then ignores the answer.
+    if (auto ex = take_doh(o.doh_slot, o.doh_serial)) respond_doh(*this, *ex, answer);
     return;
   }
   if (!answer.empty()) o.connection->send_answer(answer);

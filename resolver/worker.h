@@ -25,6 +25,11 @@
 #include "resolver/runtime.h"
 #include "resolver/upstream/forwarder.h"
 
+namespace sekisho::net::http {
+class Exchange;
+class Server;
+}
+
 namespace sekisho::resolver {
 
 class Server;
@@ -33,7 +38,9 @@ class TcpListener;
 class TcpConnection;
 
 struct WorkerCounters {
-  uint64_t queries[2] = {0, 0};  // by Transport
+  uint64_t queries[kTransportCount] = {};  // by Transport: udp, tcp, dot, doh
+  uint64_t doh_rejected = 0;              // DoH requests answered with an HTTP error status
+  uint64_t tls_failures = 0;              // DoT handshakes or records that failed
   uint64_t cache_hits = 0;
   uint64_t cache_misses = 0;
   uint64_t malformed = 0;
@@ -63,6 +70,8 @@ class Worker final : public upstream::Forwarder::Delegate {
   // Called before start(): sockets already bound by the Server (SO_REUSEPORT, one per loop).
   void add_udp_socket(int fd);
   void add_tcp_socket(int fd);
+  void add_dot_socket(int fd);
+  void add_doh_socket(int fd);
 
   void start();         // spawns the thread
   void join();
@@ -99,6 +108,11 @@ class Worker final : public upstream::Forwarder::Delegate {
   policy::CategoryReader* category_reader() { return reader_ && reader_->in_batch() ? reader_.get() : nullptr; }
   // Sends a late answer back through the transport the query came in on.
   void deliver(const QueryContext& ctx, std::span<const uint8_t> answer);
+
+  // DoH exchanges waiting for an upstream answer, by slot: QueryContext holds the slot and
+  // serial, not the exchange (no owning pointers in the pooled contexts).
+  uint32_t park_doh(std::shared_ptr<net::http::Exchange> exchange, uint32_t& serial);
+  std::shared_ptr<net::http::Exchange> take_doh(uint32_t slot, uint32_t serial);
 
   void on_resolved(QueryContext* waiters, const upstream::Resolution& resolution) override;
   void announce(uint64_t loops, const cache::CacheKey& key, const upstream::Resolution& resolution) override;
@@ -142,7 +156,15 @@ class Worker final : public upstream::Forwarder::Delegate {
   WorkerCounters counters_;
   std::vector<uint8_t> scratch_;
   std::vector<std::unique_ptr<UdpListener>> udp_;
-  std::vector<std::unique_ptr<TcpListener>> tcp_;
+  std::vector<std::unique_ptr<TcpListener>> tcp_;  // plain TCP and DoT listeners
+  std::unique_ptr<net::http::Server> doh_;         // this loop's DoH listeners and connections
+  struct DohWaiting {
+    std::shared_ptr<net::http::Exchange> exchange;
+    uint32_t serial = 0;
+  };
+  std::vector<DohWaiting> doh_waiting_;
+  std::vector<uint32_t> doh_free_;
+  uint32_t doh_serial_ = 0;
   std::vector<TcpConnection*> connections_;
   std::thread thread_;
 };

@@ -8,6 +8,7 @@
 #include "resolver/base/log.h"
 #include "resolver/dns/wire.h"
 #include "resolver/net/address.h"
+#include "resolver/net/tls/session.h"
 #include "resolver/pipeline.h"
 #include "resolver/server.h"
 #include "resolver/worker.h"
@@ -17,14 +18,16 @@ namespace {
 
 struct WriteRequest {
   uv_write_t req;
-  std::vector<uint8_t> frame;
+  std::string bytes;
 };
 
 const config::TcpSettings& tcp_settings(Worker& w) { return w.runtime()->settings.server.tcp; }
 
+const net::tls::AlpnList kDotAlpn = {"dot"};
+
 }  // namespace
 
-TcpListener::TcpListener(Worker& worker, int fd) : worker_(worker) {
+TcpListener::TcpListener(Worker& worker, int fd, Transport transport) : worker_(worker), transport_(transport) {
   uv_tcp_init(worker.loop(), &handle_);
   handle_.data = this;
   uv_tcp_open(&handle_, fd);
@@ -41,13 +44,14 @@ void TcpListener::close() {
 void TcpListener::on_connection(uv_stream_t* server, int status) {
   auto* self = static_cast<TcpListener*>(server->data);
   if (status < 0) return;
-  TcpConnection::accept(self->worker_, server);
+  TcpConnection::accept(self->worker_, server, self->transport_);
 }
 
-TcpConnection::TcpConnection(Worker& worker) : worker_(worker) {}
+TcpConnection::TcpConnection(Worker& worker, Transport transport) : worker_(worker), transport_(transport) {}
+TcpConnection::~TcpConnection() = default;
 
-void TcpConnection::accept(Worker& worker, uv_stream_t* server) {
-  auto* c = new TcpConnection(worker);
+void TcpConnection::accept(Worker& worker, uv_stream_t* server, Transport transport) {
+  auto* c = new TcpConnection(worker, transport);
   uv_tcp_init(worker.loop(), &c->handle_);
   c->handle_.data = c;
   c->handles_open_ = 1;
@@ -75,25 +79,42 @@ void TcpConnection::accept(Worker& worker, uv_stream_t* server) {
     return;
   }
   c->peer_.length = static_cast<socklen_t>(namelen);
+  if (transport == Transport::dot) {
+    auto ctx = worker.server().tls().current();
+    if (!ctx) {
+      count.fetch_sub(1, std::memory_order_relaxed);
+      discard();
+      return;
+    }
+    c->tls_ = std::make_unique<net::tls::Session>(*ctx, &kDotAlpn);
+    c->tls_->set_peer(c->peer_);
+  }
   worker.connection_opened(c);
   uv_tcp_nodelay(&c->handle_, 1);
   uv_timer_init(worker.loop(), &c->idle_);
   c->idle_.data = c;
   c->handles_open_ = 2;
-  c->last_activity_ms_ = monotonic_ms();
-  uv_timer_start(&c->idle_, &TcpConnection::on_idle, tcp_settings(worker).idle_timeout_ms, 0);
+  c->accepted_ms_ = c->last_activity_ms_ = monotonic_ms();
+  const uint64_t first_check = tcp_settings(worker).idle_timeout_ms;
+  uv_timer_start(&c->idle_, &TcpConnection::on_idle, c->tls_ ? std::min(first_check, kHandshakeTimeoutMs) : first_check, 0);
   c->reading_ = true;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle_), &TcpConnection::on_alloc, &TcpConnection::on_read);
 }
 
 void TcpConnection::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* c = static_cast<TcpConnection*>(h->data);
+  if (c->tls_) {
+    // Ciphertext is copied into the session at once, so the loop's scratch buffer can hold it.
+    std::span<uint8_t> s = c->worker_.scratch();
+    *buf = uv_buf_init(reinterpret_cast<char*>(s.data()), static_cast<unsigned>(s.size()));
+    return;
+  }
   constexpr size_t kChunk = 16384;
   if (c->in_.size() < c->in_len_ + kChunk) c->in_.resize(c->in_len_ + kChunk);
   *buf = uv_buf_init(reinterpret_cast<char*>(c->in_.data() + c->in_len_), kChunk);
 }
 
-void TcpConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
+void TcpConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* c = static_cast<TcpConnection*>(s->data);
   if (c->closing_) return;
   if (nread == UV_EOF) {
@@ -109,14 +130,77 @@ void TcpConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
     c->close();  // reset: nothing can be delivered any more
     return;
   }
+  if (c->tls_) {
+    if (!c->receive_tls({reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)})) return;
+    c->last_activity_ms_ = monotonic_ms();
+    c->process_frames();
+    return;
+  }
   c->in_len_ += static_cast<size_t>(nread);
   c->last_activity_ms_ = monotonic_ms();
   c->process_frames();
 }
 
+// Decrypts into in_; false when the connection ended (failure, or the client's close_notify).
+bool TcpConnection::receive_tls(std::span<const uint8_t> cipher) {
+  tls_->feed(cipher);
+  constexpr size_t kChunk = 16384;
+  for (;;) {
+    if (in_.size() < in_len_ + kChunk) in_.resize(in_len_ + kChunk);
+    const long n = tls_->read(in_.data() + in_len_, in_.size() - in_len_);
+    if (n > 0) {
+      in_len_ += static_cast<size_t>(n);
+      continue;
+    }
+    std::string out;
+    tls_->take_output(out);  // handshake records, or the alert that explains a failure
+    if (!out.empty()) send_bytes(std::move(out));
+    if (n == net::tls::Session::kFailed) {
+      ++worker_.counters().tls_failures;
+      log::debug("dot", "closing connection", {{"peer", peer_.to_string()}, {"reason", tls_->error()}});
+      close();
+      return false;
+    }
+    if (n == net::tls::Session::kClosed) {
+      peer_done_ = true;
+      reading_ = false;
+      uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
+      process_frames();
+      if (pending_ == 0) shutdown_then_close();
+      return false;
+    }
+    break;
+  }
+  if (!tls_ready_ && tls_->handshake_done()) tls_established();
+  return !closing_;
+}
+
+void TcpConnection::tls_established() {
+  tls_ready_ = true;
+  const std::string sni = tls_->server_name();
+  const std::string& public_name = worker_.runtime()->settings.server.public_name;
+  // "{token}.{public_name}": what an Android user types as the Private DNS host name.
+  if (!public_name.empty() && sni.size() > public_name.size() + 1 &&
+      sni.compare(sni.size() - public_name.size(), public_name.size(), public_name) == 0 &&
+      sni[sni.size() - public_name.size() - 1] == '.')
+    device_token_ = sni.substr(0, sni.size() - public_name.size() - 1);
+}
+
+// The device behind the token, looked up once per configuration generation.
+void TcpConnection::resolve_device() {
+  if (device_token_.empty()) return;
+  const Runtime& rt = *worker_.runtime();
+  if (device_.state != OriginDevice::State::none && device_.generation == rt.generation) return;
+  const policy::DeviceRef* ref = rt.policies->find_device(device_token_);
+  device_.state = ref ? OriginDevice::State::known : OriginDevice::State::unknown;
+  if (ref) device_.ref = *ref;
+  device_.generation = rt.generation;
+}
+
 void TcpConnection::process_frames() {
   size_t pos = 0;
   BatchScope batch(worker_);
+  resolve_device();
   const uint32_t max_pipelined = tcp_settings(worker_).max_pipelined;
   while (!closing_ && in_len_ - pos >= 2) {
     const size_t len = dns::read_u16(in_.data() + pos);
@@ -129,9 +213,10 @@ void TcpConnection::process_frames() {
     if (in_len_ - pos < 2 + len) break;
     if (pending_ >= max_pipelined) break;  // leave it buffered; resume when answers go out
     Origin origin;
-    origin.transport = Transport::tcp;
+    origin.transport = transport_;
     origin.connection = this;
     origin.peer = peer_;
+    origin.device = device_;
     std::span<uint8_t> out = worker_.scratch();
     size_t out_len = 0;
     ++pending_;  // held across run_query so a synchronous answer and a parked query look alike
@@ -157,12 +242,25 @@ void TcpConnection::send_answer(std::span<const uint8_t> answer) {
     close();
     return;
   }
-  auto* w = new WriteRequest();
-  w->frame.resize(2 + answer.size());
-  dns::write_u16(w->frame.data(), static_cast<uint16_t>(answer.size()));
-  std::memcpy(w->frame.data() + 2, answer.data(), answer.size());
+  std::string frame(2 + answer.size(), '\0');
+  dns::write_u16(reinterpret_cast<uint8_t*>(frame.data()), static_cast<uint16_t>(answer.size()));
+  std::memcpy(frame.data() + 2, answer.data(), answer.size());
+  last_activity_ms_ = monotonic_ms();
+  if (!tls_) return send_bytes(std::move(frame));
+  if (!tls_->write({reinterpret_cast<const uint8_t*>(frame.data()), frame.size()})) {
+    close();
+    return;
+  }
+  std::string records;
+  tls_->take_output(records);
+  send_bytes(std::move(records));
+}
+
+void TcpConnection::send_bytes(std::string bytes) {
+  if (closing_ || bytes.empty()) return;
+  auto* w = new WriteRequest{{}, std::move(bytes)};
   w->req.data = this;
-  uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(w->frame.data()), static_cast<unsigned>(w->frame.size()));
+  uv_buf_t buf = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
   int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&handle_), &buf, 1, [](uv_write_t* req, int status) {
     auto* wr = reinterpret_cast<WriteRequest*>(req);
     auto* conn = static_cast<TcpConnection*>(req->data);
@@ -173,7 +271,6 @@ void TcpConnection::send_answer(std::span<const uint8_t> answer) {
     delete w;
     close();
   }
-  last_activity_ms_ = monotonic_ms();
 }
 
 void TcpConnection::query_finished() {
@@ -196,6 +293,12 @@ void TcpConnection::query_finished_if_idle() {
 void TcpConnection::shutdown_then_close() {
   if (closing_ || shutting_down_) return;
   shutting_down_ = true;
+  if (tls_ && tls_ready_) {
+    tls_->shutdown();
+    std::string notify;
+    tls_->take_output(notify);
+    send_bytes(std::move(notify));
+  }
   // uv_shutdown waits for queued writes, so the last answers reach the client before the FIN.
   auto* req = new uv_shutdown_t();
   req->data = this;
@@ -219,6 +322,16 @@ void TcpConnection::maybe_resume_reading() {
 
 void TcpConnection::on_idle(uv_timer_t* timer) {
   auto* c = static_cast<TcpConnection*>(timer->data);
+  if (c->tls_ && !c->tls_ready_) {
+    const uint64_t since = monotonic_ms() - c->accepted_ms_;
+    if (since >= kHandshakeTimeoutMs) {
+      log::debug("dot", "handshake timeout, closing", {{"peer", c->peer_.to_string()}});
+      c->close();
+      return;
+    }
+    uv_timer_start(&c->idle_, &TcpConnection::on_idle, kHandshakeTimeoutMs - since, 0);
+    return;
+  }
   const uint64_t idle_ms = tcp_settings(c->worker_).idle_timeout_ms;
   const uint64_t quiet = monotonic_ms() - c->last_activity_ms_;
   if (c->pending_ == 0 && quiet >= idle_ms) {

@@ -2,15 +2,29 @@
 // is ready (out of order, §6.2.1.1), an idle timeout, a per-connection cap on unanswered
 // queries (reading pauses at the cap), and a server-wide connection limit. A frame that is
 // too short or too long closes that connection only.
+//
+// DNS over TLS (RFC 7858) is the same connection with a TLS session (net/tls) between the
+// socket and the framing: ciphertext in → plaintext frames, answers → records out. ALPN "dot"
+// is offered but not required (dnsperf offers none). The handshake must finish within
+// kHandshakeTimeoutMs; garbage or a failed handshake closes that connection only. The server
+// name `{token}.{public_name}` names a device, whose tenant then applies (an unknown token is
+// refused in the identify stage); any other name, or none, leaves the source address to decide.
 #pragma once
 
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "resolver/net/address.h"
+#include "resolver/query_context.h"
+
+namespace sekisho::net::tls {
+class Session;
+}
 
 namespace sekisho::resolver {
 
@@ -18,12 +32,13 @@ class Worker;
 
 class TcpListener {
  public:
-  TcpListener(Worker& worker, int fd);
+  TcpListener(Worker& worker, int fd, Transport transport);  // Transport::tcp or Transport::dot
   void close();
 
  private:
   static void on_connection(uv_stream_t* server, int status);
   Worker& worker_;
+  Transport transport_;
   uv_tcp_t handle_{};
   bool open_ = true;
 };
@@ -32,7 +47,7 @@ class TcpConnection {
  public:
   // Lifetime: owned by itself; freed once its handles are closed and no query still waits
   // on it (pending_ == 0). Waiting queries hold a plain pointer and check closing().
-  static void accept(Worker& worker, uv_stream_t* server);
+  static void accept(Worker& worker, uv_stream_t* server, Transport transport);
 
   void send_answer(std::span<const uint8_t> answer);
   void query_finished();  // one waiting query got its answer (or was dropped)
@@ -42,9 +57,15 @@ class TcpConnection {
 
   static constexpr size_t kMaxQuery = 4096;
   static constexpr size_t kMaxWriteQueue = 1 << 20;  // a client that never reads gets cut off
+  static constexpr uint64_t kHandshakeTimeoutMs = 5000;
 
  private:
-  explicit TcpConnection(Worker& worker);
+  TcpConnection(Worker& worker, Transport transport);
+  ~TcpConnection();
+  bool receive_tls(std::span<const uint8_t> cipher);
+  void tls_established();
+  void send_bytes(std::string bytes);
+  void resolve_device();
   static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
   static void on_idle(uv_timer_t* timer);
@@ -55,6 +76,12 @@ class TcpConnection {
   void maybe_free();
 
   Worker& worker_;
+  Transport transport_;
+  std::unique_ptr<net::tls::Session> tls_;  // DoT only
+  bool tls_ready_ = false;
+  uint64_t accepted_ms_ = 0;
+  std::string device_token_;     // DoT: from the server name; empty: identify by address
+  OriginDevice device_;          // the token resolved against the Runtime of device_.generation
   uv_tcp_t handle_{};
   uv_timer_t idle_{};
   std::vector<uint8_t> in_;

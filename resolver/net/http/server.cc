@@ -558,7 +558,14 @@ void Connection::send_h2() {
       return;
     }
     if (n == 0) break;
-    out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    // Over TLS each frame becomes its own record: clients that read one record at a time and
+    // keep one response buffer (dnsperf) then never see two responses in one read.
+    if (!tls_) {
+      out_.append(reinterpret_cast<const char*>(data), static_cast<size_t>(n));
+    } else if (!tls_->write({data, static_cast<size_t>(n)})) {
+      close();
+      return;
+    }
   }
   if (!nghttp2_session_want_read(h2_) && !nghttp2_session_want_write(h2_)) {
     flush();
@@ -847,7 +854,10 @@ void Server::close() {
   shared_->closed = true;
   stop_accepting();
   std::vector<Connection*> cs = shared_->connections;
-  for (Connection* c : cs) c->close();
+  for (Connection* c : cs) {
+    if (c->idle()) c->shutdown_then_close();  // responses already written still arrive
+    else c->close();
+  }
 }
 
 size_t Server::open_connections() const { return shared_->connections.size(); }

@@ -95,7 +95,8 @@ class Server {
 
   void stop_accepting();  // listeners close; open connections go on
   void close_idle();      // connections with no request in progress close (graceful drain)
-  void close();           // listeners and every connection
+  void close();           // listeners and every connection: idle ones after their last bytes are
+                          // sent, busy ones at once (their exchanges become cancelled)
 
   size_t open_connections() const;
   const Counters& counters() const;
