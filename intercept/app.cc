@@ -49,6 +49,15 @@ App::App(config::Configuration c, std::string config_path)
   limits.max_body_bytes = settings_.max_body_bytes;
   limits.header_timeout_ms = settings_.header_timeout_ms;
   limits.idle_timeout_ms = settings_.idle_timeout_ms;
+  ForwardOptions fo;
+  fo.upstreams = c.settings.upstreams;
+  fo.allow_private = settings_.allow_private;
+  fo.origin_ca_file = settings_.origin_ca_file;
+  fo.https_port = settings_.origin_https_port;
+  fo.http_port = settings_.origin_http_port;
+  fo.timeout_ms = settings_.origin_timeout_ms;
+  fo.max_body_bytes = settings_.max_body_bytes;
+  forwarder_ = std::make_unique<Forwarder>(&loop_, fo);
   http_ = std::make_unique<net::http::Server>(&loop_, [this](auto ex) { handle(std::move(ex)); }, limits);
   std::string error;
   for (const auto& a : settings_.http_listen)
@@ -69,6 +78,7 @@ App::App(config::Configuration c, std::string config_path)
 
 App::~App() {
   http_.reset();
+  forwarder_.reset();
   uv_run(&loop_, UV_RUN_NOWAIT);  // let closed handles finish
   uv_loop_close(&loop_);
 }
@@ -151,12 +161,10 @@ void App::handle(std::shared_ptr<net::http::Exchange> exchange) {
   Decision d;
   net::http::Response res = service_.handle(req, reader_.get(), now_us(), &d);
   if (d.kind == Decision::inspect_allowed) {
-    // Forwarding allowed URLs of deep-check hosts to their origin is not built yet: say so
-    // rather than pretend (502, the gateway cannot reach the origin).
-    res.status = 502;
-    res.set("content-type", "text/plain; charset=utf-8");
-    res.set("cache-control", "no-store");
-    res.body = "sekisho-intercept: this URL is allowed, but forwarding to the origin is not available\n";
+    log::info("intercept", "request", {{"peer", req.peer.to_string()}, {"tls", req.tls ? "yes" : "no"},
+                                       {"sni", req.server_name}, {"host", d.host}, {"method", req.method},
+                                       {"path", req.path}, {"status", "forwarding"}});
+    return forwarder_->forward(std::move(exchange), d.host, req.tls);
   }
   std::string_view incident;
   for (const auto& h : res.headers)
@@ -189,6 +197,7 @@ void App::shutdown() {
   stopping_ = true;
   sd_notify(0, "STOPPING=1");
   http_->close();
+  forwarder_.reset();  // joins its threads (each bounded by origin_timeout_ms) and closes its handle
   for (uv_signal_t* s : {&sighup_, &sigterm_, &sigint_}) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
 }

@@ -14,6 +14,7 @@
 
 #include "admin/config/configuration.h"
 #include "certs/leaf_minter.h"
+#include "intercept/forward.h"
 #include "intercept/service.h"
 #include "policy/store/category_store.h"
 #include "resolver/net/http/server.h"
@@ -53,6 +54,7 @@ class App {
   std::shared_ptr<Minters> minters_;
   net::tls::ContextSlot tls_;
   std::unique_ptr<net::http::Server> http_;
+  std::unique_ptr<Forwarder> forwarder_;  // allowed URLs of deep-check hosts
   bool stopping_ = false;
 };
 

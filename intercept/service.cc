@@ -84,6 +84,7 @@ std::string normalise_host(std::string_view host) {
 Decision Service::decide(const State& s, const net::SocketAddress& peer, std::string_view host, std::string_view path,
                          policy::CategoryReader* reader, int64_t now_us) const {
   Decision d;
+  d.host = std::string(host);
   const policy::PolicySnapshot& snap = *s.policies;
   d.tenant = snap.enabled ? snap.networks.find(peer.get()) : policy::kNoTenant;
   if (d.tenant == policy::kNoTenant) {

@@ -42,6 +42,7 @@ std::string normalise_host(std::string_view host_header);
 // The decision for one host (and path) for one client.
 struct Decision {
   enum Kind { unknown_client, bad_host, not_blocked, blocked, inspect_allowed } kind = not_blocked;
+  std::string host;          // normalised Host (or SNI)
   uint16_t tenant = policy::kNoTenant;
   policy::Verdict verdict;   // the name's verdict (DNS side)
   bool url_rule = false;     // a URL entry of the store blocked it

@@ -629,7 +629,8 @@ void read_intercept(Reader& r, const YAML::Node& node, InterceptSettings& out) {
   if (!r.expect_map(node, path)) return;
   r.check_keys(node, path, {"listen", "ca_dir", "cert_cache_dir", "template_dir", "origin_ca_file", "allow_private",
                             "max_header_bytes", "max_body_bytes", "header_timeout_ms", "idle_timeout_ms",
-                            "origin_timeout_ms", "leaf_validity_hours", "cert_cache_entries"});
+                            "origin_timeout_ms", "origin_https_port", "origin_http_port", "leaf_validity_hours",
+                            "cert_cache_entries"});
   if (YAML::Node listen = node["listen"]; listen.IsDefined()) {
     const std::string lpath = path + ".listen";
     if (r.expect_map(listen, lpath)) {
@@ -653,6 +654,8 @@ void read_intercept(Reader& r, const YAML::Node& node, InterceptSettings& out) {
   r.read_uint(node, "header_timeout_ms", path, out.header_timeout_ms, 100, 600000);
   r.read_uint(node, "idle_timeout_ms", path, out.idle_timeout_ms, 100, 3600000);
   r.read_uint(node, "origin_timeout_ms", path, out.origin_timeout_ms, 100, 600000);
+  r.read_uint(node, "origin_https_port", path, out.origin_https_port, 1, 65535);
+  r.read_uint(node, "origin_http_port", path, out.origin_http_port, 1, 65535);
   r.read_uint(node, "leaf_validity_hours", path, out.leaf_validity_hours, 25, 24 * 397);
   r.read_uint(node, "cert_cache_entries", path, out.cert_cache_entries, 1, 10000000);
 }

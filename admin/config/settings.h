@@ -173,6 +173,8 @@ struct InterceptSettings {
   uint32_t header_timeout_ms = 10000;
   uint32_t idle_timeout_ms = 30000;
   uint32_t origin_timeout_ms = 10000;
+  uint16_t origin_https_port = 443;              // where inspected origins are reached (tests: a local origin)
+  uint16_t origin_http_port = 80;
   uint32_t leaf_validity_hours = 168;            // minted certificates: 7 days, renewed a day before expiry
   uint32_t cert_cache_entries = 10000;           // minted certificates kept in memory
 };

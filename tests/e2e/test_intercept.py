@@ -1,11 +1,14 @@
 """sekisho-intercept end to end (issue 6): the block page over HTTP and HTTPS with real curl and
 openssl, certificates minted from a tenant CA made by `sekisho ca init`, a refused SNI, the
-incident ID shared with sekishod's query log, and the deep-inspection DNS answer via kdig.
+incident ID shared with sekishod's query log, the deep-inspection DNS answer via kdig, and
+allowed URLs forwarded to a local HTTPS origin (Python's http.server in TLS with a test CA):
+bytes compared by hash both ways, a private origin refused unless allow_private covers it.
 
 Both processes read the same YAML shape; sekisho-intercept is started with the sekishod launcher
 (same READY=1 readiness over NOTIFY_SOCKET). Clients are told apart by loopback source address:
 127.0.0.0/24 is tenant acme, 127.0.1.0/24 no tenant.
 """
+import hashlib
 import json
 import os
 import pathlib
@@ -20,6 +23,7 @@ from clients import KDIG
 from netutil import free_port, wait_until
 from policy_fixtures import CLI, make_store, policy_overrides, tenant
 from sekishod import Sekishod
+from upstreams import ScriptedUpstream
 
 BUILD = pathlib.Path(os.environ.get("SEKISHO_BUILD_DIR") or
                      pathlib.Path(__file__).resolve().parents[2] / "build")
@@ -80,10 +84,10 @@ def setup(tmp_path_factory, knot):
         assert code is None, "%s died during the tests (code %s):\n%s" % (proc.name, code, proc.stderr()[-3000:])
 
 
-def curl(url, port, name, source=CLIENT, lang=None, cacert=None, extra=()):
+def curl(url, port, name, source=CLIENT, lang=None, cacert=None, extra=(), output="-"):
     """curl from `source` with name:port pinned to 127.0.0.1; returns (status, body, CompletedProcess)."""
-    cmd = ["curl", "-sS", "--max-time", "5", "--interface", source, "--resolve", "%s:%d:127.0.0.1" % (name, port),
-           "-o", "-", "-w", "\n%{http_code}"]
+    cmd = ["curl", "-sS", "--max-time", "10", "--interface", source, "--resolve", "%s:%d:127.0.0.1" % (name, port),
+           "-o", str(output), "-w", "\n%{http_code}"]
     if lang:
         cmd += ["-H", "Accept-Language: " + lang]
     if cacert:
@@ -229,7 +233,111 @@ def test_deep_inspection_answer_and_url_verdicts(setup):
     assert status == 403, (body, p.stderr)
     assert field(body, "category") == "アダルト"
     assert field(body, "detail") == "url=example.videos/adult category=adult tenant=acme"
-    # A path without an entry is allowed; forwarding to the origin is not built (502, not the page).
-    status, body, _ = curl("https://videos.example:%d/news/today" % port, port, "videos.example",
-                           cacert=setup["ca_pem"])
-    assert status == 502 and "allowed" in body
+
+
+ORIGIN = r'''
+import hashlib, http.server, os, ssl, sys
+BIG = os.urandom(3 * 1024 * 1024 + 17)
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def reply(self, body, ctype="application/octet-stream"):
+        self.send_response(200)
+        self.send_header("content-type", ctype)
+        self.send_header("x-origin", "yes")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def do_GET(self):
+        if self.path == "/news/big.bin":
+            return self.reply(BIG)
+        if self.path == "/news/big.sha256":
+            return self.reply(hashlib.sha256(BIG).hexdigest().encode(), "text/plain")
+        self.reply(("origin saw %s host=%s" % (self.path, self.headers["host"])).encode(), "text/plain")
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["content-length"]))
+        self.reply(hashlib.sha256(body).hexdigest().encode(), "text/plain")
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+'''
+
+
+@pytest.fixture(scope="module")
+def origin(setup):
+    """An HTTPS origin for videos.example with its own test CA; a DNS upstream answering 127.0.0.1."""
+    d = setup["tmp"] / "origin"
+    d.mkdir()
+    openssl = lambda *a: run(["openssl"] + list(a), cwd=d)
+    assert openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+                   "-subj", "/CN=origin test CA", "-keyout", "ca.key", "-out", "ca.pem",
+                   "-addext", "basicConstraints=critical,CA:TRUE").returncode == 0
+    assert openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=videos.example",
+                   "-keyout", "leaf.key", "-out", "leaf.csr").returncode == 0
+    (d / "ext").write_text("subjectAltName=DNS:videos.example\n")
+    assert openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                   "-days", "2", "-extfile", "ext", "-out", "leaf.pem").returncode == 0
+    proc = subprocess.Popen(["/usr/bin/python3", "-c", ORIGIN, str(d / "leaf.pem"), str(d / "leaf.key")],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    port = int(proc.stdout.readline())
+    dns = ScriptedUpstream(addr="127.0.0.1").start()
+    yield {"port": port, "ca": d / "ca.pem", "dns": dns}
+    dns.stop()
+    proc.kill()
+    proc.wait(5)
+
+
+def start_forwarding_intercept(setup, origin, name, allow_private):
+    cfg = dict(setup["intercept"].overrides)
+    http_port, https_port = free_port(("127.0.0.1",)), free_port(("127.0.0.1",))
+    cfg["intercept"] = dict(cfg["intercept"], listen={"http": ["127.0.0.1:%d" % http_port],
+                                                     "https": ["127.0.0.1:%d" % https_port]},
+                            origin_https_port=origin["port"], origin_ca_file=str(origin["ca"]),
+                            allow_private=allow_private)
+    p = Sekishod(setup["tmp"] / name, [origin["dns"].address], cfg, binary=INTERCEPT, name="sekisho-intercept")
+    p.start()
+    return p, https_port
+
+
+def test_allowed_urls_are_forwarded_to_the_origin_bytes_intact(setup, origin):
+    icpt, port = start_forwarding_intercept(setup, origin, "forwarding", ["127.0.0.0/8"])
+    try:
+        status, body, p = curl("https://videos.example:%d/news/today?x=1" % port, port, "videos.example",
+                               cacert=setup["ca_pem"])
+        assert status == 200 and body == "origin saw /news/today?x=1 host=videos.example", (body, p.stderr)
+        # A multi-megabyte download, compared with the origin's own hash.
+        out = setup["tmp"] / "big.bin"
+        status, _, p = curl("https://videos.example:%d/news/big.bin" % port, port, "videos.example",
+                            cacert=setup["ca_pem"], output=out)
+        assert status == 200, (p.stderr, out.read_bytes()[:300])
+        _, want, _ = curl("https://videos.example:%d/news/big.sha256" % port, port, "videos.example",
+                          cacert=setup["ca_pem"])
+        assert out.stat().st_size == 3 * 1024 * 1024 + 17
+        assert hashlib.sha256(out.read_bytes()).hexdigest() == want
+        # An upload: the origin hashes what it received.
+        upload = setup["tmp"] / "upload.bin"
+        upload.write_bytes(os.urandom(2 * 1024 * 1024 + 3))
+        status, got, p = curl("https://videos.example:%d/news/upload" % port, port, "videos.example",
+                              cacert=setup["ca_pem"], extra=["--data-binary", "@" + str(upload)])
+        assert status == 200 and got == hashlib.sha256(upload.read_bytes()).hexdigest(), (got, p.stderr)
+        # The blocked path on the same host still gets the block page, not the origin.
+        status, body, _ = curl("https://videos.example:%d/adult/x" % port, port, "videos.example",
+                               cacert=setup["ca_pem"])
+        assert status == 403 and "x-origin" not in body
+        assert "forwarded" in icpt.stderr()
+    finally:
+        icpt.stop()
+
+
+def test_private_origin_refused_without_allow_private(setup, origin):
+    icpt, port = start_forwarding_intercept(setup, origin, "noprivate", [])
+    try:
+        status, body, _ = curl("https://videos.example:%d/news/today" % port, port, "videos.example",
+                               cacert=setup["ca_pem"])
+        assert status == 502 and "non-public address" in body, body
+    finally:
+        icpt.stop()
