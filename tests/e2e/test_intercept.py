@@ -341,3 +341,29 @@ def test_private_origin_refused_without_allow_private(setup, origin):
         assert status == 502 and "non-public address" in body, body
     finally:
         icpt.stop()
+
+
+def test_chromium_shows_the_https_block_page_with_the_tenant_ca_trusted(setup, tmp_path):
+    """Headless Chromium, the tenant CA trusted through its NSS database (no certificate-error
+    flags), Japanese preferred: the DOM shows the category's Japanese name; a screenshot is kept."""
+    home = tmp_path / "home"
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    assert run(["certutil", "-d", "sql:%s" % nssdb, "-N", "--empty-password"]).returncode == 0
+    assert run(["certutil", "-d", "sql:%s" % nssdb, "-A", "-t", "C,,", "-n", "sekisho-acme",
+                "-i", str(setup["ca_pem"])]).returncode == 0
+    shots = pathlib.Path(os.environ.get("SEKISHO_BUILD_DIR", tmp_path)) / "test-artifacts"
+    shots.mkdir(parents=True, exist_ok=True)
+    url = "https://www.casino.example:%d/" % setup["https"]
+    base = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--user-data-dir=%s" % (tmp_path / "profile"), "--accept-lang=ja",
+            "--host-resolver-rules=MAP www.casino.example 127.0.0.1", "--window-size=1024,700"]
+    env = dict(os.environ, HOME=str(home))
+    dom = run(base + ["--dump-dom", url], timeout=60, env=env)
+    text = dom.stdout.decode("utf-8", "replace")
+    assert field(text, "category") == "ギャンブル", (text[-2000:], dom.stderr[-2000:])
+    assert field(text, "blocked-name") == "www.casino.example"
+    shot = shots / "intercept-blockpage-ja.png"
+    run(base + ["--screenshot=%s" % shot, url], timeout=60, env=env)
+    assert shot.exists() and shot.stat().st_size > 10000
