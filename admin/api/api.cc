@@ -291,8 +291,9 @@ Response Api::route(Context& c) {
     if (!c.who.may_see(id) || !find_tenant(*c.live.settings, id)) return error_response(404, "no tenant '" + id + "'");
     if (s.size() == 2) {
       if (get) return tenant(c, id);
+      if (m == "PATCH") return patch_tenant(c, id);
       if (m == "DELETE") return delete_tenant(c, id);
-      return not_allowed({"GET", "DELETE"});
+      return not_allowed({"GET", "PATCH", "DELETE"});
     }
     if (s.size() == 3 && s[2] == "policy") {
       if (get) return tenant_policy(c, id);
@@ -377,6 +378,49 @@ Response Api::create_tenant(Context& c) {
   Response out = json_response(201, after);
   out.set("etag", etag_header(w.etag));
   out.set("location", "/api/v1/tenants/" + t.id);
+  return out;
+}
+
+// Operators change how a tenant is identified and limited; a tenant-admin may change only what
+// its own users see (display name and contact), never networks or max_devices.
+Response Api::patch_tenant(Context& c, const std::string& id) {
+  json body = parse_object(c.request.body);
+  if (c.who.is_operator()) only_keys(body, {"name", "contact", "networks", "max_devices"});
+  else only_keys(body, {"name", "contact"});
+  auto r = config::read_tenant_file(host_.config_path, id);
+  if (!r.ok() && r.status != config::TenantFileStatus::invalid) return file_failure(r);
+  if (r.etag.empty())
+    return error_response(409, "tenant '" + id + "' is defined in " + r.path +
+                                   ", which the API does not rewrite; move it to tenants.d/" + id + ".yaml to manage it here");
+  auto& t = r.content.tenant;
+  const json before = tenant_to_json(t);
+  for (const char* key : {"name", "contact"}) {
+    auto it = body.find(key);
+    if (it == body.end()) continue;
+    if (!it->is_string()) throw ApiError(400, "expected a string", key);
+    (key[0] == 'n' ? t.name : t.contact) = it->get<std::string>();
+  }
+  if (t.name.empty()) t.name = t.id;
+  if (auto it = body.find("networks"); it != body.end()) {
+    if (!it->is_array()) throw ApiError(400, "expected a list of networks", "networks");
+    t.networks.clear();
+    for (size_t i = 0; i < it->size(); ++i) {
+      if (!(*it)[i].is_string()) throw ApiError(400, "expected a network such as 10.1.0.0/16", "networks[" + std::to_string(i) + "]");
+      config::NetworkSettings n;
+      n.text = (*it)[i].get<std::string>();
+      t.networks.push_back(n);
+    }
+  }
+  if (auto it = body.find("max_devices"); it != body.end()) {
+    if (!it->is_number_unsigned() || it->get<uint64_t>() > 100000000) throw ApiError(400, "expected a whole number 0 to 100000000", "max_devices");
+    t.max_devices = it->get<uint32_t>();
+  }
+  auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request));
+  if (!w.ok()) return file_failure(w);
+  json after = tenant_to_json(w.content.tenant);
+  apply_change(c, "change tenant", id, before, after);
+  Response out = json_response(200, after);
+  out.set("etag", etag_header(w.etag));
   return out;
 }
 

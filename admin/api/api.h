@@ -66,6 +66,7 @@ class Api {
   net::http::Response tenants(Context& c);
   net::http::Response tenant(Context& c, const std::string& id);
   net::http::Response create_tenant(Context& c);
+  net::http::Response patch_tenant(Context& c, const std::string& id);
   net::http::Response delete_tenant(Context& c, const std::string& id);
   net::http::Response tenant_policy(Context& c, const std::string& id);
   net::http::Response put_tenant_policy(Context& c, const std::string& id);

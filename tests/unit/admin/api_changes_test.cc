@@ -193,3 +193,30 @@ TEST_CASE("reload reports the errors of an invalid file and keeps the running co
   CHECK(ApiFixture::json_of(r)["errors"][0]["message"].get<std::string>().find("nosuch") != std::string::npos);
   CHECK(f.reloads == 0);
 }
+
+TEST_CASE("PATCH tenant: operators change networks and max_devices, tenant-admins only name and contact") {
+  ApiFixture f;
+  auto bad = f.call("PATCH", "/api/v1/tenants/acme", f.acme_token, R"({"max_devices": 100})");
+  CHECK(bad.status == 400);
+  CHECK(ApiFixture::json_of(bad)["field"] == "max_devices");
+  auto own = f.call("PATCH", "/api/v1/tenants/acme", f.acme_token, R"({"contact": "内線 1234"})");
+  INFO(own.body);
+  REQUIRE(own.status == 200);
+  CHECK(ApiFixture::json_of(own)["contact"] == "内線 1234");
+  auto op = f.call("PATCH", "/api/v1/tenants/acme", f.operator_token, R"({"max_devices": 3, "networks": ["10.1.0.0/16", "10.5.0.0/16"]})");
+  REQUIRE(op.status == 200);
+  CHECK(f.current.settings.tenants.size() == 3);
+  for (const auto& t : f.current.settings.tenants)
+    if (t.id == "acme") {
+      CHECK(t.max_devices == 3);
+      CHECK(t.networks.size() == 2);
+      CHECK(t.contact == "内線 1234");  // untouched by the operator's PATCH
+    }
+  auto overlap = f.call("PATCH", "/api/v1/tenants/acme", f.operator_token, R"({"networks": ["10.2.0.0/16"]})");
+  CHECK(overlap.status == 422);  // beta's network
+  CHECK(f.call("PATCH", "/api/v1/tenants/beta", f.acme_token, R"({"contact": "x"})").status == 404);
+  auto audit = audit_lines(f);
+  REQUIRE(audit.size() == 2);
+  CHECK(audit[1]["before"]["max_devices"] == 2);
+  CHECK(audit[1]["after"]["max_devices"] == 3);
+}
