@@ -77,7 +77,7 @@ fi
 WORK=$(mktemp -d /tmp/sekisho-bench.XXXXXX)
 SUMMARY=$RESULTS/summary.tsv
 STARTUP=$RESULTS/startup.tsv
-printf 'workload\tserver\tstartup_s\trss_kib\n' >"$STARTUP"
+printf 'workload\tserver\tstartup_s\trss_kib\tanon_kib\n' >"$STARTUP"
 printf 'workload\tserver\tround\tqps\tmean_us\tp99_us\tlost\tsent\treceived\tanswers\tcpu_us_per_q\tupstream_cpu_ms\tother_cpu_pct\n' >"$SUMMARY"
 STATUS=0
 
@@ -246,6 +246,10 @@ start_server() {
 
 # rss_kib NAME: resident set of the server now (all its memory: store pages touched, caches).
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/${PID[$1]}/status"; }
+# anon_kib NAME: the part that is its own (heap, caches), not clean pages of mapped files
+# (a memory-mapped store's pages are page cache: shared and reclaimable, and the kernel maps
+# up to 64 KiB around each faulting page when its neighbours are cached).
+anon_kib() { awk '/^RssAnon:/ { print $2 }' "/proc/${PID[$1]}/status"; }
 
 # warm NAME: a slow pass over every name fills the cache from Knot, a second
 # pass must then answer all of them; a short full-load run settles the server.
@@ -324,8 +328,9 @@ run_workload() {
         rc=0; start_server "$name" "$d" || rc=$?
         case $rc in
         0) warm "$name"; active+=("$name")
-           printf '%s\t%s\t%s\t%s\n' "$wl" "$name" "$STARTED_S" "$(rss_kib "$name")" >>"$STARTUP"
-           log "$wl $name: answered ${STARTED_S} s after start, RSS $(( $(rss_kib "$name") / 1024 )) MiB after warm-up" ;;
+           printf '%s\t%s\t%s\t%s\t%s\n' "$wl" "$name" "$STARTED_S" "$(rss_kib "$name")" "$(anon_kib "$name")" >>"$STARTUP"
+           log "$wl $name: answered ${STARTED_S} s after start, RSS $(( $(rss_kib "$name") / 1024 )) MiB" \
+               "($(( $(anon_kib "$name") / 1024 )) MiB anonymous) after warm-up" ;;
         2) ;;                       # skipped (no sekishod binary)
         *) STATUS=1 ;;              # failed to start: reported, go on without it
         esac
@@ -425,9 +430,9 @@ END {
 }' "$WORK/median.txt" "$SUMMARY" | tee "$RESULTS/ratios.txt"
 
 # Start-up and memory: unbound/sekishod per workload (unbound's grows with its local zones).
-awk -F'\t' 'NR > 1 { t[$1, $2] = $3; r[$1, $2] = $4; w[$1] = 1 }
+awk -F'\t' 'NR > 1 { t[$1, $2] = $3; r[$1, $2] = $4; a[$1, $2] = $5; w[$1] = 1 }
 END { for (wl in w) if ((wl, "unbound") in t && (wl, "sekishod") in t) {
-        printf "start-up [%s]: unbound %.2f s, sekishod %.2f s; RSS unbound %d MiB, sekishod %d MiB\n", wl, t[wl, "unbound"], t[wl, "sekishod"], r[wl, "unbound"] / 1024, r[wl, "sekishod"] / 1024
+        printf "start-up [%s]: unbound %.2f s, sekishod %.2f s; RSS unbound %d MiB (%d anonymous), sekishod %d MiB (%d anonymous)\n", wl, t[wl, "unbound"], t[wl, "sekishod"], r[wl, "unbound"] / 1024, a[wl, "unbound"] / 1024, r[wl, "sekishod"] / 1024, a[wl, "sekishod"] / 1024
         if (t[wl, "sekishod"] > 0) printf "ratio unbound/sekishod start-up: %.1f  [%s]\n", t[wl, "unbound"] / t[wl, "sekishod"], wl
         if (r[wl, "sekishod"] > 0) printf "ratio unbound/sekishod RSS: %.1f  [%s]\n", r[wl, "unbound"] / r[wl, "sekishod"], wl } }' \
     "$STARTUP" | tee -a "$RESULTS/ratios.txt"

@@ -66,10 +66,9 @@ log "store ready in $(awk -v a="$t0" -v z="$EPOCHREALTIME" 'BEGIN { printf "%.1f
     "$(du -sm "$FILTER_DIR/store" | cut -f1) MiB on disk"
 
 # Unbound blocks the queried names plus synthetic ones, UNBOUND_N zones in all.
-{
-    cat "$FILTER_DIR/blocked.txt"
-    head -n "$((UNBOUND_N - FILTER_BLOCKED))" "$FILTER_DIR/names.txt"
-} | sort -u | awk '{ printf "local-zone: \"%s.\" always_null\n", $1 }' >"$FILTER_DIR/local-zones.conf"
+# (The generator repeats some names: distinct ones are counted.)
+awk -v n="$UNBOUND_N" '!seen[$1]++ { printf "local-zone: \"%s.\" always_null\n", $1; if (++k == n) exit }' \
+    "$FILTER_DIR/blocked.txt" "$FILTER_DIR/names.txt" >"$FILTER_DIR/local-zones.conf"
 log "unbound: $(wc -l <"$FILTER_DIR/local-zones.conf") local zones"
 rm -f "$FILTER_DIR/names.txt"
 
