@@ -137,6 +137,12 @@ net::http::Response Service::handle(const net::http::Request& req, policy::Categ
   std::string_view host_header = req.header("host");
   if (host_header.empty()) host_header = req.header(":authority");
   const std::string host = normalise_host(!host_header.empty() ? host_header : req.server_name);
+  // The certificate was minted for the SNI name only: a different Host on that connection
+  // (domain fronting) would reach a name the handshake was never judged for.
+  if (req.tls && !req.server_name.empty() && host != normalise_host(req.server_name)) {
+    if (out) out->kind = Decision::bad_host;
+    return text_response(421, "sekisho: the Host does not match the TLS server name\n");
+  }
   Decision d = decide(*s, req.peer, host, req.path, reader, now_us);
   if (out) *out = d;
   switch (d.kind) {

@@ -190,6 +190,10 @@ def test_refused_sni_gets_a_handshake_alert(setup):
     status, _, p = curl("https://www.casino.example:%d/" % port, port, "www.casino.example", source=STRANGER,
                         cacert=setup["ca_pem"])
     assert status == 0 and p.returncode == 35, p.stderr
+    # A certificate minted for one name does not carry requests for another (domain fronting).
+    status, body, _ = curl("https://www.casino.example:%d/" % port, port, "www.casino.example",
+                           cacert=setup["ca_pem"], extra=["-H", "Host: videos.example"])
+    assert status == 421, body
     assert not (setup["tmp"] / "certs" / "acme" / "news.example.pem").exists()
     assert not (setup["tmp"] / "certs" / "acme" / "www.example.org.pem").exists()
     log = setup["intercept"].stderr()

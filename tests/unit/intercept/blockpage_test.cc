@@ -220,6 +220,13 @@ TEST_CASE("blockpage: deny list, not blocked, unknown client, bad host") {
         std::string::npos);
   CHECK(fx.service.handle(request("127.0.0.5:1", "bad host"), fx.reader.get(), kNow).status == 400);
   CHECK(fx.service.handle(request("127.0.0.5:1", "[::1]:80"), fx.reader.get(), kNow).status == 400);
+  // Over TLS the Host must be the name the certificate was minted for.
+  auto fronted = request("127.0.0.5:1", "videos.example", "/news/x");
+  fronted.tls = true;
+  fronted.server_name = "www.casino.example";
+  CHECK(fx.service.handle(fronted, fx.reader.get(), kNow).status == 421);
+  fronted.headers[0].value = "WWW.casino.example:443";
+  CHECK(fx.service.handle(fronted, fx.reader.get(), kNow).status == 403);
 }
 
 TEST_CASE("deep inspection: the DNS verdict is inspect; URLs are judged by their entries") {
