@@ -190,4 +190,27 @@ TEST_CASE("the per-connection request cap closes after the last allowed response
   ::close(fd);
 }
 
+TEST_CASE("a client gone before its late answer: the answer is dropped, the server keeps serving") {
+  Fixture f;
+  int fd = connect_to(f.port);
+  send_all(fd, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
+  ::close(fd);  // the handler still holds the exchange and responds 100 ms later
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  int again = connect_to(f.port);
+  send_all(again, "GET /after HTTP/1.1\r\nHost: h\r\n\r\n");
+  CHECK(read_until(again, "GET /after", 1).find("GET /after") != std::string::npos);
+  ::close(again);
+}
+
+TEST_CASE("a request head over max_header_bytes gets 431 and the connection closes") {
+  net::http::Limits limits;
+  limits.max_header_bytes = 1024;
+  Fixture f(limits);
+  int fd = connect_to(f.port);
+  send_all(fd, "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(2000, 'a') + "\r\n\r\n");
+  std::string r = read_until(fd, "", 0);
+  CHECK(r.rfind("HTTP/1.1 431 Request Header Fields Too Large\r\n", 0) == 0);
+  ::close(fd);
+}
+
 }
