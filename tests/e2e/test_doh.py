@@ -218,3 +218,26 @@ def test_dnsperf_doh_loses_nothing(doh, pki):
                       extra=["-m", "doh", "-O", "doh-uri=%s" % url(doh), "-O", "doh-method=%s" % method])
         assert res["completed"] and res["lost"] == 0, res["output"]
         assert "NOERROR" in res["rcodes"], res["output"]
+
+
+def test_late_answers_reach_their_streams_and_sigterm_drains_them(doh, pki, upstream):
+    """Answers that wait for a slow upstream go back to the right HTTP/2 stream (and HTTP/1.1
+    request); SIGTERM while they wait still delivers them before sekishod exits 0."""
+    upstream.delay = 0.3  # under the harness's 400 ms forwarding timeout
+    procs = []
+    for i, http1 in enumerate((False, False, True)):
+        q = make_query("late%d.example" % i, "A")
+        (doh.dir / ("late%d.bin" % i)).write_bytes(q.to_wire())
+        procs.append((q, subprocess.Popen(
+            ["curl", "-sS", "--max-time", "5", "--cacert", str(pki["ca"]), "--http1.1" if http1 else "--http2",
+             "-H", "content-type: application/dns-message", "--data-binary", "@%s" % (doh.dir / ("late%d.bin" % i)),
+             "-o", str(doh.dir / ("late%d.out" % i)), "-w", "%{http_code}", url(doh)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))
+    time.sleep(0.15)  # the queries are parked, waiting for the upstream
+    code, took = doh.terminate()
+    for i, (q, p) in enumerate(procs):
+        out, err = p.communicate(timeout=10)
+        assert out == "200", (out, err)
+        r = dns.message.from_wire((doh.dir / ("late%d.out" % i)).read_bytes())
+        assert r.id == q.id and r.question[0].name == q.question[0].name and r.answer, r
+    assert code == 0 and took < 3, (code, took)
