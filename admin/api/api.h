@@ -10,6 +10,9 @@
 // Changes go to tenants.d/<tenant>.yaml through admin/config/tenant_file.h (validated with the
 // real loader and compile_policies, written atomically, guarded by ETag / If-Match), then the
 // server's reload path publishes them, so the next DNS query already sees them.
+//
+// Files: api.cc (auth, routing, reload), tenant_routes.cc (tenants, policies, devices),
+// report_routes.cc (categories, check, query log, stats, store status).
 #pragma once
 
 #include <cstdint>

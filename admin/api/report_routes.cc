@@ -1,0 +1,212 @@
+// The read-only routes: categories, check (the DNS path's decision), query-log search, stats
+// and the category store's status.
+#include <lmdb.h>
+
+#include <algorithm>
+#include <charconv>
+
+#include "admin/api/api_internal.h"
+#include "admin/api/json_body.h"
+#include "admin/api/querylog_search.h"
+#include "policy/decide.h"
+#include "policy/import/idna.h"
+#include "policy/querylog/format.h"
+#include "policy/safe_search.h"
+#include "policy/store/schema.h"
+#include "policy/store/store_writer.h"
+#include "resolver/dns/wire.h"
+
+namespace sekisho::admin {
+
+using nlohmann::json;
+using net::http::Request;
+using net::http::Response;
+
+Response Api::categories(Context&) {
+  json list = json::array();
+  for (const auto& info : policy::builtin_categories()) {
+    const char* group = info.group == policy::CategoryGroup::kSecurity ? "security"
+                        : info.group == policy::CategoryGroup::kContent ? "content"
+                                                                        : "allow";
+    list.push_back({{"id", info.id}, {"slug", info.slug}, {"en", info.name_en}, {"ja", info.name_ja}, {"group", group}});
+  }
+  return json_response(200, {{"categories", list}});
+}
+
+Response Api::check(Context& c) {
+  const std::string id = param(c.request, "tenant");
+  const std::string raw = param(c.request, "name");
+  if (id.empty()) throw ApiError(400, "which tenant? (check?tenant=ID&name=NAME)", "tenant");
+  if (raw.empty()) throw ApiError(400, "which name? (check?tenant=ID&name=NAME)", "name");
+  if (!c.who.may_see(id)) return error_response(404, "no tenant '" + id + "'");
+  const auto& snap = *c.live.policies;
+  auto t = std::find_if(snap.tenants.begin(), snap.tenants.end(), [&](const policy::Tenant& x) { return x.id == id; });
+  if (t == snap.tenants.end()) return error_response(404, "no tenant '" + id + "'");
+  std::string name, why;
+  if (!policy::normalize_name(raw, name, why)) throw ApiError(400, "'" + raw + "' is not a domain name: " + why, "name");
+  // Wire form, as the DNS path sees a lowercased question name.
+  std::vector<uint8_t> wire;
+  size_t start = 0;
+  while (start < name.size()) {
+    size_t dot = name.find('.', start);
+    if (dot == std::string::npos) dot = name.size();
+    wire.push_back(static_cast<uint8_t>(dot - start));
+    wire.insert(wire.end(), name.begin() + start, name.begin() + dot);
+    start = dot + 1;
+  }
+  wire.push_back(0);
+  const policy::CompiledPolicy& p = snap.policies[t->policy];
+  std::unique_ptr<policy::CategoryReader> reader;
+  if (host_.store) {
+    reader = std::make_unique<policy::CategoryReader>(*host_.store);
+    if (!reader->begin_batch()) reader.reset();
+  }
+  const policy::Verdict v = policy::decide_query(p, wire, reader.get(), now_s());
+  json j = {{"tenant", id}, {"name", name}, {"policy", p.name}};
+  static constexpr const char* kRules[] = {"none", "category", "schedule", "deny_list", "allow_list", "cname"};
+  j["verdict"] = v.blocked() ? "block" : "resolve";
+  j["rule"] = kRules[static_cast<int>(v.rule)];
+  json cats = json::array();
+  for (const auto& info : policy::builtin_categories())
+    if (v.categories.contains(info.id)) cats.push_back(info.slug);
+  j["categories"] = cats;
+  if (v.category != 0xFF)
+    if (const auto* info = policy::category_by_id(v.category)) j["category"] = info->slug;
+  if (v.list_entry) j["list_entry"] = *v.list_entry;
+  if (v.schedule) j["schedule"] = v.schedule->description;
+  if (v.blocked()) {
+    char text[256];
+    const size_t n = policy::describe_verdict(v, id, text, sizeof text);
+    j["detail"] = std::string(text, n);
+    static constexpr const char* kActions[] = {"blockpage", "nxdomain", "nodata", "refused"};
+    j["action"] = kActions[static_cast<int>(p.action)];
+    j["ede"] = v.security() ? 15 : 17;
+  } else if (p.safe_search && v.rule != policy::RuleKind::allow_list) {
+    auto target = policy::safe_search_target(wire);
+    if (!target.empty()) {
+      char text[256];
+      const size_t n = dns::name_to_text(target.data(), target.size(), text, sizeof text - 1);
+      j["verdict"] = "rewrite";
+      j["rule"] = "safe_search";
+      j["detail"] = std::string(text, n);
+    }
+  }
+  if (reader) {
+    j["store_generation"] = reader->generation();
+    reader->end_batch();
+  }
+  return json_response(200, j);
+}
+
+Response Api::querylog(Context& c) {
+  LogQuery q;
+  q.tenant = param(c.request, "tenant");
+  if (!c.who.is_operator()) {
+    if (!q.tenant.empty() && q.tenant != c.who.tenant) return error_response(404, "no tenant '" + q.tenant + "'");
+    q.tenant = c.who.tenant;  // never anyone else's lines
+  }
+  if (host_.querylog_directory.empty())
+    return error_response(409, "query-log files are not written on this server (set querylog.directory)");
+  for (const char* key : {"from", "to"}) {
+    const std::string text = param(c.request, key);
+    if (text.empty()) continue;
+    auto us = parse_instant(text);
+    if (!us) throw ApiError(400, "'" + text + "' is not a time (2026-11-25T09:30:00Z, 2026-11-25 or Unix seconds)", key);
+    (key[0] == 'f' ? q.from_us : q.to_us) = *us;
+  }
+  q.client = param(c.request, "client");
+  q.device = param(c.request, "device");
+  q.name = param(c.request, "name");
+  std::transform(q.name.begin(), q.name.end(), q.name.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  q.action = param(c.request, "action");
+  q.cursor = param(c.request, "cursor");
+  if (std::string limit = param(c.request, "limit"); !limit.empty()) {
+    size_t n = 0;
+    auto [p, ec] = std::from_chars(limit.data(), limit.data() + limit.size(), n);
+    if (ec != std::errc() || p != limit.data() + limit.size() || n == 0 || n > 1000)
+      throw ApiError(400, "limit is 1 to 1000", "limit");
+    q.limit = n;
+  }
+  LogPage page;
+  try {
+    page = search_querylog(host_.querylog_directory, q);
+  } catch (const std::invalid_argument& e) {
+    throw ApiError(400, e.what(), "cursor");
+  }
+  json j = {{"records", page.records}, {"next_cursor", page.next_cursor.empty() ? json(nullptr) : json(page.next_cursor)}};
+  return json_response(200, j);
+}
+
+Response Api::stats(Context& c) {
+  std::string id = param(c.request, "tenant");
+  if (!c.who.is_operator()) {
+    if (!id.empty() && id != c.who.tenant) return error_response(404, "no tenant '" + id + "'");
+    id = c.who.tenant;
+  }
+  auto one = [&](const config::TenantSettings& t) {
+    querylog::TenantStats s;
+    if (host_.querylog) {
+      if (auto found = host_.querylog->stats_by_id(t.id)) s = *found;
+    }
+    s.tenant_id = t.id;
+    s.max_devices = t.max_devices;
+    json j = stats_to_json(s);
+    j["configured_devices"] = t.devices.size();
+    return j;
+  };
+  if (!id.empty()) {
+    const auto* t = find_tenant(*c.live.settings, id);
+    if (!t) return error_response(404, "no tenant '" + id + "'");
+    return json_response(200, one(*t));
+  }
+  json list = json::array();
+  for (const auto& t : c.live.settings->tenants) list.push_back(one(t));
+  return json_response(200, {{"tenants", list}});
+}
+
+Response Api::store_status(Context& c) {
+  if (!c.who.is_operator()) return error_response(403, "only operators see the category store");
+  if (!host_.store) return json_response(200, {{"configured", false}});
+  policy::CategoryStore& store = *host_.store;
+  json j = {{"configured", true}, {"path", store.path()}, {"generation", store.current_generation()}};
+  MDB_txn* txn = nullptr;
+  if (int rc = mdb_txn_begin(store.env(), nullptr, MDB_RDONLY, &txn); rc != MDB_SUCCESS)
+    return error_response(500, store.path() + ": cannot read: " + mdb_strerror(rc));
+  MDB_stat ds{}, us{};
+  mdb_stat(txn, store.domains_dbi(), &ds);
+  mdb_stat(txn, store.urls_dbi(), &us);
+  j["domain_keys"] = ds.ms_entries;
+  j["url_keys"] = us.ms_entries;
+  json sources = json::array();
+  if (!sources_dbi_open_) {
+    MDB_dbi dbi;
+    // Opened once and kept: LMDB handles live as long as the environment.
+    if (mdb_dbi_open(txn, policy::schema::kDbSources, 0, &dbi) == MDB_SUCCESS) {
+      sources_dbi_ = dbi;
+      sources_dbi_open_ = true;
+    }
+  }
+  if (sources_dbi_open_) {
+    MDB_cursor* cur = nullptr;
+    if (mdb_cursor_open(txn, sources_dbi_, &cur) == MDB_SUCCESS) {
+      MDB_val k, v;
+      for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        policy::SourceInfo s;
+        if (!policy::decode_source({static_cast<const char*>(k.mv_data), k.mv_size},
+                                   {static_cast<const char*>(v.mv_data), v.mv_size}, s))
+          continue;
+        std::string updated;
+        querylog::append_time(updated, s.updated * 1000000);
+        sources.push_back({{"name", s.name}, {"format", s.format}, {"origin", s.origin},
+                           {"domain_entries", s.domain_entries}, {"url_entries", s.url_entries},
+                           {"categories", policy::category_slugs(s.default_categories)}, {"updated", updated}});
+      }
+      mdb_cursor_close(cur);
+    }
+  }
+  mdb_txn_abort(txn);
+  j["sources"] = sources;
+  return json_response(200, j);
+}
+
+}  // namespace sekisho::admin

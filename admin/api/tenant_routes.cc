@@ -1,0 +1,303 @@
+// The tenant routes: tenants, their policy, their devices, and the policies list. Every change
+// goes read → validate (tenant_file) → write → reload → audit; see api.h.
+#include <algorithm>
+
+#include "admin/api/api_internal.h"
+#include "admin/api/json_body.h"
+#include "admin/api/token.h"
+#include "admin/profiles/apple_profile.h"
+#include "admin/profiles/device_endpoints.h"
+
+namespace sekisho::admin {
+
+using nlohmann::json;
+using net::http::Request;
+using net::http::Response;
+
+Response Api::tenants(Context& c) {
+  json list = json::array();
+  for (const auto& t : c.live.settings->tenants)
+    if (c.who.may_see(t.id)) list.push_back(tenant_to_json(t));
+  return json_response(200, {{"tenants", list}, {"generation", c.live.generation}});
+}
+
+Response Api::tenant(Context& c, const std::string& id) {
+  auto r = config::read_tenant_file(host_.config_path, id);
+  if (r.status == config::TenantFileStatus::not_found || r.status == config::TenantFileStatus::io_error) return file_failure(r);
+  json j = tenant_to_json(r.content.tenant);
+  j["file"] = r.path;
+  j["managed"] = !r.etag.empty();  // false: defined in the main file or a shared file; read-only here
+  Response out = json_response(200, j);
+  if (!r.etag.empty()) out.set("etag", etag_header(r.etag));
+  return out;
+}
+
+Response Api::create_tenant(Context& c) {
+  if (!c.who.is_operator()) return error_response(403, "only operators create tenants");
+  json body = parse_object(c.request.body);
+  only_keys(body, {"id", "name", "contact", "networks", "max_devices", "policy"});
+  config::TenantFileContent content;
+  auto& t = content.tenant;
+  auto str = [&](const char* key) -> std::string {
+    auto it = body.find(key);
+    if (it == body.end() || it->is_null()) return {};
+    if (!it->is_string()) throw ApiError(400, "expected a string", key);
+    return it->get<std::string>();
+  };
+  t.id = str("id");
+  if (t.id.empty()) throw ApiError(400, "a tenant needs an id", "id");
+  t.name = str("name");
+  if (t.name.empty()) t.name = t.id;
+  t.contact = str("contact");
+  if (auto it = body.find("networks"); it != body.end()) {
+    if (!it->is_array()) throw ApiError(400, "expected a list of networks", "networks");
+    for (size_t i = 0; i < it->size(); ++i) {
+      if (!(*it)[i].is_string()) throw ApiError(400, "expected a network such as 10.1.0.0/16", "networks[" + std::to_string(i) + "]");
+      config::NetworkSettings n;
+      n.text = (*it)[i].get<std::string>();
+      t.networks.push_back(n);
+    }
+  }
+  if (auto it = body.find("max_devices"); it != body.end()) {
+    if (!it->is_number_unsigned() || it->get<uint64_t>() > 100000000) throw ApiError(400, "expected a whole number 0 to 100000000", "max_devices");
+    t.max_devices = it->get<uint32_t>();
+  }
+  t.policy = str("policy");
+  if (t.policy.empty()) {
+    // A policy of its own (filtering nothing yet) that its tenant-admin may then edit.
+    t.policy = t.id;
+    config::PolicySettings p;
+    p.name = t.id;
+    content.policies.push_back(p);
+  }
+  if (find_tenant(*c.live.settings, t.id)) return error_response(409, "tenant '" + t.id + "' already exists", "id");
+  auto w = config::write_tenant_file(host_.config_path, content, std::string());
+  if (!w.ok()) {
+    if (w.status == config::TenantFileStatus::conflict) return error_response(409, w.message, "id");
+    return file_failure(w);
+  }
+  json after = tenant_to_json(w.content.tenant);
+  apply_change(c, "create tenant", t.id, nullptr, after);
+  Response out = json_response(201, after);
+  out.set("etag", etag_header(w.etag));
+  out.set("location", "/api/v1/tenants/" + t.id);
+  return out;
+}
+
+// Operators change how a tenant is identified and limited; a tenant-admin may change only what
+// its own users see (display name and contact), never networks or max_devices.
+Response Api::patch_tenant(Context& c, const std::string& id) {
+  json body = parse_object(c.request.body);
+  if (c.who.is_operator()) only_keys(body, {"name", "contact", "networks", "max_devices"});
+  else only_keys(body, {"name", "contact"});
+  auto r = config::read_tenant_file(host_.config_path, id);
+  if (!r.ok() && r.status != config::TenantFileStatus::invalid) return file_failure(r);
+  if (r.etag.empty())
+    return error_response(409, "tenant '" + id + "' is defined in " + r.path +
+                                   ", which the API does not rewrite; move it to tenants.d/" + id + ".yaml to manage it here");
+  auto& t = r.content.tenant;
+  const json before = tenant_to_json(t);
+  for (const char* key : {"name", "contact"}) {
+    auto it = body.find(key);
+    if (it == body.end()) continue;
+    if (!it->is_string()) throw ApiError(400, "expected a string", key);
+    (key[0] == 'n' ? t.name : t.contact) = it->get<std::string>();
+  }
+  if (t.name.empty()) t.name = t.id;
+  if (auto it = body.find("networks"); it != body.end()) {
+    if (!it->is_array()) throw ApiError(400, "expected a list of networks", "networks");
+    t.networks.clear();
+    for (size_t i = 0; i < it->size(); ++i) {
+      if (!(*it)[i].is_string()) throw ApiError(400, "expected a network such as 10.1.0.0/16", "networks[" + std::to_string(i) + "]");
+      config::NetworkSettings n;
+      n.text = (*it)[i].get<std::string>();
+      t.networks.push_back(n);
+    }
+  }
+  if (auto it = body.find("max_devices"); it != body.end()) {
+    if (!it->is_number_unsigned() || it->get<uint64_t>() > 100000000) throw ApiError(400, "expected a whole number 0 to 100000000", "max_devices");
+    t.max_devices = it->get<uint32_t>();
+  }
+  auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request));
+  if (!w.ok()) return file_failure(w);
+  json after = tenant_to_json(w.content.tenant);
+  apply_change(c, "change tenant", id, before, after);
+  Response out = json_response(200, after);
+  out.set("etag", etag_header(w.etag));
+  return out;
+}
+
+Response Api::delete_tenant(Context& c, const std::string& id) {
+  if (!c.who.is_operator()) return error_response(403, "only operators remove tenants");
+  json before = tenant_to_json(*find_tenant(*c.live.settings, id));
+  auto r = config::remove_tenant_file(host_.config_path, id, if_match(c.request));
+  if (!r.ok()) return file_failure(r);
+  apply_change(c, "remove tenant", id, before, nullptr);
+  Response out;
+  out.status = 204;
+  return out;
+}
+
+Response Api::tenant_policy(Context& c, const std::string& id) {
+  const auto* t = find_tenant(*c.live.settings, id);
+  auto it = c.live.settings->policies.find(t->policy);
+  if (it == c.live.settings->policies.end()) return error_response(404, "tenant '" + id + "' has no policy");
+  json j = policy_to_json(it->second);
+  int users = 0;
+  for (const auto& other : c.live.settings->tenants) users += other.policy == t->policy;
+  j["shared"] = users > 1;
+  Response out = json_response(200, j);
+  auto r = config::read_tenant_file(host_.config_path, id);
+  if (!r.etag.empty()) out.set("etag", etag_header(r.etag));
+  return out;
+}
+
+// The tenant's policy is changed in place only when it is the tenant's own: defined in
+// tenants.d/<id>.yaml and used by no other tenant. Otherwise (a policy in the main file, or
+// shared with other tenants) the change goes to a new policy named after the tenant, in the
+// tenant's file, and the tenant switches to it: nobody else's filtering ever changes.
+Response Api::put_tenant_policy(Context& c, const std::string& id) {
+  json body = parse_object(c.request.body);
+  auto r = config::read_tenant_file(host_.config_path, id);
+  if (r.status == config::TenantFileStatus::not_found || r.status == config::TenantFileStatus::io_error) return file_failure(r);
+  if (r.etag.empty())
+    return error_response(409, "tenant '" + id + "' is defined in " + r.path +
+                                   ", which the API does not rewrite; move it to tenants.d/" + id + ".yaml to manage it here");
+  const std::string current = r.content.tenant.policy;
+  int users = 0;
+  for (const auto& other : c.live.settings->tenants) users += other.policy == current && other.id != id;
+  auto own = std::find_if(r.content.policies.begin(), r.content.policies.end(),
+                          [&](const config::PolicySettings& p) { return p.name == current; });
+  config::PolicySettings* target = nullptr;
+  std::string forked_from;
+  if (own != r.content.policies.end() && users == 0) {
+    target = &*own;
+  } else {
+    auto same = std::find_if(r.content.policies.begin(), r.content.policies.end(),
+                             [&](const config::PolicySettings& p) { return p.name == id; });
+    if (same == r.content.policies.end() && c.live.settings->policies.count(id))
+      return error_response(409, "tenant '" + id + "' uses policy '" + current +
+                                     "', shared with other tenants or defined outside its file, and a policy named '" + id +
+                                     "' already exists elsewhere; an operator must rename one");
+    if (same == r.content.policies.end()) {
+      config::PolicySettings p;
+      p.name = id;
+      r.content.policies.push_back(p);
+      same = r.content.policies.end() - 1;
+    }
+    target = &*same;
+    r.content.tenant.policy = id;
+    forked_from = current;
+  }
+  policy_from_json(body, *target);
+  json after = policy_to_json(*target);
+  auto old = c.live.settings->policies.find(current);
+  json before = old == c.live.settings->policies.end() ? json(nullptr) : policy_to_json(old->second);
+  auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request));
+  if (!w.ok()) return file_failure(w);
+  apply_change(c, "set policy", id, before, after);
+  if (!forked_from.empty()) after["forked_from"] = forked_from;
+  Response out = json_response(200, after);
+  out.set("etag", etag_header(w.etag));
+  return out;
+}
+
+Response Api::devices(Context& c, const std::string& id) {
+  const auto* t = find_tenant(*c.live.settings, id);
+  json list = json::array();
+  for (const auto& d : t->devices) list.push_back(device_json(d, *c.live.settings));
+  Response out = json_response(200, {{"tenant", id}, {"devices", list}, {"max_devices", t->max_devices}});
+  auto r = config::read_tenant_file(host_.config_path, id);
+  if (!r.etag.empty()) out.set("etag", etag_header(r.etag));
+  return out;
+}
+
+Response Api::add_device(Context& c, const std::string& id) {
+  json body = parse_object(c.request.body);
+  only_keys(body, {"name"});
+  auto name = body.find("name");
+  if (name == body.end() || !name->is_string() || name->get<std::string>().empty())
+    throw ApiError(400, "a device needs a name (a string)", "name");
+  auto r = config::read_tenant_file(host_.config_path, id);
+  if (!r.ok() && r.status != config::TenantFileStatus::invalid) return file_failure(r);
+  if (r.etag.empty())
+    return error_response(409, "tenant '" + id + "' is defined in " + r.path +
+                                   ", which the API does not rewrite; move it to tenants.d/" + id + ".yaml to manage it here");
+  auto& t = r.content.tenant;
+  for (const auto& d : t.devices)
+    if (d.name == name->get<std::string>()) return error_response(409, "device '" + d.name + "' already exists", "name");
+  if (t.max_devices != 0 && t.devices.size() >= t.max_devices)
+    return error_response(409, "tenant '" + id + "' already has " + std::to_string(t.devices.size()) + " of its " +
+                                   std::to_string(t.max_devices) + " devices (max_devices); revoke one or ask the operator to raise the limit",
+                          "name");
+  config::DeviceSettings d;
+  d.name = name->get<std::string>();
+  do d.token = new_device_token();
+  while (c.live.policies->find_device(d.token));
+  t.devices.push_back(d);
+  auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request));
+  if (!w.ok()) return file_failure(w);
+  json after = device_json(d, *c.live.settings);
+  apply_change(c, "add device", id, nullptr, {{"name", d.name}});
+  Response out = json_response(201, after);
+  out.set("etag", etag_header(w.etag));
+  return out;
+}
+
+Response Api::revoke_device(Context& c, const std::string& id, const std::string& device) {
+  auto r = config::read_tenant_file(host_.config_path, id);
+  if (!r.ok() && r.status != config::TenantFileStatus::invalid) return file_failure(r);
+  auto& list = r.content.tenant.devices;
+  auto it = std::find_if(list.begin(), list.end(), [&](const config::DeviceSettings& d) { return d.name == device; });
+  if (it == list.end()) return error_response(404, "no device '" + device + "' in tenant '" + id + "'");
+  if (r.etag.empty())
+    return error_response(409, "tenant '" + id + "' is defined in " + r.path + ", which the API does not rewrite");
+  list.erase(it);
+  auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request));
+  if (!w.ok()) return file_failure(w);
+  apply_change(c, "revoke device", id, {{"name", device}}, nullptr);
+  Response out;
+  out.status = 204;
+  out.set("etag", etag_header(w.etag));
+  return out;
+}
+
+// An Apple configuration profile pointing the device at our DoH URL with its token (the same
+// profile `sekisho profile apple` writes, unsigned: signing keys stay with the CLI's operator).
+Response Api::device_profile(Context& c, const std::string& id, const std::string& device) {
+  const auto* t = find_tenant(*c.live.settings, id);
+  auto d = std::find_if(t->devices.begin(), t->devices.end(), [&](const config::DeviceSettings& x) { return x.name == device; });
+  if (d == t->devices.end()) return error_response(404, "no device '" + device + "' in tenant '" + id + "'");
+  const auto& server = c.live.settings->server;
+  if (server.public_name.empty())
+    return error_response(409, "server.public_name is not set: a profile needs the name devices reach this server by");
+  profiles::AppleProfileInput in;
+  in.public_name = server.public_name;
+  in.server_url = profiles::doh_url(server, d->token);
+  in.tenant_id = id;
+  in.tenant_name = t->name;
+  in.device_name = d->name;
+  Response out;
+  out.set("content-type", "application/x-apple-aspen-config");
+  out.set("content-disposition", "attachment; filename=\"" + id + "-" + std::to_string(d - t->devices.begin()) + ".mobileconfig\"");
+  out.set("cache-control", "no-store");
+  out.body = profiles::apple_profile_xml(in);
+  return out;
+}
+
+Response Api::policies(Context& c) {
+  json list = json::array();
+  for (const auto& [name, p] : c.live.settings->policies) {
+    json users = json::array();
+    for (const auto& t : c.live.settings->tenants)
+      if (t.policy == name && c.who.may_see(t.id)) users.push_back(t.id);
+    // A tenant-admin sees only its tenant's policy, and never which other tenants share it.
+    if (!c.who.is_operator() && users.empty()) continue;
+    json j = policy_to_json(p);
+    j["tenants"] = users;
+    list.push_back(j);
+  }
+  return json_response(200, {{"policies", list}});
+}
+
+}  // namespace sekisho::admin
