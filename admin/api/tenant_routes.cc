@@ -5,6 +5,7 @@
 #include "admin/api/api_internal.h"
 #include "admin/api/json_body.h"
 #include "admin/api/token.h"
+#include "admin/config/devices.h"
 #include "admin/profiles/apple_profile.h"
 #include "admin/profiles/device_endpoints.h"
 
@@ -223,18 +224,13 @@ Response Api::add_device(Context& c, const std::string& id) {
   if (r.etag.empty())
     return error_response(409, "tenant '" + id + "' is defined in " + r.path +
                                    ", which the API does not rewrite; move it to tenants.d/" + id + ".yaml to manage it here");
-  auto& t = r.content.tenant;
-  for (const auto& d : t.devices)
-    if (d.name == name->get<std::string>()) return error_response(409, "device '" + d.name + "' already exists", "name");
-  if (t.max_devices != 0 && t.devices.size() >= t.max_devices)
-    return error_response(409, "tenant '" + id + "' already has " + std::to_string(t.devices.size()) + " of its " +
-                                   std::to_string(t.max_devices) + " devices (max_devices); revoke one or ask the operator to raise the limit",
-                          "name");
-  config::DeviceSettings d;
-  d.name = name->get<std::string>();
-  do d.token = new_device_token();
-  while (c.live.policies->find_device(d.token));
-  t.devices.push_back(d);
+  // A token no other tenant holds either (the write's validation would refuse a clash).
+  std::string token;
+  do token = config::generate_device_token();
+  while (c.live.policies->find_device(token));
+  if (std::string why = config::add_device(r.content, name->get<std::string>(), token); !why.empty())
+    return error_response(409, why, "name");
+  const config::DeviceSettings d = r.content.tenant.devices.back();
   auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request));
   if (!w.ok()) return file_failure(w);
   json after = device_json(d, *c.live.settings);
@@ -247,12 +243,9 @@ Response Api::add_device(Context& c, const std::string& id) {
 Response Api::revoke_device(Context& c, const std::string& id, const std::string& device) {
   auto r = config::read_tenant_file(host_.config_path, id);
   if (!r.ok() && r.status != config::TenantFileStatus::invalid) return file_failure(r);
-  auto& list = r.content.tenant.devices;
-  auto it = std::find_if(list.begin(), list.end(), [&](const config::DeviceSettings& d) { return d.name == device; });
-  if (it == list.end()) return error_response(404, "no device '" + device + "' in tenant '" + id + "'");
   if (r.etag.empty())
     return error_response(409, "tenant '" + id + "' is defined in " + r.path + ", which the API does not rewrite");
-  list.erase(it);
+  if (std::string why = config::revoke_device(r.content, device); !why.empty()) return error_response(404, why);
   auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request));
   if (!w.ok()) return file_failure(w);
   apply_change(c, "revoke device", id, {{"name", device}}, nullptr);

@@ -26,19 +26,6 @@ std::string new_token() {
   return out;
 }
 
-std::string new_device_token() {
-  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
-  std::string out;
-  while (out.size() < 20) {
-    unsigned char bytes[32];
-    if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("no random bytes available for a token");
-    // 252 = 7 * 36: rejecting larger bytes keeps every character equally likely.
-    for (unsigned char b : bytes)
-      if (b < 252 && out.size() < 20) out += kAlphabet[b % 36];
-  }
-  return out;
-}
-
 std::string sha256_hex(std::string_view text) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

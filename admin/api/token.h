@@ -19,11 +19,3 @@ std::string sha256_hex(std::string_view text);
 bool constant_time_equal(std::string_view a, std::string_view b);
 
 }  // namespace sekisho::admin
-
-namespace sekisho::admin {
-
-// A DoH/DoT device token: 20 characters of [a-z0-9] (103 bits), the form the loader accepts
-// (it becomes a DNS label in the DoT server name).
-std::string new_device_token();
-
-}  // namespace sekisho::admin
