@@ -1,5 +1,6 @@
 #include "resolver/pipeline.h"
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
@@ -137,6 +138,7 @@ bool lookup_cache(Worker& w, const Runtime& rt, const Identity& id, const Decode
 
 // Stage 5: park the query and ask upstream (coalesced with identical queries in flight).
 Step forward(Worker& w, const DecodedQuery& q, const Identity& id, const Asked& asked, const cache::CacheKey& key,
+             uint64_t received_us,
              const Origin& origin) {
   QueryContext* ctx = w.pool().acquire();
   if (!ctx) {
@@ -149,7 +151,7 @@ Step forward(Worker& w, const DecodedQuery& q, const Identity& id, const Asked& 
   ctx->identity = id;
   ctx->asked = asked.question;
   ctx->rewritten = asked.rewritten;
-  ctx->received_ms = monotonic_ms();  // latency in the log counts from when it was parked
+  ctx->received_us = received_us;
   w.forwarder().resolve(ctx, key, w.runtime());
   return Step::pending;
 }
@@ -157,15 +159,17 @@ Step forward(Worker& w, const DecodedQuery& q, const Identity& id, const Asked& 
 // Stage 10, record: one fixed-size record into this loop's query-log ring (dropped and counted
 // by the ring when the writer falls behind; the query never waits).
 void record(Worker& w, const DecodedQuery& q, const Origin& origin, const Identity& id, querylog::QueryAction action,
-            std::span<const uint8_t> answer, const policy::Verdict* verdict, uint64_t received_ms,
+            std::span<const uint8_t> answer, const policy::Verdict* verdict, uint64_t received_us,
             const Runtime* rt = nullptr) {
+  const uint64_t latency_us = monotonic_us() - received_us;
+  w.counters().observe_latency(latency_us);
   querylog::QueryLogRing* ring = w.querylog_ring();
   if (!ring || !q.question_ok || (id.tenant == policy::kNoTenant && !w.querylog_files())) return;
   querylog::QueryRecord r;
   timespec now;
   clock_gettime(CLOCK_REALTIME, &now);
   r.time_us = static_cast<int64_t>(now.tv_sec) * 1000000 + now.tv_nsec / 1000;
-  r.latency_us = static_cast<uint32_t>((monotonic_ms() - received_ms) * 1000);
+  r.latency_us = static_cast<uint32_t>(std::min<uint64_t>(latency_us, UINT32_MAX));
   r.tenant = id.tenant;
   r.qtype = q.question.qtype;
   r.rcode = answer.size() >= 4 ? (answer[3] & 0x0F) : 0;
@@ -204,25 +208,25 @@ void record(Worker& w, const DecodedQuery& q, const Origin& origin, const Identi
 
 Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, std::span<uint8_t> out, size_t& out_len) {
   ++w.counters().queries[static_cast<int>(origin.transport)];
-  const uint64_t received_ms = monotonic_ms();
+  const uint64_t received_us = monotonic_us();
   DecodedQuery q;
   DecodeResult decoded = decode(msg, q);
   if (decoded != DecodeResult::ok) {
     ++w.counters().malformed;
     Step s = answer_decode_error(q, decoded, origin, out, out_len);
-    record(w, q, origin, Identity{}, querylog::QueryAction::malformed, out.first(out_len), nullptr, received_ms);
+    record(w, q, origin, Identity{}, querylog::QueryAction::malformed, out.first(out_len), nullptr, received_us);
     return s;
   }
   const Runtime& rt = *w.runtime();
   Identity id;
   if (const Identified who = identify(rt, origin, id); who != Identified::ok) {
     Step s = refuse_unknown_client(w, q, origin, who, out, out_len);
-    record(w, q, origin, id, querylog::QueryAction::refused, out.first(out_len), nullptr, received_ms, &rt);
+    record(w, q, origin, id, querylog::QueryAction::refused, out.first(out_len), nullptr, received_us, &rt);
     return s;
   }
   if (is_ddr_query(q)) {  // RFC 9462: a question about this server itself, never forwarded or filtered
     out_len = write_ddr(q, rt.settings.server, out, answer_limit(q, origin.transport));
-    record(w, q, origin, id, querylog::QueryAction::resolved, out.first(out_len), nullptr, received_ms, &rt);
+    record(w, q, origin, id, querylog::QueryAction::resolved, out.first(out_len), nullptr, received_us, &rt);
     return out_len ? Step::answered : Step::dropped;
   }
   Asked asked;
@@ -233,7 +237,7 @@ Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, st
     if (v.blocked() || v.inspected()) {
       out_len = answer_blocked(w, rt, id, v, q, origin.transport, out);
       record(w, q, origin, id, v.inspected() ? querylog::QueryAction::inspected : querylog::QueryAction::blocked,
-             out.first(out_len), &v, received_ms, &rt);
+             out.first(out_len), &v, received_us, &rt);
       return out_len ? Step::answered : Step::dropped;
     }
     if (v.rule == policy::RuleKind::allow_list) id.inspect_chain = false;  // exclusions are trusted whole
@@ -247,11 +251,11 @@ Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, st
     const auto action = chain.blocked() ? querylog::QueryAction::blocked
                         : asked.rewritten ? querylog::QueryAction::rewritten
                                           : querylog::QueryAction::cached;
-    record(w, q, origin, id, action, out.first(out_len), chain.blocked() ? &chain : nullptr, received_ms, &rt);
+    record(w, q, origin, id, action, out.first(out_len), chain.blocked() ? &chain : nullptr, received_us, &rt);
     return Step::answered;
   }
   ++w.counters().cache_misses;
-  return forward(w, q, id, asked, key, origin);
+  return forward(w, q, id, asked, key, received_us, origin);
 }
 
 void answer_waiters(Worker& w, QueryContext* waiters, const upstream::Resolution& resolution) {
@@ -286,7 +290,7 @@ void answer_waiters(Worker& w, QueryContext* waiters, const upstream::Resolution
     }
     if (chain.blocked()) action = querylog::QueryAction::blocked;
     record(w, q, ctx->origin, ctx->identity, action, out.first(len), chain.blocked() ? &chain : nullptr,
-           ctx->received_ms, &rt);
+           ctx->received_us, &rt);
     w.deliver(*ctx, out.first(len));
     w.pool().release(ctx);
     ctx = next;

@@ -50,7 +50,7 @@ struct QueryContext {
   Identity identity;
   dns::Question asked;     // what goes upstream: the client's question, or its safe-search target
   bool rewritten = false;  // safe search: answer as CNAME to asked.qname_lower
-  uint64_t received_ms = 0;
+  uint64_t received_us = 0;  // monotonic_us() when the query arrived: latency for log and metrics
   QueryContext* next_waiter = nullptr;  // intrusive list of queries waiting on one upstream query
 };
 

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include <array>
+#include <iterator>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -52,6 +53,19 @@ struct WorkerCounters {
   uint64_t refused_unknown_client = 0;
   uint64_t blocked = 0;
   uint64_t store_unavailable = 0;
+  // Answer latency from receipt to the answer leaving the pipeline (/metrics histogram).
+  // Bucket i counts latencies <= kLatencyBoundsUs[i] and above the previous bound; the last
+  // bucket is everything slower.
+  static constexpr uint64_t kLatencyBoundsUs[] = {100, 500, 1000, 5000, 10000, 50000, 100000, 500000, 1000000};
+  static constexpr size_t kLatencyBuckets = std::size(kLatencyBoundsUs) + 1;
+  uint64_t latency_buckets[kLatencyBuckets] = {};
+  uint64_t latency_sum_us = 0;
+  void observe_latency(uint64_t us) {
+    size_t i = 0;
+    while (i < std::size(kLatencyBoundsUs) && us > kLatencyBoundsUs[i]) ++i;
+    ++latency_buckets[i];
+    latency_sum_us += us;
+  }
 };
 
 // What another loop learned about a key this loop joined (see upstream/inflight_registry.h).

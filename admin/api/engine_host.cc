@@ -35,6 +35,12 @@ EngineSample sample_of(resolver::Server& server) {
     s.stale_answers += peek(c.stale_answers);
     s.dropped_overload += peek(c.dropped_overload);
     s.refused_unknown_client += peek(c.refused_unknown_client);
+    if (s.latency_buckets.empty()) {
+      s.latency_bounds_us.assign(std::begin(c.kLatencyBoundsUs), std::end(c.kLatencyBoundsUs));
+      s.latency_buckets.assign(c.kLatencyBuckets, 0);
+    }
+    for (size_t b = 0; b < c.kLatencyBuckets; ++b) s.latency_buckets[b] += peek(c.latency_buckets[b]);
+    s.latency_sum_us += peek(c.latency_sum_us);
   }
   uint64_t seen = 0;
   auto rt = server.runtime_if_changed(seen);

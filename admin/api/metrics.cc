@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
+#include <iterator>
 
 #include "policy/querylog/format.h"
 
@@ -56,6 +58,27 @@ std::string render_metrics(const EngineSample& s) {
   sample(out, "sekisho_answers_total", "outcome=\"malformed\"", s.malformed);
   sample(out, "sekisho_answers_total", "outcome=\"refused_unknown_client\"", s.refused_unknown_client);
   sample(out, "sekisho_answers_total", "outcome=\"dropped_overload\"", s.dropped_overload);
+  if (!s.latency_buckets.empty()) {
+    // Prometheus buckets are cumulative and labelled in seconds.
+    family(out, "sekisho_query_duration_seconds", "histogram", "Time from a query's arrival to its answer.");
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b < s.latency_buckets.size(); ++b) {
+      cumulative += s.latency_buckets[b];
+      std::string le = "+Inf";
+      if (b < s.latency_bounds_us.size()) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%g", static_cast<double>(s.latency_bounds_us[b]) / 1e6);
+        le = buf;
+      }
+      sample(out, "sekisho_query_duration_seconds_bucket", "le=\"" + le + "\"", cumulative);
+    }
+    char sum[48];
+    std::snprintf(sum, sizeof sum, "%.6f", static_cast<double>(s.latency_sum_us) / 1e6);
+    out += "sekisho_query_duration_seconds_sum ";
+    out += sum;
+    out += '\n';
+    sample(out, "sekisho_query_duration_seconds_count", "", cumulative);
+  }
   family(out, "sekisho_cache_lookups_total", "counter", "Answer cache lookups; hit ratio = hit / (hit + miss).");
   sample(out, "sekisho_cache_lookups_total", "result=\"hit\"", s.cache_hits);
   sample(out, "sekisho_cache_lookups_total", "result=\"miss\"", s.cache_misses);

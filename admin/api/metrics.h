@@ -23,6 +23,10 @@ struct EngineSample {
   uint64_t stale_answers = 0;
   uint64_t dropped_overload = 0;
   uint64_t refused_unknown_client = 0;
+  // Answer latency histogram: per-bucket (not cumulative) counts for bounds_us, then +Inf.
+  std::vector<uint64_t> latency_bounds_us;
+  std::vector<uint64_t> latency_buckets;
+  uint64_t latency_sum_us = 0;
   struct Upstream {
     std::string address;
     bool up = true;

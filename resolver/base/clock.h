@@ -14,4 +14,12 @@ inline uint64_t monotonic_ms() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
 }
 
+// Precise monotonic microseconds (also a vDSO read, ~20 ns): for per-query latency, which is
+// mostly far below a millisecond.
+inline uint64_t monotonic_us() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
 }  // namespace sekisho

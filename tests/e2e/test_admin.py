@@ -318,6 +318,10 @@ def test_metrics_are_valid_prometheus_text_with_live_counters(env):
     assert r.status == 200 and r.getheader("content-type").startswith("text/plain; version=0.0.4")
     series = parse_prometheus(text)
     assert series[("sekisho_queries_total", 'transport="udp"')] >= 8
+    # Every answered query lands in the latency histogram; buckets are cumulative.
+    buckets = sorted((v for (n, l), v in series.items() if n == "sekisho_query_duration_seconds_bucket"))
+    assert len(buckets) == 10 and buckets[-1] == series[("sekisho_query_duration_seconds_count", "")] >= 8
+    assert series[("sekisho_query_duration_seconds_bucket", 'le="+Inf"')] == buckets[-1]
     assert series[("sekisho_answers_total", 'outcome="blocked"')] >= 2
     assert ("sekisho_cache_lookups_total", 'result="hit"') in series
     assert series[("sekisho_category_store_generation", "")] >= 1

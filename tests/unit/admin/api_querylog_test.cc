@@ -142,7 +142,22 @@ TEST_CASE("metrics: exposition format with bounded per-tenant series") {
   CHECK(text.find("sekisho_tenant_queries_total{tenant=\"we\\\"ird\",action=\"resolved\"} 158\n") != std::string::npos);
   CHECK(text.find("sekisho_tenant_queries_total{tenant=\"_other\",action=\"resolved\"} 1045\n") != std::string::npos);
   CHECK(text.find("category_store") == std::string::npos);  // no store configured, no series
+  CHECK(text.find("sekisho_query_duration_seconds") == std::string::npos);  // no sample, no family
   size_t series = 0;
   for (size_t pos = 0; (pos = text.find("sekisho_tenant_queries_total{", pos)) != std::string::npos; ++pos) ++series;
   CHECK(series == sekisho::admin::kMaxTenantSeries + 1);
+}
+
+TEST_CASE("metrics: the latency histogram is cumulative, in seconds, with sum and count") {
+  sekisho::admin::EngineSample s;
+  s.latency_bounds_us = {100, 1000};
+  s.latency_buckets = {5, 3, 2};  // <=100 µs, <=1 ms, slower
+  s.latency_sum_us = 2500000;
+  const std::string text = sekisho::admin::render_metrics(s);
+  CHECK(text.find("# TYPE sekisho_query_duration_seconds histogram\n") != std::string::npos);
+  CHECK(text.find("sekisho_query_duration_seconds_bucket{le=\"0.0001\"} 5\n") != std::string::npos);
+  CHECK(text.find("sekisho_query_duration_seconds_bucket{le=\"0.001\"} 8\n") != std::string::npos);
+  CHECK(text.find("sekisho_query_duration_seconds_bucket{le=\"+Inf\"} 10\n") != std::string::npos);
+  CHECK(text.find("sekisho_query_duration_seconds_sum 2.500000\n") != std::string::npos);
+  CHECK(text.find("sekisho_query_duration_seconds_count 10\n") != std::string::npos);
 }
