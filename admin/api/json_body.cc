@@ -86,7 +86,8 @@ json parse_object(const std::string& body) {
 }
 
 void only_keys(const json& object, std::initializer_list<const char*> known, const std::string& prefix) {
-  for (const auto& [key, value] : object.items()) {
+  for (const auto& item : object.items()) {
+    const std::string& key = item.key();  // not a structured binding: clang 14 cannot capture those
     if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; })) {
       std::string list;
       for (const char* k : known) list += (list.empty() ? "" : ", ") + std::string(k);
