@@ -5,7 +5,8 @@ Tenants (tls_fixtures.encrypted_config): `beta` by source address 127.0.0.1 (blo
 `acme` by the device token in /dns-query/{token} (blocks blocked.example with NXDOMAIN + EDE 17).
 Covered: GET and POST, Cache-Control = smallest TTL, the token's tenant (not the address's) with its
 EDE and the device in the query log, each HTTP error status over both HTTP versions, ALPN h2 and
-http/1.1, TLS garbage and slow clients not harming plain DNS, a short dnsperf run with nothing lost.
+http/1.1, TLS garbage and slow clients not harming plain DNS, a short dnsperf run with nothing lost,
+HTTP/2 limits seen by nghttp (the stream limit in SETTINGS, 431 for oversized headers).
 """
 import base64
 import http.server
@@ -241,3 +242,28 @@ def test_late_answers_reach_their_streams_and_sigterm_drains_them(doh, pki, upst
         r = dns.message.from_wire((doh.dir / ("late%d.out" % i)).read_bytes())
         assert r.id == q.id and r.question[0].name == q.question[0].name and r.answer, r
     assert code == 0 and took < 3, (code, took)
+
+
+# --------------------------------------------------------------------------- HTTP/2 limits (nghttp)
+
+NGHTTP = "/usr/bin/nghttp"
+
+
+def nghttp(args, timeout=15):
+    return subprocess.run([NGHTTP, "-nv", "--no-verify-peer", "-t", "5"] + args,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_http2_advertises_the_stream_limit_and_refuses_oversized_headers(doh, pki):
+    wire = make_query("limits.example", "A").to_wire()
+    ok = nghttp([url(doh, query="dns=" + b64(wire))])
+    # server.tcp.max_pipelined (default 128) is the DoH stream limit, announced in SETTINGS.
+    assert "SETTINGS_MAX_CONCURRENT_STREAMS(0x03):128" in ok.stdout, ok.stdout[-3000:]
+    assert ":status: 200" in ok.stdout
+    # 40 KiB of request headers is over the 16 KiB limit: that request is refused, not served.
+    big = nghttp(["-H", "x-padding: " + "a" * 40000, url(doh, query="dns=" + b64(wire))])
+    out = big.stdout + big.stderr
+    assert ":status: 200" not in out and ":status: 431" in out, out[-3000:]
+    # The connection-level damage stays on that connection: a fresh one is served.
+    again = nghttp([url(doh, query="dns=" + b64(wire))])
+    assert ":status: 200" in again.stdout
