@@ -49,7 +49,8 @@ EngineSample sample_of(resolver::Server& server) {
   for (size_t i = 0; i < rt->upstreams.size(); ++i) {
     const auto& u = rt->upstreams.at(i);
     s.upstreams.push_back({u.name, u.down_until_ms.load(std::memory_order_relaxed) <= now,
-                           u.queries.load(std::memory_order_relaxed), u.failures.load(std::memory_order_relaxed)});
+                           u.queries.load(std::memory_order_relaxed), u.failures.load(std::memory_order_relaxed),
+                           u.response_us_total.load(std::memory_order_relaxed)});
   }
   if (auto* store = server.category_store()) {
     s.store_configured = true;

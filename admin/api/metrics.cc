@@ -88,6 +88,15 @@ std::string render_metrics(const EngineSample& s) {
   for (const auto& u : s.upstreams) sample(out, "sekisho_upstream_queries_total", "upstream=\"" + label(u.address) + "\"", u.queries);
   family(out, "sekisho_upstream_failures_total", "counter", "Failed attempts per upstream (timeouts, errors).");
   for (const auto& u : s.upstreams) sample(out, "sekisho_upstream_failures_total", "upstream=\"" + label(u.address) + "\"", u.failures);
+  // A summary without quantiles: rate(_sum) / rate(_count) is the mean response time.
+  family(out, "sekisho_upstream_response_seconds", "summary", "Time from sending an attempt to its usable answer.");
+  for (const auto& u : s.upstreams) {
+    const std::string labels = "upstream=\"" + label(u.address) + "\"";
+    char sum[48];
+    std::snprintf(sum, sizeof sum, "%.6f", static_cast<double>(u.response_us_total) / 1e6);
+    out += "sekisho_upstream_response_seconds_sum{" + labels + "} " + sum + "\n";
+    sample(out, "sekisho_upstream_response_seconds_count", labels, u.queries);
+  }
   family(out, "sekisho_config_generation", "gauge", "Configuration generation in use (bumped by every reload).");
   sample(out, "sekisho_config_generation", "", s.config_generation);
   if (s.store_configured) {

@@ -32,6 +32,7 @@ struct EngineSample {
     bool up = true;
     uint64_t queries = 0;
     uint64_t failures = 0;
+    uint64_t response_us_total = 0;  // over `queries`
   };
   std::vector<Upstream> upstreams;
   bool store_configured = false;

@@ -28,6 +28,7 @@ struct Forwarder::Inflight {
   uint64_t tried = 0;
   uint32_t attempts = 0;
   bool over_tcp = false;
+  uint64_t attempt_started_us = 0;
   uint16_t id = 0;
   std::vector<uint8_t> query;
   dns::EdeCode failure = dns::EdeCode::no_reachable_authority;
@@ -130,6 +131,7 @@ void Forwarder::start_attempt(Inflight* f) {
     f->over_tcp = ups.at(f->upstream).settings.transport == config::UpstreamTransport::tcp;
     f->id = random_.next_u16();  // a fresh ID per attempt: a late answer to the last one is ignored
     build_query(*f);
+    f->attempt_started_us = monotonic_us();
     ExchangeRequest req{&ups.at(f->upstream).settings.address, f->query, f->id, &f->question, &Forwarder::on_exchange_done, f};
     int error = 0;
     f->exchange = f->over_tcp ? start_tcp_exchange(loop_, req, error) : start_udp_exchange(loop_, req, error);
@@ -218,7 +220,7 @@ void Forwarder::on_exchange_done(void* owner, const ExchangeResult& result) {
     self->fail_attempt(f, dns::EdeCode::network_error, "upstream " + name + ": " + why);
     return;
   }
-  f->runtime->upstreams.report_success(f->upstream);
+  f->runtime->upstreams.report_success(f->upstream, monotonic_us() - f->attempt_started_us);
   self->finish(f, Resolution{&answer, dns::EdeCode::other, {}});
 }
 

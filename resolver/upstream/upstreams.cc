@@ -37,9 +37,10 @@ size_t UpstreamSet::pick(uint64_t tried, uint64_t now_ms, uint32_t& round_robin)
   return i;
 }
 
-void UpstreamSet::report_success(size_t i) const {
+void UpstreamSet::report_success(size_t i, uint64_t latency_us) const {
   Upstream& u = *upstreams_[i];
   u.queries.fetch_add(1, std::memory_order_relaxed);
+  u.response_us_total.fetch_add(latency_us, std::memory_order_relaxed);
   if (u.consecutive_failures.load(std::memory_order_relaxed) != 0) {
     u.consecutive_failures.store(0, std::memory_order_relaxed);
     u.down_until_ms.store(0, std::memory_order_relaxed);

@@ -20,6 +20,7 @@ struct Upstream {
   std::atomic<uint64_t> down_until_ms{0};
   std::atomic<uint64_t> queries{0};
   std::atomic<uint64_t> failures{0};
+  std::atomic<uint64_t> response_us_total{0};  // over `queries` (answered attempts): mean latency
 };
 
 class UpstreamSet {
@@ -34,7 +35,8 @@ class UpstreamSet {
   // whose back-off ends first, so a query never fails without trying something.
   size_t pick(uint64_t tried, uint64_t now_ms, uint32_t& round_robin) const;
 
-  void report_success(size_t i) const;
+  // `latency_us`: from sending the attempt to its usable answer (a TC=1 retry over TCP included).
+  void report_success(size_t i, uint64_t latency_us) const;
   void report_failure(size_t i, uint64_t now_ms) const;
 
   static constexpr uint32_t kFailuresBeforeDown = 3;

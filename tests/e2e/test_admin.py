@@ -311,6 +311,7 @@ def parse_prometheus(text):
 
 
 def test_metrics_are_valid_prometheus_text_with_live_counters(env):
+    assert rcode(ask(env.sk.port, "metrics-upstream.example.", source=BETA)) == "NOERROR"  # one upstream answer
     c = http.client.HTTPConnection("127.0.0.1", env.metrics_port, timeout=10)
     c.request("GET", "/metrics")
     r = c.getresponse()
@@ -322,6 +323,11 @@ def test_metrics_are_valid_prometheus_text_with_live_counters(env):
     buckets = sorted((v for (n, l), v in series.items() if n == "sekisho_query_duration_seconds_bucket"))
     assert len(buckets) == 10 and buckets[-1] == series[("sekisho_query_duration_seconds_count", "")] >= 8
     assert series[("sekisho_query_duration_seconds_bucket", 'le="+Inf"')] == buckets[-1]
+    # Upstream response time: a count per answered attempt and a positive sum once one was answered.
+    counts = {l: v for (n, l), v in series.items() if n == "sekisho_upstream_response_seconds_count"}
+    sums = {l: v for (n, l), v in series.items() if n == "sekisho_upstream_response_seconds_sum"}
+    assert counts and set(counts) == set(sums)
+    assert any(counts[l] >= 1 and 0 < sums[l] < counts[l] * 5 for l in counts), (counts, sums)
     assert series[("sekisho_answers_total", 'outcome="blocked"')] >= 2
     assert ("sekisho_cache_lookups_total", 'result="hit"') in series
     assert series[("sekisho_category_store_generation", "")] >= 1

@@ -123,7 +123,7 @@ TEST_CASE("metrics: exposition format with bounded per-tenant series") {
   sekisho::admin::EngineSample s;
   s.queries_by_transport[0] = 10;
   s.cache_hits = 3;
-  s.upstreams.push_back({"127.0.0.1:53", false, 5, 2});
+  s.upstreams.push_back({"127.0.0.1:53", false, 5, 2, 1500});
   for (int i = 0; i < 60; ++i) {
     ql::TenantStats t;
     t.tenant_id = "t" + std::to_string(i);
@@ -136,6 +136,9 @@ TEST_CASE("metrics: exposition format with bounded per-tenant series") {
   CHECK(text.find("# TYPE sekisho_queries_total counter\n") != std::string::npos);
   CHECK(text.find("sekisho_queries_total{transport=\"udp\"} 10\n") != std::string::npos);
   CHECK(text.find("sekisho_upstream_up{upstream=\"127.0.0.1:53\"} 0\n") != std::string::npos);
+  CHECK(text.find("# TYPE sekisho_upstream_response_seconds summary\n") != std::string::npos);
+  CHECK(text.find("sekisho_upstream_response_seconds_sum{upstream=\"127.0.0.1:53\"} 0.001500\n") != std::string::npos);
+  CHECK(text.find("sekisho_upstream_response_seconds_count{upstream=\"127.0.0.1:53\"} 5\n") != std::string::npos);
   CHECK(text.find("sekisho_tenant_queries_total{tenant=\"t59\",action=\"resolved\"} 159\n") != std::string::npos);
   // The 10 least busy tenants (t0..t9) are summed: 100+…+109 = 1045.
   CHECK(text.find("tenant=\"t9\"") == std::string::npos);
