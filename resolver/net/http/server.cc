@@ -122,6 +122,7 @@ class Connection {
   void on_response(ExchangeImpl* ex);
   void close();
   void shutdown_then_close();
+  void linger(int shutdown_status);
   bool idle() const { return in_.empty() && h1_queue_.empty() && h2_streams_.empty(); }
 
  private:
@@ -187,6 +188,8 @@ class Connection {
   bool stop_parsing_ = false;     // HTTP/1.1: an error or "close" ended the request stream
   bool closing_ = false;
   bool shutting_down_ = false;
+  bool peer_done_ = false;   // the client's FIN arrived
+  bool lingering_ = false;   // our FIN is out; discarding what the client still sends
   bool goaway_sent_ = false;
 };
 
@@ -302,10 +305,10 @@ void Connection::shutdown_then_close() {
   // uv_shutdown waits for queued writes, so the last response arrives before the FIN.
   auto* req = new uv_shutdown_t();
   req->data = this;
-  int rc = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&handle_), [](uv_shutdown_t* r, int) {
+  int rc = uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&handle_), [](uv_shutdown_t* r, int status) {
     auto* c = static_cast<Connection*>(r->data);
     delete r;
-    c->close();
+    c->linger(status);
   });
   if (rc != 0) {
     delete req;
@@ -315,6 +318,21 @@ void Connection::shutdown_then_close() {
 
 // ---------------------------------------------------------------------------------- reading
 
+// After our FIN a client may still be sending (a body we refused with 413). Closing with unread
+// bytes makes the kernel answer with RST, and the client may lose the response it was sent; so
+// read and discard until its FIN or a short deadline, as web servers' lingering close does.
+void Connection::linger(int shutdown_status) {
+  if (closing_) return;
+  if (shutdown_status != 0 || peer_done_) return close();
+  lingering_ = true;
+  if (!reading_) {
+    reading_ = true;
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &Connection::on_alloc, &Connection::on_read);
+  }
+  static constexpr uint64_t kLingerMs = 2000;
+  uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<Connection*>(t->data)->close(); }, kLingerMs, 0);
+}
+
 void Connection::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
   auto* c = static_cast<Connection*>(h->data);
   *buf = uv_buf_init(c->shared_->read_buffer.data(), static_cast<unsigned>(c->shared_->read_buffer.size()));
@@ -323,6 +341,10 @@ void Connection::on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
 void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   auto* c = static_cast<Connection*>(s->data);
   if (c->closing_ || nread == 0) return;
+  if (c->lingering_) {
+    if (nread < 0) c->close();  // the client's FIN (or an error): nothing more is owed
+    return;
+  }
   if (nread == UV_EOF) return c->peer_finished();
   if (nread < 0) return c->close();
   c->received({buf->base, static_cast<size_t>(nread)});
@@ -330,6 +352,7 @@ void Connection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
 
 void Connection::peer_finished() {
   // A client that half-closes still gets the responses it is owed over HTTP/1.1.
+  peer_done_ = true;
   reading_ = false;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
   if (proto_ == Proto::h1 && !h1_queue_.empty()) {
