@@ -1,5 +1,6 @@
 // sekisho-intercept: flags, configuration, then the App. Every start-up error is printed with
 // its context and exits non-zero, so systemd shows why.
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -18,6 +19,9 @@ constexpr const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A client that resets its connection while we write must cost that connection, not the
+  // process: libuv writes with write(2), which raises SIGPIPE; the error comes back as EPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   std::string config_path;
   bool check_only = false;
   for (int i = 1; i < argc; ++i) {

@@ -1,5 +1,6 @@
 // sekishod: parse flags, load the configuration, run the Server. Every start-up error is
 // printed with its context and makes the process exit non-zero, so systemd shows why.
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -28,6 +29,9 @@ int check_config(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A client that resets its connection while we write must cost that connection, not the
+  // process: libuv writes with write(2), which raises SIGPIPE; the error comes back as EPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   std::string config_path;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
