@@ -15,6 +15,25 @@ using nlohmann::json;
 using net::http::Request;
 using net::http::Response;
 
+// The fields only an operator sets, shared by create and patch: `networks` (replaces the list;
+// the loader checks each CIDR) and `max_devices`.
+static void read_operator_fields(const json& body, config::TenantSettings& t) {
+  if (auto it = body.find("networks"); it != body.end()) {
+    if (!it->is_array()) throw ApiError(400, "expected a list of networks", "networks");
+    t.networks.clear();
+    for (size_t i = 0; i < it->size(); ++i) {
+      if (!(*it)[i].is_string()) throw ApiError(400, "expected a network such as 10.1.0.0/16", "networks[" + std::to_string(i) + "]");
+      config::NetworkSettings n;
+      n.text = (*it)[i].get<std::string>();
+      t.networks.push_back(n);
+    }
+  }
+  if (auto it = body.find("max_devices"); it != body.end()) {
+    if (!it->is_number_unsigned() || it->get<uint64_t>() > 100000000) throw ApiError(400, "expected a whole number 0 to 100000000", "max_devices");
+    t.max_devices = it->get<uint32_t>();
+  }
+}
+
 Response Api::tenants(Context& c) {
   json list = json::array();
   for (const auto& t : c.live.settings->tenants)
@@ -50,19 +69,7 @@ Response Api::create_tenant(Context& c) {
   t.name = str("name");
   if (t.name.empty()) t.name = t.id;
   t.contact = str("contact");
-  if (auto it = body.find("networks"); it != body.end()) {
-    if (!it->is_array()) throw ApiError(400, "expected a list of networks", "networks");
-    for (size_t i = 0; i < it->size(); ++i) {
-      if (!(*it)[i].is_string()) throw ApiError(400, "expected a network such as 10.1.0.0/16", "networks[" + std::to_string(i) + "]");
-      config::NetworkSettings n;
-      n.text = (*it)[i].get<std::string>();
-      t.networks.push_back(n);
-    }
-  }
-  if (auto it = body.find("max_devices"); it != body.end()) {
-    if (!it->is_number_unsigned() || it->get<uint64_t>() > 100000000) throw ApiError(400, "expected a whole number 0 to 100000000", "max_devices");
-    t.max_devices = it->get<uint32_t>();
-  }
+  read_operator_fields(body, t);
   t.policy = str("policy");
   if (t.policy.empty()) {
     // A policy of its own (filtering nothing yet) that its tenant-admin may then edit.
@@ -105,20 +112,7 @@ Response Api::patch_tenant(Context& c, const std::string& id) {
     (key[0] == 'n' ? t.name : t.contact) = it->get<std::string>();
   }
   if (t.name.empty()) t.name = t.id;
-  if (auto it = body.find("networks"); it != body.end()) {
-    if (!it->is_array()) throw ApiError(400, "expected a list of networks", "networks");
-    t.networks.clear();
-    for (size_t i = 0; i < it->size(); ++i) {
-      if (!(*it)[i].is_string()) throw ApiError(400, "expected a network such as 10.1.0.0/16", "networks[" + std::to_string(i) + "]");
-      config::NetworkSettings n;
-      n.text = (*it)[i].get<std::string>();
-      t.networks.push_back(n);
-    }
-  }
-  if (auto it = body.find("max_devices"); it != body.end()) {
-    if (!it->is_number_unsigned() || it->get<uint64_t>() > 100000000) throw ApiError(400, "expected a whole number 0 to 100000000", "max_devices");
-    t.max_devices = it->get<uint32_t>();
-  }
+  read_operator_fields(body, t);
   auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request));
   if (!w.ok()) return file_failure(w);
   json after = tenant_to_json(w.content.tenant);
