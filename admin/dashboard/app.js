@@ -18,7 +18,11 @@ const I18N = {
     check: "確認", verdict_block: "ブロックされます", verdict_resolve: "ブロックされません",
     verdict_rewrite: "セーフサーチに書き換えられます", because: "理由", categories_of_name: "この名前のカテゴリ",
     none: "なし", bad_token: "トークンが正しくありません", devices_of: "登録端末 {n} / 上限 {max}",
-    unlimited: "上限なし", new_token: "新しい端末のトークン (今だけ表示): ", schedules: "時間帯ルール: {n} 件 (API で編集)",
+    unlimited: "上限なし", new_token: "新しい端末のトークン (今だけ表示): ",
+    schedules: "時間帯ルール", schedule_help: "指定した曜日・時間帯だけ、追加のカテゴリをブロックします。",
+    schedule_entry: "ルール {n}", schedule_block: "この時間帯にブロック", days: "曜日", from: "開始", to: "終了",
+    timezone: "タイムゾーン", add_schedule: "時間帯ルールを追加", remove_schedule: "このルールを削除",
+    day_mon: "月", day_tue: "火", day_wed: "水", day_thu: "木", day_fri: "金", day_sat: "土", day_sun: "日",
     conflict: "他の人が先に変更しました。読み込み直しました。もう一度保存してください。",
   },
   en: {
@@ -35,7 +39,11 @@ const I18N = {
     check: "Check", verdict_block: "Blocked", verdict_resolve: "Not blocked",
     verdict_rewrite: "Rewritten to safe search", because: "Because", categories_of_name: "Categories of this name",
     none: "none", bad_token: "That token is not valid", devices_of: "{n} of {max} devices",
-    unlimited: "no limit", new_token: "New device token (shown once): ", schedules: "Schedule rules: {n} (edit through the API)",
+    unlimited: "no limit", new_token: "New device token (shown once): ",
+    schedules: "Schedules", schedule_help: "Block more categories on the chosen days, between the chosen times.",
+    schedule_entry: "Rule {n}", schedule_block: "Block during this window", days: "Days", from: "From", to: "To",
+    timezone: "Time zone", add_schedule: "Add a schedule", remove_schedule: "Remove this rule",
+    day_mon: "Mon", day_tue: "Tue", day_wed: "Wed", day_thu: "Thu", day_fri: "Fri", day_sat: "Sat", day_sun: "Sun",
     conflict: "Someone changed this first. Reloaded; save again.",
   },
 };
@@ -66,7 +74,7 @@ function applyLanguage() {
   for (const e of document.querySelectorAll("[data-i18n]")) e.textContent = t(e.dataset.i18n);
   for (const e of document.querySelectorAll("[data-i18n-placeholder]")) e.placeholder = t(e.dataset.i18nPlaceholder);
   $("lang").textContent = state.lang === "ja" ? "English" : "日本語";
-  if (state.me) { renderCategories(); }
+  if (state.me && state.policy) { renderCategories(); renderSchedules(collectSchedules()); }
 }
 
 function showTab(name) {
@@ -153,23 +161,81 @@ async function loadLog(more) {
   $("log-more").hidden = !state.logCursor;
 }
 
-function renderCategories() {
-  const p = state.policy;
-  const box = $("categories");
-  box.replaceChildren(...state.categories.map((c) => {
-    const input = el("input", { type: "checkbox", value: c.slug, checked: !!p && p.block.includes(c.slug) });
+// Category checkboxes with display names; shared by the policy's list and each schedule entry.
+function categoryChecks(checked) {
+  return state.categories.map((c) => {
+    const input = el("input", { type: "checkbox", value: c.slug, checked: checked.includes(c.slug) });
     return el("label", { className: c.group === "security" ? "security" : "" }, input, " " + c[state.lang]);
+  });
+}
+
+const checkedValues = (root) => [...root.querySelectorAll("input[type=checkbox]:checked")].map((i) => i.value);
+
+// Re-rendering (language switch) keeps what the user has ticked but not saved yet.
+function renderCategories() {
+  if (!state.policy) return;
+  const box = $("categories");
+  box.replaceChildren(...categoryChecks(box.childElementCount ? checkedValues(box) : state.policy.block));
+}
+
+const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+function scheduleEntry(s) {
+  const text = (cls, value, placeholder) => el("input", { className: cls, value, placeholder, required: true, size: 6 });
+  const days = el("div", { className: "days" }, ...DAYS.map((d) =>
+    el("label", {}, el("input", { type: "checkbox", value: d, checked: s.days.includes(d) }), " " + t("day_" + d))));
+  const remove = el("button", { type: "button", className: "remove", textContent: t("remove_schedule") });
+  const box = el("fieldset", { className: "schedule" },
+    el("legend", {}),
+    el("div", { className: "label", textContent: t("schedule_block") }),
+    el("div", { className: "checks sched-categories" }, ...categoryChecks(s.block)),
+    el("div", { className: "row" },
+      el("span", { className: "label", textContent: t("days") }), days),
+    el("div", { className: "row" },
+      el("label", { className: "inline" }, t("from") + " ", text("from", s.from, "09:00")),
+      el("label", { className: "inline" }, t("to") + " ", text("to", s.to, "18:00")),
+      el("label", { className: "inline" }, t("timezone") + " ",
+        Object.assign(text("timezone", s.timezone, "Asia/Tokyo"), { size: 18, spellcheck: false }))),
+    remove);
+  box.querySelector(".timezone").setAttribute("list", "timezones");
+  remove.addEventListener("click", () => { box.remove(); numberSchedules(); });
+  return box;
+}
+
+function numberSchedules() {
+  document.querySelectorAll("#schedules .schedule legend").forEach((l, i) => { l.textContent = t("schedule_entry", { n: i + 1 }); });
+}
+
+// The entries as the API takes them (policy.schedule[]); the API validates times, days and zones.
+function collectSchedules() {
+  return [...document.querySelectorAll("#schedules .schedule")].map((box) => ({
+    block: checkedValues(box.querySelector(".sched-categories")),
+    days: checkedValues(box.querySelector(".days")),
+    from: box.querySelector(".from").value.trim(), to: box.querySelector(".to").value.trim(),
+    timezone: box.querySelector(".timezone").value.trim(),
   }));
+}
+
+function renderSchedules(list) {
+  $("schedules").replaceChildren(...list.map(scheduleEntry));
+  numberSchedules();
+}
+
+function addSchedule() {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  $("schedules").append(scheduleEntry({ block: [], days: DAYS.slice(0, 5), from: "09:00", to: "18:00", timezone: zone }));
+  numberSchedules();
 }
 
 async function loadPolicy() {
   const r = await api("GET", `tenants/${encodeURIComponent(state.tenant)}/policy`);
   if (r.status !== 200) return status(r.data.error);
   state.policy = r.data; state.policyEtag = r.etag;
+  $("categories").replaceChildren();
   renderCategories();
+  renderSchedules(r.data.schedule);
   $("allow").value = r.data.allow.join("\n"); $("deny").value = r.data.deny.join("\n");
   $("safe-search").checked = r.data.safe_search; $("action").value = r.data.action;
-  $("schedule-note").textContent = r.data.schedule.length ? t("schedules", { n: r.data.schedule.length }) : "";
   $("policy-error").textContent = "";
 }
 
@@ -177,11 +243,15 @@ async function savePolicy(ev) {
   ev.preventDefault();
   const lines = (id) => $(id).value.split("\n").map((s) => s.trim()).filter(Boolean);
   const p = state.policy;
-  const body = { block: [...document.querySelectorAll("#categories input:checked")].map((i) => i.value),
-    allow: lines("allow"), deny: lines("deny"), schedule: p.schedule, safe_search: $("safe-search").checked,
+  const body = { block: checkedValues($("categories")),
+    allow: lines("allow"), deny: lines("deny"), schedule: collectSchedules(), safe_search: $("safe-search").checked,
     action: $("action").value, log: p.log, deep_inspection: p.deep_inspection };
   const r = await api("PUT", `tenants/${encodeURIComponent(state.tenant)}/policy`, body, state.policyEtag ? { "If-Match": state.policyEtag } : {});
-  if (r.status === 200) { status(t("saved")); state.policyEtag = r.etag; state.policy = r.data; return; }
+  if (r.status === 200) {
+    status(t("saved")); state.policyEtag = r.etag; state.policy = r.data; $("policy-error").textContent = "";
+    renderSchedules(r.data.schedule);
+    return;
+  }
   if (r.status === 412) { await loadPolicy(); $("policy-error").textContent = t("conflict"); return; }
   $("policy-error").textContent = r.data.error + (r.data.field ? ` (${r.data.field})` : "");
 }
@@ -253,6 +323,9 @@ document.addEventListener("DOMContentLoaded", () => {
   $("log-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadLog(false); });
   $("log-more").addEventListener("click", () => loadLog(true));
   $("policy-form").addEventListener("submit", savePolicy);
+  $("add-schedule").addEventListener("click", addSchedule);
+  const zones = Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : ["UTC", "Asia/Tokyo"];
+  $("timezones").replaceChildren(...zones.map((z) => el("option", { value: z })));
   $("device-form").addEventListener("submit", addDevice);
   $("why-form").addEventListener("submit", why);
   if (state.token) login(state.token);

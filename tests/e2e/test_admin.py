@@ -13,6 +13,7 @@ import pathlib
 import re
 import subprocess
 import time
+import zoneinfo
 
 import pytest
 
@@ -449,10 +450,44 @@ def test_dashboard_in_chromium(env, tmp_path):
         r = ask(env.sk.port, "www.dashboard.example.", source=ACME)
         assert rcode(r) == "NXDOMAIN" and edes(r), r
 
+        # Schedules: add two entries, remove the first, fill the second with a window around now
+        # in Tokyo time (wrapping past midnight when now is near it) that blocks malware.
+        assert rcode(ask(env.sk.port, "malware.example.", source=ACME)) == "NOERROR"
+        tokyo = datetime.datetime.now(zoneinfo.ZoneInfo("Asia/Tokyo"))
+        window = [(tokyo + datetime.timedelta(hours=h)).strftime("%H:%M") for h in (-1, 1)]
+        b.js("document.getElementById('add-schedule').click(); document.getElementById('add-schedule').click()")
+        assert b.js("document.querySelectorAll('#schedules .schedule').length") == 2
+        assert "ギャンブル" in b.js("document.querySelector('#schedules .schedule').textContent")
+        b.js("document.querySelector('#schedules .schedule .remove').click()")
+        assert b.js("document.querySelector('#schedules .schedule legend').textContent") == "ルール 1"
+        b.js("""(() => { const s = document.querySelector('#schedules .schedule');
+                s.querySelector('.sched-categories input[value=malware]').checked = true;
+                for (const d of s.querySelectorAll('.days input')) d.checked = true;
+                s.querySelector('.from').value = %s; s.querySelector('.to').value = %s;
+                s.querySelector('.timezone').value = 'Asia/Tokyo';
+                document.getElementById('policy-form').requestSubmit(); })()""" % (json.dumps(window[0]), json.dumps(window[1])))
+        b.wait("document.getElementById('status').textContent.startsWith('保存しました') && "
+               "document.querySelectorAll('#schedules .schedule').length === 1", what="the schedule save")
+        assert b.js("document.getElementById('policy-error').textContent") == ""
+        _, policy, _ = env.api.call("GET", "/api/v1/tenants/acme/policy", token=env.acme)
+        assert policy["schedule"] == [{"block": ["malware"], "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                                       "from": window[0], "to": window[1], "timezone": "Asia/Tokyo"}], policy
+        yaml = (env.tenants_d / "acme.yaml").read_text()
+        assert "Asia/Tokyo" in yaml and "malware" in yaml and window[0] in yaml
+        r = ask(env.sk.port, "malware.example.", source=ACME)
+        assert rcode(r) == "NXDOMAIN" and any(code == 15 and "schedule=" in text for code, text in edes(r)), r
+        _, check, _ = env.api.call("GET", "/api/v1/check?tenant=acme&name=malware.example", token=env.acme)
+        assert check["verdict"] == "block" and check["rule"] == "schedule" and "Asia/Tokyo" in check["schedule"], check
+        b.js("document.getElementById('schedules').scrollIntoView()")
+        b.screenshot(shots / "admin-schedule-ja.png")
+
         # Switch language; the query log shows the blocked query.
         b.js("document.getElementById('lang').click()")
         assert b.js("document.documentElement.lang") == "en"
         assert b.js("document.querySelector('[data-tab=log]').textContent") == "Query log"
+        assert b.js("document.querySelector('#schedules .schedule legend').textContent") == "Rule 1"
+        assert "Mon" in b.js("document.querySelector('#schedules .schedule .days').textContent")
+        assert b.js("document.querySelector('#schedules .schedule .from').value") == window[0]  # edits survive
         b.js("document.querySelector('[data-tab=log]').click(); document.getElementById('log-name').value = 'dashboard'")
         deadline = time.monotonic() + 10
         while True:
