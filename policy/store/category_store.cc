@@ -209,6 +209,8 @@ void CategoryReader::refresh_index() noexcept {
   } else if (!index_.load(txn_, store_.index_, name_index::kKindBase, g)) {
     return;
   }
+  index_.advise_huge_pages();
+  delta_.advise_huge_pages();
   index_labels_ = index_.label_counts() | (delta_.valid() ? delta_.label_counts() : 0);
   index_max_len_ = std::max(index_.max_key_len(), delta_.valid() ? delta_.max_key_len() : 0u);
 }
@@ -225,18 +227,28 @@ bool CategoryReader::get(MDB_dbi dbi, size_t len, const char* key, MDB_val& out)
 Match CategoryReader::lookup_domain(std::string_view name) noexcept {
   if (!active_) return {};
   size_t len = make_name_key(name, key_);
-  return len ? lookup_key(len) : Match{};
+  return len ? lookup_key(key_, len) : Match{};
 }
 
 Match CategoryReader::lookup_wire(std::span<const uint8_t> wire_name) noexcept {
   if (!active_) return {};
   size_t len = make_wire_key(wire_name, key_);
-  return len ? lookup_key(len) : Match{};
+  return len ? lookup_key(key_, len) : Match{};
 }
 
-Match CategoryReader::lookup_key(size_t len) noexcept {
-  if (strategy_ == LookupStrategy::kPerLabel && index_.valid()) return lookup_indexed(len);
-  return strategy_ == LookupStrategy::kSeekRange ? lookup_seek(len) : lookup_per_label(len);
+void CategoryReader::lookup_domains(std::span<const std::string_view> names, std::span<Match> out) noexcept {
+  lookup_many(std::min(names.size(), out.size()),
+              [&](size_t i, char* buf) { return make_name_key(names[i], buf); }, out.data());
+}
+
+void CategoryReader::lookup_wires(std::span<const std::span<const uint8_t>> names, std::span<Match> out) noexcept {
+  lookup_many(std::min(names.size(), out.size()),
+              [&](size_t i, char* buf) { return make_wire_key(names[i], buf); }, out.data());
+}
+
+Match CategoryReader::lookup_key(const char* key, size_t len) noexcept {
+  if (strategy_ == LookupStrategy::kPerLabel && index_.valid()) return lookup_indexed(key, len);
+  return strategy_ == LookupStrategy::kSeekRange ? lookup_seek(key, len) : lookup_per_label(key, len);
 }
 
 namespace {
@@ -275,89 +287,148 @@ inline size_t shorter(const char* key, size_t cand) {
 
 }  // namespace
 
-Match CategoryReader::lookup_per_label(size_t len) noexcept {
+Match CategoryReader::lookup_per_label(const char* key, size_t len) noexcept {
   Match m;
-  const bool ipv4 = key_is_ipv4(std::string_view(key_, len));
+  const bool ipv4 = key_is_ipv4(std::string_view(key, len));
   MDB_val v;
-  for (size_t cand = len; cand > 0; cand = shorter(key_, cand)) {
-    if (get(store_.domains_, cand, key_, v) && apply_entry(v, cand, len, key_, m)) return m;
+  for (size_t cand = len; cand > 0; cand = shorter(key, cand)) {
+    if (get(store_.domains_, cand, key, v) && apply_entry(v, cand, len, key, m)) return m;
     if (ipv4) break;  // literals are exact entries only; "4.3" is not an ancestor
   }
   return m;
 }
 
-// Same candidates and order as lookup_per_label, answered by the index. One forward pass over
-// the key finds the label boundaries and hashes every candidate prefix incrementally (key_hash
-// folds the length in last); all slot lines are prefetched before the first probe, so the cache
-// misses of the probes overlap. Candidates longer than any key, or with a label count no key
-// has (typically the TLD), are not probed.
-Match CategoryReader::lookup_indexed(size_t len) noexcept {
-  Match m;
-  const bool ipv4 = key_is_ipv4(std::string_view(key_, len));
+// Same candidates and order as lookup_per_label, answered by the index, in three stages so that
+// a batch can run them for different names at once. probe_hash: one forward pass over the key
+// finds the label boundaries and hashes every candidate prefix incrementally (key_hash folds the
+// length in last), and starts loading each candidate's slot line (and delta filter bytes).
+// Candidates longer than any key, or with a label count no key has (typically the TLD), are not
+// probed. The key buffer must hold kMaxKeyLen bytes (whole words are read and masked).
+void CategoryReader::probe_hash(Probe& p) const noexcept {
+  const char* key = p.key;
+  const size_t len = p.len;
   const size_t max_len = index_max_len_;
+  const uint64_t present = index_labels_;
   const bool delta = delta_.valid();
-  uint8_t cand[kMaxKeyLen / 2 + 1];
-  bool in_delta[kMaxKeyLen / 2 + 1];
-  uint64_t hash[kMaxKeyLen / 2 + 1];
   unsigned n = 0;
   uint64_t h = index_.seed();
   size_t done = 0;  // bytes folded into h as whole words
   size_t labels = 0;
   auto add = [&](size_t c) {
     ++labels;
-    if (c > max_len || !((index_labels_ >> (labels > 64 ? 63 : labels - 1)) & 1)) return;
-    for (; done + 8 <= c; done += 8) {
-      uint64_t w;
-      std::memcpy(&w, key_ + done, 8);
-      h = name_index::hash_mix(h, w);
-    }
+    if (c > max_len || !((present >> (labels > 64 ? 63 : labels - 1)) & 1)) return;
+    for (; done + 8 <= c; done += 8) h = name_index::hash_mix(h, swar::load8(key + done));
     uint64_t hc = h;
-    if (c > done) {
-      uint64_t w;
-      std::memcpy(&w, key_ + done, 8);  // within key_ (kMaxKeyLen bytes, zero-initialised)
-      hc = name_index::hash_mix(hc, w & ((uint64_t{1} << (8 * (c - done))) - 1));
-    }
-    cand[n] = static_cast<uint8_t>(c);
-    hash[n] = name_index::hash_length(hc, c);
-    __builtin_prefetch(index_.slot_line(hash[n]));
-    // Same seed: same hash. The delta's filter (cache-resident) spares its pages almost always.
-    in_delta[n] = delta && delta_.may_contain(hash[n]);
-    if (in_delta[n]) __builtin_prefetch(delta_.slot_line(hash[n]));
+    if (c > done) hc = name_index::hash_mix(hc, swar::load8(key + done) & ((uint64_t{1} << (8 * (c - done))) - 1));
+    const uint64_t hv = name_index::hash_length(hc, c);
+    p.cand[n] = static_cast<uint8_t>(c);
+    p.hash[n] = hv;
+    __builtin_prefetch(index_.slot_line(hv));
+    if (delta) delta_.prefetch_filter(hv);  // same seed: same hash
     ++n;
   };
-  if (!ipv4) {  // literals are exact entries only; "4.3" is not an ancestor
-    // Label boundaries 8 bytes at a time (key_ holds kMaxKeyLen bytes; bytes past len masked).
+  if (!key_is_ipv4(std::string_view(key, len))) {  // literals are exact entries only; "4.3" is not an ancestor
     for (size_t i = 0; i < len; i += 8) {
-      uint64_t dots = swar::byte_eq(swar::load8(key_ + i), '.');
+      uint64_t dots = swar::byte_eq(swar::load8(key + i), '.');
       if (len - i < 8) dots &= (uint64_t{1} << (8 * (len - i))) - 1;
       for (; dots; dots &= dots - 1) add(i + static_cast<size_t>(__builtin_ctzll(dots)) / 8);
     }
   } else {  // only the whole key is a candidate; its label count still filters
-    for (size_t i = 0; i < len; ++i) labels += key_[i] == '.';
+    for (size_t i = 0; i < len; ++i) labels += key[i] == '.';
   }
   add(len);
-  for (unsigned i = n; i-- > 0;) {  // most specific first
+  p.n = n;
+}
+
+// Stage two: the delta's filter (cache-resident) spares its pages almost always; where it says
+// "maybe", the delta's slot line starts loading. With `records` (a batch: the slot lines have
+// arrived by now) the record line of each tag match starts loading too.
+void CategoryReader::probe_filter(Probe& p, bool records) const noexcept {
+  const bool delta = delta_.valid();
+  for (unsigned i = 0; i < p.n; ++i) {
+    const uint64_t hv = p.hash[i];
+    p.in_delta[i] = delta && delta_.may_contain(hv);
+    if (p.in_delta[i]) __builtin_prefetch(delta_.slot_line(hv));
+    if (records) index_.prefetch_record(hv);
+  }
+}
+
+// Stage three: most specific candidate first; the delta holds the current state of every key
+// changed since the base (deleted ones as tombstones).
+Match CategoryReader::probe_resolve(const Probe& p) const noexcept {
+  Match m;
+  for (unsigned i = p.n; i-- > 0;) {
     const unsigned char* e = nullptr;
-    if (in_delta[i]) {  // the delta holds the current state of every key changed since the base
-      e = delta_.find(key_, cand[i], hash[i]);
+    if (p.in_delta[i]) {
+      e = delta_.find(p.key, p.cand[i], p.hash[i]);
       if (e && e[16] == name_index::kTombstone) continue;  // deleted since the base
     }
-    if (!e) e = index_.find(key_, cand[i], hash[i]);
+    if (!e) e = index_.find(p.key, p.cand[i], p.hash[i]);
     if (!e) continue;
     EntryHeader eh;
     name_index::View::header(e, eh);
-    if (apply_header(eh, cand[i], len, key_, m)) return m;
+    if (apply_header(eh, p.cand[i], p.len, p.key, m)) return m;
   }
   return m;
 }
 
-Match CategoryReader::lookup_seek(size_t len) noexcept {
+Match CategoryReader::lookup_indexed(const char* key, size_t len) noexcept {
+  Probe& p = probes_[0];
+  p.key = key;
+  p.len = len;
+  probe_hash(p);
+  probe_filter(p, false);  // the slot lines are still on their way: do not wait for them here
+  return probe_resolve(p);
+}
+
+// A software pipeline over the batch: name i is hashed (its lines start loading) while name
+// i - kStageDistance checks the delta filter and starts loading its records, and name
+// i - 2 * kStageDistance, whose lines have arrived, is resolved. Out of the index (no index,
+// another strategy) the names are looked up one by one.
+template <class MakeKey>
+void CategoryReader::lookup_many(size_t n, MakeKey make_key, Match* out) noexcept {
+  if (!active_) {
+    for (size_t i = 0; i < n; ++i) out[i] = Match{};
+    return;
+  }
+  static_assert(kInFlight > 2 * kStageDistance && (kInFlight & (kInFlight - 1)) == 0);
+  static_assert(kMaxBatch >= kInFlight);
+  const bool indexed = strategy_ == LookupStrategy::kPerLabel && index_.valid();
+  constexpr size_t d = kStageDistance;
+  for (size_t i = 0; i < n + 2 * d; ++i) {
+    if (i < n) {
+      // The key of name i takes the buffer of name i - kMaxBatch: that one loses matched_key.
+      if (i >= kMaxBatch) out[i - kMaxBatch].matched_key = {};
+      char* buf = batch_keys_[i % kMaxBatch];
+      const size_t len = make_key(i, buf);
+      Probe& p = probes_[i % kInFlight];
+      p.key = buf;
+      p.len = len;
+      p.n = 0;
+      if (!len) {
+        out[i] = Match{};
+      } else if (!indexed) {
+        out[i] = lookup_key(buf, len);
+      } else {
+        probe_hash(p);
+      }
+    }
+    if (!indexed) continue;
+    if (i >= d && i - d < n) probe_filter(probes_[(i - d) % kInFlight], true);
+    if (i >= 2 * d && i - 2 * d < n) {
+      const Probe& p = probes_[(i - 2 * d) % kInFlight];
+      if (p.len) out[i - 2 * d] = probe_resolve(p);
+    }
+  }
+}
+
+Match CategoryReader::lookup_seek(const char* key, size_t len) noexcept {
   Match m;
-  const bool ipv4 = key_is_ipv4(std::string_view(key_, len));
-  MDB_val k{len, key_}, v;
+  const bool ipv4 = key_is_ipv4(std::string_view(key, len));
+  MDB_val k{len, const_cast<char*>(key)}, v;
   int rc = mdb_cursor_get(cursor_, &k, &v, MDB_SET_RANGE);
-  if (rc == MDB_SUCCESS && k.mv_size == len && std::memcmp(k.mv_data, key_, len) == 0) {
-    if (apply_entry(v, len, len, key_, m) || ipv4) return m;
+  if (rc == MDB_SUCCESS && k.mv_size == len && std::memcmp(k.mv_data, key, len) == 0) {
+    if (apply_entry(v, len, len, key, m) || ipv4) return m;
   } else if (ipv4) {
     return m;
   }
@@ -367,16 +438,16 @@ Match CategoryReader::lookup_seek(size_t len) noexcept {
   if (rc != MDB_SUCCESS) return m;
   const char* p = static_cast<const char*>(k.mv_data);
   size_t lcp = 0, lim = k.mv_size < len ? k.mv_size : len;
-  while (lcp < lim && p[lcp] == key_[lcp]) ++lcp;
-  size_t cand = shorter(key_, len);
-  while (cand > lcp) cand = shorter(key_, cand);
+  while (lcp < lim && p[lcp] == key[lcp]) ++lcp;
+  size_t cand = shorter(key, len);
+  while (cand > lcp) cand = shorter(key, cand);
   // If P itself is that ancestor we already hold its value.
   if (cand > 0 && k.mv_size == cand && lcp >= cand) {
-    if (apply_entry(v, cand, len, key_, m)) return m;
-    cand = shorter(key_, cand);
+    if (apply_entry(v, cand, len, key, m)) return m;
+    cand = shorter(key, cand);
   }
-  for (; cand > 0; cand = shorter(key_, cand))
-    if (get(store_.domains_, cand, key_, v) && apply_entry(v, cand, len, key_, m)) return m;
+  for (; cand > 0; cand = shorter(key, cand))
+    if (get(store_.domains_, cand, key, v) && apply_entry(v, cand, len, key, m)) return m;
   return m;
 }
 
@@ -393,7 +464,7 @@ UrlMatch CategoryReader::lookup_url(std::string_view host, std::string_view path
   url_key_[hlen] = '/';
   std::memcpy(url_key_ + hlen + 1, path.data(), path.size());
   size_t full = hlen + 1 + path.size();
-  u.domain = lookup_key(hlen);
+  u.domain = lookup_key(key_, hlen);
   if (!u.domain.has_url_entries) return u;  // the marker saves the URL reads for most hosts
   MDB_val v;
   size_t cand = full;

@@ -116,6 +116,16 @@ class CategoryReader {
   // boundaries wins; the domain match of host comes with it.
   UrlMatch lookup_url(std::string_view host, std::string_view path) noexcept;
 
+  // Many names at once (a receive batch): out[i] is what lookup_domain(names[i]) /
+  // lookup_wire(names[i]) would return, but the index probes of neighbouring names are
+  // interleaved, so their cache misses overlap instead of following one another (README
+  // "Lookup"). out must hold names.size() matches. out[i].matched_key points into the reader
+  // and is valid until the next lookup; in a batch of more than kMaxBatch names only the last
+  // kMaxBatch keep it (the earlier ones get an empty matched_key, never a stale one).
+  static constexpr size_t kMaxBatch = 64;
+  void lookup_domains(std::span<const std::string_view> names, std::span<Match> out) noexcept;
+  void lookup_wires(std::span<const std::span<const uint8_t>> names, std::span<Match> out) noexcept;
+
   // Generation of the snapshot of the current batch (0 for an empty store or outside a batch).
   uint64_t generation() noexcept;
   // Cheap change detector: LMDB txn id of the current snapshot (changes with every commit).
@@ -123,10 +133,29 @@ class CategoryReader {
   uint64_t failed_batches() const { return failed_batches_; }
 
  private:
-  Match lookup_key(size_t len) noexcept;
-  Match lookup_per_label(size_t len) noexcept;
-  Match lookup_seek(size_t len) noexcept;
-  Match lookup_indexed(size_t len) noexcept;
+  // One name on its way through the index: its candidates (the key's label-boundary prefixes
+  // that some key could match), their hashes, and whether the delta may hold them.
+  static constexpr size_t kMaxCandidates = kMaxKeyLen / 2 + 1;
+  struct Probe {
+    const char* key;
+    size_t len;
+    unsigned n;
+    uint8_t cand[kMaxCandidates];
+    bool in_delta[kMaxCandidates];
+    uint64_t hash[kMaxCandidates];
+  };
+  // The stages of an indexed lookup; a batch runs them kStageDistance names apart.
+  void probe_hash(Probe& p) const noexcept;                    // hashes; prefetches slot and filter lines
+  void probe_filter(Probe& p, bool records) const noexcept;    // delta filter; prefetches delta slots
+                                                               // (and the records of tag matches)
+  Match probe_resolve(const Probe& p) const noexcept;          // most specific applicable entry
+  template <class MakeKey>
+  void lookup_many(size_t n, MakeKey make_key, Match* out) noexcept;
+
+  Match lookup_key(const char* key, size_t len) noexcept;
+  Match lookup_per_label(const char* key, size_t len) noexcept;
+  Match lookup_seek(const char* key, size_t len) noexcept;
+  Match lookup_indexed(const char* key, size_t len) noexcept;
   void refresh_index() noexcept;
   bool get(MDB_dbi dbi, size_t len, const char* key, MDB_val& out) noexcept;
 
@@ -143,6 +172,11 @@ class CategoryReader {
   bool index_loaded_ = false;
   char key_[kMaxKeyLen] = {};  // zeroed: the index hash may read (and mask) bytes past the key
   char url_key_[kMaxUrlKeyLen + 1];
+  // Batches: keys (kept for matched_key) and the probes in flight (a ring).
+  static constexpr unsigned kStageDistance = 4;  // names between two stages of the pipeline
+  static constexpr unsigned kInFlight = 16;      // > 2 * kStageDistance, a power of two
+  char batch_keys_[kMaxBatch][kMaxKeyLen] = {};
+  Probe probes_[kInFlight];
   name_index::View index_;   // base of the snapshot's index
   name_index::View delta_;   // keys changed since that base (may be invalid: none)
   uint64_t index_labels_ = 0;   // label counts present in base or delta

@@ -1,6 +1,8 @@
 // policy/store/name_index.cc — building (writer) and loading (reader) the lookup index.
 #include "policy/store/name_index.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -147,9 +149,14 @@ void Builder::add(std::string_view key, const EntryHeader& h) {
   label_counts_ |= uint64_t{1} << (labels > 64 ? 63 : labels - 1);
   const uint64_t hv = key_hash(key.data(), key.size(), seed_);
   if (!filter_.empty()) {
-    const uint64_t f = filter_hash(hv), m = filter_.size() * 8 - 1, a = f & m, b = (f >> 32) & m;
-    filter_[a >> 3] = static_cast<uint8_t>(filter_[a >> 3] | (1u << (a & 7)));
-    filter_[b >> 3] = static_cast<uint8_t>(filter_[b >> 3] | (1u << (b & 7)));
+    const FilterBlock b = filter_block(hv, filter_.size() * 8);
+    uint8_t* p = filter_.data() + b.block * (kFilterBlockBits / 8);
+    uint64_t lo, hi;
+    std::memcpy(&lo, p, 8);
+    std::memcpy(&hi, p + 8, 8);
+    lo |= b.lo, hi |= b.hi;
+    std::memcpy(p, &lo, 8);
+    std::memcpy(p + 8, &hi, 8);
   }
   // Pending keys: the page's slot line and record end are prefetched kAhead keys ahead.
   const uint64_t page = ((hv & 0xffffffffu) * npages_) >> 32;
@@ -327,6 +334,27 @@ void View::keys(std::vector<std::string>& out) const {
   }
 }
 
+void View::advise_huge_pages() const noexcept {
+  if (!valid_) return;
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  uintptr_t start = 0, end = 0;  // the pending range: chunks are mostly adjacent in the file
+  auto flush = [&] {
+    if (end > start) ::madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE);
+  };
+  for (uint32_t c = 0; c < chunks_; ++c) {
+    if (!chunk_[c] || chunk_bytes_[c] == 0) continue;
+    const uintptr_t a = reinterpret_cast<uintptr_t>(chunk_[c]) & ~(kHuge - 1);
+    const uintptr_t b = (reinterpret_cast<uintptr_t>(chunk_[c]) + chunk_bytes_[c] + kHuge - 1) & ~(kHuge - 1);
+    if (a <= end && b >= start && end > start) {
+      start = std::min(start, a), end = std::max(end, b);
+    } else {
+      flush();
+      start = a, end = b;
+    }
+  }
+  flush();
+}
+
 bool View::load(MDB_txn* txn, MDB_dbi index, unsigned char kind, uint64_t generation) noexcept {
   valid_ = false;
   unsigned char kb[kChunkKey];
@@ -341,13 +369,14 @@ bool View::load(MDB_txn* txn, MDB_dbi index, unsigned char kind, uint64_t genera
     return false;
   Region rt{0, h.table_count * kTableEntrySize}, rs{0, (uint64_t{1} << h.slot_bits) * 8}, rb{0, h.blob_size},
       rp{0, h.pages * kPageSize}, ro{0, (h.pages + 7) / 8}, rf{0, h.filter_bits / 8};
-  if ((h.filter_bits & (h.filter_bits - 1)) != 0 || (h.filter_bits != 0 && h.filter_bits < 64)) return false;
+  if ((h.filter_bits & (h.filter_bits - 1)) != 0 || (h.filter_bits != 0 && h.filter_bits < kFilterBlockBits)) return false;
   if (layout(h.chunk_shift, rt, rs, rb, rp, ro, rf) != h.chunks || rt.off != h.table_off ||
       rs.off != h.slots_off || rb.off != h.blob_off || rp.off != h.pages_off || ro.off != h.ovbits_off ||
       (h.filter_bits != 0 && rf.off != h.filter_off))
     return false;
   const uint64_t csize = uint64_t{1} << h.chunk_shift;
   chunk_[0] = static_cast<const char*>(v.mv_data);
+  chunk_bytes_[0] = v.mv_size;
   for (const Region* r : {&rt, &rs, &rb, &rp, &ro, &rf}) {
     for (uint64_t o = 0; o < r->bytes; o += csize) {
       uint32_t c = static_cast<uint32_t>((r->off + o) >> h.chunk_shift);
@@ -355,8 +384,10 @@ bool View::load(MDB_txn* txn, MDB_dbi index, unsigned char kind, uint64_t genera
       MDB_val ck{sizeof kb, kb}, cv;
       if (mdb_get(txn, index, &ck, &cv) != MDB_SUCCESS || cv.mv_size != std::min(csize, r->bytes - o)) return false;
       chunk_[c] = static_cast<const char*>(cv.mv_data);
+      chunk_bytes_[c] = cv.mv_size;
     }
   }
+  chunks_ = h.chunks;
   shift_ = h.chunk_shift;
   chunk_mask_ = csize - 1;
   mask_ = (uint64_t{1} << h.slot_bits) - 1;

@@ -22,6 +22,7 @@
 
 #include <lmdb.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -34,7 +35,7 @@
 namespace sekisho::policy::name_index {
 
 inline constexpr uint32_t kMagic = 0x58494b53;  // "SKIX"
-inline constexpr uint32_t kVersion = 6;
+inline constexpr uint32_t kVersion = 7;  // 7: blocked delta filter
 inline constexpr unsigned char kKindBase = 'B';   // chunk keys: kind, generation, chunk
 inline constexpr unsigned char kKindDelta = 'D';
 inline constexpr uint8_t kTombstone = 0xff;         // header flags of a key deleted since the base
@@ -66,8 +67,8 @@ struct IndexHeader {
   uint64_t label_counts;         // bit L-1: some key has L labels (bit 63: 64 or more)
   uint64_t kind;                 // kKindBase | kKindDelta
   uint64_t base_generation;      // delta: the base it applies to (same seed)
-  uint64_t filter_off, filter_bits;  // delta: Bloom filter (2 bits/key of 16), so that probes of
-                                     // keys not in the delta (almost all) stay in cache
+  uint64_t filter_off, filter_bits;  // delta: blocked Bloom filter (FilterBlock, 16 bits/key), so
+                                     // that probes of keys not in the delta (almost all) stay in cache
 };
 
 // Hash of a key: 8-byte little-endian words mixed in order, the last one zero-padded, the length
@@ -101,6 +102,25 @@ inline uint64_t key_hash(const char* p, size_t n, uint64_t seed) {
   return hash_length(h, total);
 }
 inline uint64_t filter_hash(uint64_t h) { return hash_final(h ^ 0x5bd1e9955bd1e995ULL); }
+
+// The delta's filter is blocked: a key sets 3 bits of one 128-bit block, so a check reads one
+// cache line (a block is 16-byte aligned in the map, as LMDB puts a value 16 bytes into its
+// page, and never straddles a line). 16 bits per key: ~0.8 % false positives, fewer than the
+// two-line, two-bit filter of index version 6, at half the memory traffic per candidate.
+inline constexpr uint64_t kFilterBlockBits = 128;
+struct FilterBlock {
+  uint64_t block;   // block number
+  uint64_t lo, hi;  // the key's bits in the block's two little-endian words
+};
+inline FilterBlock filter_block(uint64_t h, uint64_t filter_bits) {
+  const uint64_t f = filter_hash(h);
+  FilterBlock b{f & (filter_bits / kFilterBlockBits - 1), 0, 0};
+  for (unsigned shift : {32u, 39u, 46u}) {
+    const unsigned bit = static_cast<unsigned>(f >> shift) & (kFilterBlockBits - 1);
+    (bit < 64 ? b.lo : b.hi) |= uint64_t{1} << (bit & 63);
+  }
+  return b;
+}
 inline uint32_t hash_tag(uint64_t h) { return static_cast<uint32_t>(h >> 32) | 1u; }
 
 // Rebuilds the index of `domains` for `generation` inside the write txn: deletes every value of
@@ -176,14 +196,27 @@ class View {
   // The filter may span chunks (deltas of bases of some 20M keys and more).
   bool may_contain(uint64_t h) const noexcept {
     if (filter_bits_ == 0) return true;
-    const uint64_t f = filter_hash(h), m = filter_bits_ - 1, a = f & m, b = (f >> 32) & m;
-    const auto bit = [&](uint64_t i) { return static_cast<unsigned char>(*at(filter_off_ + (i >> 3))) >> (i & 7); };
-    return (bit(a) & bit(b) & 1) != 0;
+    const FilterBlock b = filter_block(h, filter_bits_);
+    const char* p = at(filter_off_ + b.block * (kFilterBlockBits / 8));
+    uint64_t lo, hi;
+    std::memcpy(&lo, p, 8);
+    std::memcpy(&hi, p + 8, 8);
+    return (lo & b.lo) == b.lo && (hi & b.hi) == b.hi;
+  }
+  // Starts loading the filter bytes may_contain(h) reads (batch lookups: checked a few names later).
+  void prefetch_filter(uint64_t h) const noexcept {
+    if (filter_bits_ == 0) return;
+    __builtin_prefetch(at(filter_off_ + filter_block(h, filter_bits_).block * (kFilterBlockBits / 8)));
   }
   uint64_t label_counts() const noexcept { return label_counts_; }
   // Control plane: every key of the index (delta rebuilds).
   void keys(std::vector<std::string>& out) const;
   void clear() noexcept { valid_ = false; }
+  // Asks the kernel to back the index's part of the map with 2 MiB page-cache folios mapped by
+  // PMDs (MADV_HUGEPAGE; ignored where unsupported). Every probe lands on a random page of a
+  // few hundred MB: with 4 KiB mappings each one costs a page walk, dear under nested paging.
+  // Without it, pages read by faults under MADV_RANDOM (LMDB's MDB_NORDAHEAD) come in 4 KiB.
+  void advise_huge_pages() const noexcept;
   bool valid() const noexcept { return valid_; }
   uint32_t max_key_len() const noexcept { return max_key_len_; }
   // False if no key has `labels` labels: such a candidate is skipped without a probe (most
@@ -199,6 +232,26 @@ class View {
   static uint16_t page_tag(uint64_t h) noexcept { return static_cast<uint16_t>(h >> 48); }
   const char* slot_line(uint64_t h) const noexcept {
     return at(pages_off_ + page_of(h) * kPageSize + start_slot(h) * 4);
+  }
+  // Starts loading the record of the first slot whose tag is h's (a hit, almost surely): the
+  // second line a hit reads, fetched while other names are probed. Reads the slot line, so it
+  // belongs a few names after the prefetch of slot_line(h).
+  void prefetch_record(uint64_t h) const noexcept {
+    const char* base = at(pages_off_ + page_of(h) * kPageSize);
+    const uint16_t tag = page_tag(h);
+    unsigned i = start_slot(h);
+    for (unsigned n = 0; n < kPageSlots; ++n, i = (i + 1) & (kPageSlots - 1)) {
+      uint32_t s;
+      std::memcpy(&s, base + i * 4, 4);
+      if (s == 0) return;
+      if ((s & 0xffff) != tag) continue;
+      const size_t off = size_t{s >> 16} << 2;
+      if (off < kPageRecords || off >= kPageSize) return;  // malformed: find() says so
+      __builtin_prefetch(base + off);
+      // A record is 5 bytes + the key, so it may end in the next line.
+      __builtin_prefetch(base + std::min(off + 32, kPageSize - 1));
+      return;
+    }
   }
   // The header of key[0, len) whose hash is h, or nullptr if the key is not in the DB.
   const unsigned char* find(const char* key, size_t len, uint64_t h) const noexcept {
@@ -268,6 +321,8 @@ class View {
   uint64_t label_counts_ = 0;
   uint64_t table_off_ = 0, table_count_ = 0, slots_off_ = 0, blob_off_ = 0, blob_size_ = 0;
   uint64_t pages_off_ = 0, npages_ = 1, ovbits_off_ = 0;
+  uint32_t chunks_ = 0;
+  uint64_t chunk_bytes_[kMaxChunks] = {};
   const char* chunk_[kMaxChunks] = {};
 };
 

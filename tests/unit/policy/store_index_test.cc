@@ -1,7 +1,7 @@
 // tests/unit/policy/store_index_test.cc — the lookup index (policy/store/name_index.h): the
 // indexed path answers exactly what the B-tree path answers, across imports, replacements,
-// removals, URL markers, IPv4 literals and long names; a snapshot never uses an index of another
-// generation; and lookups allocate nothing.
+// removals, URL markers, IPv4 literals and long names, one name at a time or in batches; a
+// snapshot never uses an index of another generation; and lookups allocate nothing.
 #include <doctest/doctest.h>
 #include <malloc.h>
 #include <unistd.h>
@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <random>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -83,6 +84,59 @@ void check_same(const Match& a, const Match& b, const std::string& q) {
   CHECK(a.matched_key == b.matched_key);
 }
 
+std::vector<uint8_t> wire_of(std::string_view n) {
+  std::vector<uint8_t> wire;
+  while (!n.empty()) {
+    size_t dot = n.find('.');
+    std::string_view label = n.substr(0, dot);
+    wire.push_back(static_cast<uint8_t>(label.size()));
+    wire.insert(wire.end(), label.begin(), label.end());
+    n = dot == std::string_view::npos ? std::string_view{} : n.substr(dot + 1);
+  }
+  wire.push_back(0);
+  return wire;
+}
+
+// The batch paths (lookup_domains / lookup_wires: interleaved probes) against single lookups,
+// for every strategy, in batches of odd sizes: 1, shorter than the pipeline, up to kMaxBatch,
+// and longer (then only the last kMaxBatch results keep matched_key; the others have none).
+void compare_batches(CategoryStore& store, const std::vector<std::string>& queries) {
+  std::vector<std::string_view> names(queries.begin(), queries.end());
+  std::vector<std::vector<uint8_t>> wire_store;
+  for (const auto& q : queries) wire_store.push_back(wire_of(q));
+  std::vector<std::span<const uint8_t>> wires(wire_store.begin(), wire_store.end());
+  for (LookupStrategy strategy : {LookupStrategy::kPerLabel, LookupStrategy::kPerLabelBtree}) {
+    CategoryReader batch(store, strategy), single(store, LookupStrategy::kPerLabel);
+    REQUIRE(batch.begin_batch());
+    REQUIRE(single.begin_batch());
+    std::vector<Match> out(names.size());
+    size_t pos = 0;
+    for (size_t size : {size_t{1}, size_t{3}, size_t{9}, size_t{64}, size_t{200}, size_t{1000}}) {
+      if (pos >= names.size()) break;
+      const size_t n = std::min(size, names.size() - pos);
+      for (int kind = 0; kind < 2; ++kind) {
+        if (kind == 0) batch.lookup_domains(std::span(names).subspan(pos, n), std::span(out).subspan(pos, n));
+        else batch.lookup_wires(std::span(wires).subspan(pos, n), std::span(out).subspan(pos, n));
+        std::vector<std::string> keys;
+        for (size_t i = pos; i < pos + n; ++i) keys.emplace_back(out[i].matched_key);
+        for (size_t i = pos; i < pos + n; ++i) {
+          Match b = single.lookup_domain(names[i]);
+          Match a = out[i];
+          a.matched_key = keys[i - pos];
+          if (i + CategoryReader::kMaxBatch < pos + n) {
+            CHECK(a.matched_key.empty());  // its key buffer went to a later name
+            a.matched_key = b.matched_key;
+          }
+          check_same(a, b, std::string(names[i]) + (kind ? " (wire batch)" : " (batch)"));
+        }
+      }
+      pos += n;
+    }
+    batch.end_batch();
+    single.end_batch();
+  }
+}
+
 // Every query through the index and through the B-tree, in one snapshot each.
 void compare_all(CategoryStore& store, const std::vector<std::string>& queries) {
   CategoryReader indexed(store), btree(store, LookupStrategy::kPerLabelBtree);
@@ -104,6 +158,7 @@ void compare_all(CategoryStore& store, const std::vector<std::string>& queries) 
   }
   indexed.end_batch();
   btree.end_batch();
+  compare_batches(store, queries);
 }
 
 std::vector<std::string> query_mix(std::mt19937_64& rng) {
@@ -274,6 +329,8 @@ TEST_CASE("store index: 10,000 lookups allocate nothing and are noexcept") {
   static_assert(noexcept(std::declval<CategoryReader&>().lookup_url(std::string_view{}, std::string_view{})));
   static_assert(noexcept(std::declval<CategoryReader&>().begin_batch()));
   static_assert(noexcept(std::declval<CategoryReader&>().end_batch()));
+  static_assert(noexcept(std::declval<CategoryReader&>().lookup_domains({}, {})));
+  static_assert(noexcept(std::declval<CategoryReader&>().lookup_wires({}, {})));
   IndexTempDir dir;
   StoreWriter w(dir.path.string());
   std::mt19937_64 rng(99);
@@ -286,18 +343,11 @@ TEST_CASE("store index: 10,000 lookups allocate nothing and are noexcept") {
   std::vector<std::vector<uint8_t>> wires;
   for (int i = 0; i < 10000; ++i) {
     names.push_back(random_name(rng));
-    std::vector<uint8_t> wire;
-    std::string_view n = names.back();
-    while (!n.empty()) {
-      size_t dot = n.find('.');
-      std::string_view label = n.substr(0, dot);
-      wire.push_back(static_cast<uint8_t>(label.size()));
-      wire.insert(wire.end(), label.begin(), label.end());
-      n = dot == std::string_view::npos ? std::string_view{} : n.substr(dot + 1);
-    }
-    wire.push_back(0);
-    wires.push_back(std::move(wire));
+    wires.push_back(wire_of(names.back()));
   }
+  std::vector<std::string_view> views(names.begin(), names.end());
+  std::vector<std::span<const uint8_t>> wire_views(wires.begin(), wires.end());
+  Match batch_out[64];
   CategoryReader r(w.store());
   REQUIRE(r.begin_batch());  // first batch loads the index view (may allocate inside LMDB)
   r.end_batch();
@@ -314,6 +364,11 @@ TEST_CASE("store index: 10,000 lookups allocate nothing and are noexcept") {
     found += r.lookup_domain(names[i]).found;
     found += r.lookup_wire(wires[i]).found;
     found += r.lookup_url(names[i], "/p/q").found;
+    if (i % 64 == 63) {  // the batch path over the 64 names of this batch
+      r.lookup_domains(std::span(views).subspan(i - 63, 64), batch_out);
+      r.lookup_wires(std::span(wire_views).subspan(i - 63, 64), batch_out);
+      found += batch_out[0].found;
+    }
   }
   r.end_batch();
   const struct mallinfo2 after = mallinfo2();
