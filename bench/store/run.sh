@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/store/run.sh — category store benchmark: 10M synthetic names + the real lists, then
 # import rate, size on disk, open time, RSS, lookup rate/p99, and Unbound with 1M local-zones.
-# Usage: bench/store/run.sh [BUILD_DIR]   (env: N=10000000, UNBOUND_N=1000000, LOOKUP_SECONDS=3)
+# Usage: bench/store/run.sh [BUILD_DIR]   (env: N=10000000, UNBOUND_N=1000000, LOOKUP_SECONDS=3,
+#        LOOKUP_CPU=1: the core the lookup runs are pinned to)
 # Loopback only; every step is bounded with timeout.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -12,6 +13,7 @@ data="$repo/../shared/data"
 N="${N:-10000000}"
 UNBOUND_N="${UNBOUND_N:-1000000}"
 secs="${LOOKUP_SECONDS:-3}"
+cpu="${LOOKUP_CPU:-1}"
 [ -x "$bench" ] || { echo "store_bench not found at $bench (build first)" >&2; exit 1; }
 work="$(mktemp -d /tmp/sekisho-store-bench.XXXXXX)"
 ub_pid=""
@@ -44,12 +46,15 @@ for i in 1 2 3 4 5; do
   if [ -z "$best_open" ] || (( $(echo "$ms < $best_open" | bc) )); then best_open=$ms; fi
   rss_open=$rss
 done
-echo "== lookups (one core, 3-5 label mix; label = lookup index, btree = per-label B-tree descents)"
+echo "== lookups (one core: CPU $cpu; 3-5 label mix; label = lookup index one name at a time,"
+echo "   batch = lookup_domains over 64 names, btree = per-label B-tree descents)"
 for mix in uniform skewed; do
-  timeout 600 taskset -c 0 "$bench" lookup "$db" "$work/names.txt" "$secs" label "$mix"
+  for strat in label batch; do
+    timeout 600 taskset -c "$cpu" "$bench" lookup "$db" "$work/names.txt" "$secs" "$strat" "$mix"
+  done
 done
-timeout 600 taskset -c 0 "$bench" lookup "$db" "$work/names.txt" "$secs" btree uniform
-timeout 600 taskset -c 0 "$bench" lookup "$db" "$work/names.txt" "$secs" seek uniform
+timeout 600 taskset -c "$cpu" "$bench" lookup "$db" "$work/names.txt" "$secs" btree uniform
+timeout 600 taskset -c "$cpu" "$bench" lookup "$db" "$work/names.txt" "$secs" seek uniform
 
 echo "== unbound with $UNBOUND_N local-zone always_null"
 if command -v unbound >/dev/null; then
