@@ -172,7 +172,8 @@ Response not_allowed(std::initializer_list<const char*> methods) {
   return r;
 }
 
-Api::Api(ApiHost host, Authenticator::Limits limits) : host_(std::move(host)), auth_(limits) {}
+Api::Api(ApiHost host, Authenticator::Limits limits)
+    : host_(std::move(host)), auth_(limits), daily_(host_.stats_directory) {}
 Api::~Api() = default;
 
 int64_t Api::now_s() const { return host_.now_s ? host_.now_s() : static_cast<int64_t>(std::time(nullptr)); }

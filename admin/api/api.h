@@ -22,6 +22,7 @@
 
 #include "admin/api/audit.h"
 #include "admin/api/auth.h"
+#include "admin/api/daily_stats.h"
 #include "admin/config/settings.h"
 #include "policy/policy.h"
 #include "policy/querylog/writer.h"
@@ -47,6 +48,7 @@ struct ApiHost {
   policy::CategoryStore* store = nullptr;  // null: no category store configured
   querylog::QueryLogWriter* querylog = nullptr;
   std::string querylog_directory;          // empty: no query-log files
+  std::string stats_directory;             // daily totals (daily_stats.h); empty: memory only
   std::function<int64_t()> now_s;          // wall clock; empty = system clock
 };
 
@@ -60,6 +62,10 @@ class Api {
   // Checks a request's token for the service's own routes (e.g. /metrics on the admin
   // listener): nullptr and `denied` filled when it is not an operator's.
   bool operator_only(const net::http::Request& request, net::http::Response& denied);
+
+  // Saves the tenants' daily totals (daily_stats.h). The service calls it from its loop every
+  // few minutes and at shutdown, never while handling a request.
+  void persist_daily_stats();
 
   static constexpr size_t kMaxBody = 64 * 1024;
 
@@ -93,6 +99,7 @@ class Api {
   Authenticator auth_;
   AuditLog audit_;
   std::string audit_path_;
+  DailyStats daily_;
   uint32_t sources_dbi_ = 0;
   bool sources_dbi_open_ = false;
 };

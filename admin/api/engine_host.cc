@@ -80,6 +80,7 @@ std::unique_ptr<Service> start_admin_service(resolver::Server& server, const con
   o.host.store = server.category_store();
   o.host.querylog = server.querylog();
   o.host.querylog_directory = querylog_directory;
+  o.host.stats_directory = daily_stats_directory(querylog_directory);
   o.sample = [&server] { return sample_of(server); };
   return std::make_unique<Service>(std::move(o));
 }

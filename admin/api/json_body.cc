@@ -180,15 +180,10 @@ json stats_to_json(const querylog::TenantStats& s) {
     return out;
   };
   json hourly = json::array();
-  json daily = json::array();
   for (const auto& h : s.hourly) {
     std::string hour;
     querylog::append_time(hour, h.hour_start_s * 1000000);
     hourly.push_back({{"start", hour}, {"queries", h.queries}, {"blocked", h.blocked}});
-    const std::string date = querylog::date_text(querylog::utc_day(h.hour_start_s * 1000000));
-    if (daily.empty() || daily.back()["date"] != date) daily.push_back({{"date", date}, {"queries", 0}, {"blocked", 0}});
-    daily.back()["queries"] = daily.back()["queries"].get<uint64_t>() + h.queries;
-    daily.back()["blocked"] = daily.back()["blocked"].get<uint64_t>() + h.blocked;
   }
   return {{"tenant", s.tenant_id},
           {"queries", s.queries},
@@ -200,8 +195,7 @@ json stats_to_json(const querylog::TenantStats& s) {
           {"active_devices", s.active_devices},
           {"max_devices", s.max_devices},
           {"over_device_limit", s.over_device_limit},
-          {"hourly", hourly},
-          {"daily", daily}};
+          {"hourly", hourly}};
 }
 
 }  // namespace sekisho::admin

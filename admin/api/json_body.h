@@ -34,7 +34,8 @@ void policy_from_json(const nlohmann::json& body, config::PolicySettings& out);
 
 nlohmann::json tenant_to_json(const config::TenantSettings& t);
 
-// TenantStats → JSON: totals, by action and category (slugs), top lists, hourly and daily series.
+// TenantStats → JSON: totals, by action and category (slugs), top lists, the hourly series (the
+// daily one comes from DailyStats, which keeps more days than the writer).
 nlohmann::json stats_to_json(const querylog::TenantStats& s);
 
 }  // namespace sekisho::admin

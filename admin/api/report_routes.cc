@@ -143,6 +143,15 @@ Response Api::stats(Context& c) {
     if (!id.empty() && id != c.who.tenant) return error_response(404, "no tenant '" + id + "'");
     id = c.who.tenant;
   }
+  const std::string series = param(c.request, "series");
+  if (!series.empty() && series != "hour" && series != "day") throw ApiError(400, "series is hour or day", "series");
+  int64_t days = 30;
+  if (std::string text = param(c.request, "days"); !text.empty()) {
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), days);
+    if (ec != std::errc() || p != text.data() + text.size() || days < 1 || days > DailyStats::kKeepDays)
+      throw ApiError(400, "days is 1 to " + std::to_string(DailyStats::kKeepDays), "days");
+  }
+  const int64_t today = querylog::utc_day(now_s() * 1000000);
   auto one = [&](const config::TenantSettings& t) {
     querylog::TenantStats s;
     if (host_.querylog) {
@@ -150,7 +159,14 @@ Response Api::stats(Context& c) {
     }
     s.tenant_id = t.id;
     s.max_devices = t.max_devices;
+    json daily = json::array();
+    if (series != "hour")
+      for (const DayTotal& d : daily_.series(s, today - days + 1, today))
+        daily.push_back({{"date", querylog::date_text(d.day)}, {"queries", d.queries}, {"blocked", d.blocked}});
+    if (series == "day") return json{{"tenant", t.id}, {"daily", daily}};
     json j = stats_to_json(s);
+    if (series == "hour") return json{{"tenant", t.id}, {"hourly", j["hourly"]}};
+    j["daily"] = daily;
     j["configured_devices"] = t.devices.size();
     return j;
   };
@@ -162,6 +178,11 @@ Response Api::stats(Context& c) {
   json list = json::array();
   for (const auto& t : c.live.settings->tenants) list.push_back(one(t));
   return json_response(200, {{"tenants", list}});
+}
+
+void Api::persist_daily_stats() {
+  if (!host_.querylog) return;
+  daily_.persist(host_.querylog->all_stats(), querylog::utc_day(now_s() * 1000000));
 }
 
 Response Api::store_status(Context& c) {

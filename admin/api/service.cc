@@ -11,10 +11,12 @@
 namespace sekisho::admin {
 
 struct Service::State {
+  static constexpr uint64_t kPersistEveryMs = 5 * 60 * 1000;
   Options options;
   std::unique_ptr<Api> api;
   uv_loop_t loop{};
   uv_async_t stop{};
+  uv_timer_t persist{};  // daily statistics to disk (Api::persist_daily_stats)
   std::unique_ptr<net::http::Server> admin_http;
   std::unique_ptr<net::http::Server> metrics_http;
   net::tls::ContextSlot tls;
@@ -102,9 +104,16 @@ void Service::State::run(std::promise<std::string>& started) {
     if (!bound) error = "admin.metrics_listen " + addr.to_string() + ": " + why;
     else log::info("admin", "metrics listening", {{"address", bound->to_string()}});
   }
+  // Every 5 minutes: a crash loses at most that much of today's totals; a clean stop saves all.
+  persist.data = this;
+  uv_timer_init(&loop, &persist);
+  uv_timer_start(&persist, [](uv_timer_t* t) { static_cast<State*>(t->data)->api->persist_daily_stats(); },
+                 kPersistEveryMs, kPersistEveryMs);
   stop.data = this;
   uv_async_init(&loop, &stop, [](uv_async_t* a) {
     auto* self = static_cast<State*>(a->data);
+    self->api->persist_daily_stats();
+    uv_close(reinterpret_cast<uv_handle_t*>(&self->persist), nullptr);
     self->admin_http->close();
     self->metrics_http->close();
     uv_close(reinterpret_cast<uv_handle_t*>(&self->stop), nullptr);
@@ -112,6 +121,7 @@ void Service::State::run(std::promise<std::string>& started) {
   const bool ok = error.empty();
   started.set_value(error);
   if (!ok) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&persist), nullptr);
     admin_http->close();
     metrics_http->close();
     uv_close(reinterpret_cast<uv_handle_t*>(&stop), nullptr);

@@ -7,7 +7,7 @@ const I18N = {
   ja: {
     title: "sekisho 管理", token: "API トークン", login: "ログイン", logout: "ログアウト", overview: "概要",
     querylog: "クエリログ", policy: "ポリシー", devices: "デバイス", why: "なぜブロック?", queries: "クエリ",
-    blocked: "ブロック", active_devices: "利用端末", per_hour: "時間ごと (48 時間)",
+    blocked: "ブロック", active_devices: "利用端末", per_hour: "時間ごと (48 時間)", per_day: "日ごと (30 日)",
     top_categories: "カテゴリ別ブロック", top_blocked: "ブロックの多い名前", name_contains: "名前に含む",
     client: "クライアント", any_action: "すべて", search: "検索", time: "時刻", name: "名前", type: "種別",
     action: "結果", rule: "ルール", more: "さらに表示", block_categories: "ブロックするカテゴリ",
@@ -28,7 +28,7 @@ const I18N = {
   en: {
     title: "sekisho admin", token: "API token", login: "Log in", logout: "Log out", overview: "Overview",
     querylog: "Query log", policy: "Policy", devices: "Devices", why: "Why blocked?", queries: "Queries",
-    blocked: "Blocked", active_devices: "Active devices", per_hour: "Per hour (48 hours)",
+    blocked: "Blocked", active_devices: "Active devices", per_hour: "Per hour (48 hours)", per_day: "Per day (30 days)",
     top_categories: "Blocks by category", top_blocked: "Most blocked names", name_contains: "Name contains",
     client: "Client", any_action: "Any", search: "Search", time: "Time", name: "Name", type: "Type",
     action: "Action", rule: "Rule", more: "More", block_categories: "Categories to block",
@@ -102,26 +102,27 @@ async function login(token) {
   return true;
 }
 
-function chart(hourly) {
+// Bars of queries and blocks, one pair per entry of a series ({start or date, queries, blocked}).
+function chart(target, series) {
   const ns = "http://www.w3.org/2000/svg";
   const svg = document.createElementNS(ns, "svg");
-  const w = 960, h = 180, n = hourly.length || 1, bw = w / n;
-  const max = Math.max(1, ...hourly.map((x) => x.queries));
+  const w = 960, h = 180, n = series.length || 1, bw = w / n;
+  const max = Math.max(1, ...series.map((x) => x.queries));
   svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
   svg.setAttribute("role", "img");
-  hourly.forEach((x, i) => {
+  series.forEach((x, i) => {
     for (const [cls, v] of [["q", x.queries], ["b", x.blocked]]) {
       const r = document.createElementNS(ns, "rect");
       const bh = (v / max) * (h - 10);
       r.setAttribute("class", cls); r.setAttribute("x", i * bw + 1); r.setAttribute("width", Math.max(bw - 2, 1));
       r.setAttribute("y", h - bh); r.setAttribute("height", bh);
       const title = document.createElementNS(ns, "title");
-      title.textContent = `${x.start} ${t(cls === "q" ? "queries" : "blocked")}: ${v}`;
+      title.textContent = `${x.start || x.date} ${t(cls === "q" ? "queries" : "blocked")}: ${v}`;
       r.append(title);
       svg.append(r);
     }
   });
-  $("chart").replaceChildren(svg);
+  target.replaceChildren(svg);
 }
 
 function categoryName(slug) {
@@ -135,7 +136,8 @@ async function loadOverview() {
   const s = r.data;
   $("stat-queries").textContent = s.queries; $("stat-blocked").textContent = s.blocked;
   $("stat-devices").textContent = s.active_devices + (s.max_devices ? " / " + s.max_devices : "");
-  chart(s.hourly);
+  chart($("chart"), s.hourly);
+  chart($("chart-daily"), s.daily);
   const cats = Object.entries(s.blocked_by_category).sort((a, b) => b[1] - a[1]);
   $("top-categories").replaceChildren(...cats.map(([slug, n]) => el("li", { textContent: `${categoryName(slug)} — ${n}` })));
   $("top-blocked").replaceChildren(...s.top_blocked_names.map((x) => el("li", { textContent: `${x.name} — ${x.count}` })));

@@ -434,6 +434,9 @@ def test_dashboard_in_chromium(env, tmp_path):
                what="the overview")
         assert int(b.js("document.getElementById('stat-queries').textContent")) >= 4
         assert b.js("document.querySelectorAll('#chart rect').length") == 96  # 48 hours x (queries, blocked)
+        assert b.js("document.querySelectorAll('#chart-daily rect').length") == 60  # 30 days
+        assert str(datetime.datetime.now(datetime.timezone.utc).date()) in b.js(
+            "document.querySelector('#chart-daily rect:last-of-type title').textContent")
         assert "ギャンブル" in b.js("document.getElementById('top-categories').textContent")
         assert b.js("[...document.getElementById('tenant').options].map(o => o.value).join()") == "acme"
         b.screenshot(shots / "admin-overview-ja.png")
