@@ -1,10 +1,14 @@
-// policy/querylog/format.cc — see format.h. Runs on the writer thread only; allocation is fine.
+// policy/querylog/format.cc — see format.h. The writer thread formats every logged query here,
+// so the line is assembled in a stack buffer (LineBuffer) with hand-written digits: no
+// snprintf, no temporary strings, one append to the caller's string per line.
 #include "policy/querylog/format.h"
 
 #include <arpa/inet.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 
 #include "policy/querylog/incident.h"
 #include "policy/store/categories.h"
@@ -12,32 +16,83 @@
 namespace sekisho::querylog {
 namespace {
 
-void append_uint(std::string& out, uint64_t v) {
-  char buf[24];
-  const int n = std::snprintf(buf, sizeof buf, "%llu", static_cast<unsigned long long>(v));
-  out.append(buf, static_cast<size_t>(n));
+constexpr int64_t kUsPerDay = int64_t{86400} * 1000000;
+constexpr char kHexLower[] = "0123456789abcdef";
+
+// Proleptic Gregorian date of a day count from 1970-01-01 (H. Hinnant's civil_from_days):
+// integer arithmetic only, valid for every int64 day a record can carry.
+struct Civil {
+  int64_t year;
+  unsigned month;
+  unsigned day;
+};
+
+Civil civil_from_days(int64_t z) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
+  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
+  return {static_cast<int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0), m, d};
 }
 
-void append_field_name(std::string& out, std::string_view name) {
-  out += '"';
-  out += name;
-  out += "\":";
+char* put2(char* p, unsigned v) {
+  p[0] = static_cast<char>('0' + v / 10 % 10);
+  p[1] = static_cast<char>('0' + v % 10);
+  return p + 2;
 }
 
-void append_string_field(std::string& out, std::string_view name, std::string_view value) {
-  append_field_name(out, name);
-  out += '"';
-  append_json_escaped(out, value);
-  out += '"';
+char* put_uint(char* p, uint64_t v) { return std::to_chars(p, p + 20, v).ptr; }
+
+// "YYYY-MM-DD"; at most 16 characters (years beyond 0..9999 keep printf's "%04d" spelling).
+char* put_date(char* p, int64_t day) {
+  const Civil c = civil_from_days(day);
+  if (c.year >= 0 && c.year <= 9999) {
+    p = put2(p, static_cast<unsigned>(c.year / 100));
+    p = put2(p, static_cast<unsigned>(c.year % 100));
+  } else {
+    char buf[24];
+    const int n = std::snprintf(buf, sizeof buf, "%04d", static_cast<int>(c.year));
+    std::memcpy(p, buf, static_cast<size_t>(n));
+    p += n;
+  }
+  *p++ = '-';
+  p = put2(p, c.month);
+  *p++ = '-';
+  return put2(p, c.day);
+}
+
+// "2026-11-25T04:35:29.123456Z"; at most 33 characters.
+char* put_time(char* p, int64_t time_us) {
+  const int64_t day = utc_day(time_us);
+  const int64_t in_day = time_us - day * kUsPerDay;
+  const auto secs = static_cast<unsigned>(in_day / 1000000);
+  auto micros = static_cast<unsigned>(in_day % 1000000);
+  p = put_date(p, day);
+  *p++ = 'T';
+  p = put2(p, secs / 3600);
+  *p++ = ':';
+  p = put2(p, secs / 60 % 60);
+  *p++ = ':';
+  p = put2(p, secs % 60);
+  *p++ = '.';
+  for (int k = 5; k >= 0; --k) {
+    p[k] = static_cast<char>('0' + micros % 10);
+    micros /= 10;
+  }
+  p += 6;
+  *p++ = 'Z';
+  return p;
 }
 
 // Inline char arrays are NUL-terminated by contract, but a producer bug must not make us read
 // past the array.
 template <size_t N>
 std::string_view bounded(const char (&text)[N]) {
-  size_t n = 0;
-  while (n < N && text[n] != '\0') ++n;
-  return {text, n};
+  return {text, strnlen(text, N)};
 }
 
 // Length of a valid UTF-8 sequence starting at s[i], or 0 if it is invalid (RFC 3629 §4).
@@ -66,92 +121,107 @@ size_t utf8_sequence_length(std::string_view s, size_t i) {
   return len;
 }
 
-}  // namespace
+// A line under construction: a stack buffer flushed into `out` when a piece might not fit
+// (and once at the end). Every piece states its worst-case size before writing, so the
+// writes themselves need no bounds checks.
+class LineBuffer {
+ public:
+  explicit LineBuffer(std::string& out) : out_(out) {}
 
-void append_json_escaped(std::string& out, std::string_view text) {
-  for (size_t i = 0; i < text.size();) {
-    const unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c < 0x80) {
-      switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-          if (c < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\u%04x", c);
-            out += buf;
-          } else {
-            out += static_cast<char>(c);
+  // Room for n more characters (n <= kCapacity).
+  char* reserve(size_t n) {
+    if (static_cast<size_t>(buf_ + kCapacity - p_) < n) flush();
+    return p_;
+  }
+  void advance_to(char* p) { p_ = p; }
+
+  void raw(std::string_view s) {
+    if (s.size() > kCapacity) {
+      flush();
+      out_.append(s);
+      return;
+    }
+    char* p = reserve(s.size());
+    std::memcpy(p, s.data(), s.size());
+    p_ = p + s.size();
+  }
+  void ch(char c) { *reserve(1) = c, ++p_; }
+
+  // JSON string body (no quotes): `"`, `\` and control characters escaped, valid UTF-8 kept,
+  // each invalid byte → \ufffd. One input byte never takes more than 6 output characters.
+  void escaped(std::string_view s) {
+    size_t i = 0;
+    while (i < s.size()) {
+      size_t room = static_cast<size_t>(buf_ + kCapacity - p_) / 6;
+      if (room == 0) {
+        flush();
+        room = kCapacity / 6;
+      }
+      const size_t stop = std::min(s.size(), i + room);
+      char* p = p_;
+      while (i < stop) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+          *p++ = static_cast<char>(c);
+          ++i;
+          continue;
+        }
+        if (c < 0x80) {
+          *p++ = '\\';
+          switch (c) {
+            case '"': *p++ = '"'; break;
+            case '\\': *p++ = '\\'; break;
+            case '\n': *p++ = 'n'; break;
+            case '\r': *p++ = 'r'; break;
+            case '\t': *p++ = 't'; break;
+            default:
+              std::memcpy(p, "u00", 3);
+              p[3] = kHexLower[c >> 4];
+              p[4] = kHexLower[c & 0xF];
+              p += 5;
           }
+          ++i;
+          continue;
+        }
+        // A multi-byte sequence of k bytes writes k characters: within the 6-per-byte budget.
+        const size_t len = utf8_sequence_length(s, i);
+        if (len == 0) {
+          std::memcpy(p, "\\ufffd", 6);
+          p += 6;
+          ++i;
+        } else {
+          std::memcpy(p, s.data() + i, len);
+          p += len;
+          i += len;
+        }
       }
-      ++i;
-      continue;
-    }
-    const size_t len = utf8_sequence_length(text, i);
-    if (len == 0) {
-      out += "\\ufffd";
-      ++i;
-    } else {
-      out.append(text.substr(i, len));
-      i += len;
+      p_ = p;
     }
   }
-}
 
-void append_presentation_name(std::string& out, const uint8_t* wire, size_t len) {
-  size_t pos = 0;
-  bool first = true;
-  while (pos < len) {
-    const size_t label = wire[pos];
-    if (label == 0 || label > 63 || pos + 1 + label > len) break;
-    if (!first) out += '.';
-    first = false;
-    for (size_t k = pos + 1; k <= pos + label; ++k) {
-      const uint8_t c = wire[k];
-      if (c == '.' || c == '\\' || c == '"') {
-        out += '\\';
-        out += static_cast<char>(c);
-      } else if (c < 0x21 || c > 0x7e) {
-        char buf[6];
-        std::snprintf(buf, sizeof buf, "\\%03u", c);
-        out += buf;
-      } else {
-        out += static_cast<char>(c);
-      }
-    }
-    pos += 1 + label;
+  void flush() {
+    out_.append(buf_, static_cast<size_t>(p_ - buf_));
+    p_ = buf_;
   }
-  // The root name (a lone zero octet) has no labels; print it as ".".
-  if (first && len > 0 && wire[0] == 0) out += '.';
+
+ private:
+  // Large enough that a whole ordinary line (and any single piece but an absurd tenant id or
+  // category slug, which `raw`/`escaped` split) fits without an intermediate flush.
+  static constexpr size_t kCapacity = 4096;
+  std::string& out_;
+  char buf_[kCapacity];
+  char* p_ = buf_;
+};
+
+// A string field: `lead` is the constant text before the value (separators, the field name,
+// the opening quote), the value is escaped, the closing quote follows.
+void string_field(LineBuffer& line, std::string_view lead, std::string_view value) {
+  line.raw(lead);
+  line.escaped(value);
+  line.ch('"');
 }
 
-std::string presentation_name(const QueryRecord& r) {
-  std::string out;
-  append_presentation_name(out, r.qname, r.qname_len);
-  return out;
-}
-
-std::string client_text(const QueryRecord& r, bool anonymize) {
-  uint8_t addr[16];
-  std::memcpy(addr, r.client, sizeof addr);
-  char buf[INET6_ADDRSTRLEN];
-  if (r.client_family == AF_INET) {
-    if (anonymize) addr[3] = 0;  // /24
-    if (!inet_ntop(AF_INET, addr, buf, sizeof buf)) return {};
-    return buf;
-  }
-  if (r.client_family == AF_INET6) {
-    if (anonymize) std::memset(addr + 6, 0, 10);  // /48
-    if (!inet_ntop(AF_INET6, addr, buf, sizeof buf)) return {};
-    return buf;
-  }
-  return {};
-}
-
-std::string qtype_name(uint16_t qtype) {
+std::string_view known_qtype(uint16_t qtype) {
   switch (qtype) {
     case 1: return "A";
     case 2: return "NS";
@@ -166,15 +236,111 @@ std::string qtype_name(uint16_t qtype) {
     case 65: return "HTTPS";
     case 255: return "ANY";
   }
+  return {};
+}
+
+std::string_view known_rcode(uint8_t rcode) {
+  static constexpr std::string_view kNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+                                                "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+                                                "NXRRSET", "NOTAUTH", "NOTZONE"};
+  if (rcode < std::size(kNames)) return kNames[rcode];
+  if (rcode == 16) return "BADVERS";
+  return {};
+}
+
+// `prefix` followed by the decimal number, for the RFC 3597 style fallbacks.
+void put_prefixed_number(LineBuffer& line, std::string_view prefix, uint64_t v) {
+  line.raw(prefix);
+  line.advance_to(put_uint(line.reserve(20), v));
+}
+
+}  // namespace
+
+void append_json_escaped(std::string& out, std::string_view text) {
+  LineBuffer line(out);
+  line.escaped(text);
+  line.flush();
+}
+
+size_t write_presentation_name(char (&out)[kMaxPresentationName], const uint8_t* wire, size_t len) noexcept {
+  // Each wire octet becomes at most 4 characters (a length octet at most 1, the dot), so a
+  // name of at most 255 octets always fits.
+  len = std::min<size_t>(len, 255);
+  char* p = out;
+  size_t pos = 0;
+  bool first = true;
+  while (pos < len) {
+    const size_t label = wire[pos];
+    if (label == 0 || label > 63 || pos + 1 + label > len) break;
+    if (!first) *p++ = '.';
+    first = false;
+    for (size_t k = pos + 1; k <= pos + label; ++k) {
+      const uint8_t c = wire[k];
+      if (c == '.' || c == '\\' || c == '"') {
+        *p++ = '\\';
+        *p++ = static_cast<char>(c);
+      } else if (c < 0x21 || c > 0x7e) {
+        *p++ = '\\';
+        *p++ = static_cast<char>('0' + c / 100);
+        p = put2(p, c % 100);
+      } else {
+        *p++ = static_cast<char>(c);
+      }
+    }
+    pos += 1 + label;
+  }
+  // The root name (a lone zero octet) has no labels; print it as ".".
+  if (first && len > 0 && wire[0] == 0) *p++ = '.';
+  return static_cast<size_t>(p - out);
+}
+
+void append_presentation_name(std::string& out, const uint8_t* wire, size_t len) {
+  char buf[kMaxPresentationName];
+  out.append(buf, write_presentation_name(buf, wire, len));
+}
+
+std::string presentation_name(const QueryRecord& r) {
+  std::string out;
+  append_presentation_name(out, r.qname, r.qname_len);
+  return out;
+}
+
+size_t write_client_text(char (&out)[kMaxClientText], const QueryRecord& r, bool anonymize) noexcept {
+  if (r.client_family == AF_INET) {
+    char* p = out;
+    for (int i = 0; i < 4; ++i) {
+      const unsigned v = (anonymize && i == 3) ? 0 : r.client[i];  // /24
+      if (i > 0) *p++ = '.';
+      if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
+      if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
+      *p++ = static_cast<char>('0' + v % 10);
+    }
+    return static_cast<size_t>(p - out);
+  }
+  if (r.client_family == AF_INET6) {
+    // inet_ntop for RFC 5952 compression and its embedded-IPv4 spellings; not the hot path
+    // (IPv6 clients are the minority, and it is still far cheaper than the rest of a line).
+    uint8_t addr[16];
+    std::memcpy(addr, r.client, sizeof addr);
+    if (anonymize) std::memset(addr + 6, 0, 10);  // /48
+    if (!inet_ntop(AF_INET6, addr, out, sizeof out)) return 0;
+    return strnlen(out, sizeof out);
+  }
+  return 0;
+}
+
+std::string client_text(const QueryRecord& r, bool anonymize) {
+  char buf[kMaxClientText];
+  return std::string(buf, write_client_text(buf, r, anonymize));
+}
+
+std::string qtype_name(uint16_t qtype) {
+  if (const auto known = known_qtype(qtype); !known.empty()) return std::string(known);
   return "TYPE" + std::to_string(qtype);  // RFC 3597 §5
 }
 
 std::string rcode_name(uint8_t rcode) {
-  static constexpr const char* kNames[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
-                                           "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
-                                           "NXRRSET", "NOTAUTH", "NOTZONE"};
-  if (rcode < std::size(kNames)) return kNames[rcode];
-  if (rcode == 16) return "BADVERS";
+  if (const auto known = known_rcode(rcode); !known.empty()) return std::string(known);
   return "RCODE" + std::to_string(rcode);
 }
 
@@ -217,19 +383,14 @@ std::string_view transport_name(Transport t) {
 }
 
 int64_t utc_day(int64_t time_us) {
-  constexpr int64_t kUsPerDay = int64_t{86400} * 1000000;
   int64_t day = time_us / kUsPerDay;
   if (time_us % kUsPerDay < 0) --day;  // floor, not truncation, before 1970
   return day;
 }
 
 std::string date_text(int64_t day) {
-  using namespace std::chrono;
-  const year_month_day ymd{sys_days{days{day}}};
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
-  return buf;
+  char buf[24];
+  return std::string(buf, static_cast<size_t>(put_date(buf, day) - buf));
 }
 
 std::optional<int64_t> parse_date(std::string_view text) {
@@ -252,76 +413,67 @@ std::optional<int64_t> parse_date(std::string_view text) {
 }
 
 void append_time(std::string& out, int64_t time_us) {
-  constexpr int64_t kUsPerDay = int64_t{86400} * 1000000;
-  const int64_t day = utc_day(time_us);
-  const int64_t in_day = time_us - day * kUsPerDay;
-  const int64_t secs = in_day / 1000000;
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%sT%02d:%02d:%02d.%06dZ", date_text(day).c_str(),
-                static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60),
-                static_cast<int>(secs % 60), static_cast<int>(in_day % 1000000));
-  out += buf;
+  char buf[48];
+  out.append(buf, static_cast<size_t>(put_time(buf, time_us) - buf));
 }
 
 void append_json_line(std::string& out, const QueryRecord& r, std::string_view tenant_id) {
-  out += "{\"time\":\"";
-  append_time(out, r.time_us);
-  out += "\",";
-  append_string_field(out, "tenant", tenant_id);
-  out += ',';
-  append_string_field(out, "client", client_text(r, r.log_mode == LogMode::anonymized));
-  out += ',';
-  append_string_field(out, "device", bounded(r.device));
-  out += ',';
-  std::string name;
-  append_presentation_name(name, r.qname, r.qname_len);
-  append_string_field(out, "name", name);
-  out += ',';
-  append_string_field(out, "type", qtype_name(r.qtype));
-  out += ',';
-  append_string_field(out, "transport", transport_name(r.transport));
-  out += ',';
-  append_string_field(out, "action", action_name(r.action));
-  out += ',';
-  append_field_name(out, "categories");
-  out += '[';
-  bool first = true;
-  for (unsigned id = 0; id < 64; ++id) {
-    if (!((r.categories >> id) & 1)) continue;
-    if (!first) out += ',';
-    first = false;
-    out += '"';
-    if (const auto* info = policy::category_by_id(static_cast<uint8_t>(id))) {
-      append_json_escaped(out, info->slug);
-    } else {
-      out += '#';  // same spelling as policy::category_slugs for ids the registry lacks
-      append_uint(out, id);
-    }
-    out += '"';
-  }
-  out += "],";
-  append_string_field(out, "rule", rule_name(r.rule));
-  out += ',';
-  append_string_field(out, "rule_text", bounded(r.rule_text));
-  out += ',';
-  append_string_field(out, "rcode", rcode_name(r.rcode));
-  out += ',';
-  append_field_name(out, "upstream");
-  if (r.upstream == kNoUpstream) {
-    out += "null";
+  char client[kMaxClientText];
+  const std::string_view client_view(client, write_client_text(client, r, r.log_mode == LogMode::anonymized));
+  char name[kMaxPresentationName];
+  const std::string_view name_view(name, write_presentation_name(name, r.qname, r.qname_len));
+
+  LineBuffer line(out);
+  line.raw("{\"time\":\"");
+  line.advance_to(put_time(line.reserve(48), r.time_us));
+  string_field(line, "\",\"tenant\":\"", tenant_id);
+  string_field(line, ",\"client\":\"", client_view);
+  string_field(line, ",\"device\":\"", bounded(r.device));
+  string_field(line, ",\"name\":\"", name_view);
+  line.raw(",\"type\":\"");
+  if (const auto known = known_qtype(r.qtype); !known.empty()) {
+    line.raw(known);
   } else {
-    append_uint(out, r.upstream);
+    put_prefixed_number(line, "TYPE", r.qtype);  // RFC 3597 §5
   }
-  out += ',';
-  append_field_name(out, "latency_us");
-  append_uint(out, r.latency_us);
+  string_field(line, "\",\"transport\":\"", transport_name(r.transport));
+  string_field(line, ",\"action\":\"", action_name(r.action));
+  line.raw(",\"categories\":[");
+  bool first = true;
+  for (uint64_t bits = r.categories; bits != 0; bits &= bits - 1) {
+    const auto id = static_cast<unsigned>(__builtin_ctzll(bits));
+    line.raw(first ? "\"" : ",\"");
+    first = false;
+    if (const auto* info = policy::category_by_id(static_cast<uint8_t>(id))) {
+      line.escaped(info->slug);
+    } else {
+      put_prefixed_number(line, "#", id);  // same spelling as policy::category_slugs for ids the registry lacks
+    }
+    line.ch('"');
+  }
+  string_field(line, "],\"rule\":\"", rule_name(r.rule));
+  string_field(line, ",\"rule_text\":\"", bounded(r.rule_text));
+  line.raw(",\"rcode\":\"");
+  if (const auto known = known_rcode(r.rcode); !known.empty()) {
+    line.raw(known);
+  } else {
+    put_prefixed_number(line, "RCODE", r.rcode);
+  }
+  if (r.upstream == kNoUpstream) {
+    line.raw("\",\"upstream\":null");
+  } else {
+    put_prefixed_number(line, "\",\"upstream\":", r.upstream);
+  }
+  put_prefixed_number(line, ",\"latency_us\":", r.latency_us);
   if (r.action == QueryAction::blocked) {  // the ID the block page shows (incident.h)
-    out += ',';
-    append_string_field(out, "incident",
-                        incident_id(tenant_id, client_text(r, r.log_mode == LogMode::anonymized), name,
-                                    utc_minute_of_us(r.time_us)));
+    char id[kIncidentIdLength];
+    write_incident_id(id, tenant_id, client_view, name_view, utc_minute_of_us(r.time_us));
+    line.raw(",\"incident\":\"");
+    line.raw({id, sizeof id});
+    line.ch('"');
   }
-  out += "}\n";
+  line.raw("}\n");
+  line.flush();
 }
 
 }  // namespace sekisho::querylog

@@ -4,7 +4,14 @@
 // name keys). Output is always valid JSON: names are presentation text (RFC 1035 §5.1: \DDD for
 // non-printable bytes, \. for a dot inside a label), and JSON strings escape control characters
 // and replace invalid UTF-8 with U+FFFD, so a hostile name or rule text cannot break a line.
+//
+// Speed: the writer thread formats every logged query, and in production it shares a core with
+// the serving loops, so append_json_line builds the line in a stack buffer with hand-written
+// digits and no temporary strings (one append to `out` per line); the write_* variants below
+// let stats do the same. The std::string-returning helpers are for the control plane.
 #pragma once
+
+#include <netinet/in.h>
 
 #include <cstdint>
 #include <optional>
@@ -22,9 +29,15 @@ void append_json_line(std::string& out, const QueryRecord& r, std::string_view t
 // "www.example.com" (no trailing dot; the root is "."). Stops at the first inconsistent label.
 void append_presentation_name(std::string& out, const uint8_t* wire, size_t len);
 std::string presentation_name(const QueryRecord& r);
+// The same into a caller's buffer (a wire name of at most 255 octets needs at most 4 × 255
+// characters: "\DDD" per octet); returns the length. Longer wire input is cut at 255 octets.
+inline constexpr size_t kMaxPresentationName = 4 * 255;
+size_t write_presentation_name(char (&out)[kMaxPresentationName], const uint8_t* wire, size_t len) noexcept;
 
 // "192.0.2.1" / "2001:db8::1"; anonymized truncates to /24 or /48; unknown family → "".
 std::string client_text(const QueryRecord& r, bool anonymize);
+inline constexpr size_t kMaxClientText = INET6_ADDRSTRLEN;
+size_t write_client_text(char (&out)[kMaxClientText], const QueryRecord& r, bool anonymize) noexcept;
 
 std::string qtype_name(uint16_t qtype);        // "A", "HTTPS", "TYPE123"
 std::string rcode_name(uint8_t rcode);         // "NOERROR", "RCODE12"

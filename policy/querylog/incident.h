@@ -8,6 +8,7 @@
 // Not a secret and not unique across minutes by design; FNV-1a is enough to tell records apart.
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -24,18 +25,26 @@ inline uint64_t incident_hash(std::string_view tenant, std::string_view client, 
   mix(tenant);
   mix(client);
   mix(name);
-  mix(std::to_string(utc_minute));
+  char minute[24];  // the minute's decimal text, as std::to_string spells it
+  mix(std::string_view(minute, static_cast<size_t>(std::to_chars(minute, minute + sizeof minute, utc_minute).ptr - minute)));
   return h;
 }
 
 // "7F3A2-C91B0": 40 bits, upper-case hex, easy to read over the phone.
-inline std::string incident_id(std::string_view tenant, std::string_view client, std::string_view name,
-                               int64_t utc_minute) {
+inline constexpr size_t kIncidentIdLength = 11;
+inline void write_incident_id(char (&out)[kIncidentIdLength], std::string_view tenant, std::string_view client,
+                              std::string_view name, int64_t utc_minute) {
   const uint64_t h = incident_hash(tenant, client, name, utc_minute) >> 24;
   static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out(11, '-');
+  out[5] = '-';
   for (int i = 0; i < 10; ++i) out[i < 5 ? i : i + 1] = kHex[(h >> (4 * (9 - i))) & 0xF];
-  return out;
+}
+
+inline std::string incident_id(std::string_view tenant, std::string_view client, std::string_view name,
+                               int64_t utc_minute) {
+  char out[kIncidentIdLength];
+  write_incident_id(out, tenant, client, name, utc_minute);
+  return std::string(out, sizeof out);
 }
 
 inline int64_t utc_minute_of_us(int64_t time_us) {

@@ -1,7 +1,7 @@
 // policy/querylog/ring.h — bounded single-producer / single-consumer ring of QueryRecord.
 //
 // Concurrency contract: exactly one producer thread (the event loop that owns the ring) calls
-// try_push, and exactly one consumer thread (the QueryLogWriter) calls pop_batch. dropped(),
+// try_push, and exactly one consumer thread (the QueryLogWriter) calls pop_batch or consume. dropped(),
 // size_approx() and capacity() may be called from any thread.
 //
 // Invariants: the slot array is allocated once in the constructor and never resized, so
@@ -12,10 +12,12 @@
 // its own cache line so the two threads do not false-share.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "policy/querylog/record.h"
 
@@ -33,6 +35,24 @@ class QueryLogRing {
 
   // Consumer only. Copies up to `max` of the oldest records into `out`; returns how many.
   size_t pop_batch(QueryRecord* out, size_t max) noexcept;
+
+  // Consumer only. Hands up to `max` of the oldest records to `f` where they lie, as one or
+  // two contiguous spans (two when they wrap around the end of the slot array), in order, then
+  // frees their slots; returns how many. Saves the writer a copy of every record. `f` must not
+  // keep the spans; if it throws, the records stay in the ring.
+  template <class F>
+  size_t consume(size_t max, F&& f) {
+    const uint64_t tail = tail_.load(std::memory_order_relaxed);
+    const uint64_t head = head_.load(std::memory_order_acquire);
+    const auto n = static_cast<size_t>(std::min<uint64_t>(head - tail, max));
+    if (n == 0) return 0;
+    const size_t start = static_cast<size_t>(tail) & mask_;
+    const size_t first = std::min(n, mask_ + 1 - start);
+    f(std::span<const QueryRecord>(slots_.get() + start, first));
+    if (first < n) f(std::span<const QueryRecord>(slots_.get(), n - first));
+    tail_.store(tail + n, std::memory_order_release);  // see ring.cc for the ordering argument
+    return n;
+  }
 
   uint64_t dropped() const noexcept { return dropped_.load(std::memory_order_relaxed); }
   size_t capacity() const noexcept { return mask_ + 1; }

@@ -23,25 +23,24 @@ int64_t floor_div(int64_t a, int64_t b) {
 HeavyHitters::HeavyHitters(size_t capacity) : capacity_(std::max<size_t>(capacity, 1)) {}
 
 void HeavyHitters::add(std::string_view key) {
-  std::string k(key);
-  if (auto it = index_.find(k); it != index_.end()) {
+  if (auto it = index_.find(key); it != index_.end()) {
     ++heap_[it->second].count;
     sift_down(it->second);  // a larger count moves away from the root of a min-heap
     return;
   }
   if (heap_.size() < capacity_) {
-    heap_.push_back(Slot{k, 1, 0});
-    index_.emplace(std::move(k), heap_.size() - 1);
+    heap_.push_back(Slot{std::string(key), 1, 0});
+    index_.emplace(std::string(key), heap_.size() - 1);
     sift_up(heap_.size() - 1);
     return;
   }
   // Replace the minimum: the newcomer may have occurred up to min times unseen.
   Slot& root = heap_[0];
-  index_.erase(root.key);
+  index_.erase(index_.find(std::string_view(root.key)));
   root.error = root.count;
   ++root.count;
-  root.key = k;
-  index_.emplace(std::move(k), 0);
+  root.key.assign(key);
+  index_.emplace(std::string(key), 0);
   sift_down(0);
 }
 
@@ -63,8 +62,8 @@ std::vector<TopEntry> HeavyHitters::top(size_t n) const {
 
 void HeavyHitters::swap_slots(size_t a, size_t b) {
   std::swap(heap_[a], heap_[b]);
-  index_[heap_[a].key] = a;
-  index_[heap_[b].key] = b;
+  index_.find(std::string_view(heap_[a].key))->second = a;
+  index_.find(std::string_view(heap_[b].key))->second = b;
 }
 
 void HeavyHitters::sift_up(size_t i) {
@@ -158,15 +157,17 @@ bool TenantAccumulator::add(const QueryRecord& r) {
 
   if (blocked) {
     ++blocked_;
-    for (unsigned id = 0; id < 64; ++id)
-      if ((r.categories >> id) & 1) ++blocked_by_category_[id];
-    top_blocked_names_.add(presentation_name(r));
+    for (uint64_t bits = r.categories; bits != 0; bits &= bits - 1) ++blocked_by_category_[__builtin_ctzll(bits)];
+    char name[kMaxPresentationName];
+    top_blocked_names_.add(std::string_view(name, write_presentation_name(name, r.qname, r.qname_len)));
   }
   // The log mode decides how much of the client the control plane may see: anonymized tenants
   // get truncated addresses, `none` tenants none at all.
   if (r.log_mode != LogMode::none) {
-    std::string client = r.device[0] != '\0' ? std::string(r.device, strnlen(r.device, sizeof r.device))
-                                             : client_text(r, r.log_mode == LogMode::anonymized);
+    char address[kMaxClientText];
+    const std::string_view client =
+        r.device[0] != '\0' ? std::string_view(r.device, strnlen(r.device, sizeof r.device))
+                            : std::string_view(address, write_client_text(address, r, r.log_mode == LogMode::anonymized));
     if (!client.empty()) top_clients_.add(client);
   }
 

@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -80,9 +81,16 @@ class HeavyHitters {
   void sift_up(size_t i);
   void swap_slots(size_t a, size_t b);
 
+  // Transparent, so that add(string_view) finds an existing key without building a string:
+  // the writer thread calls add for every logged query.
+  struct KeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view k) const noexcept { return std::hash<std::string_view>{}(k); }
+  };
+
   size_t capacity_;
   std::vector<Slot> heap_;  // min-heap on count
-  std::unordered_map<std::string, size_t> index_;
+  std::unordered_map<std::string, size_t, KeyHash, std::equal_to<>> index_;
 };
 
 // Distinct clients seen within a sliding window. A key is a device name when the record has

@@ -16,7 +16,7 @@
 namespace sekisho::querylog {
 namespace {
 
-constexpr size_t kBatch = 1024;                          // records popped per pop_batch call
+constexpr size_t kBatch = 1024;                          // records per ring consume call
 constexpr auto kOpenRetry = std::chrono::seconds(1);     // at most one reopen attempt per second
 constexpr auto kErrorLogInterval = std::chrono::seconds(60);
 constexpr int64_t kDeviceExpiryEvery_s = 600;            // sweeping 1M keys is ~10 ms: not per batch
@@ -80,7 +80,6 @@ void QueryLogWriter::stop() {
 }
 
 void QueryLogWriter::run() {
-  std::vector<QueryRecord> batch(kBatch);
   bool busy = false;
   for (;;) {
     bool stopping;
@@ -91,25 +90,24 @@ void QueryLogWriter::run() {
       if (!busy) wake_cv_.wait_for(lock, options_.wake_interval, [this] { return stop_requested_; });
       stopping = stop_requested_;
     }
-    busy = drain_once(batch);
+    busy = drain_once();
     maintain(now_us());
     if (stopping) {
-      drain_once(batch);  // whatever raced in while we were writing the last pass
+      drain_once();  // whatever raced in while we were writing the last pass
       files_.clear();
       return;
     }
   }
 }
 
-bool QueryLogWriter::drain_once(std::vector<QueryRecord>& batch) {
+bool QueryLogWriter::drain_once() {
   bool busy = false;
   for (auto& ring : rings_) {
     // At most one ring's worth per pass, so a producer that never stops cannot starve the others.
     size_t taken = 0;
     while (taken < ring->capacity()) {
-      const size_t n = ring->pop_batch(batch.data(), batch.size());
+      const size_t n = ring->consume(kBatch, [this](std::span<const QueryRecord> records) { process(records); });
       if (n == 0) break;
-      process(batch.data(), n);
       taken += n;
     }
     if (taken >= ring->capacity() / 4) busy = true;
@@ -118,11 +116,11 @@ bool QueryLogWriter::drain_once(std::vector<QueryRecord>& batch) {
   return busy;
 }
 
-void QueryLogWriter::process(const QueryRecord* records, size_t n) {
+void QueryLogWriter::process(std::span<const QueryRecord> records) {
   std::lock_guard lock(stats_mu_);
-  for (size_t i = 0; i < n; ++i) {
-    const QueryRecord& r = records[i];
-    records_processed_.fetch_add(1, std::memory_order_relaxed);
+  records_processed_.fetch_add(records.size(), std::memory_order_relaxed);
+  std::string scratch;
+  for (const QueryRecord& r : records) {
     if (TenantAccumulator* acc = accumulator_for(r.tenant); acc && acc->add(r)) {
       device_limit_crossings_.fetch_add(1, std::memory_order_relaxed);
       const uint32_t max = r.tenant < max_devices_.size() ? max_devices_[r.tenant] : 0;
@@ -136,19 +134,29 @@ void QueryLogWriter::process(const QueryRecord* records, size_t n) {
       continue;
     }
     if (!options_.write_files) continue;
-    auto& slot = pending_[utc_day(r.time_us)];
-    if (!slot) slot = std::make_unique<Pending>();
-    append_json_line(slot->text, r, tenant_id_for(r.tenant));
-    ++slot->lines;
+    const int64_t day = utc_day(r.time_us);
+    if (!pending_current_ || day != pending_day_) {
+      auto& slot = pending_[day];
+      if (!slot) slot = std::make_unique<Pending>();
+      pending_day_ = day;
+      pending_current_ = slot.get();
+    }
+    append_json_line(pending_current_->text, r, tenant_id_view(r.tenant, scratch));
+    ++pending_current_->lines;
   }
 }
 
 void QueryLogWriter::write_pending() {
   if (pending_.empty()) return;
   const int64_t newest = pending_.rbegin()->first;
-  for (auto& [day, pending] : pending_)
+  for (auto& [day, pending] : pending_) {
     if (pending->lines > 0) write_day(day, *pending);
-  pending_.clear();
+    // Emptied, not freed: the next batch reuses the buffer instead of regrowing it.
+    pending->text.clear();
+    pending->lines = 0;
+  }
+  std::erase_if(pending_, [newest](const auto& kv) { return kv.first < newest - 1; });
+  pending_current_ = nullptr;
   close_old_files(newest);
 }
 
@@ -292,9 +300,15 @@ void QueryLogWriter::apply_retention(int64_t today) {
 // ---- tenants and statistics (stats_mu_ held by the caller unless noted) -----------------------
 
 std::string QueryLogWriter::tenant_id_for(uint16_t tenant) const {
+  std::string scratch;
+  return std::string(tenant_id_view(tenant, scratch));
+}
+
+std::string_view QueryLogWriter::tenant_id_view(uint16_t tenant, std::string& scratch) const {
   if (tenant == kNoTenant) return {};
   if (tenant < tenant_ids_.size()) return tenant_ids_[tenant];
-  return "#" + std::to_string(tenant);  // index beyond the table: a producer bug or a reload race
+  scratch = "#" + std::to_string(tenant);  // index beyond the table: a producer bug or a reload race
+  return scratch;
 }
 
 TenantAccumulator* QueryLogWriter::accumulator_for(uint16_t tenant) {

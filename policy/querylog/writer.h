@@ -31,7 +31,9 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -98,8 +100,8 @@ class QueryLogWriter {
 
   void run();
   // Returns true when some ring was at least a quarter full (poll again without sleeping).
-  bool drain_once(std::vector<QueryRecord>& batch);
-  void process(const QueryRecord* records, size_t n);
+  bool drain_once();
+  void process(std::span<const QueryRecord> records);
   void write_pending();
   bool write_day(int64_t day, Pending& pending);
   // Null when the file cannot be opened (err set) or a retry is not yet due (err left 0).
@@ -110,6 +112,8 @@ class QueryLogWriter {
   void report_io_error(const std::string& path, int err);
   TenantAccumulator* accumulator_for(uint16_t tenant);
   std::string tenant_id_for(uint16_t tenant) const;
+  // The same without a copy; `scratch` holds the text of an index beyond the table.
+  std::string_view tenant_id_view(uint16_t tenant, std::string& scratch) const;
   int64_t now_us() const;
 
   const Options options_;
@@ -133,6 +137,9 @@ class QueryLogWriter {
 
   // Writer-thread-only file state.
   std::map<int64_t, std::unique_ptr<Pending>> pending_;  // UTC day → lines of this batch
+  // The day most records of a batch share, and its entry in pending_ (null: look it up).
+  int64_t pending_day_ = 0;
+  Pending* pending_current_ = nullptr;
   std::map<int64_t, std::unique_ptr<OpenFile>> files_;   // UTC day → open file
   std::chrono::steady_clock::time_point next_open_attempt_{};  // at most one retry per second
   std::chrono::steady_clock::time_point next_error_log_{};     // rate limit for stderr

@@ -256,3 +256,112 @@ TEST_CASE("querylog format: JSON escaping keeps lines valid whatever the bytes")
   ql::append_json_escaped(out, std::string_view("x\xff\xc3(\xed\xa0\x80y", 8));  // invalid, overlong, surrogate
   CHECK(out == "x\\ufffd\\ufffd(\\ufffd\\ufffd\\ufffdy");
 }
+
+// The writer formats with hand-written digits and a stack buffer (format.cc); these pin whole
+// lines byte for byte, including the incident ID, whose values were computed with the original
+// std::to_string / snprintf implementation: files written before and after must agree.
+TEST_CASE("querylog format: exact line for an IPv4 block, incident pinned") {
+  ql::QueryRecord r;
+  r.time_us = int64_t{1'764'000'000} * 1000000 + 123456;  // 2025-11-24T16:00:00.123456Z, minute 29400000
+  r.latency_us = 4294967295u;
+  r.tenant = 0;
+  r.qtype = 28;
+  r.rcode = 0;
+  r.transport = ql::Transport::tcp;
+  r.action = ql::QueryAction::blocked;
+  const uint8_t v4[4] = {127, 0, 0, 1};
+  ql::set_client_v4(r, v4);
+  r.categories = uint64_t{1} << sekisho::policy::category_by_slug("malware")->id;
+  r.rule = ql::RuleKind::category;
+  r.upstream = 255 - 1;
+  ql::set_qname(r, wire({"www", "example", "com"}));
+
+  std::string line = "previous line\n";  // appended to, never overwritten
+  ql::append_json_line(line, r, "acme");
+  CHECK(line ==
+        "previous line\n"
+        R"({"time":"2025-11-24T16:00:00.123456Z","tenant":"acme","client":"127.0.0.1","device":"",)"
+        R"("name":"www.example.com","type":"AAAA","transport":"tcp","action":"blocked",)"
+        R"("categories":["malware"],"rule":"category","rule_text":"","rcode":"NOERROR",)"
+        R"("upstream":254,"latency_us":4294967295,"incident":"07D43-1F2BF"})"
+        "\n");
+}
+
+TEST_CASE("querylog format: exact line for odd names, odd texts and an anonymized IPv6 client") {
+  ql::QueryRecord r;
+  r.time_us = -5 * int64_t{60000000} + 7;  // 1969-12-31T23:55:00.000007Z, minute -5
+  r.latency_us = 0;
+  r.qtype = 4242;
+  r.rcode = 13;
+  r.transport = ql::Transport::dot;
+  r.action = ql::QueryAction::blocked;
+  r.log_mode = ql::LogMode::anonymized;
+  const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0xab, 0xcd, 0x12, 0x34, 0, 0, 0, 0, 0, 0, 0xbe, 0xef};
+  ql::set_client_v6(r, v6);
+  const std::vector<uint8_t> name = {3, 'a', '.', 'b', 0};  // a label holding a dot
+  ql::set_qname(r, name);
+  r.rule = ql::RuleKind::deny_list;
+  ql::set_text(r.rule_text, std::string_view("x\x01\x7f\xff\"\\y", 7));
+  ql::set_text(r.device, "pc\n");
+  r.categories = (uint64_t{1} << 62) | (uint64_t{1} << 63);  // unregistered ids
+
+  std::string line;
+  ql::append_json_line(line, r, "t");
+  CHECK(line ==
+        R"({"time":"1969-12-31T23:55:00.000007Z","tenant":"t","client":"2001:db8:abcd::","device":"pc\n",)"
+        R"("name":"a\\.b","type":"TYPE4242","transport":"dot","action":"blocked",)"
+        R"("categories":["#62","#63"],"rule":"deny_list","rule_text":"x\u0001)"
+        "\x7f"
+        R"(\ufffd\"\\y","rcode":"RCODE13","upstream":null,"latency_us":0,"incident":"18A30-5AAF7"})"
+        "\n");
+  CHECK(valid_json_line(line));
+}
+
+TEST_CASE("querylog format: pieces longer than the line buffer are escaped whole") {
+  // 3,000 quotes escape to 6,000 characters, more than the 4 KiB stack buffer holds at once.
+  const std::string tenant = std::string(3000, '"') + "\x01" + "日本" + std::string(1500, 'z');
+  std::string expected_tenant;
+  for (int i = 0; i < 3000; ++i) expected_tenant += "\\\"";
+  expected_tenant += "\\u0001日本" + std::string(1500, 'z');
+  ql::QueryRecord r;
+  ql::set_qname(r, wire({"example"}));
+  std::string line;
+  ql::append_json_line(line, r, tenant);
+  CHECK(line.find("\"tenant\":\"" + expected_tenant + "\",\"client\":\"\"") != std::string::npos);
+  CHECK(valid_json_line(line));
+  std::string escaped;
+  ql::append_json_escaped(escaped, tenant);
+  CHECK(escaped == expected_tenant);
+}
+
+TEST_CASE("querylog format: the longest presentation name fits its buffer") {
+  // 3 labels of 63 octets and one of 61, every octet non-printable: 255 wire octets, and
+  // 250 × "\DDD" plus 3 dots in presentation.
+  std::vector<uint8_t> w;
+  for (size_t len : {63, 63, 63, 61}) {
+    w.push_back(static_cast<uint8_t>(len));
+    w.insert(w.end(), len, 0x00);
+  }
+  w.push_back(0);
+  REQUIRE(w.size() == 255);
+  char out[ql::kMaxPresentationName];
+  const size_t n = ql::write_presentation_name(out, w.data(), w.size());
+  CHECK(n == 250 * 4 + 3);
+  std::string expected;
+  for (size_t len : {63, 63, 63, 61}) {
+    if (!expected.empty()) expected += '.';
+    for (size_t k = 0; k < len; ++k) expected += "\\000";
+  }
+  CHECK(std::string_view(out, n) == expected);
+}
+
+TEST_CASE("querylog format: dates outside four-digit years keep their old spelling") {
+  CHECK(ql::date_text(-1) == "1969-12-31");
+  CHECK(ql::date_text(2932897) == "10000-01-01");
+  char out[ql::kMaxClientText];
+  ql::QueryRecord r;
+  const uint8_t v4[4] = {0, 10, 100, 255};
+  ql::set_client_v4(r, v4);
+  CHECK(std::string_view(out, ql::write_client_text(out, r, false)) == "0.10.100.255");
+  CHECK(std::string_view(out, ql::write_client_text(out, r, true)) == "0.10.100.0");
+}

@@ -134,3 +134,32 @@ TEST_CASE("querylog ring: one producer and one consumer thread, 1,000,000 record
   QueryRecord extra;
   CHECK(ring.pop_batch(&extra, 1) == 0);
 }
+
+TEST_CASE("querylog ring: consume hands out records in place, in order, across the wrap") {
+  QueryLogRing ring(8);
+  std::vector<QueryRecord> out(8);
+  for (int i = 0; i < 6; ++i) REQUIRE(ring.try_push(numbered(i)));
+  REQUIRE(ring.pop_batch(out.data(), 5) == 5);  // the next records start at slot 5
+  for (int i = 6; i < 12; ++i) REQUIRE(ring.try_push(numbered(i)));
+
+  std::vector<size_t> span_sizes;
+  std::vector<int64_t> seen;
+  const size_t n = ring.consume(100, [&](std::span<const QueryRecord> records) {
+    span_sizes.push_back(records.size());
+    for (const QueryRecord& r : records) seen.push_back(r.time_us);
+  });
+  CHECK(n == 7);
+  CHECK(span_sizes == std::vector<size_t>{3, 4});  // slots 5..7, then 0..3
+  CHECK(seen == std::vector<int64_t>{5, 6, 7, 8, 9, 10, 11});
+  CHECK(ring.size_approx() == 0);
+  CHECK(ring.consume(100, [](std::span<const QueryRecord>) { FAIL("nothing to consume"); }) == 0);
+
+  // `max` bounds a call; the rest stays for the next one.
+  for (int i = 12; i < 16; ++i) REQUIRE(ring.try_push(numbered(i)));
+  seen.clear();
+  CHECK(ring.consume(3, [&](std::span<const QueryRecord> records) {
+    for (const QueryRecord& r : records) seen.push_back(r.time_us);
+  }) == 3);
+  CHECK(seen == std::vector<int64_t>{12, 13, 14});
+  CHECK(ring.size_approx() == 1);
+}
