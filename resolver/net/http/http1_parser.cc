@@ -68,10 +68,8 @@ Http1Result fail(int status, std::string reason) {
   return r;
 }
 
-}  // namespace
-
-Http1Result parse_http1_request(std::string_view input, size_t max_header_bytes, size_t max_body_bytes,
-                                Request& request) {
+Http1Result parse(std::string_view input, size_t max_header_bytes, size_t max_body_bytes, Request& request,
+                  bool head_only) {
   size_t start = 0;
   while (input.size() - start >= 2 && input[start] == '\r' && input[start + 1] == '\n') start += 2;
   const size_t head_end = input.find("\r\n\r\n", start);
@@ -111,6 +109,7 @@ Http1Result parse_http1_request(std::string_view input, size_t max_header_bytes,
   // Header fields.
   std::string_view rest = eol == std::string_view::npos ? std::string_view{} : head.substr(eol + 2);
   bool have_length = false, have_host = false, close = request.version == 10;
+  bool chunked = false, connection_upgrade = false, have_upgrade = false;
   size_t content_length = 0;
   while (!rest.empty()) {
     eol = rest.find("\r\n");
@@ -129,8 +128,13 @@ Http1Result parse_http1_request(std::string_view input, size_t max_header_bytes,
     h.name.resize(name.size());
     for (size_t i = 0; i < name.size(); ++i) h.name[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
     h.value.assign(value);
-    if (h.name == "transfer-encoding")
-      return fail(411, "transfer codings (chunked) are not accepted in requests; send Content-Length");
+    if (h.name == "transfer-encoding") {
+      if (!head_only) return fail(411, "transfer codings (chunked) are not accepted in requests; send Content-Length");
+      if (value.size() != 7 || !has_token(value, "chunked"))
+        return fail(501, "only the chunked transfer coding is supported");
+      chunked = true;
+    }
+    if (h.name == "upgrade") have_upgrade = true;
     if (h.name == "content-length") {
       if (value.empty() || value.size() > 18) return fail(400, "malformed Content-Length");
       size_t n = 0;
@@ -146,6 +150,7 @@ Http1Result parse_http1_request(std::string_view input, size_t max_header_bytes,
     if (h.name == "connection") {
       if (has_token(value, "close")) close = true;
       else if (has_token(value, "keep-alive")) close = false;
+      if (has_token(value, "upgrade")) connection_upgrade = true;
     }
     request.headers.push_back(std::move(h));
   }
@@ -155,6 +160,17 @@ Http1Result parse_http1_request(std::string_view input, size_t max_header_bytes,
                          std::to_string(max_body_bytes));
 
   const size_t body_start = head_end + 4;
+  if (head_only) {
+    if (chunked && have_length) return fail(400, "both Transfer-Encoding and Content-Length");
+    Http1Result r;
+    r.kind = Http1Result::complete;
+    r.consumed = body_start;
+    r.keep_alive = !close;
+    r.content_length = content_length;
+    r.chunked = chunked;
+    r.upgrade = connection_upgrade && have_upgrade && request.version == 11;
+    return r;
+  }
   if (input.size() - body_start < content_length) return {};
   request.body.assign(input.substr(body_start, content_length));
   Http1Result r;
@@ -162,6 +178,18 @@ Http1Result parse_http1_request(std::string_view input, size_t max_header_bytes,
   r.consumed = body_start + content_length;
   r.keep_alive = !close;
   return r;
+}
+
+}  // namespace
+
+Http1Result parse_http1_request(std::string_view input, size_t max_header_bytes, size_t max_body_bytes,
+                                Request& request) {
+  return parse(input, max_header_bytes, max_body_bytes, request, false);
+}
+
+Http1Result parse_http1_head(std::string_view input, size_t max_header_bytes, size_t max_body_bytes,
+                             Request& request) {
+  return parse(input, max_header_bytes, max_body_bytes, request, true);
 }
 
 }  // namespace sekisho::net::http

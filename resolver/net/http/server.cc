@@ -14,6 +14,7 @@
 
 #include "resolver/base/clock.h"
 #include "resolver/base/log.h"
+#include "resolver/net/http/chunked.h"
 #include "resolver/net/http/http1_parser.h"
 #include "resolver/net/tls/context.h"
 #include "resolver/net/tls/session.h"
@@ -25,6 +26,9 @@ const tls::AlpnList kHttpAlpn = {"h2", "http/1.1"};
 constexpr std::string_view kH2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 constexpr size_t kMaxWriteQueue = 4 << 20;  // a client that never reads is cut off
 constexpr size_t kReadChunk = 65536;
+// Streaming: request body bytes handed to the handler and not yet consumed() before the client
+// is held back (reads stop; HTTP/2 withholds WINDOW_UPDATE). Also the HTTP/2 initial window.
+constexpr size_t kBodyWindow = 256 << 10;
 
 class Connection;
 class Listener;
@@ -111,9 +115,57 @@ class ExchangeImpl final : public Exchange {
   Response res;
   size_t body_sent = 0;
 
+  // Streaming (Limits::streaming).
+  bool streaming = false;
+  int64_t body_len = 0;
+  uint64_t body_received = 0;
+  BodyReader reader;
+  std::string body_pending;     // arrived before read_body()
+  bool body_ended = false;      // the client's body is complete (or, in a tunnel, its FIN)
+  bool end_delivered = false;
+  size_t unacked = 0;           // handed over or pending, not yet consumed()
+  bool upgrade = false;         // HTTP/1.1 upgrade request
+  bool tunnel = false;          // 101 sent: a byte pipe
+  bool streamed = false;        // respond_head() was used
+  bool head_written = false;    // HTTP/1.1
+  bool no_body = false;         // the streamed response has no body (HEAD, 204, 304)
+  bool chunked_out = false;     // HTTP/1.1 chunked framing of the streamed body
+  bool finished = false;        // finish() called
+  std::optional<uint64_t> length;
+  std::string out_buf;          // HTTP/2: body bytes nghttp2 has not taken yet
+  bool deferred = false;        // HTTP/2: the data provider is waiting for write()
+  std::function<void()> drain_cb, cancel_cb;
+
   const Request& request() const override { return req; }
   bool cancelled() const override { return conn == nullptr; }
   void respond(Response response) override;
+  int64_t body_length() const override { return body_len; }
+  void read_body(BodyReader r) override;
+  void consumed(size_t bytes) override;
+  bool upgrade_requested() const override { return upgrade; }
+  void respond_head(Response head, std::optional<uint64_t> len) override;
+  void write(std::string_view data) override;
+  void finish() override;
+  void abort() override;
+  size_t unsent() const override;
+  void when_drained(std::function<void()> callback) override;
+  void on_cancel(std::function<void()> callback) override {
+    if (conn) cancel_cb = std::move(callback);
+  }
+
+  // Gives body bytes to the reader (or keeps them until read_body), then the end once.
+  void deliver(std::string_view data);
+  // The exchange is over for the connection; a streamed one that did not finish is cancelled.
+  void detach() {
+    conn = nullptr;
+    if (cancel_cb) {
+      auto cb = std::move(cancel_cb);
+      cancel_cb = nullptr;
+      if (!(finished || (responded && !streamed))) cb();
+    }
+    drain_cb = nullptr;
+    reader = nullptr;
+  }
 };
 
 class Connection {
@@ -124,6 +176,14 @@ class Connection {
   void shutdown_then_close();
   void linger(int shutdown_status);
   bool idle() const { return in_.empty() && h1_queue_.empty() && h2_streams_.empty(); }
+
+  // Streaming, called by ExchangeImpl.
+  void body_consumed(ExchangeImpl* ex, size_t n);
+  void stream_write(ExchangeImpl* ex, std::string_view data);
+  void stream_finish(ExchangeImpl* ex);
+  void stream_abort(ExchangeImpl* ex);
+  size_t unsent(const ExchangeImpl* ex) const;
+  void check_drain();
 
  private:
   explicit Connection(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
@@ -140,6 +200,10 @@ class Connection {
   void peer_finished();
   void deliver(std::string_view plain);
   void parse_h1();
+  void parse_h1_streaming();
+  bool pump_h1_body();
+  void update_reading();
+  void write_h1_head(ExchangeImpl* ex, std::optional<uint64_t> length);
   void write_h1_responses();
   void start_h2();
   void feed_h2(std::string_view data);
@@ -191,6 +255,12 @@ class Connection {
   bool peer_done_ = false;   // the client's FIN arrived
   bool lingering_ = false;   // our FIN is out; discarding what the client still sends
   bool goaway_sent_ = false;
+  // HTTP/1.1 streaming: the request whose body is being read, and how it is framed.
+  enum class H1Body { length, chunked, tunnel_wait, tunnel };
+  std::shared_ptr<ExchangeImpl> h1_reading_;
+  H1Body h1_body_ = H1Body::length;
+  uint64_t h1_remaining_ = 0;
+  ChunkedDecoder h1_chunks_;
 };
 
 class Listener {
@@ -232,6 +302,67 @@ void ExchangeImpl::respond(Response response) {
   responded = true;
   res = std::move(response);
   if (conn) conn->on_response(this);
+}
+
+void ExchangeImpl::deliver(std::string_view data) {
+  if (!data.empty()) {
+    unacked += data.size();
+    if (reader) reader(data, false);
+    else body_pending.append(data);
+  }
+  if (body_ended && !end_delivered && reader && body_pending.empty()) {
+    end_delivered = true;
+    reader({}, true);
+  }
+}
+
+void ExchangeImpl::read_body(BodyReader r) {
+  if (!conn && !body_ended) return;
+  reader = std::move(r);
+  if (!body_pending.empty()) {
+    std::string pending;
+    pending.swap(body_pending);
+    unacked -= pending.size();  // deliver() counts it again
+    deliver(pending);
+  } else {
+    deliver({});
+  }
+}
+
+void ExchangeImpl::consumed(size_t bytes) {
+  bytes = std::min(bytes, unacked);
+  unacked -= bytes;
+  if (conn) conn->body_consumed(this, bytes);
+}
+
+void ExchangeImpl::respond_head(Response head, std::optional<uint64_t> len) {
+  if (responded) return;
+  streamed = true;
+  length = len;
+  tunnel = upgrade && head.status == 101;
+  respond(std::move(head));
+}
+
+void ExchangeImpl::write(std::string_view data) {
+  if (conn && streamed && !finished && !data.empty()) conn->stream_write(this, data);
+}
+
+void ExchangeImpl::finish() {
+  if (!streamed || finished) return;
+  finished = true;
+  if (conn) conn->stream_finish(this);
+}
+
+void ExchangeImpl::abort() {
+  if (conn) conn->stream_abort(this);
+}
+
+size_t ExchangeImpl::unsent() const { return conn ? conn->unsent(this) : 0; }
+
+void ExchangeImpl::when_drained(std::function<void()> callback) {
+  if (!conn) return;
+  if (unsent() < kLowWater) return callback();
+  drain_cb = std::move(callback);
 }
 
 // ------------------------------------------------------------------------------ lifecycle
@@ -281,10 +412,12 @@ void Connection::close() {
   cs.erase(std::remove(cs.begin(), cs.end(), this), cs.end());
   // Exchanges still held by handlers become cancelled; the nghttp2 session is freed with the
   // object, never here, because close() may run inside one of its callbacks.
-  for (auto& ex : h1_queue_) ex->conn = nullptr;
-  for (auto& [id, ex] : h2_streams_) ex->conn = nullptr;
+  std::vector<std::shared_ptr<ExchangeImpl>> gone(h1_queue_.begin(), h1_queue_.end());
+  for (auto& [id, ex] : h2_streams_) gone.push_back(ex);
+  if (h1_reading_) gone.push_back(std::move(h1_reading_));
   h1_queue_.clear();
   h2_streams_.clear();
+  for (auto& ex : gone) ex->detach();
   uv_close(reinterpret_cast<uv_handle_t*>(&handle_), &Connection::on_closed);
   if (handles_open_ == 2) uv_close(reinterpret_cast<uv_handle_t*>(&timer_), &Connection::on_closed);
 }
@@ -355,6 +488,14 @@ void Connection::peer_finished() {
   peer_done_ = true;
   reading_ = false;
   uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
+  if (h1_reading_) {
+    // A tunnel's client half-closed: the origin may still answer. A body cut short: gone.
+    if (h1_body_ != H1Body::tunnel) return close();
+    std::shared_ptr<ExchangeImpl> ex = std::move(h1_reading_);
+    ex->body_ended = true;
+    ex->deliver({});
+    return;
+  }
   if (proto_ == Proto::h1 && !h1_queue_.empty()) {
     stop_parsing_ = true;
     h1_queue_.back()->close_after = true;
@@ -452,6 +593,7 @@ void Connection::dispatch(const std::shared_ptr<ExchangeImpl>& ex) {
 // ---------------------------------------------------------------------------------- HTTP/1.1
 
 void Connection::parse_h1() {
+  if (shared_->limits.streaming) return parse_h1_streaming();
   const Limits& limits = shared_->limits;
   while (!closing_ && !stop_parsing_ && h1_queue_.size() < limits.max_pipelined) {
     if (in_.empty()) {
@@ -488,31 +630,181 @@ void Connection::parse_h1() {
   }
 }
 
+// Streaming: one request at a time; its head goes to the handler at once, its body follows
+// through pump_h1_body as it arrives.
+void Connection::parse_h1_streaming() {
+  const Limits& limits = shared_->limits;
+  while (!closing_) {
+    if (h1_reading_) {
+      if (!pump_h1_body()) break;
+      continue;
+    }
+    if (stop_parsing_ || !h1_queue_.empty()) break;
+    if (in_.empty()) {
+      head_started_ms_ = 0;
+      break;
+    }
+    if (head_started_ms_ == 0) head_started_ms_ = monotonic_ms();
+    auto ex = std::make_shared<ExchangeImpl>();
+    Http1Result r = parse_http1_head(in_, limits.max_header_bytes, limits.max_body_bytes, ex->req);
+    if (r.kind == Http1Result::incomplete) break;
+    ex->conn = this;
+    if (r.kind == Http1Result::error) {
+      ++shared_->counters.protocol_errors;
+      stop_parsing_ = true;
+      in_.clear();
+      ex->close_after = true;
+      h1_queue_.push_back(ex);
+      fill_origin(ex->req);
+      ex->respond(error_response(r.status, r.reason));
+      break;
+    }
+    in_.erase(0, r.consumed);
+    head_started_ms_ = 0;
+    ex->streaming = true;
+    ex->close_after = !r.keep_alive || requests_ + 1 >= limits.max_requests_per_connection;
+    if (ex->close_after) stop_parsing_ = true;
+    ex->upgrade = r.upgrade && !r.chunked && r.content_length == 0;
+    ex->body_len = r.chunked ? -1 : static_cast<int64_t>(r.content_length);
+    if (ex->upgrade) {
+      h1_body_ = H1Body::tunnel_wait;  // bytes after the head wait for the 101
+      h1_reading_ = ex;
+    } else if (r.chunked) {
+      h1_body_ = H1Body::chunked;
+      h1_chunks_ = ChunkedDecoder();
+      h1_reading_ = ex;
+    } else if (r.content_length > 0) {
+      h1_body_ = H1Body::length;
+      h1_remaining_ = r.content_length;
+      h1_reading_ = ex;
+    } else {
+      ex->body_ended = true;
+    }
+    h1_queue_.push_back(ex);
+    dispatch(ex);
+    if (ex->body_ended) ex->deliver({});
+  }
+  update_reading();
+}
+
+// Hands buffered body bytes of h1_reading_ to its exchange; true when that body ended (the
+// next request may follow), false when more bytes (or a consumed()) are needed.
+bool Connection::pump_h1_body() {
+  std::shared_ptr<ExchangeImpl> ex = h1_reading_;
+  if (h1_body_ == H1Body::tunnel_wait || in_.empty() || ex->unacked >= kBodyWindow) return false;
+  std::string data;
+  if (h1_body_ == H1Body::length) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(h1_remaining_, in_.size()));
+    data = in_.substr(0, n);
+    in_.erase(0, n);
+    h1_remaining_ -= n;
+    ex->body_ended = h1_remaining_ == 0;
+  } else if (h1_body_ == H1Body::chunked) {
+    in_.erase(0, h1_chunks_.feed(in_, data));
+    if (h1_chunks_.failed()) {
+      ++shared_->counters.protocol_errors;
+      log::debug("http", "malformed chunked body, closing", {{"peer", peer_.to_string()}});
+      close();
+      return false;
+    }
+    ex->body_ended = h1_chunks_.done();
+  } else {
+    data.swap(in_);
+  }
+  ex->body_received += data.size();
+  if (h1_body_ != H1Body::tunnel && ex->body_received > shared_->limits.max_body_bytes) {
+    log::debug("http", "chunked body over the limit, closing", {{"peer", peer_.to_string()}});
+    close();
+    return false;
+  }
+  if (ex->body_ended) h1_reading_.reset();
+  ex->deliver(data);
+  return ex->body_ended && !closing_;
+}
+
+void Connection::update_reading() {
+  if (closing_ || lingering_ || peer_done_ || !shared_->limits.streaming || proto_ != Proto::h1) return;
+  bool want;
+  if (h1_reading_) {
+    want = h1_body_ != H1Body::tunnel_wait && h1_reading_->unacked + in_.size() < kBodyWindow;
+  } else {
+    want = !stop_parsing_ && h1_queue_.empty();
+  }
+  if (want && !reading_) {
+    reading_ = true;
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &Connection::on_alloc, &Connection::on_read);
+  } else if (!want && reading_) {
+    reading_ = false;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
+  }
+}
+
+void Connection::write_h1_head(ExchangeImpl* ex, std::optional<uint64_t> length) {
+  const Response& res = ex->res;
+  out_ += ex->req.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+  out_ += std::to_string(res.status);
+  out_ += ' ';
+  out_ += reason_phrase(res.status);
+  out_ += "\r\n";
+  for (const Header& h : res.headers) {
+    if (unsafe_header(h)) continue;
+    out_ += h.name;
+    out_ += ": ";
+    out_ += h.value;
+    out_ += "\r\n";
+  }
+  if (ex->tunnel) {
+    out_ += "connection: upgrade\r\n\r\n";
+    return;
+  }
+  if (res.status >= 200 && res.status != 204 && res.status != 304) {
+    if (length) {
+      out_ += "content-length: " + std::to_string(*length) + "\r\n";
+    } else if (body_allowed(ex->req, res.status)) {
+      // Unknown length: chunked for HTTP/1.1; an HTTP/1.0 client reads until we close.
+      if (ex->req.version == 11) out_ += "transfer-encoding: chunked\r\n";
+      else ex->close_after = true;
+      ex->chunked_out = ex->req.version == 11;
+    }
+  }
+  if (ex->close_after) out_ += "connection: close\r\n";
+  out_ += "\r\n";
+}
+
 void Connection::write_h1_responses() {
   bool finished = false;
   while (!h1_queue_.empty() && h1_queue_.front()->responded) {
+    ExchangeImpl* front = h1_queue_.front().get();
+    // A body the handler answered before reading all of it: the connection cannot carry
+    // another request after it.
+    if (h1_reading_.get() == front && !front->tunnel) {
+      front->close_after = true;
+      stop_parsing_ = true;
+    }
+    if (front->streamed) {
+      if (!front->head_written) {
+        front->head_written = true;
+        front->no_body = !front->tunnel && !body_allowed(front->req, front->res.status);
+        write_h1_head(front, front->length);
+        if (front->tunnel) {
+          h1_body_ = H1Body::tunnel;
+          update_reading();
+          ++busy_;
+          pump_h1_body();  // bytes the client sent right after its request
+          --busy_;
+        }
+      }
+      if (!front->finished) break;
+      if (front->chunked_out && !front->no_body) out_ += kLastChunk;
+      if (front->tunnel) front->close_after = true;
+    }
     std::shared_ptr<ExchangeImpl> ex = std::move(h1_queue_.front());
     h1_queue_.pop_front();
     ex->conn = nullptr;
-    const Response& res = ex->res;
-    out_ += ex->req.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
-    out_ += std::to_string(res.status);
-    out_ += ' ';
-    out_ += reason_phrase(res.status);
-    out_ += "\r\n";
-    for (const Header& h : res.headers) {
-      if (unsafe_header(h)) continue;
-      out_ += h.name;
-      out_ += ": ";
-      out_ += h.value;
-      out_ += "\r\n";
+    if (!ex->streamed) {
+      write_h1_head(ex.get(), ex->res.body.size());
+      if (body_allowed(ex->req, ex->res.status)) out_ += ex->res.body;
     }
-    const bool body = body_allowed(ex->req, res.status);
-    if (res.status >= 200 && res.status != 204 && res.status != 304)
-      out_ += "content-length: " + std::to_string(res.body.size()) + "\r\n";
-    if (ex->close_after) out_ += "connection: close\r\n";
-    out_ += "\r\n";
-    if (body) out_ += res.body;
     last_activity_ms_ = monotonic_ms();
     if (ex->close_after) {
       finished = true;
@@ -520,13 +812,23 @@ void Connection::write_h1_responses() {
     }
   }
   if (finished) {
-    for (auto& ex : h1_queue_) ex->conn = nullptr;
+    for (auto& ex : h1_queue_) ex->detach();
     h1_queue_.clear();
+    if (h1_reading_) std::exchange(h1_reading_, nullptr)->detach();
     flush();
     shutdown_then_close();
     return;
   }
   if (busy_ == 0) flush();
+  if (shared_->limits.streaming) {
+    if (!closing_ && h1_queue_.empty()) {
+      ++busy_;
+      parse_h1();  // the next request, if it arrived while this one was answered
+      --busy_;
+      flush();
+    }
+    return;
+  }
   if (!closing_ && !reading_ && !stop_parsing_ && h1_queue_.size() < shared_->limits.max_pipelined) {
     reading_ = true;
     uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &Connection::on_alloc, &Connection::on_read);
@@ -548,13 +850,22 @@ void Connection::start_h2() {
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, &Connection::h2_data_chunk);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, &Connection::h2_frame_recv);
   nghttp2_session_callbacks_set_on_stream_close_callback(cbs, &Connection::h2_stream_close);
-  nghttp2_session_server_new(&h2_, cbs, this);
+  nghttp2_option* option = nullptr;
+  nghttp2_option_new(&option);
+  // Streaming: request body bytes are acknowledged (WINDOW_UPDATE) only once the handler has
+  // consumed() them, so a client cannot upload faster than the handler passes bytes on.
+  if (shared_->limits.streaming) nghttp2_option_set_no_auto_window_update(option, 1);
+  nghttp2_session_server_new2(&h2_, cbs, this, option);
+  nghttp2_option_del(option);
   nghttp2_session_callbacks_del(cbs);
   const nghttp2_settings_entry settings[] = {
       {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, shared_->limits.max_streams},
       {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, static_cast<uint32_t>(shared_->limits.max_header_bytes)},
+      {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, static_cast<uint32_t>(kBodyWindow)},
   };
-  nghttp2_submit_settings(h2_, NGHTTP2_FLAG_NONE, settings, 2);
+  nghttp2_submit_settings(h2_, NGHTTP2_FLAG_NONE, settings, shared_->limits.streaming ? 3 : 2);
+  if (shared_->limits.streaming)  // the connection's window: a few streams' worth
+    nghttp2_session_set_local_window_size(h2_, NGHTTP2_FLAG_NONE, 0, static_cast<int32_t>(4 * kBodyWindow));
 }
 
 void Connection::feed_h2(std::string_view data) {
@@ -639,6 +950,20 @@ int Connection::h2_data_chunk(nghttp2_session* session, uint8_t, int32_t stream_
                               void* user) {
   auto* c = static_cast<Connection*>(user);
   auto* ex = static_cast<ExchangeImpl*>(nghttp2_session_get_stream_user_data(session, stream_id));
+  if (c->shared_->limits.streaming) {
+    if (!ex || !ex->dispatched || ex->cancelled() || ex->body_ended || (ex->responded && !ex->streamed)) {
+      nghttp2_session_consume(session, stream_id, len);  // nobody reads it: keep the window open
+      return 0;
+    }
+    ex->body_received += len;
+    if (ex->body_received > c->shared_->limits.max_body_bytes) {
+      nghttp2_session_consume(session, stream_id, len);
+      nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, stream_id, NGHTTP2_REFUSED_STREAM);
+      return 0;
+    }
+    ex->deliver({reinterpret_cast<const char*>(data), len});
+    return 0;
+  }
   if (!ex || ex->limit_status) return 0;
   if (ex->req.body.size() + len > c->shared_->limits.max_body_bytes) {
     ex->limit_status = 413;
@@ -651,6 +976,29 @@ int Connection::h2_data_chunk(nghttp2_session* session, uint8_t, int32_t stream_
 
 int Connection::h2_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
   auto* c = static_cast<Connection*>(user);
+  if (c->shared_->limits.streaming && (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA)) {
+    // The head goes to the handler at once; the end of the body follows with END_STREAM.
+    auto it = c->h2_streams_.find(frame->hd.stream_id);
+    if (it == c->h2_streams_.end()) return 0;
+    std::shared_ptr<ExchangeImpl> ex = it->second;
+    const bool end = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (!ex->dispatched) {
+      if (frame->hd.type != NGHTTP2_HEADERS) return 0;
+      ex->dispatched = true;
+      ex->streaming = true;
+      ex->body_ended = end;
+      ex->body_len = end ? 0 : -1;
+      const std::string_view cl = ex->req.header("content-length");
+      if (!end && !cl.empty() && cl.size() < 19 && cl.find_first_not_of("0123456789") == std::string_view::npos)
+        ex->body_len = std::stoll(std::string(cl));
+      c->dispatch(ex);
+      if (end) ex->deliver({});
+    } else if (end && !ex->body_ended) {
+      ex->body_ended = true;
+      ex->deliver({});
+    }
+    return 0;
+  }
   if ((frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA) || !(frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
     return 0;
   auto it = c->h2_streams_.find(frame->hd.stream_id);
@@ -670,8 +1018,9 @@ int Connection::h2_stream_close(nghttp2_session*, int32_t stream_id, uint32_t, v
   auto* c = static_cast<Connection*>(user);
   auto it = c->h2_streams_.find(stream_id);
   if (it == c->h2_streams_.end()) return 0;
-  it->second->conn = nullptr;  // a response still to come is dropped
+  std::shared_ptr<ExchangeImpl> ex = std::move(it->second);
   c->h2_streams_.erase(it);
+  ex->detach();  // a response still to come is dropped
   c->last_activity_ms_ = monotonic_ms();
   return 0;
 }
@@ -679,6 +1028,21 @@ int Connection::h2_stream_close(nghttp2_session*, int32_t stream_id, uint32_t, v
 ssize_t Connection::h2_read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t length, uint32_t* flags,
                                  nghttp2_data_source* source, void*) {
   auto* ex = static_cast<ExchangeImpl*>(source->ptr);
+  if (ex->streamed) {
+    if (ex->out_buf.empty()) {
+      if (ex->finished) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return 0;
+      }
+      ex->deferred = true;
+      return NGHTTP2_ERR_DEFERRED;
+    }
+    const size_t n = std::min(length, ex->out_buf.size());
+    std::memcpy(buf, ex->out_buf.data(), n);
+    ex->out_buf.erase(0, n);
+    if (ex->out_buf.empty() && ex->finished) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return static_cast<ssize_t>(n);
+  }
   const std::string& body = ex->res.body;
   const size_t n = std::min(length, body.size() - ex->body_sent);
   std::memcpy(buf, body.data() + ex->body_sent, n);
@@ -690,7 +1054,7 @@ ssize_t Connection::h2_read_body(nghttp2_session*, int32_t, uint8_t* buf, size_t
 void Connection::submit_h2(ExchangeImpl* ex) {
   const Response& res = ex->res;
   const std::string status = std::to_string(res.status);
-  const std::string length = std::to_string(res.body.size());
+  const std::string length = std::to_string(ex->streamed ? ex->length.value_or(0) : res.body.size());
   std::vector<nghttp2_nv> nva;
   nva.reserve(res.headers.size() + 2);
   auto add = [&nva](std::string_view n, std::string_view v) {
@@ -701,8 +1065,10 @@ void Connection::submit_h2(ExchangeImpl* ex) {
   add(":status", status);
   for (const Header& h : res.headers)
     if (!unsafe_header(h)) add(h.name, h.value);
-  const bool body = body_allowed(ex->req, res.status) && !res.body.empty();
-  if (res.status >= 200 && res.status != 204 && res.status != 304) add("content-length", length);
+  const bool body = body_allowed(ex->req, res.status) && (ex->streamed ? ex->length != 0u : !res.body.empty());
+  ex->no_body = !body;
+  if (res.status >= 200 && res.status != 204 && res.status != 304 && (!ex->streamed || ex->length))
+    add("content-length", length);
   nghttp2_data_provider provider;
   provider.source.ptr = ex;
   provider.read_callback = &Connection::h2_read_body;
@@ -714,6 +1080,100 @@ void Connection::submit_h2(ExchangeImpl* ex) {
 }
 
 // ---------------------------------------------------------------------------------- writing
+
+// ---------------------------------------------------------------------------------- streaming
+
+void Connection::body_consumed(ExchangeImpl* ex, size_t n) {
+  if (closing_) return;
+  if (proto_ == Proto::h2) {
+    nghttp2_session_consume(h2_, ex->stream_id, n);
+    if (busy_ == 0) {
+      send_h2();
+      flush();
+    }
+    return;
+  }
+  if (h1_reading_.get() != ex) return;
+  ++busy_;
+  parse_h1();  // buffered body bytes the window held back, then reading resumes
+  --busy_;
+  if (!closing_) flush();
+}
+
+void Connection::stream_write(ExchangeImpl* ex, std::string_view data) {
+  if (closing_ || ex->no_body) return;
+  last_activity_ms_ = monotonic_ms();
+  if (proto_ == Proto::h2) {
+    ex->out_buf.append(data);
+    if (ex->deferred) {
+      ex->deferred = false;
+      nghttp2_session_resume_data(h2_, ex->stream_id);
+    }
+    if (busy_ == 0) {
+      send_h2();
+      flush();
+    }
+    return;
+  }
+  if (h1_queue_.empty() || h1_queue_.front().get() != ex || !ex->head_written) return;
+  if (ex->chunked_out) append_chunk(out_, data);
+  else out_.append(data);
+  if (busy_ == 0) flush();
+}
+
+void Connection::stream_finish(ExchangeImpl* ex) {
+  if (closing_) return;
+  if (proto_ == Proto::h2) {
+    if (ex->deferred) {
+      ex->deferred = false;
+      nghttp2_session_resume_data(h2_, ex->stream_id);
+    }
+    if (busy_ == 0) {
+      send_h2();
+      flush();
+    }
+    return;
+  }
+  write_h1_responses();
+}
+
+void Connection::stream_abort(ExchangeImpl* ex) {
+  if (closing_) return;
+  if (proto_ == Proto::h2) {
+    nghttp2_submit_rst_stream(h2_, NGHTTP2_FLAG_NONE, ex->stream_id, NGHTTP2_INTERNAL_ERROR);
+    if (busy_ == 0) {
+      send_h2();
+      flush();
+    }
+    return;
+  }
+  flush();
+  close();
+}
+
+size_t Connection::unsent(const ExchangeImpl* ex) const {
+  if (closing_) return 0;
+  return ex->out_buf.size() + out_.size() +
+         uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&handle_));
+}
+
+void Connection::check_drain() {
+  if (closing_) return;
+  std::vector<std::shared_ptr<ExchangeImpl>> waiting;
+  if (proto_ == Proto::h2) {
+    for (auto& [id, ex] : h2_streams_)
+      if (ex->drain_cb) waiting.push_back(ex);
+  } else if (!h1_queue_.empty() && h1_queue_.front()->drain_cb) {
+    waiting.push_back(h1_queue_.front());
+  }
+  for (auto& ex : waiting) {
+    if (ex->conn != this || !ex->drain_cb || unsent(ex.get()) >= kLowWater) continue;
+    auto cb = std::move(ex->drain_cb);
+    ex->drain_cb = nullptr;
+    cb();
+    if (closing_) return;
+  }
+}
 
 void Connection::on_response(ExchangeImpl* ex) {
   if (closing_) return;
@@ -763,6 +1223,7 @@ void Connection::write_raw(std::string bytes) {
     auto* c = static_cast<Connection*>(req->data);
     delete wr;
     if (status < 0 && status != UV_ECANCELED) c->close();
+    else if (status == 0) c->check_drain();
   });
   if (rc != 0) {
     delete w;

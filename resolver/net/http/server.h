@@ -1,7 +1,8 @@
 // An HTTP server on one libuv loop: HTTP/1.1 (keep-alive; pipelined requests answered in
 // order) and HTTP/2 (nghttp2, driven from memory), in clear or over TLS (OpenSSL memory BIOs,
 // ALPN "h2" / "http/1.1"; in clear, HTTP/2 with prior knowledge is detected by its preface).
-// Services plug in a Handler and see only complete Requests and Responses (message.h).
+// Services plug in a Handler and see only complete Requests and Responses (message.h), or,
+// with Limits::streaming, the head at once and bodies as they flow (Exchange's streaming calls).
 //
 // How to use it (admin API, block page, DoH):
 //
@@ -59,7 +60,17 @@ struct Limits {
   uint32_t max_pipelined = 16;           // HTTP/1.1 requests read ahead of their responses
   uint32_t max_requests_per_connection = 10000;  // then HTTP/2 GOAWAY / HTTP/1.1 close
   uint32_t max_connections = 1024;       // per Server; more are accepted and closed at once
+  // Streaming (sekisho-intercept's forwarding): the handler runs once the head has arrived
+  // (request.body stays empty) and bodies flow through Exchange's streaming calls below, so
+  // no body is ever held whole. HTTP/1.1 requests are then answered one at a time (no
+  // pipelining). max_body_bytes still bounds request bodies.
+  bool streaming = false;
 };
+
+// Streaming flow control: a handler pauses its source while unsent() is above kHighWater and
+// resumes from when_drained(), which runs once it is back under kLowWater.
+inline constexpr size_t kHighWater = 1 << 20;
+inline constexpr size_t kLowWater = 256 << 10;
 
 // One request waiting for its response.
 class Exchange {
@@ -68,6 +79,32 @@ class Exchange {
   virtual const Request& request() const = 0;
   virtual void respond(Response response) = 0;  // exactly once; a no-op once cancelled
   virtual bool cancelled() const = 0;           // the client (or the server) closed it
+
+  // ---- Streaming (Limits::streaming only).
+  // The request body's length: -1 unknown (chunked, or HTTP/2 without content-length), 0 none.
+  virtual int64_t body_length() const = 0;
+  // Body pieces as they arrive, then `end` (also for a request without a body). Pieces not yet
+  // acknowledged with consumed() hold back the client: no further reads (HTTP/1.1) or no
+  // WINDOW_UPDATE (HTTP/2) past a window of a few hundred KiB.
+  using BodyReader = std::function<void(std::string_view data, bool end)>;
+  virtual void read_body(BodyReader reader) = 0;
+  virtual void consumed(size_t bytes) = 0;
+  // A streamed response: the head, with the body's length when known (else HTTP/1.1 chunked,
+  // or close-delimited for HTTP/1.0), then write() pieces and finish(). A 101 answer to an
+  // HTTP/1.1 upgrade request (upgrade_requested) makes the connection a byte pipe: the client's
+  // bytes go on arriving through the reader (`end` at its FIN), write() sends raw bytes and
+  // finish() closes. Each is a no-op once cancelled.
+  virtual bool upgrade_requested() const = 0;
+  virtual void respond_head(Response head, std::optional<uint64_t> length) = 0;
+  virtual void write(std::string_view data) = 0;
+  virtual void finish() = 0;
+  // Stops the response midway (the origin failed): HTTP/1.1 closes the connection, HTTP/2
+  // resets the stream, so the client sees a truncated transfer, never a complete one.
+  virtual void abort() = 0;
+  virtual size_t unsent() const = 0;
+  virtual void when_drained(std::function<void()> callback) = 0;  // once, after unsent() < kLowWater
+  // Runs once if the exchange becomes cancelled (client gone, stream reset, server closed).
+  virtual void on_cancel(std::function<void()> callback) = 0;
 };
 
 using Handler = std::function<void(std::shared_ptr<Exchange>)>;

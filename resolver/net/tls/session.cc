@@ -18,7 +18,25 @@ Session::Session(const ServerContext& ctx, const AlpnList* alpn) : alpn_(alpn) {
   SSL_set_accept_state(ssl_);
 }
 
+Session::Session(SSL_CTX* client_ctx, const std::string& host) : alpn_(nullptr) {
+  ssl_ = SSL_new(client_ctx);
+  rbio_ = BIO_new(BIO_s_mem());
+  wbio_ = BIO_new(BIO_s_mem());
+  BIO_set_mem_eof_return(rbio_, -1);
+  BIO_set_mem_eof_return(wbio_, -1);
+  SSL_set_bio(ssl_, rbio_, wbio_);
+  SSL_set_app_data(ssl_, this);
+  SSL_set_tlsext_host_name(ssl_, host.c_str());
+  SSL_set1_host(ssl_, host.c_str());
+  SSL_set_connect_state(ssl_);
+}
+
 Session::~Session() { SSL_free(ssl_); }
+
+std::string Session::verify_error() const {
+  const long v = SSL_get_verify_result(ssl_);
+  return v == X509_V_OK ? std::string() : X509_verify_cert_error_string(v);
+}
 
 void Session::feed(std::span<const uint8_t> cipher) {
   if (!cipher.empty()) BIO_write(rbio_, cipher.data(), static_cast<int>(cipher.size()));

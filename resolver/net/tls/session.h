@@ -20,6 +20,9 @@ class Session {
  public:
   // `alpn` is the listener's list; it must outlive the session (listeners keep theirs static).
   Session(const ServerContext& ctx, const AlpnList* alpn);
+  // A client connection to `host` (SNI, and the certificate must name it), for
+  // sekisho-intercept's origins; `client_ctx` verifies the peer against its trust store.
+  Session(SSL_CTX* client_ctx, const std::string& host);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -46,6 +49,8 @@ class Session {
   // SNI, lower-cased; empty when the client sent none.
   std::string server_name() const;
   const std::string& error() const { return error_; }
+  // Client: why the peer's certificate was not accepted; empty when it was (or not yet checked).
+  std::string verify_error() const;
 
   const AlpnList* offered() const { return alpn_; }
   // The client's address, for certificate selectors (context.h); set by the transport.
