@@ -49,6 +49,7 @@ App::App(config::Configuration c, std::string config_path)
   limits.max_body_bytes = settings_.max_body_bytes;
   limits.header_timeout_ms = settings_.header_timeout_ms;
   limits.idle_timeout_ms = settings_.idle_timeout_ms;
+  limits.streaming = true;  // forwarded bodies flow through, never held whole (forward.h)
   ForwardOptions fo;
   fo.upstreams = c.settings.upstreams;
   fo.allow_private = settings_.allow_private;
@@ -56,7 +57,8 @@ App::App(config::Configuration c, std::string config_path)
   fo.https_port = settings_.origin_https_port;
   fo.http_port = settings_.origin_http_port;
   fo.timeout_ms = settings_.origin_timeout_ms;
-  fo.max_body_bytes = settings_.max_body_bytes;
+  fo.idle_ms = settings_.idle_timeout_ms;
+  fo.max_header_bytes = settings_.max_header_bytes;
   forwarder_ = std::make_unique<Forwarder>(&loop_, fo);
   http_ = std::make_unique<net::http::Server>(&loop_, [this](auto ex) { handle(std::move(ex)); }, limits);
   std::string error;
@@ -197,7 +199,7 @@ void App::shutdown() {
   stopping_ = true;
   sd_notify(0, "STOPPING=1");
   http_->close();
-  forwarder_.reset();  // joins its threads (each bounded by origin_timeout_ms) and closes its handle
+  forwarder_.reset();  // pooled origin connections close; lookups still running finish on their own
   for (uv_signal_t* s : {&sighup_, &sigterm_, &sigint_}) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
 }

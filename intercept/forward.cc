@@ -1,39 +1,19 @@
 #include "intercept/forward.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <openssl/err.h>
-#include <openssl/rand.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cstring>
+#include <algorithm>
+#include <cctype>
+#include <optional>
 #include <stdexcept>
 
-#include "policy/domain_list.h"
+#include "resolver/base/clock.h"
 #include "resolver/base/log.h"
-#include "resolver/dns/wire.h"
+#include "resolver/net/http/chunked.h"
 
 namespace sekisho::intercept {
-
-struct Forwarder::Job {
-  std::shared_ptr<net::http::Exchange> exchange;
-  net::http::Request request;  // copied on the loop thread
-  std::string host;
-  bool tls = false;
-  net::http::Response response;
-};
-
 namespace {
 
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
+constexpr uint32_t kMaxDnsCacheTtl = 300;
+constexpr size_t kMaxDnsCacheEntries = 10000;
 
 net::http::Response failure(int status, const std::string& why) {
   net::http::Response r;
@@ -44,88 +24,7 @@ net::http::Response failure(int status, const std::string& why) {
   return r;
 }
 
-bool in_network(const config::NetworkSettings& n, int family, const uint8_t* addr) {
-  if (n.family != family) return false;
-  unsigned bits = n.prefix_length;
-  for (unsigned i = 0; bits > 0; ++i, bits = bits >= 8 ? bits - 8 : 0) {
-    const uint8_t mask = bits >= 8 ? 0xFF : static_cast<uint8_t>(0xFF << (8 - bits));
-    if ((addr[i] & mask) != (n.address[i] & mask)) return false;
-  }
-  return true;
-}
-
-void set_timeouts(int fd, uint32_t ms) {
-  timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-}
-
-// A records of `host` from the upstreams over UDP (the origin is reached over IPv4).
-std::vector<in_addr> resolve(const std::string& host, const ForwardOptions& o, std::string& why) {
-  const std::string qname = policy::to_wire(host);
-  for (const auto& up : o.upstreams) {
-    uint16_t id;
-    RAND_bytes(reinterpret_cast<unsigned char*>(&id), sizeof id);
-    std::string q(12, '\0');
-    q[0] = static_cast<char>(id >> 8), q[1] = static_cast<char>(id), q[2] = 0x01, q[5] = 1;  // RD, QDCOUNT 1
-    q += qname;
-    q += std::string("\0\x01\0\x01", 4);
-    Fd s;
-    s.fd = ::socket(up.address.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (s.fd < 0) continue;
-    set_timeouts(s.fd, std::min<uint32_t>(o.timeout_ms, 2000));
-    if (::connect(s.fd, up.address.get(), up.address.length) != 0 || ::send(s.fd, q.data(), q.size(), 0) < 0) continue;
-    uint8_t buf[4096];
-    const ssize_t n = ::recv(s.fd, buf, sizeof buf, 0);
-    if (n < 12 || buf[0] != static_cast<uint8_t>(q[0]) || buf[1] != static_cast<uint8_t>(q[1])) {
-      why = "no answer from " + up.address.to_string();
-      continue;
-    }
-    std::span<const uint8_t> msg(buf, static_cast<size_t>(n));
-    const uint16_t ancount = dns::read_u16(buf + 6);
-    size_t pos = 12;
-    dns::Question question;
-    if (!dns::read_question(msg, pos, question)) continue;
-    std::vector<in_addr> out;
-    for (uint16_t i = 0; i < ancount; ++i) {
-      dns::RecordView rr;
-      if (!dns::walk_record(msg, pos, rr)) break;
-      if (rr.type == 1 && rr.rdlength == 4) {  // A (the CNAME chain's final name's addresses)
-        in_addr a;
-        std::memcpy(&a, buf + rr.rdata_pos, 4);
-        out.push_back(a);
-      }
-    }
-    if (out.empty()) why = host + " has no IPv4 address";
-    return out;
-  }
-  if (why.empty()) why = "no upstream answered for " + host;
-  return {};
-}
-
-int connect_with_timeout(const in_addr& a, uint16_t port, uint32_t ms) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return -1;
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr = a;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 && errno != EINPROGRESS) {
-    ::close(fd);
-    return -1;
-  }
-  pollfd p{fd, POLLOUT, 0};
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (::poll(&p, 1, static_cast<int>(ms)) != 1 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
-    ::close(fd);
-    return -1;
-  }
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-  set_timeouts(fd, ms);
-  return fd;
-}
-
+// Fields that describe one hop's connection (RFC 9110 §7.6.1), not the message: never passed on.
 bool hop_by_hop(std::string_view name) {
   for (std::string_view h : {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
                              "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"})
@@ -135,47 +34,79 @@ bool hop_by_hop(std::string_view name) {
 
 std::string lower(std::string_view s) {
   std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return out;
 }
 
-// Decodes a chunked body (RFC 9112 §7.1); false when malformed.
-bool dechunk(std::string_view in, std::string& out) {
+bool has_token(std::string_view list, std::string_view token) {
+  const std::string l = lower(list);
   size_t pos = 0;
-  while (true) {
-    size_t eol = in.find("\r\n", pos);
-    if (eol == std::string_view::npos) return false;
-    size_t size = 0;
-    size_t i = pos;
-    for (; i < eol && std::isxdigit(static_cast<unsigned char>(in[i])); ++i)
-      size = size * 16 + static_cast<size_t>(std::isdigit(static_cast<unsigned char>(in[i])) ? in[i] - '0'
-                                                                                           : (in[i] | 0x20) - 'a' + 10);
-    if (i == pos || size > in.size()) return false;
-    pos = eol + 2;
-    if (size == 0) return true;  // trailers ignored
-    if (pos + size + 2 > in.size()) return false;
-    out.append(in.substr(pos, size));
-    pos += size + 2;
+  while (pos <= l.size()) {
+    size_t comma = l.find(',', pos);
+    std::string_view item = std::string_view(l).substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (item == token) return true;
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
   }
+  return false;
+}
+
+std::optional<uint64_t> parse_length(std::string_view v) {
+  if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+  return std::stoull(std::string(v));
 }
 
 }  // namespace
 
-bool non_public_address(int family, const uint8_t* a) {
-  if (family == AF_INET) {
-    return a[0] == 0 || a[0] == 10 || a[0] == 127 || (a[0] == 100 && (a[1] & 0xC0) == 64) ||
-           (a[0] == 169 && a[1] == 254) || (a[0] == 172 && (a[1] & 0xF0) == 16) || (a[0] == 192 && a[1] == 168) ||
-           (a[0] == 192 && a[1] == 0 && a[2] == 2) || (a[0] == 198 && (a[1] & 0xFE) == 18) ||
-           (a[0] == 198 && a[1] == 51 && a[2] == 100) || (a[0] == 203 && a[1] == 0 && a[2] == 113) || a[0] >= 224;
-  }
-  static constexpr uint8_t kZero[16] = {};
-  if (std::memcmp(a, kZero, 15) == 0) return true;  // :: and ::1
-  return (a[0] & 0xFE) == 0xFC || (a[0] == 0xFE && (a[1] & 0xC0) == 0x80) || a[0] == 0xFF ||
-         (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8);
-}
+struct Forwarder::Relay : std::enable_shared_from_this<Relay> {
+  Forwarder* fw = nullptr;  // null once the forwarder is gone
+  std::shared_ptr<net::http::Exchange> ex;
+  std::string host, key, path;
+  bool tls = false;
+  uint16_t port = 0;
+  std::vector<net::SocketAddress> addresses;
+  size_t next_address = 0;
+  std::string connect_errors;
+  std::shared_ptr<OriginConnection> conn;
+  bool reused = false;
+  uint64_t started_ms = 0;
 
-Forwarder::Forwarder(uv_loop_t* loop, ForwardOptions options) : options_(std::move(options)) {
+  // Request body toward the origin.
+  std::string upload;  // arrived before the head went out (bounded by the server's window)
+  size_t upload_unacked = 0;
+  bool upload_end = false, head_sent = false, chunked_up = false, upload_done = false;
+
+  // Response from the origin.
+  enum class In { head, length, chunked, until_close, tunnel, done } state = In::head;
+  std::string in;
+  uint64_t remaining = 0, response_bytes = 0;
+  net::http::ChunkedDecoder chunks;
+  bool keep_alive = true, paused = false, over = false;
+  int status = 0;
+
+  void start();
+  void resolved(OriginAddresses result);
+  void connect_next();
+  void use(std::shared_ptr<OriginConnection> c);
+  void send_head();
+  void body_piece(std::string_view data, bool end);
+  void send_piece(std::string_view data, bool end);
+  void origin_data(std::string_view bytes);
+  void process();
+  bool parse_head();
+  void origin_closed(const std::string& why);
+  void complete();
+  void fail(int code, const std::string& why);
+  void cancel();
+  void done(const char* outcome);
+};
+
+// ------------------------------------------------------------------------------ Forwarder
+
+Forwarder::Forwarder(uv_loop_t* loop, ForwardOptions options)
+    : loop_(loop), options_(std::move(options)), pool_(options_.idle_ms) {
   ssl_ctx_ = SSL_CTX_new(TLS_client_method());
   if (!ssl_ctx_) throw std::runtime_error("cannot create the origin TLS context");
   SSL_CTX_set_min_proto_version(ssl_ctx_, TLS1_2_VERSION);
@@ -187,166 +118,398 @@ Forwarder::Forwarder(uv_loop_t* loop, ForwardOptions options) : options_(std::mo
     SSL_CTX_free(ssl_ctx_);
     throw std::runtime_error("intercept.origin_ca_file " + options_.origin_ca_file + ": cannot load the trust store");
   }
-  uv_async_init(loop, &async_, &Forwarder::on_async);
-  async_.data = this;
-  for (unsigned i = 0; i < std::max(1u, options_.threads); ++i) workers_.emplace_back([this] { work(); });
 }
 
 Forwarder::~Forwarder() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
+  auto relays = std::move(relays_);
+  relays_.clear();
+  for (auto& r : relays) {
+    r->fw = nullptr;
+    r->cancel();
+    if (r->ex) r->ex->abort();
   }
-  wake_.notify_all();
-  for (auto& t : workers_) t.join();
-  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
-  SSL_CTX_free(ssl_ctx_);
+  pool_.clear();
+  SSL_CTX_free(ssl_ctx_);  // sessions still closing hold their own reference
 }
 
 void Forwarder::forward(std::shared_ptr<net::http::Exchange> exchange, std::string host, bool tls) {
-  auto job = std::make_shared<Job>();
-  job->request = exchange->request();
-  job->exchange = std::move(exchange);
-  job->host = std::move(host);
-  job->tls = tls;
-  {
-    std::lock_guard lock(mutex_);
-    if (queue_.size() < options_.max_queued) {
-      queue_.push_back(std::move(job));
-      job = nullptr;
-    }
-  }
-  if (job) return job->exchange->respond(failure(503, "too many requests waiting for origins"));
-  wake_.notify_one();
+  auto r = std::make_shared<Relay>();
+  r->fw = this;
+  r->ex = std::move(exchange);
+  r->host = std::move(host);
+  r->tls = tls;
+  r->port = tls ? options_.https_port : options_.http_port;
+  r->key = r->host + "|" + std::to_string(r->port) + (tls ? "|tls" : "|clear");
+  const auto& req = r->ex->request();
+  r->path = req.path + (req.query.empty() ? "" : "?" + req.query);
+  r->started_ms = monotonic_ms();
+  ++counters_.requests;
+  relays_.insert(r);
+  r->start();
 }
 
-void Forwarder::on_async(uv_async_t* a) {
-  auto* self = static_cast<Forwarder*>(a->data);
-  std::deque<std::shared_ptr<Job>> done;
-  {
-    std::lock_guard lock(self->mutex_);
-    done.swap(self->done_);
-  }
-  for (auto& job : done) job->exchange->respond(std::move(job->response));
+// ------------------------------------------------------------------------------ Relay
+
+void Forwarder::Relay::start() {
+  std::weak_ptr<Relay> w = weak_from_this();
+  ex->on_cancel([w] {
+    if (auto r = w.lock()) r->cancel();
+  });
+  ex->read_body([w](std::string_view data, bool end) {
+    if (auto r = w.lock()) r->body_piece(data, end);
+  });
+  if (over) return;
+  const std::string cache_key = host + "|" + std::to_string(port);
+  auto it = fw->dns_cache_.find(cache_key);
+  if (it != fw->dns_cache_.end() && it->second.expires_ms > monotonic_ms()) return resolved(it->second.result);
+
+  struct Lookup {
+    uv_work_t req;
+    std::shared_ptr<Relay> relay;
+    std::string host;
+    uint16_t port;
+    std::vector<config::UpstreamSettings> upstreams;
+    std::vector<config::NetworkSettings> allow_private;
+    uint32_t timeout_ms;
+    OriginAddresses result;
+  };
+  auto* l = new Lookup{{}, shared_from_this(), host, port, fw->options_.upstreams, fw->options_.allow_private,
+                       fw->options_.timeout_ms, {}};
+  l->req.data = l;
+  uv_queue_work(
+      fw->loop_, &l->req,
+      [](uv_work_t* req) {
+        auto* l = static_cast<Lookup*>(req->data);
+        l->result = resolve_origin(l->host, l->port, l->upstreams, l->allow_private, l->timeout_ms);
+      },
+      [](uv_work_t* req, int) {
+        std::unique_ptr<Lookup> l(static_cast<Lookup*>(req->data));
+        Relay& r = *l->relay;
+        if (r.over || !r.fw) return;
+        if (!l->result.addresses.empty()) {
+          auto& cache = r.fw->dns_cache_;
+          if (cache.size() >= kMaxDnsCacheEntries) cache.clear();
+          const uint32_t ttl = std::min(l->result.ttl, kMaxDnsCacheTtl);
+          if (ttl > 0) cache[r.host + "|" + std::to_string(r.port)] = {l->result, monotonic_ms() + ttl * 1000ull};
+        }
+        r.resolved(std::move(l->result));
+      });
 }
 
-void Forwarder::work() {
-  while (true) {
-    std::shared_ptr<Job> job;
-    {
-      std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (stopping_) return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
+void Forwarder::Relay::resolved(OriginAddresses result) {
+  if (result.addresses.empty()) return fail(502, result.why);
+  addresses = std::move(result.addresses);
+  if (auto pooled = fw->pool_.take(key, addresses)) {
+    reused = true;
+    ++fw->counters_.reused;
+    return use(std::move(pooled));
+  }
+  connect_next();
+}
+
+void Forwarder::Relay::connect_next() {
+  if (over) return;
+  if (next_address >= addresses.size())
+    return fail(502, connect_errors.empty() ? "cannot connect to " + host : connect_errors);
+  const net::SocketAddress& a = addresses[next_address++];
+  auto c = OriginConnection::create(fw->loop_, tls ? fw->ssl_ctx_ : nullptr, host, a);
+  ++fw->counters_.connections;
+  conn = c;
+  std::weak_ptr<Relay> w = weak_from_this();
+  c->connect(fw->options_.timeout_ms, [w, c](const std::string& error) {
+    auto r = w.lock();
+    if (!r || r->over) return c->close();
+    if (!error.empty()) {
+      r->connect_errors += (r->connect_errors.empty() ? "" : "; ") + error;
+      r->conn = nullptr;
+      return r->connect_next();
     }
-    job->response = failure(502, "no response from the origin");
-    const net::http::Request& req = job->request;
-    std::string why;
-    std::vector<in_addr> addresses = resolve(job->host, options_, why);
-    std::erase_if(addresses, [&](const in_addr& a) {
-      const auto* b = reinterpret_cast<const uint8_t*>(&a);
-      if (!non_public_address(AF_INET, b)) return false;
-      for (const auto& n : options_.allow_private)
-        if (in_network(n, AF_INET, b)) return false;
-      char text[INET_ADDRSTRLEN];
-      why = job->host + " resolves to " + inet_ntop(AF_INET, &a, text, sizeof text) +
-            ", a non-public address (intercept.allow_private does not cover it)";
-      return true;
-    });
-    const uint16_t port = job->tls ? options_.https_port : options_.http_port;
-    Fd s;
-    for (const auto& a : addresses)
-      if ((s.fd = connect_with_timeout(a, port, options_.timeout_ms)) >= 0) break;
-    if (s.fd < 0) {
-      if (why.empty()) why = "cannot connect to " + job->host;
-      job->response = failure(502, why);
-    } else {
-      std::string out = req.method + " " + req.path + (req.query.empty() ? "" : "?" + req.query) + " HTTP/1.1\r\n";
-      out += "host: " + job->host + "\r\n";
-      for (const auto& h : req.headers)
-        if (!hop_by_hop(h.name)) out += h.name + ": " + h.value + "\r\n";
-      if (!req.body.empty() || req.method == "POST" || req.method == "PUT")
-        out += "content-length: " + std::to_string(req.body.size()) + "\r\n";
-      out += "connection: close\r\n\r\n";
-      out += req.body;
-      SSL* ssl = nullptr;
-      bool ok = true;
-      if (job->tls) {
-        ssl = SSL_new(ssl_ctx_);
-        SSL_set_fd(ssl, s.fd);
-        SSL_set_tlsext_host_name(ssl, job->host.c_str());
-        SSL_set1_host(ssl, job->host.c_str());
-        ERR_clear_error();
-        if (SSL_connect(ssl) != 1) {
-          ok = false;
-          const long v = SSL_get_verify_result(ssl);
-          why = "TLS to " + job->host + " failed" +
-                (v != X509_V_OK ? std::string(": ") + X509_verify_cert_error_string(v) : std::string());
-        }
-      }
-      auto send_all = [&](const std::string& data) {
-        for (size_t off = 0; off < data.size();) {
-          const int n = ssl ? SSL_write(ssl, data.data() + off, static_cast<int>(data.size() - off))
-                            : static_cast<int>(::send(s.fd, data.data() + off, data.size() - off, MSG_NOSIGNAL));
-          if (n <= 0) return false;
-          off += static_cast<size_t>(n);
-        }
-        return true;
-      };
-      std::string in;
-      const size_t cap = static_cast<size_t>(options_.max_body_bytes) + 64 * 1024;
-      if (ok && send_all(out)) {
-        char buf[65536];
-        while (in.size() <= cap) {
-          const int n = ssl ? SSL_read(ssl, buf, sizeof buf) : static_cast<int>(::recv(s.fd, buf, sizeof buf, 0));
-          if (n <= 0) break;
-          in.append(buf, static_cast<size_t>(n));
-        }
-      }
-      if (ssl) SSL_free(ssl);
-      ERR_clear_error();
-      const size_t head_end = in.find("\r\n\r\n");
-      if (!ok) {
-        job->response = failure(502, why);
-      } else if (in.size() > cap) {
-        job->response = failure(502, "the origin's response exceeds intercept.max_body_bytes");
-      } else if (head_end == std::string::npos || in.compare(0, 5, "HTTP/") != 0 || in.size() < 12) {
-        job->response = failure(502, "malformed response from " + job->host);
-      } else {
-        net::http::Response res;
-        res.status = std::atoi(in.c_str() + 9);
-        std::string_view head(in.data(), head_end);
-        bool chunked = false;
-        size_t line = head.find("\r\n");
-        while (line != std::string_view::npos) {
-          size_t next = head.find("\r\n", line + 2);
-          std::string_view h = head.substr(line + 2, next == std::string_view::npos ? next : next - line - 2);
-          size_t colon = h.find(':');
-          if (colon != std::string_view::npos) {
-            std::string name = lower(h.substr(0, colon));
-            std::string_view value = h.substr(colon + 1);
-            while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
-            if (name == "transfer-encoding" && lower(value).find("chunked") != std::string::npos) chunked = true;
-            if (!hop_by_hop(name)) res.headers.push_back({name, std::string(value)});
-          }
-          line = next;
-        }
-        std::string_view body(in.data() + head_end + 4, in.size() - head_end - 4);
-        if (chunked ? dechunk(body, res.body) : (res.body.assign(body), true)) {
-          job->response = std::move(res);
-        } else {
-          job->response = failure(502, "malformed chunked body from " + job->host);
-        }
-      }
+    r->use(c);
+  });
+}
+
+void Forwarder::Relay::use(std::shared_ptr<OriginConnection> c) {
+  conn = std::move(c);
+  std::weak_ptr<Relay> w = weak_from_this();
+  conn->set_callbacks(
+      [w](std::string_view bytes) {
+        if (auto r = w.lock()) r->origin_data(bytes);
+      },
+      [w](const std::string& why) {
+        if (auto r = w.lock()) r->origin_closed(why);
+      });
+  conn->resume();
+  conn->arm(fw->options_.timeout_ms);
+  send_head();
+}
+
+void Forwarder::Relay::send_head() {
+  const net::http::Request& req = ex->request();
+  std::string out = req.method + " " + path + " HTTP/1.1\r\nhost: " + host + "\r\n";
+  for (const auto& h : req.headers)
+    if (!hop_by_hop(h.name)) out += h.name + ": " + h.value + "\r\n";
+  if (ex->upgrade_requested()) {
+    out += "connection: upgrade\r\nupgrade: " + std::string(req.header("upgrade")) + "\r\n";
+  } else {
+    const int64_t length = ex->body_length();
+    if (length > 0 || (length == 0 && (req.method == "POST" || req.method == "PUT" || req.method == "PATCH")))
+      out += "content-length: " + std::to_string(length) + "\r\n";
+    else if (length < 0)
+      out += "transfer-encoding: chunked\r\n";
+    chunked_up = length < 0;
+    upload_done = length == 0;
+  }
+  out += "\r\n";
+  ++conn->requests;
+  conn->write(std::move(out));
+  head_sent = true;
+  if (!upload.empty() || upload_end) {
+    std::string pending;
+    pending.swap(upload);
+    send_piece(pending, upload_end);
+  }
+}
+
+void Forwarder::Relay::body_piece(std::string_view data, bool end) {
+  if (over) return;
+  if (!head_sent) {
+    upload.append(data);
+    upload_end = upload_end || end;
+    return;
+  }
+  send_piece(data, end);
+}
+
+void Forwarder::Relay::send_piece(std::string_view data, bool end) {
+  if (!conn) return;
+  std::weak_ptr<net::http::Exchange> client = ex;
+  const size_t n = data.size();
+  auto ack = [client, n] {
+    if (auto e = client.lock()) e->consumed(n);
+  };
+  if (state == In::tunnel || ex->upgrade_requested()) {
+    if (n) conn->write(std::string(data), ack);
+    if (end && state == In::tunnel) {  // the client closed its side of the WebSocket
+      over = true;
+      conn->close();
+      conn = nullptr;
+      ex->finish();
+      done("tunnel closed by the client");
     }
-    log::info("intercept", "forwarded", {{"host", job->host}, {"path", req.path}, {"status", job->response.status},
-                                          {"bytes", job->response.body.size()}});
-    {
-      std::lock_guard lock(mutex_);
-      done_.push_back(std::move(job));
+    return;
+  }
+  if (upload_done) return ack();  // a body longer than announced is not passed on
+  std::string framed;
+  if (chunked_up) {
+    net::http::append_chunk(framed, data);
+    if (end) framed += net::http::kLastChunk;
+  } else {
+    framed.assign(data);
+  }
+  if (end) upload_done = true;
+  if (!framed.empty()) conn->write(std::move(framed), ack);
+  else ack();
+}
+
+void Forwarder::Relay::origin_data(std::string_view bytes) {
+  if (over) return;
+  in.append(bytes);
+  process();
+}
+
+// Parses as much of `in` as possible into the client's response.
+void Forwarder::Relay::process() {
+  while (!over) {
+    if (state == In::head) {
+      if (!parse_head()) return;
+      continue;
     }
-    uv_async_send(&async_);
+    if (state == In::done) return complete();
+    if (in.empty()) break;
+    std::string data;
+    if (state == In::length) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(remaining, in.size()));
+      data = in.substr(0, n);
+      in.erase(0, n);
+      remaining -= n;
+      if (remaining == 0) state = In::done;
+    } else if (state == In::chunked) {
+      in.erase(0, chunks.feed(in, data));
+      if (chunks.failed()) return fail(502, "malformed chunked body from " + host);
+      if (chunks.done()) state = In::done;
+    } else {  // until_close, tunnel
+      data.swap(in);
+    }
+    response_bytes += data.size();
+    ex->write(data);
+  }
+  if (over || paused || !conn || ex->unsent() <= net::http::kHighWater) return;
+  // The client reads slower than the origin sends: stop reading the origin until it catches up.
+  paused = true;
+  conn->pause();
+  conn->arm(fw->options_.tunnel_idle_ms);  // a client that stops reading altogether is cut off
+  std::weak_ptr<Relay> w = weak_from_this();
+  ex->when_drained([w] {
+    auto r = w.lock();
+    if (!r || r->over || !r->conn || !r->fw) return;
+    r->paused = false;
+    r->conn->arm(r->state == In::tunnel ? r->fw->options_.tunnel_idle_ms : r->fw->options_.timeout_ms);
+    r->conn->resume();
+  });
+}
+
+bool Forwarder::Relay::parse_head() {
+  const size_t end = in.find("\r\n\r\n");
+  if (end == std::string::npos) {
+    if (in.size() > fw->options_.max_header_bytes) fail(502, "the response head from " + host + " is too large");
+    return false;
+  }
+  std::string_view head(in.data(), end);
+  if (head.size() < 12 || !head.starts_with("HTTP/1.") || head[8] != ' ' || !std::isdigit(static_cast<unsigned char>(head[9]))) {
+    fail(502, "malformed response from " + host);
+    return false;
+  }
+  status = std::atoi(std::string(head.substr(9, 3)).c_str());
+  const bool http10 = head[7] == '0';
+  net::http::Response res;
+  res.status = status;
+  std::optional<uint64_t> length;
+  bool chunked = false, close = http10, keep = false;
+  size_t line = head.find("\r\n");
+  while (line != std::string_view::npos) {
+    const size_t next = head.find("\r\n", line + 2);
+    std::string_view h = head.substr(line + 2, next == std::string_view::npos ? std::string_view::npos : next - line - 2);
+    line = next;
+    const size_t colon = h.find(':');
+    if (colon == std::string_view::npos || colon == 0) continue;
+    std::string name = lower(h.substr(0, colon));
+    std::string_view value = h.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (name == "transfer-encoding") chunked = has_token(value, "chunked");
+    if (name == "content-length") length = parse_length(value);
+    if (name == "connection") {
+      close = close || has_token(value, "close");
+      keep = keep || has_token(value, "keep-alive");
+    }
+    if (!hop_by_hop(name) || (status == 101 && name == "upgrade")) res.headers.push_back({name, std::string(value)});
+  }
+  in.erase(0, end + 4);
+  keep_alive = !close || (http10 && keep);
+  if (status >= 100 && status < 200 && status != 101) {
+    status = 0;  // 100 Continue and other interim answers: the final one follows
+    return true;
+  }
+  if (status == 101) {
+    if (!ex->upgrade_requested()) {
+      fail(502, host + " switched protocols without being asked");
+      return false;
+    }
+    state = In::tunnel;
+    keep_alive = false;
+    conn->arm(fw->options_.tunnel_idle_ms);
+    ex->respond_head(std::move(res), std::nullopt);
+    if (!upload.empty()) {  // the client's first frames, if they came with the request
+      std::string pending;
+      pending.swap(upload);
+      send_piece(pending, false);
+    }
+    return true;
+  }
+  if (ex->upgrade_requested()) keep_alive = false;  // the origin declined; the bytes after are unknown
+  const bool head_request = ex->request().method == "HEAD";
+  if (head_request || status == 204 || status == 304) {
+    state = In::done;
+    ex->respond_head(std::move(res), head_request ? length : std::optional<uint64_t>(0));
+    return true;
+  }
+  if (chunked) {
+    state = In::chunked;
+    length.reset();
+  } else if (length) {
+    state = *length == 0 ? In::done : In::length;
+    remaining = *length;
+  } else {
+    state = In::until_close;
+    keep_alive = false;
+  }
+  ex->respond_head(std::move(res), length);
+  return true;
+}
+
+void Forwarder::Relay::origin_closed(const std::string& why) {
+  if (over) return;
+  const std::shared_ptr<OriginConnection> gone = std::move(conn);
+  conn = nullptr;
+  if (state == In::until_close && why.empty()) {
+    state = In::done;
+    keep_alive = false;
+    return complete();
+  }
+  if (state == In::tunnel) {
+    over = true;
+    ex->finish();
+    return done(why.empty() ? "tunnel closed by the origin" : "tunnel failed");
+  }
+  // A pooled connection the origin had just closed: one fresh try, if nothing needs replaying.
+  if (state == In::head && reused && in.empty() && status == 0 && ex->body_length() == 0 && !ex->upgrade_requested()) {
+    reused = false;
+    head_sent = false;
+    upload_done = false;
+    return connect_next();
+  }
+  fail(502, why.empty() ? host + " closed the connection before the response was complete" : why);
+}
+
+void Forwarder::Relay::complete() {
+  if (over) return;
+  over = true;
+  ex->finish();
+  if (conn) {
+    auto c = std::move(conn);
+    conn = nullptr;
+    c->set_callbacks(nullptr, nullptr);
+    if (keep_alive && upload_done && in.empty() && fw) fw->pool_.put(key, std::move(c));
+    else c->close();
+  }
+  done("ok");
+}
+
+void Forwarder::Relay::fail(int code, const std::string& why) {
+  if (over) return;
+  over = true;
+  if (conn) {
+    conn->close();
+    conn = nullptr;
+  }
+  if (state == In::head) {
+    status = code;
+    ex->respond(failure(code, why));
+  } else {
+    ex->abort();  // the head is out: the client must see a cut transfer, not a complete one
+  }
+  log::info("intercept", "forwarding failed", {{"host", host}, {"path", path}, {"error", why}});
+  done("failed");
+}
+
+void Forwarder::Relay::cancel() {
+  if (over) return;
+  over = true;
+  if (conn) {
+    conn->close();
+    conn = nullptr;
+  }
+  done("client gone");
+}
+
+void Forwarder::Relay::done(const char* outcome) {
+  over = true;
+  log::info("intercept", "forwarded",
+            {{"host", host}, {"path", path}, {"status", status}, {"bytes", response_bytes}, {"outcome", outcome},
+             {"origin_connection", reused ? "reused" : "new"}, {"ms", monotonic_ms() - started_ms}});
+  if (fw) {
+    auto self = shared_from_this();
+    fw->relays_.erase(self);
   }
 }
 

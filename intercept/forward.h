@@ -1,30 +1,36 @@
-// Deep inspection, allowed URLs: the request goes on to the real origin. The origin's address is
-// resolved through the configured upstreams (sekishod's, without its filtering), never a
-// loopback, private, link-local or otherwise non-public address unless intercept.allow_private
-// covers it, and TLS is verified against the trust store (intercept.origin_ca_file, else the
-// system's) with the host name checked.
+// Deep inspection, allowed URLs: the request goes on to the real origin, streamed both ways.
 //
-// HTTP/1.1 to the origin, one connection per request (Connection: close); request and response
-// bodies are buffered up to intercept.max_body_bytes, not streamed. Blocking sockets with
-// timeouts on a small pool of threads; results return to the loop thread (uv_async), which alone
-// touches the Exchange.
+// - Where: origin_address.h resolves the host through the configured upstreams and keeps only
+//   public addresses (or those intercept.allow_private covers); answers are cached for their
+//   TTL (at most 5 minutes). IPv4 addresses are tried first, then IPv6.
+// - How: HTTP/1.1 to the origin over TLS verified against intercept.origin_ca_file or the
+//   system trust store, host name checked (origin.h). Idle origin connections are kept per
+//   (host, port, TLS) and reused only for an address the host still resolves to.
+// - Streaming: the request body goes to the origin as it arrives (Content-Length kept; chunked
+//   or HTTP/2 bodies of unknown length are sent chunked) and is acknowledged to the client only
+//   once written, so a slow origin slows the upload; the response body goes to the client as
+//   it arrives, and reading from the origin stops while the client has more than
+//   net::http::kHighWater unsent. Memory per request stays at a few hundred KiB whatever the
+//   body sizes.
+// - WebSocket (HTTP/1.1 Upgrade): after the origin's 101 the bytes are spliced both ways until
+//   either side closes.
+// Everything runs on the loop thread except the DNS lookups (libuv's thread pool).
 #pragma once
 
 #include <uv.h>
 
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <functional>
+#include <map>
 #include <memory>
-#include <mutex>
+#include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <openssl/ssl.h>
 
 #include "admin/config/settings.h"
+#include "intercept/origin.h"
+#include "intercept/origin_address.h"
 #include "resolver/net/http/server.h"
 
 namespace sekisho::intercept {
@@ -35,39 +41,45 @@ struct ForwardOptions {
   std::string origin_ca_file;  // empty: the system trust store
   uint16_t https_port = 443;   // where origins are reached (tests point it at a local origin)
   uint16_t http_port = 80;
-  uint32_t timeout_ms = 10000;
-  uint32_t max_body_bytes = 64 * 1024 * 1024;
-  unsigned threads = 4;
-  size_t max_queued = 256;  // more waiting requests get 503 at once
+  uint32_t timeout_ms = 10000;          // connect, and the origin silent while we wait for it
+  uint32_t idle_ms = 30000;             // pooled origin connections
+  uint32_t max_header_bytes = 64 * 1024;  // the origin's response head
+  uint32_t tunnel_idle_ms = 300000;     // WebSocket with nothing either way; a client not reading at all
 };
 
-// True when `addr` (4 or 16 bytes) is not a public unicast address: loopback, RFC 1918, CGNAT,
-// link-local, unique-local, multicast, unspecified, documentation ranges.
-bool non_public_address(int family, const uint8_t* addr);
+struct ForwardCounters {
+  uint64_t requests = 0;
+  uint64_t connections = 0;  // origin connections opened
+  uint64_t reused = 0;       // requests sent on a pooled connection
+};
 
 class Forwarder {
  public:
   // Throws std::runtime_error when the trust store cannot be loaded.
   Forwarder(uv_loop_t* loop, ForwardOptions options);
-  ~Forwarder();  // joins the workers; call on the loop thread
+  ~Forwarder();  // on the loop thread: pooled connections close, requests in flight are cut
 
-  // Forwards exchange's request to https?://host (answer delivered on the loop thread).
+  // Forwards exchange's request (a streaming exchange: net::http::Limits::streaming) to
+  // https?://host; the response streams back through the exchange.
   void forward(std::shared_ptr<net::http::Exchange> exchange, std::string host, bool tls);
+  const ForwardCounters& counters() const { return counters_; }
 
-  struct Job;
+  struct Relay;
 
  private:
-  void work();
-  static void on_async(uv_async_t* a);
+  friend struct Relay;
+  struct Cached {
+    OriginAddresses result;
+    uint64_t expires_ms = 0;
+  };
 
+  uv_loop_t* loop_;
   ForwardOptions options_;
   SSL_CTX* ssl_ctx_ = nullptr;
-  uv_async_t async_{};
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::deque<std::shared_ptr<Job>> queue_, done_;
-  bool stopping_ = false;
-  std::vector<std::thread> workers_;
+  OriginPool pool_;
+  std::map<std::string, Cached> dns_cache_;
+  std::set<std::shared_ptr<Relay>> relays_;
+  ForwardCounters counters_;
 };
 
 }  // namespace sekisho::intercept
