@@ -65,24 +65,18 @@ bool put_name(Writer& w, const std::string& text) {
   return w.ok;
 }
 
-bool is_wildcard(const net::SocketAddress& a) {
-  if (a.family() == AF_INET)
-    return reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_addr.s_addr == htonl(INADDR_ANY);
-  return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_addr);
-}
-
 // One hint SvcParam (ipv4hint or ipv6hint) from the specific listeners on `port`.
 void put_hints(Writer& w, const std::vector<net::SocketAddress>& listen, uint16_t port, int family) {
   const size_t size = family == AF_INET ? 4 : 16;
   size_t count = 0;
   for (const auto& a : listen)
-    if (a.family() == family && a.port() == port && !is_wildcard(a) && count < kMaxHints) ++count;
+    if (a.family() == family && a.port() == port && !net::is_wildcard(a) && count < kMaxHints) ++count;
   if (count == 0) return;
   w.u16(family == AF_INET ? kKeyIpv4Hint : kKeyIpv6Hint);
   w.u16(static_cast<uint16_t>(count * size));
   size_t written = 0;
   for (const auto& a : listen) {
-    if (a.family() != family || a.port() != port || is_wildcard(a) || written == count) continue;
+    if (a.family() != family || a.port() != port || net::is_wildcard(a) || written == count) continue;
     if (family == AF_INET) w.bytes(&reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_addr, 4);
     else w.bytes(&reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_addr, 16);
     ++written;

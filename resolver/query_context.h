@@ -8,6 +8,7 @@
 
 #include "resolver/decode.h"
 #include "resolver/net/address.h"
+#include "resolver/net/udp_pktinfo.h"
 #include "resolver/respond.h"
 #include "resolver/runtime.h"
 
@@ -29,6 +30,7 @@ struct Origin {
   Transport transport = Transport::udp;
   int udp_fd = -1;                       // the listener socket the datagram arrived on
   net::SocketAddress peer;
+  net::QueryDestination destination;    // udp: the address the client sent the query to
   TcpConnection* connection = nullptr;   // tcp, dot: kept alive by its pending count until we answer
   uint32_t doh_slot = 0;                 // doh: the Worker's table entry holding the HTTP exchange,
   uint32_t doh_serial = 0;               //   and its serial, so a reused entry never takes a stale answer

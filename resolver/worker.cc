@@ -162,7 +162,7 @@ void Worker::close_everything() {
 void Worker::deliver(const QueryContext& ctx, std::span<const uint8_t> answer) {
   const Origin& o = ctx.origin;
   if (o.transport == Transport::udp) {
-    if (!answer.empty() && ::sendto(o.udp_fd, answer.data(), answer.size(), MSG_DONTWAIT, o.peer.get(), o.peer.length) < 0)
+    if (!answer.empty() && !send_udp_answer(o.udp_fd, answer, o.peer, o.destination))
       ++counters_.udp_send_errors;
     return;
   }

@@ -39,6 +39,13 @@ SocketAddress from_sockaddr(const sockaddr* sa, socklen_t len) {
   return out;
 }
 
+bool is_wildcard(const SocketAddress& a) {
+  if (a.family() == AF_INET)
+    return reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_addr.s_addr == htonl(INADDR_ANY);
+  if (a.family() == AF_INET6) return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_addr);
+  return false;
+}
+
 std::optional<SocketAddress> parse_socket_address(std::string_view text, uint16_t default_port, std::string& error) {
   std::string host;
   std::string_view port_text;

@@ -27,4 +27,7 @@ std::optional<SocketAddress> parse_socket_address(std::string_view text, uint16_
 
 SocketAddress from_sockaddr(const sockaddr* sa, socklen_t len);
 
+// 0.0.0.0 or [::]: listening on every local address.
+bool is_wildcard(const SocketAddress& a);
+
 }  // namespace sekisho::net

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "resolver/base/log.h"
 #include "resolver/net/address.h"
 #include "resolver/pipeline.h"
 #include "resolver/worker.h"
@@ -17,6 +18,17 @@ constexpr int kBatchesPerWakeup = 8;
 }  // namespace
 
 UdpListener::UdpListener(Worker& worker, int fd) : worker_(worker), fd_(fd), buffers_(new Buffers()) {
+  net::SocketAddress bound;
+  bound.length = sizeof bound.storage;
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound.storage), &bound.length) == 0) {
+    bound_ = net::fixed_destination(bound);
+    if (net::is_wildcard(bound)) {
+      wildcard_ = net::request_destinations(fd, bound.family()) == 0;
+      if (!wildcard_)
+        log::warning("udp", "cannot learn query destinations; answers leave from the kernel's default source",
+                     {{"address", bound.to_string()}, {"error", std::strerror(errno)}});
+    }
+  }
   poll_.data = this;
   uv_poll_init(worker.loop(), &poll_, fd);
   uv_poll_start(&poll_, UV_READABLE, &UdpListener::on_readable);
@@ -54,6 +66,10 @@ void UdpListener::read_batches() {
       h.msg_namelen = sizeof(sockaddr_storage);
       h.msg_iov = &b.in_iov[i];
       h.msg_iovlen = 1;
+      if (wildcard_) {
+        h.msg_control = b.in_control[i].bytes.data();
+        h.msg_controllen = b.in_control[i].bytes.size();
+      }
     }
     int n = ::recvmmsg(fd_, b.in_msgs.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) return;  // EAGAIN: drained; other errors (ICMP noise) are per-datagram and harmless
@@ -70,6 +86,7 @@ void UdpListener::read_batches() {
       origin.udp_fd = fd_;
       std::memcpy(&origin.peer.storage, &b.peers[i], h.msg_namelen);
       origin.peer.length = h.msg_namelen;
+      origin.destination = wildcard_ ? net::read_destination(h) : bound_;
       size_t len = 0;
       std::span<const uint8_t> query(b.queries[i].data(), b.in_msgs[i].msg_len);
       if (run_query(worker_, query, origin, b.answers[out], len) != Step::answered) continue;
@@ -80,6 +97,7 @@ void UdpListener::read_batches() {
       oh.msg_namelen = h.msg_namelen;
       oh.msg_iov = &b.out_iov[out];
       oh.msg_iovlen = 1;
+      net::set_source(oh, origin.destination, b.out_control[out]);
       ++out;
     }
     worker_.end_batch();
@@ -102,6 +120,19 @@ void UdpListener::send_batch(unsigned count) {
     }
     sent += static_cast<unsigned>(n);
   }
+}
+
+bool send_udp_answer(int fd, std::span<const uint8_t> answer, const net::SocketAddress& peer,
+                     const net::QueryDestination& destination) {
+  iovec iov{const_cast<uint8_t*>(answer.data()), answer.size()};
+  msghdr h{};
+  h.msg_name = const_cast<sockaddr*>(peer.get());
+  h.msg_namelen = peer.length;
+  h.msg_iov = &iov;
+  h.msg_iovlen = 1;
+  net::ControlBuffer control;
+  net::set_source(h, destination, control);
+  return ::sendmsg(fd, &h, MSG_DONTWAIT) >= 0;
 }
 
 }  // namespace sekisho::resolver

@@ -9,10 +9,19 @@
 
 #include <array>
 #include <cstdint>
+#include <span>
+
+#include "resolver/net/address.h"
+#include "resolver/net/udp_pktinfo.h"
 
 namespace sekisho::resolver {
 
 class Worker;
+
+// Sends one answer outside a batch (a late answer from upstream), from `destination` when the
+// socket is a wildcard one. Returns false when the kernel refused it.
+bool send_udp_answer(int fd, std::span<const uint8_t> answer, const net::SocketAddress& peer,
+                     const net::QueryDestination& destination);
 
 class UdpListener {
  public:
@@ -35,14 +44,19 @@ class UdpListener {
     std::array<mmsghdr, kBatch> in_msgs;
     std::array<iovec, kBatch> in_iov;
     std::array<sockaddr_storage, kBatch> peers;
+    std::array<net::ControlBuffer, kBatch> in_control;  // wildcard sockets: each query's destination
     std::array<std::array<uint8_t, kMaxQuery>, kBatch> queries;
     std::array<mmsghdr, kBatch> out_msgs;
     std::array<iovec, kBatch> out_iov;
+    std::array<net::ControlBuffer, kBatch> out_control;  // wildcard sockets: each answer's source
     std::array<std::array<uint8_t, kMaxAnswer>, kBatch> answers;
   };
 
   Worker& worker_;
   int fd_;
+  // Bound to 0.0.0.0 or [::]: every datagram reports its destination and every answer names it.
+  bool wildcard_ = false;
+  net::QueryDestination bound_;  // the bound address: every query's destination when not wildcard
   uv_poll_t poll_{};
   bool open_ = true;
   Buffers* buffers_;
