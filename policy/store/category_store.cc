@@ -14,6 +14,7 @@
 
 #include "policy/store/category_table.h"
 #include "policy/store/entry_codec.h"
+#include "policy/store/file_sharing.h"
 #include "policy/store/lmdb_util.h"
 #include "policy/store/schema.h"
 
@@ -84,6 +85,9 @@ std::unique_ptr<CategoryStore> CategoryStore::open(const std::string& path, Opti
     store->env_ = nullptr;
     throw StoreError(path + ": open category store", rc);
   }
+  // Other users of the store's group (the other service, the admin's imports) must be able to
+  // open what this process just created.
+  share_store_files_with_group(path);
   if (!options.read_only) {
     MDB_envinfo info;
     mdb_env_info(store->env_, &info);

@@ -337,16 +337,18 @@ void View::keys(std::vector<std::string>& out) const {
 void View::advise_huge_pages() const noexcept {
   if (!valid_) return;
   constexpr uintptr_t kHuge = uintptr_t{2} << 20;
-  uintptr_t start = 0, end = 0;  // the pending range: chunks are mostly adjacent in the file
+  // A run: chunks that follow one another in the map with gaps under 2 MiB (consecutive
+  // overflow-page values are 4 KiB apart). The gaps lie inside the map, between two chunks.
+  uintptr_t start = 0, end = 0;
   auto flush = [&] {
-    if (end > start) ::madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE);
+    const uintptr_t a = (start + kHuge - 1) & ~(kHuge - 1), b = end & ~(kHuge - 1);
+    if (b > a) ::madvise(reinterpret_cast<void*>(a), b - a, MADV_HUGEPAGE);
   };
   for (uint32_t c = 0; c < chunks_; ++c) {
     if (!chunk_[c] || chunk_bytes_[c] == 0) continue;
-    const uintptr_t a = reinterpret_cast<uintptr_t>(chunk_[c]) & ~(kHuge - 1);
-    const uintptr_t b = (reinterpret_cast<uintptr_t>(chunk_[c]) + chunk_bytes_[c] + kHuge - 1) & ~(kHuge - 1);
-    if (a <= end && b >= start && end > start) {
-      start = std::min(start, a), end = std::max(end, b);
+    const uintptr_t a = reinterpret_cast<uintptr_t>(chunk_[c]), b = a + chunk_bytes_[c];
+    if (end > start && a >= end && a - end < kHuge) {
+      end = b;
     } else {
       flush();
       start = a, end = b;

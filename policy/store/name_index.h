@@ -216,6 +216,7 @@ class View {
   // PMDs (MADV_HUGEPAGE; ignored where unsupported). Every probe lands on a random page of a
   // few hundred MB: with 4 KiB mappings each one costs a page walk, dear under nested paging.
   // Without it, pages read by faults under MADV_RANDOM (LMDB's MDB_NORDAHEAD) come in 4 KiB.
+  // Only whole 2 MiB extents of runs of chunks are advised, so nothing outside the map is.
   void advise_huge_pages() const noexcept;
   bool valid() const noexcept { return valid_; }
   uint32_t max_key_len() const noexcept { return max_key_len_; }
