@@ -121,6 +121,10 @@ class H(http.server.BaseHTTPRequestHandler):
             framing = "length"
         self.reply(("%s %d %s" % (h.hexdigest(), n, framing)).encode())
     do_PUT = do_POST
+    def do_HEAD(self):
+        self.send_response(200)
+        self.send_header("content-length", str(self.size()))
+        self.end_headers()
     def websocket(self):
         key = self.headers["sec-websocket-key"]
         accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
@@ -361,3 +365,23 @@ def test_ipv6_origin_reached_only_when_allowed(setup, origins):  # noqa: F811
         assert status == 502 and "::1" in body and "non-public address" in body, body
     finally:
         icpt.stop()
+
+
+def test_client_gone_mid_download_then_service_goes_on(setup, proxy):  # noqa: F811
+    port = proxy["port"]
+    for version in ("--http1.1", "--http2"):
+        p = run(["curl", "-sS", "-o", "/dev/null", version, "--limit-rate", "2M", "--max-time", "1",
+                 "--interface", CLIENT, "--resolve", "videos.example:%d:127.0.0.1" % port,
+                 "--cacert", str(setup["ca_pem"]), "https://videos.example:%d/news/big?size=%d" % (port, 64 * MIB)])
+        assert p.returncode == 28, p.stderr  # curl's own timeout: the transfer was cut by the client
+    assert wait_until(lambda: proxy["proc"].stderr().count("outcome=\"client gone\"") >= 2, 5), \
+        proxy["proc"].stderr()[-2000:]
+    status, body, p = curl("https://videos.example:%d/news/after" % port, port, "videos.example",
+                           cacert=setup["ca_pem"])
+    assert status == 200 and body == "origin saw /news/after", (body, p.stderr)
+    # HEAD: the origin's length, no body.
+    p = run(["curl", "-sS", "-I", "--interface", CLIENT, "--resolve", "videos.example:%d:127.0.0.1" % port,
+             "--cacert", str(setup["ca_pem"]), "https://videos.example:%d/news/big?size=12345" % port])
+    assert p.returncode == 0 and "content-length: 12345" in p.stdout.decode().lower(), (p.stdout, p.stderr)
+    assert wait_until(lambda: 'path="/news/big?size=12345" status=200 bytes=0 outcome=ok' in proxy["proc"].stderr(), 5), \
+        proxy["proc"].stderr()[-2000:]

@@ -161,7 +161,9 @@ class ExchangeImpl final : public Exchange {
     if (cancel_cb) {
       auto cb = std::move(cancel_cb);
       cancel_cb = nullptr;
-      if (!(finished || (responded && !streamed))) cb();
+      // Over HTTP/2 a response without a body (HEAD, 204, 304) ends its stream as soon as the
+      // head is out: that is completion, not a client gone.
+      if (!(finished || (responded && (!streamed || no_body)))) cb();
     }
     drain_cb = nullptr;
     reader = nullptr;
