@@ -4,7 +4,9 @@ local HTTPS origin and come back as they flow, never held whole.
 - a 64 MiB download, byte-exact by sha256, while the client first reads slowly through a small
   socket buffer: the intercept's peak RSS (VmHWM) must stay far below the body's size;
 - a chunked response from the origin passed on (HTTP/1.1 re-chunked, HTTP/2 DATA frames);
-- chunked and HTTP/2 uploads of several MiB hashed by the origin;
+- chunked and HTTP/2 uploads of several MiB hashed by the origin, and a 48 MiB upload to an
+  origin that waits before reading: held back by the window, not buffered (VmHWM again);
+- a client gone mid-download costs only its request; HEAD keeps the origin's length;
 - two requests on one client connection served over one origin connection (the origin reports
   its connection; the intercept logs the reuse);
 - a WebSocket echo through the 101 upgrade (python3-websocket client, the origin answers frames);
@@ -37,7 +39,7 @@ from upstreams import ScriptedUpstream
 MIB = 1024 * 1024
 
 ORIGIN = r'''
-import base64, hashlib, http.server, os, socket, ssl, struct, sys, threading
+import base64, hashlib, http.server, os, socket, ssl, struct, sys, threading, time
 BLOCK = os.urandom(1048583)  # a prime size: an offset slip anywhere changes the hash
 CONNECTIONS = [0]
 LOCK = threading.Lock()
@@ -99,6 +101,8 @@ class H(http.server.BaseHTTPRequestHandler):
             self.reply(("origin saw %s" % self.path).encode())
     def do_POST(self):
         h, n = hashlib.sha256(), 0
+        if self.path.startswith("/news/slow"):
+            time.sleep(2)  # an origin slower than the client: the upload must wait, not pile up
         if self.headers.get("transfer-encoding", "").lower() == "chunked":
             while True:
                 size = int(self.rfile.readline().split(b";")[0], 16)
@@ -385,3 +389,16 @@ def test_client_gone_mid_download_then_service_goes_on(setup, proxy):  # noqa: F
     assert p.returncode == 0 and "content-length: 12345" in p.stdout.decode().lower(), (p.stdout, p.stderr)
     assert wait_until(lambda: 'path="/news/big?size=12345" status=200 bytes=0 outcome=ok' in proxy["proc"].stderr(), 5), \
         proxy["proc"].stderr()[-2000:]
+
+
+def test_upload_to_a_slow_origin_is_held_back_not_buffered(setup, proxy, tmp_path):  # noqa: F811
+    port, pid = proxy["port"], proxy["proc"].proc.pid
+    body = os.urandom(48 * MIB)
+    f = tmp_path / "big-upload.bin"
+    f.write_bytes(body)
+    before = memory_kib(pid, "VmRSS")
+    status, got, p = curl("https://videos.example:%d/news/slowupload" % port, port, "videos.example",
+                          cacert=setup["ca_pem"], extra=["--http1.1", "--data-binary", "@" + str(f)])
+    assert status == 200 and got == "%s %d length" % (hashlib.sha256(body).hexdigest(), len(body)), (got, p.stderr)
+    growth_mib = (memory_kib(pid, "VmHWM") - before) / 1024
+    assert growth_mib < 24, "peak RSS grew by %.1f MiB for a 48 MiB upload: it was buffered" % growth_mib
