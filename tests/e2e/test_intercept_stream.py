@@ -6,7 +6,8 @@ local HTTPS origin and come back as they flow, never held whole.
 - a chunked response from the origin passed on (HTTP/1.1 re-chunked, HTTP/2 DATA frames);
 - chunked and HTTP/2 uploads of several MiB hashed by the origin, and a 48 MiB upload to an
   origin that waits before reading: held back by the window, not buffered (VmHWM again);
-- a client gone mid-download costs only its request; HEAD keeps the origin's length;
+- a client gone mid-download costs only its request; an origin gone mid-response gives the
+  client a cut transfer (never a complete-looking one); HEAD keeps the origin's length;
 - two requests on one client connection served over one origin connection (the origin reports
   its connection; the intercept logs the reuse);
 - a WebSocket echo through the 101 upgrade (python3-websocket client, the origin answers frames);
@@ -86,6 +87,14 @@ class H(http.server.BaseHTTPRequestHandler):
                     part = piece[i:i + 100003]
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
             self.wfile.write(b"0\r\n\r\n")
+        elif path == "/news/cut":  # promises more than it sends, then hangs up
+            self.send_response(200)
+            self.send_header("content-length", str(10 * 1048576))
+            self.end_headers()
+            self.wfile.write(BLOCK)
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
         elif path == "/news/sha256":
             h = hashlib.sha256()
             for piece in pattern(self.size()):
@@ -402,3 +411,15 @@ def test_upload_to_a_slow_origin_is_held_back_not_buffered(setup, proxy, tmp_pat
     assert status == 200 and got == "%s %d length" % (hashlib.sha256(body).hexdigest(), len(body)), (got, p.stderr)
     growth_mib = (memory_kib(pid, "VmHWM") - before) / 1024
     assert growth_mib < 24, "peak RSS grew by %.1f MiB for a 48 MiB upload: it was buffered" % growth_mib
+
+
+def test_origin_gone_mid_response_cuts_the_client_transfer(setup, proxy):  # noqa: F811
+    port = proxy["port"]
+    for version, code in (("--http1.1", 18), ("--http2", 92)):  # partial file / HTTP/2 stream error
+        p = run(["curl", "-sS", "-o", "/dev/null", version, "--max-time", "10", "--interface", CLIENT,
+                 "--resolve", "videos.example:%d:127.0.0.1" % port, "--cacert", str(setup["ca_pem"]),
+                 "https://videos.example:%d/news/cut" % port])
+        assert p.returncode == code, (version, p.returncode, p.stderr)
+    status, body, p = curl("https://videos.example:%d/news/after-cut" % port, port, "videos.example",
+                           cacert=setup["ca_pem"])
+    assert status == 200 and body == "origin saw /news/after-cut", (body, p.stderr)
