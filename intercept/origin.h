@@ -80,7 +80,7 @@ class OriginConnection : public std::enable_shared_from_this<OriginConnection> {
 // one only when that address is among the host's current addresses.
 class OriginPool {
  public:
-  explicit OriginPool(uint32_t idle_ms, size_t per_key = 8, size_t total = 256)
+  explicit OriginPool(uint32_t idle_ms, size_t per_key = 64, size_t total = 1024)
       : idle_ms_(idle_ms), per_key_(per_key), total_(total) {}
   ~OriginPool() { clear(); }
   std::shared_ptr<OriginConnection> take(const std::string& key, const std::vector<net::SocketAddress>& allowed);

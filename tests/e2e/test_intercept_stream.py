@@ -423,3 +423,16 @@ def test_origin_gone_mid_response_cuts_the_client_transfer(setup, proxy):  # noq
     status, body, p = curl("https://videos.example:%d/news/after-cut" % port, port, "videos.example",
                            cacert=setup["ca_pem"])
     assert status == 200 and body == "origin saw /news/after-cut", (body, p.stderr)
+
+
+def test_many_concurrent_clients_over_http1_and_http2(setup, proxy):  # noqa: F811
+    """h2load from 127.0.0.1 (also tenant acme): every request answered by the origin, none failed."""
+    port = proxy["port"]
+    for proto in (["--h1"], []):
+        p = run(["h2load", "-n", "600", "-c", "12", "-m", "4"] + proto +
+                ["--connect-to=127.0.0.1:%d" % port, "https://videos.example:%d/news/small" % port], timeout=60)
+        out = p.stdout.decode()
+        print(proto, re.search(r"finished in .*", out).group(0))
+        assert re.search(r"requests: 600 total, 600 started, 600 done, 600 succeeded, 0 failed", out), out
+        assert "status codes: 600 2xx" in out, out
+    assert proxy["proc"].proc.poll() is None
