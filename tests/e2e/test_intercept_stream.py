@@ -329,6 +329,12 @@ def test_chunked_and_http2_uploads_reach_the_origin_intact(setup, proxy, tmp_pat
     status, got, p = curl(url, port, "videos.example", cacert=setup["ca_pem"],
                           extra=["--http2", "--data-binary", "@" + str(f)])
     assert status == 200 and got == "%s %d length" % (want, len(body)), (got, p.stderr)
+    # HTTP/2 without content-length (curl streams stdin): sent on to the origin chunked.
+    with open(f, "rb") as stdin:
+        p = run(["curl", "-sS", "--max-time", "10", "--http2", "--interface", CLIENT,
+                 "--resolve", "videos.example:%d:127.0.0.1" % port, "--cacert", str(setup["ca_pem"]),
+                 "-T", "-", "-X", "POST", url], stdin=stdin)
+    assert p.stdout.decode() == "%s %d chunked" % (want, len(body)), (p.stdout, p.stderr)
 
 
 def test_sequential_requests_reuse_one_origin_connection(setup, proxy):  # noqa: F811
