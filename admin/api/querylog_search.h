@@ -1,7 +1,9 @@
 // Search over the query-log files (policy/querylog/writer.h: <dir>/queries-YYYY-MM-DD.jsonl),
-// newest first, in pages. Files are only ever appended to, so a position (day, line) stays
-// valid while the log grows: the cursor of a page is where the next page starts, and new
-// queries arriving meanwhile never shift or repeat entries.
+// newest first, in pages. Files are only ever appended to, so a position (day, byte offset of a
+// line) stays valid while the log grows: the cursor of a page is where the next page starts, and
+// new queries arriving meanwhile never shift or repeat entries. Files are read backwards from
+// the end (or from the cursor, or from the `to` time found by binary search) and only as far as
+// the page needs.
 #pragma once
 
 #include <cstdint>
