@@ -27,7 +27,8 @@ net::http::Response failure(int status, const std::string& why) {
 // Fields that describe one hop's connection (RFC 9110 §7.6.1), not the message: never passed on.
 bool hop_by_hop(std::string_view name) {
   for (std::string_view h : {"connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
-                             "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length"})
+                             "te", "trailer", "transfer-encoding", "upgrade", "host", "content-length",
+                             "expect"})  // the client already got its 100 Continue from us
     if (name == h) return true;
   return name.starts_with(':');  // HTTP/2 pseudo-headers
 }
@@ -246,8 +247,12 @@ void Forwarder::Relay::use(std::shared_ptr<OriginConnection> c) {
 void Forwarder::Relay::send_head() {
   const net::http::Request& req = ex->request();
   std::string out = req.method + " " + path + " HTTP/1.1\r\nhost: " + host + "\r\n";
-  for (const auto& h : req.headers)
-    if (!hop_by_hop(h.name)) out += h.name + ": " + h.value + "\r\n";
+  std::string cookies;  // HTTP/2 may split them; HTTP/1.1 wants one field (RFC 9113 §8.2.3)
+  for (const auto& h : req.headers) {
+    if (h.name == "cookie") cookies += (cookies.empty() ? "" : "; ") + h.value;
+    else if (!hop_by_hop(h.name)) out += h.name + ": " + h.value + "\r\n";
+  }
+  if (!cookies.empty()) out += "cookie: " + cookies + "\r\n";
   if (ex->upgrade_requested()) {
     out += "connection: upgrade\r\nupgrade: " + std::string(req.header("upgrade")) + "\r\n";
   } else {

@@ -324,8 +324,10 @@ def test_chunked_and_http2_uploads_reach_the_origin_intact(setup, proxy, tmp_pat
     want = hashlib.sha256(body).hexdigest()
     url = "https://videos.example:%d/news/upload" % port
     status, got, p = curl(url, port, "videos.example", cacert=setup["ca_pem"],
-                          extra=["--http1.1", "-H", "Transfer-Encoding: chunked", "--data-binary", "@" + str(f)])
+                          extra=["--http1.1", "-v", "-H", "Transfer-Encoding: chunked", "--data-binary", "@" + str(f)])
     assert status == 200 and got == "%s %d chunked" % (want, len(body)), (got, p.stderr)
+    # curl asked "Expect: 100-continue": answered by the intercept, not left to curl's 1 s wait.
+    assert b"> Expect: 100-continue" in p.stderr and b"< HTTP/1.1 100 Continue" in p.stderr, p.stderr[-1500:]
     status, got, p = curl(url, port, "videos.example", cacert=setup["ca_pem"],
                           extra=["--http2", "--data-binary", "@" + str(f)])
     assert status == 200 and got == "%s %d length" % (want, len(body)), (got, p.stderr)

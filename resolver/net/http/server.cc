@@ -186,6 +186,10 @@ class Connection {
   void stream_abort(ExchangeImpl* ex);
   size_t unsent(const ExchangeImpl* ex) const;
   void check_drain();
+  void send_continue() {
+    out_ += "HTTP/1.1 100 Continue\r\n\r\n";
+    if (busy_ == 0) flush();
+  }
 
  private:
   explicit Connection(std::shared_ptr<Shared> shared) : shared_(std::move(shared)) {}
@@ -321,6 +325,10 @@ void ExchangeImpl::deliver(std::string_view data) {
 void ExchangeImpl::read_body(BodyReader r) {
   if (!conn && !body_ended) return;
   reader = std::move(r);
+  // A client waiting for "100 Continue" before sending its body gets it once the handler wants
+  // the body (HTTP/1.1; an HTTP/2 client sends without waiting).
+  if (conn && req.version == 11 && !body_ended && !responded && req.header("expect") == "100-continue")
+    conn->send_continue();
   if (!body_pending.empty()) {
     std::string pending;
     pending.swap(body_pending);
