@@ -444,3 +444,14 @@ def test_many_concurrent_clients_over_http1_and_http2(setup, proxy):  # noqa: F8
         assert re.search(r"requests: 600 total, 600 started, 600 done, 600 succeeded, 0 failed", out), out
         assert "status codes: 600 2xx" in out, out
     assert proxy["proc"].proc.poll() is None
+
+
+def test_many_large_http2_streams_on_one_connection(setup, proxy):  # noqa: F811
+    """60 concurrent 2 MiB downloads on one HTTP/2 connection: the connection's own write queue
+    stays bounded (streams wait in their buffers), so none is cut."""
+    port = proxy["port"]
+    p = run(["h2load", "-n", "60", "-c", "1", "-m", "60", "--connect-to=127.0.0.1:%d" % port,
+             "https://videos.example:%d/news/big?size=%d" % (port, 2 * MIB)], timeout=60)
+    out = p.stdout.decode()
+    assert re.search(r"requests: 60 total, 60 started, 60 done, 60 succeeded, 0 failed", out), out
+    assert proxy["proc"].proc.poll() is None

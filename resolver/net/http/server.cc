@@ -894,7 +894,13 @@ void Connection::feed_h2(std::string_view data) {
 
 void Connection::send_h2() {
   if (closing_ || !h2_) return;
+  // Streaming: frames wait inside nghttp2 (their bytes in each stream's buffer, counted by
+  // unsent()) while the socket's queue is full, so many streams cannot pile up past
+  // kMaxWriteQueue together; check_drain() resumes when writes complete.
+  const size_t queued = uv_stream_get_write_queue_size(reinterpret_cast<const uv_stream_t*>(&handle_));
+  size_t produced = 0;
   for (;;) {
+    if (shared_->limits.streaming && queued + out_.size() + produced > kHighWater) break;
     const uint8_t* data = nullptr;
     const ssize_t n = nghttp2_session_mem_send(h2_, &data);
     if (n < 0) {
@@ -902,6 +908,7 @@ void Connection::send_h2() {
       return;
     }
     if (n == 0) break;
+    produced += static_cast<size_t>(n);
     // Over TLS each frame becomes its own record: clients that read one record at a time and
     // keep one response buffer (dnsperf) then never see two responses in one read.
     if (!tls_) {
@@ -1169,6 +1176,11 @@ size_t Connection::unsent(const ExchangeImpl* ex) const {
 
 void Connection::check_drain() {
   if (closing_) return;
+  if (proto_ == Proto::h2 && shared_->limits.streaming && busy_ == 0 && nghttp2_session_want_write(h2_)) {
+    send_h2();  // frames held back while the queue was full
+    flush();
+    if (closing_) return;
+  }
   std::vector<std::shared_ptr<ExchangeImpl>> waiting;
   if (proto_ == Proto::h2) {
     for (auto& [id, ex] : h2_streams_)
