@@ -1,6 +1,6 @@
 // UDP: a fresh connected socket per attempt, so the kernel picks a random source port
-// (RFC 5452 §9.2) and drops datagrams from any other address. TCP: a fresh connection per
-// attempt; RFC 7766 framing.
+// (RFC 5452 §9.2) and drops datagrams from any other address. TCP goes through the loop's
+// TcpPool (tcp_pool.h), which reuses connections.
 #include "resolver/upstream/exchange.h"
 
 #include <sys/socket.h>
@@ -118,109 +118,10 @@ class UdpExchange final : public ExchangeBase {
   bool polling_ = false;
 };
 
-class TcpExchange final : public ExchangeBase {
- public:
-  TcpExchange(const ExchangeRequest& r) : ExchangeBase(r) {
-    frame_.resize(2 + r.query.size());
-    dns::write_u16(frame_.data(), static_cast<uint16_t>(r.query.size()));
-    std::memcpy(frame_.data() + 2, r.query.data(), r.query.size());
-    tcp_.data = this;
-    connect_.data = this;
-    write_.data = this;
-  }
-
-  int start(uv_loop_t* loop) {
-    if (int rc = uv_tcp_init(loop, &tcp_); rc != 0) return -rc;
-    initialised_ = true;
-    uv_tcp_nodelay(&tcp_, 1);
-    if (int rc = uv_tcp_connect(&connect_, &tcp_, req_.server->get(), &TcpExchange::on_connect); rc != 0)
-      return -rc;
-    return 0;
-  }
-
-
- private:
-  static void on_connect(uv_connect_t* req, int status) {
-    auto* self = static_cast<TcpExchange*>(req->data);
-    if (self->done_) return;
-    if (status < 0) {
-      self->report_error(-status);
-      return;
-    }
-    uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(self->frame_.data()), static_cast<unsigned>(self->frame_.size()));
-    if (int rc = uv_write(&self->write_, reinterpret_cast<uv_stream_t*>(&self->tcp_), &buf, 1, &TcpExchange::on_write);
-        rc != 0) {
-      self->report_error(-rc);
-      return;
-    }
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&self->tcp_), &TcpExchange::on_alloc, &TcpExchange::on_read);
-  }
-
-  static void on_write(uv_write_t* req, int status) {
-    auto* self = static_cast<TcpExchange*>(req->data);
-    if (status < 0 && status != UV_ECANCELED) self->report_error(-status);
-  }
-
-  static void on_alloc(uv_handle_t* h, size_t, uv_buf_t* buf) {
-    auto* self = static_cast<TcpExchange*>(h->data);
-    if (self->in_.size() < self->in_len_ + 4096) self->in_.resize(self->in_len_ + 4096);
-    *buf = uv_buf_init(reinterpret_cast<char*>(self->in_.data() + self->in_len_), 4096);
-  }
-
-  static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
-    auto* self = static_cast<TcpExchange*>(s->data);
-    if (self->done_) return;
-    if (nread < 0) {
-      self->report_error(nread == UV_EOF ? ECONNRESET : static_cast<int>(-nread));
-      return;
-    }
-    self->in_len_ += static_cast<size_t>(nread);
-    // A connection of our own carries only our query; frames that do not match are skipped.
-    while (self->in_len_ >= 2) {
-      size_t len = dns::read_u16(self->in_.data());
-      if (self->in_len_ < 2 + len) return;
-      std::span<const uint8_t> msg(self->in_.data() + 2, len);
-      size_t question_end = 0;
-      if (response_matches(msg, self->req_.id, *self->req_.question, question_end)) {
-        self->report(ExchangeResult{ExchangeStatus::answer, msg, question_end, 0});
-        return;
-      }
-      std::memmove(self->in_.data(), self->in_.data() + 2 + len, self->in_len_ - 2 - len);
-      self->in_len_ -= 2 + len;
-    }
-  }
-
-  void close_handles() override {
-    if (!initialised_) {
-      delete this;
-      return;
-    }
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), [](uv_handle_t* h) { delete static_cast<TcpExchange*>(h->data); });
-  }
-
-  std::vector<uint8_t> frame_;
-  std::vector<uint8_t> in_;
-  size_t in_len_ = 0;
-  uv_tcp_t tcp_{};
-  uv_connect_t connect_{};
-  uv_write_t write_{};
-  bool initialised_ = false;
-};
-
 }  // namespace
 
 Exchange* start_udp_exchange(uv_loop_t* loop, const ExchangeRequest& request, int& error) {
   auto* ex = new UdpExchange(request);
-  if (int rc = ex->start(loop); rc != 0) {
-    error = rc;
-    ex->cancel();
-    return nullptr;
-  }
-  return ex;
-}
-
-Exchange* start_tcp_exchange(uv_loop_t* loop, const ExchangeRequest& request, int& error) {
-  auto* ex = new TcpExchange(request);
   if (int rc = ex->start(loop); rc != 0) {
     error = rc;
     ex->cancel();

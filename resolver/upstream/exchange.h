@@ -1,4 +1,4 @@
-// One attempt to get an answer from one upstream, over UDP or TCP.
+// One attempt to get an answer from one upstream, over UDP (here) or TCP (tcp_pool.h).
 //
 // Ownership: an Exchange owns itself. It reports exactly once through its callback, or never
 // if cancel() is called first; after either, the caller must drop its pointer. The object
@@ -48,6 +48,5 @@ struct ExchangeRequest {
 // Returns nullptr (having reported nothing) when the socket cannot even be created; `error`
 // then holds the errno.
 Exchange* start_udp_exchange(uv_loop_t* loop, const ExchangeRequest& request, int& error);
-Exchange* start_tcp_exchange(uv_loop_t* loop, const ExchangeRequest& request, int& error);
 
 }  // namespace sekisho::upstream

@@ -134,7 +134,7 @@ void Forwarder::start_attempt(Inflight* f) {
     f->attempt_started_us = monotonic_us();
     ExchangeRequest req{&ups.at(f->upstream).settings.address, f->query, f->id, &f->question, &Forwarder::on_exchange_done, f};
     int error = 0;
-    f->exchange = f->over_tcp ? start_tcp_exchange(loop_, req, error) : start_udp_exchange(loop_, req, error);
+    f->exchange = f->over_tcp ? tcp_pool_.start(req, error) : start_udp_exchange(loop_, req, error);
     ++counters_.upstream_queries;
     if (f->exchange) {
       uv_timer_start(&f->timer, &Forwarder::on_timeout, settings.timeout_ms, 0);
@@ -180,7 +180,7 @@ void Forwarder::retry_over_tcp(Inflight* f) {
   const auto& up = f->runtime->upstreams.at(f->upstream);
   ExchangeRequest req{&up.settings.address, f->query, f->id, &f->question, &Forwarder::on_exchange_done, f};
   int error = 0;
-  f->exchange = start_tcp_exchange(loop_, req, error);
+  f->exchange = tcp_pool_.start(req, error);
   if (f->exchange) {
     uv_timer_start(&f->timer, &Forwarder::on_timeout, f->runtime->settings.forwarding.timeout_ms, 0);
     return;

@@ -25,6 +25,7 @@
 #include "resolver/runtime.h"
 #include "resolver/upstream/exchange.h"
 #include "resolver/upstream/inflight_registry.h"
+#include "resolver/upstream/tcp_pool.h"
 
 namespace sekisho::upstream {
 
@@ -57,7 +58,7 @@ class Forwarder {
   };
 
   Forwarder(uv_loop_t* loop, unsigned loop_index, cache::Cache& cache, InflightRegistry& registry, Delegate& delegate)
-      : loop_(loop), loop_index_(loop_index), cache_(cache), registry_(registry), delegate_(delegate) {}
+      : loop_(loop), loop_index_(loop_index), cache_(cache), registry_(registry), delegate_(delegate), tcp_pool_(loop) {}
   ~Forwarder();
 
   // Takes ctx (from the loop's pool) as a waiter for `key` (ctx->asked is what goes upstream);
@@ -69,6 +70,7 @@ class Forwarder {
 
   size_t in_flight() const { return in_flight_.size() + unmapped_; }
   const Counters& counters() const { return counters_; }
+  const TcpPool& tcp_pool() const { return tcp_pool_; }
 
   struct Inflight;  // defined in forwarder.cc
 
@@ -85,6 +87,7 @@ class Forwarder {
   cache::Cache& cache_;
   InflightRegistry& registry_;
   Delegate& delegate_;
+  TcpPool tcp_pool_;  // TCP to the upstreams, reused across queries of this loop
   Random random_;
   uint32_t round_robin_ = 0;
   std::unordered_map<uint64_t, Inflight*> in_flight_;

@@ -219,6 +219,11 @@ class ScriptedUpstream:
         self._thread = None
         self.udp_enabled = True
         self.tcp_enabled = True
+        # TCP behaviours (RFC 7766 connection reuse): counters of connections, and whether the
+        # server closes a connection right after each answer it sends on it.
+        self.tcp_accepts = 0
+        self.tcp_peer_closes = 0       # connections the client (sekishod) closed
+        self.tcp_close_after_answer = False
 
     # lifecycle ---------------------------------------------------------------------------------
     def start(self):
@@ -399,6 +404,7 @@ class ScriptedUpstream:
                     except OSError:
                         continue
                     c.setblocking(False)
+                    self.tcp_accepts += 1
                     self._tcp_bufs[c] = b""
                     self._sel.register(c, selectors.EVENT_READ, ("tcp", None))
                 elif kind == "tcp":
@@ -432,6 +438,7 @@ class ScriptedUpstream:
         except OSError:
             data = b""
         if not data:
+            self.tcp_peer_closes += 1
             self._sel.unregister(c)
             self._tcp_bufs.pop(c, None)
             c.close()
@@ -450,5 +457,9 @@ class ScriptedUpstream:
                         c.sendall(struct.pack("!H", len(out)) + out)
                     finally:
                         c.setblocking(False)
+                    if self.tcp_close_after_answer:
+                        self._sel.unregister(c)
+                        self._tcp_bufs.pop(c, None)
+                        c.close()
             self._handle(wire, "tcp", c.getpeername() if c.fileno() >= 0 else None, reply)
         self._tcp_bufs[c] = buf

@@ -1,0 +1,64 @@
+// Reused, pipelined TCP connections to the upstreams, one pool per loop (RFC 7766 §6.2.1).
+//
+// Per upstream address the pool keeps up to kMaxConnectionsPerUpstream connections open. A
+// query goes on an idle one, else on a new one while under the limit, else pipelined on the
+// least busy one; answers may come in any order and are matched to their query by ID and
+// question. A connection with nothing in flight closes after kIdleTimeoutMs.
+//
+// When the upstream closes a connection with queries still on it, those queries are sent again
+// on another connection — once each, unless the closing connection answered something first
+// (an upstream that closes after every answer still makes progress). Everything else (refused,
+// reset, a stream that is not DNS) reports network_error to the queries, and the forwarder
+// fails over as with any other attempt. The resend stays inside the attempt's own timeout.
+//
+// Threading: touched only from its loop. Idle connections do not keep the loop running
+// (uv_unref): a query in flight has its own timer that does.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "resolver/upstream/exchange.h"
+
+namespace sekisho::upstream {
+
+class TcpPool {
+ public:
+  static constexpr size_t kMaxConnectionsPerUpstream = 4;
+  static constexpr uint64_t kIdleTimeoutMs = 10000;
+
+  explicit TcpPool(uv_loop_t* loop, uint64_t idle_timeout_ms = kIdleTimeoutMs)
+      : loop_(loop), idle_timeout_ms_(idle_timeout_ms) {}
+  ~TcpPool();
+  TcpPool(const TcpPool&) = delete;
+  TcpPool& operator=(const TcpPool&) = delete;
+
+  // Same contract as start_tcp_exchange (exchange.h).
+  Exchange* start(const ExchangeRequest& request, int& error);
+
+  struct Counters {
+    uint64_t connections_opened = 0;
+    uint64_t resent = 0;  // queries sent again after the upstream closed their connection
+  };
+  const Counters& counters() const { return counters_; }
+  size_t open_connections() const { return connections_.size(); }
+
+  class Connection;  // tcp_pool.cc
+  class Query;
+
+ private:
+  friend class Connection;
+  friend class Query;
+  // Puts q on a connection to its server; `avoid` is one that is closing. Returns 0 or an errno.
+  int dispatch(Query* q, const Connection* avoid);
+  void forget(Connection* c);  // c stops taking queries (it is closing)
+
+  uv_loop_t* loop_;
+  uint64_t idle_timeout_ms_;
+  std::vector<Connection*> connections_;  // open or connecting, all upstreams
+  Counters counters_;
+};
+
+}  // namespace sekisho::upstream

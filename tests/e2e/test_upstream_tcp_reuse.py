@@ -1,0 +1,139 @@
+"""Upstream TCP connection reuse (RFC 7766 §6.2.1): with `transport: tcp`, cache misses are
+pipelined on a few kept-open connections per loop instead of one connection per query; answers
+are matched by ID and question whatever their order; an upstream that closes after each answer
+still gets every query answered; idle connections close after 10 s; a stream that is not DNS
+fails the attempt at once."""
+import concurrent.futures
+import ipaddress
+import subprocess
+import time
+
+import dns.message
+import dns.rcode
+
+from clients import addresses, ede_codes, query_udp
+from upstreams import Action, default_answer
+
+# sekishod.py starts 2 loops; each keeps up to 4 connections per upstream (TcpPool).
+MAX_CONNECTIONS = 2 * 4
+SLOW = {"forwarding": {"timeout_ms": 3000, "attempts": 2}}
+
+
+def _tcp(address):
+    return {"address": address, "transport": "tcp"}
+
+
+def _addr_for(i):
+    return str(ipaddress.IPv4Address("10.0.0.0") + i + 1)
+
+
+def _indexed_handler(delay_for=lambda name: 0.0):
+    """Answers qN.reuse.example A with 10.0.x.y (N + 1): an answer given to the wrong query shows."""
+    def handler(q, transport):
+        name = q.question[0].name.to_text()
+        r = default_answer(q)
+        label = q.question[0].name.labels[0].decode()
+        if label.startswith("q") and label[1:].isdigit():
+            r = default_answer(q, addr=_addr_for(int(label[1:])))
+        return Action().send(r, delay_for(name))
+    return handler
+
+
+def _ask_all(port, names, workers=32, timeout=6.0):
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda n: query_udp("127.0.0.1", port, n, "A", timeout=timeout), names))
+
+
+def _sockets_to(port):
+    """Every TCP socket to 127.0.0.1:port in any state (TIME-WAIT included): connections opened."""
+    out = subprocess.run(["ss", "-tanH", "dst", "127.0.0.1:%d" % port], capture_output=True, text=True,
+                         check=True).stdout
+    return {line.split()[3] for line in out.splitlines() if line.strip()}
+
+
+def test_knot_200_misses_over_few_connections(sekishod, knot):
+    sk = sekishod([_tcp(knot.addresses[0])], SLOW)
+    before = _sockets_to(knot.port)
+    names = ["r%03d.test.example." % i for i in range(200)]
+    answers = _ask_all(sk.port, names)
+    for name, r in zip(names, answers):
+        assert r.rcode() == dns.rcode.NXDOMAIN, (name, r)
+        assert r.question[0].name.to_text() == name
+        assert [rr.name.to_text() for rr in r.authority] == ["test.example."], r
+    opened = _sockets_to(knot.port) - before
+    assert 1 <= len(opened) <= MAX_CONNECTIONS, "200 queries over %d connections to knot" % len(opened)
+
+
+def test_scripted_counts_accepts_and_answers_match(sekishod, scripted):
+    up = scripted()
+    up.handler = _indexed_handler(lambda name: 0.01)
+    sk = sekishod([_tcp(up.address)], SLOW)
+    names = ["q%d.reuse.example." % i for i in range(200)]
+    answers = _ask_all(sk.port, names)
+    for i, r in enumerate(answers):
+        assert r.rcode() == dns.rcode.NOERROR, r
+        assert addresses(r) == {_addr_for(i)}, (names[i], r)
+    assert up.count(transport="tcp") == 200
+    assert 1 <= up.tcp_accepts <= MAX_CONNECTIONS, "%d connections for 200 queries" % up.tcp_accepts
+
+
+def test_out_of_order_answers_matched(sekishod, scripted):
+    """q0 is answered 0.8 s late; the others, pipelined on the same connections, overtake it."""
+    up = scripted()
+    up.handler = _indexed_handler(lambda name: 0.8 if name.startswith("q0.") else 0.2)
+    sk = sekishod([_tcp(up.address)], SLOW)
+    names = ["q%d.order.example." % i for i in range(40)]
+    with concurrent.futures.ThreadPoolExecutor(40) as pool:
+        slow = pool.submit(query_udp, "127.0.0.1", sk.port, names[0], "A", 6.0)
+        time.sleep(0.05)
+        rest = list(pool.map(lambda n: query_udp("127.0.0.1", sk.port, n, "A", timeout=6.0), names[1:]))
+        answers = [slow.result()] + rest
+    for i, r in enumerate(answers):
+        assert addresses(r) == {_addr_for(i)}, (names[i], r)
+    seen = up.queries(transport="tcp")
+    first = [s for s in seen if s.qname == names[0]][0]
+    overtaking = [s for s in seen if s.peer == first.peer and s.time > first.time and s.time < first.time + 0.5]
+    assert overtaking, "no query was pipelined behind the slow one: %r" % seen
+    assert up.tcp_accepts <= MAX_CONNECTIONS
+
+
+def test_upstream_closing_after_each_answer(sekishod, scripted):
+    up = scripted()
+    up.handler = _indexed_handler(lambda name: 0.02)
+    up.tcp_close_after_answer = True
+    sk = sekishod([_tcp(up.address)], SLOW)
+    names = ["q%d.close.example." % i for i in range(60)]
+    answers = _ask_all(sk.port, names, workers=20)
+    for i, r in enumerate(answers):
+        assert r.rcode() == dns.rcode.NOERROR, (names[i], r)
+        assert addresses(r) == {_addr_for(i)}, (names[i], r)
+    assert up.tcp_accepts >= 60  # one answer per connection
+
+
+def test_idle_connections_close_after_timeout(sekishod, scripted):
+    up = scripted()
+    sk = sekishod([_tcp(up.address)], SLOW)
+    for i in range(10):  # one after the other: one connection per loop carries them all
+        r = query_udp("127.0.0.1", sk.port, "idle%d.reuse.example." % i, timeout=4)
+        assert addresses(r) == {"192.0.2.1"}, r
+    opened = up.tcp_accepts
+    assert 1 <= opened <= 2, "%d connections for 10 queries one after the other" % opened
+    time.sleep(2)
+    assert up.tcp_peer_closes == 0, "closed before the idle timeout"
+    deadline = time.monotonic() + 12
+    while up.tcp_peer_closes < opened and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert up.tcp_peer_closes == opened, "idle connections still open 14 s after their last answer"
+    assert up.tcp_accepts == opened
+
+
+def test_non_dns_stream_fails_the_attempt_at_once(sekishod, scripted):
+    up = scripted()
+    up.handler = lambda q, transport: Action().send(b"\x01\x02\x03")  # a 3-byte "message"
+    sk = sekishod([_tcp(up.address)], SLOW)
+    t0 = time.monotonic()
+    r = query_udp("127.0.0.1", sk.port, "garbage.reuse.example.", timeout=8)
+    took = time.monotonic() - t0
+    assert r.rcode() == dns.rcode.SERVFAIL, r
+    assert 23 in ede_codes(r), "EDE %s" % ede_codes(r)
+    assert took < 1.5, "garbage waited for the %d ms timeout (%.1f s)" % (SLOW["forwarding"]["timeout_ms"], took)
