@@ -1,0 +1,303 @@
+// TcpPool against an in-loop TCP upstream whose behaviour each case sets: answers out of order,
+// a connection closed with queries on it, a stream that is not DNS, idle closing.
+#include "resolver/upstream/tcp_pool.h"
+
+#include <doctest/doctest.h>
+#include <uv.h>
+
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "resolver/net/address.h"
+
+namespace {
+
+using sekisho::upstream::ExchangeRequest;
+using sekisho::upstream::ExchangeResult;
+using sekisho::upstream::ExchangeStatus;
+using sekisho::upstream::TcpPool;
+namespace dns = sekisho::dns;
+
+std::vector<uint8_t> make_query(const std::string& label, uint16_t id) {
+  std::vector<uint8_t> q(12, 0);
+  dns::write_u16(q.data(), id);
+  dns::write_u16(q.data() + 4, 1);
+  q.push_back(static_cast<uint8_t>(label.size()));
+  q.insert(q.end(), label.begin(), label.end());
+  q.insert(q.end(), {7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 1, 0, 1});
+  return q;
+}
+
+// The upstream: collects frames per connection and lets the case decide what to do.
+struct Upstream {
+  struct Conn {
+    Upstream* up;
+    uv_tcp_t tcp{};
+    std::vector<uint8_t> in;
+    std::vector<std::vector<uint8_t>> frames;
+    bool closed = false;
+  };
+  uv_loop_t* loop;
+  uv_tcp_t listener{};
+  int port = 0;
+  int accepts = 0;
+  std::vector<Conn*> conns;
+  std::function<void(Conn&)> on_frames;  // called after each read with the connection's frames
+
+  explicit Upstream(uv_loop_t* l) : loop(l) {
+    uv_tcp_init(loop, &listener);
+    listener.data = this;
+    sockaddr_in sa{};
+    uv_ip4_addr("127.0.0.1", 0, &sa);
+    uv_tcp_bind(&listener, reinterpret_cast<const sockaddr*>(&sa), 0);
+    uv_listen(reinterpret_cast<uv_stream_t*>(&listener), 16, [](uv_stream_t* s, int) {
+      auto* up = static_cast<Upstream*>(s->data);
+      auto* c = new Conn;
+      c->up = up;
+      uv_tcp_init(up->loop, &c->tcp);
+      c->tcp.data = c;
+      uv_accept(s, reinterpret_cast<uv_stream_t*>(&c->tcp));
+      ++up->accepts;
+      up->conns.push_back(c);
+      uv_read_start(
+          reinterpret_cast<uv_stream_t*>(&c->tcp),
+          [](uv_handle_t*, size_t, uv_buf_t* buf) { *buf = uv_buf_init(new char[4096], 4096); },
+          [](uv_stream_t* st, ssize_t n, const uv_buf_t* buf) {
+            auto* conn = static_cast<Conn*>(st->data);
+            if (n > 0) conn->in.insert(conn->in.end(), buf->base, buf->base + n);
+            delete[] buf->base;
+            if (n < 0) {
+              conn->up->close(*conn);
+              return;
+            }
+            while (conn->in.size() >= 2 && conn->in.size() >= 2u + dns::read_u16(conn->in.data())) {
+              size_t len = dns::read_u16(conn->in.data());
+              conn->frames.emplace_back(conn->in.begin() + 2, conn->in.begin() + 2 + static_cast<long>(len));
+              conn->in.erase(conn->in.begin(), conn->in.begin() + 2 + static_cast<long>(len));
+            }
+            if (n > 0) conn->up->on_frames(*conn);
+          });
+    });
+    sockaddr_storage ss{};
+    int len = sizeof ss;
+    uv_tcp_getsockname(&listener, reinterpret_cast<sockaddr*>(&ss), &len);
+    port = ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  }
+
+  static void answer(Conn& c, std::vector<uint8_t> msg) {
+    if (c.closed) return;
+    if (msg.size() >= 12) msg[2] |= 0x80;  // QR: the query echoed back is its own answer
+    auto* frame = new std::vector<uint8_t>(2 + msg.size());
+    dns::write_u16(frame->data(), static_cast<uint16_t>(msg.size()));
+    std::memcpy(frame->data() + 2, msg.data(), msg.size());
+    auto* w = new uv_write_t;
+    w->data = frame;
+    uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(frame->data()), static_cast<unsigned>(frame->size()));
+    uv_write(w, reinterpret_cast<uv_stream_t*>(&c.tcp), &buf, 1, [](uv_write_t* req, int) {
+      delete static_cast<std::vector<uint8_t>*>(req->data);
+      delete req;
+    });
+  }
+
+  void close(Conn& c) {
+    if (c.closed) return;
+    c.closed = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&c.tcp), nullptr);
+  }
+
+  void shut() {
+    for (Conn* c : conns) close(*c);
+    uv_close(reinterpret_cast<uv_handle_t*>(&listener), nullptr);
+  }
+  ~Upstream() {
+    for (Conn* c : conns) delete c;
+  }
+};
+
+struct Outcome {
+  bool done = false;
+  ExchangeStatus status{};
+  uint16_t id = 0;
+  int error = 0;
+};
+
+struct Harness {
+  uv_loop_t loop{};
+  uv_timer_t tick{};
+  sekisho::net::SocketAddress server;
+  std::vector<std::vector<uint8_t>> queries;
+  std::vector<dns::Question> questions;
+
+  Harness() {
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &tick);
+    uv_timer_start(&tick, [](uv_timer_t*) {}, 5, 5);  // keeps UV_RUN_ONCE from blocking forever
+  }
+  void set_port(int port) {
+    sockaddr_in sa{};
+    uv_ip4_addr("127.0.0.1", port, &sa);
+    std::memcpy(&server.storage, &sa, sizeof sa);
+    server.length = sizeof sa;
+  }
+  bool run_until(const std::function<bool()>& cond, int max_ms = 3000) {
+    uint64_t end = uv_now(&loop) + static_cast<uint64_t>(max_ms);
+    while (!cond()) {
+      if (uv_now(&loop) > end) return false;
+      uv_run(&loop, UV_RUN_ONCE);
+    }
+    return true;
+  }
+  sekisho::upstream::Exchange* ask(TcpPool& pool, const std::string& label, uint16_t id, Outcome& out) {
+    queries.push_back(make_query(label, id));
+    questions.emplace_back();
+    size_t pos = 12;
+    REQUIRE(dns::read_question(queries.back(), pos, questions.back()));
+    ExchangeRequest req{&server, queries.back(), id, &questions.back(),
+                        [](void* owner, const ExchangeResult& r) {
+                          auto* o = static_cast<Outcome*>(owner);
+                          o->done = true;
+                          o->status = r.status;
+                          o->error = r.error;
+                          if (r.status == ExchangeStatus::answer) o->id = dns::read_u16(r.msg.data());
+                        },
+                        &out};
+    int error = 0;
+    auto* ex = pool.start(req, error);
+    REQUIRE(ex != nullptr);
+    return ex;
+  }
+  void finish(TcpPool& pool, Upstream& up) {
+    CHECK(run_until([&] { return pool.open_connections() == 0; }));  // the idle timeout closes them
+    up.shut();
+    uv_close(reinterpret_cast<uv_handle_t*>(&tick), nullptr);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    CHECK(uv_loop_close(&loop) == 0);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("tcp pool: at the connection limit, queries are pipelined and answers may come in any order") {
+  Harness h;
+  h.questions.reserve(16);
+  h.queries.reserve(16);
+  Upstream up(&h.loop);
+  h.set_port(up.port);
+  // Hold everything until all 10 queries are in, then answer each connection's frames backwards.
+  size_t total = 0;
+  up.on_frames = [&](Upstream::Conn&) {
+    total = 0;
+    for (auto* c : up.conns) total += c->frames.size();
+    if (total != 10) return;
+    for (auto* c : up.conns)
+      for (auto it = c->frames.rbegin(); it != c->frames.rend(); ++it) Upstream::answer(*c, *it);
+  };
+  TcpPool pool(&h.loop, 50);
+  Outcome out[10];
+  for (int i = 0; i < 10; ++i) h.ask(pool, "q" + std::to_string(i), static_cast<uint16_t>(100 + i), out[i]);
+  CHECK(h.run_until([&] {
+    for (auto& o : out)
+      if (!o.done) return false;
+    return true;
+  }));
+  for (int i = 0; i < 10; ++i) {
+    CHECK(out[i].status == ExchangeStatus::answer);
+    CHECK(out[i].id == 100 + i);
+  }
+  CHECK(up.accepts == static_cast<int>(TcpPool::kMaxConnectionsPerUpstream));
+  CHECK(pool.counters().connections_opened == TcpPool::kMaxConnectionsPerUpstream);
+  // Idle again: the next query reuses a connection.
+  up.on_frames = [](Upstream::Conn& c) {
+    for (auto& f : c.frames) Upstream::answer(c, f);
+    c.frames.clear();
+  };
+  for (auto* c : up.conns) c->frames.clear();
+  Outcome again;
+  h.ask(pool, "again", 7, again);
+  CHECK(h.run_until([&] { return again.done; }));
+  CHECK(again.id == 7);
+  CHECK(up.accepts == static_cast<int>(TcpPool::kMaxConnectionsPerUpstream));
+  h.finish(pool, up);
+}
+
+TEST_CASE("tcp pool: a query on a connection the upstream closes is sent again once") {
+  Harness h;
+  h.questions.reserve(8);
+  h.queries.reserve(8);
+  Upstream up(&h.loop);
+  h.set_port(up.port);
+  SUBCASE("the second connection answers") {
+    up.on_frames = [&](Upstream::Conn& c) {
+      if (up.accepts == 1) {
+        up.close(c);
+        return;
+      }
+      for (auto& f : c.frames) Upstream::answer(c, f);
+      c.frames.clear();
+    };
+    TcpPool pool(&h.loop, 50);
+    Outcome o;
+    h.ask(pool, "resend", 42, o);
+    CHECK(h.run_until([&] { return o.done; }));
+    CHECK(o.status == ExchangeStatus::answer);
+    CHECK(o.id == 42);
+    CHECK(up.accepts == 2);
+    CHECK(pool.counters().resent == 1);
+    h.finish(pool, up);
+  }
+  SUBCASE("closed again without an answer: a network error, no third connection") {
+    up.on_frames = [&](Upstream::Conn& c) { up.close(c); };
+    TcpPool pool(&h.loop, 50);
+    Outcome o;
+    h.ask(pool, "twice", 43, o);
+    CHECK(h.run_until([&] { return o.done; }));
+    CHECK(o.status == ExchangeStatus::network_error);
+    CHECK(up.accepts == 2);
+    h.finish(pool, up);
+  }
+}
+
+TEST_CASE("tcp pool: a stream that is not DNS fails the query at once, without a resend") {
+  Harness h;
+  h.questions.reserve(4);
+  h.queries.reserve(4);
+  Upstream up(&h.loop);
+  h.set_port(up.port);
+  up.on_frames = [](Upstream::Conn& c) { Upstream::answer(c, {1, 2, 3}); };
+  TcpPool pool(&h.loop, 50);
+  Outcome o;
+  h.ask(pool, "garbage", 44, o);
+  CHECK(h.run_until([&] { return o.done; }));
+  CHECK(o.status == ExchangeStatus::network_error);
+  CHECK(o.error == EPROTO);
+  CHECK(up.accepts == 1);
+  h.finish(pool, up);
+}
+
+TEST_CASE("tcp pool: a cancelled query's late answer is skipped and the connection stays usable") {
+  Harness h;
+  h.questions.reserve(4);
+  h.queries.reserve(4);
+  Upstream up(&h.loop);
+  h.set_port(up.port);
+  // Answers only once two queries came in on the connection, the first (cancelled) one first.
+  up.on_frames = [](Upstream::Conn& c) {
+    if (c.frames.size() < 2) return;
+    for (auto& f : c.frames) Upstream::answer(c, f);
+    c.frames.clear();
+  };
+  TcpPool pool(&h.loop, 50);
+  Outcome gone, next;
+  auto* ex = h.ask(pool, "gone", 50, gone);
+  CHECK(h.run_until([&] { return up.accepts == 1 && up.conns[0]->frames.size() == 1; }));
+  ex->cancel();
+  h.ask(pool, "next", 51, next);
+  CHECK(h.run_until([&] { return next.done; }));
+  CHECK_FALSE(gone.done);
+  CHECK(next.status == ExchangeStatus::answer);
+  CHECK(next.id == 51);
+  CHECK(up.accepts == 1);
+  h.finish(pool, up);
+}
