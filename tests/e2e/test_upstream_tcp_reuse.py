@@ -1,7 +1,7 @@
 """Upstream TCP connection reuse (RFC 7766 §6.2.1): with `transport: tcp`, cache misses are
 pipelined on a few kept-open connections per loop instead of one connection per query; answers
 are matched by ID and question whatever their order; an upstream that closes after each answer
-still gets every query answered; idle connections close after 10 s; a stream that is not DNS
+still gets every query answered, and a query the upstream dropped unanswered is sent again; idle connections close after 10 s; a stream that is not DNS
 fails the attempt at once."""
 import concurrent.futures
 import ipaddress
@@ -108,6 +108,20 @@ def test_upstream_closing_after_each_answer(sekishod, scripted):
         assert r.rcode() == dns.rcode.NOERROR, (names[i], r)
         assert addresses(r) == {_addr_for(i)}, (names[i], r)
     assert up.tcp_accepts >= 60  # one answer per connection
+
+
+def test_query_on_a_connection_the_upstream_closes_is_resent(sekishod, scripted):
+    """The upstream drops the connection with our query unanswered (as a server closing an idle
+    connection just as we use it): the query goes out again on a new connection within the same
+    attempt, so even with a single attempt the client gets its answer."""
+    up = scripted()
+    sk = sekishod([_tcp(up.address)], {"forwarding": {"timeout_ms": 2000, "attempts": 1}})
+    up.tcp_close_unanswered = 1
+    r = query_udp("127.0.0.1", sk.port, "dropped.reuse.example.", timeout=4)
+    assert r.rcode() == dns.rcode.NOERROR, r
+    assert addresses(r) == {"192.0.2.1"}, r
+    assert up.count("dropped.reuse.example.", transport="tcp") == 2
+    assert up.tcp_accepts == 2
 
 
 def test_idle_connections_close_after_timeout(sekishod, scripted):

@@ -224,6 +224,7 @@ class ScriptedUpstream:
         self.tcp_accepts = 0
         self.tcp_peer_closes = 0       # connections the client (sekishod) closed
         self.tcp_close_after_answer = False
+        self.tcp_close_unanswered = 0  # this many TCP queries: recorded, then the connection closed
 
     # lifecycle ---------------------------------------------------------------------------------
     def start(self):
@@ -449,6 +450,13 @@ class ScriptedUpstream:
             if len(buf) < 2 + n:
                 break
             wire, buf = buf[2:2 + n], buf[2 + n:]
+            if self.tcp_close_unanswered > 0:
+                self.tcp_close_unanswered -= 1
+                self._record(wire, "tcp", c.getpeername())
+                self._sel.unregister(c)
+                self._tcp_bufs.pop(c, None)
+                c.close()
+                return
 
             def reply(out, via, c=c):
                 if c.fileno() >= 0:
