@@ -207,6 +207,7 @@ class Connection {
   void deliver(std::string_view plain);
   void parse_h1();
   void parse_h1_streaming();
+  void refuse_h1(const std::shared_ptr<ExchangeImpl>& ex, const Http1Result& r);
   bool pump_h1_body();
   void update_reading();
   void write_h1_head(ExchangeImpl* ex, std::optional<uint64_t> length);
@@ -616,13 +617,7 @@ void Connection::parse_h1() {
     if (r.kind == Http1Result::incomplete) break;
     ex->conn = this;
     if (r.kind == Http1Result::error) {
-      ++shared_->counters.protocol_errors;
-      stop_parsing_ = true;
-      in_.clear();
-      ex->close_after = true;
-      h1_queue_.push_back(ex);
-      fill_origin(ex->req);
-      ex->respond(error_response(r.status, r.reason));
+      refuse_h1(ex, r);
       break;
     }
     in_.erase(0, r.consumed);
@@ -638,6 +633,18 @@ void Connection::parse_h1() {
     reading_ = false;
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
   }
+}
+
+// An unparsable request is answered with its error and ends the connection: after it, the
+// byte stream has no trustworthy request boundary.
+void Connection::refuse_h1(const std::shared_ptr<ExchangeImpl>& ex, const Http1Result& r) {
+  ++shared_->counters.protocol_errors;
+  stop_parsing_ = true;
+  in_.clear();
+  ex->close_after = true;
+  h1_queue_.push_back(ex);
+  fill_origin(ex->req);
+  ex->respond(error_response(r.status, r.reason));
 }
 
 // Streaming: one request at a time; its head goes to the handler at once, its body follows
@@ -660,13 +667,7 @@ void Connection::parse_h1_streaming() {
     if (r.kind == Http1Result::incomplete) break;
     ex->conn = this;
     if (r.kind == Http1Result::error) {
-      ++shared_->counters.protocol_errors;
-      stop_parsing_ = true;
-      in_.clear();
-      ex->close_after = true;
-      h1_queue_.push_back(ex);
-      fill_origin(ex->req);
-      ex->respond(error_response(r.status, r.reason));
+      refuse_h1(ex, r);
       break;
     }
     in_.erase(0, r.consumed);
