@@ -51,6 +51,17 @@ EngineSample sample_of(resolver::Server& server) {
     s.upstreams.push_back({u.name, u.down_until_ms.load(std::memory_order_relaxed) <= now,
                            u.queries.load(std::memory_order_relaxed), u.failures.load(std::memory_order_relaxed),
                            u.response_us_total.load(std::memory_order_relaxed)});
+    auto& out = s.upstreams.back();
+    for (const auto& w : server.workers()) {
+      const upstream::TcpPool& pool = w->forwarder().tcp_pool();
+      for (size_t k = 0, n = pool.counted_servers(); k < n; ++k) {
+        const auto& c = pool.server_counters(k);
+        if (!(c.server == u.settings.address)) continue;
+        out.tcp_connections_opened += peek(c.connections_opened);
+        out.tcp_resent += peek(c.resent);
+        out.tcp_connections_open += peek(c.connections_open);
+      }
+    }
   }
   if (auto* store = server.category_store()) {
     s.store_configured = true;

@@ -97,6 +97,12 @@ std::string render_metrics(const EngineSample& s) {
     out += "sekisho_upstream_response_seconds_sum{" + labels + "} " + sum + "\n";
     sample(out, "sekisho_upstream_response_seconds_count", labels, u.queries);
   }
+  family(out, "sekisho_upstream_tcp_connections_opened_total", "counter", "TCP connections opened to each upstream (kept open and reused).");
+  for (const auto& u : s.upstreams) sample(out, "sekisho_upstream_tcp_connections_opened_total", "upstream=\"" + label(u.address) + "\"", u.tcp_connections_opened);
+  family(out, "sekisho_upstream_tcp_queries_resent_total", "counter", "Queries sent again after the upstream closed their TCP connection.");
+  for (const auto& u : s.upstreams) sample(out, "sekisho_upstream_tcp_queries_resent_total", "upstream=\"" + label(u.address) + "\"", u.tcp_resent);
+  family(out, "sekisho_upstream_tcp_connections_open", "gauge", "TCP connections to each upstream now open or connecting.");
+  for (const auto& u : s.upstreams) sample(out, "sekisho_upstream_tcp_connections_open", "upstream=\"" + label(u.address) + "\"", u.tcp_connections_open);
   family(out, "sekisho_config_generation", "gauge", "Configuration generation in use (bumped by every reload).");
   sample(out, "sekisho_config_generation", "", s.config_generation);
   if (s.store_configured) {

@@ -33,6 +33,10 @@ struct EngineSample {
     uint64_t queries = 0;
     uint64_t failures = 0;
     uint64_t response_us_total = 0;  // over `queries`
+    // Reused TCP connections (upstream/tcp_pool.h), summed over the loops.
+    uint64_t tcp_connections_opened = 0;
+    uint64_t tcp_resent = 0;
+    uint64_t tcp_connections_open = 0;
   };
   std::vector<Upstream> upstreams;
   bool store_configured = false;

@@ -37,7 +37,8 @@ class TcpPool::Query final : public Exchange {
 
 class TcpPool::Connection {
  public:
-  Connection(TcpPool& pool, const net::SocketAddress& server) : pool_(pool), server_(server) {
+  Connection(TcpPool& pool, const net::SocketAddress& server)
+      : pool_(pool), server_(server), stats_(pool.counters_for(server)) {
     tcp_.data = this;
     connect_.data = this;
     idle_.data = this;
@@ -56,6 +57,7 @@ class TcpPool::Connection {
   }
 
   const net::SocketAddress& server() const { return server_; }
+  ServerCounters* stats() const { return stats_; }
   size_t load() const { return queries_.size(); }
   bool carries_id(uint16_t id) const {
     return std::any_of(queries_.begin(), queries_.end(), [id](const Query* q) { return q->req_.id == id; });
@@ -97,6 +99,7 @@ class TcpPool::Connection {
       if (resend) {
         q->resent_ = true;
         ++pool_.counters_.resent;
+        if (stats_) ++stats_->resent;
         if (pool_.dispatch(q, this) == 0) continue;
       }
       q->report_error(err);
@@ -203,6 +206,7 @@ class TcpPool::Connection {
 
   TcpPool& pool_;
   net::SocketAddress server_;
+  ServerCounters* stats_;
   uv_tcp_t tcp_{};
   uv_connect_t connect_{};
   uv_timer_t idle_{};
@@ -252,13 +256,14 @@ int TcpPool::dispatch(Query* q, const Connection* avoid) {
   if (!target && (count >= kMaxConnectionsPerUpstream && least)) target = least;
   if (!target) {
     auto* c = new Connection(*this, *q->req_.server);
+    connections_.push_back(c);  // on failure close() forgets it again
+    if (c->stats()) ++c->stats()->connections_open;
     if (int rc = c->open(); rc != 0) {
-      connections_.push_back(c);  // close() forgets it again
       c->close(rc);
       return rc;
     }
-    connections_.push_back(c);
     ++counters_.connections_opened;
+    if (c->stats()) ++c->stats()->connections_opened;
     target = c;
   }
   target->add(q);
@@ -267,7 +272,18 @@ int TcpPool::dispatch(Query* q, const Connection* avoid) {
 
 void TcpPool::forget(Connection* c) {
   auto it = std::find(connections_.begin(), connections_.end(), c);
-  if (it != connections_.end()) connections_.erase(it);
+  if (it == connections_.end()) return;
+  connections_.erase(it);
+  if (c->stats()) --c->stats()->connections_open;
+}
+
+TcpPool::ServerCounters* TcpPool::counters_for(const net::SocketAddress& server) {
+  for (size_t i = 0; i < counted_servers_; ++i)
+    if (server_counters_[i].server == server) return &server_counters_[i];
+  if (counted_servers_ == kMaxCountedServers) return nullptr;
+  server_counters_[counted_servers_].server = server;
+  __atomic_store_n(&counted_servers_, counted_servers_ + 1, __ATOMIC_RELEASE);
+  return &server_counters_[counted_servers_ - 1];
 }
 
 }  // namespace sekisho::upstream

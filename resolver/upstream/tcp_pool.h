@@ -17,6 +17,7 @@
 
 #include <uv.h>
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -45,6 +46,20 @@ class TcpPool {
   const Counters& counters() const { return counters_; }
   size_t open_connections() const { return connections_.size(); }
 
+  // The same per upstream address, for /metrics, read from another thread. Slots are claimed in
+  // order and never move: a slot's address is written before the release store of the count that
+  // publishes it, and its counters are plain words the reader peeks with relaxed loads (as the
+  // worker counters). Addresses beyond kMaxCountedServers (many reloads) go uncounted.
+  struct ServerCounters {
+    net::SocketAddress server;
+    uint64_t connections_opened = 0;
+    uint64_t resent = 0;
+    uint64_t connections_open = 0;  // open or connecting
+  };
+  static constexpr size_t kMaxCountedServers = 64;
+  size_t counted_servers() const { return __atomic_load_n(&counted_servers_, __ATOMIC_ACQUIRE); }
+  const ServerCounters& server_counters(size_t i) const { return server_counters_[i]; }
+
   class Connection;  // tcp_pool.cc
   class Query;
 
@@ -54,11 +69,14 @@ class TcpPool {
   // Puts q on a connection to its server; `avoid` is one that is closing. Returns 0 or an errno.
   int dispatch(Query* q, const Connection* avoid);
   void forget(Connection* c);  // c stops taking queries (it is closing)
+  ServerCounters* counters_for(const net::SocketAddress& server);  // nullptr once all slots are taken
 
   uv_loop_t* loop_;
   uint64_t idle_timeout_ms_;
   std::vector<Connection*> connections_;  // open or connecting, all upstreams
   Counters counters_;
+  std::array<ServerCounters, kMaxCountedServers> server_counters_{};
+  size_t counted_servers_ = 0;
 };
 
 }  // namespace sekisho::upstream

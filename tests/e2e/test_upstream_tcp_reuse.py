@@ -2,8 +2,9 @@
 pipelined on a few kept-open connections per loop instead of one connection per query; answers
 are matched by ID and question whatever their order; an upstream that closes after each answer
 still gets every query answered, and a query the upstream dropped unanswered is sent again; idle connections close after 10 s; a stream that is not DNS
-fails the attempt at once."""
+fails the attempt at once. /metrics counts the connections opened, open and the queries re-sent."""
 import concurrent.futures
+import http.client
 import ipaddress
 import subprocess
 import time
@@ -12,6 +13,8 @@ import dns.message
 import dns.rcode
 
 from clients import addresses, ede_codes, query_udp
+from netutil import free_port, hostport
+from test_admin import parse_prometheus
 from upstreams import Action, default_answer
 
 # sekishod.py starts 2 loops; each keeps up to 4 connections per upstream (TcpPool).
@@ -51,8 +54,32 @@ def _sockets_to(port):
     return {line.split()[3] for line in out.splitlines() if line.strip()}
 
 
+def _with_metrics(overrides):
+    """overrides plus a metrics listener; returns (config, port)."""
+    port = free_port(("127.0.0.1",))
+    return dict(overrides, admin={"metrics_listen": [hostport("127.0.0.1", port)]}), port
+
+
+def _tcp_series(metrics_port, upstream):
+    c = http.client.HTTPConnection("127.0.0.1", metrics_port, timeout=10)
+    try:
+        c.request("GET", "/metrics")
+        r = c.getresponse()
+        text = r.read().decode()
+        assert r.status == 200, text
+    finally:
+        c.close()
+    series = parse_prometheus(text)
+    label = 'upstream="%s"' % upstream
+    return {name: series[(name, label)] for name in ("sekisho_upstream_tcp_connections_opened_total",
+                                                      "sekisho_upstream_tcp_queries_resent_total",
+                                                      "sekisho_upstream_tcp_connections_open")}
+
+
 def test_knot_200_misses_over_few_connections(sekishod, knot):
-    sk = sekishod([_tcp(knot.addresses[0])], SLOW)
+    config, metrics_port = _with_metrics(SLOW)
+    sk = sekishod([_tcp(knot.addresses[0])], config)
+    assert _tcp_series(metrics_port, knot.addresses[0])["sekisho_upstream_tcp_connections_opened_total"] == 0
     before = _sockets_to(knot.port)
     names = ["r%03d.test.example." % i for i in range(200)]
     answers = _ask_all(sk.port, names)
@@ -62,6 +89,11 @@ def test_knot_200_misses_over_few_connections(sekishod, knot):
         assert [rr.name.to_text() for rr in r.authority] == ["test.example."], r
     opened = _sockets_to(knot.port) - before
     assert 1 <= len(opened) <= MAX_CONNECTIONS, "200 queries over %d connections to knot" % len(opened)
+    # /metrics counts the same connections (none has reached its idle timeout yet).
+    tcp = _tcp_series(metrics_port, knot.addresses[0])
+    assert tcp["sekisho_upstream_tcp_connections_opened_total"] == len(opened), (tcp, opened)
+    assert tcp["sekisho_upstream_tcp_connections_open"] == len(opened), (tcp, opened)
+    assert tcp["sekisho_upstream_tcp_queries_resent_total"] == 0, tcp
 
 
 def test_scripted_counts_accepts_and_answers_match(sekishod, scripted):
@@ -115,13 +147,18 @@ def test_query_on_a_connection_the_upstream_closes_is_resent(sekishod, scripted)
     connection just as we use it): the query goes out again on a new connection within the same
     attempt, so even with a single attempt the client gets its answer."""
     up = scripted()
-    sk = sekishod([_tcp(up.address)], {"forwarding": {"timeout_ms": 2000, "attempts": 1}})
+    config, metrics_port = _with_metrics({"forwarding": {"timeout_ms": 2000, "attempts": 1}})
+    sk = sekishod([_tcp(up.address)], config)
     up.tcp_close_unanswered = 1
     r = query_udp("127.0.0.1", sk.port, "dropped.reuse.example.", timeout=4)
     assert r.rcode() == dns.rcode.NOERROR, r
     assert addresses(r) == {"192.0.2.1"}, r
     assert up.count("dropped.reuse.example.", transport="tcp") == 2
     assert up.tcp_accepts == 2
+    tcp = _tcp_series(metrics_port, up.address)
+    assert tcp["sekisho_upstream_tcp_queries_resent_total"] == 1, tcp
+    assert tcp["sekisho_upstream_tcp_connections_opened_total"] == 2, tcp
+    assert tcp["sekisho_upstream_tcp_connections_open"] == 1, tcp  # the first one was closed by the upstream
 
 
 def test_idle_connections_close_after_timeout(sekishod, scripted):

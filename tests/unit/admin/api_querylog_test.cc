@@ -126,7 +126,7 @@ TEST_CASE("metrics: exposition format with bounded per-tenant series") {
   sekisho::admin::EngineSample s;
   s.queries_by_transport[0] = 10;
   s.cache_hits = 3;
-  s.upstreams.push_back({"127.0.0.1:53", false, 5, 2, 1500});
+  s.upstreams.push_back({"127.0.0.1:53", false, 5, 2, 1500, 3, 1, 2});
   for (int i = 0; i < 60; ++i) {
     ql::TenantStats t;
     t.tenant_id = "t" + std::to_string(i);
@@ -142,6 +142,11 @@ TEST_CASE("metrics: exposition format with bounded per-tenant series") {
   CHECK(text.find("# TYPE sekisho_upstream_response_seconds summary\n") != std::string::npos);
   CHECK(text.find("sekisho_upstream_response_seconds_sum{upstream=\"127.0.0.1:53\"} 0.001500\n") != std::string::npos);
   CHECK(text.find("sekisho_upstream_response_seconds_count{upstream=\"127.0.0.1:53\"} 5\n") != std::string::npos);
+  CHECK(text.find("# TYPE sekisho_upstream_tcp_connections_opened_total counter\n") != std::string::npos);
+  CHECK(text.find("sekisho_upstream_tcp_connections_opened_total{upstream=\"127.0.0.1:53\"} 3\n") != std::string::npos);
+  CHECK(text.find("sekisho_upstream_tcp_queries_resent_total{upstream=\"127.0.0.1:53\"} 1\n") != std::string::npos);
+  CHECK(text.find("# TYPE sekisho_upstream_tcp_connections_open gauge\n") != std::string::npos);
+  CHECK(text.find("sekisho_upstream_tcp_connections_open{upstream=\"127.0.0.1:53\"} 2\n") != std::string::npos);
   CHECK(text.find("sekisho_tenant_queries_total{tenant=\"t59\",action=\"resolved\"} 159\n") != std::string::npos);
   // The 10 least busy tenants (t0..t9) are summed: 100+…+109 = 1045.
   CHECK(text.find("tenant=\"t9\"") == std::string::npos);

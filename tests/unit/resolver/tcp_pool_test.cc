@@ -208,6 +208,11 @@ TEST_CASE("tcp pool: at the connection limit, queries are pipelined and answers 
   }
   CHECK(up.accepts == static_cast<int>(TcpPool::kMaxConnectionsPerUpstream));
   CHECK(pool.counters().connections_opened == TcpPool::kMaxConnectionsPerUpstream);
+  // The same, per upstream address for /metrics; the gauge counts what is open now.
+  REQUIRE(pool.counted_servers() == 1);
+  CHECK(pool.server_counters(0).server == h.server);
+  CHECK(pool.server_counters(0).connections_opened == TcpPool::kMaxConnectionsPerUpstream);
+  CHECK(pool.server_counters(0).connections_open == TcpPool::kMaxConnectionsPerUpstream);
   // Idle again: the next query reuses a connection.
   up.on_frames = [](Upstream::Conn& c) {
     for (auto& f : c.frames) Upstream::answer(c, f);
@@ -220,6 +225,8 @@ TEST_CASE("tcp pool: at the connection limit, queries are pipelined and answers 
   CHECK(again.id == 7);
   CHECK(up.accepts == static_cast<int>(TcpPool::kMaxConnectionsPerUpstream));
   h.finish(pool, up);
+  CHECK(pool.server_counters(0).connections_open == 0);
+  CHECK(pool.server_counters(0).connections_opened == TcpPool::kMaxConnectionsPerUpstream);
 }
 
 TEST_CASE("tcp pool: a query on a connection the upstream closes is sent again once") {
@@ -245,6 +252,9 @@ TEST_CASE("tcp pool: a query on a connection the upstream closes is sent again o
     CHECK(o.id == 42);
     CHECK(up.accepts == 2);
     CHECK(pool.counters().resent == 1);
+    REQUIRE(pool.counted_servers() == 1);
+    CHECK(pool.server_counters(0).resent == 1);
+    CHECK(pool.server_counters(0).connections_opened == 2);
     h.finish(pool, up);
   }
   SUBCASE("closed again without an answer: a network error, no third connection") {
