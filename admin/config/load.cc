@@ -302,9 +302,11 @@ void read_cache(Reader& r, const YAML::Node& node, CacheSettings& out) {
 void read_forwarding(Reader& r, const YAML::Node& node, ForwardingSettings& out) {
   const std::string path = "forwarding";
   if (!r.expect_map(node, path)) return;
-  r.check_keys(node, path, {"timeout_ms", "attempts"});
+  r.check_keys(node, path, {"timeout_ms", "attempts", "tcp_connections_per_upstream", "tcp_idle_timeout_ms"});
   r.read_uint(node, "timeout_ms", path, out.timeout_ms, 10, 60000);
   r.read_uint(node, "attempts", path, out.attempts, 1, 16);
+  r.read_uint(node, "tcp_connections_per_upstream", path, out.tcp_connections_per_upstream, 1, 64);
+  r.read_uint(node, "tcp_idle_timeout_ms", path, out.tcp_idle_timeout_ms, 100, 600000);
 }
 
 void read_log(Reader& r, const YAML::Node& node, Settings& out) {

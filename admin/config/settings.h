@@ -48,6 +48,9 @@ struct ServerSettings {
 struct ForwardingSettings {
   uint32_t timeout_ms = 1000;  // per attempt
   uint32_t attempts = 3;       // per query, on different upstreams when there are several
+  // Kept-open TCP connections to each upstream (upstream/tcp_pool.h), per loop.
+  uint32_t tcp_connections_per_upstream = 4;
+  uint32_t tcp_idle_timeout_ms = 10000;  // a connection with nothing in flight closes after this
 };
 
 struct CacheSettings {

@@ -133,6 +133,7 @@ void Forwarder::start_attempt(Inflight* f) {
     build_query(*f);
     f->attempt_started_us = monotonic_us();
     ExchangeRequest req{&ups.at(f->upstream).settings.address, f->query, f->id, &f->question, &Forwarder::on_exchange_done, f};
+    tcp_pool_.set_limits(settings.tcp_connections_per_upstream, settings.tcp_idle_timeout_ms);
     int error = 0;
     f->exchange = f->over_tcp ? tcp_pool_.start(req, error) : start_udp_exchange(loop_, req, error);
     ++counters_.upstream_queries;
@@ -179,6 +180,8 @@ void Forwarder::retry_over_tcp(Inflight* f) {
   f->over_tcp = true;
   const auto& up = f->runtime->upstreams.at(f->upstream);
   ExchangeRequest req{&up.settings.address, f->query, f->id, &f->question, &Forwarder::on_exchange_done, f};
+  const auto& fw = f->runtime->settings.forwarding;
+  tcp_pool_.set_limits(fw.tcp_connections_per_upstream, fw.tcp_idle_timeout_ms);
   int error = 0;
   f->exchange = tcp_pool_.start(req, error);
   if (f->exchange) {

@@ -6,9 +6,13 @@
 #include <cerrno>
 #include <cstring>
 
+#include "admin/config/settings.h"
 #include "resolver/upstream/response_check.h"
 
 namespace sekisho::upstream {
+
+static_assert(config::ForwardingSettings{}.tcp_connections_per_upstream == TcpPool::kMaxConnectionsPerUpstream);
+static_assert(config::ForwardingSettings{}.tcp_idle_timeout_ms == TcpPool::kIdleTimeoutMs);
 
 class TcpPool::Query final : public Exchange {
  public:
@@ -253,7 +257,7 @@ int TcpPool::dispatch(Query* q, const Connection* avoid) {
     if (!c->carries_id(q->req_.id) && (!least || c->load() < least->load())) least = c;
   }
   Connection* target = idle;
-  if (!target && (count >= kMaxConnectionsPerUpstream && least)) target = least;
+  if (!target && (count >= max_per_upstream_ && least)) target = least;
   if (!target) {
     auto* c = new Connection(*this, *q->req_.server);
     connections_.push_back(c);  // on failure close() forgets it again

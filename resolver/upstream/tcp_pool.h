@@ -1,9 +1,9 @@
 // Reused, pipelined TCP connections to the upstreams, one pool per loop (RFC 7766 §6.2.1).
 //
-// Per upstream address the pool keeps up to kMaxConnectionsPerUpstream connections open. A
-// query goes on an idle one, else on a new one while under the limit, else pipelined on the
-// least busy one; answers may come in any order and are matched to their query by ID and
-// question. A connection with nothing in flight closes after kIdleTimeoutMs.
+// Per upstream address the pool keeps up to `forwarding.tcp_connections_per_upstream`
+// connections open. A query goes on an idle one, else on a new one while under the limit, else
+// pipelined on the least busy one; answers may come in any order and are matched to their query
+// by ID and question. A connection with nothing in flight closes after `tcp_idle_timeout_ms`.
 //
 // When the upstream closes a connection with queries still on it, those queries are sent again
 // on another connection — once each, unless the closing connection answered something first
@@ -27,11 +27,19 @@ namespace sekisho::upstream {
 
 class TcpPool {
  public:
+  // The defaults of config::ForwardingSettings (tcp_pool.cc checks they agree).
   static constexpr size_t kMaxConnectionsPerUpstream = 4;
   static constexpr uint64_t kIdleTimeoutMs = 10000;
 
   explicit TcpPool(uv_loop_t* loop, uint64_t idle_timeout_ms = kIdleTimeoutMs)
       : loop_(loop), idle_timeout_ms_(idle_timeout_ms) {}
+
+  // From the configuration in use; a reload lowering the limit leaves the extra connections to
+  // their idle timeout, and a new idle timeout applies from each connection's next idle start.
+  void set_limits(size_t connections_per_upstream, uint64_t idle_timeout_ms) {
+    max_per_upstream_ = connections_per_upstream;
+    idle_timeout_ms_ = idle_timeout_ms;
+  }
   ~TcpPool();
   TcpPool(const TcpPool&) = delete;
   TcpPool& operator=(const TcpPool&) = delete;
@@ -73,6 +81,7 @@ class TcpPool {
 
   uv_loop_t* loop_;
   uint64_t idle_timeout_ms_;
+  size_t max_per_upstream_ = kMaxConnectionsPerUpstream;
   std::vector<Connection*> connections_;  // open or connecting, all upstreams
   Counters counters_;
   std::array<ServerCounters, kMaxCountedServers> server_counters_{};

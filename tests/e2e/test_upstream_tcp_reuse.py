@@ -2,7 +2,8 @@
 pipelined on a few kept-open connections per loop instead of one connection per query; answers
 are matched by ID and question whatever their order; an upstream that closes after each answer
 still gets every query answered, and a query the upstream dropped unanswered is sent again; idle connections close after 10 s; a stream that is not DNS
-fails the attempt at once. /metrics counts the connections opened, open and the queries re-sent."""
+fails the attempt at once; forwarding.tcp_connections_per_upstream and tcp_idle_timeout_ms change
+both limits. /metrics counts the connections opened, open and the queries re-sent."""
 import concurrent.futures
 import http.client
 import ipaddress
@@ -188,3 +189,21 @@ def test_non_dns_stream_fails_the_attempt_at_once(sekishod, scripted):
     assert r.rcode() == dns.rcode.SERVFAIL, r
     assert 23 in ede_codes(r), "EDE %s" % ede_codes(r)
     assert took < 1.5, "garbage waited for the %d ms timeout (%.1f s)" % (SLOW["forwarding"]["timeout_ms"], took)
+
+
+def test_configured_limits_one_connection_short_idle(sekishod, scripted):
+    """tcp_connections_per_upstream: 1 pipelines 40 concurrent misses on one connection per loop;
+    tcp_idle_timeout_ms: 300 closes them well before the default 10 s."""
+    up = scripted()
+    up.handler = _indexed_handler(lambda name: 0.05)
+    config = dict(SLOW, forwarding=dict(SLOW["forwarding"], tcp_connections_per_upstream=1, tcp_idle_timeout_ms=300))
+    sk = sekishod([_tcp(up.address)], config)
+    names = ["q%d.limit.example." % i for i in range(40)]
+    answers = _ask_all(sk.port, names, workers=40)
+    for i, r in enumerate(answers):
+        assert addresses(r) == {_addr_for(i)}, (names[i], r)
+    assert 1 <= up.tcp_accepts <= 2, "%d connections with a limit of 1 per loop (2 loops)" % up.tcp_accepts
+    deadline = time.monotonic() + 3
+    while up.tcp_peer_closes < up.tcp_accepts and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert up.tcp_peer_closes == up.tcp_accepts, "idle connections still open after 3 s with a 300 ms timeout"

@@ -93,6 +93,8 @@ TEST_CASE("the issue's example config loads into the settings") {
   CHECK(s.upstreams[1].transport == config::UpstreamTransport::tcp);
   CHECK(s.forwarding.timeout_ms == 1000);
   CHECK(s.forwarding.attempts == 3);
+  CHECK(s.forwarding.tcp_connections_per_upstream == 4);
+  CHECK(s.forwarding.tcp_idle_timeout_ms == 10000);
   CHECK(s.cache.max_entries == 1000000);
   CHECK(s.cache.serve_stale == 86400);
   CHECK(s.cache.min_ttl == 0);
@@ -108,7 +110,7 @@ TEST_CASE("non-default values are really read (not defaults that happen to match
   tcp: {idle_timeout_ms: 2500, max_connections: 9, max_pipelined: 3}
   drain_timeout_ms: 42
 upstreams: ["192.0.2.1"]
-forwarding: {timeout_ms: 250, attempts: 5}
+forwarding: {timeout_ms: 250, attempts: 5, tcp_connections_per_upstream: 2, tcp_idle_timeout_ms: 750}
 cache: {max_entries: 17, serve_stale: 0, min_ttl: 11, max_ttl: 99, negative_max_ttl: 12}
 log: {level: debug}
 category_db: /var/lib/sekisho/db
@@ -126,6 +128,8 @@ category_db: /var/lib/sekisho/db
   CHECK(addr(s.upstreams[0].address) == "192.0.2.1:53");  // bare address takes port 53
   CHECK(s.forwarding.timeout_ms == 250);
   CHECK(s.forwarding.attempts == 5);
+  CHECK(s.forwarding.tcp_connections_per_upstream == 2);
+  CHECK(s.forwarding.tcp_idle_timeout_ms == 750);
   CHECK(s.cache.max_entries == 17);
   CHECK(s.cache.serve_stale == 0);
   CHECK(s.cache.min_ttl == 11);
@@ -298,6 +302,34 @@ TEST_CASE("out-of-range numbers") {
   CHECK(e.message.find("out of range") != std::string::npos);
   LoadResult big = load(std::string(kMinimal) + "cache: {max_ttl: 99999999999999999999999}\n");
   only_error(big, "cache.max_ttl");
+}
+
+TEST_CASE("upstream TCP pool limits out of range: the key path and its line") {
+  struct Case {
+    std::string yaml;
+    std::string path;
+    int line;
+  };
+  const std::vector<Case> cases = {
+      {std::string(kMinimal) + "forwarding: {tcp_connections_per_upstream: 0}\n", "forwarding.tcp_connections_per_upstream", 6},
+      {std::string(kMinimal) + "forwarding:\n  attempts: 2\n  tcp_connections_per_upstream: 65\n",
+       "forwarding.tcp_connections_per_upstream", 8},
+      {std::string(kMinimal) + "forwarding:\n  tcp_idle_timeout_ms: 99\n", "forwarding.tcp_idle_timeout_ms", 7},
+      {std::string(kMinimal) + "forwarding: {tcp_idle_timeout_ms: 600001}\n", "forwarding.tcp_idle_timeout_ms", 6},
+  };
+  for (const auto& c : cases) {
+    CAPTURE(c.yaml);
+    LoadResult r = load(c.yaml);
+    const ConfigError& e = only_error(r, c.path);
+    CHECK(e.line == c.line);
+    CHECK(e.message.find("out of range") != std::string::npos);
+  }
+  // The bounds themselves are accepted.
+  LoadResult edges = load(std::string(kMinimal) + "forwarding: {tcp_connections_per_upstream: 64, tcp_idle_timeout_ms: 100}\n");
+  INFO(all_errors(edges));
+  REQUIRE(edges.ok());
+  CHECK(edges.settings.forwarding.tcp_connections_per_upstream == 64);
+  CHECK(edges.settings.forwarding.tcp_idle_timeout_ms == 100);
 }
 
 TEST_CASE("min_ttl larger than max_ttl") {

@@ -229,6 +229,30 @@ TEST_CASE("tcp pool: at the connection limit, queries are pipelined and answers 
   CHECK(pool.server_counters(0).connections_opened == TcpPool::kMaxConnectionsPerUpstream);
 }
 
+TEST_CASE("tcp pool: a configured limit of one connection pipelines everything on it") {
+  Harness h;
+  h.questions.reserve(8);
+  h.queries.reserve(8);
+  Upstream up(&h.loop);
+  h.set_port(up.port);
+  up.on_frames = [](Upstream::Conn& c) {
+    for (auto& f : c.frames) Upstream::answer(c, f);
+    c.frames.clear();
+  };
+  TcpPool pool(&h.loop);
+  pool.set_limits(1, 50);  // the idle timeout too: finish() waits for it
+  Outcome out[5];
+  for (int i = 0; i < 5; ++i) h.ask(pool, "one" + std::to_string(i), static_cast<uint16_t>(200 + i), out[i]);
+  CHECK(h.run_until([&] {
+    for (auto& o : out)
+      if (!o.done) return false;
+    return true;
+  }));
+  for (int i = 0; i < 5; ++i) CHECK(out[i].id == 200 + i);
+  CHECK(up.accepts == 1);
+  h.finish(pool, up);
+}
+
 TEST_CASE("tcp pool: a query on a connection the upstream closes is sent again once") {
   Harness h;
   h.questions.reserve(8);
