@@ -9,6 +9,7 @@
 #include "admin/api/json_body.h"
 #include "admin/api/querylog_search.h"
 #include "policy/decide.h"
+#include "policy/domain_list.h"
 #include "policy/import/idna.h"
 #include "policy/querylog/format.h"
 #include "policy/safe_search.h"
@@ -45,16 +46,8 @@ Response Api::check(Context& c) {
   std::string name, why;
   if (!policy::normalize_name(raw, name, why)) throw ApiError(400, "'" + raw + "' is not a domain name: " + why, "name");
   // Wire form, as the DNS path sees a lowercased question name.
-  std::vector<uint8_t> wire;
-  size_t start = 0;
-  while (start < name.size()) {
-    size_t dot = name.find('.', start);
-    if (dot == std::string::npos) dot = name.size();
-    wire.push_back(static_cast<uint8_t>(dot - start));
-    wire.insert(wire.end(), name.begin() + start, name.begin() + dot);
-    start = dot + 1;
-  }
-  wire.push_back(0);
+  const std::string wire_name = policy::to_wire(name);
+  const std::span<const uint8_t> wire(reinterpret_cast<const uint8_t*>(wire_name.data()), wire_name.size());
   const policy::CompiledPolicy& p = snap.policies[t->policy];
   std::unique_ptr<policy::CategoryReader> reader;
   if (host_.store) {

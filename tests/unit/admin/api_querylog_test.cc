@@ -7,6 +7,7 @@
 
 #include "admin/api/metrics.h"
 #include "admin/api/querylog_search.h"
+#include "policy/domain_list.h"
 #include "policy/querylog/format.h"
 #include "tests/unit/admin/api_fixture.h"
 
@@ -26,17 +27,8 @@ ql::QueryRecord record(int64_t time_us, const std::string& name, uint8_t client_
   r.action = action;
   const uint8_t v4[4] = {10, 1, 0, client_last};
   ql::set_client_v4(r, v4);
-  std::vector<uint8_t> wire;
-  size_t start = 0;
-  while (start < name.size()) {
-    size_t dot = name.find('.', start);
-    if (dot == std::string::npos) dot = name.size();
-    wire.push_back(static_cast<uint8_t>(dot - start));
-    wire.insert(wire.end(), name.begin() + start, name.begin() + dot);
-    start = dot + 1;
-  }
-  wire.push_back(0);
-  ql::set_qname(r, wire);
+  const std::string wire = sekisho::policy::to_wire(name);
+  ql::set_qname(r, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(wire.data()), wire.size()));
   return r;
 }
 
