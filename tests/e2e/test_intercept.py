@@ -271,11 +271,9 @@ srv.serve_forever()
 '''
 
 
-@pytest.fixture(scope="module")
-def origin(setup):
-    """An HTTPS origin for videos.example with its own test CA; a DNS upstream answering 127.0.0.1."""
-    d = setup["tmp"] / "origin"
-    d.mkdir()
+def make_origin_certs(d):
+    """A test CA (ca.pem) and its leaf for videos.example (leaf.pem, leaf.key) in directory d."""
+    d.mkdir(exist_ok=True)
     openssl = lambda *a: run(["openssl"] + list(a), cwd=d)
     assert openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
                    "-subj", "/CN=origin test CA", "-keyout", "ca.key", "-out", "ca.pem",
@@ -285,6 +283,13 @@ def origin(setup):
     (d / "ext").write_text("subjectAltName=DNS:videos.example\n")
     assert openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
                    "-days", "2", "-extfile", "ext", "-out", "leaf.pem").returncode == 0
+
+
+@pytest.fixture(scope="module")
+def origin(setup):
+    """An HTTPS origin for videos.example with its own test CA; a DNS upstream answering 127.0.0.1."""
+    d = setup["tmp"] / "origin"
+    make_origin_certs(d)
     proc = subprocess.Popen(["/usr/bin/python3", "-c", ORIGIN, str(d / "leaf.pem"), str(d / "leaf.key")],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     port = int(proc.stdout.readline())

@@ -34,7 +34,7 @@ import pytest
 import websocket
 
 from netutil import wait_until
-from test_intercept import CLIENT, curl, run, setup, start_forwarding_intercept  # noqa: F401 (fixture)
+from test_intercept import CLIENT, curl, make_origin_certs, run, setup, start_forwarding_intercept  # noqa: F401 (fixture)
 from upstreams import ScriptedUpstream
 
 MIB = 1024 * 1024
@@ -184,19 +184,6 @@ srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 print(srv.server_address[1], flush=True)
 srv.serve_forever()
 '''
-
-
-def make_origin_certs(d):
-    d.mkdir(exist_ok=True)
-    openssl = lambda *a: run(["openssl"] + list(a), cwd=d)
-    assert openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
-                   "-subj", "/CN=stream origin CA", "-keyout", "ca.key", "-out", "ca.pem",
-                   "-addext", "basicConstraints=critical,CA:TRUE").returncode == 0
-    assert openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=videos.example",
-                   "-keyout", "leaf.key", "-out", "leaf.csr").returncode == 0
-    (d / "ext").write_text("subjectAltName=DNS:videos.example\n")
-    assert openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-                   "-days", "2", "-extfile", "ext", "-out", "leaf.pem").returncode == 0
 
 
 def start_origin(d, host):
