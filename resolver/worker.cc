@@ -111,6 +111,7 @@ void Worker::refresh_runtime() {
 
 void Worker::begin_batch() {
   if (batch_depth_++ > 0) return;
+  cache_section_.emplace();
   refresh_runtime();
   if (reader_ && !reader_->begin_batch()) ++counters_.store_unavailable;
 }
@@ -118,6 +119,7 @@ void Worker::begin_batch() {
 void Worker::end_batch() {
   if (--batch_depth_ > 0) return;
   if (reader_ && reader_->in_batch()) reader_->end_batch();
+  cache_section_.reset();
 }
 
 void Worker::begin_drain() {

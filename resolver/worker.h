@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -22,6 +23,7 @@
 
 #include "policy/querylog/ring.h"
 #include "policy/store/category_store.h"
+#include "resolver/cache/read_epoch.h"
 #include "resolver/query_context.h"
 #include "resolver/runtime.h"
 #include "resolver/upstream/forwarder.h"
@@ -105,8 +107,9 @@ class Worker final : public upstream::Forwarder::Delegate {
 
   // Picks up a newly published Runtime; called at the start of every receive batch.
   void refresh_runtime();
-  // A receive batch: picks up a new Runtime and renews the category store snapshot, so imports
-  // become visible at the next batch and no snapshot is held between batches. Re-entrant.
+  // A receive batch: picks up a new Runtime, renews the category store snapshot (imports
+  // become visible at the next batch; no snapshot is held between batches) and holds a cache
+  // read section (entries replaced meanwhile are freed after it). Re-entrant.
   void begin_batch();
   void end_batch();
   // The category store reader of the current batch, or null when no store is configured.
@@ -163,6 +166,8 @@ class Worker final : public upstream::Forwarder::Delegate {
   querylog::QueryLogRing* querylog_ring_ = nullptr;
   bool querylog_files_ = false;
   int batch_depth_ = 0;
+  // Open for the whole batch, so that the cache hits inside it enter no section of their own.
+  std::optional<cache::read_epoch::ReadSection> cache_section_;
   std::shared_ptr<const Runtime> runtime_;
   uint64_t runtime_generation_ = 0;
   ContextPool pool_;

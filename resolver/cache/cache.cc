@@ -2,79 +2,109 @@
 
 #include <algorithm>
 #include <bit>
-#include <mutex>
+#include <new>
 
 namespace sekisho::cache {
 namespace {
-constexpr uint64_t kMaxShards = 64;
-// CLOCK needs room to give hot entries their second chance: a shard of a handful of slots
-// would evict a hot name as soon as a few cold ones land in it. Small caches get one shard.
-constexpr uint64_t kMinEntriesPerShard = 1024;
+constexpr uint64_t kMaxStripes = 64;
+// Retired entries are freed in groups: each reclaim scans every reader's epoch.
+constexpr size_t kReclaimEvery = 32;
+
+template <typename T>
+T* zeroed_array(size_t n) {
+  void* p = std::calloc(n, sizeof(T));
+  if (!p) throw std::bad_alloc();
+  return static_cast<T*>(p);
 }
+}  // namespace
 
 Cache::Cache(uint64_t max_entries, uint32_t serve_stale_seconds)
     : capacity_(std::max<uint64_t>(max_entries, 1)), serve_stale_ms_(uint64_t{serve_stale_seconds} * 1000) {
-  uint64_t shards = std::bit_floor(std::clamp<uint64_t>(capacity_ / kMinEntriesPerShard, 1, kMaxShards));
-  shard_mask_ = shards - 1;
-  per_shard_capacity_ = static_cast<size_t>(capacity_ / shards);
-  shards_ = std::make_unique<Shard[]>(shards);
+  // Sets of kWays..2*kWays-1 ways; a cache smaller than two sets is one set of its own size
+  // (CLOCK over all of it).
+  sets_ = static_cast<size_t>(std::max<uint64_t>(1, capacity_ / kWays));
+  ways_ = static_cast<unsigned>(capacity_ / sets_);
+  wide_sets_ = static_cast<size_t>(capacity_ % sets_);
+  stride_ = ways_ + (wide_sets_ ? 1u : 0u);
+  const size_t slots = sets_ * stride_;
+  tags_.reset(zeroed_array<uint32_t>(slots));
+  entries_.reset(zeroed_array<Entry*>(slots));
+  hands_.reset(zeroed_array<uint8_t>(sets_));
+  const uint64_t stripes = std::bit_floor(std::min<uint64_t>(sets_, kMaxStripes));
+  stripe_mask_ = stripes - 1;
+  stripes_ = std::make_unique<Stripe[]>(stripes);
 }
 
-uint32_t Cache::take_slot(Shard& shard, uint64_t now_ms) {
-  if (shard.slots.size() < per_shard_capacity_) {
-    shard.slots.emplace_back();
-    return static_cast<uint32_t>(shard.slots.size() - 1);
-  }
-  // CLOCK: a referenced slot gets a second chance; dead entries (past the stale window) go at once.
+Cache::~Cache() {
+  // No reader is left when the cache goes (the loops have stopped): free directly.
+  for (size_t i = 0, n = sets_ * stride_; i < n; ++i) delete entries_[i];
+}
+
+// CLOCK within the set: an empty way first, then from the hand on, a dead entry or one not
+// referenced since the hand last passed; referenced ones lose their bit and are passed over.
+unsigned Cache::choose_victim(size_t set, uint64_t now_ms) {
+  const size_t first = first_way(set);
+  const unsigned ways = ways_of(set);
+  for (unsigned i = 0; i < ways; ++i)
+    if (!entries_[first + i]) return i;
   const uint64_t stale_ms = serve_stale_ms_.load(std::memory_order_relaxed);
-  for (size_t scanned = 0;; ++scanned) {
-    size_t i = shard.clock_hand;
-    shard.clock_hand = (shard.clock_hand + 1) % shard.slots.size();
-    Slot& s = shard.slots[i];
-    const bool dead = now_ms >= s.fresh_until_ms + stale_ms;
-    if (!dead && s.referenced.load(std::memory_order_relaxed) && scanned < 2 * shard.slots.size()) {
-      s.referenced.store(false, std::memory_order_relaxed);
+  uint8_t& hand = hands_[set];
+  for (unsigned scanned = 0;; ++scanned) {
+    const unsigned i = hand;
+    hand = static_cast<uint8_t>((hand + 1) % ways);
+    const Entry* e = entries_[first + i];
+    const bool dead = now_ms >= e->fresh_until_ms + stale_ms;
+    if (!dead && e->referenced.load(std::memory_order_relaxed) && scanned < 2 * ways) {
+      e->referenced.store(false, std::memory_order_relaxed);
       continue;
     }
-    if (s.used) {
-      shard.index.erase(s.hash);
-      ++shard.evictions;
-      s.used = false;
-    }
-    return static_cast<uint32_t>(i);
+    return i;
   }
 }
 
 void Cache::insert(const CacheKey& key, const CachedAnswer& answer, uint64_t now_ms) {
   if (answer.ttl == 0) return;
-  Shard& shard = shard_for(key.hash);
-  std::unique_lock lock(shard.mutex);
-  uint32_t index;
-  auto it = shard.index.find(key.hash);
-  if (it != shard.index.end()) {
-    index = it->second;  // refresh in place (or replace a 64-bit hash collision)
-  } else {
-    index = take_slot(shard, now_ms);
-    shard.index.emplace(key.hash, index);
+  // Built outside the lock: the copy is most of an insert's work.
+  auto fresh = std::make_unique<Entry>();
+  fresh->hash = key.hash;
+  fresh->key.assign(key.view());
+  fresh->stored_ms = now_ms;
+  fresh->fresh_until_ms = now_ms + uint64_t{answer.ttl} * 1000;
+  fresh->answer = answer;
+
+  const size_t set = set_of(key.hash);
+  const size_t first = first_way(set);
+  const unsigned ways = ways_of(set);
+  const uint32_t tag = tag_of(key.hash);
+  Stripe& stripe = stripe_of(set);
+  std::lock_guard lock(stripe.mutex);
+  unsigned way = ways;
+  for (unsigned i = 0; i < ways; ++i) {
+    const Entry* e = entries_[first + i];
+    if (e && e->hash == key.hash) {  // refresh in place (or replace a 64-bit hash collision)
+      way = i;
+      break;
+    }
   }
-  Slot& s = shard.slots[index];
-  s.used = true;
-  s.hash = key.hash;
-  s.key.assign(key.view());
-  s.stored_ms = now_ms;
-  s.fresh_until_ms = now_ms + uint64_t{answer.ttl} * 1000;
-  s.answer = answer;
-  s.referenced.store(false, std::memory_order_relaxed);
+  if (way == ways) way = choose_victim(set, now_ms);
+  Entry* old = entries_[first + way];
+  // Pointer first, tag second: a reader that pairs the new tag with the old entry, or the
+  // reverse, finds the key differs and misses.
+  std::atomic_ref<Entry*>(entries_[first + way]).store(fresh.release());
+  std::atomic_ref<uint32_t>(tags_[first + way]).store(tag, std::memory_order_relaxed);
+  if (!old) {
+    count_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (old->hash != key.hash) evictions_.fetch_add(1, std::memory_order_relaxed);
+  stripe.retired.retire(old, free_entry);
+  if (stripe.retired.waiting() >= kReclaimEvery) stripe.retired.reclaim();
 }
 
 CacheStats Cache::stats() const {
-  CacheStats out;
-  for (uint64_t i = 0; i <= shard_mask_; ++i) {
-    std::shared_lock lock(shards_[i].mutex);
-    out.entries += shards_[i].index.size();
-    out.evictions += shards_[i].evictions;
-  }
-  return out;
+  return CacheStats{count_.load(std::memory_order_relaxed), evictions_.load(std::memory_order_relaxed)};
 }
+
+void Cache::free_entry(void* p) { delete static_cast<Entry*>(p); }
 
 }  // namespace sekisho::cache

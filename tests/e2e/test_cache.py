@@ -1,6 +1,8 @@
 """Cache (issue 2): hits do not reach the upstream, TTLs count down, negative answers are cached
 with the SOA-minimum-bounded TTL (RFC 2308), the client's ID and question case are preserved,
 serve-stale (RFC 8767) with EDE 3, and a small max_entries keeps working."""
+import concurrent.futures
+import ipaddress
 import time
 
 import dns.rcode
@@ -8,6 +10,7 @@ import dns.rdatatype
 import pytest
 
 from clients import addresses, answer_ttls, ede_codes, make_query, query, query_tcp, query_udp
+from upstreams import Action, default_answer
 
 TRANSPORTS = ["udp", "tcp"]
 
@@ -160,3 +163,38 @@ def test_small_cache_evicts_and_keeps_working(sekishod, scripted):
                               "the cache holds far more entries than allowed" % cold)
     assert up.count(hot) <= 3, "a name asked every other query was evicted %d times" % (up.count(hot) - 1)
     assert sk.alive()
+
+
+def test_both_loops_hit_and_churn_a_small_cache_without_mixing_answers(sekishod, scripted):
+    """Two event loops read the cache without locks while misses keep replacing its 32 entries:
+    every answer must still be the one for its own name (a torn or freed entry would show as a
+    wrong address, a SERVFAIL or a crash)."""
+    up = scripted()
+
+    def addr_for(i):
+        return str(ipaddress.IPv4Address("10.0.0.0") + i + 1)
+
+    def handler(q, transport):
+        label = q.question[0].name.labels[0].decode()
+        i = int(label[1:]) if label[:1] == "c" and label[1:].isdigit() else 0
+        return Action().send(default_answer(q, addr=addr_for(i)))
+
+    up.handler = handler
+    sk = sekishod([up.address], {"server": {"threads": 2}, "cache": {"max_entries": 32}})
+    hot = list(range(8))          # asked again and again: hits on both loops
+    cold = list(range(8, 400))    # each asked a few times: inserts that evict
+
+    def ask(i):
+        r = query_udp("127.0.0.1", sk.port, "c%d.churn.example." % i, timeout=5)
+        return i, r
+
+    order = [i for k in range(3) for j, c in enumerate(cold) for i in (c, hot[(j + k) % len(hot)])]
+    wrong = []
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        for i, r in pool.map(ask, order):
+            if r.rcode() != dns.rcode.NOERROR or addresses(r) != {addr_for(i)}:
+                wrong.append((i, r.rcode(), addresses(r)))
+    assert not wrong, "%d of %d answers wrong, e.g. %s" % (len(wrong), len(order), wrong[:3])
+    assert up.count() < len(order), "no answer came from the cache"
+    assert sk.alive()
+

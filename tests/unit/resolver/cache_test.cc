@@ -9,6 +9,7 @@
 #include "resolver/cache/answer.h"
 #include "resolver/cache/cache.h"
 #include "resolver/cache/cache_key.h"
+#include "resolver/cache/read_epoch.h"
 #include "tests/unit/resolver/dns_builder.h"
 
 using namespace sekisho;
@@ -369,7 +370,8 @@ TEST_CASE("the key separates DO, CD, qtype") {
 }
 
 TEST_CASE("capacity is never exceeded") {
-  for (uint64_t max : {uint64_t{1}, uint64_t{8}, uint64_t{100}, uint64_t{1000}}) {
+  // 100 and 1001: sets of unequal width (8 and 9 ways) make up the exact capacity.
+  for (uint64_t max : {uint64_t{1}, uint64_t{8}, uint64_t{23}, uint64_t{100}, uint64_t{1000}, uint64_t{1001}}) {
     CAPTURE(max);
     cache::Cache c(max, 0);
     CHECK(c.capacity() == max);
@@ -410,8 +412,8 @@ TEST_CASE("CLOCK keeps a frequently hit entry while cold ones are evicted") {
 }
 
 TEST_CASE("CLOCK takes a dead entry before referenced live ones") {
-  // A 15-entry cache is one shard of 15 slots (small caches are not split: CLOCK needs room).
-  // The keys share their low 6 hash bits as well, so they would share a shard under any split.
+  // A 15-entry cache is one set of 15 ways (a cache under two sets of 8 is not split: CLOCK
+  // needs room). The keys share their low 6 hash bits as well, as the test was first written.
   cache::Cache c(15, 0);
   std::vector<cache::CacheKey> same;
   for (size_t i = 0; same.size() < 16; ++i) {
@@ -432,7 +434,7 @@ TEST_CASE("CLOCK takes a dead entry before referenced live ones") {
 }
 
 TEST_CASE("CLOCK gives referenced entries a second chance, unreferenced go first") {
-  cache::Cache c(15, 0);  // one shard of 15 slots, as above
+  cache::Cache c(15, 0);  // one set of 15 ways, as above
   std::vector<cache::CacheKey> same;
   for (size_t i = 0; same.size() < 17; ++i) {
     cache::CacheKey k = key_for(numbered(i));
@@ -451,7 +453,7 @@ TEST_CASE("CLOCK gives referenced entries a second chance, unreferenced go first
   CHECK(find(c, same[15], 30, false).f == cache::Freshness::fresh);
 }
 
-TEST_CASE("concurrent find and insert from two threads") {
+TEST_CASE("concurrent find and insert from four threads: no torn or freed entry is ever read") {
   cache::Cache c(64, 60);
   constexpr size_t kKeys = 200;
   std::vector<cache::CacheKey> keys;
@@ -475,10 +477,10 @@ TEST_CASE("concurrent find and insert from two threads") {
       }
     }
   };
-  std::thread t1(worker, 1u), t2(worker, 2u);
+  std::vector<std::thread> threads;
+  for (unsigned seed = 1; seed <= 4; ++seed) threads.emplace_back(worker, seed);
   go.store(true);
-  t1.join();
-  t2.join();
+  for (std::thread& t : threads) t.join();
   CHECK(torn.load() == 0);
   CHECK(hits.load() > 0);
   CHECK(c.stats().entries <= 64);
@@ -501,3 +503,106 @@ TEST_CASE("a find whose clock reading predates the insert reports age 0, not a w
 }
 
 }  // TEST_SUITE
+
+TEST_SUITE("resolver.cache.read_epoch") {
+
+namespace {
+std::atomic<int> g_freed{0};
+void count_free(void* p) {
+  delete static_cast<int*>(p);
+  g_freed.fetch_add(1);
+}
+
+// A thread that enters a read section, reports, and stays inside until told to leave.
+struct HeldReader {
+  std::atomic<bool> inside{false}, leave{false};
+  std::thread thread;
+  HeldReader() {
+    thread = std::thread([this] {
+      cache::read_epoch::ReadSection section;
+      inside.store(true);
+      while (!leave.load()) std::this_thread::yield();
+    });
+    while (!inside.load()) std::this_thread::yield();
+  }
+  void release() {
+    leave.store(true);
+    thread.join();
+  }
+};
+}  // namespace
+
+TEST_CASE("a retired item waits for the readers inside a section since before it was retired") {
+  g_freed = 0;
+  cache::read_epoch::RetireList list;
+  HeldReader reader;
+  list.retire(new int(1), count_free);
+  CHECK(list.reclaim() == 1);
+  CHECK(g_freed.load() == 0);
+  reader.release();
+  CHECK(list.reclaim() == 0);
+  CHECK(g_freed.load() == 1);
+}
+
+TEST_CASE("a reader that entered after the retirement does not hold it back") {
+  g_freed = 0;
+  cache::read_epoch::RetireList list;
+  list.retire(new int(2), count_free);
+  HeldReader late;
+  CHECK(list.reclaim() == 0);
+  CHECK(g_freed.load() == 1);
+  late.release();
+}
+
+TEST_CASE("sections nest: only the outermost one leaves") {
+  CHECK(cache::read_epoch::current_thread_epoch() == 0);
+  {
+    cache::read_epoch::ReadSection outer;
+    REQUIRE(outer.lock_free());
+    const uint64_t e = cache::read_epoch::current_thread_epoch();
+    CHECK(e != 0);
+    {
+      cache::read_epoch::ReadSection inner;
+      CHECK(cache::read_epoch::current_thread_epoch() == e);
+    }
+    CHECK(cache::read_epoch::current_thread_epoch() == e);
+    // An item retired inside this thread's own section waits for it too.
+    g_freed = 0;
+    cache::read_epoch::RetireList list;
+    list.retire(new int(3), count_free);
+    CHECK(list.reclaim() == 1);
+    CHECK(g_freed.load() == 0);
+  }  // the list's destructor freed it
+  CHECK(g_freed.load() == 1);
+  CHECK(cache::read_epoch::current_thread_epoch() == 0);
+}
+
+TEST_CASE("an entry replaced under a reader stays intact until the reader leaves") {
+  cache::Cache c(64, 0);
+  const auto k = key_for("www.example.com");
+  c.insert(k, answer_with_ttl(60, 1), 0);
+  std::atomic<bool> seen{false}, leave{false};
+  std::atomic<uint64_t> bad{0};
+  std::thread reader([&] {
+    cache::read_epoch::ReadSection section;
+    const cache::CachedAnswer* held = nullptr;
+    c.find(k, 0, false, [&](const cache::CachedAnswer& a, uint32_t) { held = &a; });
+    seen.store(true);
+    while (!leave.load()) {
+      // Against the find() contract on purpose: the section alone must keep it alive.
+      if (!held || held->body.size() != 16 || held->body.back() != 1) bad.fetch_add(1);
+      std::this_thread::yield();
+    }
+  });
+  while (!seen.load()) std::this_thread::yield();
+  // Enough replacements of the same key to run the stripe's reclaim several times.
+  for (uint8_t round = 2; round < 200; ++round) c.insert(k, answer_with_ttl(60, round), round);
+  CHECK(find(c, k, 300, false).tag == 199);
+  leave.store(true);
+  reader.join();
+  CHECK(bad.load() == 0);
+  CHECK(c.stats().entries == 1);
+}
+
+}  // TEST_SUITE
+
