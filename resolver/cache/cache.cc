@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <new>
 
 namespace sekisho::cache {
@@ -37,7 +38,8 @@ Cache::Cache(uint64_t max_entries, uint32_t serve_stale_seconds)
 
 Cache::~Cache() {
   // No reader is left when the cache goes (the loops have stopped): free directly.
-  for (size_t i = 0, n = sets_ * stride_; i < n; ++i) delete entries_[i];
+  for (size_t i = 0, n = sets_ * stride_; i < n; ++i)
+    if (entries_[i]) free_entry(entries_[i]);
 }
 
 // CLOCK within the set: an empty way first, then from the hand on, a dead entry or one not
@@ -65,12 +67,7 @@ unsigned Cache::choose_victim(size_t set, uint64_t now_ms) {
 void Cache::insert(const CacheKey& key, const CachedAnswer& answer, uint64_t now_ms) {
   if (answer.ttl == 0) return;
   // Built outside the lock: the copy is most of an insert's work.
-  auto fresh = std::make_unique<Entry>();
-  fresh->hash = key.hash;
-  fresh->key.assign(key.view());
-  fresh->stored_ms = now_ms;
-  fresh->fresh_until_ms = now_ms + uint64_t{answer.ttl} * 1000;
-  fresh->answer = answer;
+  Entry* fresh = make_entry(key, answer, now_ms);
 
   const size_t set = set_of(key.hash);
   const size_t first = first_way(set);
@@ -90,7 +87,7 @@ void Cache::insert(const CacheKey& key, const CachedAnswer& answer, uint64_t now
   Entry* old = entries_[first + way];
   // Pointer first, tag second: a reader that pairs the new tag with the old entry, or the
   // reverse, finds the key differs and misses.
-  std::atomic_ref<Entry*>(entries_[first + way]).store(fresh.release());
+  std::atomic_ref<Entry*>(entries_[first + way]).store(fresh);
   std::atomic_ref<uint32_t>(tags_[first + way]).store(tag, std::memory_order_relaxed);
   if (!old) {
     count_.fetch_add(1, std::memory_order_relaxed);
@@ -105,6 +102,26 @@ CacheStats Cache::stats() const {
   return CacheStats{count_.load(std::memory_order_relaxed), evictions_.load(std::memory_order_relaxed)};
 }
 
-void Cache::free_entry(void* p) { delete static_cast<Entry*>(p); }
+Cache::Entry* Cache::make_entry(const CacheKey& key, const CachedAnswer& answer, uint64_t now_ms) {
+  Entry* e = new (::operator new(sizeof(Entry) + key.length)) Entry();
+  try {
+    e->answer = answer;
+  } catch (...) {
+    free_entry(e);
+    throw;
+  }
+  e->hash = key.hash;
+  e->stored_ms = now_ms;
+  e->fresh_until_ms = now_ms + uint64_t{answer.ttl} * 1000;
+  e->key_length = key.length;
+  std::memcpy(e + 1, key.bytes, key.length);
+  return e;
+}
+
+void Cache::free_entry(void* p) {
+  auto* e = static_cast<Entry*>(p);
+  e->~Entry();
+  ::operator delete(p);
+}
 
 }  // namespace sekisho::cache

@@ -24,7 +24,7 @@
 #include <cstdlib>
 #include <memory>
 #include <mutex>
-#include <string>
+#include <string_view>
 
 #include "resolver/cache/answer.h"
 #include "resolver/cache/cache_key.h"
@@ -60,13 +60,15 @@ class Cache {
   uint64_t capacity() const { return capacity_; }
 
  private:
+  // One allocation: the key's bytes follow the struct, so a hit reads no separate key block.
   struct Entry {
     uint64_t hash = 0;
     uint64_t stored_ms = 0;
     uint64_t fresh_until_ms = 0;
-    std::string key;
-    CachedAnswer answer;
     mutable std::atomic<bool> referenced{false};
+    uint16_t key_length = 0;
+    CachedAnswer answer;
+    std::string_view key() const { return {reinterpret_cast<const char*>(this + 1), key_length}; }
   };
   // Writers' lock stripe and the entries its writers retired.
   struct alignas(64) Stripe {
@@ -86,7 +88,8 @@ class Cache {
   template <typename Use>
   Freshness find_in_set(size_t set, const CacheKey& key, uint64_t now_ms, bool allow_stale, Use& use) const;
   unsigned choose_victim(size_t set, uint64_t now_ms);
-  static void free_entry(void* p);  // RetireList's deleter
+  static Entry* make_entry(const CacheKey& key, const CachedAnswer& answer, uint64_t now_ms);
+  static void free_entry(void* p);  // also RetireList's deleter
 
   uint64_t capacity_;
   size_t sets_;
@@ -113,7 +116,7 @@ Freshness Cache::find_in_set(size_t set, const CacheKey& key, uint64_t now_ms, b
   for (unsigned i = 0; i < ways; ++i) {
     if (std::atomic_ref<uint32_t>(tags_[first + i]).load(std::memory_order_relaxed) != tag) continue;
     const Entry* e = std::atomic_ref<Entry*>(entries_[first + i]).load();
-    if (!e || e->hash != key.hash || e->key != key.view()) continue;
+    if (!e || e->hash != key.hash || e->key() != key.view()) continue;
     Freshness f;
     if (now_ms < e->fresh_until_ms) {
       f = Freshness::fresh;
