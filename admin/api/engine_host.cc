@@ -59,6 +59,7 @@ EngineSample sample_of(resolver::Server& server) {
         if (!(c.server == u.settings.address)) continue;
         out.tcp_connections_opened += peek(c.connections_opened);
         out.tcp_resent += peek(c.resent);
+        out.tcp_retired_silent += peek(c.retired_silent);
         out.tcp_connections_open += peek(c.connections_open);
       }
     }

@@ -101,6 +101,8 @@ std::string render_metrics(const EngineSample& s) {
   for (const auto& u : s.upstreams) sample(out, "sekisho_upstream_tcp_connections_opened_total", "upstream=\"" + label(u.address) + "\"", u.tcp_connections_opened);
   family(out, "sekisho_upstream_tcp_queries_resent_total", "counter", "Queries sent again after the upstream closed their TCP connection.");
   for (const auto& u : s.upstreams) sample(out, "sekisho_upstream_tcp_queries_resent_total", "upstream=\"" + label(u.address) + "\"", u.tcp_resent);
+  family(out, "sekisho_upstream_tcp_connections_retired_total", "counter", "TCP connections given up after a query timed out with no answer on them since it was sent.");
+  for (const auto& u : s.upstreams) sample(out, "sekisho_upstream_tcp_connections_retired_total", "upstream=\"" + label(u.address) + "\"", u.tcp_retired_silent);
   family(out, "sekisho_upstream_tcp_connections_open", "gauge", "TCP connections to each upstream now open or connecting.");
   for (const auto& u : s.upstreams) sample(out, "sekisho_upstream_tcp_connections_open", "upstream=\"" + label(u.address) + "\"", u.tcp_connections_open);
   family(out, "sekisho_config_generation", "gauge", "Configuration generation in use (bumped by every reload).");

@@ -36,6 +36,7 @@ struct EngineSample {
     // Reused TCP connections (upstream/tcp_pool.h), summed over the loops.
     uint64_t tcp_connections_opened = 0;
     uint64_t tcp_resent = 0;
+    uint64_t tcp_retired_silent = 0;
     uint64_t tcp_connections_open = 0;
   };
   std::vector<Upstream> upstreams;

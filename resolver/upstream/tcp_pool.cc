@@ -36,6 +36,7 @@ class TcpPool::Query final : public Exchange {
   ExchangeRequest req_;
   std::vector<uint8_t> frame_;
   Connection* conn_ = nullptr;
+  uint64_t answers_before_ = 0;  // its connection's answer count when the query was put on it
   bool resent_ = false;
 };
 
@@ -69,6 +70,7 @@ class TcpPool::Connection {
 
   void add(Query* q) {
     q->conn_ = this;
+    q->answers_before_ = answered_;
     queries_.push_back(q);
     uv_timer_stop(&idle_);
     if (connected_) write(q);  // before the connection is up, on_connect writes it
@@ -78,7 +80,28 @@ class TcpPool::Connection {
     q->conn_ = nullptr;
     auto it = std::find(queries_.begin(), queries_.end(), q);
     if (it != queries_.end()) queries_.erase(it);
-    if (queries_.empty() && !closing_) uv_timer_start(&idle_, &Connection::on_idle, pool_.idle_timeout_ms_, 0);
+    if (!queries_.empty() || closing_) return;
+    if (retiring_) {
+      close(ETIMEDOUT, false);
+      return;
+    }
+    uv_timer_start(&idle_, &Connection::on_idle, pool_.idle_timeout_ms_, 0);
+  }
+
+  // q's attempt timed out. If nothing at all came back on this connection since q was sent,
+  // the connection is suspect (the server may have stopped reading it): it takes no new
+  // queries and closes once the ones on it are answered or time out too, so the next attempt
+  // opens a fresh connection instead of waiting on this one again. A connection that still
+  // answers other queries keeps serving: only that one query was slow.
+  void timed_out(Query* q) {
+    const bool silent = answered_ == q->answers_before_;
+    if (silent && !retiring_ && !closing_) {
+      retiring_ = true;
+      pool_.retire(this);
+      ++pool_.counters_.retired_silent;
+      if (stats_) ++stats_->retired_silent;
+    }
+    remove(q);
   }
 
   // The pool is going away with its loop: no callbacks will run any more.
@@ -217,19 +240,22 @@ class TcpPool::Connection {
   int handles_ = 0;  // initialised handles not yet closed
   bool connected_ = false;
   bool closing_ = false;
+  bool retiring_ = false;  // taken out of the pool after a silent timeout; closes when empty
   uint64_t answered_ = 0;
   std::vector<Query*> queries_;  // sent (or waiting for the connect), not yet answered
   std::vector<uint8_t> in_;
   size_t in_len_ = 0;
 };
 
+// The forwarder cancels an exchange only when its attempt timed out.
 void TcpPool::Query::cancel() {
-  if (conn_) conn_->remove(this);
+  if (conn_) conn_->timed_out(this);
   delete this;
 }
 
 TcpPool::~TcpPool() {
   for (Connection* c : connections_) c->abandon();
+  for (Connection* c : retiring_) c->abandon();
 }
 
 Exchange* TcpPool::start(const ExchangeRequest& request, int& error) {
@@ -274,11 +300,21 @@ int TcpPool::dispatch(Query* q, const Connection* avoid) {
   return 0;
 }
 
-void TcpPool::forget(Connection* c) {
+void TcpPool::retire(Connection* c) {
   auto it = std::find(connections_.begin(), connections_.end(), c);
   if (it == connections_.end()) return;
   connections_.erase(it);
-  if (c->stats()) --c->stats()->connections_open;
+  retiring_.push_back(c);
+}
+
+void TcpPool::forget(Connection* c) {
+  for (std::vector<Connection*>* list : {&connections_, &retiring_}) {
+    auto it = std::find(list->begin(), list->end(), c);
+    if (it == list->end()) continue;
+    list->erase(it);
+    if (c->stats()) --c->stats()->connections_open;
+    return;
+  }
 }
 
 TcpPool::ServerCounters* TcpPool::counters_for(const net::SocketAddress& server) {

@@ -5,6 +5,11 @@
 // pipelined on the least busy one; answers may come in any order and are matched to their query
 // by ID and question. A connection with nothing in flight closes after `tcp_idle_timeout_ms`.
 //
+// A query whose attempt times out on a connection that has answered nothing since the query
+// was sent retires that connection: it takes no new queries and closes once the queries on it
+// are done, so the retry does not queue behind a server that stopped reading (RFC 7766 §6.2.2
+// lets a client close a connection it no longer trusts).
+//
 // When the upstream closes a connection with queries still on it, those queries are sent again
 // on another connection — once each, unless the closing connection answered something first
 // (an upstream that closes after every answer still makes progress). Everything else (refused,
@@ -49,10 +54,11 @@ class TcpPool {
 
   struct Counters {
     uint64_t connections_opened = 0;
-    uint64_t resent = 0;  // queries sent again after the upstream closed their connection
+    uint64_t resent = 0;          // queries sent again after the upstream closed their connection
+    uint64_t retired_silent = 0;  // connections given up after a timeout with no answer since
   };
   const Counters& counters() const { return counters_; }
-  size_t open_connections() const { return connections_.size(); }
+  size_t open_connections() const { return connections_.size() + retiring_.size(); }
 
   // The same per upstream address, for /metrics, read from another thread. Slots are claimed in
   // order and never move: a slot's address is written before the release store of the count that
@@ -62,6 +68,7 @@ class TcpPool {
     net::SocketAddress server;
     uint64_t connections_opened = 0;
     uint64_t resent = 0;
+    uint64_t retired_silent = 0;
     uint64_t connections_open = 0;  // open or connecting
   };
   static constexpr size_t kMaxCountedServers = 64;
@@ -76,13 +83,15 @@ class TcpPool {
   friend class Query;
   // Puts q on a connection to its server; `avoid` is one that is closing. Returns 0 or an errno.
   int dispatch(Query* q, const Connection* avoid);
-  void forget(Connection* c);  // c stops taking queries (it is closing)
+  void retire(Connection* c);  // c stops taking queries; it closes when its last query is done
+  void forget(Connection* c);  // c is closing
   ServerCounters* counters_for(const net::SocketAddress& server);  // nullptr once all slots are taken
 
   uv_loop_t* loop_;
   uint64_t idle_timeout_ms_;
   size_t max_per_upstream_ = kMaxConnectionsPerUpstream;
-  std::vector<Connection*> connections_;  // open or connecting, all upstreams
+  std::vector<Connection*> connections_;  // open or connecting, all upstreams, taking queries
+  std::vector<Connection*> retiring_;     // open, finishing the queries on them
   Counters counters_;
   std::array<ServerCounters, kMaxCountedServers> server_counters_{};
   size_t counted_servers_ = 0;

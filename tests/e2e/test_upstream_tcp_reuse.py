@@ -3,7 +3,9 @@ pipelined on a few kept-open connections per loop instead of one connection per 
 are matched by ID and question whatever their order; an upstream that closes after each answer
 still gets every query answered, and a query the upstream dropped unanswered is sent again; idle connections close after 10 s; a stream that is not DNS
 fails the attempt at once; forwarding.tcp_connections_per_upstream and tcp_idle_timeout_ms change
-both limits. /metrics counts the connections opened, open and the queries re-sent."""
+both limits; a connection on which a query timed out with nothing answered since is retired, so
+the retry opens a fresh one (one that still answers others stays). /metrics counts the
+connections opened, open, retired and the queries re-sent."""
 import concurrent.futures
 import http.client
 import ipaddress
@@ -74,6 +76,7 @@ def _tcp_series(metrics_port, upstream):
     label = 'upstream="%s"' % upstream
     return {name: series[(name, label)] for name in ("sekisho_upstream_tcp_connections_opened_total",
                                                       "sekisho_upstream_tcp_queries_resent_total",
+                                                      "sekisho_upstream_tcp_connections_retired_total",
                                                       "sekisho_upstream_tcp_connections_open")}
 
 
@@ -207,3 +210,55 @@ def test_configured_limits_one_connection_short_idle(sekishod, scripted):
     while up.tcp_peer_closes < up.tcp_accepts and time.monotonic() < deadline:
         time.sleep(0.05)
     assert up.tcp_peer_closes == up.tcp_accepts, "idle connections still open after 3 s with a 300 ms timeout"
+
+
+ONE_LOOP_QUICK_TIMEOUT = {"server": {"threads": 1},
+                          "forwarding": {"timeout_ms": 400, "attempts": 2, "tcp_connections_per_upstream": 1}}
+
+
+def test_silent_connection_retired_and_the_retry_opens_a_fresh_one(sekishod, scripted):
+    """The upstream's first TCP connection is accepted but never read (a hung server process).
+    The first attempt times out on it; the retry must not queue behind it again but open a new
+    connection and get the answer. Fails when the pool keeps the silent connection: the retry
+    goes back to it (idle, under the limit of 1) and the query ends in SERVFAIL."""
+    up = scripted()
+    up.tcp_hang_connections = 1
+    config, metrics_port = _with_metrics(ONE_LOOP_QUICK_TIMEOUT)
+    sk = sekishod([_tcp(up.address)], config)
+    r = query_udp("127.0.0.1", sk.port, "hung.retire.example.", timeout=5)
+    assert r.rcode() == dns.rcode.NOERROR and addresses(r) == {"192.0.2.1"}, r
+    assert up.tcp_accepts == 2, "%d connections: the retry did not open a new one" % up.tcp_accepts
+    assert up.count("hung.retire.example.", transport="tcp") == 1  # the hung one never read its copy
+    # The retired connection closes (nothing is left on it); the new one stays for reuse.
+    tcp = _tcp_series(metrics_port, up.address)
+    assert tcp["sekisho_upstream_tcp_connections_retired_total"] == 1, tcp
+    assert tcp["sekisho_upstream_tcp_connections_opened_total"] == 2, tcp
+    assert tcp["sekisho_upstream_tcp_connections_open"] == 1, tcp
+    # Later queries go on the fresh connection.
+    assert addresses(query_udp("127.0.0.1", sk.port, "after.retire.example.")) == {"192.0.2.1"}
+    assert up.tcp_accepts == 2
+
+
+def test_connection_answering_others_is_kept_when_one_query_times_out(sekishod, scripted):
+    """One slow answer is not a dead connection: while slow.keep.example waits (its attempts
+    time out), other queries on the same connection are answered, so it is not retired."""
+    up = scripted()
+
+    def handler(q, transport):
+        name = q.question[0].name.to_text()
+        return Action().send(default_answer(q), 2.0 if name.startswith("slow.") else 0.0)
+
+    up.handler = handler
+    config, metrics_port = _with_metrics(ONE_LOOP_QUICK_TIMEOUT)
+    sk = sekishod([_tcp(up.address)], config)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(query_udp, "127.0.0.1", sk.port, "slow.keep.example.", "A", timeout=5)
+        time.sleep(0.05)
+        for i in range(12):  # answered on the same connection every 100 ms while the slow one waits
+            assert addresses(query_udp("127.0.0.1", sk.port, "f%d.keep.example." % i)) == {"192.0.2.1"}
+            time.sleep(0.1)
+        slow.result()
+    tcp = _tcp_series(metrics_port, up.address)
+    assert tcp["sekisho_upstream_tcp_connections_retired_total"] == 0, tcp
+    assert up.tcp_accepts == 1, "%d connections for one loop with a limit of 1" % up.tcp_accepts
+

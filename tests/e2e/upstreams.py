@@ -225,6 +225,10 @@ class ScriptedUpstream:
         self.tcp_peer_closes = 0       # connections the client (sekishod) closed
         self.tcp_close_after_answer = False
         self.tcp_close_unanswered = 0  # this many TCP queries: recorded, then the connection closed
+        # This many TCP connections, the first ones accepted: kept open but never read (a hung
+        # server process behind a listening socket). Closed at stop().
+        self.tcp_hang_connections = 0
+        self._hung = []
 
     # lifecycle ---------------------------------------------------------------------------------
     def start(self):
@@ -283,6 +287,8 @@ class ScriptedUpstream:
                 key.fileobj.close()
             except OSError:
                 pass
+        for c in self._hung:
+            c.close()
         self._sel.close()
         self._other.close()
         self._wake_w.close()
@@ -406,6 +412,10 @@ class ScriptedUpstream:
                         continue
                     c.setblocking(False)
                     self.tcp_accepts += 1
+                    if self.tcp_hang_connections > 0:
+                        self.tcp_hang_connections -= 1
+                        self._hung.append(c)
+                        continue
                     self._tcp_bufs[c] = b""
                     self._sel.register(c, selectors.EVENT_READ, ("tcp", None))
                 elif kind == "tcp":

@@ -118,7 +118,7 @@ TEST_CASE("metrics: exposition format with bounded per-tenant series") {
   sekisho::admin::EngineSample s;
   s.queries_by_transport[0] = 10;
   s.cache_hits = 3;
-  s.upstreams.push_back({"127.0.0.1:53", false, 5, 2, 1500, 3, 1, 2});
+  s.upstreams.push_back({"127.0.0.1:53", false, 5, 2, 1500, 3, 1, 4, 2});
   for (int i = 0; i < 60; ++i) {
     ql::TenantStats t;
     t.tenant_id = "t" + std::to_string(i);
@@ -137,6 +137,8 @@ TEST_CASE("metrics: exposition format with bounded per-tenant series") {
   CHECK(text.find("# TYPE sekisho_upstream_tcp_connections_opened_total counter\n") != std::string::npos);
   CHECK(text.find("sekisho_upstream_tcp_connections_opened_total{upstream=\"127.0.0.1:53\"} 3\n") != std::string::npos);
   CHECK(text.find("sekisho_upstream_tcp_queries_resent_total{upstream=\"127.0.0.1:53\"} 1\n") != std::string::npos);
+  CHECK(text.find("# TYPE sekisho_upstream_tcp_connections_retired_total counter\n") != std::string::npos);
+  CHECK(text.find("sekisho_upstream_tcp_connections_retired_total{upstream=\"127.0.0.1:53\"} 4\n") != std::string::npos);
   CHECK(text.find("# TYPE sekisho_upstream_tcp_connections_open gauge\n") != std::string::npos);
   CHECK(text.find("sekisho_upstream_tcp_connections_open{upstream=\"127.0.0.1:53\"} 2\n") != std::string::npos);
   CHECK(text.find("sekisho_tenant_queries_total{tenant=\"t59\",action=\"resolved\"} 159\n") != std::string::npos);

@@ -310,28 +310,68 @@ TEST_CASE("tcp pool: a stream that is not DNS fails the query at once, without a
   h.finish(pool, up);
 }
 
-TEST_CASE("tcp pool: a cancelled query's late answer is skipped and the connection stays usable") {
+TEST_CASE("tcp pool: a timed-out query's late answer is skipped and a connection still answering stays usable") {
   Harness h;
   h.questions.reserve(4);
   h.queries.reserve(4);
   Upstream up(&h.loop);
   h.set_port(up.port);
-  // Answers only once two queries came in on the connection, the first (cancelled) one first.
+  // Holds the first query; answers the second at once; with the third, answers what is held.
   up.on_frames = [](Upstream::Conn& c) {
-    if (c.frames.size() < 2) return;
-    for (auto& f : c.frames) Upstream::answer(c, f);
+    if (c.frames.size() == 2) Upstream::answer(c, c.frames[1]);
+    if (c.frames.size() < 3) return;
+    Upstream::answer(c, c.frames[0]);
+    Upstream::answer(c, c.frames[2]);
     c.frames.clear();
   };
   TcpPool pool(&h.loop, 50);
-  Outcome gone, next;
+  pool.set_limits(1, 50);  // everything pipelined on one connection
+  Outcome gone, other, next;
   auto* ex = h.ask(pool, "gone", 50, gone);
   CHECK(h.run_until([&] { return up.accepts == 1 && up.conns[0]->frames.size() == 1; }));
-  ex->cancel();
+  h.ask(pool, "other", 52, other);
+  CHECK(h.run_until([&] { return other.done; }));
+  ex->cancel();  // the attempt timed out, but the connection answered since: it stays
   h.ask(pool, "next", 51, next);
   CHECK(h.run_until([&] { return next.done; }));
   CHECK_FALSE(gone.done);
   CHECK(next.status == ExchangeStatus::answer);
   CHECK(next.id == 51);
   CHECK(up.accepts == 1);
+  CHECK(pool.counters().retired_silent == 0);
+  h.finish(pool, up);
+}
+
+TEST_CASE("tcp pool: a query timing out on a connection silent since it was sent retires the connection") {
+  Harness h;
+  h.questions.reserve(4);
+  h.queries.reserve(4);
+  Upstream up(&h.loop);
+  h.set_port(up.port);
+  // The first connection never answers; later ones answer at once.
+  up.on_frames = [&up](Upstream::Conn& c) {
+    if (&c != up.conns[0]) {
+      for (auto& f : c.frames) Upstream::answer(c, f);
+      c.frames.clear();
+    }
+  };
+  TcpPool pool(&h.loop, 50);
+  pool.set_limits(1, 50);
+  Outcome stuck, waiting, next;
+  auto* ex = h.ask(pool, "stuck", 60, stuck);
+  auto* behind = h.ask(pool, "waiting", 61, waiting);  // pipelined behind it on the silent connection
+  CHECK(h.run_until([&] { return up.accepts == 1 && up.conns[0]->frames.size() == 2; }));
+  ex->cancel();
+  CHECK(pool.counters().retired_silent == 1);
+  // The retry goes to a new connection, although the limit is 1 and the old one is not full.
+  h.ask(pool, "next", 62, next);
+  CHECK(h.run_until([&] { return next.done; }));
+  CHECK(next.status == ExchangeStatus::answer);
+  CHECK(next.id == 62);
+  CHECK(up.accepts == 2);
+  CHECK(pool.open_connections() == 2);  // the retired one still carries "waiting"
+  CHECK_FALSE(waiting.done);
+  behind->cancel();  // its attempt times out too: the retired connection, now empty, closes
+  CHECK(h.run_until([&] { return pool.open_connections() == 1; }));
   h.finish(pool, up);
 }
