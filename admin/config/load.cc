@@ -133,6 +133,37 @@ class Reader {
     out = static_cast<Int>(v);
   }
 
+  // The sub-mapping at `key`, when present: checked to be a mapping with only `known` keys, then
+  // handed to `read` with its path. Absent is fine (the defaults stay).
+  template <typename Read>
+  void read_map(const YAML::Node& map, std::string_view key, const std::string& path,
+                std::initializer_list<std::string_view> known, Read&& read) {
+    YAML::Node node = map[std::string(key)];
+    if (!node.IsDefined()) return;
+    const std::string p = join(path, key);
+    if (!expect_map(node, p)) return;
+    check_keys(node, p, known);
+    read(node, p);
+  }
+
+  // Each item of a list of mappings, checked like read_map; `what` names the list in the error
+  // when `node` is not a list at all. An item that is not a mapping is reported and skipped.
+  template <typename Read>
+  void read_map_list(const YAML::Node& node, const std::string& path, std::string_view what,
+                     std::initializer_list<std::string_view> known, Read&& read) {
+    if (!node.IsSequence()) {
+      error(node, path, "expected a list of " + std::string(what));
+      return;
+    }
+    for (size_t i = 0; i < node.size(); ++i) {
+      const YAML::Node item = node[i];
+      const std::string ipath = index(path, i);
+      if (!expect_map(item, ipath)) continue;
+      check_keys(item, ipath, known);
+      read(item, ipath);
+    }
+  }
+
   bool read_string(const YAML::Node& map, std::string_view key, const std::string& path, std::string& out) {
     YAML::Node node = map[std::string(key)];
     if (!node.IsDefined() || node.IsNull()) return false;
@@ -195,31 +226,27 @@ bool valid_hostname(std::string_view name) {
   return label > 0;
 }
 
+// `tls: {cert, key}`: PEM file names, both or neither.
+void read_tls(Reader& r, const YAML::Node& map, const std::string& path, TlsSettings& out) {
+  r.read_map(map, "tls", path, {"cert", "key"}, [&](const YAML::Node& tls, const std::string& tpath) {
+    r.read_string(tls, "cert", tpath, out.cert);
+    r.read_string(tls, "key", tpath, out.key);
+    if (out.cert.empty() != out.key.empty()) r.error(tls, tpath, "give both cert and key (PEM files)");
+  });
+}
+
 void read_server(Reader& r, const YAML::Node& node, ServerSettings& out) {
   const std::string path = "server";
   if (!r.expect_map(node, path)) return;
   r.check_keys(node, path, {"threads", "listen", "tcp", "drain_timeout_ms", "tls", "public_name"});
   r.read_uint(node, "threads", path, out.threads, 0, 256);
   r.read_uint(node, "drain_timeout_ms", path, out.drain_timeout_ms, 0, 600000);
-  if (YAML::Node listen = node["listen"]; listen.IsDefined()) {
-    const std::string lpath = path + ".listen";
-    if (r.expect_map(listen, lpath)) {
-      r.check_keys(listen, lpath, {"dns", "doh", "dot"});
-      read_address_list(r, listen, "dns", lpath, kDnsPort, out.dns_listen);
-      read_address_list(r, listen, "doh", lpath, 443, out.doh_listen);
-      read_address_list(r, listen, "dot", lpath, 853, out.dot_listen);
-    }
-  }
-  if (YAML::Node tls = node["tls"]; tls.IsDefined()) {
-    const std::string tpath = path + ".tls";
-    if (r.expect_map(tls, tpath)) {
-      r.check_keys(tls, tpath, {"cert", "key"});
-      r.read_string(tls, "cert", tpath, out.tls.cert);
-      r.read_string(tls, "key", tpath, out.tls.key);
-      if (out.tls.cert.empty() != out.tls.key.empty())
-        r.error(tls, tpath, "give both cert and key (PEM files)");
-    }
-  }
+  r.read_map(node, "listen", path, {"dns", "doh", "dot"}, [&](const YAML::Node& listen, const std::string& lpath) {
+    read_address_list(r, listen, "dns", lpath, kDnsPort, out.dns_listen);
+    read_address_list(r, listen, "doh", lpath, 443, out.doh_listen);
+    read_address_list(r, listen, "dot", lpath, 853, out.dot_listen);
+  });
+  read_tls(r, node, path, out.tls);
   if (r.read_string(node, "public_name", path, out.public_name)) {
     std::transform(out.public_name.begin(), out.public_name.end(), out.public_name.begin(),
                    [](unsigned char c) { return std::tolower(c); });
@@ -229,15 +256,12 @@ void read_server(Reader& r, const YAML::Node& node, ServerSettings& out) {
   }
   if ((!out.doh_listen.empty() || !out.dot_listen.empty()) && out.tls.cert.empty())
     r.error(node, path + ".tls", "DoH and DoT listeners need server.tls.cert and server.tls.key");
-  if (YAML::Node tcp = node["tcp"]; tcp.IsDefined()) {
-    const std::string tpath = path + ".tcp";
-    if (r.expect_map(tcp, tpath)) {
-      r.check_keys(tcp, tpath, {"idle_timeout_ms", "max_connections", "max_pipelined"});
-      r.read_uint(tcp, "idle_timeout_ms", tpath, out.tcp.idle_timeout_ms, 100, 3600000);
-      r.read_uint(tcp, "max_connections", tpath, out.tcp.max_connections, 1, 1000000);
-      r.read_uint(tcp, "max_pipelined", tpath, out.tcp.max_pipelined, 1, 65535);
-    }
-  }
+  r.read_map(node, "tcp", path, {"idle_timeout_ms", "max_connections", "max_pipelined"},
+             [&](const YAML::Node& tcp, const std::string& tpath) {
+               r.read_uint(tcp, "idle_timeout_ms", tpath, out.tcp.idle_timeout_ms, 100, 3600000);
+               r.read_uint(tcp, "max_connections", tpath, out.tcp.max_connections, 1, 1000000);
+               r.read_uint(tcp, "max_pipelined", tpath, out.tcp.max_pipelined, 1, 65535);
+             });
 }
 
 void read_upstreams(Reader& r, const YAML::Node& node, std::vector<UpstreamSettings>& out) {
@@ -359,6 +383,18 @@ void read_network(Reader& r, const YAML::Node& node, const std::string& path, st
   out.push_back(std::move(net));
 }
 
+void read_network_list(Reader& r, const YAML::Node& map, std::string_view key, const std::string& path,
+                       std::vector<NetworkSettings>& out) {
+  YAML::Node list = map[std::string(key)];
+  if (!list.IsDefined()) return;
+  const std::string p = Reader::join(path, key);
+  if (!list.IsSequence()) {
+    r.error(list, p, "expected a list of networks");
+    return;
+  }
+  for (size_t i = 0; i < list.size(); ++i) read_network(r, list[i], Reader::index(p, i), out);
+}
+
 void read_blockpage(Reader& r, const YAML::Node& node, BlockpageSettings& out) {
   const std::string path = "blockpage";
   if (!r.expect_map(node, path)) return;
@@ -390,16 +426,9 @@ bool parse_time_of_day(const std::string& text, uint16_t& minutes) {
 }
 
 void read_schedule(Reader& r, const YAML::Node& node, const std::string& path, std::vector<ScheduleSettings>& out) {
-  if (!node.IsSequence()) {
-    r.error(node, path, "expected a list of schedule entries");
-    return;
-  }
   static constexpr std::string_view kDays[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
-  for (size_t i = 0; i < node.size(); ++i) {
-    const YAML::Node item = node[i];
-    const std::string ipath = Reader::index(path, i);
-    if (!r.expect_map(item, ipath)) continue;
-    r.check_keys(item, ipath, {"block", "days", "from", "to", "timezone"});
+  r.read_map_list(node, path, "schedule entries", {"block", "days", "from", "to", "timezone"},
+                  [&](const YAML::Node& item, const std::string& ipath) {
     ScheduleSettings sched;
     sched.mark = r.mark(item);
     for (auto& [slug, n] : r.read_string_list(item, "block", ipath)) sched.block.push_back(slug);
@@ -423,7 +452,7 @@ void read_schedule(Reader& r, const YAML::Node& node, const std::string& path, s
     sched.timezone_mark = sched.mark;
     if (r.read_string(item, "timezone", ipath, sched.timezone)) sched.timezone_mark = r.mark(item["timezone"]);
     out.push_back(std::move(sched));
-  }
+  });
 }
 
 void read_policy(Reader& r, const std::string& name, const YAML::Node& node, PolicySettings& out) {
@@ -476,15 +505,7 @@ bool valid_token(std::string_view token) {
 }
 
 void read_devices(Reader& r, const YAML::Node& node, const std::string& path, TenantSettings& t) {
-  if (!node.IsSequence()) {
-    r.error(node, path, "expected a list of devices");
-    return;
-  }
-  for (size_t i = 0; i < node.size(); ++i) {
-    const YAML::Node item = node[i];
-    const std::string dpath = Reader::index(path, i);
-    if (!r.expect_map(item, dpath)) continue;
-    r.check_keys(item, dpath, {"name", "token"});
+  r.read_map_list(node, path, "devices", {"name", "token"}, [&](const YAML::Node& item, const std::string& dpath) {
     DeviceSettings d;
     d.mark = r.mark(item);
     if (!r.read_string(item, "name", dpath, d.name) || d.name.empty()) r.error(item, dpath + ".name", "every device needs a name");
@@ -495,27 +516,19 @@ void read_devices(Reader& r, const YAML::Node& node, const std::string& path, Te
     for (const auto& other : t.devices)
       if (!d.name.empty() && other.name == d.name) r.error(item["name"], dpath + ".name", "device '" + d.name + "' is listed twice");
     t.devices.push_back(std::move(d));
-  }
+  });
   if (t.max_devices != 0 && t.devices.size() > t.max_devices)
     r.error(node, path, std::to_string(t.devices.size()) + " devices exceed max_devices " + std::to_string(t.max_devices));
 }
 
 void read_tenants(Reader& r, const YAML::Node& node, std::vector<TenantSettings>& out) {
-  const std::string path = "tenants";
-  if (!node.IsSequence()) {
-    r.error(node, path, "expected a list of tenants");
-    return;
-  }
-  for (size_t i = 0; i < node.size(); ++i) {
-    const YAML::Node item = node[i];
-    const std::string ipath = Reader::index(path, i);
-    if (!r.expect_map(item, ipath)) continue;
-    r.check_keys(item, ipath, {"id", "name", "contact", "networks", "policy", "max_devices", "devices"});
+  r.read_map_list(node, "tenants", "tenants", {"id", "name", "contact", "networks", "policy", "max_devices", "devices"},
+                  [&](const YAML::Node& item, const std::string& ipath) {
     TenantSettings t;
     t.mark = r.mark(item);
     if (!r.read_string(item, "id", ipath, t.id) || t.id.empty()) {
       r.error(item, ipath + ".id", "every tenant needs an id");
-      continue;
+      return;
     }
     const bool id_ok = std::all_of(t.id.begin(), t.id.end(), [](char c) {
       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
@@ -523,13 +536,7 @@ void read_tenants(Reader& r, const YAML::Node& node, std::vector<TenantSettings>
     if (!id_ok) r.error(item["id"], ipath + ".id", "'" + t.id + "': use lower-case letters, digits, '-' and '_'");
     r.read_string(item, "name", ipath, t.name);
     if (t.name.empty()) t.name = t.id;
-    if (YAML::Node nets = item["networks"]; nets.IsDefined()) {
-      if (!nets.IsSequence()) {
-        r.error(nets, ipath + ".networks", "expected a list of networks");
-      } else {
-        for (size_t k = 0; k < nets.size(); ++k) read_network(r, nets[k], Reader::index(ipath + ".networks", k), t.networks);
-      }
-    }
+    read_network_list(r, item, "networks", ipath, t.networks);
     t.policy_mark = t.mark;
     if (!r.read_string(item, "policy", ipath, t.policy)) r.error(item, ipath + ".policy", "every tenant needs a policy");
     else t.policy_mark = r.mark(item["policy"]);
@@ -537,7 +544,7 @@ void read_tenants(Reader& r, const YAML::Node& node, std::vector<TenantSettings>
     r.read_string(item, "contact", ipath, t.contact);
     if (YAML::Node devices = item["devices"]; devices.IsDefined()) read_devices(r, devices, ipath + ".devices", t);
     out.push_back(std::move(t));
-  }
+  });
 }
 
 void read_querylog(Reader& r, const YAML::Node& node, QueryLogSettings& out) {
@@ -557,27 +564,11 @@ void read_admin(Reader& r, const YAML::Node& node, AdminSettings& out) {
   read_address_list(r, node, "listen", path, 8081, out.listen);
   read_address_list(r, node, "metrics_listen", path, 9153, out.metrics_listen);
   r.read_string(node, "audit_log", path, out.audit_log);
-  if (YAML::Node tls = node["tls"]; tls.IsDefined()) {
-    const std::string tpath = path + ".tls";
-    if (r.expect_map(tls, tpath)) {
-      r.check_keys(tls, tpath, {"cert", "key"});
-      r.read_string(tls, "cert", tpath, out.tls.cert);
-      r.read_string(tls, "key", tpath, out.tls.key);
-      if (out.tls.cert.empty() != out.tls.key.empty()) r.error(tls, tpath, "give both cert and key (PEM files)");
-    }
-  }
+  read_tls(r, node, path, out.tls);
   YAML::Node tokens = node["tokens"];
   if (!tokens.IsDefined() || tokens.IsNull()) return;
-  const std::string kpath = path + ".tokens";
-  if (!tokens.IsSequence()) {
-    r.error(tokens, kpath, "expected a list of tokens");
-    return;
-  }
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    const YAML::Node item = tokens[i];
-    const std::string ipath = Reader::index(kpath, i);
-    if (!r.expect_map(item, ipath)) continue;
-    r.check_keys(item, ipath, {"name", "role", "tenant", "sha256"});
+  r.read_map_list(tokens, path + ".tokens", "tokens", {"name", "role", "tenant", "sha256"},
+                  [&](const YAML::Node& item, const std::string& ipath) {
     AdminTokenSettings t;
     t.mark = r.mark(item);
     if (!r.read_string(item, "name", ipath, t.name) || t.name.empty()) r.error(item, ipath + ".name", "every token needs a name");
@@ -608,7 +599,7 @@ void read_admin(Reader& r, const YAML::Node& node, AdminSettings& out) {
       if (!hex) r.error(item["sha256"], ipath + ".sha256", "expected 64 hex digits (the SHA-256 of the token, not the token)");
     }
     out.tokens.push_back(std::move(t));
-  }
+  });
 }
 
 // A tenant-admin token for a tenant that does not exist would be a dead credential today and
@@ -633,24 +624,15 @@ void read_intercept(Reader& r, const YAML::Node& node, InterceptSettings& out) {
                             "max_header_bytes", "max_body_bytes", "header_timeout_ms", "idle_timeout_ms",
                             "origin_timeout_ms", "origin_https_port", "origin_http_port", "leaf_validity_hours",
                             "cert_cache_entries"});
-  if (YAML::Node listen = node["listen"]; listen.IsDefined()) {
-    const std::string lpath = path + ".listen";
-    if (r.expect_map(listen, lpath)) {
-      r.check_keys(listen, lpath, {"http", "https"});
-      read_address_list(r, listen, "http", lpath, 80, out.http_listen);
-      read_address_list(r, listen, "https", lpath, 443, out.https_listen);
-    }
-  }
+  r.read_map(node, "listen", path, {"http", "https"}, [&](const YAML::Node& listen, const std::string& lpath) {
+    read_address_list(r, listen, "http", lpath, 80, out.http_listen);
+    read_address_list(r, listen, "https", lpath, 443, out.https_listen);
+  });
   r.read_string(node, "ca_dir", path, out.ca_dir);
   r.read_string(node, "cert_cache_dir", path, out.cert_cache_dir);
   r.read_string(node, "template_dir", path, out.template_dir);
   r.read_string(node, "origin_ca_file", path, out.origin_ca_file);
-  if (YAML::Node list = node["allow_private"]; list.IsDefined()) {
-    if (!list.IsSequence()) r.error(list, path + ".allow_private", "expected a list of networks");
-    else
-      for (size_t i = 0; i < list.size(); ++i)
-        read_network(r, list[i], Reader::index(path + ".allow_private", i), out.allow_private);
-  }
+  read_network_list(r, node, "allow_private", path, out.allow_private);
   r.read_uint(node, "max_header_bytes", path, out.max_header_bytes, 1024, 1024 * 1024);
   r.read_uint(node, "max_body_bytes", path, out.max_body_bytes, 0, 0xFFFFFFFFu);
   r.read_uint(node, "header_timeout_ms", path, out.header_timeout_ms, 100, 600000);
