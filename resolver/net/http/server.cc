@@ -207,6 +207,8 @@ class Connection {
   void deliver(std::string_view plain);
   void parse_h1();
   void parse_h1_streaming();
+  using Http1Parse = Http1Result (*)(std::string_view, size_t, size_t, Request&);
+  std::shared_ptr<ExchangeImpl> take_h1(Http1Parse parse, Http1Result& r);
   void refuse_h1(const std::shared_ptr<ExchangeImpl>& ex, const Http1Result& r);
   bool pump_h1_body();
   void update_reading();
@@ -607,23 +609,10 @@ void Connection::parse_h1() {
   if (shared_->limits.streaming) return parse_h1_streaming();
   const Limits& limits = shared_->limits;
   while (!closing_ && !stop_parsing_ && h1_queue_.size() < limits.max_pipelined) {
-    if (in_.empty()) {
-      head_started_ms_ = 0;
-      break;
-    }
-    if (head_started_ms_ == 0) head_started_ms_ = monotonic_ms();
-    auto ex = std::make_shared<ExchangeImpl>();
-    Http1Result r = parse_http1_request(in_, limits.max_header_bytes, limits.max_body_bytes, ex->req);
-    if (r.kind == Http1Result::incomplete) break;
-    ex->conn = this;
-    if (r.kind == Http1Result::error) {
-      refuse_h1(ex, r);
-      break;
-    }
-    in_.erase(0, r.consumed);
+    Http1Result r;
+    auto ex = take_h1(parse_http1_request, r);
+    if (!ex) break;
     head_started_ms_ = in_.empty() ? 0 : monotonic_ms();
-    ex->close_after = !r.keep_alive || requests_ + 1 >= limits.max_requests_per_connection;
-    if (ex->close_after) stop_parsing_ = true;
     h1_queue_.push_back(ex);
     dispatch(ex);
   }
@@ -633,6 +622,30 @@ void Connection::parse_h1() {
     reading_ = false;
     uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
   }
+}
+
+// The request at the front of in_, parsed by `parse` (parse_http1_request for the whole request,
+// parse_http1_head for the head alone) and consumed; null while its head is incomplete or when it
+// was refused. The head timer starts with the first byte of a head.
+std::shared_ptr<ExchangeImpl> Connection::take_h1(Http1Parse parse, Http1Result& r) {
+  const Limits& limits = shared_->limits;
+  if (in_.empty()) {
+    head_started_ms_ = 0;
+    return nullptr;
+  }
+  if (head_started_ms_ == 0) head_started_ms_ = monotonic_ms();
+  auto ex = std::make_shared<ExchangeImpl>();
+  r = parse(in_, limits.max_header_bytes, limits.max_body_bytes, ex->req);
+  if (r.kind == Http1Result::incomplete) return nullptr;
+  ex->conn = this;
+  if (r.kind == Http1Result::error) {
+    refuse_h1(ex, r);
+    return nullptr;
+  }
+  in_.erase(0, r.consumed);
+  ex->close_after = !r.keep_alive || requests_ + 1 >= limits.max_requests_per_connection;
+  if (ex->close_after) stop_parsing_ = true;
+  return ex;
 }
 
 // An unparsable request is answered with its error and ends the connection: after it, the
@@ -650,31 +663,17 @@ void Connection::refuse_h1(const std::shared_ptr<ExchangeImpl>& ex, const Http1R
 // Streaming: one request at a time; its head goes to the handler at once, its body follows
 // through pump_h1_body as it arrives.
 void Connection::parse_h1_streaming() {
-  const Limits& limits = shared_->limits;
   while (!closing_) {
     if (h1_reading_) {
       if (!pump_h1_body()) break;
       continue;
     }
     if (stop_parsing_ || !h1_queue_.empty()) break;
-    if (in_.empty()) {
-      head_started_ms_ = 0;
-      break;
-    }
-    if (head_started_ms_ == 0) head_started_ms_ = monotonic_ms();
-    auto ex = std::make_shared<ExchangeImpl>();
-    Http1Result r = parse_http1_head(in_, limits.max_header_bytes, limits.max_body_bytes, ex->req);
-    if (r.kind == Http1Result::incomplete) break;
-    ex->conn = this;
-    if (r.kind == Http1Result::error) {
-      refuse_h1(ex, r);
-      break;
-    }
-    in_.erase(0, r.consumed);
+    Http1Result r;
+    auto ex = take_h1(parse_http1_head, r);
+    if (!ex) break;
     head_started_ms_ = 0;
     ex->streaming = true;
-    ex->close_after = !r.keep_alive || requests_ + 1 >= limits.max_requests_per_connection;
-    if (ex->close_after) stop_parsing_ = true;
     ex->upgrade = r.upgrade && !r.chunked && r.content_length == 0;
     ex->body_len = r.chunked ? -1 : static_cast<int64_t>(r.content_length);
     if (ex->upgrade) {
