@@ -57,22 +57,30 @@ std::string describe(SSL_CTX* ctx) {
   return out;
 }
 
-}  // namespace
-
-std::shared_ptr<const ServerContext> ServerContext::load(const std::string& cert_path, const std::string& key_path,
-                                                         std::string& error) {
-  ERR_clear_error();
+// A server context with the settings every sekisho TLS listener shares (TLS 1.2 at least, no
+// renegotiation, ALPN); null with `error` set when OpenSSL cannot make one.
+SSL_CTX* new_server_ctx(std::string& error) {
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
   if (!ctx) {
     error = "cannot create TLS context: " + openssl_reason();
     return nullptr;
   }
-  std::shared_ptr<ServerContext> out(new ServerContext(ctx));
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   // Idle connections give their record buffers back; a resolver holds many mostly idle ones.
   SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_alpn_select_cb(ctx, &select_alpn, nullptr);
+  return ctx;
+}
+
+}  // namespace
+
+std::shared_ptr<const ServerContext> ServerContext::load(const std::string& cert_path, const std::string& key_path,
+                                                         std::string& error) {
+  ERR_clear_error();
+  SSL_CTX* ctx = new_server_ctx(error);
+  if (!ctx) return nullptr;
+  std::shared_ptr<ServerContext> out(new ServerContext(ctx));
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_path.c_str()) != 1) {
     error = "tls.cert " + cert_path + ": " + openssl_reason();
     return nullptr;
@@ -105,17 +113,10 @@ int select_certificate(SSL* ssl, int* alert, void* arg) {
 
 std::shared_ptr<const ServerContext> ServerContext::with_selector(CertificateSelector selector, std::string& error) {
   ERR_clear_error();
-  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-  if (!ctx) {
-    error = "cannot create TLS context: " + openssl_reason();
-    return nullptr;
-  }
+  SSL_CTX* ctx = new_server_ctx(error);
+  if (!ctx) return nullptr;
   std::shared_ptr<ServerContext> out(new ServerContext(ctx));
   out->selector_ = std::move(selector);
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-  SSL_CTX_set_alpn_select_cb(ctx, &select_alpn, nullptr);
   SSL_CTX_set_tlsext_servername_callback(ctx, &select_certificate);
   SSL_CTX_set_tlsext_servername_arg(ctx, out.get());
   out->description_ = "certificate per SNI";
