@@ -60,10 +60,16 @@ function el(tag, props, ...children) {
   return e;
 }
 
-async function api(method, path, body, headers) {
+// Every request to the API carries the token this one way; api() reads a JSON answer, the
+// profile download reads the raw response as a file.
+function apiFetch(method, path, body, headers) {
   const h = Object.assign({ Authorization: "Bearer " + state.token }, headers || {});
   if (body !== undefined) h["Content-Type"] = "application/json";
-  const r = await fetch("/api/v1/" + path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+  return fetch("/api/v1/" + path, { method, headers: h, body: body === undefined ? undefined : JSON.stringify(body) });
+}
+
+async function api(method, path, body, headers) {
+  const r = await apiFetch(method, path, body, headers);
   const data = r.status === 204 ? null : await r.json();
   return { status: r.status, data, etag: r.headers.get("etag") || "" };
 }
@@ -272,8 +278,7 @@ async function loadDevices() {
     // The profile needs the token header, so it is fetched and handed to the browser as a file.
     const profile = el("button", { type: "button", textContent: t("profile"), hidden: !d.doh_url });
     profile.addEventListener("click", async () => {
-      const path = `/api/v1/tenants/${encodeURIComponent(state.tenant)}/devices/${encodeURIComponent(d.name)}/profile`;
-      const x = await fetch(path, { headers: { Authorization: "Bearer " + state.token } });
+      const x = await apiFetch("GET", `tenants/${encodeURIComponent(state.tenant)}/devices/${encodeURIComponent(d.name)}/profile`);
       if (!x.ok) { $("device-error").textContent = (await x.json()).error; return; }
       const a = el("a", { href: URL.createObjectURL(await x.blob()), download: `${state.tenant}-${d.name}.mobileconfig` });
       a.click();
