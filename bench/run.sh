@@ -32,6 +32,9 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$BENCH_DIR")
+BENCH_TAG=bench
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 BUILD_DIR=${BUILD_DIR:-$REPO/build}
 SEKISHOD=${SEKISHOD:-$BUILD_DIR/resolver/sekishod}
 BENCH_SECONDS=${BENCH_SECONDS:-10}
@@ -51,16 +54,11 @@ declare -A PORT=([null]=$((BENCH_PORT_BASE + 1)) [unbound]=$((BENCH_PORT_BASE + 
 next_port=$((BENCH_PORT_BASE + 4))
 for name in $BENCH_SERVERS; do
     [[ -n ${PORT[$name]:-} ]] && continue
-    [[ $name == sekishod_* ]] || { printf '[bench] error: unknown server %s\n' "$name" >&2; exit 1; }
+    [[ $name == sekishod_* ]] || die "unknown server $name"
     PORT[$name]=$next_port; next_port=$((next_port + 1))
 done
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-for tool in knotd unbound taskset ss; do
-    command -v "$tool" >/dev/null || die "$tool not found (apt-get install knot unbound util-linux iproute2)"
-done
+need_tools knotd unbound taskset ss
 if (( $(nproc) < 2 )); then
     log "warning: fewer than 2 cores; server and generator share a core, numbers are not comparable"
     SERVER_CPU=0 LOAD_CPU=0
@@ -80,35 +78,6 @@ STARTUP=$RESULTS/startup.tsv
 printf 'workload\tserver\tstartup_s\trss_kib\tanon_kib\n' >"$STARTUP"
 printf 'workload\tserver\tround\tqps\tmean_us\tp99_us\tlost\tsent\treceived\tanswers\tcpu_us_per_q\tupstream_cpu_ms\tother_cpu_pct\n' >"$SUMMARY"
 STATUS=0
-
-# --- process bookkeeping: everything started is killed on exit ------------
-declare -A PID=()
-cleanup() {
-    local name pid
-    for name in "${!PID[@]}"; do stop_proc "$name"; done
-    if [[ ${BENCH_KEEP:-0} == 1 ]]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# stop_proc NAME: TERM, then KILL if it has not gone within 3 s.
-stop_proc() {
-    local pid=${PID[$1]:-}
-    [[ -n $pid ]] || return 0
-    unset "PID[$1]"
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for _ in $(seq 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-# start_proc NAME CPU LOGFILE CMD...: pinned with taskset, which execs CMD, so
-# $! is the server's own PID (the one whose /proc/PID/stat we read).
-start_proc() {
-    local name=$1 cpu=$2 logf=$3; shift 3
-    taskset -c "$cpu" "$@" >"$logf" 2>&1 &
-    PID[$name]=$!
-}
 
 port_free() { [[ -z $(ss -Hlun "sport = :$1") ]]; }
 
@@ -151,13 +120,7 @@ probe() {
 }
 
 wait_ready() { # NAME PORT
-    local deadline=$(( SECONDS + ${BENCH_READY_SECONDS:-10} ))
-    while (( SECONDS < deadline )); do
-        kill -0 "${PID[$1]}" 2>/dev/null || return 1
-        probe "$2" && return 0
-        sleep 0.01
-    done
-    return 1
+    POLL=0.01 wait_for "$1" "${BENCH_READY_SECONDS:-10}" probe "$2"
 }
 
 # --- Workloads ----------------------------------------------------------------

@@ -22,6 +22,9 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BENCH_DIR=$(dirname "$HERE")
 REPO=$(dirname "$BENCH_DIR")
+BENCH_TAG=bench-tls
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 BUILD_DIR=${BUILD_DIR:-$REPO/build}
 SEKISHOD=${SEKISHOD:-$BUILD_DIR/resolver/sekishod}
 SECONDS_PER=${BENCH_SECONDS:-5}
@@ -35,11 +38,7 @@ SERVER_CPU=${BENCH_SERVER_CPU:-1}
 LOAD_CPU=${BENCH_LOAD_CPU:-0}
 ZONE=bench.example
 
-log() { printf '[bench-tls] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-for tool in knotd unbound dnsperf openssl taskset kdig; do
-    command -v "$tool" >/dev/null || die "$tool not found (bash .ci/setup installs it)"
-done
+need_tools knotd unbound dnsperf openssl taskset kdig
 [[ -x $SEKISHOD ]] || die "no sekishod at $SEKISHOD (build first)"
 SERVERS="unbound sekishod"
 command -v dnsdist >/dev/null && SERVERS="unbound dnsdist sekishod" || log "dnsdist not installed: comparing with Unbound only (apt-get install dnsdist)"
@@ -47,13 +46,6 @@ command -v dnsdist >/dev/null && SERVERS="unbound dnsdist sekishod" || log "dnsd
 WORK=$(mktemp -d /tmp/sekisho-bench-tls.XXXXXX)
 RESULTS=$BENCH_DIR/results/tls-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$RESULTS"
-declare -A PID=()
-cleanup() {
-    for p in "${PID[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [[ ${BENCH_KEEP:-0} == 1 ]] && log "work dir kept: $WORK" || rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 KNOT_PORT=$BASE
 declare -A DOT=([unbound]=$((BASE + 1)) [dnsdist]=$((BASE + 2)) [sekishod]=$((BASE + 3)))
@@ -139,25 +131,19 @@ cache: {max_entries: 100000, serve_stale: 0}
 querylog: {enabled: false}
 CONF
 
-start() { # NAME CMD...
-    local name=$1; shift
-    taskset -c "$SERVER_CPU" "$@" >"$WORK/$name.log" 2>&1 &
-    PID[$name]=$!
-}
-start unbound unbound -d -c "$WORK/unbound.conf"
-[[ $SERVERS == *dnsdist* ]] && start dnsdist dnsdist --supervised --disable-syslog -C "$WORK/dnsdist.conf"
-start sekishod "$SEKISHOD" --config "$WORK/sekishod.yaml"
+start_proc unbound "$SERVER_CPU" "$WORK/unbound.log" unbound -d -c "$WORK/unbound.conf"
+[[ $SERVERS == *dnsdist* ]] &&
+    start_proc dnsdist "$SERVER_CPU" "$WORK/dnsdist.log" dnsdist --supervised --disable-syslog -C "$WORK/dnsdist.conf"
+start_proc sekishod "$SERVER_CPU" "$WORK/sekishod.log" "$SEKISHOD" --config "$WORK/sekishod.yaml"
 
-ready() { # NAME: a DoT query through kdig answers with the zone's address
-    local deadline=$((SECONDS + 15))
-    while ((SECONDS < deadline)); do
-        kill -0 "${PID[$1]}" 2>/dev/null || { tail -5 "$WORK/$1.log" >&2; return 1; }
-        kdig @127.0.0.1 -p "${DOT[$1]}" +tls +tls-ca="$WORK/ca.pem" +tls-hostname=dns.bench n0.$ZONE A +short 2>/dev/null | grep -q 10.0.0.0 && return 0
-        sleep 0.2
-    done
-    return 1
+dot_answers() { # NAME: a DoT query through kdig answers with the zone's address
+    kdig @127.0.0.1 -p "${DOT[$1]}" +tls +tls-ca="$WORK/ca.pem" +tls-hostname=dns.bench n0.$ZONE A +short 2>/dev/null | grep -q 10.0.0.0
 }
-for s in $SERVERS; do ready "$s" || die "$s did not answer over DoT (log: $WORK/$s.log)"; done
+for s in $SERVERS; do
+    rc=0; wait_for "$s" 15 dot_answers "$s" || rc=$?
+    ((rc != 1)) || tail -5 "$WORK/$s.log" >&2
+    ((rc == 0)) || die "$s did not answer over DoT (log: $WORK/$s.log)"
+done
 
 # dnsperf NAME TRANSPORT SECONDS → prints "qps lost"
 run_dnsperf() {

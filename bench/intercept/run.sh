@@ -31,6 +31,9 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BENCH_DIR=$(dirname "$HERE")
 REPO=$(dirname "$BENCH_DIR")
+BENCH_TAG=bench-intercept
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 BUILD_DIR=${BUILD_DIR:-$REPO/build}
 INTERCEPT=${SEKISHO_INTERCEPT:-$BUILD_DIR/intercept/sekisho-intercept}
 CLI=${SEKISHO_CLI:-$BUILD_DIR/admin/sekisho}
@@ -47,11 +50,7 @@ BLOCKED=www.casino.bench  # on the tenant's deny list: the block page
 DEEP=videos.bench         # deep-check host: /adult is a URL entry, /news/ is forwarded
 STATIC=static.bench       # nginx's own name for the handshake case
 
-log() { printf '[bench-intercept] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-for tool in wrk nginx knotd openssl curl taskset unshare; do
-    command -v "$tool" >/dev/null || die "$tool not found (bash .ci/setup installs it)"
-done
+need_tools wrk nginx knotd openssl curl taskset unshare
 [[ $(id -u) == 0 ]] || die "needs root: wrk runs in its own mount namespace to see the bench host names"
 [[ -x $INTERCEPT ]] || die "no sekisho-intercept at $INTERCEPT (build first, or set BUILD_DIR)"
 [[ -x $CLI ]] || die "no sekisho CLI at $CLI"
@@ -60,13 +59,6 @@ WORK=$(mktemp -d /tmp/sekisho-bench-intercept.XXXXXX)
 STAMP=intercept-$(date +%Y%m%d-%H%M%S)
 RESULTS=$BENCH_DIR/results/$STAMP
 mkdir -p "$RESULTS"
-declare -A PID=()
-cleanup() {
-    for p in "${PID[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    [[ ${BENCH_KEEP:-0} == 1 ]] && log "work dir kept: $WORK" || rm -rf "$WORK"
-}
-trap cleanup EXIT
 
 KNOT_PORT=$BASE
 NGINX_STATIC=$((BASE + 1))
@@ -106,8 +98,7 @@ videos A 127.0.0.1
 ZONE
 sed -e "s|@RUNDIR@|$WORK/knot|g" -e "s|@KNOT_PORT@|$KNOT_PORT|g" -e "s|@ZONE@|bench|g" \
     -e "s|@ZONEFILE@|$WORK/zone.txt|g" "$BENCH_DIR/conf/knot.conf.in" >"$WORK/knot.conf"
-taskset -c "$SERVER_CPU" knotd -c "$WORK/knot.conf" >"$WORK/knot.log" 2>&1 &
-PID[knot]=$!
+start_proc knot "$SERVER_CPU" "$WORK/knot.log" knotd -c "$WORK/knot.conf"
 
 # --- sekisho-intercept: tenant `bench` = wrk's source address ------------------------------
 # server.listen.dns is required by the shared config schema; sekisho-intercept does not bind it.
@@ -128,8 +119,7 @@ intercept:
   origin_https_port: $NGINX_ORIGIN
   origin_ca_file: $WORK/ca.pem
 CONF
-taskset -c "$SERVER_CPU" "$INTERCEPT" --config "$WORK/intercept.yaml" >"$WORK/intercept.log" 2>&1 &
-PID[intercept]=$!
+start_proc intercept "$SERVER_CPU" "$WORK/intercept.log" "$INTERCEPT" --config "$WORK/intercept.yaml"
 
 # The names resolve to 127.0.0.1 for curl (--resolve) and wrk (its own hosts file, see top).
 echo "127.0.0.1 $BLOCKED $DEEP $STATIC" >"$WORK/hosts"
@@ -137,13 +127,13 @@ curl_to() { # PORT NAME URL [curl args]
     local port=$1 name=$2; shift 2
     curl -sS --max-time 5 --resolve "$name:$port:127.0.0.1" "$@"
 }
-deadline=$((SECONDS + 15))
-until curl_to "$ICPT_HTTPS" "$BLOCKED" --cacert "$WORK/icpt-ca.pem" -o "$WORK/blockpage.html" \
-        -w '%{http_code}' "https://$BLOCKED:$ICPT_HTTPS/" 2>/dev/null | grep -q 403; do
-    kill -0 "${PID[intercept]}" 2>/dev/null || { tail -5 "$WORK/intercept.log" >&2; die "sekisho-intercept exited"; }
-    ((SECONDS < deadline)) || die "no HTTPS block page from sekisho-intercept within 15 s (log: $WORK/intercept.log)"
-    sleep 0.2
-done
+blockpage_served() {
+    curl_to "$ICPT_HTTPS" "$BLOCKED" --cacert "$WORK/icpt-ca.pem" -o "$WORK/blockpage.html" \
+        -w '%{http_code}' "https://$BLOCKED:$ICPT_HTTPS/" 2>/dev/null | grep -q 403
+}
+rc=0; wait_for intercept 15 blockpage_served || rc=$?
+((rc != 1)) || { tail -5 "$WORK/intercept.log" >&2; die "sekisho-intercept exited"; }
+((rc == 0)) || die "no HTTPS block page from sekisho-intercept within 15 s (log: $WORK/intercept.log)"
 
 # --- nginx: one worker, the block page's bytes under a static certificate, and the origin -----
 mkdir -p "$WORK/www/news" "$WORK/nginx"
@@ -182,14 +172,12 @@ http {
     }
 }
 CONF
-taskset -c "$SERVER_CPU" nginx -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx.conf" >"$WORK/nginx.log" 2>&1 &
-PID[nginx]=$!
-deadline=$((SECONDS + 10))
-until curl_to "$NGINX_STATIC" "$STATIC" --cacert "$WORK/ca.pem" -o /dev/null "https://$STATIC:$NGINX_STATIC/" 2>/dev/null; do
-    kill -0 "${PID[nginx]}" 2>/dev/null || { cat "$WORK/nginx.log" "$WORK/nginx/error.log" >&2; die "nginx exited"; }
-    ((SECONDS < deadline)) || die "nginx did not answer within 10 s"
-    sleep 0.2
-done
+start_proc nginx "$SERVER_CPU" "$WORK/nginx.log" nginx -p "$WORK/nginx" -e "$WORK/nginx/error.log" -c "$WORK/nginx.conf"
+rc=0
+wait_for nginx 10 curl_to "$NGINX_STATIC" "$STATIC" --cacert "$WORK/ca.pem" -o /dev/null "https://$STATIC:$NGINX_STATIC/" 2>/dev/null ||
+    rc=$?
+((rc != 1)) || { cat "$WORK/nginx.log" "$WORK/nginx/error.log" >&2; die "nginx exited"; }
+((rc == 0)) || die "nginx did not answer within 10 s"
 
 # The proxied bytes must be the origin's, and the blocked path must stay blocked.
 curl_to "$ICPT_HTTPS" "$DEEP" --cacert "$WORK/icpt-ca.pem" -o "$WORK/proxied.bin" "https://$DEEP:$ICPT_HTTPS/news/file.bin" ||
