@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <string>
 #include <vector>
@@ -127,8 +128,9 @@ struct Harness {
   uv_loop_t loop{};
   uv_timer_t tick{};
   sekisho::net::SocketAddress server;
-  std::vector<std::vector<uint8_t>> queries;
-  std::vector<dns::Question> questions;
+  // A pending exchange points into these: a deque keeps them in place however many are asked.
+  std::deque<std::vector<uint8_t>> queries;
+  std::deque<dns::Question> questions;
 
   Harness() {
     uv_loop_init(&loop);
@@ -181,8 +183,6 @@ struct Harness {
 
 TEST_CASE("tcp pool: at the connection limit, queries are pipelined and answers may come in any order") {
   Harness h;
-  h.questions.reserve(16);
-  h.queries.reserve(16);
   Upstream up(&h.loop);
   h.set_port(up.port);
   // Hold everything until all 10 queries are in, then answer each connection's frames backwards.
@@ -231,8 +231,6 @@ TEST_CASE("tcp pool: at the connection limit, queries are pipelined and answers 
 
 TEST_CASE("tcp pool: a configured limit of one connection pipelines everything on it") {
   Harness h;
-  h.questions.reserve(8);
-  h.queries.reserve(8);
   Upstream up(&h.loop);
   h.set_port(up.port);
   up.on_frames = [](Upstream::Conn& c) {
@@ -255,8 +253,6 @@ TEST_CASE("tcp pool: a configured limit of one connection pipelines everything o
 
 TEST_CASE("tcp pool: a query on a connection the upstream closes is sent again once") {
   Harness h;
-  h.questions.reserve(8);
-  h.queries.reserve(8);
   Upstream up(&h.loop);
   h.set_port(up.port);
   SUBCASE("the second connection answers") {
@@ -295,8 +291,6 @@ TEST_CASE("tcp pool: a query on a connection the upstream closes is sent again o
 
 TEST_CASE("tcp pool: a stream that is not DNS fails the query at once, without a resend") {
   Harness h;
-  h.questions.reserve(4);
-  h.queries.reserve(4);
   Upstream up(&h.loop);
   h.set_port(up.port);
   up.on_frames = [](Upstream::Conn& c) { Upstream::answer(c, {1, 2, 3}); };
@@ -312,8 +306,6 @@ TEST_CASE("tcp pool: a stream that is not DNS fails the query at once, without a
 
 TEST_CASE("tcp pool: a timed-out query's late answer is skipped and a connection still answering stays usable") {
   Harness h;
-  h.questions.reserve(4);
-  h.queries.reserve(4);
   Upstream up(&h.loop);
   h.set_port(up.port);
   // Holds the first query; answers the second at once; with the third, answers what is held.
@@ -344,8 +336,6 @@ TEST_CASE("tcp pool: a timed-out query's late answer is skipped and a connection
 
 TEST_CASE("tcp pool: a query timing out on a connection silent since it was sent retires the connection") {
   Harness h;
-  h.questions.reserve(4);
-  h.queries.reserve(4);
   Upstream up(&h.loop);
   h.set_port(up.port);
   // The first connection never answers; later ones answer at once.
