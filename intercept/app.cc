@@ -138,16 +138,15 @@ void App::apply(const config::Configuration& c) {
 }
 
 bool App::select_certificate(SSL* ssl, std::string_view sni, const net::SocketAddress& peer) {
-  auto state = service_.state();
-  std::optional<std::string> tenant = service_.admit_sni(peer, sni, reader_.get(), now_us());
+  const std::optional<Service::Admission> tenant = service_.admit_sni(peer, sni, reader_.get(), now_us());
   if (!tenant) {
     log::info("intercept", "TLS refused: name not blocked or inspected for this client",
               {{"peer", peer.to_string()}, {"sni", std::string(sni)}});
     return false;
   }
-  certs::LeafMinter* minter = nullptr;
-  for (size_t i = 0; i < state->policies->tenants.size(); ++i)
-    if (state->policies->tenants[i].id == *tenant && i < minters_->by_tenant.size()) minter = minters_->by_tenant[i];
+  // apply() publishes the minters and the service state together on this loop, in the same
+  // tenant order, so the index holds for both.
+  certs::LeafMinter* minter = tenant->index < minters_->by_tenant.size() ? minters_->by_tenant[tenant->index] : nullptr;
   if (!minter) return false;
   try {
     std::shared_ptr<const certs::Leaf> leaf = minter->get(sni);
