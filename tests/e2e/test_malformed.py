@@ -37,6 +37,13 @@ def assert_alive(resolver):
     assert resolver.alive()
 
 
+def assert_tcp_answers(s):
+    """A well-formed query on TCP connection `s` gets its answer."""
+    q = make_query("www.test.example.")
+    s.sendall(frame(q.to_wire()))
+    assert tcp_read_message(s, 3).id == q.id
+
+
 @pytest.mark.parametrize("size", [0, 1, 2, 5, 11])
 def test_short_garbage_gets_no_answer(resolver, size):
     data = reply(resolver, bytes(range(0x40, 0x40 + size)), timeout=0.7)
@@ -147,9 +154,7 @@ def test_garbage_over_tcp_does_not_wedge(resolver):
     assert_alive(resolver)
     s = tcp_connect("127.0.0.1", resolver.port)
     try:
-        q = make_query("www.test.example.")
-        s.sendall(frame(q.to_wire()))
-        assert tcp_read_message(s, 3).id == q.id
+        assert_tcp_answers(s)
     finally:
         s.close()
 
@@ -165,9 +170,7 @@ def test_formerr_over_tcp_keeps_connection_usable(resolver):
             assert chunk
             data += chunk
         assert parse_header(data)["rcode"] == dns.rcode.FORMERR
-        q = make_query("www.test.example.")
-        s.sendall(frame(q.to_wire()))
-        assert tcp_read_message(s, 3).id == q.id
+        assert_tcp_answers(s)
     finally:
         s.close()
 
