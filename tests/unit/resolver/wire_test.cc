@@ -302,28 +302,25 @@ TEST_CASE("expand_name rejects forward pointers, self pointers and loops") {
 TEST_CASE("expand_name bounds: 255 bytes after expansion and 127 pointers") {
   uint8_t out[dns::kMaxNameWire];
   size_t len = 0;
-  const std::string l63(63, 'a');
-  SUBCASE("expansion past 255 bytes is rejected") {
+  auto long_name = [](size_t first) {
+    // 12: one `first`-byte label; then three 63-byte labels and a pointer back to it, which
+    // expand to 3*64 + first + 2 bytes.
     Msg m;
-    m.header(1, 0, 0).name(l63);  // 65 bytes at 12
+    m.header(1, 0, 0).name(std::string(first, 'a'));
     const size_t tail = m.size();
-    // three 63-byte labels, then a pointer to the 65-byte name: 3*64 + 65 = 257
     for (int i = 0; i < 3; ++i) {
       m.u8(63);
       m.raw(std::vector<uint8_t>(63, 'b'));
     }
     m.raw({0xC0, 12});
+    return std::make_pair(m, tail);
+  };
+  SUBCASE("expansion past 255 bytes is rejected") {
+    auto [m, tail] = long_name(63);  // 3*64 + 65 = 257
     CHECK_FALSE(dns::expand_name(m.span(), tail, out, len));
   }
   SUBCASE("exactly 255 bytes after expansion is accepted") {
-    Msg m;
-    m.header(1, 0, 0).name(std::string(61, 'c'));  // 63 bytes at 12
-    const size_t tail = m.size();
-    for (int i = 0; i < 3; ++i) {
-      m.u8(63);
-      m.raw(std::vector<uint8_t>(63, 'b'));
-    }
-    m.raw({0xC0, 12});
+    auto [m, tail] = long_name(61);  // 3*64 + 63 = 255
     REQUIRE(dns::expand_name(m.span(), tail, out, len));
     CHECK(len == 255);
   }
