@@ -218,6 +218,8 @@ class Connection {
   void feed_h2(std::string_view data);
   void submit_h2(ExchangeImpl* ex);
   void send_h2();
+  void push_h2();
+  void resume_h2(ExchangeImpl* ex);
   void dispatch(const std::shared_ptr<ExchangeImpl>& ex);
   void flush();
   void write_raw(std::string bytes);
@@ -1100,14 +1102,28 @@ void Connection::submit_h2(ExchangeImpl* ex) {
 
 // ---------------------------------------------------------------------------------- streaming
 
+// Sends what nghttp2 has queued. Inside one of its callbacks (busy_) nothing is sent: the frames
+// go out when the callback's caller sends on its way out.
+void Connection::push_h2() {
+  if (busy_ != 0) return;
+  send_h2();
+  flush();
+}
+
+// A stream whose data provider deferred (it waits for write()) has its bytes or its end now.
+void Connection::resume_h2(ExchangeImpl* ex) {
+  if (ex->deferred) {
+    ex->deferred = false;
+    nghttp2_session_resume_data(h2_, ex->stream_id);
+  }
+  push_h2();
+}
+
 void Connection::body_consumed(ExchangeImpl* ex, size_t n) {
   if (closing_) return;
   if (proto_ == Proto::h2) {
     nghttp2_session_consume(h2_, ex->stream_id, n);
-    if (busy_ == 0) {
-      send_h2();
-      flush();
-    }
+    push_h2();
     return;
   }
   if (h1_reading_.get() != ex) return;
@@ -1122,14 +1138,7 @@ void Connection::stream_write(ExchangeImpl* ex, std::string_view data) {
   last_activity_ms_ = monotonic_ms();
   if (proto_ == Proto::h2) {
     ex->out_buf.append(data);
-    if (ex->deferred) {
-      ex->deferred = false;
-      nghttp2_session_resume_data(h2_, ex->stream_id);
-    }
-    if (busy_ == 0) {
-      send_h2();
-      flush();
-    }
+    resume_h2(ex);
     return;
   }
   if (h1_queue_.empty() || h1_queue_.front().get() != ex || !ex->head_written) return;
@@ -1141,14 +1150,7 @@ void Connection::stream_write(ExchangeImpl* ex, std::string_view data) {
 void Connection::stream_finish(ExchangeImpl* ex) {
   if (closing_) return;
   if (proto_ == Proto::h2) {
-    if (ex->deferred) {
-      ex->deferred = false;
-      nghttp2_session_resume_data(h2_, ex->stream_id);
-    }
-    if (busy_ == 0) {
-      send_h2();
-      flush();
-    }
+    resume_h2(ex);
     return;
   }
   write_h1_responses();
@@ -1158,10 +1160,7 @@ void Connection::stream_abort(ExchangeImpl* ex) {
   if (closing_) return;
   if (proto_ == Proto::h2) {
     nghttp2_submit_rst_stream(h2_, NGHTTP2_FLAG_NONE, ex->stream_id, NGHTTP2_INTERNAL_ERROR);
-    if (busy_ == 0) {
-      send_h2();
-      flush();
-    }
+    push_h2();
     return;
   }
   flush();
@@ -1201,10 +1200,7 @@ void Connection::on_response(ExchangeImpl* ex) {
   if (closing_) return;
   if (proto_ == Proto::h2) {
     submit_h2(ex);
-    if (busy_ == 0) {
-      send_h2();
-      flush();
-    }
+    push_h2();
     return;
   }
   write_h1_responses();
