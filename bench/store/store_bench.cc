@@ -172,7 +172,17 @@ int lookup(const char* db, const char* names_path, double seconds, const char* s
                                                         : LookupStrategy::kPerLabel;
   CategoryReader r(*store, s);
   constexpr size_t kBatch = CategoryReader::kMaxBatch;
-  std::vector<std::string_view> views(queries.begin(), queries.end());
+  // The names lie back to back in one buffer, read in order: a server reads each name from the
+  // datagram it has just received, not from a string somewhere on the heap. (A million separate
+  // strings put one extra cache miss in front of every lookup.)
+  std::string arena;
+  for (const std::string& q : queries) arena += q;
+  std::vector<std::string_view> views;
+  views.reserve(queries.size());
+  for (size_t off = 0; const std::string& q : queries) {
+    views.emplace_back(arena.data() + off, q.size());
+    off += q.size();
+  }
   Match results[kBatch];
   // One receive batch: names [i, i + 64) between begin_batch and end_batch; returns the hits.
   auto run_batch = [&](size_t i) -> uint64_t {
