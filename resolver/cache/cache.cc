@@ -39,7 +39,7 @@ Cache::Cache(uint64_t max_entries, uint32_t serve_stale_seconds)
 Cache::~Cache() {
   // No reader is left when the cache goes (the loops have stopped): free directly.
   for (size_t i = 0, n = sets_ * stride_; i < n; ++i)
-    if (entries_[i]) free_entry(entries_[i]);
+    if (Entry* e = way_entry(i)) free_entry(e);
 }
 
 // CLOCK within the set: an empty way first, then from the hand on, a dead entry or one not
@@ -48,13 +48,13 @@ unsigned Cache::choose_victim(size_t set, uint64_t now_ms) {
   const size_t first = first_way(set);
   const unsigned ways = ways_of(set);
   for (unsigned i = 0; i < ways; ++i)
-    if (!entries_[first + i]) return i;
+    if (!way_entry(first + i)) return i;
   const uint64_t stale_ms = serve_stale_ms_.load(std::memory_order_relaxed);
   uint8_t& hand = hands_[set];
   for (unsigned scanned = 0;; ++scanned) {
     const unsigned i = hand;
     hand = static_cast<uint8_t>((hand + 1) % ways);
-    const Entry* e = entries_[first + i];
+    const Entry* e = way_entry(first + i);
     const bool dead = now_ms >= e->fresh_until_ms + stale_ms;
     if (!dead && e->referenced.load(std::memory_order_relaxed) && scanned < 2 * ways) {
       e->referenced.store(false, std::memory_order_relaxed);
@@ -77,14 +77,14 @@ void Cache::insert(const CacheKey& key, const CachedAnswer& answer, uint64_t now
   std::lock_guard lock(stripe.mutex);
   unsigned way = ways;
   for (unsigned i = 0; i < ways; ++i) {
-    const Entry* e = entries_[first + i];
+    const Entry* e = way_entry(first + i);
     if (e && e->hash == key.hash) {  // refresh in place (or replace a 64-bit hash collision)
       way = i;
       break;
     }
   }
   if (way == ways) way = choose_victim(set, now_ms);
-  Entry* old = entries_[first + way];
+  Entry* old = way_entry(first + way);
   // Pointer first, tag second: a reader that pairs the new tag with the old entry, or the
   // reverse, finds the key differs and misses.
   std::atomic_ref<Entry*>(entries_[first + way]).store(fresh);

@@ -85,6 +85,8 @@ class Cache {
   size_t first_way(size_t set) const { return set * stride_; }
   unsigned ways_of(size_t set) const { return ways_ + (set < wide_sets_ ? 1u : 0u); }
   Stripe& stripe_of(size_t set) const { return stripes_[set & stripe_mask_]; }
+  // Writers' read of a way (under its stripe): through atomic_ref too, as readers access it so.
+  Entry* way_entry(size_t i) const { return std::atomic_ref<Entry*>(entries_[i]).load(std::memory_order_relaxed); }
   template <typename Use>
   Freshness find_in_set(size_t set, const CacheKey& key, uint64_t now_ms, bool allow_stale, Use& use) const;
   unsigned choose_victim(size_t set, uint64_t now_ms);
