@@ -114,7 +114,7 @@ Cache::Entry* Cache::make_entry(const CacheKey& key, const CachedAnswer& answer,
   e->stored_ms = now_ms;
   e->fresh_until_ms = now_ms + uint64_t{answer.ttl} * 1000;
   e->key_length = key.length;
-  std::memcpy(e + 1, key.bytes, key.length);
+  std::memcpy(reinterpret_cast<char*>(e + 1), key.bytes, key.length);
   return e;
 }
 
