@@ -138,7 +138,7 @@ void App::apply(const config::Configuration& c) {
 }
 
 bool App::select_certificate(SSL* ssl, std::string_view sni, const net::SocketAddress& peer) {
-  const std::optional<Service::Admission> tenant = service_.admit_sni(peer, sni, reader_.get(), now_us());
+  const std::optional<size_t> tenant = service_.admit_sni(peer, sni, reader_.get(), now_us());
   if (!tenant) {
     log::info("intercept", "TLS refused: name not blocked or inspected for this client",
               {{"peer", peer.to_string()}, {"sni", std::string(sni)}});
@@ -146,7 +146,7 @@ bool App::select_certificate(SSL* ssl, std::string_view sni, const net::SocketAd
   }
   // apply() publishes the minters and the service state together on this loop, in the same
   // tenant order, so the index holds for both.
-  certs::LeafMinter* minter = tenant->index < minters_->by_tenant.size() ? minters_->by_tenant[tenant->index] : nullptr;
+  certs::LeafMinter* minter = *tenant < minters_->by_tenant.size() ? minters_->by_tenant[*tenant] : nullptr;
   if (!minter) return false;
   try {
     std::shared_ptr<const certs::Leaf> leaf = minter->get(sni);

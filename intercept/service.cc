@@ -185,14 +185,14 @@ net::http::Response Service::handle(const net::http::Request& req, policy::Categ
   return res;
 }
 
-std::optional<Service::Admission> Service::admit_sni(const net::SocketAddress& peer, std::string_view sni,
-                                                    policy::CategoryReader* reader, int64_t now_us) const {
+std::optional<size_t> Service::admit_sni(const net::SocketAddress& peer, std::string_view sni,
+                                         policy::CategoryReader* reader, int64_t now_us) const {
   std::shared_ptr<const State> s = state();
   const std::string host = normalise_host(sni);
   if (host.empty() || host.size() != sni.size() - (!sni.empty() && sni.back() == '.')) return std::nullopt;
   Decision d = decide(*s, peer, host, "/", reader, now_us);
   if (d.kind != Decision::blocked && d.kind != Decision::inspect_allowed) return std::nullopt;
-  return Admission{d.tenant, s->policies->tenants[d.tenant].id};
+  return d.tenant;
 }
 
 }  // namespace sekisho::intercept

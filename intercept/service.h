@@ -71,15 +71,11 @@ class Service {
   net::http::Response handle(const net::http::Request& req, policy::CategoryReader* reader, int64_t now_us,
                              Decision* decision = nullptr) const;
 
-  // TLS: the client at `peer`'s tenant when it may get a certificate for `sni` (the name is
-  // blocked or deep-checked for its tenant); nullopt otherwise. `index` is the tenant's place
-  // in the policies of the state in use, so the caller finds its minter without a search.
-  struct Admission {
-    size_t index;
-    std::string id;
-  };
-  std::optional<Admission> admit_sni(const net::SocketAddress& peer, std::string_view sni,
-                                     policy::CategoryReader* reader, int64_t now_us) const;
+  // TLS: the index of the client at `peer`'s tenant in the policies of the state in use, when it
+  // may get a certificate for `sni` (the name is blocked or deep-checked for its tenant), so the
+  // caller finds its minter without a search; nullopt otherwise.
+  std::optional<size_t> admit_sni(const net::SocketAddress& peer, std::string_view sni,
+                                  policy::CategoryReader* reader, int64_t now_us) const;
 
  private:
   mutable std::mutex mutex_;
