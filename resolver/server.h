@@ -43,6 +43,8 @@ class Server {
   int run();
 
   cache::Cache& cache() { return *cache_; }
+  // The settings of start-up: what a reload does not change (cache sizes) is read from here.
+  const config::Settings& startup_settings() const { return initial_; }
   std::atomic<uint32_t>& tcp_connections() { return tcp_connections_; }
   // The certificate DoH and DoT connections get (server.tls); replaced on SIGHUP.
   const net::tls::ContextSlot& tls() const { return tls_; }

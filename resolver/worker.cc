@@ -33,7 +33,10 @@ Worker::Worker(Server& server, unsigned index)
   uv_timer_init(&loop_, &heartbeat_);
   heartbeat_.data = this;
   runtime_ = server.runtime_if_changed(runtime_generation_);
-  if (policy::CategoryStore* store = server.category_store()) reader_ = std::make_unique<policy::CategoryReader>(*store);
+  if (policy::CategoryStore* store = server.category_store()) {
+    reader_ = std::make_unique<policy::CategoryReader>(*store);
+    if (const uint32_t memo = server.startup_settings().cache.category_memo) reader_->enable_memo(memo);
+  }
 }
 
 Worker::~Worker() {
@@ -119,6 +122,10 @@ void Worker::begin_batch() {
 void Worker::end_batch() {
   if (--batch_depth_ > 0) return;
   if (reader_ && reader_->in_batch()) reader_->end_batch();
+  if (const policy::NameMemo* memo = reader_ ? reader_->memo() : nullptr) {
+    counters_.category_memo_hits = memo->hits();
+    counters_.category_memo_misses = memo->misses();
+  }
   cache_section_.reset();
 }
 

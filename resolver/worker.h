@@ -55,6 +55,10 @@ struct WorkerCounters {
   uint64_t refused_unknown_client = 0;
   uint64_t blocked = 0;
   uint64_t store_unavailable = 0;
+  // Category lookups answered by the loop's name memo / looked up in the store (copied from
+  // the reader at the end of each batch).
+  uint64_t category_memo_hits = 0;
+  uint64_t category_memo_misses = 0;
   // Answer latency from receipt to the answer leaving the pipeline (/metrics histogram).
   // Bucket i counts latencies <= kLatencyBoundsUs[i] and above the previous bound; the last
   // bucket is everything slower.

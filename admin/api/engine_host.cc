@@ -29,6 +29,8 @@ EngineSample sample_of(resolver::Server& server) {
     for (size_t t = 0; t < std::size(c.queries) && t < 4; ++t) s.queries_by_transport[t] += peek(c.queries[t]);
     s.cache_hits += peek(c.cache_hits);
     s.cache_misses += peek(c.cache_misses);
+    s.category_memo_hits += peek(c.category_memo_hits);
+    s.category_memo_misses += peek(c.category_memo_misses);
     s.servfail += peek(c.servfail);
     s.blocked += peek(c.blocked);
     s.malformed += peek(c.malformed);

@@ -110,6 +110,10 @@ std::string render_metrics(const EngineSample& s) {
   if (s.store_configured) {
     family(out, "sekisho_category_store_generation", "gauge", "Category store generation (bumped by every import).");
     sample(out, "sekisho_category_store_generation", "", s.store_generation);
+    family(out, "sekisho_category_memo_lookups_total", "counter",
+           "Category lookups of names the serving loops remembered (hit) or read from the store (miss).");
+    sample(out, "sekisho_category_memo_lookups_total", "result=\"hit\"", s.category_memo_hits);
+    sample(out, "sekisho_category_memo_lookups_total", "result=\"miss\"", s.category_memo_misses);
   }
   family(out, "sekisho_querylog_records_total", "counter", "Query-log records by fate.");
   sample(out, "sekisho_querylog_records_total", "fate=\"written\"", s.querylog_written);

@@ -17,6 +17,8 @@ struct EngineSample {
   uint64_t queries_by_transport[4] = {0, 0, 0, 0};  // udp, tcp, dot, doh
   uint64_t cache_hits = 0;
   uint64_t cache_misses = 0;
+  uint64_t category_memo_hits = 0;    // category lookups answered by the loops' name memos
+  uint64_t category_memo_misses = 0;  // ... and those that went to the store
   uint64_t servfail = 0;
   uint64_t blocked = 0;
   uint64_t malformed = 0;

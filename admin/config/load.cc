@@ -314,12 +314,13 @@ void read_upstreams(Reader& r, const YAML::Node& node, std::vector<UpstreamSetti
 void read_cache(Reader& r, const YAML::Node& node, CacheSettings& out) {
   const std::string path = "cache";
   if (!r.expect_map(node, path)) return;
-  r.check_keys(node, path, {"max_entries", "serve_stale", "min_ttl", "max_ttl", "negative_max_ttl"});
+  r.check_keys(node, path, {"max_entries", "serve_stale", "min_ttl", "max_ttl", "negative_max_ttl", "category_memo"});
   r.read_uint(node, "max_entries", path, out.max_entries, 1, 1ull << 32);
   r.read_uint(node, "serve_stale", path, out.serve_stale, 0, 30u * 86400);
   r.read_uint(node, "min_ttl", path, out.min_ttl, 0, 86400);
   r.read_uint(node, "max_ttl", path, out.max_ttl, 1, 7u * 86400);
   r.read_uint(node, "negative_max_ttl", path, out.negative_max_ttl, 0, 86400);
+  r.read_uint(node, "category_memo", path, out.category_memo, 0, 1u << 24);
   if (out.min_ttl > out.max_ttl) r.error(node, path + ".min_ttl", "min_ttl is larger than max_ttl");
 }
 

@@ -142,6 +142,7 @@ bool CategoryReader::begin_batch() noexcept {
         }
       }
       active_ = true;
+      batch_snapshot_ = static_cast<uint64_t>(mdb_txn_id(txn_));
       if (strategy_ == LookupStrategy::kPerLabel) refresh_index();
       return true;
     }
@@ -236,9 +237,15 @@ Match CategoryReader::lookup_domain(std::string_view name) noexcept {
 
 Match CategoryReader::lookup_wire(std::span<const uint8_t> wire_name) noexcept {
   if (!active_) return {};
+  Match m;
+  if (memo_ && memo_->find(wire_name, batch_snapshot_, m)) return m;
   size_t len = make_wire_key(wire_name, key_);
-  return len ? lookup_key(key_, len) : Match{};
+  if (len) m = lookup_key(key_, len);
+  if (memo_) memo_->remember(wire_name, batch_snapshot_, m);
+  return m;
 }
+
+void CategoryReader::enable_memo(size_t entries) { memo_ = std::make_unique<NameMemo>(entries); }
 
 void CategoryReader::lookup_domains(std::span<const std::string_view> names, std::span<Match> out) noexcept {
   lookup_many(std::min(names.size(), out.size()),

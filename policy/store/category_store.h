@@ -25,6 +25,7 @@
 #include "policy/store/categories.h"
 #include "policy/store/key_format.h"
 #include "policy/store/name_index.h"
+#include "policy/store/name_memo.h"
 
 namespace sekisho::policy {
 
@@ -110,8 +111,14 @@ class CategoryReader {
 
   // Lowercase or not (ASCII is folded here), trailing dot optional, A-labels expected.
   Match lookup_domain(std::string_view name) noexcept;
-  // Uncompressed wire-format qname (as decoded from the question section).
+  // Uncompressed wire-format qname (as decoded from the question section). With a memo
+  // (enable_memo), a name looked up before in the same snapshot is answered from it; such a
+  // match has no matched_key.
   Match lookup_wire(std::span<const uint8_t> wire_name) noexcept;
+  // Gives lookup_wire a memo of `entries` recent names (a serving loop's reader; see
+  // name_memo.h). Call outside a batch.
+  void enable_memo(size_t entries);
+  const NameMemo* memo() const { return memo_.get(); }
   // host as in lookup_domain; path with or without leading '/'. Longest path prefix at '/'
   // boundaries wins; the domain match of host comes with it.
   UrlMatch lookup_url(std::string_view host, std::string_view path) noexcept;
@@ -167,6 +174,8 @@ class CategoryReader {
   bool generation_known_ = false;
   uint64_t generation_ = 0;
   uint64_t failed_batches_ = 0;
+  uint64_t batch_snapshot_ = 0;  // LMDB txn id of the current batch's snapshot
+  std::unique_ptr<NameMemo> memo_;
   uint64_t index_txn_id_ = 0;   // snapshot the index view was loaded for
   uint64_t index_epoch_ = 0;
   bool index_loaded_ = false;

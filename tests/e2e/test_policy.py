@@ -17,6 +17,7 @@ errors with line numbers, and a store import while serving (under dnsperf load).
 A blocked name must never reach the upstream: asserted with the scripted upstream's query log.
 """
 import datetime
+import http.client
 import re
 import signal
 import subprocess
@@ -29,6 +30,7 @@ import dns.rcode
 import pytest
 
 from clients import dnsperf
+from netutil import free_port, hostport
 from policy_fixtures import (CLI, ask, db_import, edes, kdig_from, kdig_text, make_store,
                              local_now, DAYS, hhmm, policy_overrides, rcode, rdatas, rrsets, tenant,
                              window, describe)
@@ -705,3 +707,37 @@ def test_import_while_serving_applies_without_restart(sekishod, upstream, tmp_pa
     subprocess.run([CLI, "db", "--db", str(store), "remove-source",
                     "newfeed"], check=True, capture_output=True, timeout=60)
     assert_resolves(sk, "fresh.example.")
+
+
+def memo_lookups(port):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/metrics")
+    text = c.getresponse().read().decode()
+    found = dict(re.findall(r'^sekisho_category_memo_lookups_total\{result="(hit|miss)"\} (\d+)$', text, re.M))
+    assert set(found) == {"hit", "miss"}, text[-2000:]
+    return int(found["hit"]), int(found["miss"])
+
+
+def test_category_memo_answers_repeats_and_forgets_on_import(sekishod, upstream, tmp_path):
+    """Each serving loop remembers the store's answer for names it has looked up
+    (cache.category_memo): repeats are counted as memo hits and decided the same way; an
+    import is a new snapshot, so the next query reads the store and gets the new answer."""
+    store = make_store(tmp_path / "memo", ["casino.example,gambling"], source="base")
+    metrics_port = free_port(("127.0.0.1",))
+    cfg = policy_overrides(store, std_tenants(), {"office": OFFICE, "lenient": LENIENT}, BLOCKPAGE)
+    cfg["admin"] = {"metrics_listen": [hostport("127.0.0.1", metrics_port)]}
+    sk = sekishod([upstream.address], cfg)
+    loops = sk.config["server"]["threads"]
+    hits0, misses0 = memo_lookups(metrics_port)
+    for _ in range(20):
+        assert_blockpage(sk, "casino.example.", 17, "category=gambling tenant=acme")
+        assert_resolves(sk, "memo.example.")
+    hits, misses = memo_lookups(metrics_port)
+    # one store read per name and loop at most; every other repeat is a hit
+    assert misses - misses0 <= 2 * loops and hits - hits0 >= 40 - 2 * loops, (hits, misses)
+    db_import(store, "later", ["memo.example,gambling"])
+    for _ in range(5):
+        assert_blockpage(sk, "memo.example.", 17, "category=gambling tenant=acme")
+    db_import(store, "later", ["other.example,gambling"])  # replaces the source: memo.example is clean again
+    for _ in range(5):
+        assert_resolves(sk, "memo.example.")

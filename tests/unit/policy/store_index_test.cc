@@ -376,3 +376,71 @@ TEST_CASE("store index: 10,000 lookups allocate nothing and are noexcept") {
   CHECK(after.hblkhd == before.hblkhd);
   CHECK(found > 0);
 }
+
+// The name memo (policy/store/name_memo.h) of a serving loop's reader: what it answers is what
+// the store answers, in every snapshot. The reader lives through all the imports, as a loop's
+// does; a memo keyed by name alone would answer the second round with the first round's data.
+TEST_CASE("name memo: answers as the store, and no import leaves a remembered name stale") {
+  IndexTempDir dir;
+  StoreWriter w(dir.path.string());
+  std::mt19937_64 rng(4242);
+  const auto queries = query_mix(rng);
+  std::vector<std::vector<uint8_t>> wires;
+  for (const auto& q : queries) wires.push_back(wire_of(q));
+  CategoryReader memoized(w.store());
+  memoized.enable_memo(256);  // far fewer slots than names: most names displace others
+  REQUIRE(memoized.memo()->capacity() == 256);
+  uint64_t changed = 0;  // remembered answers an import changed
+  std::vector<uint64_t> before(queries.size(), ~uint64_t{0});
+  for (int round = 0; round < 5; ++round) {
+    EntrySet set = random_source(rng, 300);
+    SourceInfo info;
+    info.name = round % 2 ? "one" : "two";
+    info.format = "domains";
+    w.replace_source(info, set);  // replaces that source: earlier answers change
+    CategoryReader plain(w.store());
+    for (int pass = 0; pass < 2; ++pass) {  // the second pass finds the names the memo kept
+      const uint64_t hits = memoized.memo()->hits();
+      REQUIRE(memoized.begin_batch());
+      REQUIRE(plain.begin_batch());
+      for (size_t i = 0; i < queries.size(); ++i) {
+        Match a = memoized.lookup_wire(wires[i]);
+        Match b = plain.lookup_wire(wires[i]);
+        a.matched_key = b.matched_key = {};
+        check_same(a, b, queries[i] + " round " + std::to_string(round));
+        if (pass == 0 && before[i] != ~uint64_t{0} && before[i] != b.categories.bits()) ++changed;
+        before[i] = b.categories.bits();
+      }
+      memoized.end_batch();
+      plain.end_batch();
+      if (pass == 1) CHECK(memoized.memo()->hits() - hits > 100);
+    }
+  }
+  CHECK(changed > 100);  // the rounds did change what names resolve to
+  CHECK(memoized.memo()->misses() > 0);
+}
+
+TEST_CASE("name memo: long names are looked up every time, and still answered") {
+  IndexTempDir dir;
+  StoreWriter w(dir.path.string());
+  EntrySet set;
+  const std::string parent = "a-rather-long-label-for-a-cdn-name.example.com";  // wire > kMaxWire
+  set.add_domain(key_of(parent), kFlagSubtree, CategorySet(uint64_t{1} << 3));
+  set.finalize();
+  SourceInfo info;
+  info.name = "s";
+  info.format = "domains";
+  w.replace_source(info, set);
+  CategoryReader r(w.store());
+  r.enable_memo(64);
+  const auto wire = wire_of("www." + parent);
+  REQUIRE(wire.size() > NameMemo::kMaxWire);
+  REQUIRE(r.begin_batch());
+  for (int i = 0; i < 3; ++i) {
+    Match m = r.lookup_wire(wire);
+    CHECK(m.found);
+    CHECK(m.categories.bits() == (uint64_t{1} << 3));
+  }
+  r.end_batch();
+  CHECK(r.memo()->hits() == 0);
+}
