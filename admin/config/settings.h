@@ -61,7 +61,7 @@ struct CacheSettings {
   uint32_t negative_max_ttl = 3600;  // RFC 2308 §5 cap on negative answers
   // Names per serving loop whose category-store match is remembered until the store changes
   // (policy/store/name_memo.h); 0 = look every name up in the store. 64 bytes each.
-  uint32_t category_memo = 16384;
+  uint32_t category_memo = 32768;
 };
 
 // Where a setting was written, so the compile step (cross-references, unknown categories)

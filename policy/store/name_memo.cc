@@ -1,18 +1,36 @@
 // policy/store/name_memo.cc — see name_memo.h.
 #include "policy/store/name_memo.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
 #include <bit>
+#include <cstdlib>
+#include <new>
 
 #include "policy/store/category_store.h"
 
 namespace sekisho::policy {
 
-NameMemo::NameMemo(size_t entries)
-    : entries_(new Entry[std::bit_ceil(std::max<size_t>(entries, 64))]()),
-      mask_(std::bit_ceil(std::max<size_t>(entries, 64)) - 1) {}
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+size_t entry_count(size_t entries) { return std::bit_ceil(std::max<size_t>(entries, 64)); }
+}  // namespace
 
-NameMemo::Entry& NameMemo::slot(std::span<const uint8_t> wire) noexcept {
-  // Words of the name mixed by multiplication; the high bits pick the slot.
+NameMemo::NameMemo(size_t entries) : bytes_(entry_count(entries) * sizeof(Entry)), set_mask_(entry_count(entries) / 2 - 1) {
+  // Aligned to 2 MiB when that large, so that MADV_HUGEPAGE can back it with huge pages.
+  const size_t align = bytes_ >= kHugePage ? kHugePage : alignof(Entry);
+  void* p = std::aligned_alloc(align, (bytes_ + align - 1) / align * align);
+  if (!p) throw std::bad_alloc();
+  if (align == kHugePage) ::madvise(p, bytes_, MADV_HUGEPAGE);  // advice only: 4 KiB pages work too
+  std::memset(p, 0, bytes_);
+  entries_ = static_cast<Entry*>(p);
+}
+
+NameMemo::~NameMemo() { std::free(entries_); }
+
+NameMemo::Entry* NameMemo::set(std::span<const uint8_t> wire) noexcept {
+  // Words of the name mixed by multiplication; the high bits pick the set.
   uint64_t h = wire.size() * 0x9e3779b97f4a7c15ULL;
   size_t i = 0;
   for (; i + 8 <= wire.size(); i += 8) {
@@ -23,29 +41,39 @@ NameMemo::Entry& NameMemo::slot(std::span<const uint8_t> wire) noexcept {
   uint64_t w = 0;
   std::memcpy(&w, wire.data() + i, wire.size() - i);
   h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-  return entries_[(h ^ (h >> 29)) >> 32 & mask_];
+  return entries_ + 2 * ((h ^ (h >> 29)) >> 32 & set_mask_);
+}
+
+bool NameMemo::holds(const Entry& e, std::span<const uint8_t> wire, uint64_t snapshot) noexcept {
+  return e.snapshot == snapshot && e.length == wire.size() && std::memcmp(e.name, wire.data(), wire.size()) == 0;
 }
 
 bool NameMemo::find(std::span<const uint8_t> wire, uint64_t snapshot, Match& out) noexcept {
   if (wire.size() > kMaxWire || snapshot == 0) return false;
-  const Entry& e = slot(wire);
-  if (e.snapshot != snapshot || e.length != wire.size() || std::memcmp(e.name, wire.data(), wire.size()) != 0) {
+  const Entry* ways = set(wire);
+  const Entry* e = holds(ways[0], wire, snapshot) ? &ways[0] : holds(ways[1], wire, snapshot) ? &ways[1] : nullptr;
+  if (!e) {
     ++misses_;
     return false;
   }
   ++hits_;
   out = Match{};
-  out.found = e.flags & kFound;
-  out.exact_match = e.flags & kExact;
-  out.has_url_entries = e.flags & kUrl;
-  out.categories = CategorySet(e.categories);
-  out.entry_flags = e.entry_flags;
+  out.found = e->flags & kFound;
+  out.exact_match = e->flags & kExact;
+  out.has_url_entries = e->flags & kUrl;
+  out.categories = CategorySet(e->categories);
+  out.entry_flags = e->entry_flags;
   return true;
 }
 
 void NameMemo::remember(std::span<const uint8_t> wire, uint64_t snapshot, const Match& m) noexcept {
   if (wire.size() > kMaxWire || snapshot == 0) return;
-  Entry& e = slot(wire);
+  Entry* ways = set(wire);
+  // The same name (remembered for an older snapshot) is replaced where it is; else the first
+  // way's name moves to the second.
+  const bool same = ways[0].length == wire.size() && std::memcmp(ways[0].name, wire.data(), wire.size()) == 0;
+  if (!same) ways[1] = ways[0];
+  Entry& e = ways[0];
   e.snapshot = snapshot;
   e.categories = m.categories.bits();
   e.flags = static_cast<uint8_t>((m.found ? kFound : 0) | (m.exact_match ? kExact : 0) | (m.has_url_entries ? kUrl : 0));

@@ -3,17 +3,17 @@
 //
 // Query streams repeat themselves (a few thousand names make most of a network's queries),
 // and a lookup in a store of millions of names costs a chain of cache and TLB misses in a map
-// of hundreds of MB. A repeated name is answered from here instead: one line in a small table
-// the loop owns (no lock, no sharing, no allocation after construction). Each entry carries
-// the LMDB txn id of the snapshot it was read from; any commit (an import, a source removed)
-// changes the id, so an entry never outlives the data it came from. Direct-mapped: a new name
-// takes its slot from whichever name held it.
+// of hundreds of MB. A repeated name is answered from here instead: two adjacent lines of a
+// table the loop owns (no lock, no sharing, no allocation after construction; one 2 MiB page
+// where the kernel gives one, so probes cost no page walks). Each entry carries the LMDB txn
+// id of the snapshot it was read from; any commit (an import, a source removed) changes the
+// id, so an entry never outlives the data it came from. Two ways a set: a new name goes to
+// the first way and moves the name there to the second (which the other one leaves).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <memory>
 #include <span>
 
 #include "policy/store/categories.h"
@@ -29,6 +29,7 @@ class NameMemo {
 
   // `entries` is rounded up to a power of two (at least 64).
   explicit NameMemo(size_t entries);
+  ~NameMemo();
   NameMemo(const NameMemo&) = delete;
   NameMemo& operator=(const NameMemo&) = delete;
 
@@ -38,7 +39,7 @@ class NameMemo {
 
   uint64_t hits() const { return hits_; }
   uint64_t misses() const { return misses_; }
-  size_t capacity() const { return mask_ + 1; }
+  size_t capacity() const { return (set_mask_ + 1) * 2; }
 
  private:
   // One cache line: what decide() reads from a Match, and the name compared in full.
@@ -53,10 +54,12 @@ class NameMemo {
   static_assert(sizeof(Entry) == 64);
   static constexpr uint8_t kFound = 1, kExact = 2, kUrl = 4;
 
-  Entry& slot(std::span<const uint8_t> wire) noexcept;
+  static bool holds(const Entry& e, std::span<const uint8_t> wire, uint64_t snapshot) noexcept;
+  Entry* set(std::span<const uint8_t> wire) noexcept;  // its two ways
 
-  std::unique_ptr<Entry[]> entries_;
-  size_t mask_;
+  Entry* entries_;
+  size_t bytes_;
+  size_t set_mask_;
   uint64_t hits_ = 0, misses_ = 0;
 };
 
