@@ -29,6 +29,11 @@ inline uint64_t byte_eq(uint64_t w, char c) {
   const uint64_t t = (x & 0x7f7f7f7f7f7f7f7fULL) + 0x7f7f7f7f7f7f7f7fULL;
   return ~(t | x | 0x7f7f7f7f7f7f7f7fULL);
 }
+// 0x80 in every byte of w below n (n <= 0x80; bytes of 0x80 and above are never flagged).
+inline uint64_t byte_lt(uint64_t w, unsigned char n) {
+  const uint64_t t = (w & 0x7f7f7f7f7f7f7f7fULL) + 0x0101010101010101ULL * static_cast<uint64_t>(0x80 - n);
+  return ~(t | w) & 0x8080808080808080ULL;
+}
 // ASCII A-Z -> a-z in every byte; other bytes unchanged.
 inline uint64_t lower8(uint64_t w) {
   const uint64_t h = 0x8080808080808080ULL, t = w & ~h;

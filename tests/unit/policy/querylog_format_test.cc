@@ -365,3 +365,19 @@ TEST_CASE("querylog format: dates outside four-digit years keep their old spelli
   CHECK(std::string_view(out, ql::write_client_text(out, r, false)) == "0.10.100.255");
   CHECK(std::string_view(out, ql::write_client_text(out, r, true)) == "0.10.100.0");
 }
+
+// The escaper reads eight plain bytes at a time: a byte that needs care must be caught at any
+// position of such a word, and at the word's edges.
+TEST_CASE("querylog format: escapes at every offset of the eight-byte fast path") {
+  const std::pair<std::string, std::string> specials[] = {
+      {"\"", "\\\""}, {"\\", "\\\\"}, {"\x01", "\\u0001"}, {"\x1f", "\\u001f"}, {"\n", "\\n"},
+      {"\x7f", "\x7f"}, {" ", " "}, {"\xc3\xa9", "\xc3\xa9"}, {"\xff", "\\ufffd"}, {"\xe6\x97", "\\ufffd\\ufffd"}};
+  for (const auto& [in, want] : specials) {
+    for (size_t k = 0; k <= 17; ++k) {
+      const std::string text = std::string(k, 'a') + in + std::string(9, 'b');
+      std::string out;
+      ql::append_json_escaped(out, text);
+      CHECK_MESSAGE(out == std::string(k, 'a') + want + std::string(9, 'b'), "offset ", k, " of ", want);
+    }
+  }
+}
