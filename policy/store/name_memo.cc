@@ -9,6 +9,7 @@
 #include <new>
 
 #include "policy/store/category_store.h"
+#include "policy/store/name_index.h"
 
 namespace sekisho::policy {
 
@@ -30,22 +31,16 @@ NameMemo::NameMemo(size_t entries) : bytes_(entry_count(entries) * sizeof(Entry)
 NameMemo::~NameMemo() { std::free(entries_); }
 
 NameMemo::Entry* NameMemo::set(std::span<const uint8_t> wire) noexcept {
-  // Words of the name mixed by multiplication; the high bits pick the set.
-  uint64_t h = wire.size() * 0x9e3779b97f4a7c15ULL;
-  size_t i = 0;
-  for (; i + 8 <= wire.size(); i += 8) {
-    uint64_t w;
-    std::memcpy(&w, wire.data() + i, 8);
-    h = (h ^ w) * 0xff51afd7ed558ccdULL;
-  }
-  uint64_t w = 0;
-  std::memcpy(&w, wire.data() + i, wire.size() - i);
-  h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
-  return entries_ + 2 * ((h ^ (h >> 29)) >> 32 & set_mask_);
+  const uint64_t h = name_index::key_hash(reinterpret_cast<const char*>(wire.data()), wire.size(), 0);
+  return entries_ + 2 * (h & set_mask_);
+}
+
+bool NameMemo::same_name(const Entry& e, std::span<const uint8_t> wire) noexcept {
+  return e.length == wire.size() && std::memcmp(e.name, wire.data(), wire.size()) == 0;
 }
 
 bool NameMemo::holds(const Entry& e, std::span<const uint8_t> wire, uint64_t snapshot) noexcept {
-  return e.snapshot == snapshot && e.length == wire.size() && std::memcmp(e.name, wire.data(), wire.size()) == 0;
+  return e.snapshot == snapshot && same_name(e, wire);
 }
 
 bool NameMemo::find(std::span<const uint8_t> wire, uint64_t snapshot, Match& out) noexcept {
@@ -71,8 +66,7 @@ void NameMemo::remember(std::span<const uint8_t> wire, uint64_t snapshot, const 
   Entry* ways = set(wire);
   // The same name (remembered for an older snapshot) is replaced where it is; else the first
   // way's name moves to the second.
-  const bool same = ways[0].length == wire.size() && std::memcmp(ways[0].name, wire.data(), wire.size()) == 0;
-  if (!same) ways[1] = ways[0];
+  if (!same_name(ways[0], wire)) ways[1] = ways[0];
   Entry& e = ways[0];
   e.snapshot = snapshot;
   e.categories = m.categories.bits();

@@ -54,6 +54,7 @@ class NameMemo {
   static_assert(sizeof(Entry) == 64);
   static constexpr uint8_t kFound = 1, kExact = 2, kUrl = 4;
 
+  static bool same_name(const Entry& e, std::span<const uint8_t> wire) noexcept;
   static bool holds(const Entry& e, std::span<const uint8_t> wire, uint64_t snapshot) noexcept;
   Entry* set(std::span<const uint8_t> wire) noexcept;  // its two ways
 
