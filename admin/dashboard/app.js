@@ -12,7 +12,7 @@ const I18N = {
     client: "クライアント", any_action: "すべて", search: "検索", time: "時刻", name: "名前", type: "種別",
     action: "結果", rule: "ルール", more: "さらに表示", block_categories: "ブロックするカテゴリ",
     allow: "許可リスト (1 行に 1 つ)", deny: "拒否リスト (1 行に 1 つ)", safe_search: "セーフサーチを強制",
-    block_action: "ブロック時の応答", save: "保存", saved: "保存しました (すぐに反映されます)",
+    block_action: "ブロック時の応答", save: "保存", saving: "保存中…", saved: "保存しました (すぐに反映されます)",
     dot_hostname: "Android プライベート DNS", device_name: "端末名", add_device: "追加", revoke: "削除",
     profile: "iPhone/Mac プロファイル",
     check: "確認", verdict_block: "ブロックされます", verdict_resolve: "ブロックされません",
@@ -33,7 +33,7 @@ const I18N = {
     client: "Client", any_action: "Any", search: "Search", time: "Time", name: "Name", type: "Type",
     action: "Action", rule: "Rule", more: "More", block_categories: "Categories to block",
     allow: "Allow list (one per line)", deny: "Deny list (one per line)", safe_search: "Enforce safe search",
-    block_action: "Answer for blocked names", save: "Save", saved: "Saved (in effect now)",
+    block_action: "Answer for blocked names", save: "Save", saving: "Saving…", saved: "Saved (in effect now)",
     dot_hostname: "Android Private DNS", device_name: "Device name", add_device: "Add", revoke: "Revoke",
     profile: "iPhone/Mac profile",
     check: "Check", verdict_block: "Blocked", verdict_resolve: "Not blocked",
@@ -254,12 +254,15 @@ async function savePolicy(ev) {
   const body = { block: checkedValues($("categories")),
     allow: lines("allow"), deny: lines("deny"), schedule: collectSchedules(), safe_search: $("safe-search").checked,
     action: $("action").value, log: p.log, deep_inspection: p.deep_inspection };
+  // An earlier "saved" must not stand for this save while it is on its way.
+  status(t("saving"));
   const r = await api("PUT", `tenants/${encodeURIComponent(state.tenant)}/policy`, body, state.policyEtag ? { "If-Match": state.policyEtag } : {});
   if (r.status === 200) {
     status(t("saved")); state.policyEtag = r.etag; state.policy = r.data; $("policy-error").textContent = "";
     renderSchedules(r.data.schedule);
     return;
   }
+  status("");
   if (r.status === 412) { await loadPolicy(); $("policy-error").textContent = t("conflict"); return; }
   $("policy-error").textContent = r.data.error + (r.data.field ? ` (${r.data.field})` : "");
 }
