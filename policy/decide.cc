@@ -1,6 +1,7 @@
 #include "policy/decide.h"
 
-#include <cstdio>
+#include <algorithm>
+#include <cstring>
 
 #include "resolver/dns/wire.h"
 
@@ -114,44 +115,59 @@ Verdict decide_chain(const CompiledPolicy& policy, std::span<const uint8_t> chai
   return v;
 }
 
-size_t describe_verdict(const Verdict& v, std::string_view tenant_id, char* out, size_t cap) {
-  char name[256];
-  size_t n = 0;
-  const int tenant_len = static_cast<int>(tenant_id.size());
-  const char* category = v.category != 0xFF && category_by_id(v.category) ? category_by_id(v.category)->slug.data() : "";
-  const int category_len =
-      v.category != 0xFF && category_by_id(v.category) ? static_cast<int>(category_by_id(v.category)->slug.size()) : 0;
-  int w = 0;
-  if (v.inspected()) {
-    w = std::snprintf(out, cap, "inspect=url tenant=%.*s", tenant_len, tenant_id.data());
-    return w < 0 ? 0 : std::min(static_cast<size_t>(w), cap == 0 ? 0 : cap - 1);
+namespace {
+
+// Pieces appended up to cap - 1 characters and NUL-terminated, as snprintf would, without its
+// format parsing (a blocked answer writes this text on the query path).
+class VerdictText {
+ public:
+  VerdictText(char* out, size_t cap) : out_(out), room_(cap == 0 ? 0 : cap - 1), has_nul_(cap > 0) {}
+  VerdictText& operator<<(std::string_view piece) {
+    const size_t n = std::min(piece.size(), room_ - len_);
+    std::memcpy(out_ + len_, piece.data(), n);
+    len_ += n;
+    return *this;
   }
+  size_t finish() {
+    if (has_nul_) out_[len_] = '\0';
+    return len_;
+  }
+
+ private:
+  char* out_;
+  size_t room_, len_ = 0;
+  bool has_nul_;
+};
+
+}  // namespace
+
+size_t describe_verdict(const Verdict& v, std::string_view tenant_id, char* out, size_t cap) {
+  VerdictText text(out, cap);
+  if (v.inspected()) return (text << "inspect=url tenant=" << tenant_id).finish();
+  const CategoryInfo* info = v.category != 0xFF ? category_by_id(v.category) : nullptr;
+  const std::string_view category = info ? info->slug : std::string_view();
+  const std::string_view entry = v.list_entry ? std::string_view(*v.list_entry) : std::string_view();
   switch (v.rule) {
     case RuleKind::deny_list:
-      w = std::snprintf(out, cap, "list=deny rule=%s tenant=%.*s", v.list_entry ? v.list_entry->c_str() : "", tenant_len,
-                        tenant_id.data());
+      text << "list=deny rule=" << entry;
       break;
     case RuleKind::schedule:
-      w = std::snprintf(out, cap, "category=%.*s schedule=\"%s\" tenant=%.*s", category_len, category,
-                        v.schedule ? v.schedule->description.c_str() : "", tenant_len, tenant_id.data());
+      text << "category=" << category << " schedule=\"" << (v.schedule ? std::string_view(v.schedule->description) : "")
+           << "\"";
       break;
-    case RuleKind::cname:
-      n = dns::name_to_text(v.cname, v.cname_len, name, sizeof name - 1);
-      name[n] = '\0';
-      if (v.list_entry) {
-        w = std::snprintf(out, cap, "list=deny rule=%s cname=%s tenant=%.*s", v.list_entry->c_str(), name, tenant_len,
-                          tenant_id.data());
-      } else {
-        w = std::snprintf(out, cap, "category=%.*s cname=%s tenant=%.*s", category_len, category, name, tenant_len,
-                          tenant_id.data());
-      }
+    case RuleKind::cname: {
+      char name[256];
+      const size_t n = dns::name_to_text(v.cname, v.cname_len, name, sizeof name - 1);
+      if (v.list_entry) text << "list=deny rule=" << entry;
+      else text << "category=" << category;
+      text << " cname=" << std::string_view(name, n);
       break;
+    }
     default:
-      w = std::snprintf(out, cap, "category=%.*s tenant=%.*s", category_len, category, tenant_len, tenant_id.data());
+      text << "category=" << category;
       break;
   }
-  if (w < 0) return 0;
-  return std::min(static_cast<size_t>(w), cap == 0 ? 0 : cap - 1);
+  return (text << " tenant=" << tenant_id).finish();
 }
 
 }  // namespace sekisho::policy

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <string>
 
 #include "admin/config/load.h"
@@ -226,4 +227,27 @@ TEST_CASE("decide: allow beats deny, deny blocks, verdict text names the rule") 
   CHECK(v.rule == RuleKind::cname);
   n = describe_verdict(v, "acme", text, sizeof text);
   CHECK(std::string(text, n) == "list=deny rule=bad.example cname=tracker.bad.example. tenant=acme");
+}
+
+TEST_CASE("decide: verdict text for categories and schedules, cut to the buffer like snprintf") {
+  Verdict v;
+  v.kind = VerdictKind::block;
+  v.rule = RuleKind::category;
+  v.category = category_by_slug("gambling")->id;
+  char text[128];
+  CHECK(std::string(text, describe_verdict(v, "acme", text, sizeof text)) == "category=gambling tenant=acme");
+  CompiledSchedule s;
+  s.description = "mon-fri 09:00-18:00 Asia/Tokyo";
+  v.rule = RuleKind::schedule;
+  v.schedule = &s;
+  CHECK(std::string(text, describe_verdict(v, "acme", text, sizeof text)) ==
+        "category=gambling schedule=\"mon-fri 09:00-18:00 Asia/Tokyo\" tenant=acme");
+  // Cut: cap - 1 characters and a NUL; nothing written at all for cap 0.
+  char small[11];
+  std::memset(small, 'x', sizeof small);
+  CHECK(describe_verdict(v, "acme", small, 10) == 9);
+  CHECK(std::string(small) == "category=");
+  CHECK(small[10] == 'x');
+  CHECK(describe_verdict(v, "acme", small, 0) == 0);
+  CHECK(small[0] == 'c');
 }
