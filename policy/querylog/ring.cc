@@ -18,12 +18,17 @@ QueryLogRing::QueryLogRing(size_t capacity)
 
 bool QueryLogRing::try_push(const QueryRecord& record) noexcept {
   const uint64_t head = head_.load(std::memory_order_relaxed);
-  if (head - cached_tail_ > mask_) {
+  const uint64_t half = (mask_ + 1) / 2;
+  if (head - cached_tail_ >= half) {  // half full as far as this thread knows: look again
     cached_tail_ = tail_.load(std::memory_order_acquire);
     if (head - cached_tail_ > mask_) {
       // Only this thread writes dropped_: a load + store avoids a locked read-modify-write.
       dropped_.store(dropped_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       return false;
+    }
+    if (head - cached_tail_ >= half && half_full_hook_ && hooked_at_tail_ != cached_tail_) {
+      hooked_at_tail_ = cached_tail_;
+      half_full_hook_(half_full_context_);
     }
   }
   slots_[head & mask_] = record;

@@ -5,8 +5,10 @@
 // size_approx() and capacity() may be called from any thread.
 //
 // Invariants: the slot array is allocated once in the constructor and never resized, so
-// try_push neither allocates, locks nor makes a system call; when the ring is full the record
-// is dropped and counted, never waited for (logging must not slow queries). head_ and tail_
+// try_push neither allocates nor locks; when the ring is full the record is dropped and
+// counted, never waited for (logging must not slow queries). Its only call out is the
+// half-full hook, once each time the ring reaches half its capacity with the consumer not
+// having moved since the last call (the writer wakes early instead of letting the ring fill). head_ and tail_
 // are monotonically increasing 64-bit counters (they never wrap in practice); a slot index is
 // counter & mask_. head_ is written only by the producer, tail_ only by the consumer, each on
 // its own cache line so the two threads do not false-share.
@@ -32,6 +34,12 @@ class QueryLogRing {
 
   // Producer only. Returns false (and counts a drop) when the ring is full.
   bool try_push(const QueryRecord& record) noexcept;
+  // Before the producer starts: `hook(context)` runs on the producer's thread when the ring
+  // reaches half its capacity (see the invariants). It must not block.
+  void on_half_full(void (*hook)(void*), void* context) {
+    half_full_hook_ = hook;
+    half_full_context_ = context;
+  }
 
   // Consumer only. Copies up to `max` of the oldest records into `out`; returns how many.
   size_t pop_batch(QueryRecord* out, size_t max) noexcept;
@@ -70,6 +78,9 @@ class QueryLogRing {
   alignas(kCacheLine) std::atomic<uint64_t> head_{0};
   uint64_t cached_tail_ = 0;
   std::atomic<uint64_t> dropped_{0};
+  uint64_t hooked_at_tail_ = ~uint64_t{0};  // tail_ when the hook last ran
+  void (*half_full_hook_)(void*) = nullptr;
+  void* half_full_context_ = nullptr;
 
   // Consumer's line.
   alignas(kCacheLine) std::atomic<uint64_t> tail_{0};

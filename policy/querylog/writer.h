@@ -4,8 +4,9 @@
 //   - add_ring() is called before start(), from the thread that builds the loops; each ring
 //     then has exactly one producer (its loop) and one consumer (the writer thread).
 //   - Producers only ever call QueryLogRing::try_push: no lock, no system call, no wake-up per
-//     record. The writer thread polls the rings every Options::wake_interval, and back to back
-//     while a pass finds a ring at least a quarter full.
+//     record, except that a ring reaching half its capacity wakes the writer (at most once per
+//     writer pass). The writer thread polls the rings at most Options::wake_interval apart,
+//     sooner at high rates: it sleeps until the busiest ring would be a quarter full (next_wait).
 //   - set_tenant_names(), stats(), all_stats(), active_devices() and the counters may be
 //     called from any thread at any time; they take the stats mutex (control plane only).
 //   - start() and stop() are called from one controlling thread. stop() drains what the
@@ -100,7 +101,8 @@ class QueryLogWriter {
 
   void run();
   // Returns true when some ring was at least a quarter full (poll again without sleeping).
-  bool drain_once();
+  size_t drain_once();  // returns the most records taken from one ring
+  std::chrono::microseconds next_wait(size_t taken, std::chrono::steady_clock::duration since) const;
   void process(std::span<const QueryRecord> records);
   void write_pending();
   bool write_day(int64_t day, Pending& pending);
@@ -125,6 +127,8 @@ class QueryLogWriter {
   std::mutex wake_mu_;
   std::condition_variable wake_cv_;
   bool stop_requested_ = false;  // guarded by wake_mu_; tells run() to drain and exit
+  std::atomic<bool> nudged_{false};  // a ring reached half its capacity: drain now
+  void nudge();
   bool started_ = false;         // controlling thread only
 
   // Tenant table and statistics: written by the writer thread and set_tenant_names, read by
