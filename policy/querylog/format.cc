@@ -235,6 +235,14 @@ void string_field(LineBuffer& line, std::string_view lead, std::string_view valu
   line.ch('"');
 }
 
+// The same for values that cannot hold a character JSON escapes: the fixed names of
+// transports, actions and rules, and client addresses written by write_client_text.
+void plain_field(LineBuffer& line, std::string_view lead, std::string_view value) {
+  line.raw(lead);
+  line.raw(value);
+  line.ch('"');
+}
+
 std::string_view known_qtype(uint16_t qtype) {
   switch (qtype) {
     case 1: return "A";
@@ -441,7 +449,7 @@ void append_json_line(std::string& out, const QueryRecord& r, std::string_view t
   line.raw("{\"time\":\"");
   line.advance_to(put_time(line.reserve(48), r.time_us));
   string_field(line, "\",\"tenant\":\"", tenant_id);
-  string_field(line, ",\"client\":\"", client_view);
+  plain_field(line, ",\"client\":\"", client_view);
   string_field(line, ",\"device\":\"", bounded(r.device));
   string_field(line, ",\"name\":\"", name_view);
   line.raw(",\"type\":\"");
@@ -450,8 +458,8 @@ void append_json_line(std::string& out, const QueryRecord& r, std::string_view t
   } else {
     put_prefixed_number(line, "TYPE", r.qtype);  // RFC 3597 §5
   }
-  string_field(line, "\",\"transport\":\"", transport_name(r.transport));
-  string_field(line, ",\"action\":\"", action_name(r.action));
+  plain_field(line, "\",\"transport\":\"", transport_name(r.transport));
+  plain_field(line, ",\"action\":\"", action_name(r.action));
   line.raw(",\"categories\":[");
   bool first = true;
   for (uint64_t bits = r.categories; bits != 0; bits &= bits - 1) {
@@ -465,7 +473,7 @@ void append_json_line(std::string& out, const QueryRecord& r, std::string_view t
     }
     line.ch('"');
   }
-  string_field(line, "],\"rule\":\"", rule_name(r.rule));
+  plain_field(line, "],\"rule\":\"", rule_name(r.rule));
   string_field(line, ",\"rule_text\":\"", bounded(r.rule_text));
   line.raw(",\"rcode\":\"");
   if (const auto known = known_rcode(r.rcode); !known.empty()) {
