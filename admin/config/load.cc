@@ -146,6 +146,22 @@ class Reader {
     read(node, p);
   }
 
+  // Each item of the list at map[key] with its path (nothing when the key is absent); anything
+  // but a list there is reported as "expected a list of <what>". Returns whether a list was read.
+  template <typename Item>
+  bool read_list(const YAML::Node& map, std::string_view key, const std::string& path, std::string_view what,
+                 Item&& item) {
+    const YAML::Node list = map[std::string(key)];
+    if (!list.IsDefined()) return false;
+    const std::string p = join(path, key);
+    if (!list.IsSequence()) {
+      error(list, p, "expected a list of " + std::string(what));
+      return false;
+    }
+    for (size_t i = 0; i < list.size(); ++i) item(list[i], index(p, i));
+    return true;
+  }
+
   // Each item of a list of mappings, checked like read_map; `what` names the list in the error
   // when `node` is not a list at all. An item that is not a mapping is reported and skipped.
   template <typename Read>
@@ -199,16 +215,11 @@ std::optional<net::SocketAddress> read_address(Reader& r, const YAML::Node& node
 
 void read_address_list(Reader& r, const YAML::Node& map, std::string_view key, const std::string& path,
                        uint16_t default_port, std::vector<net::SocketAddress>& out) {
-  YAML::Node list = map[std::string(key)];
-  if (!list.IsDefined()) return;
-  const std::string p = Reader::join(path, key);
-  if (!list.IsSequence()) {
-    r.error(list, p, "expected a list of addresses");
-    return;
-  }
-  out.clear();
-  for (size_t i = 0; i < list.size(); ++i)
-    if (auto a = read_address(r, list[i], Reader::index(p, i), default_port)) out.push_back(*a);
+  std::vector<net::SocketAddress> given;
+  const bool listed = r.read_list(map, key, path, "addresses", [&](const YAML::Node& item, const std::string& p) {
+    if (auto a = read_address(r, item, p, default_port)) given.push_back(*a);
+  });
+  if (listed) out = std::move(given);  // a list given replaces the defaults
 }
 
 bool valid_hostname(std::string_view name) {
@@ -386,14 +397,8 @@ void read_network(Reader& r, const YAML::Node& node, const std::string& path, st
 
 void read_network_list(Reader& r, const YAML::Node& map, std::string_view key, const std::string& path,
                        std::vector<NetworkSettings>& out) {
-  YAML::Node list = map[std::string(key)];
-  if (!list.IsDefined()) return;
-  const std::string p = Reader::join(path, key);
-  if (!list.IsSequence()) {
-    r.error(list, p, "expected a list of networks");
-    return;
-  }
-  for (size_t i = 0; i < list.size(); ++i) read_network(r, list[i], Reader::index(p, i), out);
+  r.read_list(map, key, path, "networks",
+              [&](const YAML::Node& item, const std::string& p) { read_network(r, item, p, out); });
 }
 
 void read_blockpage(Reader& r, const YAML::Node& node, BlockpageSettings& out) {
