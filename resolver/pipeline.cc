@@ -18,12 +18,6 @@ namespace {
 
 constexpr size_t kEdeTextMax = 200;
 
-int64_t wall_seconds() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-  return ts.tv_sec;
-}
-
 Step answer_decode_error(const DecodedQuery& q, DecodeResult r, const Origin& origin, std::span<uint8_t> out,
                          size_t& out_len) {
   dns::Rcode rcode = dns::Rcode::formerr;
@@ -93,7 +87,7 @@ size_t answer_from(Worker& w, const Runtime& rt, const Identity& id, const Decod
                    const cache::CachedAnswer& a, uint32_t age, bool stale, const dns::Ede* ede, std::span<uint8_t> out,
                    policy::Verdict& chain) {
   if (id.inspect_chain && !a.chain.empty()) {
-    chain = policy::decide_chain(*id.policy, a.chain, w.category_reader(), wall_seconds());
+    chain = policy::decide_chain(*id.policy, a.chain, w.category_reader(), w.clock().wall_seconds());
     if (chain.blocked()) return answer_blocked(w, rt, id, chain, q, transport, out);
   }
   return write_answer(q, a, age, stale, ede, out, answer_limit(q, transport));
@@ -130,7 +124,7 @@ size_t answer_asked(Worker& w, const Runtime& rt, const Identity& id, const Deco
 bool lookup_cache(Worker& w, const Runtime& rt, const Identity& id, const DecodedQuery& q, const Asked& asked,
                   const cache::CacheKey& key, const Origin& origin, std::span<uint8_t> out, size_t& out_len,
                   policy::Verdict& chain) {
-  auto found = w.cache().find(key, monotonic_ms(), false, [&](const cache::CachedAnswer& a, uint32_t age) {
+  auto found = w.cache().find(key, w.clock().mono_ms(), false, [&](const cache::CachedAnswer& a, uint32_t age) {
     out_len = answer_asked(w, rt, id, q, asked, origin.transport, a, age, false, nullptr, out, chain);
   });
   return found == cache::Freshness::fresh && out_len > 0;
@@ -161,14 +155,13 @@ Step forward(Worker& w, const DecodedQuery& q, const Identity& id, const Asked& 
 void record(Worker& w, const DecodedQuery& q, const Origin& origin, const Identity& id, querylog::QueryAction action,
             std::span<const uint8_t> answer, const policy::Verdict* verdict, uint64_t received_us,
             const Runtime* rt = nullptr) {
-  const uint64_t latency_us = monotonic_us() - received_us;
+  const uint64_t answered_us = monotonic_us();
+  const uint64_t latency_us = answered_us - received_us;
   w.counters().observe_latency(latency_us);
   querylog::QueryLogRing* ring = w.querylog_ring();
   if (!ring || !q.question_ok || (id.tenant == policy::kNoTenant && !w.querylog_files())) return;
   querylog::QueryRecord r;
-  timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  r.time_us = static_cast<int64_t>(now.tv_sec) * 1000000 + now.tv_nsec / 1000;
+  r.time_us = w.clock().wall_us_at(answered_us);
   r.latency_us = static_cast<uint32_t>(std::min<uint64_t>(latency_us, UINT32_MAX));
   r.tenant = id.tenant;
   r.qtype = q.question.qtype;
@@ -208,7 +201,7 @@ void record(Worker& w, const DecodedQuery& q, const Origin& origin, const Identi
 
 Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, std::span<uint8_t> out, size_t& out_len) {
   ++w.counters().queries[static_cast<int>(origin.transport)];
-  const uint64_t received_us = monotonic_us();
+  const uint64_t received_us = w.clock().mono_us;  // the batch's reading: every query in it had arrived
   DecodedQuery q;
   DecodeResult decoded = decode(msg, q);
   if (decoded != DecodeResult::ok) {
@@ -233,7 +226,7 @@ Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, st
   asked.question = q.question;
   if (id.policy) {
     const std::span<const uint8_t> qname(q.question.qname_lower, q.question.qname_len);
-    policy::Verdict v = policy::decide_query(*id.policy, qname, w.category_reader(), wall_seconds());
+    policy::Verdict v = policy::decide_query(*id.policy, qname, w.category_reader(), w.clock().wall_seconds());
     if (v.blocked() || v.inspected()) {
       out_len = answer_blocked(w, rt, id, v, q, origin.transport, out);
       record(w, q, origin, id, v.inspected() ? querylog::QueryAction::inspected : querylog::QueryAction::blocked,
@@ -275,7 +268,7 @@ void answer_waiters(Worker& w, QueryContext* waiters, const upstream::Resolution
     } else {
       const cache::CacheKey key = cache::make_key(ctx->asked, q.edns.do_bit, q.header.flags & dns::flag::kCd);
       const dns::Ede stale_ede{dns::EdeCode::stale_answer, resolution.failure_text};
-      auto found = w.cache().find(key, monotonic_ms(), true, [&](const cache::CachedAnswer& a, uint32_t age) {
+      auto found = w.cache().find(key, w.clock().mono_ms(), true, [&](const cache::CachedAnswer& a, uint32_t age) {
         len = answer_asked(w, rt, ctx->identity, q, asked, transport, a, age, true, &stale_ede, out, chain);
       });
       if (found == cache::Freshness::miss || len == 0) {

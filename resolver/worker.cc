@@ -114,6 +114,7 @@ void Worker::refresh_runtime() {
 
 void Worker::begin_batch() {
   if (batch_depth_++ > 0) return;
+  batch_clock_ = ClockReading::now();
   cache_section_.emplace();
   refresh_runtime();
   if (reader_ && !reader_->begin_batch()) ++counters_.store_unavailable;

@@ -23,6 +23,7 @@
 
 #include "policy/querylog/ring.h"
 #include "policy/store/category_store.h"
+#include "resolver/base/clock.h"
 #include "resolver/cache/read_epoch.h"
 #include "resolver/query_context.h"
 #include "resolver/runtime.h"
@@ -116,6 +117,11 @@ class Worker final : public upstream::Forwarder::Delegate {
   // read section (entries replaced meanwhile are freed after it). Re-entrant.
   void begin_batch();
   void end_batch();
+  // The clocks as read when the current batch began; read afresh outside a batch.
+  const ClockReading& clock() {
+    if (batch_depth_ == 0) batch_clock_ = ClockReading::now();
+    return batch_clock_;
+  }
   // The category store reader of the current batch, or null when no store is configured.
   // This loop's query-log ring (single producer: this loop), or null when there is none.
   querylog::QueryLogRing* querylog_ring() { return querylog_ring_; }
@@ -170,6 +176,7 @@ class Worker final : public upstream::Forwarder::Delegate {
   querylog::QueryLogRing* querylog_ring_ = nullptr;
   bool querylog_files_ = false;
   int batch_depth_ = 0;
+  ClockReading batch_clock_;
   // Open for the whole batch, so that the cache hits inside it enter no section of their own.
   std::optional<cache::read_epoch::ReadSection> cache_section_;
   std::shared_ptr<const Runtime> runtime_;
