@@ -352,15 +352,12 @@ void CategoryReader::probe_hash(Probe& p) const noexcept {
 }
 
 // Stage two: the delta's filter (cache-resident) spares its pages almost always; where it says
-// "maybe", the delta's slot line starts loading. With `records` (a batch: the slot lines have
-// arrived by now) the record line of each tag match starts loading too.
-void CategoryReader::probe_filter(Probe& p, bool records) const noexcept {
-  const bool delta = delta_.valid();
+// "maybe", the delta's slot line starts loading.
+void CategoryReader::probe_filter(Probe& p) const noexcept {
   for (unsigned i = 0; i < p.n; ++i) {
     const uint64_t hv = p.hash[i];
-    p.in_delta[i] = delta && delta_.may_contain(hv);
+    p.in_delta[i] = delta_.may_contain(hv);
     if (p.in_delta[i]) __builtin_prefetch(delta_.slot_line(hv));
-    if (records) index_.prefetch_record(hv);
   }
 }
 
@@ -368,13 +365,14 @@ void CategoryReader::probe_filter(Probe& p, bool records) const noexcept {
 // changed since the base (deleted ones as tombstones).
 Match CategoryReader::probe_resolve(const Probe& p) const noexcept {
   Match m;
+  const bool delta = delta_.valid();  // in_delta is set by probe_filter, which runs only then
   for (unsigned i = p.n; i-- > 0;) {
     const unsigned char* e = nullptr;
-    if (p.in_delta[i]) {
-      e = delta_.find(p.key, p.cand[i], p.hash[i]);
+    if (delta && p.in_delta[i]) {
+      e = delta_.find(p.cand[i], p.hash[i]);
       if (e && e[16] == name_index::kTombstone) continue;  // deleted since the base
     }
-    if (!e) e = index_.find(p.key, p.cand[i], p.hash[i]);
+    if (!e) e = index_.find(p.cand[i], p.hash[i]);
     if (!e) continue;
     EntryHeader eh;
     name_index::View::header(e, eh);
@@ -388,12 +386,12 @@ Match CategoryReader::lookup_indexed(const char* key, size_t len) noexcept {
   p.key = key;
   p.len = len;
   probe_hash(p);
-  probe_filter(p, false);  // the slot lines are still on their way: do not wait for them here
+  if (delta_.valid()) probe_filter(p);
   return probe_resolve(p);
 }
 
 // A software pipeline over the batch: name i is hashed (its lines start loading) while name
-// i - kStageDistance checks the delta filter and starts loading its records, and name
+// i - kStageDistance checks the delta filter (and starts loading delta slot lines), and name
 // i - 2 * kStageDistance, whose lines have arrived, is resolved. Out of the index (no index,
 // another strategy) the names are looked up one by one.
 template <class MakeKey>
@@ -425,7 +423,7 @@ void CategoryReader::lookup_many(size_t n, MakeKey make_key, Match* out) noexcep
       }
     }
     if (!indexed) continue;
-    if (i >= d && i - d < n) probe_filter(probes_[(i - d) % kInFlight], true);
+    if (i >= d && i - d < n && delta_.valid()) probe_filter(probes_[(i - d) % kInFlight]);
     if (i >= 2 * d && i - 2 * d < n) {
       const Probe& p = probes_[(i - 2 * d) % kInFlight];
       if (p.len) out[i - 2 * d] = probe_resolve(p);

@@ -153,8 +153,7 @@ class CategoryReader {
   };
   // The stages of an indexed lookup; a batch runs them kStageDistance names apart.
   void probe_hash(Probe& p) const noexcept;                    // hashes; prefetches slot and filter lines
-  void probe_filter(Probe& p, bool records) const noexcept;    // delta filter; prefetches delta slots
-                                                               // (and the records of tag matches)
+  void probe_filter(Probe& p) const noexcept;                  // delta filter; prefetches delta slots
   Match probe_resolve(const Probe& p) const noexcept;          // most specific applicable entry
   template <class MakeKey>
   void lookup_many(size_t n, MakeKey make_key, Match* out) noexcept;

@@ -26,6 +26,7 @@ void chunk_key(unsigned char kind, uint64_t generation, uint32_t chunk, unsigned
 }
 
 std::atomic<uint64_t> g_delta_limit{0};
+std::atomic<unsigned> g_page_cap{0};
 
 struct HeaderKey {
   uint64_t all, subtree;
@@ -46,10 +47,10 @@ struct Region {
 uint64_t chunks_of(uint64_t bytes, unsigned shift) { return (bytes + (uint64_t{1} << shift) - 1) >> shift; }
 
 // Places the regions on chunk boundaries after chunk 0; returns the chunk count.
-uint64_t layout(unsigned shift, Region& table, Region& slots, Region& blob, Region& pages, Region& ovbits,
+uint64_t layout(unsigned shift, Region& table, Region& slots, Region& keys, Region& pages, Region& ovbits,
                 Region& filter) {
   uint64_t c = 1;
-  for (Region* r : {&table, &slots, &blob, &pages, &ovbits, &filter}) {
+  for (Region* r : {&table, &slots, &keys, &pages, &ovbits, &filter}) {
     r->off = c << shift;
     c += chunks_of(r->bytes, shift);
   }
@@ -69,7 +70,7 @@ Builder::Builder(uint64_t keys, uint64_t generation, unsigned char kind, uint64_
                      1;
   pages_.assign(npages_ * kPageSize, 0);
   used_.assign(npages_, 0);
-  rec_end_.assign(npages_, static_cast<uint16_t>(kPageRecords));
+  if (const unsigned cap = g_page_cap.load()) page_cap_ = std::min(cap, kMaxKeysPerPage);
   ovbits_.assign((npages_ + 7) / 8, 0);
   ids_ = std::make_shared<std::unordered_map<HeaderKey, uint32_t, HeaderKeyHash>>();
   if (kind_ == kKindDelta) {
@@ -81,50 +82,29 @@ Builder::Builder(uint64_t keys, uint64_t generation, unsigned char kind, uint64_
 
 Builder::~Builder() = default;
 
-void Builder::overflow_insert(uint64_t h, uint32_t off) {
-  const uint64_t v = uint64_t{hash_tag(h)} | (uint64_t{off} << 32);
-  for (uint64_t i = h & mask_;; i = (i + 1) & mask_)
-    if (slots_[i] == 0) {
-      slots_[i] = v;
-      return;
-    }
+void Builder::put_slot(char* s, const Pending& p) {
+  const uint64_t check = slot_check(p.h);
+  std::memcpy(s, &check, 8);
+  std::memcpy(s + 8, &p.hdr, 4);
+  s[12] = static_cast<char>(p.len);
 }
 
 // Puts a key into its page, or into the overflow list if the page is full.
 void Builder::place(const Pending& p) {
   const uint64_t page = ((p.h & 0xffffffffu) * npages_) >> 32;
-  const size_t rec = (kRecordHeader + p.len + 3) & ~size_t{3};
-  char* base = pages_.data() + page * kPageSize;
-  if (used_[page] < kMaxKeysPerPage && rec_end_[page] + rec <= kPageSize) {
-    char* r = base + rec_end_[page];
-    std::memcpy(r, &p.hdr, 4);
-    r[4] = static_cast<char>(p.len);
-    std::memcpy(r + kRecordHeader, p.key, p.len);
-    const uint32_t slot = uint32_t{static_cast<uint16_t>(p.h >> 48)} | (uint32_t{rec_end_[page]} >> 2 << 16);
-    rec_end_[page] = static_cast<uint16_t>(rec_end_[page] + rec);
-    ++used_[page];
-    for (unsigned i = static_cast<unsigned>(p.h >> 32) & (kPageSlots - 1);; i = (i + 1) & (kPageSlots - 1)) {
-      uint32_t s;
-      std::memcpy(&s, base + i * 4, 4);
-      if (s == 0) {
-        std::memcpy(base + i * 4, &slot, 4);
-        return;
-      }
-    }
+  if (used_[page] >= page_cap_) {
+    ovbits_[page >> 3] = static_cast<uint8_t>(ovbits_[page >> 3] | (1u << (page & 7)));
+    overflow_.push_back(p);
+    return;
   }
-  ovbits_[page >> 3] = static_cast<uint8_t>(ovbits_[page >> 3] | (1u << (page & 7)));
-  size_t pos = (blob_.size() + 3) & ~size_t{3};
-  const uint64_t kChunk = uint64_t{1} << kMinChunkShift;
-  // No record straddles a 4 MiB boundary, hence none straddles a chunk of any larger size.
-  if ((pos & (kChunk - 1)) + rec > kChunk) pos = (pos + kChunk - 1) & ~(kChunk - 1);
-  if ((pos >> 2) > UINT32_MAX) throw StoreError("index: too many overflow keys");
-  blob_.resize(pos + rec);
-  char* r = blob_.data() + pos;
-  std::memcpy(r, &p.hdr, 4);
-  r[4] = static_cast<char>(p.len);
-  std::memcpy(r + kRecordHeader, p.key, p.len);
-  ov_hash_.push_back(p.h);
-  ov_pos_.push_back(static_cast<uint32_t>(pos >> 2));
+  char* base = pages_.data() + page * kPageSize;
+  ++used_[page];
+  for (unsigned i = View::start_slot(p.h);; i = (i + 1) & (kPageSlots - 1)) {
+    char* s = base + i * kSlotSize;
+    uint64_t c;
+    std::memcpy(&c, s, 8);
+    if (c == 0) return put_slot(s, p);
+  }
 }
 
 void Builder::add(std::string_view key, const EntryHeader& h) {
@@ -158,10 +138,19 @@ void Builder::add(std::string_view key, const EntryHeader& h) {
     std::memcpy(p, &lo, 8);
     std::memcpy(p + 8, &hi, 8);
   }
-  // Pending keys: the page's slot line and record end are prefetched kAhead keys ahead.
+  if (kind_ == kKindDelta) {  // the next delta starts from this one's keys
+    size_t pos = keys_blob_.size();
+    const uint64_t kChunk = uint64_t{1} << kMinChunkShift;
+    // No record straddles a 4 MiB boundary, hence none straddles a chunk of any larger size.
+    if ((pos & (kChunk - 1)) + 1 + key.size() > kChunk) pos = (pos + kChunk - 1) & ~(kChunk - 1);
+    keys_blob_.resize(pos + 1 + key.size());
+    keys_blob_[pos] = static_cast<char>(key.size());
+    std::memcpy(keys_blob_.data() + pos + 1, key.data(), key.size());
+  }
+  // Pending keys: the page's slot line is prefetched kAhead keys ahead.
   const uint64_t page = ((hv & 0xffffffffu) * npages_) >> 32;
-  __builtin_prefetch(pages_.data() + page * kPageSize + ((hv >> 32) & (kPageSlots - 1)) * 4, 1);
-  __builtin_prefetch(pages_.data() + page * kPageSize + rec_end_[page], 1);
+  __builtin_prefetch(pages_.data() + page * kPageSize + View::start_slot(hv) * kSlotSize, 1);
+  __builtin_prefetch(&used_[page], 1);
   if (pend_n_ == kAhead) {
     place(pend_[pend_head_]);
     pend_head_ = (pend_head_ + 1) % kAhead;
@@ -175,12 +164,22 @@ uint64_t Builder::write(MDB_txn* txn, MDB_dbi index) {
   for (; pend_n_ > 0; --pend_n_, pend_head_ = (pend_head_ + 1) % kAhead) place(pend_[pend_head_]);
   if (added_ != keys_) throw StoreError("index: domains entry count changed during the build");
   bits_ = 6;
-  while ((uint64_t{1} << bits_) / 2 < ov_hash_.size()) ++bits_;
+  while ((uint64_t{1} << bits_) / 2 < overflow_.size()) ++bits_;
   mask_ = (uint64_t{1} << bits_) - 1;
-  slots_.assign(mask_ + 1, 0);
-  for (size_t i = 0; i < ov_hash_.size(); ++i) overflow_insert(ov_hash_[i], ov_pos_[i]);
+  slots_.assign((mask_ + 1) * kSlotSize, 0);
+  for (const Pending& p : overflow_) {
+    for (uint64_t i = (p.h >> 32) & mask_;; i = (i + 1) & mask_) {
+      char* s = slots_.data() + i * kSlotSize;
+      uint64_t c;
+      std::memcpy(&c, s, 8);
+      if (c == 0) {
+        put_slot(s, p);
+        break;
+      }
+    }
+  }
 
-  Region rt{0, table_.size()}, rs{0, slots_.size() * 8}, rb{0, blob_.size()}, rp{0, pages_.size()},
+  Region rt{0, table_.size()}, rs{0, slots_.size()}, rb{0, keys_blob_.size()}, rp{0, pages_.size()},
       ro{0, ovbits_.size()}, rf{0, filter_.size()};
   unsigned shift = kMinChunkShift;
   uint64_t chunks;
@@ -199,8 +198,8 @@ uint64_t Builder::write(MDB_txn* txn, MDB_dbi index) {
   hdr.table_off = rt.off;
   hdr.table_count = table_.size() / kTableEntrySize;
   hdr.slots_off = rs.off;
-  hdr.blob_off = rb.off;
-  hdr.blob_size = rb.bytes;
+  hdr.keys_off = rb.off;
+  hdr.keys_size = rb.bytes;
   hdr.pages_off = rp.off;
   hdr.pages = npages_;
   hdr.ovbits_off = ro.off;
@@ -245,8 +244,8 @@ uint64_t Builder::write(MDB_txn* txn, MDB_dbi index) {
     }
   };
   put_region(rt, table_.data());
-  put_region(rs, reinterpret_cast<const char*>(slots_.data()));
-  put_region(rb, blob_.data());
+  put_region(rs, slots_.data());
+  put_region(rb, keys_blob_.data());
   put_region(rp, pages_.data());
   put_region(ro, reinterpret_cast<const char*>(ovbits_.data()));
   put_region(rf, reinterpret_cast<const char*>(filter_.data()));
@@ -277,6 +276,7 @@ uint64_t delta_limit(uint64_t base_keys) {
   return forced ? forced : std::max<uint64_t>(65536, base_keys / 16);
 }
 void set_delta_limit_for_test(uint64_t limit) { g_delta_limit = limit; }
+void set_page_cap_for_test(unsigned cap) { g_page_cap = cap; }
 
 uint64_t update(MDB_txn* txn, MDB_dbi domains, MDB_dbi index, uint64_t generation,
                 const std::vector<std::string>* touched) {
@@ -313,24 +313,16 @@ uint64_t update(MDB_txn* txn, MDB_dbi domains, MDB_dbi index, uint64_t generatio
 
 void View::keys(std::vector<std::string>& out) const {
   if (!valid_) return;
-  for (uint64_t page = 0; page < npages_; ++page) {
-    const char* base = at(pages_off_ + page * kPageSize);
-    for (unsigned i = 0; i < kPageSlots; ++i) {
-      uint32_t s;
-      std::memcpy(&s, base + i * 4, 4);
-      if (s == 0) continue;
-      const unsigned char* r = reinterpret_cast<const unsigned char*>(base + (size_t{s >> 16} << 2));
-      out.emplace_back(reinterpret_cast<const char*>(r + kRecordHeader), r[4]);
+  const uint64_t chunk = uint64_t{1} << kMinChunkShift;
+  for (uint64_t pos = 0; pos < keys_size_;) {
+    const auto len = static_cast<unsigned char>(*at(keys_off_ + pos));
+    if (len == 0) {  // padding before a 4 MiB boundary: the next record starts there
+      pos = (pos + chunk) & ~(chunk - 1);
+      continue;
     }
-  }
-  for (uint64_t i = 0; i <= mask_; ++i) {
-    const char* s = at(slots_off_ + (i << 3));
-    uint32_t t, off;
-    std::memcpy(&t, s, 4);
-    if (t == 0) continue;
-    std::memcpy(&off, s + 4, 4);
-    const unsigned char* r = reinterpret_cast<const unsigned char*>(at(blob_off_ + (uint64_t{off} << 2)));
-    out.emplace_back(reinterpret_cast<const char*>(r + kRecordHeader), r[4]);
+    if (pos + 1 + len > keys_size_) return;  // malformed: keep what was read
+    out.emplace_back(at(keys_off_ + pos + 1), len);
+    pos += 1 + len;
   }
 }
 
@@ -369,11 +361,11 @@ bool View::load(MDB_txn* txn, MDB_dbi index, unsigned char kind, uint64_t genera
   if (h.chunk_shift < kMinChunkShift || h.chunk_shift > 40 || h.chunks == 0 || h.chunks > kMaxChunks ||
       h.slot_bits < 6 || h.slot_bits > 34 || h.pages == 0 || h.pages > (uint64_t{1} << 32))
     return false;
-  Region rt{0, h.table_count * kTableEntrySize}, rs{0, (uint64_t{1} << h.slot_bits) * 8}, rb{0, h.blob_size},
+  Region rt{0, h.table_count * kTableEntrySize}, rs{0, (uint64_t{1} << h.slot_bits) * kSlotSize}, rb{0, h.keys_size},
       rp{0, h.pages * kPageSize}, ro{0, (h.pages + 7) / 8}, rf{0, h.filter_bits / 8};
   if ((h.filter_bits & (h.filter_bits - 1)) != 0 || (h.filter_bits != 0 && h.filter_bits < kFilterBlockBits)) return false;
   if (layout(h.chunk_shift, rt, rs, rb, rp, ro, rf) != h.chunks || rt.off != h.table_off ||
-      rs.off != h.slots_off || rb.off != h.blob_off || rp.off != h.pages_off || ro.off != h.ovbits_off ||
+      rs.off != h.slots_off || rb.off != h.keys_off || rp.off != h.pages_off || ro.off != h.ovbits_off ||
       (h.filter_bits != 0 && rf.off != h.filter_off))
     return false;
   const uint64_t csize = uint64_t{1} << h.chunk_shift;
@@ -398,8 +390,8 @@ bool View::load(MDB_txn* txn, MDB_dbi index, unsigned char kind, uint64_t genera
   table_off_ = h.table_off;
   table_count_ = h.table_count;
   slots_off_ = h.slots_off;
-  blob_off_ = h.blob_off;
-  blob_size_ = h.blob_size;
+  keys_off_ = h.keys_off;
+  keys_size_ = h.keys_size;
   pages_off_ = h.pages_off;
   npages_ = h.pages;
   ovbits_off_ = h.ovbits_off;

@@ -3,21 +3,32 @@
 // A read-only hash index over every key of `domains`, rebuilt by the writer in the same write
 // transaction as the import it describes, and read zero-copy from the map. A lookup hashes each
 // candidate (the name and its label-boundary ancestors), prefetches their slot lines together,
-// and answers from the index alone. Keys are hashed to 4 KiB pages; a page holds 256 slots
-// (u16 tag, u16 record offset in the page) and the records {header id, key length, key bytes} of
-// its keys, so a probe touches one page (one TLB walk) and a hit one more line of it. The key is
-// compared in full, so the index is exact (no false positives); the header (all / subtree
-// categories, flags) comes from a small deduplicated table. Keys that do not fit their page
-// (rare) go to an overflow table (u32 tag + record offset, linear probing), consulted only for
-// pages whose bit in the overflow bitmap is set. The B-tree stays the source of truth (contributions per source, export,
-// verify, URL entries); a snapshot without a matching index falls back to B-tree descents.
+// and answers from the index alone. Keys are hashed to 4 KiB pages of 256 slots of 16 bytes
+// {u64 check, u32 header id, u8 key length}; a probe starts at the first slot of one of the
+// page's 64 lines and runs on linearly, so a lookup touches one line of one page (one TLB walk),
+// hit or miss. The header (all / subtree categories, flags) comes from a small deduplicated
+// table.
+//
+// The index keeps no key bytes for lookups: a slot matches when its check (the key's 64-bit
+// seeded hash) and length equal the candidate's. Reading a stored key to compare it was a second,
+// dependent cache miss on every hit (the lookup rate went from 2.2-2.5M to 3.0M/s without it).
+// The cost is a false match with odds of about 2^-47 per probed slot (the page already fixes
+// ~17 of the 64 bits): at 4M probes a second, once in a few months of saturation, and the seed
+// is random per build, so no name can be crafted to collide. Exact answers come from the B-tree
+// (`sekisho db lookup`, export, verify), which stays the source of truth.
+//
+// Keys that do not fit their page (rare) go to an overflow table of the same 16-byte slots
+// (linear probing), consulted only for pages whose bit in the overflow bitmap is set. A delta
+// index also stores its keys (u8 length + bytes, in the `keys` region), because the next delta
+// starts from them; a base index does not (a snapshot without a matching index falls back to
+// B-tree descents).
 //
 // Layout: one virtual byte space cut into chunks of 2^chunk_shift bytes, each chunk one LMDB
 // value keyed by (generation u64 BE, chunk number u32 BE). Chunk 0 holds IndexHeader; the header
-// table, the slot array and the record blob each start on a chunk boundary; no 32-byte table
-// entry, 64-byte slot group or record straddles a chunk. Values of a generation are written in
-// the import's transaction and those of older generations deleted in it, so a reader only ever
-// finds the index of its own snapshot (and checks header.generation against meta anyway).
+// table, the overflow slots, the keys, the pages and the bitmaps each start on a chunk boundary;
+// no 32-byte table entry, slot or key record straddles a chunk. Values of a generation are
+// written in the import's transaction and those of older generations deleted in it, so a reader
+// only ever finds the index of its own snapshot (and checks header.generation against meta anyway).
 #pragma once
 
 #include <lmdb.h>
@@ -35,19 +46,20 @@
 namespace sekisho::policy::name_index {
 
 inline constexpr uint32_t kMagic = 0x58494b53;  // "SKIX"
-inline constexpr uint32_t kVersion = 7;  // 7: blocked delta filter
+inline constexpr uint32_t kVersion = 9;  // 9: hash-checked 16-byte slots, no key records (8: an unmerged experiment)
 inline constexpr unsigned char kKindBase = 'B';   // chunk keys: kind, generation, chunk
 inline constexpr unsigned char kKindDelta = 'D';
 inline constexpr uint8_t kTombstone = 0xff;         // header flags of a key deleted since the base
 inline constexpr size_t kPageSize = 4096;
-inline constexpr unsigned kPageSlots = 256;          // u32 each: the first 1 KiB of a page
-inline constexpr size_t kPageRecords = kPageSlots * 4;  // records from here to the page end
-inline constexpr unsigned kKeysPerPage = 88;         // sizing target (~2.3 KiB of records)
-inline constexpr unsigned kMaxKeysPerPage = 160;     // slot load cap: short probe runs
+inline constexpr size_t kSlotSize = 16;              // u64 check, u32 header id, u8 key length, 3 zero bytes
+inline constexpr unsigned kPageSlots = kPageSize / kSlotSize;
+inline constexpr unsigned kLineSlots = 64 / kSlotSize;  // a probe starts on a line boundary
+inline constexpr unsigned kKeysPerPage = 128;        // sizing target: half full
+inline constexpr unsigned kMaxKeysPerPage = 176;     // slot load cap: short probe runs
 inline constexpr unsigned kMinChunkShift = 22;  // 4 MiB values: 1024 overflow pages each
 inline constexpr unsigned kMaxChunks = 1024;
 inline constexpr size_t kTableEntrySize = 32;   // u64 all, u64 subtree, u8 flags, padding
-inline constexpr size_t kRecordHeader = 5;      // u32 header id, u8 key length, then the key
+inline constexpr size_t kMaxKeyRecord = 256;    // delta keys region: u8 length, then the key
 
 struct IndexHeader {
   uint32_t magic;
@@ -55,13 +67,13 @@ struct IndexHeader {
   uint64_t generation;
   uint64_t seed;
   uint64_t keys;
-  uint32_t slot_bits;    // overflow table: 2^slot_bits slots of 8 bytes: u32 tag (0 = empty), u32 record/4
+  uint32_t slot_bits;    // overflow table: 2^slot_bits slots (check 0 = empty)
   uint32_t max_key_len;  // longest key: longer candidates are skipped without hashing
   uint32_t chunk_shift;
   uint32_t chunks;       // number of chunk values, chunk 0 included
   uint64_t table_off, table_count;
   uint64_t slots_off;    // overflow table
-  uint64_t blob_off, blob_size;  // overflow records
+  uint64_t keys_off, keys_size;  // delta: its keys (u8 length + bytes each); base: none
   uint64_t pages_off, pages;     // page buckets
   uint64_t ovbits_off;           // one bit per page: some of its keys are in the overflow table
   uint64_t label_counts;         // bit L-1: some key has L labels (bit 63: 64 or more)
@@ -121,7 +133,9 @@ inline FilterBlock filter_block(uint64_t h, uint64_t filter_bits) {
   }
   return b;
 }
-inline uint32_t hash_tag(uint64_t h) { return static_cast<uint32_t>(h >> 32) | 1u; }
+// What a slot stores of a key's hash: all of it but bit 0, which is set so that 0 means empty
+// (bit 0 also picks the page, so it carries no information within one).
+inline uint64_t slot_check(uint64_t h) { return h | 1u; }
 
 // Rebuilds the index of `domains` for `generation` inside the write txn: deletes every value of
 // `index`, then writes a new base. Throws StoreError. Returns the number of bytes written.
@@ -137,6 +151,9 @@ uint64_t update(MDB_txn* txn, MDB_dbi domains, MDB_dbi index, uint64_t generatio
 // Keys a delta may hold before the next import rebuilds the base: max(65536, base keys / 16).
 uint64_t delta_limit(uint64_t base_keys);
 void set_delta_limit_for_test(uint64_t limit);  // 0: default
+// Keys a page takes before the rest go to the overflow table (0: kMaxKeysPerPage); a small cap
+// sends most keys there, so that tests exercise it.
+void set_page_cap_for_test(unsigned cap);
 
 // The same from keys given by the caller (any order), e.g. from the entries of a first import
 // into an empty DB, built on another thread while the B-tree is written. add() touches no LMDB
@@ -160,21 +177,22 @@ class Builder {
     uint32_t len, hdr;
   };
   void place(const Pending& p);
-  void overflow_insert(uint64_t h, uint32_t off);
+  static void put_slot(char* s, const Pending& p);
   uint64_t keys_, generation_, added_ = 0;
   unsigned char kind_;
   uint64_t base_generation_;
   unsigned bits_ = 6;
   uint64_t mask_ = 0, seed_ = 0, npages_ = 1;
+  unsigned page_cap_ = kMaxKeysPerPage;
   uint32_t max_len_ = 0;
   uint64_t label_counts_ = 0;
   std::vector<char> pages_;
-  std::vector<uint16_t> used_, rec_end_;
+  std::vector<uint16_t> used_;
   std::vector<uint8_t> ovbits_, filter_;
-  std::vector<uint64_t> ov_hash_;  // overflow keys, placed in write()
-  std::vector<uint32_t> ov_pos_;
-  std::vector<uint64_t> slots_;    // overflow table: low 32 bits tag, high 32 bits record offset / 4
-  std::vector<char> blob_, table_;
+  std::vector<Pending> overflow_;  // keys whose page was full, placed in write() (key unused)
+  std::vector<char> slots_;        // overflow table
+  std::vector<char> keys_blob_;    // delta only: its keys
+  std::vector<char> table_;
   std::shared_ptr<void> ids_;      // header dedup map (name_index.cc)
   uint64_t last_all_ = 0, last_subtree_ = 0;
   uint8_t last_flags_ = 0;
@@ -227,70 +245,40 @@ class View {
   }
   uint64_t seed() const noexcept { return seed_; }
 
-  // Page of hash h, and its slot line where the probe starts (prefetch target).
+  // Page of hash h, and the slot line where its probe starts (prefetch target).
   uint64_t page_of(uint64_t h) const noexcept { return ((h & 0xffffffffu) * npages_) >> 32; }
-  static unsigned start_slot(uint64_t h) noexcept { return static_cast<unsigned>(h >> 32) & (kPageSlots - 1); }
-  static uint16_t page_tag(uint64_t h) noexcept { return static_cast<uint16_t>(h >> 48); }
+  static unsigned start_slot(uint64_t h) noexcept {
+    return (static_cast<unsigned>(h >> 32) * kLineSlots) & (kPageSlots - 1);
+  }
   const char* slot_line(uint64_t h) const noexcept {
-    return at(pages_off_ + page_of(h) * kPageSize + start_slot(h) * 4);
+    return at(pages_off_ + page_of(h) * kPageSize + start_slot(h) * kSlotSize);
   }
-  // Starts loading the record of the first slot whose tag is h's (a hit, almost surely): the
-  // second line a hit reads, fetched while other names are probed. Reads the slot line, so it
-  // belongs a few names after the prefetch of slot_line(h).
-  void prefetch_record(uint64_t h) const noexcept {
-    const char* base = at(pages_off_ + page_of(h) * kPageSize);
-    const uint16_t tag = page_tag(h);
-    unsigned i = start_slot(h);
-    for (unsigned n = 0; n < kPageSlots; ++n, i = (i + 1) & (kPageSlots - 1)) {
-      uint32_t s;
-      std::memcpy(&s, base + i * 4, 4);
-      if (s == 0) return;
-      if ((s & 0xffff) != tag) continue;
-      const size_t off = size_t{s >> 16} << 2;
-      if (off < kPageRecords || off >= kPageSize) return;  // malformed: find() says so
-      __builtin_prefetch(base + off);
-      // A record is 5 bytes + the key, so it may end in the next line.
-      __builtin_prefetch(base + std::min(off + 32, kPageSize - 1));
-      return;
-    }
-  }
-  // The header of key[0, len) whose hash is h, or nullptr if the key is not in the DB.
-  const unsigned char* find(const char* key, size_t len, uint64_t h) const noexcept {
+  // The header of the key of length len whose hash is h, or nullptr if the key is not in the DB.
+  const unsigned char* find(size_t len, uint64_t h) const noexcept {
     const uint64_t page = page_of(h);
     const char* base = at(pages_off_ + page * kPageSize);
-    const uint16_t tag = page_tag(h);
+    const uint64_t check = slot_check(h);
     unsigned i = start_slot(h);
     for (unsigned n = 0; n < kPageSlots; ++n, i = (i + 1) & (kPageSlots - 1)) {
-      uint32_t s;
-      std::memcpy(&s, base + i * 4, 4);
-      if (s == 0) break;
-      if ((s & 0xffff) != tag) continue;
-      const size_t off = size_t{s >> 16} << 2;
-      if (off < kPageRecords || off + kRecordHeader > kPageSize) return nullptr;  // malformed
-      const unsigned char* r = reinterpret_cast<const unsigned char*>(base + off);
-      if (r[4] != len || off + kRecordHeader + len > kPageSize ||
-          std::memcmp(r + kRecordHeader, key, len) != 0)
-        continue;
-      return entry(r);
+      const char* s = base + i * kSlotSize;
+      uint64_t c;
+      std::memcpy(&c, s, 8);
+      if (c == 0) break;
+      if (c == check && static_cast<unsigned char>(s[12]) == len) return entry(s);
     }
     if (!(static_cast<unsigned char>(*at(ovbits_off_ + (page >> 3))) & (1u << (page & 7)))) return nullptr;
-    return find_overflow(key, len, h);
+    return find_overflow(len, h);
   }
-  const unsigned char* find_overflow(const char* key, size_t len, uint64_t h) const noexcept {
-    const uint32_t tag = hash_tag(h);
-    for (uint64_t i = h & mask_;; i = (i + 1) & mask_) {
-      const char* s = at(slots_off_ + (i << 3));
-      uint32_t t, off;
-      std::memcpy(&t, s, 4);
-      if (t == 0) return nullptr;
-      if (t != tag) continue;
-      std::memcpy(&off, s + 4, 4);
-      uint64_t pos = uint64_t{off} << 2;
-      if (pos + kRecordHeader > blob_size_) return nullptr;  // malformed: treat as absent
-      const unsigned char* r = reinterpret_cast<const unsigned char*>(at(blob_off_ + pos));
-      if (r[4] != len || std::memcmp(r + kRecordHeader, key, len) != 0) continue;
-      return entry(r);
+  const unsigned char* find_overflow(size_t len, uint64_t h) const noexcept {
+    const uint64_t check = slot_check(h);
+    for (uint64_t i = (h >> 32) & mask_, n = 0; n <= mask_; i = (i + 1) & mask_, ++n) {
+      const char* s = at(slots_off_ + i * kSlotSize);
+      uint64_t c;
+      std::memcpy(&c, s, 8);
+      if (c == 0) return nullptr;
+      if (c == check && static_cast<unsigned char>(s[12]) == len) return entry(s);
     }
+    return nullptr;
   }
   // Decodes a table entry returned by find().
   static void header(const unsigned char* e, EntryHeader& h) noexcept {
@@ -305,9 +293,9 @@ class View {
 
  private:
   const char* at(uint64_t off) const noexcept { return chunk_[off >> shift_] + (off & chunk_mask_); }
-  const unsigned char* entry(const unsigned char* record) const noexcept {
+  const unsigned char* entry(const char* slot) const noexcept {
     uint32_t hdr;
-    std::memcpy(&hdr, record, 4);
+    std::memcpy(&hdr, slot + 8, 4);
     if (hdr >= table_count_) return nullptr;
     return reinterpret_cast<const unsigned char*>(at(table_off_ + uint64_t{hdr} * kTableEntrySize));
   }
@@ -320,7 +308,7 @@ class View {
   uint64_t seed_ = 0;
   uint32_t max_key_len_ = 0;
   uint64_t label_counts_ = 0;
-  uint64_t table_off_ = 0, table_count_ = 0, slots_off_ = 0, blob_off_ = 0, blob_size_ = 0;
+  uint64_t table_off_ = 0, table_count_ = 0, slots_off_ = 0, keys_off_ = 0, keys_size_ = 0;
   uint64_t pages_off_ = 0, npages_ = 1, ovbits_off_ = 0;
   uint32_t chunks_ = 0;
   uint64_t chunk_bytes_[kMaxChunks] = {};

@@ -188,9 +188,11 @@ bool index_head(CategoryStore& store, unsigned char kind, uint64_t generation) {
 }  // namespace
 
 // limit: delta index size limit (0: default, so every change here is a delta; 1: every import
-// rebuilds the base; 500: deltas that grow until a rebuild).
-void import_sequence(uint64_t limit) {
+// rebuilds the base; 500: deltas that grow until a rebuild). page_cap: keys a page takes before
+// the overflow table (0: the default, which these small stores never reach).
+void import_sequence(uint64_t limit, unsigned page_cap = 0) {
   name_index::set_delta_limit_for_test(limit);
+  name_index::set_page_cap_for_test(page_cap);
   IndexTempDir dir;
   StoreWriter w(dir.path.string());
   std::mt19937_64 rng(20240611 + limit);
@@ -226,12 +228,17 @@ void import_sequence(uint64_t limit) {
   if (limit == 1) CHECK(index_head(w.store(), name_index::kKindBase, gen));
   if (limit == 0) CHECK(index_head(w.store(), name_index::kKindDelta, gen));
   name_index::set_delta_limit_for_test(0);
+  name_index::set_page_cap_for_test(0);
 }
 
 TEST_CASE("store index: answers exactly as the B-tree through imports, replacements and removals") {
   SUBCASE("deltas over the first base") { import_sequence(0); }
   SUBCASE("a new base for every import") { import_sequence(1); }
   SUBCASE("deltas growing into rebuilds") { import_sequence(500); }
+  SUBCASE("most keys in the overflow tables (pages take 3)") {
+    import_sequence(0, 3);
+    import_sequence(1, 3);
+  }
 }
 
 TEST_CASE("store index: long names and many labels") {
