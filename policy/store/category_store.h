@@ -138,6 +138,8 @@ class CategoryReader {
   // Cheap change detector: LMDB txn id of the current snapshot (changes with every commit).
   uint64_t snapshot_id() const noexcept;
   uint64_t failed_batches() const { return failed_batches_; }
+  // Whether the current snapshot has a lookup index (otherwise B-tree descents answer).
+  bool has_lookup_index() const noexcept { return index_.valid(); }
 
  private:
   // One name on its way through the index: its candidates (the key's label-boundary prefixes

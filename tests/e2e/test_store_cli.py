@@ -98,7 +98,11 @@ def test_real_lists_import_and_lookup(store):
     assert "verdict: not listed" in lookup(store, "www.google.com")
     stats = db(store, "stats").stdout
     assert "generation: 10" in stats and "ut1:" in stats and "phishing:" in stats
-    assert "ok" in db(store, "verify").stdout
+    verified = db(store, "verify").stdout
+    assert "ok" in verified
+    # The lookup index matches on hashes: verify asks it for every stored name.
+    checked = re.search(r"^index: (\d+) names answered as by the B-tree$", verified, re.M)
+    assert checked and int(checked.group(1)) > 10000, verified
 
 
 def test_replace_union_remove_idn_gz_stdin(store, tmp_path):
