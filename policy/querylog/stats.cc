@@ -2,10 +2,12 @@
 #include "policy/querylog/stats.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <string_view>
 
 #include "policy/querylog/format.h"
+#include "policy/store/name_index.h"
 
 namespace sekisho::querylog {
 namespace {
@@ -16,54 +18,97 @@ int64_t floor_div(int64_t a, int64_t b) {
   return q;
 }
 
+// Blocked names are counted by their wire form (lower-case, as the record holds it) and
+// spelled out for reports only.
+std::string name_text(std::string_view wire) {
+  char text[kMaxPresentationName];
+  return std::string(text, write_presentation_name(text, reinterpret_cast<const uint8_t*>(wire.data()), wire.size()));
+}
+
 }  // namespace
 
 // ---- HeavyHitters ------------------------------------------------------------------------------
 
-HeavyHitters::HeavyHitters(size_t capacity) : capacity_(std::max<size_t>(capacity, 1)) {}
+HeavyHitters::HeavyHitters(size_t capacity, KeyText text)
+    : capacity_(std::max<size_t>(capacity, 1)),
+      text_(text),
+      index_(std::bit_ceil(2 * capacity_)),
+      mask_(index_.size() - 1) {
+  heap_.reserve(capacity_);
+}
+
+namespace {
+constexpr uint64_t kKeySeed = 0x5e6b15b0a5e6b15bULL;  // any constant: the table is per process
+}  // namespace
+
+size_t HeavyHitters::free_entry(uint64_t hash) const {
+  size_t e = hash & mask_;
+  while (index_[e] != 0) e = (e + 1) & mask_;
+  return e;
+}
 
 void HeavyHitters::add(std::string_view key) {
-  if (auto it = index_.find(key); it != index_.end()) {
-    ++heap_[it->second].count;
-    sift_down(it->second);  // a larger count moves away from the root of a min-heap
-    return;
+  const uint64_t hash = policy::name_index::key_hash(key.data(), key.size(), kKeySeed);
+  for (size_t e = hash & mask_; index_[e] != 0; e = (e + 1) & mask_) {
+    const size_t i = index_[e] - 1;
+    if (heap_[i].hash == hash && heap_[i].key == key) {
+      ++heap_[i].count;
+      sift_down(i);  // a larger count moves away from the root of a min-heap
+      return;
+    }
   }
   if (heap_.size() < capacity_) {
-    heap_.push_back(Slot{std::string(key), 1, 0});
-    index_.emplace(std::string(key), heap_.size() - 1);
+    const size_t e = free_entry(hash);
+    heap_.push_back(Slot{std::string(key), 1, 0, hash, e});
+    index_[e] = static_cast<uint32_t>(heap_.size());
     sift_up(heap_.size() - 1);
     return;
   }
   // Replace the minimum: the newcomer may have occurred up to min times unseen.
   Slot& root = heap_[0];
-  index_.erase(index_.find(std::string_view(root.key)));
+  unlink(root.where);
   root.error = root.count;
   ++root.count;
   root.key.assign(key);
-  index_.emplace(std::string(key), 0);
+  root.hash = hash;
+  root.where = free_entry(hash);  // after unlink, which may have moved entries
+  index_[root.where] = 1;
   sift_down(0);
 }
 
+// Backward-shift deletion: each follower in the run moves back into the hole unless its home
+// entry lies after the hole, so every key stays reachable from its home without tombstones.
+void HeavyHitters::unlink(size_t hole) {
+  for (size_t e = (hole + 1) & mask_; index_[e] != 0; e = (e + 1) & mask_) {
+    Slot& s = heap_[index_[e] - 1];
+    const size_t home = s.hash & mask_;
+    if (((e - home) & mask_) >= ((e - hole) & mask_)) {
+      index_[hole] = index_[e];
+      s.where = hole;
+      hole = e;
+    }
+  }
+  index_[hole] = 0;
+}
+
 std::vector<TopEntry> HeavyHitters::top(size_t n) const {
-  std::vector<const Slot*> order;
-  order.reserve(heap_.size());
-  for (const Slot& s : heap_) order.push_back(&s);
-  const size_t k = std::min(n, order.size());
-  // Ties by key so reports are stable between calls.
-  std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
-                    [](const Slot* a, const Slot* b) {
-                      return a->count != b->count ? a->count > b->count : a->key < b->key;
+  std::vector<TopEntry> all;
+  all.reserve(heap_.size());
+  for (const Slot& s : heap_) all.push_back(TopEntry{text_ ? text_(s.key) : s.key, s.count, s.error});
+  const size_t k = std::min(n, all.size());
+  // Ties by text so reports are stable between calls.
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end(),
+                    [](const TopEntry& a, const TopEntry& b) {
+                      return a.count != b.count ? a.count > b.count : a.key < b.key;
                     });
-  std::vector<TopEntry> out;
-  out.reserve(k);
-  for (size_t i = 0; i < k; ++i) out.push_back(TopEntry{order[i]->key, order[i]->count, order[i]->error});
-  return out;
+  all.resize(k);
+  return all;
 }
 
 void HeavyHitters::swap_slots(size_t a, size_t b) {
   std::swap(heap_[a], heap_[b]);
-  index_.find(std::string_view(heap_[a].key))->second = a;
-  index_.find(std::string_view(heap_[b].key))->second = b;
+  index_[heap_[a].where] = static_cast<uint32_t>(a + 1);
+  index_[heap_[b].where] = static_cast<uint32_t>(b + 1);
 }
 
 void HeavyHitters::sift_up(size_t i) {
@@ -133,7 +178,7 @@ void DeviceCounter::expire(int64_t now_s) {
 TenantAccumulator::TenantAccumulator(std::string tenant_id, const StatsLimits& limits)
     : tenant_id_(std::move(tenant_id)),
       limits_(limits),
-      top_blocked_names_(limits.top_capacity),
+      top_blocked_names_(limits.top_capacity, name_text),
       top_clients_(limits.top_capacity),
       devices_(limits.max_tracked_devices, limits.device_window_s) {
   for (auto& h : hours_) h.hour_start_s = -1;  // never a real hour start (multiples of 3600)
@@ -158,8 +203,7 @@ bool TenantAccumulator::add(const QueryRecord& r) {
   if (blocked) {
     ++blocked_;
     for (uint64_t bits = r.categories; bits != 0; bits &= bits - 1) ++blocked_by_category_[__builtin_ctzll(bits)];
-    char name[kMaxPresentationName];
-    top_blocked_names_.add(std::string_view(name, write_presentation_name(name, r.qname, r.qname_len)));
+    top_blocked_names_.add(std::string_view(reinterpret_cast<const char*>(r.qname), r.qname_len));
   }
   // The log mode decides how much of the client the control plane may see: anonymized tenants
   // get truncated addresses, `none` tenants none at all.

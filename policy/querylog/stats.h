@@ -11,7 +11,6 @@
 
 #include <array>
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -61,12 +60,22 @@ struct TenantStats {
 };
 
 // Space-saving heavy hitters (Metwally, Agrawal, El Abbadi 2005): a min-heap of at most
-// `capacity` counters plus a key → heap-position index. A new key beyond capacity replaces
+// `capacity` counters plus a key -> heap-position index. A new key beyond capacity replaces
 // the smallest counter and inherits its count as error, so every key whose true frequency
 // exceeds N/capacity is present, and each update is O(log capacity).
+//
+// The writer thread calls add for every logged query, and with more distinct keys than
+// capacity (a tenant's blocked names usually are) nearly every call replaces the minimum. So
+// after the heap has filled, add allocates nothing: the index is an open-addressing table of
+// heap positions (linear probing, backward-shift deletion), each slot remembers its key's hash
+// and its place in the table, a heap swap rewrites two table entries without hashing, and a
+// replaced key reuses the string's buffer.
 class HeavyHitters {
  public:
-  explicit HeavyHitters(size_t capacity);
+  // Turns a stored key into the text top() reports; nullptr: the key is its own text. Lets a
+  // caller count by a cheaper key (a wire-format name) and pay for the text only in reports.
+  using KeyText = std::string (*)(std::string_view key);
+  explicit HeavyHitters(size_t capacity, KeyText text = nullptr);
   void add(std::string_view key);
   std::vector<TopEntry> top(size_t n) const;
   size_t size() const { return heap_.size(); }
@@ -76,21 +85,20 @@ class HeavyHitters {
     std::string key;
     uint64_t count;
     uint64_t error;
+    uint64_t hash;
+    size_t where;  // its entry in index_
   };
   void sift_down(size_t i);
   void sift_up(size_t i);
   void swap_slots(size_t a, size_t b);
-
-  // Transparent, so that add(string_view) finds an existing key without building a string:
-  // the writer thread calls add for every logged query.
-  struct KeyHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view k) const noexcept { return std::hash<std::string_view>{}(k); }
-  };
+  size_t free_entry(uint64_t hash) const;  // first empty index_ entry on hash's probe sequence
+  void unlink(size_t entry);               // empties an index_ entry, shifting its followers back
 
   size_t capacity_;
-  std::vector<Slot> heap_;  // min-heap on count
-  std::unordered_map<std::string, size_t, KeyHash, std::equal_to<>> index_;
+  KeyText text_;
+  std::vector<Slot> heap_;        // min-heap on count
+  std::vector<uint32_t> index_;   // heap position + 1, 0 = empty; a power of two >= 2 * capacity
+  size_t mask_;
 };
 
 // Distinct clients seen within a sliding window. A key is a device name when the record has
