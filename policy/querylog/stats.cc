@@ -32,9 +32,12 @@ std::string name_text(std::string_view wire) {
 HeavyHitters::HeavyHitters(size_t capacity, KeyText text)
     : capacity_(std::max<size_t>(capacity, 1)),
       text_(text),
+      buckets_(capacity_ + 1),
       index_(std::bit_ceil(2 * capacity_)),
       mask_(index_.size() - 1) {
-  heap_.reserve(capacity_);
+  counters_.reserve(capacity_);
+  for (size_t b = 0; b < buckets_.size(); ++b)
+    buckets_[b].next = b + 1 < buckets_.size() ? static_cast<uint32_t>(b + 1) : kNone;
 }
 
 namespace {
@@ -50,41 +53,94 @@ size_t HeavyHitters::free_entry(uint64_t hash) const {
 void HeavyHitters::add(std::string_view key) {
   const uint64_t hash = policy::name_index::key_hash(key.data(), key.size(), kKeySeed);
   for (size_t e = hash & mask_; index_[e] != 0; e = (e + 1) & mask_) {
-    const size_t i = index_[e] - 1;
-    if (heap_[i].hash == hash && heap_[i].key == key) {
-      ++heap_[i].count;
-      sift_down(i);  // a larger count moves away from the root of a min-heap
+    const uint32_t c = index_[e] - 1;
+    if (counters_[c].hash == hash && counters_[c].key == key) {
+      increment(c);
       return;
     }
   }
-  if (heap_.size() < capacity_) {
+  if (counters_.size() < capacity_) {
+    const auto c = static_cast<uint32_t>(counters_.size());
     const size_t e = free_entry(hash);
-    heap_.push_back(Slot{std::string(key), 1, 0, hash, e});
-    index_[e] = static_cast<uint32_t>(heap_.size());
-    sift_up(heap_.size() - 1);
+    counters_.push_back(Counter{std::string(key), hash, 0, e, kNone, kNone, kNone});
+    index_[e] = c + 1;
+    const bool ones = min_bucket_ != kNone && buckets_[min_bucket_].count == 1;
+    attach(c, ones ? min_bucket_ : new_bucket(1, kNone));
     return;
   }
-  // Replace the minimum: the newcomer may have occurred up to min times unseen.
-  Slot& root = heap_[0];
-  unlink(root.where);
-  root.error = root.count;
-  ++root.count;
-  root.key.assign(key);
-  root.hash = hash;
-  root.where = free_entry(hash);  // after unlink, which may have moved entries
-  index_[root.where] = 1;
-  sift_down(0);
+  // Replace a minimum: the newcomer may have occurred up to min times unseen.
+  const uint32_t c = buckets_[min_bucket_].first;
+  Counter& k = counters_[c];
+  unlink(k.entry);
+  k.error = buckets_[min_bucket_].count;
+  k.key.assign(key);
+  k.hash = hash;
+  k.entry = free_entry(hash);  // after unlink, which may have moved entries
+  index_[k.entry] = c + 1;
+  increment(c);
+}
+
+void HeavyHitters::increment(uint32_t c) {
+  const uint32_t b = counters_[c].bucket;
+  const uint64_t count = buckets_[b].count + 1;
+  const uint32_t next = buckets_[b].next;
+  if (next != kNone && buckets_[next].count == count) {
+    detach(c);
+    attach(c, next);
+  } else if (buckets_[b].first == c && counters_[c].next == kNone) {
+    ++buckets_[b].count;  // alone in its bucket, and no bucket in the way: the bucket moves up
+  } else {
+    const uint32_t nb = new_bucket(count, b);
+    detach(c);  // b keeps its other counters
+    attach(c, nb);
+  }
+}
+
+void HeavyHitters::attach(uint32_t c, uint32_t bucket) {
+  Counter& k = counters_[c];
+  const uint32_t first = buckets_[bucket].first;
+  k.bucket = bucket;
+  k.prev = kNone;
+  k.next = first;
+  if (first != kNone) counters_[first].prev = c;
+  buckets_[bucket].first = c;
+}
+
+void HeavyHitters::detach(uint32_t c) {
+  Counter& k = counters_[c];
+  Bucket& b = buckets_[k.bucket];
+  if (k.prev != kNone) counters_[k.prev].next = k.next; else b.first = k.next;
+  if (k.next != kNone) counters_[k.next].prev = k.prev;
+  if (b.first != kNone) return;
+  // The bucket is empty: out of the list, back to the pool.
+  if (b.prev != kNone) buckets_[b.prev].next = b.next; else min_bucket_ = b.next;
+  if (b.next != kNone) buckets_[b.next].prev = b.prev;
+  b.next = free_buckets_;
+  free_buckets_ = k.bucket;
+}
+
+uint32_t HeavyHitters::new_bucket(uint64_t count, uint32_t after) {
+  const uint32_t nb = free_buckets_;  // never empty: at most capacity buckets hold counters
+  free_buckets_ = buckets_[nb].next;
+  Bucket& b = buckets_[nb];
+  b.count = count;
+  b.first = kNone;
+  b.prev = after;
+  b.next = after == kNone ? min_bucket_ : buckets_[after].next;
+  if (b.next != kNone) buckets_[b.next].prev = nb;
+  if (after == kNone) min_bucket_ = nb; else buckets_[after].next = nb;
+  return nb;
 }
 
 // Backward-shift deletion: each follower in the run moves back into the hole unless its home
 // entry lies after the hole, so every key stays reachable from its home without tombstones.
 void HeavyHitters::unlink(size_t hole) {
   for (size_t e = (hole + 1) & mask_; index_[e] != 0; e = (e + 1) & mask_) {
-    Slot& s = heap_[index_[e] - 1];
-    const size_t home = s.hash & mask_;
+    Counter& k = counters_[index_[e] - 1];
+    const size_t home = k.hash & mask_;
     if (((e - home) & mask_) >= ((e - hole) & mask_)) {
       index_[hole] = index_[e];
-      s.where = hole;
+      k.entry = hole;
       hole = e;
     }
   }
@@ -93,43 +149,17 @@ void HeavyHitters::unlink(size_t hole) {
 
 std::vector<TopEntry> HeavyHitters::top(size_t n) const {
   std::vector<TopEntry> all;
-  all.reserve(heap_.size());
-  for (const Slot& s : heap_) all.push_back(TopEntry{text_ ? text_(s.key) : s.key, s.count, s.error});
-  const size_t k = std::min(n, all.size());
+  all.reserve(counters_.size());
+  for (const Counter& k : counters_)
+    all.push_back(TopEntry{text_ ? text_(k.key) : k.key, buckets_[k.bucket].count, k.error});
+  const size_t m = std::min(n, all.size());
   // Ties by text so reports are stable between calls.
-  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(k), all.end(),
+  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(m), all.end(),
                     [](const TopEntry& a, const TopEntry& b) {
                       return a.count != b.count ? a.count > b.count : a.key < b.key;
                     });
-  all.resize(k);
+  all.resize(m);
   return all;
-}
-
-void HeavyHitters::swap_slots(size_t a, size_t b) {
-  std::swap(heap_[a], heap_[b]);
-  index_[heap_[a].where] = static_cast<uint32_t>(a + 1);
-  index_[heap_[b].where] = static_cast<uint32_t>(b + 1);
-}
-
-void HeavyHitters::sift_up(size_t i) {
-  while (i > 0) {
-    const size_t parent = (i - 1) / 2;
-    if (heap_[parent].count <= heap_[i].count) break;
-    swap_slots(parent, i);
-    i = parent;
-  }
-}
-
-void HeavyHitters::sift_down(size_t i) {
-  for (;;) {
-    const size_t l = 2 * i + 1, r = l + 1;
-    size_t smallest = i;
-    if (l < heap_.size() && heap_[l].count < heap_[smallest].count) smallest = l;
-    if (r < heap_.size() && heap_[r].count < heap_[smallest].count) smallest = r;
-    if (smallest == i) return;
-    swap_slots(i, smallest);
-    i = smallest;
-  }
 }
 
 // ---- DeviceCounter -----------------------------------------------------------------------------

@@ -59,17 +59,18 @@ struct TenantStats {
   uint64_t devices_untracked = 0;  // new devices not recorded because the table was full
 };
 
-// Space-saving heavy hitters (Metwally, Agrawal, El Abbadi 2005): a min-heap of at most
-// `capacity` counters plus a key -> heap-position index. A new key beyond capacity replaces
-// the smallest counter and inherits its count as error, so every key whose true frequency
-// exceeds N/capacity is present, and each update is O(log capacity).
+// Space-saving heavy hitters (Metwally, Agrawal, El Abbadi 2005): at most `capacity`
+// counters. A new key beyond capacity replaces a smallest counter and inherits its count as
+// error, so every key whose true frequency exceeds N/capacity is present.
 //
-// The writer thread calls add for every logged query, and with more distinct keys than
-// capacity (a tenant's blocked names usually are) nearly every call replaces the minimum. So
-// after the heap has filled, add allocates nothing: the index is an open-addressing table of
-// heap positions (linear probing, backward-shift deletion), each slot remembers its key's hash
-// and its place in the table, a heap swap rewrites two table entries without hashing, and a
-// replaced key reuses the string's buffer.
+// The writer thread calls add for every logged query, and a tenant's blocked names usually
+// outnumber the counters, so nearly every call replaces a minimum. The counters therefore sit
+// in the paper's "stream summary": buckets of equal count in a list ordered by count, so that
+// an increment moves a counter to the next bucket and the minimum is the first bucket, O(1)
+// each (a min-heap sank every new minimum through a tree of equal counts). The key -> counter
+// index is an open-addressing table (linear probing, backward-shift deletion). Nothing is
+// allocated once the counters are full: buckets come from a fixed pool and a replaced key
+// reuses its string.
 class HeavyHitters {
  public:
   // Turns a stored key into the text top() reports; nullptr: the key is its own text. Lets a
@@ -78,26 +79,37 @@ class HeavyHitters {
   explicit HeavyHitters(size_t capacity, KeyText text = nullptr);
   void add(std::string_view key);
   std::vector<TopEntry> top(size_t n) const;
-  size_t size() const { return heap_.size(); }
+  size_t size() const { return counters_.size(); }
 
  private:
-  struct Slot {
+  static constexpr uint32_t kNone = 0xFFFFFFFF;
+  struct Counter {
     std::string key;
-    uint64_t count;
-    uint64_t error;
     uint64_t hash;
-    size_t where;  // its entry in index_
+    uint64_t error;
+    size_t entry;     // its place in index_
+    uint32_t bucket;  // into buckets_
+    uint32_t prev, next;  // its bucket's counters
   };
-  void sift_down(size_t i);
-  void sift_up(size_t i);
-  void swap_slots(size_t a, size_t b);
+  struct Bucket {
+    uint64_t count;
+    uint32_t first;       // a counter of this count (the bucket exists only while it has one)
+    uint32_t prev, next;  // neighbours by count (the free pool chains through next)
+  };
+  void increment(uint32_t c);
+  void attach(uint32_t c, uint32_t bucket);
+  void detach(uint32_t c);  // frees the bucket when c was its last counter
+  uint32_t new_bucket(uint64_t count, uint32_t after);  // after = kNone: first in the list
   size_t free_entry(uint64_t hash) const;  // first empty index_ entry on hash's probe sequence
   void unlink(size_t entry);               // empties an index_ entry, shifting its followers back
 
   size_t capacity_;
   KeyText text_;
-  std::vector<Slot> heap_;        // min-heap on count
-  std::vector<uint32_t> index_;   // heap position + 1, 0 = empty; a power of two >= 2 * capacity
+  std::vector<Counter> counters_;
+  std::vector<Bucket> buckets_;  // capacity + 1: a counter may be between two buckets
+  uint32_t min_bucket_ = kNone;  // smallest count
+  uint32_t free_buckets_ = 0;
+  std::vector<uint32_t> index_;  // counter + 1, 0 = empty; a power of two >= 2 * capacity
   size_t mask_;
 };
 
