@@ -243,6 +243,17 @@ TEST_CASE("querylog format: UTC dates") {
   std::string t;
   ql::append_time(t, midnight - 1);
   CHECK(t == "2026-11-24T23:59:59.999999Z");
+  // Back and forth across midnight and far dates: the remembered day's text must follow.
+  const std::pair<int64_t, const char*> times[] = {
+      {midnight, "2026-11-25T00:00:00.000000Z"},     {midnight - 1, "2026-11-24T23:59:59.999999Z"},
+      {midnight + 1, "2026-11-25T00:00:00.000001Z"}, {-1, "1969-12-31T23:59:59.999999Z"},
+      {midnight, "2026-11-25T00:00:00.000000Z"},
+  };
+  for (const auto& [us, text] : times) {
+    t.clear();
+    ql::append_time(t, us);
+    CHECK(t == text);
+  }
 }
 
 TEST_CASE("querylog format: JSON escaping keeps lines valid whatever the bytes") {
