@@ -337,11 +337,27 @@ std::string presentation_name(const QueryRecord& r) {
   return out;
 }
 
-size_t write_client_text(char (&out)[kMaxClientText], const QueryRecord& r, bool anonymize) noexcept {
+size_t logged_address(const QueryRecord& r, bool anonymize, uint8_t (&out)[16]) noexcept {
   if (r.client_family == AF_INET) {
+    std::memcpy(out, r.client, 4);
+    if (anonymize) out[3] = 0;  // /24
+    return 4;
+  }
+  if (r.client_family == AF_INET6) {
+    std::memcpy(out, r.client, 16);
+    if (anonymize) std::memset(out + 6, 0, 10);  // /48
+    return 16;
+  }
+  return 0;
+}
+
+size_t write_client_text(char (&out)[kMaxClientText], const QueryRecord& r, bool anonymize) noexcept {
+  uint8_t addr[16];
+  const size_t len = logged_address(r, anonymize, addr);
+  if (len == 4) {
     char* p = out;
     for (int i = 0; i < 4; ++i) {
-      const unsigned v = (anonymize && i == 3) ? 0 : r.client[i];  // /24
+      const unsigned v = addr[i];
       if (i > 0) *p++ = '.';
       if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
       if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
@@ -349,12 +365,9 @@ size_t write_client_text(char (&out)[kMaxClientText], const QueryRecord& r, bool
     }
     return static_cast<size_t>(p - out);
   }
-  if (r.client_family == AF_INET6) {
+  if (len == 16) {
     // inet_ntop for RFC 5952 compression and its embedded-IPv4 spellings; not the hot path
     // (IPv6 clients are the minority, and it is still far cheaper than the rest of a line).
-    uint8_t addr[16];
-    std::memcpy(addr, r.client, sizeof addr);
-    if (anonymize) std::memset(addr + 6, 0, 10);  // /48
     if (!inet_ntop(AF_INET6, addr, out, sizeof out)) return 0;
     return strnlen(out, sizeof out);
   }

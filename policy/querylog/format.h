@@ -34,6 +34,9 @@ std::string presentation_name(const QueryRecord& r);
 inline constexpr size_t kMaxPresentationName = 4 * 255;
 size_t write_presentation_name(char (&out)[kMaxPresentationName], const uint8_t* wire, size_t len) noexcept;
 
+// The client address as logged, into out: truncated to /24 or /48 when anonymized. Returns its
+// length: 4, 16, or 0 for an unknown family.
+size_t logged_address(const QueryRecord& r, bool anonymize, uint8_t (&out)[16]) noexcept;
 // "192.0.2.1" / "2001:db8::1"; anonymized truncates to /24 or /48; unknown family → "".
 std::string client_text(const QueryRecord& r, bool anonymize);
 inline constexpr size_t kMaxClientText = INET6_ADDRSTRLEN;

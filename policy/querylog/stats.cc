@@ -12,6 +12,8 @@
 namespace sekisho::querylog {
 namespace {
 
+constexpr uint64_t kKeySeed = 0x5e6b15b0a5e6b15bULL;  // any constant: the tables are per process
+
 int64_t floor_div(int64_t a, int64_t b) {
   int64_t q = a / b;
   if ((a % b) != 0 && ((a < 0) != (b < 0))) --q;
@@ -23,6 +25,33 @@ int64_t floor_div(int64_t a, int64_t b) {
 std::string name_text(std::string_view wire) {
   char text[kMaxPresentationName];
   return std::string(text, write_presentation_name(text, reinterpret_cast<const uint8_t*>(wire.data()), wire.size()));
+}
+
+// Clients are counted by a key of their bytes, spelled out for reports only: 'd' and the
+// device name, or the address family and the address as logged (anonymized per the record's
+// log mode, so reports never show more than the tenant's policy allows). Returns the key's
+// length; 1 when nothing identifies the client.
+size_t client_key(const QueryRecord& r, char (&key)[1 + sizeof r.device]) {
+  if (r.device[0] != '\0') {
+    key[0] = 'd';
+    const size_t n = strnlen(r.device, sizeof r.device);
+    std::memcpy(key + 1, r.device, n);
+    return 1 + n;
+  }
+  uint8_t address[16];
+  const size_t n = logged_address(r, r.log_mode == LogMode::anonymized, address);
+  key[0] = static_cast<char>(r.client_family);
+  std::memcpy(key + 1, address, n);
+  return 1 + n;
+}
+
+std::string client_text_of_key(std::string_view key) {
+  if (key.empty()) return {};
+  if (key[0] == 'd') return std::string(key.substr(1));
+  QueryRecord r;
+  r.client_family = static_cast<uint8_t>(key[0]);
+  std::memcpy(r.client, key.data() + 1, std::min(key.size() - 1, sizeof r.client));
+  return client_text(r, false);  // already truncated as logged
 }
 
 }  // namespace
@@ -39,10 +68,6 @@ HeavyHitters::HeavyHitters(size_t capacity, KeyText text)
   for (size_t b = 0; b < buckets_.size(); ++b)
     buckets_[b].next = b + 1 < buckets_.size() ? static_cast<uint32_t>(b + 1) : kNone;
 }
-
-namespace {
-constexpr uint64_t kKeySeed = 0x5e6b15b0a5e6b15bULL;  // any constant: the table is per process
-}  // namespace
 
 size_t HeavyHitters::free_entry(uint64_t hash) const {
   size_t e = hash & mask_;
@@ -165,8 +190,7 @@ std::vector<TopEntry> HeavyHitters::top(size_t n) const {
 // ---- DeviceCounter -----------------------------------------------------------------------------
 
 size_t DeviceCounter::KeyHash::operator()(const Key& k) const noexcept {
-  return std::hash<std::string_view>{}(
-      std::string_view(reinterpret_cast<const char*>(k.data()), k.size()));
+  return policy::name_index::key_hash(reinterpret_cast<const char*>(k.data()), k.size(), kKeySeed);
 }
 
 DeviceCounter::DeviceCounter(size_t max_tracked, int64_t window_s)
@@ -209,7 +233,7 @@ TenantAccumulator::TenantAccumulator(std::string tenant_id, const StatsLimits& l
     : tenant_id_(std::move(tenant_id)),
       limits_(limits),
       top_blocked_names_(limits.top_capacity, name_text),
-      top_clients_(limits.top_capacity),
+      top_clients_(limits.top_capacity, client_text_of_key),
       devices_(limits.max_tracked_devices, limits.device_window_s) {
   for (auto& h : hours_) h.hour_start_s = -1;  // never a real hour start (multiples of 3600)
 }
@@ -238,11 +262,9 @@ bool TenantAccumulator::add(const QueryRecord& r) {
   // The log mode decides how much of the client the control plane may see: anonymized tenants
   // get truncated addresses, `none` tenants none at all.
   if (r.log_mode != LogMode::none) {
-    char address[kMaxClientText];
-    const std::string_view client =
-        r.device[0] != '\0' ? std::string_view(r.device, strnlen(r.device, sizeof r.device))
-                            : std::string_view(address, write_client_text(address, r, r.log_mode == LogMode::anonymized));
-    if (!client.empty()) top_clients_.add(client);
+    char key[1 + sizeof r.device];
+    const size_t n = client_key(r, key);
+    if (n > 1) top_clients_.add(std::string_view(key, n));
   }
 
   if (!devices_.see(r, time_s)) return false;
