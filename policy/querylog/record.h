@@ -3,7 +3,8 @@
 // Invariants: QueryRecord is trivially copyable, has a fixed size and holds no pointers, so a
 // loop fills one on its stack and try_push copies it with memcpy: no allocation, no lock.
 // Strings are inline and NUL-terminated (rule_text, device); qname is the uncompressed,
-// lowercase wire form with its length in qname_len (0 = no name, e.g. a malformed query).
+// lowercase wire form with its length in qname_len (0 = no name, e.g. a malformed query); only
+// its first qname_len bytes are meaningful (see record_bytes).
 // The record carries the tenant *index* and category *ids*, never strings: the writer thread
 // turns them into text, off the query path.
 #pragma once
@@ -11,6 +12,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <span>
@@ -35,7 +37,9 @@ enum class LogMode : uint8_t { full = 0, anonymized = 1, none = 2 };
 inline constexpr uint16_t kNoTenant = 0xFFFF;
 inline constexpr uint8_t kNoUpstream = 0xFF;
 
-struct QueryRecord {
+// Aligned so that a ring slot starts on a cache line: a pushed record touches only the lines
+// its used bytes need (record_bytes).
+struct alignas(64) QueryRecord {
   int64_t time_us = 0;         // wall clock, µs since the Unix epoch (UTC)
   uint32_t latency_us = 0;     // received → answered
   uint16_t tenant = kNoTenant; // index into the tenant table current when the query was decided
@@ -49,11 +53,16 @@ struct QueryRecord {
   uint64_t categories = 0;     // bit i set = category id i (policy/store/categories.h)
   RuleKind rule = RuleKind::none;
   char rule_text[64] = {};     // e.g. "badsite.example" or "mon-fri 09:00-18:00"; truncated to 63
+  char device[32] = {};        // device name; empty until devices are identified
   uint8_t upstream = kNoUpstream;
   uint8_t qname_len = 0;
-  uint8_t qname[255] = {};
-  char device[32] = {};        // device name; empty until devices are identified
+  uint8_t qname[255] = {};     // last: a ring copies only its first qname_len bytes
 };
+
+// The bytes of r that carry information: everything up to the name, and the name. The ring
+// copies only these (a query's name is ~20 of qname's 255 bytes, and every byte a loop pushes
+// is a cache line it dirties), so in a ring slot qname's bytes past qname_len are unspecified.
+inline size_t record_bytes(const QueryRecord& r) noexcept { return offsetof(QueryRecord, qname) + r.qname_len; }
 
 static_assert(std::is_trivially_copyable_v<QueryRecord>);
 static_assert(sizeof(QueryRecord) <= 512, "the ring holds thousands of these per loop");

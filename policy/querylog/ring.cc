@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 
 namespace sekisho::querylog {
 
@@ -31,7 +32,7 @@ bool QueryLogRing::try_push(const QueryRecord& record) noexcept {
       half_full_hook_(half_full_context_);
     }
   }
-  slots_[head & mask_] = record;
+  std::memcpy(static_cast<void*>(&slots_[head & mask_]), &record, record_bytes(record));
   head_.store(head + 1, std::memory_order_release);
   return true;
 }

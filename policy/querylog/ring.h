@@ -32,7 +32,8 @@ class QueryLogRing {
   QueryLogRing(const QueryLogRing&) = delete;
   QueryLogRing& operator=(const QueryLogRing&) = delete;
 
-  // Producer only. Returns false (and counts a drop) when the ring is full.
+  // Producer only. Returns false (and counts a drop) when the ring is full. Copies
+  // record_bytes(record): a slot's qname bytes past qname_len are left as they were.
   bool try_push(const QueryRecord& record) noexcept;
   // Before the producer starts: `hook(context)` runs on the producer's thread when the ring
   // reaches half its capacity (see the invariants). It must not block.

@@ -4,6 +4,8 @@
 #include <malloc.h>
 
 #include <atomic>
+#include <cstring>
+#include <string_view>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -45,6 +47,35 @@ TEST_CASE("querylog ring: records come out in push order, across wrap-around") {
   }
   CHECK(ring.pop_batch(out.data(), out.size()) == 0);
   CHECK(ring.dropped() == 0);
+}
+
+TEST_CASE("querylog ring: a slot reused by a shorter name carries every field and the whole name") {
+  // try_push copies record_bytes: a slot keeps stale bytes past the new name, never before.
+  QueryLogRing ring(2);
+  QueryRecord long_name, short_name;
+  std::vector<uint8_t> wire;
+  for (int i = 0; i < 4; ++i) wire.insert(wire.end(), {20, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's', 't'});
+  wire.push_back(0);
+  sekisho::querylog::set_qname(long_name, wire);
+  sekisho::querylog::set_text(long_name.device, "laptop-of-someone");
+  sekisho::querylog::set_text(long_name.rule_text, "mon-fri 09:00-18:00");
+  const uint8_t short_wire[] = {1, 'x', 0};
+  sekisho::querylog::set_qname(short_name, short_wire);
+  short_name.upstream = 3;
+  std::vector<QueryRecord> out(2);
+  for (int round = 0; round < 3; ++round) {  // long and short names alternate in both slots
+    REQUIRE(ring.try_push(round % 2 ? short_name : long_name));
+    REQUIRE(ring.try_push(round % 2 ? long_name : short_name));
+    REQUIRE(ring.pop_batch(out.data(), 2) == 2);
+    for (size_t i = 0; i < 2; ++i) {
+      const QueryRecord& want = (round + i) % 2 ? short_name : long_name;
+      CHECK(std::memcmp(&out[i], &want, sekisho::querylog::record_bytes(want)) == 0);
+      CHECK(std::string_view(out[i].device) == std::string_view(want.device));
+      CHECK(std::string_view(out[i].rule_text) == std::string_view(want.rule_text));
+      CHECK(out[i].upstream == want.upstream);
+    }
+  }
+  CHECK(sekisho::querylog::record_bytes(short_name) < sizeof(QueryRecord) / 2);
 }
 
 TEST_CASE("querylog ring: a full ring refuses and counts each drop") {
