@@ -189,12 +189,30 @@ std::vector<TopEntry> HeavyHitters::top(size_t n) const {
 
 // ---- DeviceCounter -----------------------------------------------------------------------------
 
-size_t DeviceCounter::KeyHash::operator()(const Key& k) const noexcept {
-  return policy::name_index::key_hash(reinterpret_cast<const char*>(k.data()), k.size(), kKeySeed);
-}
+namespace {
+constexpr size_t kFirstDeviceTable = 64;
+}  // namespace
 
 DeviceCounter::DeviceCounter(size_t max_tracked, int64_t window_s)
-    : max_tracked_(max_tracked), window_s_(window_s) {}
+    : max_tracked_(max_tracked), window_s_(window_s), table_(kFirstDeviceTable) {}
+
+DeviceCounter::Entry* DeviceCounter::find_or_free(const Key& key, uint64_t hash) {
+  const size_t mask = table_.size() - 1;
+  for (size_t e = hash & mask;; e = (e + 1) & mask) {
+    Entry& entry = table_[e];
+    if (entry.key[0] == 0 || entry.key == key) return &entry;
+  }
+}
+
+void DeviceCounter::rehash(size_t entries) {
+  std::vector<Entry> old(entries);
+  old.swap(table_);
+  for (const Entry& entry : old) {
+    if (entry.key[0] == 0) continue;
+    *find_or_free(entry.key, policy::name_index::key_hash(reinterpret_cast<const char*>(entry.key.data()),
+                                                           entry.key.size(), kKeySeed)) = entry;
+  }
+}
 
 bool DeviceCounter::see(const QueryRecord& r, int64_t time_s) {
   Key key{};
@@ -207,24 +225,50 @@ bool DeviceCounter::see(const QueryRecord& r, int64_t time_s) {
   } else {
     return false;  // nothing identifies the client
   }
-  if (auto it = last_seen_.find(key); it != last_seen_.end()) {
-    it->second = std::max(it->second, time_s);
+  const uint64_t hash = policy::name_index::key_hash(reinterpret_cast<const char*>(key.data()), key.size(), kKeySeed);
+  Entry* entry = find_or_free(key, hash);
+  if (entry->key[0] != 0) {
+    entry->last_seen = std::max(entry->last_seen, time_s);
     return false;
   }
-  if (last_seen_.size() >= max_tracked_) {
-    expire(time_s);
-    if (last_seen_.size() >= max_tracked_) {
+  if (count_ >= max_tracked_) {
+    // Sweeping a full table is O(table): at most once a second, or a flood of new clients
+    // would sweep it for every record.
+    if (time_s == last_full_expiry_s_) {
       ++untracked_;
       return false;
     }
+    last_full_expiry_s_ = time_s;
+    expire(time_s);
+    if (count_ >= max_tracked_) {
+      ++untracked_;
+      return false;
+    }
+    entry = find_or_free(key, hash);  // the sweep rebuilt the table
   }
-  last_seen_.emplace(key, time_s);
+  if ((count_ + 1) * 2 > table_.size()) {
+    rehash(table_.size() * 2);
+    entry = find_or_free(key, hash);
+  }
+  entry->key = key;
+  entry->last_seen = time_s;
+  ++count_;
   return true;
 }
 
 void DeviceCounter::expire(int64_t now_s) {
   const int64_t cutoff = now_s - window_s_;
-  std::erase_if(last_seen_, [cutoff](const auto& kv) { return kv.second < cutoff; });
+  size_t live = 0;
+  for (Entry& entry : table_) {
+    if (entry.key[0] == 0) continue;
+    if (entry.last_seen < cutoff) entry.key[0] = 0; else ++live;
+  }
+  count_ = live;
+  // Emptied entries would break other keys' probe runs: reinsert the survivors into a table
+  // sized for them (shrinking after a mass expiry, never below the first size).
+  size_t entries = kFirstDeviceTable;
+  while (entries < 2 * (live + 1)) entries *= 2;
+  rehash(entries);
 }
 
 // ---- TenantAccumulator -------------------------------------------------------------------------

@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "policy/querylog/record.h"
@@ -115,6 +114,9 @@ class HeavyHitters {
 
 // Distinct clients seen within a sliding window. A key is a device name when the record has
 // one, else the client address (full address, never persisted; see writer.h on anonymization).
+// The writer thread calls see() for every record: the table is open addressing (linear
+// probing, at most half full, doubled as it fills), so a sighting of a known client costs a
+// hash and, almost always, one probe, and nothing is allocated but on growth.
 class DeviceCounter {
  public:
   DeviceCounter(size_t max_tracked, int64_t window_s);
@@ -122,18 +124,23 @@ class DeviceCounter {
   bool see(const QueryRecord& r, int64_t time_s);
   // Forgets keys not seen since now_s - window.
   void expire(int64_t now_s);
-  size_t size() const { return last_seen_.size(); }
+  size_t size() const { return count_; }
   uint64_t untracked() const { return untracked_; }
 
  private:
-  using Key = std::array<uint8_t, 33>;  // [0] = kind (AF_INET, AF_INET6, 'd' for a name)
-  struct KeyHash {
-    size_t operator()(const Key& k) const noexcept;
+  using Key = std::array<uint8_t, 33>;  // [0] = kind (AF_INET, AF_INET6, 'd' for a name); 0 = empty entry
+  struct Entry {
+    Key key{};
+    int64_t last_seen = 0;
   };
+  Entry* find_or_free(const Key& key, uint64_t hash);  // the key's entry, or the free one it would take
+  void rehash(size_t entries);                         // keeps the live keys only if cutoff given
   size_t max_tracked_;
   int64_t window_s_;
   uint64_t untracked_ = 0;
-  std::unordered_map<Key, int64_t, KeyHash> last_seen_;
+  int64_t last_full_expiry_s_ = INT64_MIN;  // a full table tries to expire at most once a second
+  size_t count_ = 0;
+  std::vector<Entry> table_;  // a power of two
 };
 
 // Everything kept for one tenant. add() returns true when this record made the distinct

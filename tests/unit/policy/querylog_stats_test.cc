@@ -124,6 +124,43 @@ TEST_CASE("querylog stats: device counter counts distinct clients, expires, stay
   CHECK(devices.see(from(4, kT0 + 30 * 86400 + 1), kT0 + 30 * 86400 + 1));
 }
 
+TEST_CASE("querylog stats: device counter grows, finds every client again, survives a mass expiry") {
+  ql::DeviceCounter devices(100000, 100);
+  auto client = [](uint32_t i) {
+    ql::QueryRecord r;
+    const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0,
+                            uint8_t(i >> 24), uint8_t(i >> 16), uint8_t(i >> 8), uint8_t(i)};
+    ql::set_client_v6(r, v6);
+    return r;
+  };
+  // 5,000 clients, the odd ones seen later: the table doubles from 64 entries several times.
+  for (uint32_t i = 0; i < 5000; ++i) REQUIRE(devices.see(client(i), kT0));
+  CHECK(devices.size() == 5000);
+  for (uint32_t i = 1; i < 5000; i += 2) CHECK_FALSE(devices.see(client(i), kT0 + 60));
+  CHECK(devices.size() == 5000);
+  // The even ones expire; every odd one is still known, every even one is new again.
+  devices.expire(kT0 + 150);
+  CHECK(devices.size() == 2500);
+  for (uint32_t i = 1; i < 5000; i += 2) CHECK_FALSE(devices.see(client(i), kT0 + 150));
+  for (uint32_t i = 0; i < 5000; i += 2) CHECK(devices.see(client(i), kT0 + 150));
+  CHECK(devices.size() == 5000);
+}
+
+TEST_CASE("querylog stats: a full device table makes room by forgetting clients out of the window") {
+  ql::DeviceCounter devices(2, 10);
+  CHECK(devices.see(from(1, kT0), kT0));
+  CHECK(devices.see(from(2, kT0 + 5), kT0 + 5));
+  CHECK(devices.see(from(3, kT0 + 11), kT0 + 11));  // full: the sweep forgets client 1 (at +0)
+  CHECK(devices.size() == 2);
+  CHECK_FALSE(devices.see(from(2, kT0 + 16), kT0 + 16));  // still tracked, refreshed
+  CHECK_FALSE(devices.see(from(4, kT0 + 16), kT0 + 16));  // full, nobody out of the window
+  CHECK_FALSE(devices.see(from(5, kT0 + 16), kT0 + 16));  // the same second: not swept again
+  CHECK(devices.untracked() == 2);
+  CHECK(devices.see(from(4, kT0 + 22), kT0 + 22));  // client 3 (+11) is out of the window now
+  CHECK(devices.size() == 2);
+  CHECK_FALSE(devices.see(from(2, kT0 + 22), kT0 + 22));  // refreshed at +16: kept by the sweep
+}
+
 TEST_CASE("querylog stats: accumulator counts, categories, hours and the device limit") {
   ql::TenantAccumulator acc("acme", ql::StatsLimits{});
   acc.set_max_devices(2);
