@@ -196,6 +196,10 @@ constexpr size_t kFirstDeviceTable = 64;
 DeviceCounter::DeviceCounter(size_t max_tracked, int64_t window_s)
     : max_tracked_(max_tracked), window_s_(window_s), table_(kFirstDeviceTable) {}
 
+uint64_t DeviceCounter::hash_of(const Key& key) {
+  return policy::name_index::key_hash(reinterpret_cast<const char*>(key.data()), key.size(), kKeySeed);
+}
+
 DeviceCounter::Entry* DeviceCounter::find_or_free(const Key& key, uint64_t hash) {
   const size_t mask = table_.size() - 1;
   for (size_t e = hash & mask;; e = (e + 1) & mask) {
@@ -209,8 +213,7 @@ void DeviceCounter::rehash(size_t entries) {
   old.swap(table_);
   for (const Entry& entry : old) {
     if (entry.key[0] == 0) continue;
-    *find_or_free(entry.key, policy::name_index::key_hash(reinterpret_cast<const char*>(entry.key.data()),
-                                                           entry.key.size(), kKeySeed)) = entry;
+    *find_or_free(entry.key, hash_of(entry.key)) = entry;
   }
 }
 
@@ -225,7 +228,7 @@ bool DeviceCounter::see(const QueryRecord& r, int64_t time_s) {
   } else {
     return false;  // nothing identifies the client
   }
-  const uint64_t hash = policy::name_index::key_hash(reinterpret_cast<const char*>(key.data()), key.size(), kKeySeed);
+  const uint64_t hash = hash_of(key);
   Entry* entry = find_or_free(key, hash);
   if (entry->key[0] != 0) {
     entry->last_seen = std::max(entry->last_seen, time_s);

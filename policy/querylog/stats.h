@@ -133,8 +133,9 @@ class DeviceCounter {
     Key key{};
     int64_t last_seen = 0;
   };
+  static uint64_t hash_of(const Key& key);
   Entry* find_or_free(const Key& key, uint64_t hash);  // the key's entry, or the free one it would take
-  void rehash(size_t entries);                         // keeps the live keys only if cutoff given
+  void rehash(size_t entries);                         // into a table of `entries`, keys kept
   size_t max_tracked_;
   int64_t window_s_;
   uint64_t untracked_ = 0;
