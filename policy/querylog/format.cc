@@ -19,6 +19,7 @@ namespace {
 
 constexpr int64_t kUsPerDay = int64_t{86400} * 1000000;
 constexpr char kHexLower[] = "0123456789abcdef";
+constexpr size_t kMaxJsonName = 5 * 255;  // put_name<true>: a backslash, its escape and DDD per octet at most
 
 // Proleptic Gregorian date of a day count from 1970-01-01 (H. Hinnant's civil_from_days):
 // integer arithmetic only, valid for every int64 day a record can carry.
@@ -310,11 +311,21 @@ void append_json_escaped(std::string& out, std::string_view text) {
   line.flush();
 }
 
-size_t write_presentation_name(char (&out)[kMaxPresentationName], const uint8_t* wire, size_t len) noexcept {
-  // Each wire octet becomes at most 4 characters (a length octet at most 1, the dot), so a
-  // name of at most 255 octets always fits.
+namespace {
+
+// A wire name in presentation form (RFC 1035 §5.1: a backslash before a dot inside a label,
+// a backslash or a quote; "\\DDD" for bytes outside '!'..'~'). With kJson, that text as a JSON
+// string body in the same pass: of the presentation text's characters only '\\' and '"' need
+// JSON's escape (everything else is printable ASCII), so the output equals what
+// append_json_escaped makes of write_presentation_name's. At most 4 characters per wire octet
+// (kJson: 5, "\\\\DDD").
+template <bool kJson>
+char* put_name(char* p, const uint8_t* wire, size_t len) {
+  auto put = [&p](char ch) {
+    if (kJson && (ch == '\\' || ch == '"')) *p++ = '\\';
+    *p++ = ch;
+  };
   len = std::min<size_t>(len, 255);
-  char* p = out;
   size_t pos = 0;
   bool first = true;
   while (pos < len) {
@@ -325,10 +336,10 @@ size_t write_presentation_name(char (&out)[kMaxPresentationName], const uint8_t*
     for (size_t k = pos + 1; k <= pos + label; ++k) {
       const uint8_t c = wire[k];
       if (c == '.' || c == '\\' || c == '"') {
-        *p++ = '\\';
-        *p++ = static_cast<char>(c);
+        put('\\');
+        put(static_cast<char>(c));
       } else if (c < 0x21 || c > 0x7e) {
-        *p++ = '\\';
+        put('\\');
         *p++ = static_cast<char>('0' + c / 100);
         p = put2(p, c % 100);
       } else {
@@ -339,7 +350,13 @@ size_t write_presentation_name(char (&out)[kMaxPresentationName], const uint8_t*
   }
   // The root name (a lone zero octet) has no labels; print it as ".".
   if (first && len > 0 && wire[0] == 0) *p++ = '.';
-  return static_cast<size_t>(p - out);
+  return p;
+}
+
+}  // namespace
+
+size_t write_presentation_name(char (&out)[kMaxPresentationName], const uint8_t* wire, size_t len) noexcept {
+  return static_cast<size_t>(put_name<false>(out, wire, len) - out);
 }
 
 void append_presentation_name(std::string& out, const uint8_t* wire, size_t len) {
@@ -481,8 +498,6 @@ void append_time(std::string& out, int64_t time_us) {
 void append_json_line(std::string& out, const QueryRecord& r, std::string_view tenant_id) {
   char client[kMaxClientText];
   const std::string_view client_view(client, write_client_text(client, r, r.log_mode == LogMode::anonymized));
-  char name[kMaxPresentationName];
-  const std::string_view name_view(name, write_presentation_name(name, r.qname, r.qname_len));
 
   LineBuffer line(out);
   line.lit("{\"time\":\"");
@@ -490,7 +505,9 @@ void append_json_line(std::string& out, const QueryRecord& r, std::string_view t
   string_field(line, "\",\"tenant\":\"", tenant_id);
   plain_field(line, ",\"client\":\"", client_view);
   string_field(line, ",\"device\":\"", bounded(r.device));
-  string_field(line, ",\"name\":\"", name_view);
+  line.lit(",\"name\":\"");
+  line.advance_to(put_name<true>(line.reserve(kMaxJsonName), r.qname, r.qname_len));
+  line.ch('"');
   line.lit(",\"type\":\"");
   if (const auto known = known_qtype(r.qtype); !known.empty()) {
     line.raw(known);
@@ -532,6 +549,8 @@ void append_json_line(std::string& out, const QueryRecord& r, std::string_view t
   put_prefixed_number(line, ",\"latency_us\":", r.latency_us);
   if (r.action == QueryAction::blocked) {  // the ID the block page shows (incident.h)
     char id[kIncidentIdLength];
+    char name[kMaxPresentationName];
+    const std::string_view name_view(name, write_presentation_name(name, r.qname, r.qname_len));
     write_incident_id(id, tenant_id, client_view, name_view, utc_minute_of_us(r.time_us));
     line.lit(",\"incident\":\"");
     line.raw({id, sizeof id});

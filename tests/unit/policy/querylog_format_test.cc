@@ -298,6 +298,26 @@ TEST_CASE("querylog format: exact line for an IPv4 block, incident pinned") {
         "\n");
 }
 
+TEST_CASE("querylog format: the line's name is the presentation name JSON-escaped, for every byte") {
+  // The line writes the name's JSON form in one pass (format.cc put_name<true>); it must equal
+  // escaping the presentation text, which the block page's incident ID and the reports use.
+  for (int b = 0; b < 256; ++b) {
+    ql::QueryRecord r;
+    r.time_us = 1;
+    const std::vector<uint8_t> wire = {4, 'a', static_cast<uint8_t>(b), '"', 'z', 3, 'c', 'o', 'm', 0};
+    ql::set_qname(r, wire);
+    std::string line;
+    ql::append_json_line(line, r, "t");
+    const size_t from = line.find("\"name\":\"") + 8;
+    const size_t to = line.find("\",\"type\":\"", from);
+    REQUIRE(to != std::string::npos);
+    std::string expected;
+    ql::append_json_escaped(expected, ql::presentation_name(r));
+    CHECK_MESSAGE(line.substr(from, to - from) == expected, "byte " << b);
+    CHECK(valid_json_line(line));
+  }
+}
+
 TEST_CASE("querylog format: exact line for odd names, odd texts and an anonymized IPv6 client") {
   ql::QueryRecord r;
   r.time_us = -5 * int64_t{60000000} + 7;  // 1969-12-31T23:55:00.000007Z, minute -5
