@@ -314,11 +314,11 @@ void append_json_escaped(std::string& out, std::string_view text) {
 namespace {
 
 // A wire name in presentation form (RFC 1035 §5.1: a backslash before a dot inside a label,
-// a backslash or a quote; "\\DDD" for bytes outside '!'..'~'). With kJson, that text as a JSON
+// a backslash or a quote; "\DDD" for bytes outside '!'..'~'). With kJson, that text as a JSON
 // string body in the same pass: of the presentation text's characters only '\\' and '"' need
 // JSON's escape (everything else is printable ASCII), so the output equals what
 // append_json_escaped makes of write_presentation_name's. At most 4 characters per wire octet
-// (kJson: 5, "\\\\DDD").
+// (kJson: 5, "\\DDD").
 template <bool kJson>
 char* put_name(char* p, const uint8_t* wire, size_t len) {
   auto put = [&p](char ch) {
