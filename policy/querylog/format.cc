@@ -370,20 +370,6 @@ std::string presentation_name(const QueryRecord& r) {
   return out;
 }
 
-size_t logged_address(const QueryRecord& r, bool anonymize, uint8_t (&out)[16]) noexcept {
-  if (r.client_family == AF_INET) {
-    std::memcpy(out, r.client, 4);
-    if (anonymize) out[3] = 0;  // /24
-    return 4;
-  }
-  if (r.client_family == AF_INET6) {
-    std::memcpy(out, r.client, 16);
-    if (anonymize) std::memset(out + 6, 0, 10);  // /48
-    return 16;
-  }
-  return 0;
-}
-
 size_t write_client_text(char (&out)[kMaxClientText], const QueryRecord& r, bool anonymize) noexcept {
   uint8_t addr[16];
   const size_t len = logged_address(r, anonymize, addr);

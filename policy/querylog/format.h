@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,8 +36,21 @@ inline constexpr size_t kMaxPresentationName = 4 * 255;
 size_t write_presentation_name(char (&out)[kMaxPresentationName], const uint8_t* wire, size_t len) noexcept;
 
 // The client address as logged, into out: truncated to /24 or /48 when anonymized. Returns its
-// length: 4, 16, or 0 for an unknown family.
-size_t logged_address(const QueryRecord& r, bool anonymize, uint8_t (&out)[16]) noexcept;
+// length: 4, 16, or 0 for an unknown family. Inline: the writer's statistics key every record
+// by it.
+inline size_t logged_address(const QueryRecord& r, bool anonymize, uint8_t (&out)[16]) noexcept {
+  if (r.client_family == AF_INET) {
+    std::memcpy(out, r.client, 4);
+    if (anonymize) out[3] = 0;  // /24
+    return 4;
+  }
+  if (r.client_family == AF_INET6) {
+    std::memcpy(out, r.client, 16);
+    if (anonymize) std::memset(out + 6, 0, 10);  // /48
+    return 16;
+  }
+  return 0;
+}
 // "192.0.2.1" / "2001:db8::1"; anonymized truncates to /24 or /48; unknown family → "".
 std::string client_text(const QueryRecord& r, bool anonymize);
 inline constexpr size_t kMaxClientText = INET6_ADDRSTRLEN;

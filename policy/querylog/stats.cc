@@ -27,11 +27,12 @@ std::string name_text(std::string_view wire) {
   return std::string(text, write_presentation_name(text, reinterpret_cast<const uint8_t*>(wire.data()), wire.size()));
 }
 
-// Clients are counted by a key of their bytes, spelled out for reports only: 'd' and the
-// device name, or the address family and the address as logged (anonymized per the record's
-// log mode, so reports never show more than the tenant's policy allows). Returns the key's
-// length; 1 when nothing identifies the client.
-size_t client_key(const QueryRecord& r, char (&key)[1 + sizeof r.device]) {
+// A client's identity as bytes: 'd' and the device name, or the address family and the
+// address as logged (truncated to /24 or /48 when `anonymize`). Returns the key's length, 0
+// when nothing identifies the client; `key` holds 1 + sizeof r.device bytes. The device table
+// keys on the full address; the top-clients list on what the tenant's log mode lets reports
+// show, and spells the key out only for reports.
+size_t client_key(const QueryRecord& r, bool anonymize, char* key) {
   if (r.device[0] != '\0') {
     key[0] = 'd';
     const size_t n = strnlen(r.device, sizeof r.device);
@@ -39,7 +40,8 @@ size_t client_key(const QueryRecord& r, char (&key)[1 + sizeof r.device]) {
     return 1 + n;
   }
   uint8_t address[16];
-  const size_t n = logged_address(r, r.log_mode == LogMode::anonymized, address);
+  const size_t n = logged_address(r, anonymize, address);
+  if (n == 0) return 0;
   key[0] = static_cast<char>(r.client_family);
   std::memcpy(key + 1, address, n);
   return 1 + n;
@@ -197,7 +199,7 @@ DeviceCounter::DeviceCounter(size_t max_tracked, int64_t window_s)
     : max_tracked_(max_tracked), window_s_(window_s), table_(kFirstDeviceTable) {}
 
 uint64_t DeviceCounter::hash_of(const Key& key) {
-  return policy::name_index::key_hash(reinterpret_cast<const char*>(key.data()), key.size(), kKeySeed);
+  return policy::name_index::key_hash(key.data(), key.size(), kKeySeed);
 }
 
 DeviceCounter::Entry* DeviceCounter::find_or_free(const Key& key, uint64_t hash) {
@@ -218,16 +220,9 @@ void DeviceCounter::rehash(size_t entries) {
 }
 
 bool DeviceCounter::see(const QueryRecord& r, int64_t time_s) {
-  Key key{};
-  if (r.device[0] != '\0') {
-    key[0] = 'd';
-    std::memcpy(key.data() + 1, r.device, std::min(sizeof r.device, key.size() - 1));
-  } else if (r.client_family == AF_INET || r.client_family == AF_INET6) {
-    key[0] = r.client_family;
-    std::memcpy(key.data() + 1, r.client, r.client_family == AF_INET ? 4 : 16);
-  } else {
-    return false;  // nothing identifies the client
-  }
+  static_assert(sizeof(Key) == 1 + sizeof r.device);
+  Key key{};  // zero-padded: keys compare whole
+  if (client_key(r, false, key.data()) == 0) return false;  // nothing identifies the client
   const uint64_t hash = hash_of(key);
   Entry* entry = find_or_free(key, hash);
   if (entry->key[0] != 0) {
@@ -310,8 +305,8 @@ bool TenantAccumulator::add(const QueryRecord& r) {
   // get truncated addresses, `none` tenants none at all.
   if (r.log_mode != LogMode::none) {
     char key[1 + sizeof r.device];
-    const size_t n = client_key(r, key);
-    if (n > 1) top_clients_.add(std::string_view(key, n));
+    const size_t n = client_key(r, r.log_mode == LogMode::anonymized, key);
+    if (n != 0) top_clients_.add(std::string_view(key, n));
   }
 
   if (!devices_.see(r, time_s)) return false;

@@ -128,7 +128,7 @@ class DeviceCounter {
   uint64_t untracked() const { return untracked_; }
 
  private:
-  using Key = std::array<uint8_t, 33>;  // [0] = kind (AF_INET, AF_INET6, 'd' for a name); 0 = empty entry
+  using Key = std::array<char, 33>;  // [0] = kind (AF_INET, AF_INET6, 'd' for a name); 0 = empty entry
   struct Entry {
     Key key{};
     int64_t last_seen = 0;
