@@ -130,6 +130,36 @@ void sort_merge(std::vector<EntrySet::Item>& items, const EntrySet& set) {
 void EntrySet::finalize() {
   sort_merge(domains_, *this);
   sort_merge(urls_, *this);
+  lay_out_in_order();
+}
+
+void EntrySet::lay_out_in_order() {
+  size_t domain_bytes = 0, url_bytes = 0;
+  for (const Item& i : domains_) domain_bytes += i.size;
+  for (const Item& i : urls_) url_bytes += i.size;
+  std::string sorted;
+  sorted.resize(domain_bytes + url_bytes);
+  // Copies items [from, to) to `at` on; each key is fetched 16 items ahead of its copy.
+  auto copy = [&](std::vector<Item>& items, size_t from, size_t to, size_t at) {
+    for (size_t n = from; n < to; ++n) {
+      if (n + 16 < to) __builtin_prefetch(arena_.data() + items[n + 16].offset);
+      std::memcpy(sorted.data() + at, arena_.data() + items[n].offset, items[n].size);
+      items[n].offset = static_cast<uint32_t>(at);
+      at += items[n].size;
+    }
+  };
+  if (domains_.size() > 200000) {  // two cores, as in sort_merge
+    const size_t mid = domains_.size() / 2;
+    size_t first_bytes = 0;
+    for (size_t n = 0; n < mid; ++n) first_bytes += domains_[n].size;
+    std::thread t([&] { copy(domains_, mid, domains_.size(), first_bytes); });
+    copy(domains_, 0, mid, 0);
+    t.join();
+  } else {
+    copy(domains_, 0, domains_.size(), 0);
+  }
+  copy(urls_, 0, urls_.size(), domain_bytes);
+  arena_ = std::move(sorted);
 }
 
 uint64_t EntrySet::domain_entries() const {
@@ -258,8 +288,6 @@ struct Applier {
     unsigned char one[kEntryHeaderSize + kContributionSize];
     for (size_t n = 0; n < items.size(); ++n) {
       const auto& item = items[n];
-      // Sorted items point all over the arena: fetch keys ahead of LMDB's first touch.
-      if (n + 16 < items.size()) __builtin_prefetch(set.key(items[n + 16]).data());
       std::string_view key = set.key(item);
       if (!append && key > last) append = true;  // from here on all keys sort after the DB
       if (append) {
@@ -420,6 +448,7 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
     early = std::make_unique<name_index::Builder>(entries.domains().size(), result.generation);
     early_thread = std::thread([&] {
       try {
+        const auto start = std::chrono::steady_clock::now();
         unsigned char one[kEntryHeaderSize + kContributionSize];
         EntryHeader h;
         for (const auto& item : entries.domains()) {
@@ -427,6 +456,9 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
           decode_header(one, sizeof one, h);
           early->add(entries.key(item), h);
         }
+        if (timing)
+          std::cerr << "  index build (second core): "
+                    << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s\n";
       } catch (...) {
         early_error = std::current_exception();
       }
