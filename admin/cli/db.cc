@@ -22,6 +22,7 @@
 
 #include "admin/config/load.h"
 #include "policy/import/idna.h"
+#include "policy/import/huge_pages.h"
 #include "policy/import/importer.h"
 #include "policy/store/category_file.h"
 #include "policy/store/category_store.h"
@@ -512,9 +513,10 @@ int cmd_categories(const Args& a) {
 
 }  // namespace
 
-int run_db(int argc, char** argv) {
+int run_db(int argc, char** argv, char** process_argv) {
   try {
     Args a = parse_args(argc, argv);
+    if (a.command == "import") reexec_with_huge_page_malloc(process_argv);
     install_categories(a);
     if (a.command == "import") return cmd_import(a);
     if (a.command == "lookup") return cmd_lookup(a);

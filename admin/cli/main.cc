@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
   }
   const char* command = argv[1];
   if (std::strcmp(command, "check-config") == 0) return sekisho::cli::run_check_config(argc - 1, argv + 1);
-  if (std::strcmp(command, "db") == 0) return sekisho::cli::run_db(argc - 1, argv + 1);
+  if (std::strcmp(command, "db") == 0) return sekisho::cli::run_db(argc - 1, argv + 1, argv);
   if (std::strcmp(command, "ca") == 0) return sekisho::cli::run_ca(argc - 1, argv + 1);
   if (std::strcmp(command, "admin") == 0) return sekisho::cli::run_admin(argc - 1, argv + 1);
   if (std::strcmp(command, "device") == 0) return sekisho::cli::run_device(argc - 1, argv + 1);

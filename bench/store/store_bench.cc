@@ -29,6 +29,7 @@
 #include <string_view>
 #include <vector>
 
+#include "policy/import/huge_pages.h"
 #include "policy/import/importer.h"
 #include "policy/store/category_store.h"
 #include "policy/store/store_writer.h"
@@ -275,7 +276,10 @@ int main(int argc, char** argv) {
   try {
     std::string cmd = argc > 1 ? argv[1] : "";
     if (cmd == "gen" && argc == 4) return gen(std::stol(argv[2]), argv[3]);
-    if (cmd == "import" && argc == 7) return import(argv[2], argv[3], argv[4], argv[5], argv[6]);
+    if (cmd == "import" && argc == 7) {
+      reexec_with_huge_page_malloc(argv);  // as `sekisho db import` does
+      return import(argv[2], argv[3], argv[4], argv[5], argv[6]);
+    }
     if (cmd == "open" && argc == 3) return open_store(argv[2]);
     if (cmd == "lookup" && (argc == 6 || argc == 7))
       return lookup(argv[2], argv[3], std::stod(argv[4]), argv[5], argc == 7 ? argv[6] : "uniform");
