@@ -48,6 +48,7 @@ constexpr const char* kUsage =
     "  export [--source NAME] [--urls]\n"
     "  remove-source NAME\n"
     "  verify\n"
+    "  compact                    (fold the lookup index's delta into its base: after feed updates)\n"
     "  categories                 (the registry: built-ins, the file's additions, the store's ids)\n";
 
 struct UsageError : std::runtime_error {
@@ -405,6 +406,21 @@ int cmd_remove_source(const Args& a) {
   return 0;
 }
 
+int cmd_compact(const Args& a) {
+  if (!a.positional.empty()) throw UsageError("compact takes no arguments");
+  StoreWriter writer(a.db);
+  auto t0 = std::chrono::steady_clock::now();
+  StoreWriter::CompactResult r = writer.compact();
+  if (r.delta_keys == 0) {
+    std::cout << "nothing to compact: the lookup index is one base (generation " << r.generation << ")\n";
+    return 0;
+  }
+  std::cout << "compacted: " << r.delta_keys << " keys of the delta folded into a new base of " << r.base_keys
+            << " keys; generation " << r.generation << std::fixed << std::setprecision(2) << " ("
+            << seconds_since(t0) << " s)\n";
+  return 0;
+}
+
 // Integrity walk: every value decodes, its header equals the fold of its contributions, keys
 // are canonical, every contribution's source exists and per-source counts match the records;
 // and the lookup index (which matches on hashes, name_index.h) answers every stored name as
@@ -516,7 +532,7 @@ int cmd_categories(const Args& a) {
 int run_db(int argc, char** argv, char** process_argv) {
   try {
     Args a = parse_args(argc, argv);
-    if (a.command == "import") reexec_with_huge_page_malloc(process_argv);
+    if (a.command == "import" || a.command == "compact") reexec_with_huge_page_malloc(process_argv);
     install_categories(a);
     if (a.command == "import") return cmd_import(a);
     if (a.command == "lookup") return cmd_lookup(a);
@@ -524,6 +540,7 @@ int run_db(int argc, char** argv, char** process_argv) {
     if (a.command == "export") return cmd_export(a);
     if (a.command == "remove-source") return cmd_remove_source(a);
     if (a.command == "verify") return cmd_verify(a);
+    if (a.command == "compact") return cmd_compact(a);
     if (a.command == "categories") return cmd_categories(a);
     if (a.command == "help") {
       std::cout << kUsage;

@@ -526,7 +526,7 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
 namespace {
 
 template <typename F>
-WriteResult with_map_growth(CategoryStore& store, F&& f) {
+auto with_map_growth(CategoryStore& store, F&& f) -> decltype(f()) {
   for (int attempt = 0;; ++attempt) {
     try {
       return f();
@@ -552,6 +552,29 @@ WriteResult StoreWriter::remove_source(std::string_view name) {
   info.name = std::string(name);
   EntrySet empty;
   return with_map_growth(*store_, [&] { return write(info, empty, true); });
+}
+
+StoreWriter::CompactResult StoreWriter::compact() {
+  const std::string what = store_->path() + ": compact";
+  // The new base is written before the old one's pages are freed: the map may need to grow.
+  return with_map_growth(*store_, [&] {
+    TxnGuard txn(store_->env(), 0, what);
+    CompactResult r;
+    r.generation = get_u64(txn.get(), store_->meta_dbi(), schema::kMetaGeneration);
+    name_index::View delta;
+    if (r.generation == 0 || !delta.load(txn.get(), store_->index_dbi(), name_index::kKindDelta, r.generation))
+      return r;
+    r.delta_keys = delta.keys();
+    ++r.generation;
+    name_index::build(txn.get(), store_->domains_dbi(), store_->index_dbi(), r.generation);
+    MDB_stat st;
+    mdb_check(mdb_stat(txn.get(), store_->domains_dbi(), &st), what + ": stat");
+    r.base_keys = st.ms_entries;
+    put_u64(txn.get(), store_->meta_dbi(), schema::kMetaGeneration, r.generation);
+    put_u64(txn.get(), store_->meta_dbi(), schema::kMetaLastUpdate, static_cast<uint64_t>(std::time(nullptr)));
+    txn.commit(what);
+    return r;
+  });
 }
 
 std::vector<SourceInfo> StoreWriter::sources() {

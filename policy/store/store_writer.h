@@ -85,6 +85,16 @@ class StoreWriter {
   WriteResult replace_source(const SourceInfo& info, const EntrySet& entries);
   // Removes a source and its contributions; throws if the source does not exist.
   WriteResult remove_source(std::string_view name);
+  // Folds the lookup index's delta into a new base, in one write txn that bumps the generation
+  // and changes no entry. Imports write a delta while the keys they changed since the base stay
+  // under name_index::delta_limit (no rewrite of a base of hundreds of MB for a small feed), and
+  // every lookup then checks each candidate against the delta too: after a round of feed
+  // updates, this makes lookups probe one index again. Returns the delta's key count (0: there
+  // was no delta, nothing was written) and the generation now current.
+  struct CompactResult {
+    uint64_t delta_keys = 0, base_keys = 0, generation = 0;
+  };
+  CompactResult compact();
   std::vector<SourceInfo> sources();
   CategoryStore& store() { return *store_; }
 

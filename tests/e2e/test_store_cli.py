@@ -2,7 +2,7 @@
 
 Runs the real CLI binary (SEKISHO_CLI) against a temporary store: every import format on real
 files, refused-line reporting, --strict, source replacement, union of categories, IDN, .gz and
-stdin input, verify, and kill -9 in the middle of an import (the previous generation must stay
+stdin input, verify, compact, and kill -9 in the middle of an import (the previous generation must stay
 intact and readable); the filtering benchmark's setup path (bench/filter/run.sh --setup-only,
 tiny sizes). Loopback-free: no network at all.
 """
@@ -103,6 +103,18 @@ def test_real_lists_import_and_lookup(store):
     # The lookup index matches on hashes: verify asks it for every stored name.
     checked = re.search(r"^index: (\d+) names answered as by the B-tree$", verified, re.M)
     assert checked and int(checked.group(1)) > 10000, verified
+
+    # The later imports went into a delta over ut1's base: compact folds it into one base.
+    def answers(names):
+        return {n: re.sub(r"^generation: \d+$", "", lookup(store, n), flags=re.M) for n in names}
+    before = answers(("_video-bagarre.com", shared, ip, allow, "example.invalid"))
+    out = db(store, "compact").stdout
+    m = re.search(r"^compacted: (\d+) keys of the delta folded into a new base of (\d+) keys; generation 11", out, re.M)
+    assert m and int(m.group(1)) > 1000 and int(m.group(2)) > 300000, out
+    assert "nothing to compact" in db(store, "compact").stdout
+    assert answers(before) == before
+    verified = db(store, "verify").stdout
+    assert re.search(r"^index: \d+ names answered as by the B-tree$", verified, re.M), verified
 
 
 def test_replace_union_remove_idn_gz_stdin(store, tmp_path):

@@ -218,6 +218,21 @@ void import_sequence(uint64_t limit, unsigned page_cap = 0) {
     import("four", 150 + 50 * round);
     compare_all(w.store(), queries);
   }
+  {  // compact: the delta (if any) folded into a new base; the next import starts a delta on it
+    const uint64_t before = w.store().current_generation();
+    const bool had_delta = index_head(w.store(), name_index::kKindDelta, before);
+    const StoreWriter::CompactResult c = w.compact();
+    CHECK((c.delta_keys > 0) == had_delta);
+    CHECK(c.generation == before + (had_delta ? 1 : 0));
+    CHECK(w.store().current_generation() == c.generation);
+    CHECK(index_head(w.store(), name_index::kKindBase, c.generation));
+    CHECK_FALSE(index_head(w.store(), name_index::kKindDelta, c.generation));
+    compare_all(w.store(), queries);
+    CHECK(w.compact().delta_keys == 0);  // nothing left to fold
+    CHECK(w.store().current_generation() == c.generation);
+    import("four", 180);
+    compare_all(w.store(), queries);
+  }
   w.remove_source("one");
   w.remove_source("three");
   w.remove_source("four");
