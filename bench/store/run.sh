@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/store/run.sh — category store benchmark: 10M synthetic names + the real lists, then
-# import rate, size on disk, open time, RSS, lookup rate/p99, and Unbound with 1M local-zones.
+# import rate, size on disk, open time, RSS, lookup rate/p99 (with the real lists as a delta, and
+# after `sekisho db compact`), memory latency, and Unbound with 1M local-zones.
 # Usage: bench/store/run.sh [BUILD_DIR]   (env: N=10000000, UNBOUND_N=1000000, LOOKUP_SECONDS=3,
 #        LOOKUP_CPU=1: the core the lookup runs are pinned to)
 # Loopback only; every step is bounded with timeout.
@@ -55,6 +56,20 @@ for mix in uniform skewed; do
 done
 timeout 600 taskset -c "$cpu" "$bench" lookup "$db" "$work/names.txt" "$secs" btree uniform
 timeout 600 taskset -c "$cpu" "$bench" lookup "$db" "$work/names.txt" "$secs" seek uniform
+timeout 60 taskset -c "$cpu" "$bench" memlat
+if [ -d "$data" ]; then
+  # The real lists went into a delta over the synthetic base: every candidate of a lookup is
+  # checked against it too. `sekisho db compact` (what an admin runs after feed updates) folds
+  # it into one base.
+  cli="${SEKISHO_CLI:-$build/admin/sekisho}"
+  echo "== compact (sekisho db compact), then lookups again"
+  timeout 600 "$cli" db --db "$db" compact
+  for mix in uniform skewed; do
+    for strat in label batch; do
+      timeout 600 taskset -c "$cpu" "$bench" lookup "$db" "$work/names.txt" "$secs" "$strat" "$mix"
+    done
+  done
+fi
 
 echo "== unbound with $UNBOUND_N local-zone always_null"
 if command -v unbound >/dev/null; then

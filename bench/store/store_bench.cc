@@ -8,9 +8,13 @@
 //                                              STRAT label (index, B-tree if none) | batch (the
 //                                              index, 64 names per lookup_domains call) | btree | seek,
 //                                              MIX uniform (default) | skewed (Zipf-like, s = 1)
+//   store_bench memlat                         this machine's memory latency: dependent loads
+//                                              over 256 MiB (huge pages), the floor of a lookup
+//                                              that must reach memory once
 // Lookups run in batches of 64 between begin_batch/end_batch, as a loop thread would. Latency:
 // of single lookups; for `batch`, of whole 64-name calls (no name of a batch has its answer
 // before the call returns), and that divided by 64.
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include <time.h>
@@ -270,6 +274,31 @@ int lookup(const char* db, const char* names_path, double seconds, const char* s
   return 0;
 }
 
+// A pointer chase through a random cyclic permutation of 4M cache lines: every load waits for
+// the one before, as a single lookup waits for its index line.
+int memlat() {
+  const size_t lines = (size_t{256} << 20) / 64;
+  void* mem = mmap(nullptr, lines * 64, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) return 1;
+  madvise(mem, lines * 64, MADV_HUGEPAGE);  // as the store's index is mapped (PMD mappings)
+  auto* next = static_cast<uint64_t*>(mem);
+  std::vector<uint32_t> order(lines);
+  for (size_t i = 0; i < lines; ++i) order[i] = static_cast<uint32_t>(i);
+  std::mt19937_64 rng(7);
+  std::shuffle(order.begin(), order.end(), rng);
+  for (size_t i = 0; i < lines; ++i) next[order[i] * 8] = order[(i + 1) % lines];
+  uint64_t at = order[0];
+  const int steps = 4000000;
+  for (int i = 0; i < steps / 4; ++i) at = next[at * 8];  // warm the TLB and the mappings
+  auto t0 = Clock::now();
+  for (int i = 0; i < steps; ++i) at = next[at * 8];
+  const double ns = std::chrono::duration<double, std::nano>(Clock::now() - t0).count() / steps;
+  std::printf("memory latency %.0f ns (dependent loads over 256 MiB): one lookup at a time is bounded "
+              "by about %.1fM/s here (end %lu)\n", ns, 1e3 / ns, static_cast<unsigned long>(at));
+  munmap(mem, lines * 64);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -281,6 +310,7 @@ int main(int argc, char** argv) {
       return import(argv[2], argv[3], argv[4], argv[5], argv[6]);
     }
     if (cmd == "open" && argc == 3) return open_store(argv[2]);
+    if (cmd == "memlat" && argc == 2) return memlat();
     if (cmd == "lookup" && (argc == 6 || argc == 7))
       return lookup(argv[2], argv[3], std::stod(argv[4]), argv[5], argc == 7 ? argv[6] : "uniform");
   } catch (const std::exception& e) {
