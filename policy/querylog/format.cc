@@ -5,20 +5,42 @@
 
 #include <arpa/inet.h>
 
+#include <array>
 #include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 
 #include "policy/querylog/incident.h"
 #include "policy/store/categories.h"
 #include "policy/store/key_format.h"
+#include "policy/store/name_index.h"
 
 namespace sekisho::querylog {
 namespace {
 
 constexpr int64_t kUsPerDay = int64_t{86400} * 1000000;
 constexpr char kHexLower[] = "0123456789abcdef";
+// "0".."255": up to three digits, then the text's length in the last byte.
+constexpr auto kOctetText = [] {
+  std::array<std::array<char, 4>, 256> table{};
+  for (unsigned v = 0; v < 256; ++v) {
+    unsigned n = 0;
+    if (v >= 100) table[v][n++] = static_cast<char>('0' + v / 100);
+    if (v >= 10) table[v][n++] = static_cast<char>('0' + v / 10 % 10);
+    table[v][n++] = static_cast<char>('0' + v % 10);
+    table[v][3] = static_cast<char>(n);
+  }
+  return table;
+}();
+// Bytes a JSON string holds as they are: printable ASCII but '"' and '\\' (one load per byte
+// where four compares were, for the short ids and slugs the SWAR step leaves over).
+constexpr auto kJsonPlain = [] {
+  std::array<bool, 256> table{};
+  for (unsigned c = 0x20; c < 0x80; ++c) table[c] = c != '"' && c != '\\';
+  return table;
+}();
 constexpr size_t kMaxJsonName = 5 * 255;  // put_name<true>: a backslash, its escape and DDD per octet at most
 
 // Proleptic Gregorian date of a day count from 1970-01-01 (H. Hinnant's civil_from_days):
@@ -71,7 +93,7 @@ char* put_date(char* p, int64_t day) {
 char* put_time(char* p, int64_t time_us) {
   int64_t second = time_us / 1000000;
   if (time_us % 1000000 < 0) --second;  // floor, not truncation, before 1970
-  auto micros = static_cast<unsigned>(time_us - second * 1000000);
+  const auto micros = static_cast<unsigned>(time_us - second * 1000000);
   // The writer formats every logged query, and all but the microseconds change once a second:
   // each thread keeps the text of the last second it wrote ("2026-11-25T04:35:29.", at most 26
   // characters). The calendar and clock digits were ~8 % of the writer's time.
@@ -94,11 +116,9 @@ char* put_time(char* p, int64_t time_us) {
   }
   std::memcpy(p, cached_prefix, sizeof cached_prefix);  // the callers' buffers hold 48
   p += cached_length;
-  for (int k = 5; k >= 0; --k) {
-    p[k] = static_cast<char>('0' + micros % 10);
-    micros /= 10;
-  }
-  p += 6;
+  p = put2(p, micros / 10000);
+  p = put2(p, micros / 100 % 100);
+  p = put2(p, micros % 100);
   *p++ = 'Z';
   return p;
 }
@@ -199,7 +219,7 @@ class LineBuffer {
           }
         }
         const auto c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+        if (kJsonPlain[c]) {
           *p++ = static_cast<char>(c);
           ++i;
           continue;
@@ -374,15 +394,16 @@ size_t write_client_text(char (&out)[kMaxClientText], const QueryRecord& r, bool
   uint8_t addr[16];
   const size_t len = logged_address(r, anonymize, addr);
   if (len == 4) {
+    // Each octet's text from a table, copied as 4 bytes (the buffer has room to spare): the
+    // writer formats an address per line, and the digit branches were ~110 instructions.
     char* p = out;
     for (int i = 0; i < 4; ++i) {
-      const unsigned v = addr[i];
-      if (i > 0) *p++ = '.';
-      if (v >= 100) *p++ = static_cast<char>('0' + v / 100);
-      if (v >= 10) *p++ = static_cast<char>('0' + v / 10 % 10);
-      *p++ = static_cast<char>('0' + v % 10);
+      const auto& text = kOctetText[addr[i]];
+      std::memcpy(p, text.data(), 4);
+      p += text[3];
+      *p++ = '.';
     }
-    return static_cast<size_t>(p - out);
+    return static_cast<size_t>(p - out) - 1;  // no dot after the last octet
   }
   if (len == 16) {
     // inet_ntop for RFC 5952 compression and its embedded-IPv4 spellings; not the hot path
@@ -481,19 +502,78 @@ void append_time(std::string& out, int64_t time_us) {
   out.append(buf, static_cast<size_t>(put_time(buf, time_us) - buf));
 }
 
-void append_json_line(std::string& out, const QueryRecord& r, std::string_view tenant_id) {
-  char client[kMaxClientText];
-  const std::string_view client_view(client, write_client_text(client, r, r.log_mode == LogMode::anonymized));
+namespace {
 
-  LineBuffer line(out);
-  line.lit("{\"time\":\"");
-  line.advance_to(put_time(line.reserve(48), r.time_us));
+// How a query went ("type" to "rcode": qtype, transport, action, categories, rule, rule text,
+// rcode) takes a few dozen forms on a busy network, and formatting it was a third of a line's
+// instructions. The thread that formats (the writer) keeps the forms in a small direct-mapped
+// table keyed by every byte they are made of, compared in full (no text is copied for fields it
+// was not made from), and copies them when they recur.
+class StretchCache {
+ public:
+  static constexpr size_t kMaxKey = 96;    // 22 bytes of fields + a 64-byte rule text + 8 zeros
+  static constexpr size_t kMaxText = 240;  // longer stretches (many categories) are not kept
+
+  struct Entry {
+    uint16_t key_len = 0xFFFF;  // empty
+    uint16_t text_len = 0;
+    char key[kMaxKey];
+    char text[kMaxText];
+    std::string_view view() const { return {text, text_len}; }
+  };
+
+  // The entry for key, or nullptr; `slot` is where a miss should be stored. The key buffer
+  // holds kMaxKey bytes, zero past n up to the next multiple of 8: whole words are hashed.
+  const Entry* find(const char* key, size_t n, Entry*& slot) {
+    uint64_t h = n;
+    for (size_t i = 0; i < n; i += 8) h = policy::name_index::hash_mix(h, policy::swar::load8(key + i));
+    slot = &entries_[(h ^ (h >> 32)) & (kEntries - 1)];
+    if (slot->key_len == n && std::memcmp(slot->key, key, n) == 0) return slot;
+    return nullptr;
+  }
+  static void store(Entry& e, const char* key, size_t n, std::string_view text) {
+    if (text.size() > kMaxText) {
+      e.key_len = 0xFFFF;
+      return;
+    }
+    std::memcpy(e.key, key, n);
+    e.key_len = static_cast<uint16_t>(n);
+    std::memcpy(e.text, text.data(), text.size());
+    e.text_len = static_cast<uint16_t>(text.size());
+  }
+
+ private:
+  static constexpr size_t kEntries = 128;
+  Entry entries_[kEntries];
+};
+
+// Per thread, made on first use: only the writer thread formats lines, and ~43 KB of static TLS
+// in every thread of the process would be waste.
+StretchCache& how_cache() {
+  thread_local std::unique_ptr<StretchCache> cache;
+  if (!cache) cache = std::make_unique<StretchCache>();
+  return *cache;
+}
+
+// Appends a piece of the key (the caller has checked the room).
+char* put_key(char* k, const void* data, size_t n) {
+  std::memcpy(k, data, n);
+  return k + n;
+}
+
+// "\",\"tenant\":\"…\",\"client\":\"…\",\"device\":\"…\"" (the time's closing quote first).
+// Returns the client address as logged (in `client`), which a blocked line's incident ID needs.
+// Not kept like the how stretch: a busy tenant's clients are far more than a small table holds.
+std::string_view who_stretch(LineBuffer& line, const QueryRecord& r, std::string_view tenant_id,
+                             char (&client)[kMaxClientText]) {
+  const std::string_view client_view(client, write_client_text(client, r, r.log_mode == LogMode::anonymized));
   string_field(line, "\",\"tenant\":\"", tenant_id);
   plain_field(line, ",\"client\":\"", client_view);
   string_field(line, ",\"device\":\"", bounded(r.device));
-  line.lit(",\"name\":\"");
-  line.advance_to(put_name<true>(line.reserve(kMaxJsonName), r.qname, r.qname_len));
-  line.ch('"');
+  return client_view;
+}
+
+void format_how(LineBuffer& line, const QueryRecord& r, std::string_view rule_text) {
   line.lit(",\"type\":\"");
   if (const auto known = known_qtype(r.qtype); !known.empty()) {
     line.raw(known);
@@ -520,13 +600,57 @@ void append_json_line(std::string& out, const QueryRecord& r, std::string_view t
     line.ch('"');
   }
   plain_field(line, "],\"rule\":\"", rule_name(r.rule));
-  string_field(line, ",\"rule_text\":\"", bounded(r.rule_text));
+  string_field(line, ",\"rule_text\":\"", rule_text);
   line.lit(",\"rcode\":\"");
   if (const auto known = known_rcode(r.rcode); !known.empty()) {
     line.raw(known);
   } else {
     put_prefixed_number(line, "RCODE", r.rcode);
   }
+}
+
+// ",\"type\":\"…\",…,\"rcode\":\"…" (its closing quote is the next field's). The slugs come
+// from the category registry: its generation is part of the key.
+void how_stretch(LineBuffer& line, const QueryRecord& r) {
+  const std::string_view rule_text = bounded(r.rule_text);
+  if (rule_text.size() > sizeof r.rule_text) return format_how(line, r, rule_text);
+  char key[StretchCache::kMaxKey];
+  char* k = key;
+  const uint64_t registry = policy::category_registry_generation();
+  k = put_key(k, &registry, sizeof registry);
+  k = put_key(k, &r.categories, sizeof r.categories);
+  k = put_key(k, &r.qtype, sizeof r.qtype);
+  *k++ = static_cast<char>(r.transport);
+  *k++ = static_cast<char>(r.action);
+  *k++ = static_cast<char>(r.rule);
+  *k++ = static_cast<char>(r.rcode);
+  k = put_key(k, rule_text.data(), rule_text.size());
+  const size_t n = static_cast<size_t>(k - key);
+  std::memset(k, 0, 8);  // find() hashes whole words
+  StretchCache& cache = how_cache();
+  StretchCache::Entry* slot;
+  if (const StretchCache::Entry* e = cache.find(key, n, slot)) return line.raw(e->view());
+  thread_local std::string text;
+  text.clear();
+  LineBuffer part(text);
+  format_how(part, r, rule_text);
+  part.flush();
+  line.raw(text);
+  StretchCache::store(*slot, key, n, text);
+}
+
+}  // namespace
+
+void append_json_line(std::string& out, const QueryRecord& r, std::string_view tenant_id) {
+  LineBuffer line(out);
+  line.lit("{\"time\":\"");
+  line.advance_to(put_time(line.reserve(48), r.time_us));
+  char client[kMaxClientText];
+  const std::string_view client_view = who_stretch(line, r, tenant_id, client);
+  line.lit(",\"name\":\"");
+  line.advance_to(put_name<true>(line.reserve(kMaxJsonName), r.qname, r.qname_len));
+  line.ch('"');
+  how_stretch(line, r);
   if (r.upstream == kNoUpstream) {
     line.lit("\",\"upstream\":null");
   } else {

@@ -68,6 +68,7 @@ struct Extensions {
   std::array<bool, kMaxCategories> present{};
 };
 std::atomic<const Extensions*> g_extensions{nullptr};
+std::atomic<uint64_t> g_registry_generation{0};
 
 }  // namespace
 
@@ -81,7 +82,10 @@ void install_category_extensions(std::vector<CategoryDefinition> extensions) {
     e->present[d.id] = true;
   }
   g_extensions.store(e, std::memory_order_release);
+  g_registry_generation.fetch_add(1, std::memory_order_release);
 }
+
+uint64_t category_registry_generation() { return g_registry_generation.load(std::memory_order_acquire); }
 
 std::vector<CategoryDefinition> category_extensions() {
   const Extensions* e = g_extensions.load(std::memory_order_acquire);

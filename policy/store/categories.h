@@ -69,6 +69,9 @@ std::vector<CategoryInfo> all_categories();
 // them (category_file.h). Other threads' lookups see the old or the new set, never a mix:
 // the query path (EDE text, query log) reads the registry without a lock.
 void install_category_extensions(std::vector<CategoryDefinition> extensions);
+// Counts install_category_extensions calls: text made from slugs and kept (the query log's
+// per-thread stretches) is valid while this stays the same.
+uint64_t category_registry_generation();
 // The installed extensions (to restore them when a reload is rejected).
 std::vector<CategoryDefinition> category_extensions();
 const CategoryInfo* category_by_slug(std::string_view slug);
