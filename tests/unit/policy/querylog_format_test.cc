@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "policy/querylog/format.h"
@@ -411,4 +412,55 @@ TEST_CASE("querylog format: escapes at every offset of the eight-byte fast path"
       CHECK_MESSAGE(out == std::string(k, 'a') + want + std::string(9, 'b'), "offset ", k, " of ", want);
     }
   }
+}
+
+// The writer keeps "how it went" (type … rcode) per thread and copies it when it recurs: every
+// line must equal the line a thread with nothing kept formats, whatever came before it.
+TEST_CASE("querylog format: kept stretches give the lines a fresh thread formats") {
+  std::vector<ql::QueryRecord> records;
+  uint64_t seed = 7;
+  auto next = [&seed] { return seed = seed * 6364136223846793005ULL + 1442695040888963407ULL, seed >> 33; };
+  const char* rule_texts[] = {"", "", "badsite.example", "*.partner.example", "mon-fri 09:00-18:00"};
+  for (int i = 0; i < 3000; ++i) {
+    ql::QueryRecord r;
+    r.time_us = at("2026-12-07", 1, 2, 3, static_cast<int>(next() % 1000000));
+    r.tenant = 0;
+    r.qtype = static_cast<uint16_t>(std::initializer_list<int>{1, 28, 65, 16, 99}.begin()[next() % 5]);
+    r.rcode = static_cast<uint8_t>(next() % 3 == 0 ? 3 : 0);
+    r.transport = static_cast<ql::Transport>(next() % 4);
+    r.action = static_cast<ql::QueryAction>(next() % 4);
+    r.categories = next() % 3 == 0 ? 0 : (uint64_t{1} << (next() % 12)) | (uint64_t{1} << (next() % 12));
+    r.rule = static_cast<ql::RuleKind>(next() % 4);
+    ql::set_text(r.rule_text, rule_texts[next() % 5]);
+    const uint8_t v4[4] = {10, 0, static_cast<uint8_t>(next() % 4), static_cast<uint8_t>(next())};
+    ql::set_client_v4(r, v4);
+    ql::set_qname(r, wire({"n" + std::to_string(next() % 50), "example"}));
+    records.push_back(r);
+  }
+  std::string warm;
+  for (const auto& r : records) ql::append_json_line(warm, r, "acme");
+  // Formatted again, each on a new thread: nothing kept.
+  std::string cold;
+  for (const auto& r : records) std::thread([&] { ql::append_json_line(cold, r, "acme"); }).join();
+  CHECK(warm == cold);
+
+  // A slug renamed by a categories reload shows up in the next line, not the kept text.
+  ql::QueryRecord r = records[0];
+  r.categories = uint64_t{1} << 40;
+  auto define = [](const char* slug) {
+    sekisho::policy::CategoryDefinition d;
+    d.id = 40;
+    d.slug = slug;
+    d.name_en = d.name_ja = slug;
+    sekisho::policy::install_category_extensions({d});
+  };
+  define("first-name");
+  std::string a;
+  ql::append_json_line(a, r, "acme");
+  define("second-name");
+  std::string b;
+  ql::append_json_line(b, r, "acme");
+  sekisho::policy::install_category_extensions({});
+  CHECK(a.find("\"categories\":[\"first-name\"]") != std::string::npos);
+  CHECK(b.find("\"categories\":[\"second-name\"]") != std::string::npos);
 }
