@@ -302,9 +302,16 @@ run_workload() {
     done
     (( ${#active[@]} )) || die "no server could be started"
 
-    local round
+    # Odd rounds run the servers in the listed order, even rounds in reverse: this VM's speed
+    # drifts, and a fixed order would hand the same neighbour (and position) to a server each
+    # round. Ratios are taken within a round (below).
+    local round i
     for round in $(seq "$BENCH_ROUNDS"); do
-        for name in "${active[@]}"; do measure "$wl" "$name" "$round"; done
+        if (( round % 2 )); then
+            for name in "${active[@]}"; do measure "$wl" "$name" "$round"; done
+        else
+            for (( i = ${#active[@]} - 1; i >= 0; i-- )); do measure "$wl" "${active[i]}" "$round"; done
+        fi
     done
 
     for name in "${active[@]}" knot; do
