@@ -12,7 +12,7 @@ actions (rcode, records, SOA, TTL, EDE, no EDE without EDNS), AAAA/TXT under blo
 sharing one cache, nested networks, unknown client REFUSED + EDE 18, CNAME cloaking (fresh and on a
 cache hit, per tenant), schedules around the current time (UTC, Asia/Tokyo, wrapping midnight),
 tenants.d, SIGHUP reload (valid and invalid, pid unchanged), reload under dnsperf load, check-config
-errors with line numbers, and a store import while serving (under dnsperf load).
+errors with line numbers, and a store import and compaction while serving (under dnsperf load).
 
 A blocked name must never reach the upstream: asserted with the scripted upstream's query log.
 """
@@ -692,6 +692,13 @@ def test_import_while_serving_applies_without_restart(sekishod, upstream, tmp_pa
         db_import(store, "newfeed", ["fresh.example,gambling"])
         # the very next query, still under load, sees it (the answer is in the cache)
         assert_blockpage(sk, "fresh.example.", 17, "category=gambling tenant=acme")
+        # newfeed went into a delta of the lookup index: folding it into a new base while
+        # serving changes no answer
+        out = subprocess.run([CLI, "db", "--db", str(store), "compact"], check=True,
+                             capture_output=True, text=True, timeout=120).stdout
+        assert out.startswith("compacted: 1 keys of the delta"), out
+        assert_blockpage(sk, "www.fresh.example.", 17, "category=gambling tenant=acme")
+        assert_blockpage(sk, "l1.casino.example.", 17, "category=gambling tenant=acme")
     finally:
         t.join(40)
     assert not t.is_alive()

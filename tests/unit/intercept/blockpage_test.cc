@@ -60,7 +60,9 @@ void build_store(const fs::path& dir) {
   REQUIRE(sink.add_url("videos.example/adult", cats({"adult"}), 2));
   REQUIRE(sink.add_url("videos.example/news", cats({"news"}), 3));
   set.finalize();
-  w.replace_source(policy::SourceInfo{.name = "t"}, set);
+  policy::SourceInfo info;
+  info.name = "t";
+  w.replace_source(info, set);
 }
 
 constexpr const char* kConfig = R"(server:

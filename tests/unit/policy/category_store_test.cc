@@ -180,7 +180,9 @@ TEST_CASE("store: URL entries and the has-url marker") {
   sink.add_url("178.128.25.172/watch", cats({"adult"}), 3);
   CHECK_FALSE(sink.add_url("bad host.com/x", cats({"adult"}), 4));
   set.finalize();
-  w.replace_source(SourceInfo{.name = "u"}, set);
+  SourceInfo info;
+  info.name = "u";
+  w.replace_source(info, set);
   auto store = CategoryStore::open(dir.path.string());
   CategoryReader r(*store);
   REQUIRE(r.begin_batch());
