@@ -14,7 +14,8 @@ namespace sekisho::policy {
 // /sys/kernel/mm/transparent_hugepage/enabled) and GLIBC_TUNABLES does not mention
 // glibc.malloc.hugetlb yet, execs /proc/self/exe with the same argv and the tunable added; on
 // any failure it returns and the import runs on small pages (slower, same result). Call it
-// first thing in main, before threads or open files other than the standard ones exist.
+// before any thread starts or any file is opened: the exec keeps open descriptors (stdin for
+// `import -`) and loses everything else.
 void reexec_with_huge_page_malloc(char** argv);
 
 }  // namespace sekisho::policy
