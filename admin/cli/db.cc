@@ -30,6 +30,7 @@
 #include "policy/store/entry_codec.h"
 #include "policy/store/key_format.h"
 #include "policy/store/lmdb_util.h"
+#include "policy/store/name_index.h"
 #include "policy/store/schema.h"
 #include "policy/store/store_writer.h"
 
@@ -158,6 +159,20 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// "base of N keys", with " + delta of M keys (…)" while imports have written a delta over it
+// (name_index.h), for the generation `txn` sees.
+std::string index_summary(MDB_txn* txn, CategoryStore& store, uint64_t generation) {
+  name_index::View base, delta;
+  const bool have_delta = delta.load(txn, store.index_dbi(), name_index::kKindDelta, generation);
+  if (!base.load(txn, store.index_dbi(), name_index::kKindBase, have_delta ? delta.base_generation() : generation))
+    return "none (lookups walk the B-tree)";
+  std::string s = "base of " + std::to_string(base.keys()) + " keys";
+  if (have_delta)
+    s += " + delta of " + std::to_string(delta.keys()) +
+         " keys (every lookup checks both; `sekisho db compact` folds the delta into the base)";
+  return s;
+}
+
 int cmd_import(const Args& a) {
   std::string source = a.get("--source");
   std::string format_s = a.get("--format");
@@ -199,6 +214,10 @@ int cmd_import(const Args& a) {
             << " domain entries, " << set.urls().size() << " url entries; new keys " << r.inserted
             << ", existing keys updated " << r.updated << ", removed " << r.removed << "; generation "
             << r.generation << "\n";
+  {
+    TxnGuard txn(writer.store().env(), MDB_RDONLY, a.db);
+    std::cout << "lookup index: " << index_summary(txn.get(), writer.store(), r.generation) << "\n";
+  }
   std::cout << std::fixed << std::setprecision(2) << "time: parse " << parse_s << " s, write "
             << write_s << " s, total " << total << " s ("
             << static_cast<uint64_t>(total > 0 ? entries / total : 0) << " entries/s)\n";
@@ -323,7 +342,8 @@ int cmd_stats(const Args& a) {
             << "\ngeneration: " << meta(schema::kMetaGeneration) << "\nlast update: " << when
             << "\nsize on disk: " << size << " bytes (" << size / (1024 * 1024) << " MiB)"
             << "\ndomain keys: " << ds.ms_entries << "\nurl keys: " << us.ms_entries
-            << "\nB-tree depth: " << ds.ms_depth << "\n";
+            << "\nB-tree depth: " << ds.ms_depth
+            << "\nlookup index: " << index_summary(txn.get(), *store, meta(schema::kMetaGeneration)) << "\n";
   // Per category: one sequential walk (seconds for 10M keys; stats is not on any hot path).
   std::vector<uint64_t> per_cat(kMaxCategories, 0);
   MDB_cursor* cur;

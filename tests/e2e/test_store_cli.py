@@ -108,10 +108,15 @@ def test_real_lists_import_and_lookup(store):
     def answers(names):
         return {n: re.sub(r"^generation: \d+$", "", lookup(store, n), flags=re.M) for n in names}
     before = answers(("_video-bagarre.com", shared, ip, allow, "example.invalid"))
+    delta_line = re.search(r"^lookup index: base of (\d+) keys \+ delta of (\d+) keys", stats, re.M)
+    assert delta_line, stats
+    assert p.stdout.count("lookup index: base of") == 1, p.stdout  # the last import says it too
     out = db(store, "compact").stdout
     m = re.search(r"^compacted: (\d+) keys of the delta folded into a new base of (\d+) keys; generation 11", out, re.M)
     assert m and int(m.group(1)) > 1000 and int(m.group(2)) > 300000, out
+    assert int(m.group(1)) == int(delta_line.group(2)), (out, stats)
     assert "nothing to compact" in db(store, "compact").stdout
+    assert re.search(r"^lookup index: base of %s keys$" % m.group(2), db(store, "stats").stdout, re.M)
     assert answers(before) == before
     verified = db(store, "verify").stdout
     assert re.search(r"^index: \d+ names answered as by the B-tree$", verified, re.M), verified
