@@ -274,6 +274,9 @@ measure_once() {
 
 run_workload() {
     local wl=$1 d=$WORK/$1 name rc
+    # A workload with the full query log leaves GBs of dirty log pages; their writeback must
+    # not land in the next workload's rounds.
+    sync
     declare -F "wl_${wl}_setup" >/dev/null || die "unknown workload $wl"
     mkdir -p "$d/knot"
     "wl_${wl}_setup" "$d"
