@@ -6,7 +6,7 @@
 //   - Producers only ever call QueryLogRing::try_push: no lock, no system call, no wake-up per
 //     record, except that a ring reaching half its capacity wakes the writer (at most once per
 //     writer pass). The writer thread polls the rings at most Options::wake_interval apart,
-//     sooner at high rates: it sleeps until the busiest ring would be a quarter full (next_wait).
+//     sooner at high rates: it sleeps until the busiest ring would be a sixteenth full (next_wait).
 //   - set_tenant_names(), stats(), all_stats(), active_devices() and the counters may be
 //     called from any thread at any time; they take the stats mutex (control plane only).
 //   - start() and stop() are called from one controlling thread. stop() drains what the
@@ -100,7 +100,6 @@ class QueryLogWriter {
   struct Pending;
 
   void run();
-  // Returns true when some ring was at least a quarter full (poll again without sleeping).
   size_t drain_once();  // returns the most records taken from one ring
   std::chrono::microseconds next_wait(size_t taken, std::chrono::steady_clock::duration since) const;
   void process(std::span<const QueryRecord> records);

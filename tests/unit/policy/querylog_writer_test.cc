@@ -390,7 +390,7 @@ TEST_CASE("querylog writer: two producer loops, a stats reader and the writer, a
 
 // A steady stream faster than ring_capacity / wake_interval: a writer that slept the whole
 // interval between passes let the ring overflow (~75 % of these records were dropped); it now
-// sleeps until the ring would be a quarter full at the rate it measured, and a ring reaching
+// sleeps until the ring would be a sixteenth full at the rate it measured, and a ring reaching
 // half its capacity wakes it. The pace leaves the writer ~50 ms from half full to full, so a
 // loaded machine does not fail it; without both changes ~80 % of the records were dropped.
 TEST_CASE("querylog writer: a steady stream above capacity per wake interval loses nothing") {
