@@ -123,8 +123,9 @@ void QueryLogWriter::run() {
 // would be about a sixteenth full at the rate of the last pass, never longer than wake_interval,
 // and polls again at once when that is under 100 µs; the rest of the ring absorbs bursts and
 // stalls of the disk. A sixteenth, not a quarter: where the writer shares a core with a loop
-// (bench/filter), each pass holds the loop off, and passes of 2,048 records put the loop's p99
-// at 0.7-1.5 ms; passes of 512 at 0.3-0.5 ms, at the same throughput.
+// (bench/filter), each pass holds the loop off for its length; passes of 512 records instead of
+// 2,048 are the same work in smaller pieces (the p99 gain they showed in two runs did not repeat
+// in a third: bench/filter/README.md).
 std::chrono::microseconds QueryLogWriter::next_wait(size_t taken, std::chrono::steady_clock::duration since) const {
   const std::chrono::microseconds longest = options_.wake_interval;
   if (taken == 0 || rings_.empty()) return longest;
