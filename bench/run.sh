@@ -75,7 +75,7 @@ fi
 WORK=$(mktemp -d /tmp/sekisho-bench.XXXXXX)
 SUMMARY=$RESULTS/summary.tsv
 STARTUP=$RESULTS/startup.tsv
-printf 'workload\tserver\tstartup_s\trss_kib\tanon_kib\n' >"$STARTUP"
+printf 'workload\tserver\tstartup_s\trss_kib\tanon_kib\tstartup_rss_kib\n' >"$STARTUP"
 printf 'workload\tserver\tround\tqps\tmean_us\tp99_us\tlost\tsent\treceived\tanswers\tcpu_us_per_q\tupstream_cpu_ms\tother_cpu_pct\n' >"$SUMMARY"
 STATUS=0
 
@@ -207,6 +207,8 @@ start_server() {
     fi
     # Start-up = process start until the first answer (probe granularity ~40 ms).
     STARTED_S=$(awk -v a="$t_start" -v z="$EPOCHREALTIME" 'BEGIN { printf "%.3f", z - a }')
+    # Resident set at its first answer, before the warm-up touches the store's pages.
+    STARTED_RSS=$(rss_kib "$name")
 }
 
 # rss_kib NAME: resident set of the server now (all its memory: store pages touched, caches).
@@ -296,8 +298,9 @@ run_workload() {
         rc=0; start_server "$name" "$d" || rc=$?
         case $rc in
         0) warm "$name"; active+=("$name")
-           printf '%s\t%s\t%s\t%s\t%s\n' "$wl" "$name" "$STARTED_S" "$(rss_kib "$name")" "$(anon_kib "$name")" >>"$STARTUP"
-           log "$wl $name: answered ${STARTED_S} s after start, RSS $(( $(rss_kib "$name") / 1024 )) MiB" \
+           printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$wl" "$name" "$STARTED_S" "$(rss_kib "$name")" "$(anon_kib "$name")" "$STARTED_RSS" >>"$STARTUP"
+           log "$wl $name: answered ${STARTED_S} s after start (RSS then $(( STARTED_RSS / 1024 )) MiB)," \
+               "RSS $(( $(rss_kib "$name") / 1024 )) MiB" \
                "($(( $(anon_kib "$name") / 1024 )) MiB anonymous) after warm-up" ;;
         2) ;;                       # skipped (no sekishod binary)
         *) STATUS=1 ;;              # failed to start: reported, go on without it
@@ -405,9 +408,9 @@ END {
 }' "$WORK/median.txt" "$SUMMARY" | tee "$RESULTS/ratios.txt"
 
 # Start-up and memory: unbound/sekishod per workload (unbound's grows with its local zones).
-awk -F'\t' 'NR > 1 { t[$1, $2] = $3; r[$1, $2] = $4; a[$1, $2] = $5; w[$1] = 1 }
+awk -F'\t' 'NR > 1 { t[$1, $2] = $3; r[$1, $2] = $4; a[$1, $2] = $5; s[$1, $2] = $6; w[$1] = 1 }
 END { for (wl in w) if ((wl, "unbound") in t && (wl, "sekishod") in t) {
-        printf "start-up [%s]: unbound %.2f s, sekishod %.2f s; RSS unbound %d MiB (%d anonymous), sekishod %d MiB (%d anonymous)\n", wl, t[wl, "unbound"], t[wl, "sekishod"], r[wl, "unbound"] / 1024, a[wl, "unbound"] / 1024, r[wl, "sekishod"] / 1024, a[wl, "sekishod"] / 1024
+        printf "start-up [%s]: unbound %.2f s, sekishod %.2f s; RSS unbound %d MiB (%d anonymous), sekishod %d MiB at its first answer, %d MiB after warm-up (%d anonymous)\n", wl, t[wl, "unbound"], t[wl, "sekishod"], r[wl, "unbound"] / 1024, a[wl, "unbound"] / 1024, s[wl, "sekishod"] / 1024, r[wl, "sekishod"] / 1024, a[wl, "sekishod"] / 1024
         if (t[wl, "sekishod"] > 0) printf "ratio unbound/sekishod start-up: %.1f  [%s]\n", t[wl, "unbound"] / t[wl, "sekishod"], wl
         if (r[wl, "sekishod"] > 0) printf "ratio unbound/sekishod RSS: %.1f  [%s]\n", r[wl, "unbound"] / r[wl, "sekishod"], wl } }' \
     "$STARTUP" | tee -a "$RESULTS/ratios.txt"
