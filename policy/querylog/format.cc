@@ -612,8 +612,8 @@ void format_how(LineBuffer& line, const QueryRecord& r, std::string_view rule_te
 // ",\"type\":\"…\",…,\"rcode\":\"…" (its closing quote is the next field's). The slugs come
 // from the category registry: its generation is part of the key.
 void how_stretch(LineBuffer& line, const QueryRecord& r) {
-  const std::string_view rule_text = bounded(r.rule_text);
-  if (rule_text.size() > sizeof r.rule_text) return format_how(line, r, rule_text);
+  const std::string_view rule_text = bounded(r.rule_text);  // at most sizeof r.rule_text
+  static_assert(StretchCache::kMaxKey >= 22 + sizeof r.rule_text + 8, "fields, rule text, hash padding");
   char key[StretchCache::kMaxKey];
   char* k = key;
   const uint64_t registry = policy::category_registry_generation();
@@ -656,16 +656,15 @@ void append_json_line(std::string& out, const QueryRecord& r, std::string_view t
   // presentation text's '\\' and '"' (put_name), so where it holds no backslash (almost always)
   // it is the presentation text: copied here (a later piece may flush the line buffer), which
   // spares writing the name a second time (~320 instructions).
+  // (An empty name is written again below: harmless, it is empty there too.)
   char name[kMaxPresentationName];
   size_t name_len = 0;
   const bool blocked = r.action == QueryAction::blocked;
-  bool name_ready = false;
   if (blocked) {
     const auto n = static_cast<size_t>(json_name_end - json_name);
     if (n <= sizeof name && !std::memchr(json_name, '\\', n)) {
       std::memcpy(name, json_name, n);
       name_len = n;
-      name_ready = true;
     }
   }
   how_stretch(line, r);
@@ -677,7 +676,7 @@ void append_json_line(std::string& out, const QueryRecord& r, std::string_view t
   put_prefixed_number(line, ",\"latency_us\":", r.latency_us);
   if (blocked) {  // the ID the block page shows (incident.h)
     char id[kIncidentIdLength];
-    if (!name_ready) name_len = write_presentation_name(name, r.qname, r.qname_len);
+    if (name_len == 0) name_len = write_presentation_name(name, r.qname, r.qname_len);
     write_incident_id(id, tenant_id, client_view, {name, name_len}, utc_minute_of_us(r.time_us));
     line.lit(",\"incident\":\"");
     line.raw({id, sizeof id});

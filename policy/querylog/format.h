@@ -1,7 +1,8 @@
 // policy/querylog/format.h — QueryRecord → one JSON line, and the text helpers it needs.
 //
-// Pure functions, no shared state: called by the writer thread (and by stats for client and
-// name keys). Output is always valid JSON: names are presentation text (RFC 1035 §5.1: \DDD for
+// No shared state: called by the writer thread (and by stats for client and name keys); the
+// line formatter keeps a little text per thread (the current second, recurring "how it went"
+// stretches) and its output depends only on its arguments. Output is always valid JSON: names are presentation text (RFC 1035 §5.1: \DDD for
 // non-printable bytes, \. for a dot inside a label), and JSON strings escape control characters
 // and replace invalid UTF-8 with U+FFFD, so a hostile name or rule text cannot break a line.
 //

@@ -86,6 +86,9 @@ void EntrySet::append(EntrySet&& other) {
 
 namespace {
 
+// Above this many items, sorting and laying out keys split the work over two threads.
+constexpr size_t kTwoThreadItems = 200000;
+
 void sort_merge(std::vector<EntrySet::Item>& items, const EntrySet& set) {
   // Two prefix words first: equal ones are rare, so the arena (random memory) is seldom touched.
   // Zero-padding keeps the order identical to memcmp order for shorter keys (keys hold no NUL),
@@ -100,7 +103,7 @@ void sort_merge(std::vector<EntrySet::Item>& items, const EntrySet& set) {
     return a.prefix == b.prefix && a.prefix2 == b.prefix2 && a.size == b.size &&
            (a.size <= 16 || set.key(a).substr(16) == set.key(b).substr(16));
   };
-  if (items.size() > 200000) {
+  if (items.size() > kTwoThreadItems) {
     // Two cores: sort halves in parallel, then merge.
     auto mid = items.begin() + static_cast<std::ptrdiff_t>(items.size() / 2);
     std::thread t([&] { std::sort(items.begin(), mid, less); });
@@ -148,7 +151,7 @@ void EntrySet::lay_out_in_order() {
       at += items[n].size;
     }
   };
-  if (domains_.size() > 200000) {  // two cores, as in sort_merge
+  if (domains_.size() > kTwoThreadItems) {
     const size_t mid = domains_.size() / 2;
     size_t first_bytes = 0;
     for (size_t n = 0; n < mid; ++n) first_bytes += domains_[n].size;
