@@ -74,7 +74,7 @@ rm -f "$FILTER_DIR/names.txt"
 
 export BENCH_WORKLOAD_FILES="$here/workloads.sh"
 export BENCH_WORKLOADS=${FILTER_WORKLOADS:-filter blocked}
-export BENCH_SERVERS=${BENCH_SERVERS:-null unbound sekishod sekishod_nolog sekishod_off}
+export BENCH_SERVERS=${BENCH_SERVERS:-null unbound sekishod sekishod_nolog sekishod_off_log sekishod_off}
 # Short rounds, many of them: the ratios are medians of per-round ratios, and the servers of a
 # round run seconds apart, so the VM's drift moves them together.
 export BENCH_SECONDS=${BENCH_SECONDS:-2} BENCH_ROUNDS=${BENCH_ROUNDS:-9}

@@ -37,6 +37,8 @@ filter_queries() {
 
 # filter_configs DIR: sekishod with a tenant whose policy blocks malware (the blocked
 # names' category) and logs every query; sekishod_nolog the same with `log: none`;
+# sekishod_off_log the same tenant and log with a policy that blocks nothing (filtering off,
+# every query logged: against sekishod, the cost of filtering with the log held equal);
 # sekishod_off without tenants (no filtering, no query log); Unbound with the local zones.
 filter_configs() {
     local d=$1
@@ -64,6 +66,9 @@ YAML
     } >"$d/sekishod.yaml.in"
     # the same filtering without the query log: what the log costs, apart from the filtering
     sed 's/^    log: full$/    log: none/' "$d/sekishod.yaml.in" >"$d/sekishod_nolog.yaml.in"
+    # a policy that blocks nothing skips the category lookup (policy/decide.cc): filtering off
+    sed 's/^    block: \[malware, phishing, adult\]$/    block: []/' "$d/sekishod.yaml.in" >"$d/sekishod_off_log.yaml.in"
+    grep -q '^    block: \[\]$' "$d/sekishod_off_log.yaml.in" || { echo "filter_configs: policy block line not found" >&2; return 1; }
     {
         cat "$BENCH_DIR/conf/sekishod.yaml.in"
         echo "category_db: $FILTER_DIR/store"

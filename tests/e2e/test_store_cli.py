@@ -271,7 +271,13 @@ def test_filter_bench_setup_path(tmp_path):
         assert sum(q.startswith("www.b") for q in blocked) == len(blocked) // 5
         zone = (out / wl / "zone.txt").read_text()
         assert all(q.split()[0].replace(".bench.example", "") + " A" in zone for q in queries[:20])
-        for name in ("sekishod", "sekishod_off"):
+        # each variant differs from sekishod in the one setting it names
+        base = (out / wl / "sekishod.yaml.in").read_text().splitlines()
+        for name, changed in (("sekishod_nolog", ("    log: full", "    log: none")),
+                              ("sekishod_off_log", ("    block: [malware, phishing, adult]", "    block: []"))):
+            variant = (out / wl / ("%s.yaml.in" % name)).read_text().splitlines()
+            assert [(a, b) for a, b in zip(base, variant) if a != b] == [changed] and len(base) == len(variant)
+        for name in ("sekishod", "sekishod_nolog", "sekishod_off_log", "sekishod_off"):
             conf = out / wl / ("%s.yaml" % name)
             conf.write_text((out / wl / ("%s.yaml.in" % name)).read_text()
                             .replace("@PORT@", "5399").replace("@KNOT_PORT@", "5398"))
