@@ -60,8 +60,9 @@ constexpr std::array kUt1 = {
 static_assert(kRegistry.size() <= kFirstExtensionId, "built-ins outgrew their id range");
 
 // The file-defined categories, immutable once published. A replaced set is deliberately never
-// freed: the query path holds its CategoryInfo pointers without a lock, and a set is a few
-// hundred bytes per reload that changed the file.
+// freed: the query path holds its CategoryInfo pointers without a lock. A set is ~5 KiB, kept
+// once per reload that changed the file (install_category_extensions keeps the published set
+// when the definitions are equal).
 struct Extensions {
   std::vector<CategoryDefinition> defs;  // owns the strings the infos view
   std::array<CategoryInfo, kMaxCategories> by_id{};
@@ -75,6 +76,11 @@ std::atomic<uint64_t> g_registry_generation{0};
 std::span<const CategoryInfo> builtin_categories() { return kRegistry; }
 
 void install_category_extensions(std::vector<CategoryDefinition> extensions) {
+  // Every (re)load installs, and a rejected one installs the previous set again: publishing
+  // only a change keeps the never-freed sets from growing with each reload, and the query
+  // log's text kept per generation valid.
+  const Extensions* current = g_extensions.load(std::memory_order_acquire);
+  if (current ? current->defs == extensions : extensions.empty()) return;
   auto* e = new Extensions;
   e->defs = std::move(extensions);
   for (const auto& d : e->defs) {

@@ -40,6 +40,7 @@ struct CategoryDefinition {
   std::string name_ja;
   CategoryGroup group = CategoryGroup::kContent;
   std::string defined_at;  // "file:line"
+  bool operator==(const CategoryDefinition&) const = default;
 };
 
 // A set of category ids. Plain value type; cheap to copy.
@@ -67,7 +68,8 @@ std::span<const CategoryInfo> builtin_categories();
 std::vector<CategoryInfo> all_categories();
 // Replaces the file-defined categories (empty: built-ins only). The caller has validated
 // them (category_file.h). Other threads' lookups see the old or the new set, never a mix:
-// the query path (EDE text, query log) reads the registry without a lock.
+// the query path (EDE text, query log) reads the registry without a lock. Definitions equal
+// to the installed ones change nothing: no new set, the same generation.
 void install_category_extensions(std::vector<CategoryDefinition> extensions);
 // Counts install_category_extensions calls: text made from slugs and kept (the query log's
 // per-thread stretches) is valid while this stays the same.

@@ -280,6 +280,37 @@ TEST_CASE("categories file: YAML and CSV add categories after the built-ins") {
   CHECK(defs[0].defined_at == csv + ":3");
 }
 
+TEST_CASE("categories: a reload with the same definitions keeps the published set") {
+  // Sets are never freed (lock-free readers), and every reload installs: an unchanged file
+  // must not add a set (or invalidate the query log's kept text) per reload.
+  install_category_extensions({});
+  const uint64_t empty_generation = category_registry_generation();
+  install_category_extensions({});
+  CHECK(category_registry_generation() == empty_generation);
+
+  const std::vector<CategoryDefinition> defs{def(40, "c2", CategoryGroup::kSecurity), def(33, "intranet")};
+  install_category_extensions(defs);
+  const uint64_t installed = category_registry_generation();
+  CHECK(installed == empty_generation + 1);
+  const CategoryInfo* c2 = category_by_id(40);
+  REQUIRE(c2 != nullptr);
+  install_category_extensions(defs);  // a reload of the same file, or a rejected reload's restore
+  CHECK(category_registry_generation() == installed);
+  CHECK(category_by_id(40) == c2);  // the very same set
+
+  auto renamed = defs;
+  renamed[0].name_ja = "C2サーバ";  // any field differs: a new set
+  install_category_extensions(renamed);
+  CHECK(category_registry_generation() == installed + 1);
+  REQUIRE(category_by_id(40) != nullptr);
+  CHECK(category_by_id(40)->name_ja == "C2サーバ");
+  CHECK(c2->name_ja == "JA c2");  // the old set stays readable
+
+  install_category_extensions({});
+  CHECK(category_registry_generation() == installed + 2);
+  CHECK(category_by_id(40) == nullptr);
+}
+
 TEST_CASE("categories file: every problem is reported with file:line") {
   TempDir dir;
   std::vector<CategoryFileError> errors;
