@@ -23,6 +23,7 @@
 #include "admin/api/audit.h"
 #include "admin/api/auth.h"
 #include "admin/api/daily_stats.h"
+#include "admin/api/querylog_search.h"
 #include "admin/config/settings.h"
 #include "policy/policy.h"
 #include "policy/querylog/writer.h"
@@ -48,6 +49,7 @@ struct ApiHost {
   policy::CategoryStore* store = nullptr;  // null: no category store configured
   querylog::QueryLogWriter* querylog = nullptr;
   std::string querylog_directory;          // empty: no query-log files
+  uint64_t querylog_max_lines_scanned = LogQuery::kDefaultMaxLinesScanned;  // per search page
   std::string stats_directory;             // daily totals (daily_stats.h); empty: memory only
   std::function<int64_t()> now_s;          // wall clock; empty = system clock
 };

@@ -169,6 +169,7 @@ LogPage search_querylog(const std::string& directory, const LogQuery& query) {
   LogPage page;
   const Cursor cursor = parse_cursor(query.cursor);
   const size_t limit = std::max<size_t>(query.limit, 1);
+  const uint64_t max_scan = std::max<uint64_t>(query.max_lines_scanned, 1);
   // Times in the files are fixed-width UTC text, so comparing text compares instants.
   const std::string from = query.from_us == INT64_MIN ? std::string() : time_text(query.from_us);
   const std::string to = query.to_us == INT64_MAX ? std::string() : time_text(query.to_us);
@@ -224,6 +225,13 @@ LogPage search_querylog(const std::string& directory, const LogQuery& query) {
         const size_t prev_nl = stop_at >= 2 ? block.rfind('\n', stop_at - 2) : std::string::npos;
         const size_t start = prev_nl == std::string::npos ? 0 : prev_nl + 1;
         if (start == 0 && pos > 0) break;  // the line may begin in the previous block
+        if (page.lines_scanned >= max_scan) {
+          // This line is the next page's first: the cursor is the end of it (the start of
+          // the line scanned last), and the next page reads everything before that.
+          page.next_cursor = querylog::date_text(day) + ":" + std::to_string(pos + stop_at);
+          page.scan_limited = true;
+          return page;
+        }
         const std::string_view line(block.data() + start, stop_at - 1 - start);
         const uint64_t line_offset = pos + start;
         stop_at = start;

@@ -24,11 +24,17 @@ struct LogQuery {
   std::string action;        // exact action ("blocked", "resolved", …)
   size_t limit = 100;
   std::string cursor;        // from a previous page; empty = newest
+  // Lines one page may read: a rare name or client would otherwise scan every day on disk
+  // (seconds per million lines) while the admin thread serves nobody else. A page that
+  // reaches it ends early, scan_limited, with a cursor where the next page goes on.
+  uint64_t max_lines_scanned = kDefaultMaxLinesScanned;
+  static constexpr uint64_t kDefaultMaxLinesScanned = 1000000;
 };
 
 struct LogPage {
   std::vector<nlohmann::json> records;  // newest first (by file position within a day)
   std::string next_cursor;              // empty when there is nothing older
+  bool scan_limited = false;            // ended at max_lines_scanned before filling: next_cursor goes on
   uint64_t lines_scanned = 0;
   uint64_t lines_unreadable = 0;        // not JSON (a torn last line is never written; counted anyway)
 };

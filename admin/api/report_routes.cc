@@ -113,6 +113,7 @@ Response Api::querylog(Context& c) {
   std::transform(q.name.begin(), q.name.end(), q.name.begin(), [](unsigned char ch) { return std::tolower(ch); });
   q.action = param(c.request, "action");
   q.cursor = param(c.request, "cursor");
+  q.max_lines_scanned = host_.querylog_max_lines_scanned;
   if (std::string limit = param(c.request, "limit"); !limit.empty()) {
     size_t n = 0;
     auto [p, ec] = std::from_chars(limit.data(), limit.data() + limit.size(), n);
@@ -126,7 +127,9 @@ Response Api::querylog(Context& c) {
   } catch (const std::invalid_argument& e) {
     throw ApiError(400, e.what(), "cursor");
   }
-  json j = {{"records", page.records}, {"next_cursor", page.next_cursor.empty() ? json(nullptr) : json(page.next_cursor)}};
+  json j = {{"records", page.records},
+            {"next_cursor", page.next_cursor.empty() ? json(nullptr) : json(page.next_cursor)},
+            {"scan_limited", page.scan_limited}};
   return json_response(200, j);
 }
 

@@ -24,6 +24,7 @@ const I18N = {
     timezone: "タイムゾーン", add_schedule: "時間帯ルールを追加", remove_schedule: "このルールを削除",
     day_mon: "月", day_tue: "火", day_wed: "水", day_thu: "木", day_fri: "金", day_sat: "土", day_sun: "日",
     conflict: "他の人が先に変更しました。読み込み直しました。もう一度保存してください。",
+    log_partial: "ログの一部だけを検索しました。「さらに表示」で、より古い記録を検索します。",
   },
   en: {
     title: "sekisho admin", token: "API token", login: "Log in", logout: "Log out", overview: "Overview",
@@ -45,6 +46,7 @@ const I18N = {
     timezone: "Time zone", add_schedule: "Add a schedule", remove_schedule: "Remove this rule",
     day_mon: "Mon", day_tue: "Tue", day_wed: "Wed", day_thu: "Thu", day_fri: "Fri", day_sat: "Sat", day_sun: "Sun",
     conflict: "Someone changed this first. Reloaded; save again.",
+    log_partial: "Searched part of the log; More searches further back.",
   },
 };
 
@@ -167,6 +169,8 @@ async function loadLog(more) {
   }
   state.logCursor = r.data.next_cursor;
   $("log-more").hidden = !state.logCursor;
+  // A page the server's scan budget ended may hold few or no records: say why.
+  status(r.data.scan_limited ? t("log_partial") : "");
 }
 
 // Category checkboxes with display names; shared by the policy's list and each schedule entry.

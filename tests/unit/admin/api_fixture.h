@@ -45,7 +45,8 @@ struct ApiFixture {
   int64_t now = 1764000000;  // 2025-11-24T16:00:00Z
   std::unique_ptr<admin::Api> api;
 
-  explicit ApiFixture(const std::string& extra_main = "") {
+  explicit ApiFixture(const std::string& extra_main = "",
+                      uint64_t querylog_max_lines_scanned = admin::LogQuery::kDefaultMaxLinesScanned) {
     char tmpl[] = "/tmp/sekisho-api-XXXXXX";
     dir = ::mkdtemp(tmpl);
     config = (dir / "sekisho.yaml").string();
@@ -87,6 +88,7 @@ struct ApiFixture {
       return generation;
     };
     host.querylog_directory = (dir / "querylog").string();
+    host.querylog_max_lines_scanned = querylog_max_lines_scanned;
     host.now_s = [this] { return now; };
     api = std::make_unique<admin::Api>(std::move(host));
   }

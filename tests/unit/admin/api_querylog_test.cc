@@ -114,6 +114,54 @@ TEST_CASE("the querylog endpoint confines a tenant-admin to its own lines") {
   CHECK(f.call("GET", "/api/v1/querylog?limit=0", f.acme_token).status == 400);
 }
 
+TEST_CASE("query-log search: a rare name ends pages at the scan budget, each line read once") {
+  ApiFixture f("", 1000);
+  const auto dir = f.dir / "querylog";
+  std::filesystem::create_directories(dir);
+  // 4,500 lines over two days; the one "needle" line is the oldest of the older day.
+  for (const char* day : {"2026-11-24", "2026-11-25"}) {
+    std::string text;
+    for (int i = 0; i < 2250; ++i) {
+      const bool needle = std::string(day) == "2026-11-24" && i == 0;
+      ql::append_json_line(text, record(at(day, 1, 0, 0) + int64_t{i} * 1000000, needle ? "needle.example" : "n" + std::to_string(i) + ".example", 1,
+                                        ql::QueryAction::resolved),
+                           "acme");
+    }
+    sekisho::test::write_text(dir / (std::string("queries-") + day + ".jsonl"), text);
+  }
+  std::string cursor;
+  uint64_t scanned = 0;
+  int pages = 0;
+  std::vector<std::string> found;
+  while (true) {
+    auto page = ApiFixture::json_of(f.call("GET", "/api/v1/querylog?name=needle" + (cursor.empty() ? "" : "&cursor=" + cursor), f.acme_token));
+    ++pages;
+    for (const auto& r : page["records"]) found.push_back(r["name"]);
+    if (page["next_cursor"].is_null()) {
+      CHECK(page["scan_limited"] == false);
+      break;
+    }
+    CHECK(page["scan_limited"] == true);  // never full: only the budget ends these pages
+    cursor = page["next_cursor"];
+    REQUIRE(pages < 10);
+  }
+  CHECK(found == std::vector<std::string>{"needle.example"});
+  CHECK(pages == 5);  // 4,500 lines at 1,000 a page
+
+  // The same through search_querylog: every line is scanned exactly once over the pages.
+  sekisho::admin::LogQuery q;
+  q.tenant = "acme";
+  q.name = "needle";
+  q.max_lines_scanned = 1000;
+  while (true) {
+    auto p = sekisho::admin::search_querylog(dir.string(), q);
+    scanned += p.lines_scanned;
+    if (p.next_cursor.empty()) break;
+    q.cursor = p.next_cursor;
+  }
+  CHECK(scanned == 4500);
+}
+
 TEST_CASE("metrics: exposition format with bounded per-tenant series") {
   sekisho::admin::EngineSample s;
   s.queries_by_transport[0] = 10;
@@ -191,15 +239,18 @@ std::vector<std::string> reference(const std::string& dir, const std::vector<std
   return out;
 }
 
-std::vector<std::string> all_pages(const std::string& dir, sekisho::admin::LogQuery q, size_t& pages) {
+std::vector<std::string> all_pages(const std::string& dir, sekisho::admin::LogQuery q, size_t& pages,
+                                   size_t* scan_limited_pages = nullptr) {
   std::vector<std::string> out;
   pages = 0;
   while (true) {
     auto p = sekisho::admin::search_querylog(dir, q);
     ++pages;
+    if (scan_limited_pages && p.scan_limited) ++*scan_limited_pages;
     for (const auto& r : p.records) out.push_back(r["name"]);
     if (p.next_cursor.empty()) return out;
-    REQUIRE(p.records.size() == q.limit);
+    REQUIRE((p.records.size() == q.limit || p.scan_limited));
+    REQUIRE(p.lines_scanned <= q.max_lines_scanned);
     q.cursor = p.next_cursor;
   }
 }
@@ -239,6 +290,7 @@ TEST_CASE("query-log search: reading backwards by blocks and seeking by time equ
       {"gamma", at("2026-11-25", 6, 0, 0), INT64_MAX, "", 333},
       {"", INT64_MIN, at("2026-11-24", 0, 10, 0), "", 3},
   };
+  size_t scan_limited_pages = 0;
   for (const auto& c : cases) {
     sekisho::admin::LogQuery q;
     q.tenant = c.tenant;
@@ -254,7 +306,14 @@ TEST_CASE("query-log search: reading backwards by blocks and seeking by time equ
     REQUIRE(!want.empty());
     CHECK(got == want);
     CHECK(pages <= want.size() / c.limit + 1);
+    // A scan budget splits the same search into more, shorter pages: nothing lost or repeated.
+    q.max_lines_scanned = 997;
+    const size_t unlimited_pages = pages;
+    const auto limited = all_pages(dir.string(), q, pages, &scan_limited_pages);
+    CHECK(limited == want);
+    CHECK(pages >= unlimited_pages);
   }
+  CHECK(scan_limited_pages > 10);  // the sparse cases did meet the budget
   // The newest page reads only the end of the file.
   sekisho::admin::LogQuery q;
   q.tenant = "acme";
