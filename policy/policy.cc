@@ -111,6 +111,7 @@ std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& s
     snap->policies.push_back(std::move(cp));
   }
 
+  TenantTableBuilder networks;
   for (size_t t = 0; t < settings.tenants.size(); ++t) {
     const auto& ts = settings.tenants[t];
     const std::string path = "tenants[" + std::to_string(t) + "]";
@@ -148,7 +149,7 @@ std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& s
     for (size_t n = 0; n < ts.networks.size(); ++n) {
       const auto& net = ts.networks[n];
       uint16_t other = kNoTenant;
-      if (!snap->networks.add(net.family, net.address, net.prefix_length, index, &other)) {
+      if (!networks.add(net.family, net.address, net.prefix_length, index, &other)) {
         // Nested networks are fine (the most specific wins); the very same one twice is not.
         errors.push_back(error_at(net.mark, path + ".networks[" + std::to_string(n) + "]",
                                   "network " + net.text + " is already assigned to tenant '" +
@@ -157,6 +158,7 @@ std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& s
     }
     snap->tenants.push_back(std::move(tenant));
   }
+  snap->networks = networks.build();
   if (snap->tenants.size() >= kNoTenant) errors.push_back(config::ConfigError{settings.source, 0, 0, "tenants", "too many tenants"});
   return snap;
 }

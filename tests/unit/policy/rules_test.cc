@@ -3,8 +3,10 @@
 #include <arpa/inet.h>
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "admin/config/load.h"
 #include "policy/decide.h"
@@ -28,7 +30,7 @@ uint16_t find_v4(const TenantTable& t, const char* addr) {
   return t.find(AF_INET, reinterpret_cast<const uint8_t*>(&a));
 }
 
-void add_v4(TenantTable& t, const char* addr, uint8_t prefix, uint16_t tenant) {
+void add_v4(TenantTableBuilder& t, const char* addr, uint8_t prefix, uint16_t tenant) {
   in_addr a{};
   inet_pton(AF_INET, addr, &a);
   REQUIRE(t.add(AF_INET, reinterpret_cast<const uint8_t*>(&a), prefix, tenant, nullptr));
@@ -47,10 +49,11 @@ int64_t utc(int year, int month, int day, int hour, int minute) {
 }  // namespace
 
 TEST_CASE("tenant table: longest prefix wins, IPv4-mapped IPv6 is looked up as IPv4") {
-  TenantTable t;
-  add_v4(t, "0.0.0.0", 0, 0);
-  add_v4(t, "10.1.0.0", 16, 1);
-  add_v4(t, "10.1.2.0", 24, 2);
+  TenantTableBuilder b;
+  add_v4(b, "0.0.0.0", 0, 0);
+  add_v4(b, "10.1.0.0", 16, 1);
+  add_v4(b, "10.1.2.0", 24, 2);
+  const TenantTable t = b.build();
   CHECK(find_v4(t, "10.1.2.3") == 2);
   CHECK(find_v4(t, "10.1.3.3") == 1);
   CHECK(find_v4(t, "192.0.2.1") == 0);
@@ -63,8 +66,73 @@ TEST_CASE("tenant table: longest prefix wins, IPv4-mapped IPv6 is looked up as I
   in_addr dup{};
   inet_pton(AF_INET, "10.1.0.0", &dup);
   uint16_t existing = kNoTenant;
-  CHECK_FALSE(t.add(AF_INET, reinterpret_cast<const uint8_t*>(&dup), 16, 7, &existing));
+  CHECK_FALSE(b.add(AF_INET, reinterpret_cast<const uint8_t*>(&dup), 16, 7, &existing));
   CHECK(existing == 1);
+  inet_pton(AF_INET, "10.1.99.99", &dup);  // host bits do not make another network
+  CHECK_FALSE(b.add(AF_INET, reinterpret_cast<const uint8_t*>(&dup), 16, 7, &existing));
+  CHECK(TenantTable().find(AF_INET, reinterpret_cast<const uint8_t*>(&dup)) == kNoTenant);  // never built
+}
+
+TEST_CASE("tenant table: the flattened ranges answer as a longest-prefix match over every network") {
+  // Random nested, adjacent and disjoint networks of every length, both families; each lookup
+  // is checked against the plain definition (the longest network containing the address).
+  struct Net {
+    std::array<uint8_t, 16> address;
+    unsigned prefix;
+    uint16_t tenant;
+  };
+  auto contains = [](const Net& n, const uint8_t* a, unsigned bytes) {
+    for (unsigned bit = 0; bit < n.prefix && bit < bytes * 8; ++bit) {
+      const uint8_t m = static_cast<uint8_t>(0x80 >> (bit % 8));
+      if ((n.address[bit / 8] & m) != (a[bit / 8] & m)) return false;
+    }
+    return true;
+  };
+  uint32_t seed = 2026;
+  auto rnd = [&] { return seed = seed * 1664525u + 1013904223u; };
+  for (int family : {AF_INET, AF_INET6}) {
+    const unsigned bytes = family == AF_INET ? 4 : 16;
+    TenantTableBuilder b;
+    std::vector<Net> nets;
+    // A few /8-ish "regions" so that networks nest: every address starts from one of them.
+    std::vector<std::array<uint8_t, 16>> regions(4);
+    for (auto& r : regions)
+      for (auto& x : r) x = static_cast<uint8_t>(rnd() >> 24);
+    auto near = [&] {
+      std::array<uint8_t, 16> a = regions[rnd() % regions.size()];
+      const unsigned keep = 1 + rnd() % (bytes - 1);  // bytes kept from the region
+      for (unsigned i = keep; i < 16; ++i) a[i] = static_cast<uint8_t>(rnd() >> 24);
+      return a;
+    };
+    for (int i = 0; i < 400; ++i) {
+      Net n{near(), rnd() % (bytes * 8 + 1), static_cast<uint16_t>(i)};
+      if (i == 0) n.prefix = 0;
+      uint16_t existing = kNoTenant;
+      if (!b.add(family, n.address.data(), static_cast<uint8_t>(n.prefix), n.tenant, &existing)) continue;
+      nets.push_back(n);
+    }
+    const TenantTable t = b.build();
+    auto reference = [&](const uint8_t* a) {
+      const Net* best = nullptr;
+      for (const Net& n : nets)
+        if (contains(n, a, bytes) && (!best || n.prefix > best->prefix)) best = &n;
+      return best ? best->tenant : kNoTenant;
+    };
+    for (int i = 0; i < 4000; ++i) {
+      std::array<uint8_t, 16> a = i % 3 == 0 ? nets[rnd() % nets.size()].address : near();
+      if (i % 3 == 1) {  // a range's edge: the network's first or last address
+        const Net& n = nets[rnd() % nets.size()];
+        a = n.address;
+        for (unsigned bit = n.prefix; bit < bytes * 8; ++bit) {
+          const uint8_t m = static_cast<uint8_t>(0x80 >> (bit % 8));
+          a[bit / 8] = static_cast<uint8_t>(i % 2 ? a[bit / 8] | m : a[bit / 8] & ~m);
+        }
+      }
+      if (family == AF_INET6 && a[0] == 0) a[0] = 0x20;  // not ::ffff:v4 (looked up as IPv4)
+      CAPTURE(i);
+      REQUIRE(t.find(family, a.data()) == reference(a.data()));
+    }
+  }
 }
 
 TEST_CASE("domain list: name covers its subtree, *.name only the subtree") {
