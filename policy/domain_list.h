@@ -6,7 +6,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
+
+#include "resolver/base/string_map.h"
 
 namespace sekisho::policy {
 
@@ -23,11 +24,7 @@ class DomainList {
   size_t size() const { return names_.size() + subtrees_.size(); }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  using Map = std::unordered_map<std::string, std::string, Hash, std::equal_to<>>;
+  using Map = StringMap<std::string>;
   Map names_;     // wire name → pattern: the name and its subtree
   Map subtrees_;  // wire name → pattern: strictly below the name
 };

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 #include <vector>
 
 #include "admin/config/load.h"
@@ -16,6 +16,7 @@
 #include "policy/store/categories.h"
 #include "policy/tenants.h"
 #include "policy/timezone.h"
+#include "resolver/base/string_map.h"
 
 namespace sekisho::policy {
 
@@ -65,9 +66,9 @@ struct PolicySnapshot {
   std::vector<Tenant> tenants;
   std::vector<CompiledPolicy> policies;
   config::BlockpageSettings blockpage;
-  std::unordered_map<std::string, DeviceRef> devices_by_token;
+  StringMap<DeviceRef> devices_by_token;
 
-  const DeviceRef* find_device(const std::string& token) const {
+  const DeviceRef* find_device(std::string_view token) const {
     auto it = devices_by_token.find(token);
     return it == devices_by_token.end() ? nullptr : &it->second;
   }

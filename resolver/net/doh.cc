@@ -99,7 +99,7 @@ void handle_doh(Worker& w, std::shared_ptr<net::http::Exchange> ex) {
   origin.peer = req.peer;
   if (!token.empty()) {
     const Runtime& rt = *w.runtime();
-    const policy::DeviceRef* device = rt.policies->find_device(std::string(token));
+    const policy::DeviceRef* device = rt.policies->find_device(token);
     if (!device) return reject(w, *ex, 404, "unknown device token");
     origin.device = {OriginDevice::State::known, *device, rt.generation};
   }
