@@ -10,6 +10,7 @@
 
 #include "admin/api/daily_stats.h"
 #include "policy/querylog/format.h"
+#include "tests/unit/temp_dir.h"
 
 namespace ql = sekisho::querylog;
 using sekisho::admin::DailyStats;
@@ -31,15 +32,7 @@ ql::TenantStats snapshot(const std::string& id, std::vector<ql::HourBucket> hour
   return s;
 }
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    path = std::filesystem::temp_directory_path() / ("daily-stats-test-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+using sekisho::test::TempDir;
 
 }  // namespace
 

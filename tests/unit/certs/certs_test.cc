@@ -14,24 +14,14 @@
 #include "certs/ca.h"
 #include "certs/leaf_minter.h"
 #include "certs/x509_build.h"
+#include "tests/unit/temp_dir.h"
 
 using namespace sekisho::certs;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "sekisho-certs-XXXXXX").string();
-    REQUIRE(mkdtemp(t.data()) != nullptr);
-    path = t;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using sekisho::test::TempDir;
 
 unsigned file_mode(const fs::path& p) {
   struct stat st {};

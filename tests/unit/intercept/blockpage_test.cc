@@ -22,6 +22,7 @@
 #include "policy/querylog/record.h"
 #include "policy/store/category_store.h"
 #include "policy/store/store_writer.h"
+#include "tests/unit/temp_dir.h"
 
 using namespace sekisho;
 using namespace sekisho::intercept;
@@ -29,18 +30,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "sekisho-intercept-XXXXXX").string();
-    REQUIRE(mkdtemp(t.data()) != nullptr);
-    path = t;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using sekisho::test::TempDir;
 
 policy::CategorySet cats(std::initializer_list<const char*> slugs) {
   policy::CategorySet s;

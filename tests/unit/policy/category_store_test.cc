@@ -18,20 +18,14 @@
 #include "policy/store/entry_codec.h"
 #include "policy/store/lmdb_util.h"
 #include "policy/store/store_writer.h"
+#include "tests/unit/temp_dir.h"
 
 using namespace sekisho::policy;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sekisho_store_test_XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using sekisho::test::TempDir;
 
 CategorySet cats(std::initializer_list<const char*> slugs) {
   CategorySet s;

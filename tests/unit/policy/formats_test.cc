@@ -15,6 +15,7 @@
 #include "policy/import/importer.h"
 #include "policy/store/entry_codec.h"
 #include "policy/store/key_format.h"
+#include "tests/unit/temp_dir.h"
 
 using namespace sekisho::policy;
 namespace fs = std::filesystem;
@@ -58,14 +59,7 @@ Parsed parse(Format f, const std::string& text, CategorySet defaults = malware()
   return p;
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    char tmpl[] = "/tmp/sekisho_fmt_test_XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-};
+using sekisho::test::TempDir;
 
 }  // namespace
 

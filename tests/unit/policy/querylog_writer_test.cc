@@ -14,24 +14,14 @@
 #include "policy/querylog/format.h"
 #include "policy/querylog/incident.h"
 #include "policy/querylog/writer.h"
+#include "tests/unit/temp_dir.h"
 
 namespace fs = std::filesystem;
 namespace ql = sekisho::querylog;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "sekisho-querylog-XXXXXX").string();
-    REQUIRE(::mkdtemp(templ.data()) != nullptr);
-    path = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using sekisho::test::TempDir;
 
 int64_t at(const char* date, int h, int m = 0, int s = 0) {
   return (*ql::parse_date(date) * 86400 + h * 3600 + m * 60 + s) * int64_t{1000000};

@@ -21,20 +21,14 @@
 #include "policy/store/name_index.h"
 #include "policy/store/schema.h"
 #include "policy/store/store_writer.h"
+#include "tests/unit/temp_dir.h"
 
 using namespace sekisho::policy;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct IndexTempDir {
-  fs::path path;
-  IndexTempDir() {
-    char tmpl[] = "/tmp/sekisho_index_test_XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~IndexTempDir() { fs::remove_all(path); }
-};
+using sekisho::test::TempDir;
 
 // Small alphabets so that names share many ancestors (the interesting case for suffix rules).
 std::string random_name(std::mt19937_64& rng) {
@@ -193,7 +187,7 @@ bool index_head(CategoryStore& store, unsigned char kind, uint64_t generation) {
 void import_sequence(uint64_t limit, unsigned page_cap = 0) {
   name_index::set_delta_limit_for_test(limit);
   name_index::set_page_cap_for_test(page_cap);
-  IndexTempDir dir;
+  TempDir dir;
   StoreWriter w(dir.path.string());
   std::mt19937_64 rng(20240611 + limit);
   const auto queries = query_mix(rng);
@@ -257,7 +251,7 @@ TEST_CASE("store index: answers exactly as the B-tree through imports, replaceme
 }
 
 TEST_CASE("store index: long names and many labels") {
-  IndexTempDir dir;
+  TempDir dir;
   StoreWriter w(dir.path.string());
   std::string many;  // 126 one-letter labels + "com": 255 bytes is too long; stop at 253
   while (many.size() + 2 + 3 <= 253) many += "a.";
@@ -285,7 +279,7 @@ TEST_CASE("store index: long names and many labels") {
 }
 
 TEST_CASE("store index: a snapshot never uses the index of another generation") {
-  IndexTempDir dir;
+  TempDir dir;
   StoreWriter w(dir.path.string());
   EntrySet set;
   set.add_domain(key_of("old.example"), kFlagSubtree, CategorySet(2));
@@ -353,7 +347,7 @@ TEST_CASE("store index: 10,000 lookups allocate nothing and are noexcept") {
   static_assert(noexcept(std::declval<CategoryReader&>().end_batch()));
   static_assert(noexcept(std::declval<CategoryReader&>().lookup_domains({}, {})));
   static_assert(noexcept(std::declval<CategoryReader&>().lookup_wires({}, {})));
-  IndexTempDir dir;
+  TempDir dir;
   StoreWriter w(dir.path.string());
   std::mt19937_64 rng(99);
   EntrySet set = random_source(rng, 2000);
@@ -403,7 +397,7 @@ TEST_CASE("store index: 10,000 lookups allocate nothing and are noexcept") {
 // the store answers, in every snapshot. The reader lives through all the imports, as a loop's
 // does; a memo keyed by name alone would answer the second round with the first round's data.
 TEST_CASE("name memo: answers as the store, and no import leaves a remembered name stale") {
-  IndexTempDir dir;
+  TempDir dir;
   StoreWriter w(dir.path.string());
   std::mt19937_64 rng(4242);
   const auto queries = query_mix(rng);
@@ -443,7 +437,7 @@ TEST_CASE("name memo: answers as the store, and no import leaves a remembered na
 }
 
 TEST_CASE("name memo: long names are looked up every time, and still answered") {
-  IndexTempDir dir;
+  TempDir dir;
   StoreWriter w(dir.path.string());
   EntrySet set;
   const std::string parent = "a-rather-long-label-for-a-cdn-name.example.com";  // wire > kMaxWire
