@@ -1,11 +1,14 @@
-// The cache-hit path allocates nothing: checked with a counting global operator new, first on
-// the stage functions the hit path calls, then through run_query with a real (unstarted) Worker.
+// The serving path allocates nothing: checked with a counting global operator new, first on
+// the stage functions the cache-hit path calls, then through run_query with a real (unstarted)
+// Worker — without tenants, and with a tenant, the category store and the query log.
 #include <doctest/doctest.h>
 #include <uv.h>
 
 #include <atomic>
+#include <algorithm>
 #include <ctime>
 #include <cstdlib>
+#include <fstream>
 #include <new>
 #include <string>
 #include <vector>
@@ -13,6 +16,10 @@
 #include "admin/config/configuration.h"
 #include "admin/config/settings.h"
 #include "policy/policy.h"
+#include "policy/querylog/ring.h"
+#include "policy/store/entry_codec.h"
+#include "policy/store/key_format.h"
+#include "policy/store/store_writer.h"
 #include "resolver/base/clock.h"
 #include "resolver/cache/answer.h"
 #include "resolver/cache/cache.h"
@@ -23,6 +30,7 @@
 #include "resolver/server.h"
 #include "resolver/worker.h"
 #include "tests/unit/resolver/dns_builder.h"
+#include "tests/unit/temp_dir.h"
 
 // ---- counting allocator (whole binary; counts only on a thread that switched it on) ----------
 namespace {
@@ -225,6 +233,105 @@ TEST_CASE("run_query cache hit through a real Worker allocates nothing") {
     CHECK(worker.counters().cache_misses == 0);
 
     // Close the loop's handles so ~Worker's uv_loop_close succeeds.
+    uv_walk(
+        worker.loop(),
+        [](uv_handle_t* h, void*) {
+          if (!uv_is_closing(h)) uv_close(h, nullptr);
+        },
+        nullptr);
+    uv_run(worker.loop(), UV_RUN_DEFAULT);
+  }
+}
+
+// The filtering path as a loop runs it: a tenant by source network, the category store behind
+// the loop's name memo, blocked answers with their EDE, cache hits, and a query-log record for
+// every query pushed into the loop's ring.
+TEST_CASE("run_query with a tenant, the category store and the query log allocates nothing") {
+  sekisho::test::TempDir dir;
+  const std::string store_dir = (dir.path / "store").string();
+  std::filesystem::create_directories(store_dir);
+  {
+    policy::StoreWriter w(store_dir);
+    policy::EntrySet set;
+    char key[policy::kMaxKeyLen];
+    const size_t n = policy::make_name_key("blocked.example", key);
+    REQUIRE(n > 0);
+    set.add_domain(std::string(key, n), policy::kFlagSubtree, policy::CategorySet(uint64_t{1} << policy::category_by_slug("malware")->id));
+    set.finalize();
+    policy::SourceInfo info;
+    info.name = "test";
+    info.format = "domains";
+    w.replace_source(info, set);
+  }
+  const std::string config_path = (dir.path / "sekisho.yaml").string();
+  std::ofstream(config_path) << "server:\n  threads: 1\n  listen:\n    dns: [\"127.0.0.1:0\"]\n"
+                                "upstreams: [\"127.0.0.1:9\"]\n"
+                                "category_db: " << store_dir << "\n"
+                                "blockpage: {ipv4: 192.0.2.10, ttl: 60}\n"
+                                "querylog: {directory: \"" << (dir.path / "querylog").string() << "\"}\n"
+                                "tenants:\n  - {id: acme, networks: [\"127.0.0.0/8\"], policy: office}\n"
+                                "policies:\n  office: {block: [malware], action: blockpage, log: full}\n";
+  config::Configuration configuration = config::load_configuration(config_path);
+  for (const auto& e : configuration.errors) FAIL_CHECK(e.to_string());
+  REQUIRE(configuration.ok());
+  resolver::Server server(std::move(configuration), config_path);
+  {
+    resolver::Worker worker(server, 0);  // never started: no thread, no sockets
+    querylog::QueryLogRing ring(16384);
+    worker.set_querylog_ring(&ring, true);
+
+    const Msg allowed = client_query("www.example.com", 1, 0x1111, 0x0100, true, 1232, false);
+    const Msg blocked = client_query("blocked.example", 1, 0x2222, 0x0100, true, 1232, false);
+    const Msg below = client_query("www.Blocked.example", 1, 0x3333, 0x0100, true, 1232, false);
+    resolver::DecodedQuery q;
+    REQUIRE(resolver::decode(allowed.span(), q) == resolver::DecodeResult::ok);
+    server.cache().insert(cache::make_key(q.question, q.edns.do_bit, q.header.flags & dns::flag::kCd), warm_answer(),
+                          monotonic_ms());
+
+    resolver::Origin origin;
+    origin.transport = resolver::Transport::udp;
+    std::string why;
+    const auto peer = net::parse_socket_address("127.0.0.5:5353", 0, why);  // a tenant's network
+    REQUIRE(peer);
+    origin.peer = *peer;
+    std::vector<uint8_t> out(65535);
+    const uint8_t blockpage[4] = {192, 0, 2, 10};
+    auto answers_with_blockpage = [&](size_t len) {
+      return std::search(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(len), blockpage, blockpage + 4) !=
+             out.begin() + static_cast<std::ptrdiff_t>(len);
+    };
+    const Msg* queries[] = {&allowed, &blocked, &below};
+    auto run_batch = [&](int rounds, uint64_t& answered, uint64_t& blockpages) {
+      resolver::BatchScope batch(worker);  // as the UDP listener wraps each receive batch
+      for (int i = 0; i < rounds; ++i)
+        for (const Msg* m : queries) {
+          size_t out_len = 0;
+          if (resolver::run_query(worker, m->span(), origin, out, out_len) != resolver::Step::answered || out_len == 0) continue;
+          ++answered;
+          blockpages += answers_with_blockpage(out_len);
+        }
+    };
+    uint64_t answered = 0, blockpages = 0;
+    run_batch(1, answered, blockpages);  // first sight: the name memo and the store's snapshot
+    REQUIRE(answered == 3);
+    REQUIRE(blockpages == 2);
+    const uint64_t memo_misses = worker.counters().category_memo_misses;
+
+    answered = blockpages = 0;
+    uint64_t allocations = 0;
+    {
+      CountAllocations counter;
+      for (int b = 0; b < 100; ++b) run_batch(21, answered, blockpages);  // 63 queries a batch
+      allocations = counter.count();
+    }
+    CHECK(answered == 6300);
+    CHECK(blockpages == 4200);
+    CHECK(allocations == 0);
+    CHECK(worker.counters().category_memo_misses == memo_misses);  // repeats came from the memo
+    CHECK(worker.counters().cache_hits >= 2100);
+    CHECK(ring.size_approx() == 6303);  // one record a query, none dropped
+    CHECK(ring.dropped() == 0);
+
     uv_walk(
         worker.loop(),
         [](uv_handle_t* h, void*) {
