@@ -14,12 +14,18 @@
 #include "resolver/worker.h"
 
 namespace sekisho::resolver {
-namespace {
 
-struct WriteRequest {
-  uv_write_t req;
+struct TcpConnection::WriteRequest {
+  uv_write_t req;  // first: the completion callback gets &req back
   std::string bytes;
 };
+
+namespace {
+
+// Spare write requests a connection keeps, and the buffer each may keep: more than a few writes
+// in flight means a slow reader, which the write queue limit handles.
+constexpr size_t kSpareWrites = 4;
+constexpr size_t kSpareBufferBytes = 64 * 1024;
 
 const config::TcpSettings& tcp_settings(Worker& w) { return w.runtime()->settings.server.tcp; }
 
@@ -55,6 +61,7 @@ void TcpConnection::accept(Worker& worker, uv_stream_t* server, Transport transp
   uv_tcp_init(worker.loop(), &c->handle_);
   c->handle_.data = c;
   c->handles_open_ = 1;
+  c->spare_writes_.reserve(kSpareWrites);
   // A connection we do not take is closed before it is counted or registered.
   auto discard = [c] {
     c->closing_ = true;
@@ -200,6 +207,17 @@ void TcpConnection::resolve_device() {
 void TcpConnection::process_frames() {
   size_t pos = 0;
   BatchScope batch(worker_);
+  // The answers this read produces go out together, once the loop below is done (also when
+  // it returns early: a closed connection writes nothing).
+  struct Gathering {
+    TcpConnection& c;
+    bool outer;
+    explicit Gathering(TcpConnection& conn) : c(conn), outer(conn.gathering_) { c.gathering_ = true; }
+    ~Gathering() {
+      c.gathering_ = outer;
+      if (!outer) c.flush_answers();
+    }
+  } gathering(*this);
   resolve_device();
   const uint32_t max_pipelined = tcp_settings(worker_).max_pipelined;
   while (!closing_ && in_len_ - pos >= 2) {
@@ -242,33 +260,75 @@ void TcpConnection::send_answer(std::span<const uint8_t> answer) {
     close();
     return;
   }
-  std::string frame(2 + answer.size(), '\0');
-  dns::write_u16(reinterpret_cast<uint8_t*>(frame.data()), static_cast<uint16_t>(answer.size()));
-  std::memcpy(frame.data() + 2, answer.data(), answer.size());
+  uint8_t length[2];
+  dns::write_u16(length, static_cast<uint16_t>(answer.size()));
+  out_pending_.append(reinterpret_cast<const char*>(length), sizeof length);
+  out_pending_.append(reinterpret_cast<const char*>(answer.data()), answer.size());
   last_activity_ms_ = monotonic_ms();
-  if (!tls_) return send_bytes(std::move(frame));
-  if (!tls_->write({reinterpret_cast<const uint8_t*>(frame.data()), frame.size()})) {
-    close();
-    return;
-  }
-  std::string records;
-  tls_->take_output(records);
-  send_bytes(std::move(records));
+  if (!gathering_) flush_answers();
 }
 
+// Writes the gathered answers: through the TLS session as one write (records of up to 16 KiB),
+// or as they are. The spare request's cleared buffer becomes the next gathering buffer.
+void TcpConnection::flush_answers() {
+  if (closing_ || out_pending_.empty()) return;
+  WriteRequest* w = take_write_request();
+  if (tls_) {
+    const bool written = tls_->write({reinterpret_cast<const uint8_t*>(out_pending_.data()), out_pending_.size()});
+    out_pending_.clear();
+    if (!written) {
+      recycle(w);
+      close();
+      return;
+    }
+    tls_->take_output(w->bytes);
+  } else {
+    w->bytes.swap(out_pending_);
+  }
+  start_write(w);
+}
+
+// Handshake records, alerts, close_notify: after any answers gathered before them.
 void TcpConnection::send_bytes(std::string bytes) {
+  flush_answers();
   if (closing_ || bytes.empty()) return;
-  auto* w = new WriteRequest{{}, std::move(bytes)};
+  WriteRequest* w = take_write_request();
+  w->bytes = std::move(bytes);
+  start_write(w);
+}
+
+TcpConnection::WriteRequest* TcpConnection::take_write_request() {
+  if (spare_writes_.empty()) return new WriteRequest{};
+  WriteRequest* w = spare_writes_.back().release();
+  spare_writes_.pop_back();
+  return w;
+}
+
+// libuv completes (or cancels) every write before the handle's close callback, so the
+// connection is still alive when a request comes back.
+void TcpConnection::recycle(WriteRequest* w) {
+  if (spare_writes_.size() >= kSpareWrites || w->bytes.capacity() > kSpareBufferBytes) {
+    delete w;
+    return;
+  }
+  w->bytes.clear();
+  spare_writes_.emplace_back(w);
+}
+
+void TcpConnection::start_write(WriteRequest* w) {
+  if (w->bytes.empty()) {
+    recycle(w);
+    return;
+  }
   w->req.data = this;
   uv_buf_t buf = uv_buf_init(w->bytes.data(), static_cast<unsigned>(w->bytes.size()));
   int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&handle_), &buf, 1, [](uv_write_t* req, int status) {
-    auto* wr = reinterpret_cast<WriteRequest*>(req);
     auto* conn = static_cast<TcpConnection*>(req->data);
-    delete wr;
+    conn->recycle(reinterpret_cast<WriteRequest*>(req));
     if (status < 0 && status != UV_ECANCELED) conn->close();
   });
   if (rc != 0) {
-    delete w;
+    recycle(w);
     close();
   }
 }
@@ -292,6 +352,7 @@ void TcpConnection::query_finished_if_idle() {
 
 void TcpConnection::shutdown_then_close() {
   if (closing_ || shutting_down_) return;
+  flush_answers();  // before close_notify: the session writes nothing after it
   shutting_down_ = true;
   if (tls_ && tls_ready_) {
     tls_->shutdown();

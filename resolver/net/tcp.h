@@ -62,9 +62,14 @@ class TcpConnection {
  private:
   TcpConnection(Worker& worker, Transport transport);
   ~TcpConnection();
+  struct WriteRequest;
   bool receive_tls(std::span<const uint8_t> cipher);
   void tls_established();
   void send_bytes(std::string bytes);
+  void flush_answers();
+  WriteRequest* take_write_request();
+  void start_write(WriteRequest* w);
+  void recycle(WriteRequest* w);
   void resolve_device();
   static void on_alloc(uv_handle_t* h, size_t suggested, uv_buf_t* buf);
   static void on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf);
@@ -94,6 +99,14 @@ class TcpConnection {
   bool closing_ = false;
   bool peer_done_ = false;      // client half-closed: answer what is owed, then close
   bool shutting_down_ = false;
+  // Answers framed but not yet written. process_frames gathers the answers of one read and
+  // writes them together (one write, one TLS record for a pipelined burst); an answer that comes
+  // on its own (from upstream) is written at once.
+  std::string out_pending_;
+  bool gathering_ = false;
+  // Write requests whose write completed, kept with their buffers for the next writes: after its
+  // first answers a connection answers without allocating.
+  std::vector<std::unique_ptr<WriteRequest>> spare_writes_;
 };
 
 }  // namespace sekisho::resolver
