@@ -127,6 +127,25 @@ cache::CachedAnswer warm_answer() {
   return a;
 }
 
+// Puts warm_answer() in the server's cache under `query`'s question.
+void cache_answer(resolver::Server& server, const Msg& query) {
+  resolver::DecodedQuery q;
+  REQUIRE(resolver::decode(query.span(), q) == resolver::DecodeResult::ok);
+  server.cache().insert(cache::make_key(q.question, q.edns.do_bit, q.header.flags & dns::flag::kCd), warm_answer(),
+                        monotonic_ms());
+}
+
+// Closes an unstarted Worker's loop handles, so that ~Worker's uv_loop_close succeeds.
+void close_handles(resolver::Worker& worker) {
+  uv_walk(
+      worker.loop(),
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+  uv_run(worker.loop(), UV_RUN_DEFAULT);
+}
+
 }  // namespace
 
 TEST_SUITE("resolver.no_allocation") {
@@ -200,10 +219,7 @@ TEST_CASE("run_query cache hit through a real Worker allocates nothing") {
     resolver::Worker worker(server, 0);  // never started: no thread, no sockets
 
     const Msg query = client_query("WWW.Example.com", 1, 0x4242, 0x0100, true, 1232, false);
-    resolver::DecodedQuery q;
-    REQUIRE(resolver::decode(query.span(), q) == resolver::DecodeResult::ok);
-    server.cache().insert(cache::make_key(q.question, q.edns.do_bit, q.header.flags & dns::flag::kCd), warm_answer(),
-                          monotonic_ms());
+    cache_answer(server, query);
 
     resolver::Origin origin;
     origin.transport = resolver::Transport::udp;
@@ -232,14 +248,7 @@ TEST_CASE("run_query cache hit through a real Worker allocates nothing") {
     CHECK(worker.counters().cache_hits == hits_before + 10'000);
     CHECK(worker.counters().cache_misses == 0);
 
-    // Close the loop's handles so ~Worker's uv_loop_close succeeds.
-    uv_walk(
-        worker.loop(),
-        [](uv_handle_t* h, void*) {
-          if (!uv_is_closing(h)) uv_close(h, nullptr);
-        },
-        nullptr);
-    uv_run(worker.loop(), UV_RUN_DEFAULT);
+    close_handles(worker);
   }
 }
 
@@ -283,10 +292,7 @@ TEST_CASE("run_query with a tenant, the category store and the query log allocat
     const Msg allowed = client_query("www.example.com", 1, 0x1111, 0x0100, true, 1232, false);
     const Msg blocked = client_query("blocked.example", 1, 0x2222, 0x0100, true, 1232, false);
     const Msg below = client_query("www.Blocked.example", 1, 0x3333, 0x0100, true, 1232, false);
-    resolver::DecodedQuery q;
-    REQUIRE(resolver::decode(allowed.span(), q) == resolver::DecodeResult::ok);
-    server.cache().insert(cache::make_key(q.question, q.edns.do_bit, q.header.flags & dns::flag::kCd), warm_answer(),
-                          monotonic_ms());
+    cache_answer(server, allowed);
 
     resolver::Origin origin;
     origin.transport = resolver::Transport::udp;
@@ -332,13 +338,7 @@ TEST_CASE("run_query with a tenant, the category store and the query log allocat
     CHECK(ring.size_approx() == 6303);  // one record a query, none dropped
     CHECK(ring.dropped() == 0);
 
-    uv_walk(
-        worker.loop(),
-        [](uv_handle_t* h, void*) {
-          if (!uv_is_closing(h)) uv_close(h, nullptr);
-        },
-        nullptr);
-    uv_run(worker.loop(), UV_RUN_DEFAULT);
+    close_handles(worker);
   }
 }
 
