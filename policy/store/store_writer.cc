@@ -232,6 +232,13 @@ void put_u64(MDB_txn* txn, MDB_dbi dbi, std::string_view key, uint64_t x) {
   mdb_check(mdb_put(txn, dbi, &k, &v, 0), std::string("write meta ") + std::string(key));
 }
 
+// Makes `generation` current for readers (their index views and name memos are keyed on it),
+// stamped with the time of the change: what every committed write, import or compaction does.
+void publish_generation(MDB_txn* txn, MDB_dbi meta, uint64_t generation) {
+  put_u64(txn, meta, schema::kMetaGeneration, generation);
+  put_u64(txn, meta, schema::kMetaLastUpdate, static_cast<uint64_t>(std::time(nullptr)));
+}
+
 // Sets (or removes, if c.flags == 0) source c.source_id's contribution in contribs.
 void set_contribution(std::vector<Contribution>& contribs, const Contribution& c) {
   auto it = std::lower_bound(contribs.begin(), contribs.end(), c.source_id,
@@ -512,9 +519,8 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
                        domains.touched_overflow ? nullptr : &touched);
   }
   phase("index");
-  put_u64(txn.get(), dbs.meta, schema::kMetaGeneration, result.generation);
   put_u64(txn.get(), dbs.meta, schema::kMetaSchemaVersion, schema::kSchemaVersion);
-  put_u64(txn.get(), dbs.meta, schema::kMetaLastUpdate, static_cast<uint64_t>(std::time(nullptr)));
+  publish_generation(txn.get(), dbs.meta, result.generation);
 
   // Test hook for the kill -9 test: all pages of the import are written but not committed.
   if (const char* pause = std::getenv("SEKISHO_PAUSE_BEFORE_COMMIT_FOR_TEST")) {
@@ -573,8 +579,7 @@ StoreWriter::CompactResult StoreWriter::compact() {
     MDB_stat st;
     mdb_check(mdb_stat(txn.get(), store_->domains_dbi(), &st), what + ": stat");
     r.base_keys = st.ms_entries;
-    put_u64(txn.get(), store_->meta_dbi(), schema::kMetaGeneration, r.generation);
-    put_u64(txn.get(), store_->meta_dbi(), schema::kMetaLastUpdate, static_cast<uint64_t>(std::time(nullptr)));
+    publish_generation(txn.get(), store_->meta_dbi(), r.generation);
     txn.commit(what);
     return r;
   });
