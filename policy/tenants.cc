@@ -41,8 +41,9 @@ void paint(std::map<Key, uint16_t>& bounds, Key start, Key last, uint16_t tenant
   if (!to_the_end) bounds.emplace(last + 1, after);
 }
 
-template <class Key, class Ranges>
-void flatten(const std::map<std::pair<uint8_t, V6>, uint16_t>& networks, unsigned bits, Ranges& out) {
+// `networks`: (prefix length, start) → tenant, broadest first (TenantTableBuilder::Networks).
+template <class Key, class Networks, class Ranges>
+void flatten(const Networks& networks, unsigned bits, Ranges& out) {
   std::map<Key, uint16_t> bounds{{Key{0}, kNoTenant}};
   for (const auto& [network, tenant] : networks) {
     const V6 start = network.second;
