@@ -1,9 +1,13 @@
-"""Loopback-only networking helpers: free ports and bounded waits.
+"""Loopback-only networking helpers: free ports, listen addresses whose port the harness picks at
+each start attempt, recognising 'address in use', and bounded waits.
 
 Every address used by the e2e tests is 127.0.0.0/8 or ::1.
 """
 import socket
 import time
+
+# How many times a server is started with fresh ports when a port it was given is taken meanwhile.
+BIND_TRIES = 5
 
 LOOPBACKS = ("127.0.0.1", "::1")
 
@@ -47,6 +51,53 @@ def free_port(hosts=LOOPBACKS, tries=50):
 def hostport(host, port):
     """'127.0.0.1:53' / '[::1]:53'."""
     return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
+
+
+def address_in_use(text):
+    """Whether a server's output says one of its binds failed because the port is taken (the
+    race free_port leaves open): the start is worth retrying with other ports."""
+    t = (text or "").lower()
+    return "address already in use" in t or "eaddrinuse" in t
+
+
+class Listen:
+    """A listen address in a server config whose port the harness picks when it starts the
+    server: Listen("127.0.0.1", "doh") is written as "127.0.0.1:<port>". Every Listen with the same
+    name gets the same port (free on all of their hosts); after the start the port is in the
+    server's `ports[name]`. A start that fails with 'address in use' is retried with new ports."""
+
+    def __init__(self, host, name):
+        self.host, self.name = host, name
+
+    def __deepcopy__(self, memo):
+        return self  # immutable
+
+    def __repr__(self):
+        return "Listen(%r, %r)" % (self.host, self.name)
+
+
+def _walk(value, fn):
+    if isinstance(value, dict):
+        return {k: _walk(v, fn) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, fn) for v in value]
+    return fn(value)
+
+
+def assign_ports(config, keep=None):
+    """(config with every Listen written out, {name: port}). Ports in `keep` are reused (a restart
+    keeps its addresses); the other names get fresh free ports."""
+    hosts = {}
+
+    def collect(v):
+        if isinstance(v, Listen):
+            hosts.setdefault(v.name, [])
+            if v.host not in hosts[v.name]:
+                hosts[v.name].append(v.host)
+        return v
+    _walk(config, collect)
+    ports = {name: (keep or {}).get(name) or free_port(tuple(h)) for name, h in hosts.items()}
+    return _walk(config, lambda v: hostport(v.host, ports[v.name]) if isinstance(v, Listen) else v), ports
 
 
 def wait_until(pred, timeout, interval=0.05, what="condition"):

@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 
-from netutil import free_port, hostport
+from netutil import BIND_TRIES, Listen, address_in_use, assign_ports, hostport
 
 STANDIN = os.environ.get("SEKISHO_E2E_STANDIN", "")
 
@@ -83,10 +83,12 @@ def deep_merge(base, over):
 
 
 def base_config(port, upstreams):
+    """The harness's config; `port` None listens on a port picked at each start (ports["dns"])."""
+    dns = [Listen(h, "dns") if port is None else hostport(h, port) for h in ("127.0.0.1", "::1")]
     return {
         "server": {
             "threads": 2,
-            "listen": {"dns": [hostport("127.0.0.1", port), hostport("::1", port)]},
+            "listen": {"dns": dns},
             "tcp": {"idle_timeout_ms": 10000, "max_connections": 1024},
             "drain_timeout_ms": 3000,
         },
@@ -118,6 +120,7 @@ class Sekishod:
         self.stderr_path = self.dir / ("%s.stderr" % name)
         self.proc = None
         self.port = None
+        self.ports = {}                  # Listen name -> port, from the last start / prepare
         self.config = None
         self.notifications = []          # every sd_notify datagram, decoded
         self._notify_lock = threading.Lock()
@@ -187,19 +190,34 @@ class Sekishod:
             return ["/usr/sbin/unbound", "-d", "-c", str(self.dir / ("%s.unbound.conf" % self.name))]
         return [self.binary, "--config", str(self.config_path)]
 
-    def start(self, timeout=10.0, tries=3):
+    def prepare(self, keep=None):
+        """Pick the ports (the ones in `keep` kept) and write the config without starting, e.g. for
+        the CLI to read first; start() then tries these ports first."""
+        cfg = deep_merge(base_config(None, self.upstreams), self.overrides)
+        self.config, self.ports = assign_ports(cfg, keep)
+        self.port = self.ports.get("dns") or self._first_dns_port()
+        self.write_config()
+        return self
+
+    def _first_dns_port(self):
+        dns = self.config["server"]["listen"].get("dns") or []
+        return int(dns[0].rsplit(":", 1)[1]) if dns else None
+
+    def start(self, timeout=10.0, tries=BIND_TRIES):
+        """Start and wait for READY=1. Listen addresses given as netutil.Listen get ports picked
+        here (a restart keeps the previous ones); when a bind fails with 'address in use' (another
+        process took a port since it was found free) the start is retried with new ports."""
         if not STANDIN and not os.access(self.binary, os.X_OK):
             raise SekishodError("sekishod binary not found at %s (set SEKISHOD)" % self.binary)
         self._open_notify()
         for attempt in range(tries):
-            self.port = free_port()
-            self.config = deep_merge(base_config(self.port, self.upstreams), self.overrides)
-            self.write_config()
+            self.prepare(keep=self.ports if attempt == 0 else None)
             env = dict(os.environ, NOTIFY_SOCKET=self._notify_addr)
             env.pop("WATCHDOG_USEC", None)
             err = open(self.stderr_path, "ab")
             err.write(("=== start attempt %d: %s\n" % (attempt, " ".join(self.argv()))).encode())
             err.flush()
+            offset = err.tell()
             t0 = time.monotonic()
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=err,
                                          stderr=err, env=env, start_new_session=True)
@@ -218,8 +236,9 @@ class Sekishod:
                 self.kill()
                 raise SekishodError("sekishod sent no READY=1 within %.0f s; notify=%r; stderr:\n%s"
                                     % (timeout, self.notify_lines(), log[-4000:]))
-            if "in use" in log.lower() and attempt + 1 < tries:
-                continue  # lost the free-port race; try another port
+            this_attempt = self.stderr_path.read_bytes()[offset:].decode(errors="replace")
+            if address_in_use(this_attempt) and attempt + 1 < tries:
+                continue  # lost a free-port race; try other ports
             raise SekishodError("sekishod exited with %s before READY=1; stderr:\n%s"
                                 % (code, log[-4000:]))
         raise SekishodError("sekishod could not start")
@@ -230,7 +249,7 @@ class Sekishod:
         if self._notify_sock is None:
             self._open_notify()
         self.port = port
-        self.config = deep_merge(base_config(port, self.upstreams), self.overrides)
+        self.config, self.ports = assign_ports(deep_merge(base_config(port, self.upstreams), self.overrides))
         self.write_config()
         env = dict(os.environ, NOTIFY_SOCKET=self._notify_addr)
         p = subprocess.run(self.argv(), capture_output=True, text=True, timeout=timeout, env=env,

@@ -17,7 +17,7 @@ import zoneinfo
 
 import pytest
 
-from netutil import free_port, hostport
+from netutil import Listen, free_port
 from policy_fixtures import CLI, ask, edes, make_store, rcode
 from sekishod import Sekishod
 from upstreams import ScriptedUpstream
@@ -68,16 +68,14 @@ def env(tmp_path_factory):
     op, op_digest = make_token("operator", name="root")
     acme, acme_digest = make_token("tenant-admin", "acme")
     beta, beta_digest = make_token("tenant-admin", "beta")
-    admin_port = free_port(("127.0.0.1",))
-    metrics_port = free_port(("127.0.0.1",))
     cfg = {
         "category_db": str(store),
         "tenants": [{"id": "legacy", "networks": [LEGACY + "/32"], "policy": "shared"}],
         "policies": {"shared": {"deny": ["legacy-deny.example"]}},
         "querylog": {"directory": str(d / "querylog")},
         "admin": {
-            "listen": [hostport("127.0.0.1", admin_port)],
-            "metrics_listen": [hostport("127.0.0.1", metrics_port)],
+            "listen": [Listen("127.0.0.1", "admin")],
+            "metrics_listen": [Listen("127.0.0.1", "metrics")],
             "audit_log": str(d / "audit.jsonl"),
             "tokens": [
                 {"name": "root", "role": "operator", "sha256": op_digest},
@@ -97,8 +95,8 @@ def env(tmp_path_factory):
     sk.start()
     env = type("Env", (), {})()
     env.sk, env.dir, env.tenants_d = sk, d, tenants_d
-    env.api = Admin(admin_port)
-    env.metrics_port = metrics_port
+    env.api = Admin(sk.ports["admin"])
+    env.metrics_port = sk.ports["metrics"]
     env.op, env.acme, env.beta = op, acme, beta
     yield env
     code, _ = sk.terminate()
@@ -523,10 +521,10 @@ def test_https_admin_with_configured_certificate(sekishod, scripted, tmp_path):
                     "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=admin.test",
                     "-addext", "subjectAltName=DNS:admin.test,IP:127.0.0.1"], check=True, capture_output=True, timeout=20)
     token, digest = make_token("operator")
-    port = free_port(("127.0.0.1",))
-    sekishod([scripted().address], {"admin": {"listen": [hostport("127.0.0.1", port)],
-                                               "tls": {"cert": str(cert), "key": str(key)},
-                                               "tokens": [{"name": "root", "role": "operator", "sha256": digest}]}})
+    sk = sekishod([scripted().address], {"admin": {"listen": [Listen("127.0.0.1", "admin")],
+                                                    "tls": {"cert": str(cert), "key": str(key)},
+                                                    "tokens": [{"name": "root", "role": "operator", "sha256": digest}]}})
+    port = sk.ports["admin"]
     url = "https://127.0.0.1:%d/api/v1/me" % port
     p = subprocess.run(["curl", "-sS", "--cacert", str(cert), "-H", "Authorization: Bearer " + token,
                         "-w", "\n%{http_code} %{http_version}", url], capture_output=True, text=True, timeout=10)

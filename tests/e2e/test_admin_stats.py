@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from netutil import free_port, hostport
+from netutil import Listen
 from policy_fixtures import ask, rcode
 from test_admin import Admin, make_token
 from upstreams import ScriptedUpstream
@@ -48,16 +48,15 @@ def test_daily_totals_survive_a_restart(sekishod, tmp_path, monkeypatch):
         + json.dumps({"date": day(-1), "queries": 1234, "blocked": 56}) + "\n")
     monkeypatch.setenv("STATE_DIRECTORY", str(state))
     token, digest = make_token("tenant-admin", "acme")
-    port = free_port(("127.0.0.1",))
     upstream = ScriptedUpstream().start()
     try:
         sk = sekishod([upstream.address], {
             "tenants": [{"id": "acme", "networks": [ACME + "/32"], "policy": "p"}],
             "policies": {"p": {"deny": ["deny.example"]}},
-            "admin": {"listen": [hostport("127.0.0.1", port)],
+            "admin": {"listen": [Listen("127.0.0.1", "admin")],
                       "tokens": [{"name": "acme", "role": "tenant-admin", "tenant": "acme", "sha256": digest}]},
         })
-        api = Admin(port)
+        api = Admin(sk.ports["admin"])
         for name in ["a.example.", "b.example.", "deny.example.", "c.example.", "www.deny.example."]:
             ask(sk.port, name, source=ACME)
         days, body = wait_today(api, token, (5, 2))
@@ -85,6 +84,7 @@ def test_daily_totals_survive_a_restart(sekishod, tmp_path, monkeypatch):
         sk.stop()
         sk.notifications.clear()
         sk.start()
+        api = Admin(sk.ports["admin"])  # the same port unless it was lost meanwhile
         days, _ = daily(api, token)
         assert days[day(0)] == (5, 2) and days[day(-1)] == (1234, 56)  # nothing queried yet in this run
         for name in ["d.example.", "deny.example.", "e.example."]:

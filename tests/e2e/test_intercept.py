@@ -20,7 +20,7 @@ import time
 import pytest
 
 from clients import KDIG
-from netutil import free_port, wait_until
+from netutil import Listen, wait_until
 from policy_fixtures import CLI, make_store, policy_overrides, tenant
 from sekishod import Sekishod
 from upstreams import ScriptedUpstream
@@ -56,7 +56,6 @@ def setup(tmp_path_factory, knot):
     ca_dir = tmp / "ca"
     p = run([CLI, "ca", "init", "--dir", str(ca_dir), "--tenant", "acme"])
     assert p.returncode == 0, p.stderr
-    http_port, https_port = free_port(("127.0.0.1",)), free_port(("127.0.0.1",))
     cfg = policy_overrides(
         store,
         [dict(tenant("acme", ["127.0.0.0/24"], "office", name=ACME_NAME), contact=CONTACT)],
@@ -64,7 +63,7 @@ def setup(tmp_path_factory, knot):
         blockpage={"ipv4": "127.0.0.1", "ttl": 60})
     cfg["querylog"] = {"directory": str(tmp / "querylog")}
     cfg["intercept"] = {
-        "listen": {"http": ["127.0.0.1:%d" % http_port], "https": ["127.0.0.1:%d" % https_port]},
+        "listen": {"http": [Listen("127.0.0.1", "http")], "https": [Listen("127.0.0.1", "https")]},
         "ca_dir": str(ca_dir),
         "cert_cache_dir": str(tmp / "certs"),
     }
@@ -76,7 +75,7 @@ def setup(tmp_path_factory, knot):
     p = run([CLI, "ca", "export", "--dir", str(ca_dir), "--tenant", "acme"])
     assert p.returncode == 0, p.stderr
     ca_pem.write_bytes(p.stdout)
-    yield {"tmp": tmp, "dns": dns, "intercept": icpt, "http": http_port, "https": https_port,
+    yield {"tmp": tmp, "dns": dns, "intercept": icpt, "http": icpt.ports["http"], "https": icpt.ports["https"],
            "ca_dir": ca_dir, "ca_pem": ca_pem}
     for proc in (icpt, dns):
         code = proc.proc.poll()
@@ -302,14 +301,13 @@ def origin(setup):
 
 def start_forwarding_intercept(setup, origin, name, allow_private):
     cfg = dict(setup["intercept"].overrides)
-    http_port, https_port = free_port(("127.0.0.1",)), free_port(("127.0.0.1",))
-    cfg["intercept"] = dict(cfg["intercept"], listen={"http": ["127.0.0.1:%d" % http_port],
-                                                     "https": ["127.0.0.1:%d" % https_port]},
+    cfg["intercept"] = dict(cfg["intercept"], listen={"http": [Listen("127.0.0.1", "http")],
+                                                     "https": [Listen("127.0.0.1", "https")]},
                             origin_https_port=origin["port"], origin_ca_file=str(origin["ca"]),
                             allow_private=allow_private)
     p = Sekishod(setup["tmp"] / name, [origin["dns"].address], cfg, binary=INTERCEPT, name="sekisho-intercept")
     p.start()
-    return p, https_port
+    return p, p.ports["https"]
 
 
 def test_allowed_urls_are_forwarded_to_the_origin_bytes_intact(setup, origin):

@@ -30,7 +30,7 @@ import dns.rcode
 import pytest
 
 from clients import dnsperf
-from netutil import free_port, hostport
+from netutil import Listen
 from policy_fixtures import (CLI, ask, db_import, edes, kdig_from, kdig_text, make_store,
                              local_now, DAYS, hhmm, policy_overrides, rcode, rdatas, rrsets, tenant,
                              window, describe)
@@ -730,10 +730,10 @@ def test_category_memo_answers_repeats_and_forgets_on_import(sekishod, upstream,
     (cache.category_memo): repeats are counted as memo hits and decided the same way; an
     import is a new snapshot, so the next query reads the store and gets the new answer."""
     store = make_store(tmp_path / "memo", ["casino.example,gambling"], source="base")
-    metrics_port = free_port(("127.0.0.1",))
     cfg = policy_overrides(store, std_tenants(), {"office": OFFICE, "lenient": LENIENT}, BLOCKPAGE)
-    cfg["admin"] = {"metrics_listen": [hostport("127.0.0.1", metrics_port)]}
+    cfg["admin"] = {"metrics_listen": [Listen("127.0.0.1", "metrics")]}
     sk = sekishod([upstream.address], cfg)
+    metrics_port = sk.ports["metrics"]
     loops = sk.config["server"]["threads"]
     hits0, misses0 = memo_lookups(metrics_port)
     for _ in range(20):

@@ -16,7 +16,7 @@ import dns.message
 import dns.rcode
 
 from clients import addresses, ede_codes, query_udp
-from netutil import free_port, hostport
+from netutil import Listen
 from test_admin import parse_prometheus
 from upstreams import Action, default_answer
 
@@ -58,9 +58,8 @@ def _sockets_to(port):
 
 
 def _with_metrics(overrides):
-    """overrides plus a metrics listener; returns (config, port)."""
-    port = free_port(("127.0.0.1",))
-    return dict(overrides, admin={"metrics_listen": [hostport("127.0.0.1", port)]}), port
+    """overrides plus a metrics listener (its port: sk.ports["metrics"] once started)."""
+    return dict(overrides, admin={"metrics_listen": [Listen("127.0.0.1", "metrics")]})
 
 
 def _tcp_series(metrics_port, upstream):
@@ -81,8 +80,8 @@ def _tcp_series(metrics_port, upstream):
 
 
 def test_knot_200_misses_over_few_connections(sekishod, knot):
-    config, metrics_port = _with_metrics(SLOW)
-    sk = sekishod([_tcp(knot.addresses[0])], config)
+    sk = sekishod([_tcp(knot.addresses[0])], _with_metrics(SLOW))
+    metrics_port = sk.ports["metrics"]
     assert _tcp_series(metrics_port, knot.addresses[0])["sekisho_upstream_tcp_connections_opened_total"] == 0
     before = _sockets_to(knot.port)
     names = ["r%03d.test.example." % i for i in range(200)]
@@ -151,8 +150,8 @@ def test_query_on_a_connection_the_upstream_closes_is_resent(sekishod, scripted)
     connection just as we use it): the query goes out again on a new connection within the same
     attempt, so even with a single attempt the client gets its answer."""
     up = scripted()
-    config, metrics_port = _with_metrics({"forwarding": {"timeout_ms": 2000, "attempts": 1}})
-    sk = sekishod([_tcp(up.address)], config)
+    sk = sekishod([_tcp(up.address)], _with_metrics({"forwarding": {"timeout_ms": 2000, "attempts": 1}}))
+    metrics_port = sk.ports["metrics"]
     up.tcp_close_unanswered = 1
     r = query_udp("127.0.0.1", sk.port, "dropped.reuse.example.", timeout=4)
     assert r.rcode() == dns.rcode.NOERROR, r
@@ -223,8 +222,8 @@ def test_silent_connection_retired_and_the_retry_opens_a_fresh_one(sekishod, scr
     goes back to it (idle, under the limit of 1) and the query ends in SERVFAIL."""
     up = scripted()
     up.tcp_hang_connections = 1
-    config, metrics_port = _with_metrics(ONE_LOOP_QUICK_TIMEOUT)
-    sk = sekishod([_tcp(up.address)], config)
+    sk = sekishod([_tcp(up.address)], _with_metrics(ONE_LOOP_QUICK_TIMEOUT))
+    metrics_port = sk.ports["metrics"]
     r = query_udp("127.0.0.1", sk.port, "hung.retire.example.", timeout=5)
     assert r.rcode() == dns.rcode.NOERROR and addresses(r) == {"192.0.2.1"}, r
     assert up.tcp_accepts == 2, "%d connections: the retry did not open a new one" % up.tcp_accepts
@@ -249,8 +248,8 @@ def test_connection_answering_others_is_kept_when_one_query_times_out(sekishod, 
         return Action().send(default_answer(q), 2.0 if name.startswith("slow.") else 0.0)
 
     up.handler = handler
-    config, metrics_port = _with_metrics(ONE_LOOP_QUICK_TIMEOUT)
-    sk = sekishod([_tcp(up.address)], config)
+    sk = sekishod([_tcp(up.address)], _with_metrics(ONE_LOOP_QUICK_TIMEOUT))
+    metrics_port = sk.ports["metrics"]
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         slow = pool.submit(query_udp, "127.0.0.1", sk.port, "slow.keep.example.", "A", timeout=5)
         time.sleep(0.05)

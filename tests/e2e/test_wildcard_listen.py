@@ -13,31 +13,17 @@ import dns.message
 import pytest
 
 from clients import addresses, check_response, dig, kdig, make_query
-from netutil import free_port, hostport
-from sekishod import SekishodError
+from netutil import Listen, hostport
 
 V4_TARGETS = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
 
 
 @pytest.fixture
 def wildcard(sekishod, knot):
-    """sekishod listening on 0.0.0.0:P and [::]:P (sekishod binds [::] IPv6-only)."""
-    last = None
-    for _ in range(3):
-        port = free_port(("0.0.0.0", "::"))
-        s = sekishod([knot.addresses[0]],
-                     {"server": {"listen": {"dns": [hostport("0.0.0.0", port), hostport("::", port)]}}},
-                     start=False)
-        try:
-            s.start()
-        except SekishodError as e:  # another test took the port between free_port and bind
-            last = e
-            if "in use" not in str(e).lower():
-                raise
-            continue
-        s.port = port
-        return s
-    raise last
+    """sekishod listening on 0.0.0.0:P and [::]:P (sekishod binds [::] IPv6-only); the harness
+    retries with another P when one is taken between picking it and the bind."""
+    return sekishod([knot.addresses[0]],
+                    {"server": {"listen": {"dns": [Listen("0.0.0.0", "dns"), Listen("::", "dns")]}}})
 
 
 def ask_connected(host, port, name, timeout=2.0):

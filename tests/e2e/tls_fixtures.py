@@ -20,7 +20,8 @@ import time
 import dns.message
 
 from clients import make_query
-from netutil import free_port, hostport
+from netutil import Listen, hostport
+from sekishod import deep_merge
 
 PUBLIC_NAME = "dns.test"
 TOKEN = "k7q2m9x4p8"
@@ -61,10 +62,15 @@ def make_pki(d):
     return {"dir": d, "ca": d / "ca.pem", "cert": cert, "key": key}
 
 
-def encrypted_config(pki, doh_port, dot_port, extra_tenant_fields=None, querylog_dir=None):
+def _listen(name, port):
+    return Listen("127.0.0.1", name) if port is None else hostport("127.0.0.1", port)
+
+
+def encrypted_config(pki, doh_port=None, dot_port=None, extra_tenant_fields=None, querylog_dir=None):
+    """Ports None: picked by the harness at start (sk.ports["doh"], sk.ports["dot"])."""
     cfg = {
         "server": {
-            "listen": {"doh": [hostport("127.0.0.1", doh_port)], "dot": [hostport("127.0.0.1", dot_port)]},
+            "listen": {"doh": [_listen("doh", doh_port)], "dot": [_listen("dot", dot_port)]},
             "tls": {"cert": str(pki["cert"]), "key": str(pki["key"])},
             "public_name": PUBLIC_NAME,
         },
@@ -83,11 +89,11 @@ def encrypted_config(pki, doh_port, dot_port, extra_tenant_fields=None, querylog
     return cfg
 
 
-def start_encrypted(sekishod, upstream, pki, querylog_dir=None):
-    """sekishod with DoH and DoT on fresh loopback ports; returns (sekishod, doh_port, dot_port)."""
-    doh_port, dot_port = free_port(("127.0.0.1",)), free_port(("127.0.0.1",))
-    sk = sekishod([upstream.address], encrypted_config(pki, doh_port, dot_port, querylog_dir=querylog_dir))
-    return sk, doh_port, dot_port
+def start_encrypted(sekishod, upstream, pki, querylog_dir=None, extra=None):
+    """sekishod with DoH and DoT on fresh loopback ports (retried by the harness when one is
+    taken meanwhile), `extra` merged into the config; returns (sekishod, doh_port, dot_port)."""
+    sk = sekishod([upstream.address], deep_merge(encrypted_config(pki, querylog_dir=querylog_dir), extra))
+    return sk, sk.ports["doh"], sk.ports["dot"]
 
 
 def tls_context(pki, alpn=None):

@@ -5,9 +5,11 @@ ScriptedUpstream a small Python DNS server (UDP + TCP, one thread) whose behavio
                  answer normally, TC=1 over UDP, forged ID / question / source first, silence, delays.
                  It records every query it receives so tests can assert what reached the upstream.
 """
+import errno
 import heapq
 import os
 import pathlib
+import re
 import selectors
 import signal
 import socket
@@ -25,7 +27,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from netutil import LOOPBACKS, free_port, hostport
+from netutil import BIND_TRIES, LOOPBACKS, address_in_use, free_port, hostport
 
 HERE = pathlib.Path(__file__).resolve().parent
 ZONES = HERE / "zones"
@@ -35,21 +37,39 @@ KNOTD = os.environ.get("KNOTD", "/usr/sbin/knotd")
 # --------------------------------------------------------------------------------------------- knot
 
 class KnotUpstream:
-    """knotd with a generated config, listening on 127.0.0.1 and ::1 at a free port."""
+    """knotd with a generated config, listening on 127.0.0.1 and ::1 at a free port.
 
-    def __init__(self, workdir):
+    zones: None serves tests/e2e/zones/*.zone; a dict {origin: zone file text} serves those instead
+    (written into workdir). stats=True loads knot's mod-stats, so queries() can say how many queries
+    knot received, in all or for one zone (a native upstream's own count, for tests under load).
+    """
+
+    def __init__(self, workdir, zones=None, stats=False):
         self.dir = pathlib.Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = None
         self.proc = None
+        self.log = None
         self.log_path = self.dir / "knotd.log"
+        self.stats = stats
+        if zones is None:
+            self.zone_dir = ZONES
+        else:
+            self.zone_dir = self.dir / "zones"
+            self.zone_dir.mkdir(exist_ok=True)
+            for origin, text in zones.items():
+                (self.zone_dir / ("%s.zone" % origin.rstrip("."))).write_text(text)
 
     @property
     def addresses(self):
         return [hostport(h, self.port) for h in LOOPBACKS]
 
+    @property
+    def address(self):
+        return self.addresses[0]
+
     def _config(self):
-        zones = sorted(p.name[: -len(".zone")] for p in ZONES.glob("*.zone"))
+        zones = sorted(p.name[: -len(".zone")] for p in self.zone_dir.glob("*.zone"))
         lines = [
             "server:",
             "    rundir: \"%s\"" % self.dir,
@@ -64,43 +84,70 @@ class KnotUpstream:
             "log:",
             "  - target: stderr",
             "    any: info",
+        ]
+        if self.stats:
+            lines += ["mod-stats:", "  - id: default"]
+        lines += [
             "template:",
             "  - id: default",
-            "    storage: \"%s\"" % ZONES,
+            "    storage: \"%s\"" % self.zone_dir,
             "    file: \"%s.zone\"",
             "    zonefile-sync: -1",
             "    zonefile-load: whole",
             "    journal-content: none",
-            "zone:",
         ]
+        if self.stats:
+            lines += ["    global-module: mod-stats/default", "    module: mod-stats/default"]
+        lines.append("zone:")
         for z in zones:
             lines.append("  - domain: %s" % z)
         return "\n".join(lines) + "\n"
 
-    def start(self, timeout=10.0):
+    def start(self, timeout=10.0, tries=BIND_TRIES):
+        """Start knotd on a free port and wait until it answers over 127.0.0.1 and ::1. When a port
+        is taken between picking and binding it (knotd: 'address already in use'), retried with
+        another port; any other failure is reported at once with knotd's log."""
         from clients import query_udp  # local import: clients imports nothing from here
-        last_err = ""
-        for _ in range(5):
+        zones = sorted(p.name[: -len(".zone")] for p in self.zone_dir.glob("*.zone"))
+        probe_zone = ("test.example" if "test.example" in zones else zones[0]) + "."
+        for attempt in range(tries):
             self.port = free_port()
             conf = self.dir / "knot.conf"
             conf.write_text(self._config())
             self.log = open(self.log_path, "ab")
+            offset = self.log.tell()
             self.proc = subprocess.Popen([KNOTD, "-c", str(conf)], stdout=self.log,
                                          stderr=subprocess.STDOUT, start_new_session=True)
+            last_err = ""
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline and self.proc.poll() is None:
                 try:
-                    r = query_udp("127.0.0.1", self.port, "test.example.", "SOA", timeout=0.2)
+                    r = query_udp("127.0.0.1", self.port, probe_zone, "SOA", timeout=0.2)
                     if r.rcode() == dns.rcode.NOERROR and r.answer:
-                        r6 = query_udp("::1", self.port, "test.example.", "SOA", timeout=0.5)
+                        r6 = query_udp("::1", self.port, probe_zone, "SOA", timeout=0.5)
                         if r6.answer:
                             return self
                 except Exception as e:  # noqa: BLE001 - not up yet
                     last_err = repr(e)
                 time.sleep(0.05)
+            exited = self.proc.poll() is not None
             self.stop()
-            last_err += "\n" + self.log_path.read_text(errors="replace")[-3000:]
-        raise RuntimeError("knotd did not start: %s" % last_err)
+            this_attempt = self.log_path.read_bytes()[offset:].decode(errors="replace")
+            if exited and address_in_use(this_attempt) and attempt + 1 < tries:
+                continue  # lost a free-port race
+            raise RuntimeError("knotd did not start (%s): %s\n%s" % (
+                "exited" if exited else "no answer within %.0f s" % timeout, last_err, this_attempt[-3000:]))
+        raise RuntimeError("knotd could not start")
+
+    def queries(self, zone=None):
+        """Queries knot has received (needs stats=True): all of them, or those for `zone`."""
+        assert self.stats, "KnotUpstream(stats=True) counts queries"
+        args = ["zone-stats", zone] if zone else ["stats"]
+        p = subprocess.run(["knotc", "-s", str(self.dir / "knot.sock")] + args + ["mod-stats.server-operation"],
+                           capture_output=True, text=True, timeout=10)
+        assert p.returncode == 0, p.stdout + p.stderr
+        m = re.search(r"mod-stats\.server-operation\[query\] = (\d+)", p.stdout)
+        return int(m.group(1)) if m else 0  # no line until the first query
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -111,6 +158,19 @@ class KnotUpstream:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+
+def wildcard_zone(origin, rdatas, ttl=300):
+    """A zone for KnotUpstream(zones=...): `origin` and every name under it answer `rdatas`
+    (e.g. [("A", "192.0.2.1")]), other types NODATA."""
+    lines = ["$ORIGIN %s." % origin.rstrip("."), "$TTL %d" % ttl,
+             "@ SOA ns hostmaster 1 3600 600 86400 60", "@ NS ns", "ns A 127.0.0.1"]
+    for owner in ("@", "*"):
+        lines += ["%s %s %s" % (owner, rtype, rdata) for rtype, rdata in rdatas]
+    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------------ scripted upstream
@@ -237,12 +297,15 @@ class ScriptedUpstream:
             try:
                 self._bind(port)
                 break
-            except OSError:
+            except OSError as e:
                 for s in self._socks:
                     s.close()
                 self._socks = []
+                if e.errno != errno.EADDRINUSE:
+                    raise
+                # lost a free-port race: another port
         else:
-            raise RuntimeError("scripted upstream: cannot bind")
+            raise RuntimeError("scripted upstream: no free port in 20 tries")
         self.port = port
         self._other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._other.bind(("127.0.0.1", 0))
