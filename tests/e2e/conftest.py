@@ -8,6 +8,10 @@ resolver      a sekishod forwarding to knot (UDP with TCP fallback), default con
 Everything listens on loopback only. Each test gets its own sekishod, temp dir and scripted
 upstreams; all are stopped at teardown. A sekishod that died by a signal during the test turns the
 teardown into an error, and a failing test prints sekishod's stderr.
+
+No silent skips: a test (or a whole module) that skips or xfails fails instead, with the reason,
+unless SEKISHO_E2E_ALLOW_SKIPS=1 or SEKISHO_E2E_STANDIN is set (opt-ins CI never sets). CI installs
+every tool the tests use (.ci/setup), so a skip there can only hide a regression.
 """
 import os
 import signal
@@ -17,15 +21,46 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from sekishod import Sekishod  # noqa: E402
+from sekishod import STANDIN, Sekishod  # noqa: E402
 from upstreams import KnotUpstream, ScriptedUpstream  # noqa: E402
+
+ALLOW_SKIPS = os.environ.get("SEKISHO_E2E_ALLOW_SKIPS") == "1" or STANDIN != ""
+
+
+def _skip_reason(rep):
+    if hasattr(rep, "wasxfail"):
+        return "xfail: %s" % (rep.wasxfail or "no reason given")
+    longrepr = rep.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # (path, line, "Skipped: reason")
+        return "%s (%s:%s)" % (longrepr[2], longrepr[0], longrepr[1])
+    return str(longrepr)
+
+
+def _fail_skip(rep):
+    """Turn a skipped report into a failed one that says why it would have skipped."""
+    if ALLOW_SKIPS or not rep.skipped:
+        return
+    rep.outcome = "failed"
+    rep.longrepr = ("skipped, which fails unless SEKISHO_E2E_ALLOW_SKIPS=1 is set (CI installs every "
+                    "tool and owns every port the tests need): %s" % _skip_reason(rep))
+    if hasattr(rep, "wasxfail"):
+        del rep.wasxfail
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
+    _fail_skip(rep)
     setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    # A module that skips as a whole (pytest.skip(allow_module_level=True), importorskip) is a
+    # skipped collection, not a skipped test: it fails too.
+    outcome = yield
+    _fail_skip(outcome.get_result())
 
 
 def _failed(request):

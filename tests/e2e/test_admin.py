@@ -415,7 +415,7 @@ def test_dashboard_in_chromium(env, tmp_path):
     import os
     import shutil
     if not shutil.which("chromium"):
-        pytest.skip("chromium is not installed (.ci/setup installs it)")
+        pytest.fail("chromium is not installed (.ci/setup installs it): the dashboard is not tested")
     shots = pathlib.Path(os.environ.get("SEKISHO_BUILD_DIR", tmp_path)) / "test-artifacts"
     shots.mkdir(parents=True, exist_ok=True)
     b = Chromium(tmp_path / "chromium")
