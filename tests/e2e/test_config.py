@@ -14,6 +14,7 @@ import pytest
 from clients import addresses, dnsperf, query_udp
 from netutil import free_port, hostport
 from sekishod import SEKISHOD, STANDIN, Sekishod, base_config, to_yaml
+from upstreams import KnotUpstream, wildcard_zone
 
 pytestmark = pytest.mark.skipif(STANDIN != "", reason="sekishod-specific CLI and config")
 
@@ -160,9 +161,25 @@ def test_refuses_to_start_on_invalid_config(tmp_path, case):
     assert {(e["line"], e["path"]) for e in error_lines(c)} <= {(e["line"], e["path"]) for e in errs}
 
 
-def test_sighup_reload_changes_upstreams_without_loss(sekishod, scripted):
-    a = scripted(addr="192.0.2.1")
-    b = scripted(addr="192.0.2.2")
+def _reload_zones(addr):
+    # after.reload.example is a zone of its own so that knot counts the probe queries apart
+    # from the dnsperf load on reload.example.
+    return {z: wildcard_zone(z, [("A", addr)]) for z in ("reload.example", "after.reload.example")}
+
+
+def test_sighup_reload_changes_upstreams_without_loss(sekishod, tmp_path):
+    # Native upstreams (knotd): the test asserts that nothing is lost under load, which a Python
+    # upstream sharing 2 cores with dnsperf and sekishod cannot promise.
+    a = KnotUpstream(tmp_path / "knot-a", zones=_reload_zones("192.0.2.1"), stats=True).start()
+    b = KnotUpstream(tmp_path / "knot-b", zones=_reload_zones("192.0.2.2"), stats=True).start()
+    try:
+        _reload_under_load(sekishod, a, b)
+    finally:
+        a.stop()
+        b.stop()
+
+
+def _reload_under_load(sekishod, a, b):
     sk = sekishod([a.address])
     assert addresses(query_udp("127.0.0.1", sk.port, "before.reload.example.")) == {"192.0.2.1"}
     names = [("p%03d.reload.example." % i, "A") for i in range(300)]
@@ -171,6 +188,7 @@ def test_sighup_reload_changes_upstreams_without_loss(sekishod, scripted):
         dnsperf("127.0.0.1", sk.port, names, duration=3, rate=3000, clients=4)))
     t.start()
     time.sleep(1.0)
+    b_probes = b.queries("after.reload.example.")
     sk.set_upstreams([b.address])
     sk.signal(signal.SIGHUP)
     # the new upstream takes over within a bounded time
@@ -178,7 +196,7 @@ def test_sighup_reload_changes_upstreams_without_loss(sekishod, scripted):
     i = 0
     while True:
         i += 1
-        r = query_udp("127.0.0.1", sk.port, "after%d.reload.example." % i)
+        r = query_udp("127.0.0.1", sk.port, "p%d.after.reload.example." % i)
         if addresses(r) == {"192.0.2.2"}:
             break
         assert time.monotonic() < deadline, "upstream change not applied 5 s after SIGHUP"
@@ -191,11 +209,12 @@ def test_sighup_reload_changes_upstreams_without_loss(sekishod, scripted):
     assert result["completed"] == result["sent"]
     assert "NOERROR" in result["rcodes"] and "SERVFAIL" not in result["rcodes"], result["rcodes"]
     assert sk.alive()
-    assert b.count("after%d.reload.example." % i) == 1
-    a_before = a.count()
+    # Only the probe that got b's answer reached b, once (the earlier ones went to a).
+    assert b.queries("after.reload.example.") == b_probes + 1
+    a_before = a.queries()
     for j in range(5):
         assert addresses(query_udp("127.0.0.1", sk.port, "later%d.reload.example." % j)) == {"192.0.2.2"}
-    assert a.count() == a_before, "old upstream still used after reload"
+    assert a.queries() == a_before, "old upstream still used after reload"
 
 
 def test_sighup_with_invalid_config_keeps_serving(sekishod, scripted):

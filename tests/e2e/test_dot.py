@@ -121,10 +121,14 @@ def test_garbage_and_stalled_handshakes_do_not_harm_plain_dns(dot, pki):
     assert dot.alive()
 
 
-def test_dnsperf_dot_loses_nothing(dot):
-    names = [("perf%d.example" % i, "A") for i in range(50)]
-    res = dnsperf("127.0.0.1", dot.dot_port, names, duration=2, rate=1000, clients=2, extra=["-m", "dot"])
+def test_dnsperf_dot_loses_nothing(sekishod, knot, pki):
+    # Forwarding to knotd: nothing may be lost, which a Python upstream sharing 2 cores with
+    # dnsperf and sekishod cannot promise.
+    _, _, dot_port = start_encrypted(sekishod, knot, pki)
+    names = [("n%02d.test.example" % i, "A") for i in range(50)]
+    res = dnsperf("127.0.0.1", dot_port, names, duration=2, rate=1000, clients=2, extra=["-m", "dot"])
     assert res["completed"] and res["lost"] == 0, res["output"]
+    assert "NOERROR" in res["rcodes"] and "SERVFAIL" not in res["rcodes"], res["output"]
 
 
 def serial_of(pki, port):
