@@ -1,7 +1,9 @@
 """Process lifecycle (issue 2): READY=1 once sockets are bound (sd_notify), SIGTERM exits 0 promptly
 and drains in-flight queries within server.drain_timeout_ms; startup failures are reported."""
 import concurrent.futures
+import pathlib
 import re
+import shutil
 import socket
 import subprocess
 import time
@@ -38,19 +40,24 @@ def test_logs_listening_lines(resolver):
                if l and not l.startswith("===")), "log lines without a level prefix:\n%s" % log
 
 
-def test_sigterm_exits_zero_promptly(resolver):
-    query_udp("127.0.0.1", resolver.port, "www.test.example.")
-    code, took = resolver.terminate(10)
-    resolver.expect_exit = True
+def test_sigterm_exits_zero_promptly(sekishod, knot):
+    # A drain timeout far above the bound: an idle sekishod that waited for it anyway fails, and a
+    # loaded 2-core machine does not stretch an idle exit to 4 s.
+    sk = sekishod([knot.addresses[0]], {"server": {"drain_timeout_ms": 10000}})
+    query_udp("127.0.0.1", sk.port, "www.test.example.")
+    code, took = sk.terminate(15)
+    sk.expect_exit = True
     assert code == 0, "exit code %s after SIGTERM" % code
-    assert took < 1.5, "idle sekishod took %.2f s to exit after SIGTERM" % took
+    assert took < 4.0, "idle sekishod took %.2f s to exit after SIGTERM (drain timeout 10 s)" % took
 
 
 @pytest.mark.parametrize("transport", ["udp", "tcp"])
 def test_sigterm_drains_inflight_query(sekishod, scripted, transport):
     up = scripted(delay=1.0)
-    sk = sekishod([up.address], {"server": {"drain_timeout_ms": 3000},
-                                 "forwarding": {"timeout_ms": 2500, "attempts": 1}})
+    # The answer needs ~1 s, the drain may take 10: exiting soon after the answer (not at the
+    # drain timeout) is what is checked, with room for a loaded machine.
+    sk = sekishod([up.address], {"server": {"drain_timeout_ms": 10000},
+                                 "forwarding": {"timeout_ms": 5000, "attempts": 1}})
     with concurrent.futures.ThreadPoolExecutor(1) as ex:
         fut = ex.submit(query, transport, "127.0.0.1", sk.port, "drain.life.example.", "A", 5.0)
         deadline = time.monotonic() + 2
@@ -60,34 +67,36 @@ def test_sigterm_drains_inflight_query(sekishod, scripted, transport):
         t0 = time.monotonic()
         sk.signal(15)
         sk.expect_exit = True
-        r = fut.result(6)
+        r = fut.result(8)
     assert r.rcode() == dns.rcode.NOERROR and addresses(r) == {"192.0.2.1"}, \
         "in-flight query not drained: %s" % r
     try:
-        code = sk.proc.wait(5)
+        code = sk.proc.wait(12)
     except subprocess.TimeoutExpired:
         code = None
     took = time.monotonic() - t0
     assert code == 0, "exit code %s after draining" % code
-    assert took < 3.0, "exit %.2f s after SIGTERM; the in-flight answer needed ~1 s" % took
+    assert took < 5.0, "exit %.2f s after SIGTERM; the in-flight answer needed ~1 s (drain timeout 10 s)" % took
 
 
 def test_sigterm_drain_is_bounded(sekishod, scripted):
     up = scripted("silent")
+    # The waiting query would hold the exit for 20 s (its forwarding timeout); the drain
+    # timeout of 500 ms must cut it short. 5 s separates the two even on a loaded machine.
     sk = sekishod([up.address], {"server": {"drain_timeout_ms": 500},
-                                 "forwarding": {"timeout_ms": 5000, "attempts": 1}})
+                                 "forwarding": {"timeout_ms": 20000, "attempts": 1}})
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
         s.sendto(make_query("stuck.life.example.").to_wire(), ("127.0.0.1", sk.port))
         deadline = time.monotonic() + 2
         while up.count("stuck.life.example.") == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
-        code, took = sk.terminate(10)
+        code, took = sk.terminate(15)
         sk.expect_exit = True
     finally:
         s.close()
-    assert code is not None, "sekishod still running 10 s after SIGTERM (drain_timeout_ms 500)"
-    assert took < 2.5, "exit took %.2f s with drain_timeout_ms 500" % took
+    assert code is not None, "sekishod still running 15 s after SIGTERM (drain_timeout_ms 500)"
+    assert took < 5.0, "exit took %.2f s with drain_timeout_ms 500 (the query waits up to 20 s)" % took
     assert code == 0, "exit code %s" % code
 
 
