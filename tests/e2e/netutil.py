@@ -3,6 +3,7 @@ each start attempt, recognising 'address in use', and bounded waits.
 
 Every address used by the e2e tests is 127.0.0.0/8 or ::1.
 """
+import datetime
 import socket
 import time
 
@@ -110,3 +111,17 @@ def wait_until(pred, timeout, interval=0.05, what="condition"):
         if time.monotonic() >= deadline:
             return v
         time.sleep(interval)
+
+
+def clear_of_utc_midnight(need):
+    """Wait (at most `need` seconds) until at least `need` seconds of the current UTC day are
+    left, so that a test taking less than that sees one date throughout: sekishod counts days in
+    UTC by the same system clock, and a count split across a midnight would fail the test for
+    no fault of the server. Returns the UTC date the test runs on."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    midnight = datetime.datetime.combine(now.date() + datetime.timedelta(days=1), datetime.time(),
+                                         datetime.timezone.utc)
+    left = (midnight - now).total_seconds()
+    if left < need:
+        time.sleep(left + 0.5)
+    return datetime.datetime.now(datetime.timezone.utc).date()
