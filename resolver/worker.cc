@@ -206,14 +206,24 @@ void Worker::post(Announcement&& announcement) {
   uv_async_send(&wakeup_);
 }
 
+void Worker::post_task(std::function<void()> task) {
+  std::lock_guard lock(inbox_mutex_);
+  if (!inbox_open_) return;
+  tasks_.push_back(std::move(task));
+  uv_async_send(&wakeup_);
+}
+
 void Worker::take_announcements() {
   std::vector<Announcement> taken;
+  std::vector<std::function<void()>> tasks;
   {
     std::lock_guard lock(inbox_mutex_);
     taken.swap(inbox_);
+    tasks.swap(tasks_);
   }
   for (const Announcement& a : taken)
     forwarder_.on_announcement(a.key, upstream::Resolution{a.answer.get(), a.failure, a.failure_text});
+  for (auto& task : tasks) task();
   if (draining_) check_drained();
 }
 

@@ -13,6 +13,7 @@
 #include <iterator>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -145,6 +146,10 @@ class Worker final : public upstream::Forwarder::Delegate {
   void announce(uint64_t loops, const cache::CacheKey& key, const upstream::Resolution& resolution) override;
   // Thread-safe: queues an announcement for this loop and wakes it.
   void post(Announcement&& announcement);
+  // Thread-safe: runs `task` on this loop's thread when it next wakes (dropped once the loop has
+  // stopped). Nothing on the query path posts tasks; it lets code outside the engine act on one
+  // loop, e.g. the test build's hook that stalls a loop to exercise the watchdog.
+  void post_task(std::function<void()> task);
 
   // Monotonic ms of the loop's last heartbeat; read by the watchdog on the main thread.
   uint64_t heartbeat_ms() const { return heartbeat_ms_.load(std::memory_order_relaxed); }
@@ -167,6 +172,7 @@ class Worker final : public upstream::Forwarder::Delegate {
   std::atomic<bool> drain_requested_{false};
   std::mutex inbox_mutex_;
   std::vector<Announcement> inbox_;
+  std::vector<std::function<void()>> tasks_;  // guarded by inbox_mutex_
   bool inbox_open_ = true;  // guarded by inbox_mutex_; false once wakeup_ is closing
   bool draining_ = false;
   uint64_t drain_deadline_ms_ = 0;
