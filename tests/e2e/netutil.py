@@ -4,6 +4,7 @@ each start attempt, recognising 'address in use', and bounded waits.
 Every address used by the e2e tests is 127.0.0.0/8 or ::1.
 """
 import datetime
+import os
 import socket
 import time
 
@@ -61,6 +62,44 @@ def address_in_use(text):
     return "address already in use" in t or "eaddrinuse" in t
 
 
+def _socket_inodes(pid):
+    inodes = set()
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[len("socket:["):-1])
+    return inodes
+
+
+def shared_ports(pid, ports):
+    """Ports among `ports` that process `pid` listens on (TCP) or is bound to (UDP) together with
+    a socket of another process. sekishod and knotd bind with SO_REUSEPORT, so a second server of
+    the same user that picked the same port binds without 'address in use' and the kernel splits
+    the traffic between the two: the start has lost a port race as surely as with EADDRINUSE."""
+    mine = _socket_inodes(pid)
+    owners = {}  # port -> {inode: is ours}
+    for proto in ("tcp", "tcp6", "udp", "udp6"):
+        try:
+            with open("/proc/net/" + proto) as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            port, state, inode = int(fields[1].rsplit(":", 1)[1], 16), fields[3], fields[9]
+            if port in ports and inode != "0" and (proto.startswith("udp") or state == "0A"):
+                owners.setdefault((proto[:3], port), {})[inode] = inode in mine
+    return sorted("%s/%d" % key for key, socks in owners.items()
+                  if any(socks.values()) and not all(socks.values()))
+
+
 class Listen:
     """A listen address in a server config whose port the harness picks when it starts the
     server: Listen("127.0.0.1", "doh") is written as "127.0.0.1:<port>". Every Listen with the same
@@ -97,7 +136,12 @@ def assign_ports(config, keep=None):
                 hosts[v.name].append(v.host)
         return v
     _walk(config, collect)
-    ports = {name: (keep or {}).get(name) or free_port(tuple(h)) for name, h in hosts.items()}
+    ports = {}
+    for name, h in hosts.items():
+        port = (keep or {}).get(name)
+        while not port or port in ports.values():  # two names on one port would share it silently
+            port = free_port(tuple(h))
+        ports[name] = port
     return _walk(config, lambda v: hostport(v.host, ports[v.name]) if isinstance(v, Listen) else v), ports
 
 

@@ -19,7 +19,7 @@ import subprocess
 import threading
 import time
 
-from netutil import BIND_TRIES, Listen, address_in_use, assign_ports, hostport
+from netutil import BIND_TRIES, Listen, address_in_use, assign_ports, hostport, shared_ports
 
 STANDIN = os.environ.get("SEKISHO_E2E_STANDIN", "")
 
@@ -206,11 +206,13 @@ class Sekishod:
     def start(self, timeout=10.0, tries=BIND_TRIES):
         """Start and wait for READY=1. Listen addresses given as netutil.Listen get ports picked
         here (a restart keeps the previous ones); when a bind fails with 'address in use' (another
-        process took a port since it was found free) the start is retried with new ports."""
+        process took a port since it was found free), or a port turns out shared with another
+        process's SO_REUSEPORT socket, the start is retried with new ports."""
         if not STANDIN and not os.access(self.binary, os.X_OK):
             raise SekishodError("sekishod binary not found at %s (set SEKISHOD)" % self.binary)
         self._open_notify()
         for attempt in range(tries):
+            self.ready_after = None
             self.prepare(keep=self.ports if attempt == 0 else None)
             env = dict(os.environ, NOTIFY_SOCKET=self._notify_addr)
             env.pop("WATCHDOG_USEC", None)
@@ -226,10 +228,19 @@ class Sekishod:
             while time.monotonic() < deadline:
                 if "READY=1" in self.notify_lines():
                     self.ready_after = time.monotonic() - t0
-                    return self
+                    break
                 if self.proc.poll() is not None:
                     break
                 time.sleep(0.01)
+            if self.ready_after is not None:
+                shared = shared_ports(self.proc.pid, set(self.ports.values()) | {self.port})
+                if not shared:
+                    return self
+                if attempt + 1 == tries:
+                    self.kill()
+                    raise SekishodError("%s shares ports %s with another process" % (self.name, shared))
+                self.stop_for_retry("ports %s shared with another process" % shared)
+                continue  # lost a free-port race without 'address in use'; try other ports
             code = self.proc.poll()
             log = self.stderr()
             if code is None:
@@ -242,6 +253,14 @@ class Sekishod:
             raise SekishodError("sekishod exited with %s before READY=1; stderr:\n%s"
                                 % (code, log[-4000:]))
         raise SekishodError("sekishod could not start")
+
+    def stop_for_retry(self, why):
+        """End a started attempt that must be retried; the notify socket stays open."""
+        with open(self.stderr_path, "ab") as err:
+            err.write(("=== retrying: %s\n" % why).encode())
+        self.kill()
+        with self._notify_lock:
+            self.notifications.clear()
 
     def run_to_exit(self, port, timeout=10.0):
         """Write the config for `port` and run sekishod expecting it to exit by itself (startup

@@ -27,7 +27,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from netutil import BIND_TRIES, LOOPBACKS, address_in_use, free_port, hostport
+from netutil import BIND_TRIES, LOOPBACKS, address_in_use, free_port, hostport, shared_ports
 
 HERE = pathlib.Path(__file__).resolve().parent
 ZONES = HERE / "zones"
@@ -118,23 +118,29 @@ class KnotUpstream:
             offset = self.log.tell()
             self.proc = subprocess.Popen([KNOTD, "-c", str(conf)], stdout=self.log,
                                          stderr=subprocess.STDOUT, start_new_session=True)
-            last_err = ""
+            last_err, answered = "", False
             deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.proc.poll() is None:
+            while time.monotonic() < deadline and self.proc.poll() is None and not answered:
                 try:
                     r = query_udp("127.0.0.1", self.port, probe_zone, "SOA", timeout=0.2)
                     if r.rcode() == dns.rcode.NOERROR and r.answer:
-                        r6 = query_udp("::1", self.port, probe_zone, "SOA", timeout=0.5)
-                        if r6.answer:
-                            return self
+                        answered = bool(query_udp("::1", self.port, probe_zone, "SOA", timeout=0.5).answer)
                 except Exception as e:  # noqa: BLE001 - not up yet
                     last_err = repr(e)
-                time.sleep(0.05)
+                if not answered:
+                    time.sleep(0.05)
+            # knotd binds UDP with SO_REUSEPORT: a server of the same user on the same port is no
+            # 'address in use' but a silent share of the queries.
+            shared = shared_ports(self.proc.pid, {self.port}) if answered else []
+            if answered and not shared:
+                return self
             exited = self.proc.poll() is not None
             self.stop()
             this_attempt = self.log_path.read_bytes()[offset:].decode(errors="replace")
-            if exited and address_in_use(this_attempt) and attempt + 1 < tries:
+            if (shared or (exited and address_in_use(this_attempt))) and attempt + 1 < tries:
                 continue  # lost a free-port race
+            if shared:
+                raise RuntimeError("knotd shares port %s with another process" % shared)
             raise RuntimeError("knotd did not start (%s): %s\n%s" % (
                 "exited" if exited else "no answer within %.0f s" % timeout, last_err, this_attempt[-3000:]))
         raise RuntimeError("knotd could not start")
