@@ -87,6 +87,11 @@ TEST_CASE("store: exact vs subtree, most specific wins, both strategies") {
     CHECK(r.lookup_domain("example.net").found == false);
     CHECK(r.lookup_domain("com").found == false);
     CHECK(r.lookup_domain("aexample.com").found == false);
+    // A name whose last label extends the entry's ("com.examplefoo" begins with "com.example")
+    // is not in its subtree: matches end at a label boundary.
+    CHECK(r.lookup_domain("examplefoo.com").found == false);
+    CHECK(r.lookup_domain("www.examplefoo.com").found == false);
+    CHECK(r.lookup_domain("adsx.example.com").matched_key == "com.example");
     // Exact entry: only the name itself; subdomains fall through to the parent.
     CHECK(r.lookup_domain("exact.example.org").categories == cats({"gambling"}));
     CHECK(r.lookup_domain("sub.exact.example.org").categories == cats({"adult"}));
