@@ -25,7 +25,7 @@
 #                         more than this % of a core during it (shared machine)
 #   BENCH_KEEP=1          keep the temporary work dir (configs, logs)
 #   BUILD_DIR=build       where cmake put dnsload / null_responder / sekishod
-#   SEKISHOD=$BUILD_DIR/resolver/sekishod
+#   SEKISHOD=$BUILD_DIR/daemon/sekishod
 # Results: bench/results/<timestamp>/ (summary.tsv, raw dnsload lines, logs),
 # bench/results/latest points at the newest.
 set -euo pipefail
@@ -36,7 +36,7 @@ BENCH_TAG=bench
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
 BUILD_DIR=${BUILD_DIR:-$REPO/build}
-SEKISHOD=${SEKISHOD:-$BUILD_DIR/resolver/sekishod}
+SEKISHOD=${SEKISHOD:-$BUILD_DIR/daemon/sekishod}
 BENCH_SECONDS=${BENCH_SECONDS:-10}
 BENCH_ROUNDS=${BENCH_ROUNDS:-3}
 BENCH_WORKLOADS=${BENCH_WORKLOADS:-cachehit}

@@ -15,7 +15,7 @@
 #include <unordered_map>
 
 #include "certs/ca.h"
-#include "certs/openssl_util.h"
+#include "base/openssl_util.h"
 
 namespace sekisho::certs {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "certs/openssl_util.h"
+#include "base/openssl_util.h"
 
 namespace sekisho::certs {
 

@@ -8,7 +8,7 @@
 #include <stdexcept>
 
 #include "certs/ca.h"
-#include "resolver/base/log.h"
+#include "base/log.h"
 
 namespace sekisho::intercept {
 namespace {
@@ -34,7 +34,7 @@ std::vector<std::string> tenant_ids(const policy::PolicySnapshot& p) {
 
 }  // namespace
 
-App::App(config::Configuration c, std::string config_path)
+App::App(policy::Configuration c, std::string config_path)
     : config_path_(std::move(config_path)), settings_(c.settings.intercept) {
   if (settings_.http_listen.empty() && settings_.https_listen.empty())
     throw std::runtime_error(config_path_ + ": intercept.listen has neither http nor https addresses");
@@ -85,7 +85,7 @@ App::~App() {
   uv_loop_close(&loop_);
 }
 
-std::shared_ptr<App::Minters> App::build_minters(const config::Configuration& c, const Minters* previous) {
+std::shared_ptr<App::Minters> App::build_minters(const policy::Configuration& c, const Minters* previous) {
   auto m = std::make_shared<Minters>();
   if (settings_.https_listen.empty()) {
     m->by_tenant.assign(c.policies->tenants.size(), nullptr);
@@ -125,7 +125,7 @@ std::shared_ptr<App::Minters> App::build_minters(const config::Configuration& c,
   return m;
 }
 
-void App::apply(const config::Configuration& c) {
+void App::apply(const policy::Configuration& c) {
   auto minters = build_minters(c, minters_.get());
   auto state = std::make_shared<State>();
   state->policies = c.policies;
@@ -180,7 +180,7 @@ void App::handle(std::shared_ptr<net::http::Exchange> exchange) {
 
 void App::reload() {
   sd_notify(0, "RELOADING=1");
-  auto c = config::load_configuration(config_path_);
+  auto c = policy::load_configuration(config_path_);
   if (!c.ok()) {
     for (const auto& e : c.errors) log::error("config", e.to_string());
     log::error("intercept", "reload failed; previous configuration in use", {{"errors", c.errors.size()}});

@@ -1,5 +1,5 @@
 // The sekisho-intercept process: one libuv loop serving the block page (HTTP and HTTPS) through
-// resolver/net/http, certificates chosen per SNI from the tenant's CA (certs/), SIGHUP reload of
+// net/http, certificates chosen per SNI from the tenant's CA (certs/), SIGHUP reload of
 // the same YAML sekishod reads, SIGTERM shutdown, sd_notify readiness and watchdog.
 // A block page needs little throughput, so one thread; the category store is read through one
 // CategoryReader owned by that thread.
@@ -12,20 +12,20 @@
 #include <string>
 #include <vector>
 
-#include "admin/config/configuration.h"
+#include "policy/configuration.h"
 #include "certs/leaf_minter.h"
 #include "intercept/forward.h"
 #include "intercept/service.h"
 #include "policy/store/category_store.h"
-#include "resolver/net/http/server.h"
-#include "resolver/net/tls/context.h"
+#include "net/http/server.h"
+#include "net/tls/context.h"
 
 namespace sekisho::intercept {
 
 class App {
  public:
   // Throws std::runtime_error with context when the store, a CA, or a listener cannot be set up.
-  App(config::Configuration configuration, std::string config_path);
+  App(policy::Configuration configuration, std::string config_path);
   ~App();
   int run();
 
@@ -36,8 +36,8 @@ class App {
     std::vector<certs::LeafMinter*> by_tenant;  // index = tenant index; null: no CA, no HTTPS
   };
 
-  void apply(const config::Configuration& c);
-  std::shared_ptr<Minters> build_minters(const config::Configuration& c, const Minters* previous);
+  void apply(const policy::Configuration& c);
+  std::shared_ptr<Minters> build_minters(const policy::Configuration& c, const Minters* previous);
   void handle(std::shared_ptr<net::http::Exchange> exchange);
   bool select_certificate(SSL* ssl, std::string_view sni, const net::SocketAddress& peer);
   void reload();

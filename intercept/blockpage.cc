@@ -7,7 +7,7 @@
 #include "intercept/templates.h"
 #include "policy/querylog/format.h"
 #include "policy/store/categories.h"
-#include "resolver/dns/wire.h"
+#include "dns/wire.h"
 
 namespace sekisho::intercept {
 namespace {

@@ -5,9 +5,9 @@
 #include <optional>
 #include <stdexcept>
 
-#include "resolver/base/clock.h"
-#include "resolver/base/log.h"
-#include "resolver/net/http/chunked.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "net/http/chunked.h"
 
 namespace sekisho::intercept {
 namespace {

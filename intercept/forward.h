@@ -28,10 +28,10 @@
 
 #include <openssl/ssl.h>
 
-#include "admin/config/settings.h"
+#include "config/settings.h"
 #include "intercept/origin.h"
 #include "intercept/origin_address.h"
-#include "resolver/net/http/server.h"
+#include "net/http/server.h"
 
 namespace sekisho::intercept {
 

@@ -5,9 +5,9 @@
 #include <exception>
 #include <string>
 
-#include "admin/config/configuration.h"
+#include "policy/configuration.h"
 #include "intercept/app.h"
-#include "resolver/base/log.h"
+#include "base/log.h"
 
 namespace {
 
@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sekisho-intercept: --config FILE is required (it has no useful defaults)\n%s", kUsage);
     return 2;
   }
-  auto loaded = sekisho::config::load_configuration(config_path);
+  auto loaded = sekisho::policy::load_configuration(config_path);
   for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!loaded.ok()) {
     std::fprintf(stderr, "sekisho-intercept: refusing to start with an invalid configuration (%zu error%s)\n",

@@ -19,8 +19,8 @@
 
 #include <openssl/ssl.h>
 
-#include "resolver/net/address.h"
-#include "resolver/net/tls/session.h"
+#include "net/address.h"
+#include "net/tls/session.h"
 
 namespace sekisho::intercept {
 

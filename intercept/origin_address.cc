@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "policy/domain_list.h"
-#include "resolver/dns/wire.h"
+#include "dns/wire.h"
 
 namespace sekisho::intercept {
 namespace {

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "admin/config/settings.h"
-#include "resolver/net/address.h"
+#include "config/settings.h"
+#include "net/address.h"
 
 namespace sekisho::intercept {
 

@@ -1,4 +1,4 @@
-// What sekisho-intercept answers, without sockets: a request (as resolver/net/http delivers it)
+// What sekisho-intercept answers, without sockets: a request (as net/http delivers it)
 // becomes the block page, a plain refusal, or (deep inspection) a URL verdict; and a TLS
 // ClientHello's SNI is admitted only when that client's tenant blocks or deep-checks the name,
 // so the service never mints a certificate for an arbitrary name.
@@ -15,13 +15,13 @@
 #include <string_view>
 #include <vector>
 
-#include "admin/config/settings.h"
+#include "config/settings.h"
 #include "intercept/blockpage.h"
 #include "policy/decide.h"
 #include "policy/policy.h"
 #include "policy/store/category_store.h"
-#include "resolver/net/address.h"
-#include "resolver/net/http/message.h"
+#include "net/address.h"
+#include "net/http/message.h"
 
 namespace sekisho::intercept {
 

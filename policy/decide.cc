@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "resolver/dns/wire.h"
+#include "dns/wire.h"
 
 namespace sekisho::policy {
 namespace {

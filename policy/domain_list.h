@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "resolver/base/string_map.h"
+#include "base/string_map.h"
 
 namespace sekisho::policy {
 

@@ -10,13 +10,13 @@
 #include <string_view>
 #include <vector>
 
-#include "admin/config/load.h"
-#include "admin/config/settings.h"
+#include "config/source.h"
+#include "config/settings.h"
 #include "policy/domain_list.h"
 #include "policy/store/categories.h"
 #include "policy/tenants.h"
 #include "policy/timezone.h"
-#include "resolver/base/string_map.h"
+#include "base/string_map.h"
 
 namespace sekisho::policy {
 

@@ -16,7 +16,7 @@
 #include <cstdint>
 #include <span>
 
-#include "admin/config/settings.h"
+#include "config/settings.h"
 #include "resolver/decode.h"
 
 namespace sekisho::resolver {

@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <span>
 
-#include "resolver/dns/edns.h"
-#include "resolver/dns/types.h"
-#include "resolver/dns/wire.h"
+#include "dns/edns.h"
+#include "dns/types.h"
+#include "dns/wire.h"
 
 namespace sekisho::resolver {
 

@@ -7,7 +7,7 @@
 #include "policy/decide.h"
 #include "policy/querylog/record.h"
 #include "policy/safe_search.h"
-#include "resolver/base/clock.h"
+#include "base/clock.h"
 #include "resolver/cache/cache_key.h"
 #include "resolver/ddr.h"
 #include "resolver/synthesize.h"

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "resolver/decode.h"
-#include "resolver/net/address.h"
-#include "resolver/net/udp_pktinfo.h"
+#include "net/address.h"
+#include "resolver/transport/udp_pktinfo.h"
 #include "resolver/respond.h"
 #include "resolver/runtime.h"
 

@@ -9,7 +9,7 @@
 
 #include "resolver/cache/answer.h"
 #include "resolver/decode.h"
-#include "resolver/dns/edns.h"
+#include "dns/edns.h"
 
 namespace sekisho::resolver {
 

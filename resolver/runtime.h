@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "admin/config/settings.h"
+#include "config/settings.h"
 #include "policy/policy.h"
 #include "resolver/upstream/upstreams.h"
 

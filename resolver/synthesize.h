@@ -10,10 +10,10 @@
 #include <cstdint>
 #include <span>
 
-#include "admin/config/settings.h"
+#include "config/settings.h"
 #include "resolver/cache/answer.h"
 #include "resolver/decode.h"
-#include "resolver/dns/edns.h"
+#include "dns/edns.h"
 
 namespace sekisho::resolver {
 

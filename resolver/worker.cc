@@ -2,14 +2,14 @@
 
 #include <algorithm>
 
-#include "resolver/base/clock.h"
-#include "resolver/base/log.h"
-#include "resolver/net/doh.h"
-#include "resolver/net/http/server.h"
-#include "resolver/net/tcp.h"
-#include "resolver/net/udp.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "resolver/transport/doh.h"
+#include "net/http/server.h"
+#include "resolver/transport/tcp.h"
+#include "resolver/transport/udp.h"
 #include "resolver/pipeline.h"
-#include "resolver/server.h"
+#include "resolver/engine.h"
 
 namespace sekisho::resolver {
 namespace {
@@ -19,9 +19,9 @@ constexpr size_t kMaxWaitingQueries = 65536;
 constexpr uint64_t kHeartbeatMs = 250;
 }  // namespace
 
-Worker::Worker(Server& server, unsigned index)
-    : server_(server), index_(index), pool_(kMaxWaitingQueries),
-      forwarder_(&loop_, index, server.cache(), server.inflight_registry(), *this),
+Worker::Worker(Engine& engine, unsigned index)
+    : engine_(engine), index_(index), pool_(kMaxWaitingQueries),
+      forwarder_(&loop_, index, engine.cache(), engine.inflight_registry(), *this),
       scratch_(65535) {
   uv_loop_init(&loop_);
   uv_async_init(&loop_, &wakeup_, [](uv_async_t* a) {
@@ -32,10 +32,10 @@ Worker::Worker(Server& server, unsigned index)
   wakeup_.data = this;
   uv_timer_init(&loop_, &heartbeat_);
   heartbeat_.data = this;
-  runtime_ = server.runtime_if_changed(runtime_generation_);
-  if (policy::CategoryStore* store = server.category_store()) {
+  runtime_ = engine.runtime_if_changed(runtime_generation_);
+  if (policy::CategoryStore* store = engine.category_store()) {
     reader_ = std::make_unique<policy::CategoryReader>(*store);
-    if (const uint32_t memo = server.startup_settings().cache.category_memo) reader_->enable_memo(memo);
+    if (const uint32_t memo = engine.startup_settings().cache.category_memo) reader_->enable_memo(memo);
   }
 }
 
@@ -47,7 +47,7 @@ Worker::~Worker() {
   uv_loop_close(&loop_);
 }
 
-cache::Cache& Worker::cache() { return server_.cache(); }
+cache::Cache& Worker::cache() { return engine_.cache(); }
 
 void Worker::add_udp_socket(int fd) { udp_.push_back(std::make_unique<UdpListener>(*this, fd)); }
 void Worker::add_tcp_socket(int fd) { tcp_.push_back(std::make_unique<TcpListener>(*this, fd, Transport::tcp)); }
@@ -59,7 +59,7 @@ void Worker::add_doh_socket(int fd) {
       handle_doh(*this, std::move(ex));
     }, doh_limits(runtime_->settings));
   std::string error;
-  if (!doh_->listen_fd(fd, &server_.tls(), error)) log::error("doh", "listen failed", {{"error", error}});
+  if (!doh_->listen_fd(fd, &engine_.tls(), error)) log::error("doh", "listen failed", {{"error", error}});
 }
 
 uint32_t Worker::park_doh(std::shared_ptr<net::http::Exchange> exchange, uint32_t& serial) {
@@ -109,7 +109,7 @@ void Worker::request_drain() {
 }
 
 void Worker::refresh_runtime() {
-  if (auto fresh = server_.runtime_if_changed(runtime_generation_)) runtime_ = std::move(fresh);
+  if (auto fresh = engine_.runtime_if_changed(runtime_generation_)) runtime_ = std::move(fresh);
 }
 
 void Worker::begin_batch() {
@@ -196,7 +196,7 @@ void Worker::announce(uint64_t loops, const cache::CacheKey& key, const upstream
   if (resolution.answer) a.answer = std::make_shared<const cache::CachedAnswer>(*resolution.answer);
   a.failure = resolution.failure;
   a.failure_text = std::string(resolution.failure_text);
-  server_.announce(loops, a);
+  engine_.announce(loops, a);
 }
 
 void Worker::post(Announcement&& announcement) {

@@ -1,7 +1,7 @@
 // One event loop on its own thread, and everything it owns: listeners, the pool of waiting
 // queries, the forwarder with its in-flight table, buffers and counters. Nothing here is
 // touched by another thread except the atomics documented below; the only shared state is
-// the Server's cache and published Runtime.
+// the Engine's cache and published Runtime.
 //
 // libuv handle rule (used throughout resolver/): a handle is a member of the object that owns
 // it, and that object is freed only in the handle's close callback.
@@ -24,7 +24,7 @@
 
 #include "policy/querylog/ring.h"
 #include "policy/store/category_store.h"
-#include "resolver/base/clock.h"
+#include "base/clock.h"
 #include "resolver/cache/read_epoch.h"
 #include "resolver/query_context.h"
 #include "resolver/runtime.h"
@@ -37,7 +37,7 @@ class Server;
 
 namespace sekisho::resolver {
 
-class Server;
+class Engine;
 class UdpListener;
 class TcpListener;
 class TcpConnection;
@@ -86,10 +86,10 @@ struct Announcement {
 
 class Worker final : public upstream::Forwarder::Delegate {
  public:
-  Worker(Server& server, unsigned index);
+  Worker(Engine& engine, unsigned index);
   ~Worker() override;
 
-  // Called before start(): sockets already bound by the Server (SO_REUSEPORT, one per loop).
+  // Called before start(): sockets already bound by the Engine (SO_REUSEPORT, one per loop).
   void add_udp_socket(int fd);
   void add_tcp_socket(int fd);
   void add_dot_socket(int fd);
@@ -107,7 +107,7 @@ class Worker final : public upstream::Forwarder::Delegate {
   WorkerCounters& counters() { return counters_; }
   std::span<uint8_t> scratch() { return scratch_; }
   uv_loop_t* loop() { return &loop_; }
-  Server& server() { return server_; }
+  Engine& engine() { return engine_; }
   bool draining() const { return draining_; }
   unsigned index() const { return index_; }
 
@@ -164,7 +164,7 @@ class Worker final : public upstream::Forwarder::Delegate {
   void close_everything();
   void take_announcements();
 
-  Server& server_;
+  Engine& engine_;
   unsigned index_;
   uv_loop_t loop_{};
   uv_async_t wakeup_{};

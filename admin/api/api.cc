@@ -10,7 +10,7 @@
 
 #include "admin/api/api_internal.h"
 #include "admin/api/json_body.h"
-#include "admin/config/configuration.h"
+#include "policy/configuration.h"
 #include "admin/profiles/device_endpoints.h"
 #include "policy/querylog/format.h"
 
@@ -294,7 +294,7 @@ Response Api::route(Context& c) {
 Response Api::reload(Context& c) {
   if (!c.who.is_operator()) return error_response(403, "only operators reload the configuration");
   // The same check the reload does, so the caller gets the errors instead of a log line.
-  config::Configuration candidate = config::load_configuration(host_.config_path);
+  policy::Configuration candidate = policy::load_configuration(host_.config_path);
   if (!candidate.ok()) {
     config::TenantFileResult r;
     r.status = config::TenantFileStatus::invalid;

@@ -7,7 +7,7 @@
 // tenant. Anything of another tenant answers 404 exactly as if it did not exist, so a
 // tenant-admin cannot even learn which tenant ids exist.
 //
-// Changes go to tenants.d/<tenant>.yaml through admin/config/tenant_file.h (validated with the
+// Changes go to tenants.d/<tenant>.yaml through admin/tenant_files/tenant_file.h (validated with the
 // real loader and compile_policies, written atomically, guarded by ETag / If-Match), then the
 // server's reload path publishes them, so the next DNS query already sees them.
 //
@@ -24,11 +24,11 @@
 #include "admin/api/auth.h"
 #include "admin/api/daily_stats.h"
 #include "admin/api/querylog_search.h"
-#include "admin/config/settings.h"
+#include "config/settings.h"
 #include "policy/policy.h"
 #include "policy/querylog/writer.h"
 #include "policy/store/category_store.h"
-#include "resolver/net/http/message.h"
+#include "net/http/message.h"
 
 namespace sekisho::admin {
 

@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "admin/api/api.h"
-#include "admin/config/tenant_file.h"
+#include "admin/tenant_files/tenant_file.h"
 
 namespace sekisho::admin {
 

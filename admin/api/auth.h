@@ -7,7 +7,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "admin/config/settings.h"
+#include "config/settings.h"
 
 namespace sekisho::admin {
 

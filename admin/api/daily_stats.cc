@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "policy/querylog/format.h"
-#include "resolver/base/log.h"
+#include "base/log.h"
 
 namespace sekisho::admin {
 namespace {

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "admin/config/settings.h"
+#include "config/settings.h"
 #include "policy/querylog/stats.h"
 
 namespace sekisho::admin {

@@ -46,7 +46,7 @@ void sample(std::string& out, const char* name, const std::string& labels, uint6
 
 }  // namespace
 
-std::string render_metrics(const EngineSample& s) {
+std::string render_metrics(const resolver::EngineSample& s) {
   std::string out;
   static constexpr const char* kTransports[] = {"udp", "tcp", "dot", "doh"};
   family(out, "sekisho_queries_total", "counter", "DNS queries received, by transport.");

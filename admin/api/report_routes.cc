@@ -15,7 +15,7 @@
 #include "policy/safe_search.h"
 #include "policy/store/schema.h"
 #include "policy/store/store_writer.h"
-#include "resolver/dns/wire.h"
+#include "dns/wire.h"
 
 namespace sekisho::admin {
 

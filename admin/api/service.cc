@@ -4,9 +4,9 @@
 #include <stdexcept>
 #include <thread>
 
-#include "resolver/base/log.h"
-#include "resolver/net/http/server.h"
-#include "resolver/net/tls/context.h"
+#include "base/log.h"
+#include "net/http/server.h"
+#include "net/tls/context.h"
 
 namespace sekisho::admin {
 
@@ -45,7 +45,7 @@ net::http::Response Service::State::metrics_response() {
   net::http::Response r;
   r.set("content-type", "text/plain; version=0.0.4; charset=utf-8");
   r.set("cache-control", "no-store");
-  r.body = render_metrics(options.sample ? options.sample() : EngineSample{});
+  r.body = render_metrics(options.sample ? options.sample() : resolver::EngineSample{});
   return r;
 }
 

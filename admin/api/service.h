@@ -21,7 +21,7 @@ class Service {
   struct Options {
     config::AdminSettings settings;
     ApiHost host;
-    std::function<EngineSample()> sample;  // thread-safe; for /metrics
+    std::function<resolver::EngineSample()> sample;  // thread-safe; for /metrics
   };
 
   // Binds every admin and metrics address and starts the thread. Throws std::runtime_error

@@ -5,7 +5,7 @@
 #include "admin/api/api_internal.h"
 #include "admin/api/json_body.h"
 #include "admin/api/token.h"
-#include "admin/config/devices.h"
+#include "admin/tenant_files/devices.h"
 #include "admin/profiles/apple_profile.h"
 #include "admin/profiles/device_endpoints.h"
 

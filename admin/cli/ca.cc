@@ -8,7 +8,7 @@
 #include <iostream>
 #include <string>
 
-#include "admin/config/load.h"
+#include "config/yaml/load.h"
 #include "certs/ca.h"
 
 namespace sekisho::cli {

@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include "admin/config/configuration.h"
+#include "policy/configuration.h"
 
 namespace sekisho::cli {
 
@@ -11,7 +11,7 @@ int run_check_config(int argc, char** argv) {
     std::fprintf(stderr, "usage: sekisho check-config FILE\n");
     return 2;
   }
-  auto loaded = config::load_configuration(argv[1]);
+  auto loaded = policy::load_configuration(argv[1]);
   for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!loaded.ok()) return 1;
   std::printf("%s: ok\n", argv[1]);

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "admin/config/load.h"
+#include "config/yaml/load.h"
 #include "policy/import/idna.h"
 #include "policy/import/huge_pages.h"
 #include "policy/import/importer.h"

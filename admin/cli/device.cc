@@ -6,9 +6,9 @@
 #include <cstring>
 
 #include "admin/cli/flags.h"
-#include "admin/config/devices.h"
-#include "admin/config/load.h"
-#include "admin/config/tenant_file.h"
+#include "admin/tenant_files/devices.h"
+#include "config/yaml/load.h"
+#include "admin/tenant_files/tenant_file.h"
 #include "admin/profiles/device_endpoints.h"
 
 namespace sekisho::cli {

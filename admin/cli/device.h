@@ -1,5 +1,5 @@
 // `sekisho device add|list|revoke`: a tenant's DoH/DoT devices, written to its
-// tenants.d/<tenant>.yaml through admin/config/tenant_file.h (validated, atomic, ETag-guarded).
+// tenants.d/<tenant>.yaml through admin/tenant_files/tenant_file.h (validated, atomic, ETag-guarded).
 #pragma once
 
 namespace sekisho::cli {

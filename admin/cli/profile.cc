@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "admin/cli/flags.h"
-#include "admin/config/configuration.h"
+#include "policy/configuration.h"
 #include "admin/profiles/apple_profile.h"
 #include "admin/profiles/device_endpoints.h"
 #include "certs/x509_build.h"
@@ -35,7 +35,7 @@ Device find_device(const std::map<std::string, std::string>& flags) {
   const std::string& config_path = required(flags, "--config");
   const std::string& tenant = required(flags, "--tenant");
   const std::string& device = required(flags, "--device");
-  config::Configuration loaded = config::load_configuration(config_path);
+  policy::Configuration loaded = policy::load_configuration(config_path);
   if (!loaded.ok()) {
     std::string text = config_path + " is not valid (" + std::to_string(loaded.errors.size()) + " errors):";
     for (const auto& e : loaded.errors) text += "\n  " + e.to_string();

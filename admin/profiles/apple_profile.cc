@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-#include "certs/openssl_util.h"
+#include "base/openssl_util.h"
 #include "certs/x509_build.h"
 
 namespace sekisho::profiles {

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "admin/config/settings.h"
+#include "config/settings.h"
 
 namespace sekisho::profiles {
 

@@ -14,7 +14,7 @@
 #                     losing queries (two per connection lose every one of them)
 #   BENCH_NAMES=1000  names in the zone / query list
 #   BENCH_PORT_BASE=26350  ports BASE..BASE+7 on 127.0.0.1
-#   BUILD_DIR=build SEKISHOD=$BUILD_DIR/resolver/sekishod
+#   BUILD_DIR=build SEKISHOD=$BUILD_DIR/daemon/sekishod
 # dnsperf sends no SNI and does not verify certificates (see ../shared/CLIENTS.md), so the
 # tenant here comes from the source address, as for a network client.
 set -euo pipefail
@@ -26,7 +26,7 @@ BENCH_TAG=bench-tls
 # shellcheck source=bench/lib.sh
 source "$BENCH_DIR/lib.sh"
 BUILD_DIR=${BUILD_DIR:-$REPO/build}
-SEKISHOD=${SEKISHOD:-$BUILD_DIR/resolver/sekishod}
+SEKISHOD=${SEKISHOD:-$BUILD_DIR/daemon/sekishod}
 SECONDS_PER=${BENCH_SECONDS:-5}
 ROUNDS=${BENCH_ROUNDS:-3}
 TRANSPORTS=${BENCH_TRANSPORTS:-dot doh-get doh-post}

@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "policy/querylog/format.h"
-#include "resolver/base/log.h"
+#include "base/log.h"
 
 namespace sekisho::querylog {
 namespace {

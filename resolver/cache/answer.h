@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "admin/config/settings.h"
-#include "resolver/dns/types.h"
-#include "resolver/dns/wire.h"
+#include "config/settings.h"
+#include "dns/types.h"
+#include "dns/wire.h"
 
 namespace sekisho::cache {
 

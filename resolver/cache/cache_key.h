@@ -7,7 +7,7 @@
 #include <cstring>
 #include <string_view>
 
-#include "resolver/dns/wire.h"
+#include "dns/wire.h"
 
 namespace sekisho::cache {
 

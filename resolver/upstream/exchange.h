@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <span>
 
-#include "resolver/dns/wire.h"
-#include "resolver/net/address.h"
+#include "dns/wire.h"
+#include "net/address.h"
 
 namespace sekisho::upstream {
 

@@ -3,9 +3,9 @@
 #include <cstring>
 #include <vector>
 
-#include "resolver/base/clock.h"
-#include "resolver/base/log.h"
-#include "resolver/dns/edns.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "dns/edns.h"
 #include "resolver/upstream/exchange.h"
 
 namespace sekisho::upstream {

@@ -18,9 +18,9 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "resolver/base/random.h"
+#include "base/random.h"
 #include "resolver/cache/cache.h"
-#include "resolver/dns/types.h"
+#include "dns/types.h"
 #include "resolver/query_context.h"
 #include "resolver/runtime.h"
 #include "resolver/upstream/exchange.h"

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <span>
 
-#include "resolver/dns/wire.h"
+#include "dns/wire.h"
 
 namespace sekisho::upstream {
 

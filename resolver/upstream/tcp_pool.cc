@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "admin/config/settings.h"
+#include "config/settings.h"
 #include "resolver/upstream/response_check.h"
 
 namespace sekisho::upstream {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "admin/config/settings.h"
+#include "config/settings.h"
 
 namespace sekisho::upstream {
 

@@ -29,7 +29,7 @@ def _default_binary():
         return os.environ["SEKISHOD"]
     build = os.environ.get("SEKISHO_BUILD_DIR") or str(
         pathlib.Path(__file__).resolve().parents[2] / "build")
-    return str(pathlib.Path(build) / "resolver" / "sekishod")
+    return str(pathlib.Path(build) / "daemon" / "sekishod")
 
 
 SEKISHOD = _default_binary()

@@ -18,7 +18,7 @@ SOURCE_DIR = Path(os.environ.get("SEKISHO_SOURCE_DIR", Path(__file__).resolve().
 BUILD_DIR = Path(os.environ.get("SEKISHO_BUILD_DIR", SOURCE_DIR / "build"))
 SYSTEMD = SOURCE_DIR / "systemd"
 UNITS = ["sekishod.service", "sekisho-intercept.service"]
-BINARIES = {"/usr/local/sbin/sekishod": BUILD_DIR / "resolver" / "sekishod",
+BINARIES = {"/usr/local/sbin/sekishod": BUILD_DIR / "daemon" / "sekishod",
             "/usr/local/sbin/sekisho-intercept": BUILD_DIR / "intercept" / "sekisho-intercept"}
 
 @pytest.fixture

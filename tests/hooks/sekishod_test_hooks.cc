@@ -1,8 +1,8 @@
 // sekishod_test_hooks: sekishod with hooks the end-to-end tests need to provoke what a healthy
 // process never does. Built only with the tests (tests/hooks/CMakeLists.txt), never installed;
-// the production sekishod (resolver/main.cc) has none of this.
+// the production sekishod (daemon/main.cc) has none of this.
 //
-//   sekishod_test_hooks --config FILE     the same Server as `sekishod --config FILE`, plus:
+//   sekishod_test_hooks --config FILE     the same Daemon as `sekishod --config FILE`, plus:
 //   SIGUSR2  event loop 0 sleeps SEKISHO_TEST_STALL_MS milliseconds (default 3000) on its own
 //            thread, as a wedged loop would. It sends sd_notify "STATUS=test hook: loop 0 stalled"
 //            when the sleep begins and "STATUS=test hook: loop 0 resumed" when it ends, so a test
@@ -18,12 +18,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <memory>
 #include <string>
 #include <thread>
 
-#include "admin/config/configuration.h"
-#include "resolver/base/log.h"
-#include "resolver/server.h"
+#include "base/log.h"
+#include "config/yaml/load.h"
+#include "daemon/daemon.h"
+#include "policy/configuration.h"
 #include "resolver/worker.h"
 
 namespace {
@@ -37,12 +39,12 @@ std::chrono::milliseconds stall_duration() {
 
 // Waits for SIGUSR2 (blocked in every thread, so only this one takes it) and posts the stall to
 // loop 0 through the Worker's thread-safe task queue: the sleep runs on the loop's own thread.
-void hook_thread(resolver::Server& server, const std::atomic<bool>& stop, sigset_t signals) {
+void hook_thread(resolver::Engine& engine, const std::atomic<bool>& stop, sigset_t signals) {
   const auto stall = stall_duration();
   while (!stop.load()) {
     timespec tick{0, 100 * 1000 * 1000};
     if (sigtimedwait(&signals, nullptr, &tick) != SIGUSR2) continue;
-    const auto& workers = server.workers();
+    const auto& workers = engine.workers();
     if (workers.empty()) continue;
     log::warning("test-hook", "stalling event loop 0", {{"ms", static_cast<uint64_t>(stall.count())}});
     workers[0]->post_task([stall] {
@@ -69,16 +71,17 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGUSR2);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  auto loaded = config::load_configuration(config_path);
+  auto source = std::make_unique<config::YamlFileSource>(config_path);
+  auto loaded = policy::load_configuration(*source);
   if (!loaded.ok()) {
     for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
     return 1;
   }
   log::set_level(loaded.settings.log_level);
   try {
-    resolver::Server server(std::move(loaded), config_path);
+    daemon::Daemon daemon(std::move(source), std::move(loaded));
     std::atomic<bool> stop{false};
-    std::thread hooks(hook_thread, std::ref(server), std::cref(stop), signals);
+    std::thread hooks(hook_thread, std::ref(daemon.engine()), std::cref(stop), signals);
     struct Join {  // also when run() throws (a socket that does not bind)
       std::atomic<bool>& stop;
       std::thread& thread;
@@ -87,7 +90,7 @@ int main(int argc, char** argv) {
         thread.join();
       }
     } join{stop, hooks};
-    return server.run();
+    return daemon.run();
   } catch (const std::exception& e) {
     log::error("server", "cannot start", {{"error", e.what()}});
     return 1;

@@ -45,7 +45,7 @@ MUTATIONS = [
     },
     {
         "id": "tcp-output-cap-4096x",
-        "file": "resolver/net/tcp.cc",
+        "file": "resolver/transport/tcp.cc",
         "breaks": "a TCP client that does not read its answers is cut off after 4 GiB of queued output instead of 1 MiB",
         "edits": [("uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&handle_)) > kMaxWriteQueue) {",
                    "uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&handle_)) > kMaxWriteQueue * 4096) {")],
@@ -53,7 +53,7 @@ MUTATIONS = [
     },
     {
         "id": "watchdog-pings-while-stuck",
-        "file": "resolver/server.cc",
+        "file": "resolver/engine.cc",
         "breaks": "the systemd watchdog is pinged although an event loop is stuck (the error is logged, the ping still sent)",
         "edits": [('{{"worker", w->index()}});\n      return;',
                    '{{"worker", w->index()}});\n      break;')],
@@ -61,7 +61,7 @@ MUTATIONS = [
     },
     {
         "id": "dot-revoked-device-kept",
-        "file": "resolver/net/tcp.cc",
+        "file": "resolver/transport/tcp.cc",
         "breaks": "an open DoT connection keeps its device identity across a reload after the device was revoked (a failed re-lookup keeps the old one)",
         "edits": [("  device_.state = ref ? OriginDevice::State::known : OriginDevice::State::unknown;",
                    "  if (ref || device_.state == OriginDevice::State::none)\n"
@@ -108,7 +108,7 @@ MUTATIONS = [
     },
     {
         "id": "dot-device-not-relooked-up",
-        "file": "resolver/net/tcp.cc",
+        "file": "resolver/transport/tcp.cc",
         "breaks": "an open DoT connection never looks its device up again after a reload (a device still configured is refused once the generation moves on)",
         "edits": [("  if (device_.state != OriginDevice::State::none && device_.generation == rt.generation) return;",
                    "  if (device_.state != OriginDevice::State::none) return;")],
@@ -205,11 +205,11 @@ MUTATIONS = [
     },
     {
         "id": "doh-base64url-padding-accepted",
-        "file": "resolver/net/http/base64url.cc",
+        "file": "net/http/base64url.cc",
         "breaks": "a DoH GET whose dns= parameter carries '=' padding is decoded instead of answered 400",
         "edits": [("    const int v = value_of(c);\n",
                    "    if (c == '=') break;\n    const int v = value_of(c);\n")],
-        "tests": [r"^unit\.resolver/http_base64url: ", r"^e2e\.test_doh$"],
+        "tests": [r"^unit\.net/http_base64url: ", r"^e2e\.test_doh$"],
     },
     {
         "id": "store-subtree-not-label-boundary",
@@ -222,7 +222,7 @@ MUTATIONS = [
     # --- admin API, devices, intercept ---
     {
         "id": "if-match-stale-accepted",
-        "file": "admin/config/tenant_file.cc",
+        "file": "admin/tenant_files/tenant_file.cc",
         "breaks": "a write with a stale If-Match overwrites the tenant file (lost update) instead of 412",
         "edits": [("    if (!expected->empty() && tenant_file_etag(*current) != *expected)\n"
                    "      return failure(TenantFileStatus::conflict, path, path + \" changed since it was read (ETag mismatch); read it again\");\n",
@@ -246,7 +246,7 @@ MUTATIONS = [
     },
     {
         "id": "max-devices-off-by-one",
-        "file": "admin/config/devices.cc",
+        "file": "admin/tenant_files/devices.cc",
         "breaks": "adding a device when a tenant already has max_devices is not refused with the max_devices message",
         "edits": [("  if (t.max_devices != 0 && t.devices.size() >= t.max_devices)",
                    "  if (t.max_devices != 0 && t.devices.size() > t.max_devices)")],

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""ctest guard `unit.all_cases_ran`: every doctest case the binary lists ran exactly once.
+"""ctest guard `unit.<layer>.all_cases_ran`: every doctest case the binary lists ran exactly once.
 
     check_all_ran.py BINARY RECORD_FILE
 
 RECORD_FILE holds one "file:line name" line per case started by the `unit.*` entries of this ctest
-run (tests/unit/main.cc writes it, `unit.record_reset` empties it first). A case listed but never
+run (tests/unit/main.cc writes it, `unit.<layer>.record_reset` empties it first). A case listed but never
 run, run twice, or run without being listed fails the guard, naming it. Run the whole `unit` label
 (`ctest -L unit`) for the guard to mean anything; alone it checks the last run's record.
 """

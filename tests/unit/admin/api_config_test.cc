@@ -1,8 +1,8 @@
-// admin/config: the admin: section (listen, tls, tokens stored as SHA-256, audit_log).
+// config/yaml/load: the admin: section (listen, tls, tokens stored as SHA-256, audit_log).
 #include <doctest/doctest.h>
 
 #include "admin/api/token.h"
-#include "admin/config/load.h"
+#include "config/yaml/load.h"
 #include "tests/unit/admin/api_fixture.h"
 
 using namespace sekisho;

@@ -17,7 +17,7 @@
 
 #include "admin/api/api.h"
 #include "admin/api/token.h"
-#include "admin/config/configuration.h"
+#include "policy/configuration.h"
 
 namespace sekisho::test {
 
@@ -39,7 +39,7 @@ struct ApiFixture {
   std::string operator_token = admin::new_token();
   std::string acme_token = admin::new_token();
   std::string beta_token = admin::new_token();
-  config::Configuration current;
+  policy::Configuration current;
   uint64_t generation = 1;
   int reloads = 0;
   int64_t now = 1764000000;  // 2025-11-24T16:00:00Z
@@ -65,7 +65,7 @@ struct ApiFixture {
                "policies:\n  acme:\n    deny: [acme-deny.example]\n");
     write_text(dir / "tenants.d" / "beta.yaml",
                "tenants:\n  - id: beta\n    networks: [\"10.2.0.0/16\"]\n    policy: shared\n");
-    current = config::load_configuration(config);
+    current = policy::load_configuration(config);
     std::string errors;
     for (const auto& e : current.errors) errors += e.to_string() + "\n";
     if (!current.ok()) throw std::runtime_error("fixture config invalid:\n" + errors);
@@ -80,7 +80,7 @@ struct ApiFixture {
     };
     host.reload = [this] {
       ++reloads;
-      auto loaded = config::load_configuration(config);
+      auto loaded = policy::load_configuration(config);
       if (loaded.ok()) {
         current = std::move(loaded);
         ++generation;

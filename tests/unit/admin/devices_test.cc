@@ -1,4 +1,4 @@
-// admin/config/devices: device tokens from the CSPRNG, and the add/revoke rules the CLI and the
+// admin/tenant_files/devices: device tokens from the CSPRNG, and the add/revoke rules the CLI and the
 // admin API share (max_devices, duplicates).
 #include <doctest/doctest.h>
 
@@ -6,7 +6,7 @@
 #include <set>
 #include <string>
 
-#include "admin/config/devices.h"
+#include "admin/tenant_files/devices.h"
 
 using namespace sekisho;
 

@@ -1,4 +1,4 @@
-// admin/config/tenant_file: tenants.d/<id>.yaml rendered, validated and written so the real
+// admin/tenant_files/tenant_file: tenants.d/<id>.yaml rendered, validated and written so the real
 // loader reads back the same settings; atomic replacement; ETag conflicts; the main-file rule.
 #include <doctest/doctest.h>
 
@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "admin/config/load.h"
-#include "admin/config/tenant_file.h"
+#include "config/yaml/load.h"
+#include "admin/tenant_files/tenant_file.h"
 
 using namespace sekisho;
 using config::TenantFileStatus;

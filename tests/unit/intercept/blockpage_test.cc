@@ -10,7 +10,7 @@
 #include <fstream>
 #include <string>
 
-#include "admin/config/load.h"
+#include "config/yaml/load.h"
 #include "intercept/blockpage.h"
 #include "intercept/forward.h"
 #include "intercept/service.h"

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "admin/config/load.h"
+#include "config/yaml/load.h"
 #include "policy/decide.h"
 #include "policy/domain_list.h"
 #include "policy/import/importer.h"

@@ -10,7 +10,7 @@
 #include "resolver/cache/cache.h"
 #include "resolver/cache/cache_key.h"
 #include "resolver/cache/read_epoch.h"
-#include "tests/unit/resolver/dns_builder.h"
+#include "tests/unit/dns/dns_builder.h"
 
 using namespace sekisho;
 using sekisho_test::get32;

@@ -11,7 +11,7 @@
 #include "resolver/ddr.h"
 #include "resolver/decode.h"
 #include "resolver/respond.h"
-#include "tests/unit/resolver/dns_builder.h"
+#include "tests/unit/dns/dns_builder.h"
 
 // ldns/common.h #defines bool/true/false unless stdbool.h was seen: include it last, after stdbool.
 #include <stdbool.h>

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "resolver/decode.h"
-#include "tests/unit/resolver/dns_builder.h"
+#include "tests/unit/dns/dns_builder.h"
 
 using namespace sekisho;
 using resolver::DecodedQuery;

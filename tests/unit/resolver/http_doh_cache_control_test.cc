@@ -2,8 +2,8 @@
 // excluded (its TTL field holds EDNS flags, not a lifetime).
 #include <doctest/doctest.h>
 
-#include "resolver/net/doh.h"
-#include "tests/unit/resolver/dns_builder.h"
+#include "resolver/transport/doh.h"
+#include "tests/unit/dns/dns_builder.h"
 
 using sekisho::resolver::min_ttl;
 using sekisho_test::Msg;

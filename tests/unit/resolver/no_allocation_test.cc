@@ -2,6 +2,7 @@
 // the stage functions the cache-hit path calls, then through run_query with a real (unstarted)
 // Worker — without tenants, and with a tenant, the category store and the query log.
 #include <doctest/doctest.h>
+#include <arpa/inet.h>
 #include <uv.h>
 
 #include <atomic>
@@ -13,23 +14,22 @@
 #include <string>
 #include <vector>
 
-#include "admin/config/configuration.h"
-#include "admin/config/settings.h"
+#include "config/settings.h"
 #include "policy/policy.h"
 #include "policy/querylog/ring.h"
 #include "policy/store/entry_codec.h"
 #include "policy/store/key_format.h"
 #include "policy/store/store_writer.h"
-#include "resolver/base/clock.h"
+#include "base/clock.h"
 #include "resolver/cache/answer.h"
 #include "resolver/cache/cache.h"
 #include "resolver/cache/cache_key.h"
 #include "resolver/decode.h"
 #include "resolver/pipeline.h"
 #include "resolver/respond.h"
-#include "resolver/server.h"
+#include "resolver/engine.h"
 #include "resolver/worker.h"
-#include "tests/unit/resolver/dns_builder.h"
+#include "tests/unit/dns/dns_builder.h"
 #include "tests/unit/temp_dir.h"
 
 // ---- counting allocator (whole binary; counts only on a thread that switched it on) ----------
@@ -128,7 +128,7 @@ cache::CachedAnswer warm_answer() {
 }
 
 // Puts warm_answer() in the server's cache under `query`'s question.
-void cache_answer(resolver::Server& server, const Msg& query) {
+void cache_answer(resolver::Engine& server, const Msg& query) {
   resolver::DecodedQuery q;
   REQUIRE(resolver::decode(query.span(), q) == resolver::DecodeResult::ok);
   server.cache().insert(cache::make_key(q.question, q.edns.do_bit, q.header.flags & dns::flag::kCd), warm_answer(),
@@ -206,20 +206,17 @@ TEST_CASE("run_query cache hit through a real Worker allocates nothing") {
   settings.server.threads = 1;
   settings.cache.max_entries = 1000;
 
-  // Server takes a whole Configuration (settings + compiled policies); no tenants → filtering off,
-  // so identify/decide run but let every client through.
-  config::Configuration configuration;
-  configuration.settings = settings;
-  configuration.policies =
-      policy::compile_policies(configuration.settings, static_cast<int64_t>(std::time(nullptr)), configuration.errors);
-  REQUIRE(configuration.policies);
-  REQUIRE(configuration.errors.empty());
-  resolver::Server server(std::move(configuration), "");
+  // No tenants → filtering off, so identify/decide run but let every client through.
+  std::vector<config::ConfigError> errors;
+  auto policies = policy::compile_policies(settings, static_cast<int64_t>(std::time(nullptr)), errors);
+  REQUIRE(policies);
+  REQUIRE(errors.empty());
+  resolver::Engine engine(std::move(settings), std::move(policies));
   {
-    resolver::Worker worker(server, 0);  // never started: no thread, no sockets
+    resolver::Worker worker(engine, 0);  // never started: no thread, no sockets
 
     const Msg query = client_query("WWW.Example.com", 1, 0x4242, 0x0100, true, 1232, false);
-    cache_answer(server, query);
+    cache_answer(engine, query);
 
     resolver::Origin origin;
     origin.transport = resolver::Transport::udp;
@@ -272,27 +269,45 @@ TEST_CASE("run_query with a tenant, the category store and the query log allocat
     info.format = "domains";
     w.replace_source(info, set);
   }
-  const std::string config_path = (dir.path / "sekisho.yaml").string();
-  std::ofstream(config_path) << "server:\n  threads: 1\n  listen:\n    dns: [\"127.0.0.1:0\"]\n"
-                                "upstreams: [\"127.0.0.1:9\"]\n"
-                                "category_db: " << store_dir << "\n"
-                                "blockpage: {ipv4: 192.0.2.10, ttl: 60}\n"
-                                "querylog: {directory: \"" << (dir.path / "querylog").string() << "\"}\n"
-                                "tenants:\n  - {id: acme, networks: [\"127.0.0.0/8\"], policy: office}\n"
-                                "policies:\n  office: {block: [malware], action: blockpage, log: full}\n";
-  config::Configuration configuration = config::load_configuration(config_path);
-  for (const auto& e : configuration.errors) FAIL_CHECK(e.to_string());
-  REQUIRE(configuration.ok());
-  resolver::Server server(std::move(configuration), config_path);
+  // One tenant (127.0.0.0/8) whose policy blocks malware with the block page and logs in full.
+  config::Settings settings;
+  std::string parse_error;
+  settings.server.threads = 1;
+  settings.server.dns_listen.push_back(*net::parse_socket_address("127.0.0.1:0", 53, parse_error));
+  settings.upstreams.push_back(
+      config::UpstreamSettings{*net::parse_socket_address("127.0.0.1:9", 53, parse_error), config::UpstreamTransport::udp});
+  settings.category_db = store_dir;
+  settings.blockpage.ipv4 = in_addr{htonl(0xC000020A)};  // 192.0.2.10
+  settings.blockpage.ttl = 60;
+  settings.querylog.directory = (dir.path / "querylog").string();
+  config::TenantSettings acme;
+  acme.id = "acme";
+  acme.policy = "office";
+  config::NetworkSettings loopback;
+  loopback.family = AF_INET;
+  loopback.address[0] = 127;
+  loopback.prefix_length = 8;
+  loopback.text = "127.0.0.0/8";
+  acme.networks.push_back(loopback);
+  settings.tenants.push_back(acme);
+  config::PolicySettings office;
+  office.name = "office";
+  office.block = {"malware"};
+  settings.policies["office"] = office;
+  std::vector<config::ConfigError> errors;
+  auto policies = policy::compile_policies(settings, static_cast<int64_t>(std::time(nullptr)), errors);
+  for (const auto& e : errors) FAIL_CHECK(e.to_string());
+  REQUIRE(errors.empty());
+  resolver::Engine engine(std::move(settings), std::move(policies));
   {
-    resolver::Worker worker(server, 0);  // never started: no thread, no sockets
+    resolver::Worker worker(engine, 0);  // never started: no thread, no sockets
     querylog::QueryLogRing ring(16384);
     worker.set_querylog_ring(&ring, true);
 
     const Msg allowed = client_query("www.example.com", 1, 0x1111, 0x0100, true, 1232, false);
     const Msg blocked = client_query("blocked.example", 1, 0x2222, 0x0100, true, 1232, false);
     const Msg below = client_query("www.Blocked.example", 1, 0x3333, 0x0100, true, 1232, false);
-    cache_answer(server, allowed);
+    cache_answer(engine, allowed);
 
     resolver::Origin origin;
     origin.transport = resolver::Transport::udp;

@@ -8,7 +8,7 @@
 #include "resolver/cache/answer.h"
 #include "resolver/decode.h"
 #include "resolver/respond.h"
-#include "tests/unit/resolver/dns_builder.h"
+#include "tests/unit/dns/dns_builder.h"
 
 // ldns/common.h #defines bool/true/false unless stdbool.h was seen: include it last, after stdbool.
 #include <stdbool.h>

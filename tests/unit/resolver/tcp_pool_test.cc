@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "resolver/net/address.h"
+#include "net/address.h"
 
 namespace {
 

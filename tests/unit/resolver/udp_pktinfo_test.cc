@@ -1,4 +1,4 @@
-// resolver/net/udp_pktinfo.h with real kernel sockets on loopback: a wildcard socket learns each
+// resolver/transport/udp_pktinfo.h with real kernel sockets on loopback: a wildcard socket learns each
 // query's destination and answers from it, which a connected client (one that accepts datagrams
 // only from the address it sent to) requires. Includes the dual-stack case the server does not
 // use today (it sets IPV6_V6ONLY), where IPv4 queries arrive with v4-mapped IPV6_PKTINFO.
@@ -11,8 +11,8 @@
 #include <cstring>
 #include <string>
 
-#include "resolver/net/udp.h"
-#include "resolver/net/udp_pktinfo.h"
+#include "resolver/transport/udp.h"
+#include "resolver/transport/udp_pktinfo.h"
 
 using namespace sekisho;
 

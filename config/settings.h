@@ -1,0 +1,205 @@
+// Plain settings structs: what the YAML says, after validation. The engine sees only these,
+// never YAML. Defaults here are the documented defaults (README "Configuration").
+#pragma once
+
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/log.h"
+#include "net/address.h"
+
+namespace sekisho::config {
+
+enum class UpstreamTransport { udp, tcp };
+
+struct UpstreamSettings {
+  net::SocketAddress address;
+  UpstreamTransport transport = UpstreamTransport::udp;  // udp falls back to tcp on TC=1
+};
+
+struct TcpSettings {
+  uint32_t idle_timeout_ms = 10000;   // RFC 7766 §6.2.3 suggests seconds, not minutes
+  uint32_t max_connections = 1024;    // across all threads; more are accepted and closed
+  uint32_t max_pipelined = 128;       // unanswered queries per connection before reading pauses
+};
+
+// A certificate chain and its key (PEM files), re-read on SIGHUP.
+struct TlsSettings {
+  std::string cert;
+  std::string key;
+};
+
+struct ServerSettings {
+  unsigned threads = 0;  // 0 = one per core
+  std::vector<net::SocketAddress> dns_listen;
+  std::vector<net::SocketAddress> doh_listen;  // DNS over HTTPS (RFC 8484), default port 443
+  std::vector<net::SocketAddress> dot_listen;  // DNS over TLS (RFC 7858), default port 853
+  TlsSettings tls;                              // required when doh or dot listen
+  std::string public_name;  // the name clients reach us by: DoT SNI "{token}.{public_name}", profiles, DDR
+  TcpSettings tcp;
+  uint32_t drain_timeout_ms = 3000;
+};
+
+struct ForwardingSettings {
+  uint32_t timeout_ms = 1000;  // per attempt
+  uint32_t attempts = 3;       // per query, on different upstreams when there are several
+  // Kept-open TCP connections to each upstream (upstream/tcp_pool.h), per loop.
+  uint32_t tcp_connections_per_upstream = 4;
+  uint32_t tcp_idle_timeout_ms = 10000;  // a connection with nothing in flight closes after this
+};
+
+struct CacheSettings {
+  uint64_t max_entries = 1000000;
+  uint32_t serve_stale = 86400;      // RFC 8767 §5 suggests 1–3 days; 0 = off
+  uint32_t min_ttl = 0;
+  uint32_t max_ttl = 86400;
+  uint32_t negative_max_ttl = 3600;  // RFC 2308 §5 cap on negative answers
+  // Names per serving loop whose category-store match is remembered until the store changes
+  // (policy/store/name_memo.h); 0 = look every name up in the store. 64 bytes each.
+  uint32_t category_memo = 32768;
+};
+
+// Where a setting was written, so the compile step (cross-references, unknown categories)
+// reports file:line like the loader does.
+struct SourceMark {
+  std::string file;
+  int line = 0;
+  int column = 0;
+};
+
+// An IP network in CIDR form; `address` holds 4 (IPv4) or 16 (IPv6) meaningful bytes.
+struct NetworkSettings {
+  int family = AF_INET;
+  uint8_t address[16] = {};
+  uint8_t prefix_length = 0;
+  std::string text;
+  SourceMark mark;
+};
+
+struct BlockpageSettings {
+  std::optional<in_addr> ipv4;
+  std::optional<in6_addr> ipv6;
+  uint32_t ttl = 60;
+};
+
+enum class BlockAction { blockpage, nxdomain, nodata, refused };
+enum class LogMode { full, anonymized, none };
+
+struct ScheduleSettings {
+  std::vector<std::string> block;  // category slugs
+  uint8_t days = 0x7f;             // bit 0 = Monday … bit 6 = Sunday
+  uint16_t from_minute = 0;        // minutes after local midnight
+  uint16_t to_minute = 24 * 60;    // exclusive; from > to wraps past midnight
+  std::string timezone = "UTC";    // IANA name, read from the system zoneinfo
+  SourceMark mark;
+  SourceMark timezone_mark;
+};
+
+struct ListEntrySettings {
+  std::string pattern;  // "example.com" (name and subdomains) or "*.example.com" (subdomains only)
+  SourceMark mark;
+};
+
+struct PolicySettings {
+  std::string name;
+  std::vector<std::string> block;
+  std::vector<SourceMark> block_marks;
+  std::vector<ListEntrySettings> allow;  // filtering exclusions
+  std::vector<ListEntrySettings> deny;
+  std::vector<ScheduleSettings> schedule;
+  bool safe_search = false;
+  BlockAction action = BlockAction::blockpage;
+  LogMode log = LogMode::full;
+  bool deep_inspection = false;  // hosts with URL entries in a blocked category go to the intercept server
+  SourceMark mark;
+};
+
+// A device reaching us over DoH/DoT; its token names it (and its tenant) in the DoH path or
+// the DoT server name.
+struct DeviceSettings {
+  std::string name;
+  std::string token;  // 8–32 characters of [a-z0-9]; unique across all tenants
+  SourceMark mark;
+};
+
+struct TenantSettings {
+  std::string id;
+  std::string name;
+  std::string contact;  // shown on the block page ("IT desk, ext. 1234")
+  std::vector<DeviceSettings> devices;
+  std::vector<NetworkSettings> networks;
+  std::string policy;
+  uint32_t max_devices = 0;  // 0 = no limit
+  SourceMark mark;
+  SourceMark policy_mark;
+};
+
+struct QueryLogSettings {
+  std::string directory;  // empty: $STATE_DIRECTORY/querylog, else /var/lib/sekisho/querylog
+  bool enabled = true;
+};
+
+// The admin service (admin/api). Tokens are kept only as SHA-256 digests: the YAML (and a
+// leaked copy of it) never holds a usable credential.
+enum class AdminRole { operator_role, tenant_admin };
+
+struct AdminTokenSettings {
+  std::string name;    // who, in the audit log
+  AdminRole role = AdminRole::operator_role;
+  std::string tenant;  // tenant_admin only: the one tenant it may see
+  std::string sha256;  // 64 lower-case hex digits of SHA-256(token)
+  SourceMark mark;
+};
+
+struct AdminSettings {
+  std::vector<net::SocketAddress> listen;          // empty: no admin service
+  TlsSettings tls;                                 // both set: HTTPS
+  std::vector<AdminTokenSettings> tokens;
+  std::string audit_log;                           // JSON lines; empty: audit lines go to stderr
+  std::vector<net::SocketAddress> metrics_listen;  // /metrics without a token; empty: admin listen + operator token
+};
+
+// sekisho-intercept (intercept/): the block page over HTTP and HTTPS, and deep URL inspection.
+// sekishod ignores this section; the intercept service is the only holder of CA keys.
+struct InterceptSettings {
+  std::vector<net::SocketAddress> http_listen;   // block page in clear (80 in production)
+  std::vector<net::SocketAddress> https_listen;  // block page and inspection with minted certificates (443)
+  std::string ca_dir = "/var/lib/sekisho-intercept/ca";  // <ca_dir>/<tenant>/ca.{crt,key}; else <ca_dir>/default
+  std::string cert_cache_dir;  // minted leaves; empty: $STATE_DIRECTORY/certs or /var/lib/sekisho-intercept/certs
+  std::string template_dir;                      // per-tenant block pages <template_dir>/<tenant>.<en|ja>.html
+  std::string origin_ca_file;                    // trust store for origins (PEM); empty: the system store
+  std::vector<NetworkSettings> allow_private;    // private destinations forwarding may still reach
+  uint32_t max_header_bytes = 16 * 1024;
+  uint32_t max_body_bytes = 64 * 1024 * 1024;
+  uint32_t header_timeout_ms = 10000;
+  uint32_t idle_timeout_ms = 30000;
+  uint32_t origin_timeout_ms = 10000;
+  uint16_t origin_https_port = 443;              // where inspected origins are reached (tests: a local origin)
+  uint16_t origin_http_port = 80;
+  uint32_t leaf_validity_hours = 168;            // minted certificates: 7 days, renewed a day before expiry
+  uint32_t cert_cache_entries = 10000;           // minted certificates kept in memory
+};
+
+struct Settings {
+  std::string source;  // file the settings came from, for messages
+  ServerSettings server;
+  std::vector<UpstreamSettings> upstreams;
+  ForwardingSettings forwarding;
+  CacheSettings cache;
+  log::Level log_level = log::Level::info;
+  std::string category_db;  // LMDB category store directory; empty = no store
+  std::string categories_file;  // YAML/CSV adding categories to the built-ins (policy/store/category_file.h)
+  BlockpageSettings blockpage;
+  std::vector<TenantSettings> tenants;           // main file first, then tenants.d/*.yaml by name
+  std::map<std::string, PolicySettings> policies;
+  QueryLogSettings querylog;
+  InterceptSettings intercept;
+  AdminSettings admin;
+};
+
+}  // namespace sekisho::config

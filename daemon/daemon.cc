@@ -1,0 +1,75 @@
+#include "daemon/daemon.h"
+
+#include <systemd/sd-daemon.h>
+
+#include "admin/api/service.h"
+#include "base/log.h"
+#include "config/yaml/load.h"
+
+namespace sekisho::daemon {
+
+Daemon::Daemon(std::unique_ptr<config::ConfigSource> source, policy::Configuration first)
+    : source_(std::move(source)), startup_(first.settings),
+      engine_(std::move(first.settings), std::move(first.policies)) {}
+
+Daemon::~Daemon() = default;
+
+int Daemon::run() {
+  log::info("server", "configuration", {{"source", source_->describe()}});
+  resolver::Engine::Hooks hooks;
+  hooks.reload = [this] { reload(); };
+  hooks.started = [this] { start_admin_service(); };
+  hooks.stopping = [this] { admin_.reset(); };
+  return engine_.run(std::move(hooks));
+}
+
+uint64_t Daemon::reload() {
+  std::lock_guard lock(reload_mutex_);
+  if (!source_->reloadable()) {
+    log::warning("server", "reload ignored: running on embedded defaults, no file to read");
+    return engine_.current()->generation;
+  }
+  sd_notify(0, "RELOADING=1");
+  policy::Configuration loaded = policy::load_configuration(*source_);
+  if (!loaded.ok()) {
+    for (const auto& e : loaded.errors) log::error("config", e.to_string());
+    log::error("server", "reload failed, keeping the running configuration", {{"errors", loaded.errors.size()}});
+    sd_notify(0, "READY=1\nSTATUS=reload failed; previous configuration in use");
+    return engine_.current()->generation;
+  }
+  const size_t upstreams = loaded.settings.upstreams.size();
+  const size_t tenants = loaded.policies->tenants.size();
+  const uint64_t generation = engine_.publish(std::move(loaded.settings), std::move(loaded.policies));
+  log::info("server", "configuration reloaded", {{"generation", generation}, {"upstreams", upstreams},
+                                                 {"tenants", tenants}});
+  sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
+  return generation;
+}
+
+// The admin service sees the engine only through ApiHost's functions and Engine::sample().
+// Null when admin.listen and admin.metrics_listen are both empty; throws like Service().
+void Daemon::start_admin_service() {
+  if (startup_.admin.listen.empty() && startup_.admin.metrics_listen.empty()) return;
+  admin::Service::Options o;
+  o.settings = startup_.admin;
+  // Changes through the API are written as tenants.d files, which only a YAML file source has;
+  // on any other source the API's writes answer that there is no file to write.
+  if (const auto* file = dynamic_cast<const config::YamlFileSource*>(source_.get())) o.host.config_path = file->path();
+  o.host.live = [this] {
+    const auto rt = engine_.current();
+    admin::LiveConfig live;
+    live.settings = std::shared_ptr<const config::Settings>(rt, &rt->settings);
+    live.policies = rt->policies;
+    live.generation = rt->generation;
+    return live;
+  };
+  o.host.reload = [this] { return reload(); };
+  o.host.store = engine_.category_store();
+  o.host.querylog = engine_.querylog();
+  o.host.querylog_directory = engine_.querylog_directory();
+  o.host.stats_directory = admin::daily_stats_directory(engine_.querylog_directory());
+  o.sample = [this] { return engine_.sample(); };
+  admin_ = std::make_unique<admin::Service>(std::move(o));
+}
+
+}  // namespace sekisho::daemon

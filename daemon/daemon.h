@@ -1,0 +1,45 @@
+// The composition root of sekishod: one configuration source, the engine, and the admin
+// service, wired together. Reload is the one path every change takes, from SIGHUP and from
+// the admin API alike: read the source → compile (policy/configuration.h) → Engine::publish.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "config/source.h"
+#include "policy/configuration.h"
+#include "resolver/engine.h"
+
+namespace sekisho::admin {
+class Service;
+}
+
+namespace sekisho::daemon {
+
+class Daemon {
+ public:
+  // `first` is what `source` read at start-up (already checked: ok()). Opens the category
+  // store (throws with the path and reason).
+  Daemon(std::unique_ptr<config::ConfigSource> source, policy::Configuration first);
+  ~Daemon();
+
+  // Binds, starts the admin service and the loops, serves until SIGTERM. Returns the exit code.
+  int run();
+  // Re-reads the source and publishes it; an invalid configuration is logged and the running
+  // one kept. Returns the generation in use afterwards. Thread-safe.
+  uint64_t reload();
+
+  resolver::Engine& engine() { return engine_; }
+
+ private:
+  void start_admin_service();
+
+  std::unique_ptr<config::ConfigSource> source_;
+  config::Settings startup_;  // what the admin service was started with
+  resolver::Engine engine_;
+  std::mutex reload_mutex_;
+  std::unique_ptr<admin::Service> admin_;  // stops before the engine's loops drain
+};
+
+}  // namespace sekisho::daemon
