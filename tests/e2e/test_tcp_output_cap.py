@@ -21,6 +21,7 @@ import dns.rcode
 import pytest
 
 from clients import frame, make_query, query_tcp
+from metrics_scrape import scrape, start_with_metrics
 
 CAP = 1 << 20                  # README: 1 MiB of queued output
 READ_CHUNK = 16384             # sekishod reads a TCP connection 16 KiB at a time
@@ -35,8 +36,30 @@ def sysctl_max(path):
 
 @pytest.fixture
 def server(sekishod, knot):
-    # A long idle timeout: the only reason for sekishod to close the connection is the cap.
-    return sekishod([knot.addresses[0]], {"server": {"tcp": {"idle_timeout_ms": 60000}}})
+    # A long idle timeout: the only reason for sekishod to close the connection is the cap. The
+    # metrics listener tells when sekishod has stopped taking queries from the connection.
+    return start_with_metrics(sekishod, [knot.addresses[0]], {"server": {"tcp": {"idle_timeout_ms": 60000}}})
+
+
+def tcp_queries(sk):
+    return scrape(sk.metrics_port).get(("sekisho_queries_total", 'transport="tcp"'), 0)
+
+
+def wait_until_server_is_done(sk, expected, deadline):
+    """Waits (without reading) until sekishod has taken `expected` TCP queries in all, or has
+    taken none for a second (it stopped reading that connection, or closed it). Reading before
+    that would let a slow server's answers drain as they are produced, and the test would no
+    longer be about a client that does not read."""
+    last, still_since = tcp_queries(sk), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = tcp_queries(sk)
+        if now >= expected:
+            return
+        if now != last:
+            last, still_since = now, time.monotonic()
+        elif time.monotonic() - still_since >= 1.0:
+            return
 
 
 def warm(sk):
@@ -112,6 +135,7 @@ def test_a_client_that_does_not_read_is_cut_off_near_1_mib(server):
     n, most_if_cut = plan(answer_len)
     payload = queries(n)
 
+    before = tcp_queries(server)
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_RCVBUF)  # before connect: sets the window
     s.settimeout(20)
@@ -121,6 +145,7 @@ def test_a_client_that_does_not_read_is_cut_off_near_1_mib(server):
         s.sendall(payload)        # not reading meanwhile
     except (ConnectionResetError, BrokenPipeError):
         sent_all = False          # already cut off while we were still sending
+    wait_until_server_is_done(server, before + n, time.monotonic() + 60)
     s.settimeout(5)
     data, ended = read_all(s, time.monotonic() + 60, n * (answer_len + 2))
     s.close()
