@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the ctest registration of every doctest case of the unit binary.
 
-    register_cases.py BINARY OUTPUT.cmake RECORD_FILE GUARD_SCRIPT PYTHON CMAKE UNIT_DIR PREFIX
+    register_cases.py BINARY OUTPUT.cmake RECORD_FILE GUARD_SCRIPT PYTHON CMAKE UNIT_DIR PREFIX BUILD_DIR
 
 Run after each link of the binary (tests/CMakeLists.txt). One ctest entry per test case, named
 `unit.<dir>/<file stem>: <case name>` (dir and stem relative to UNIT_DIR), runs the binary filtered
@@ -46,15 +46,18 @@ def bracket(text):
     return "[%s[%s]%s]" % (eq, text, eq)
 
 
-def ctest_name(name, filename, unit_dir):
-    rel = os.path.relpath(filename, unit_dir)
+def ctest_name(name, filename, unit_dir, build_dir):
+    # __FILE__ is relative to the build directory when the compiler was given relative paths
+    # (ccache with base_dir does that).
+    path = filename if os.path.isabs(filename) else os.path.normpath(os.path.join(build_dir, filename))
+    rel = os.path.relpath(path, unit_dir)
     stem = rel[:-len("_test.cc")] if rel.endswith("_test.cc") else rel
     # Names are display text only; ';' would make them lists inside ctest's own properties.
     return "unit.%s: %s" % (stem, name.replace(";", ","))
 
 
 def main():
-    binary, output, record, guard, python, cmake, unit_dir, prefix = sys.argv[1:9]
+    binary, output, record, guard, python, cmake, unit_dir, prefix, build_dir = sys.argv[1:10]
     reset_test, guard_test = prefix + ".record_reset", prefix + ".all_cases_ran"
     fixture = prefix.replace(".", "_") + "_record"
     cases = list_cases(binary)
@@ -66,7 +69,7 @@ def main():
     names = []
     seen = set()
     for name, filename, line in cases:
-        test = ctest_name(name, filename, unit_dir)
+        test = ctest_name(name, filename, unit_dir, build_dir)
         if test in seen:  # two cases of one file with one name: keep both visible
             test = "%s (line %d)" % (test, line)
         seen.add(test)
