@@ -52,6 +52,7 @@ App::App(policy::Configuration c, std::string config_path)
   limits.streaming = true;  // forwarded bodies flow through, never held whole (forward.h)
   ForwardOptions fo;
   fo.upstreams = c.settings.upstreams;
+  fo.forwarding = c.settings.forwarding;
   fo.allow_private = settings_.allow_private;
   fo.origin_ca_file = settings_.origin_ca_file;
   fo.https_port = settings_.origin_https_port;
@@ -198,7 +199,7 @@ void App::shutdown() {
   stopping_ = true;
   sd_notify(0, "STOPPING=1");
   http_->close();
-  forwarder_.reset();  // pooled origin connections close; lookups still running finish on their own
+  forwarder_.reset();  // pooled origin connections close; lookups in progress are dropped
   for (uv_signal_t* s : {&sighup_, &sigterm_, &sigint_}) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
 }

@@ -12,9 +12,6 @@
 namespace sekisho::intercept {
 namespace {
 
-constexpr uint32_t kMaxDnsCacheTtl = 300;
-constexpr size_t kMaxDnsCacheEntries = 10000;
-
 net::http::Response failure(int status, const std::string& why) {
   net::http::Response r;
   r.status = status;
@@ -88,7 +85,7 @@ struct Forwarder::Relay : std::enable_shared_from_this<Relay> {
   int status = 0;
 
   void start();
-  void resolved(OriginAddresses result);
+  void resolved(const OriginAddresses& result);
   void connect_next();
   void use(std::shared_ptr<OriginConnection> c);
   void send_head();
@@ -107,7 +104,10 @@ struct Forwarder::Relay : std::enable_shared_from_this<Relay> {
 // ------------------------------------------------------------------------------ Forwarder
 
 Forwarder::Forwarder(uv_loop_t* loop, ForwardOptions options)
-    : loop_(loop), options_(std::move(options)), pool_(options_.idle_ms) {
+    : loop_(loop),
+      options_(std::move(options)),
+      pool_(options_.idle_ms),
+      origins_(loop, options_.upstreams, options_.forwarding, options_.allow_private) {
   ssl_ctx_ = SSL_CTX_new(TLS_client_method());
   if (!ssl_ctx_) throw std::runtime_error("cannot create the origin TLS context");
   SSL_CTX_set_min_proto_version(ssl_ctx_, TLS1_2_VERSION);
@@ -160,46 +160,17 @@ void Forwarder::Relay::start() {
     if (auto r = w.lock()) r->body_piece(data, end);
   });
   if (over) return;
-  const std::string cache_key = host + "|" + std::to_string(port);
-  auto it = fw->dns_cache_.find(cache_key);
-  if (it != fw->dns_cache_.end() && it->second.expires_ms > monotonic_ms()) return resolved(it->second.result);
-
-  struct Lookup {
-    uv_work_t req;
-    std::shared_ptr<Relay> relay;
-    std::string host;
-    uint16_t port;
-    std::vector<config::UpstreamSettings> upstreams;
-    std::vector<config::NetworkSettings> allow_private;
-    uint32_t timeout_ms;
-    OriginAddresses result;
-  };
-  auto* l = new Lookup{{}, shared_from_this(), host, port, fw->options_.upstreams, fw->options_.allow_private,
-                       fw->options_.timeout_ms, {}};
-  l->req.data = l;
-  uv_queue_work(
-      fw->loop_, &l->req,
-      [](uv_work_t* req) {
-        auto* l = static_cast<Lookup*>(req->data);
-        l->result = resolve_origin(l->host, l->port, l->upstreams, l->allow_private, l->timeout_ms);
-      },
-      [](uv_work_t* req, int) {
-        std::unique_ptr<Lookup> l(static_cast<Lookup*>(req->data));
-        Relay& r = *l->relay;
-        if (r.over || !r.fw) return;
-        if (!l->result.addresses.empty()) {
-          auto& cache = r.fw->dns_cache_;
-          if (cache.size() >= kMaxDnsCacheEntries) cache.clear();
-          const uint32_t ttl = std::min(l->result.ttl, kMaxDnsCacheTtl);
-          if (ttl > 0) cache[r.host + "|" + std::to_string(r.port)] = {l->result, monotonic_ms() + ttl * 1000ull};
-        }
-        r.resolved(std::move(l->result));
-      });
+  // May answer at once (cached); the relay lives in fw->relays_ until done, so a weak pointer
+  // is enough while the lookup runs.
+  fw->origins_.resolve(host, port, [w](const OriginAddresses& result) {
+    auto r = w.lock();
+    if (r && !r->over && r->fw) r->resolved(result);
+  });
 }
 
-void Forwarder::Relay::resolved(OriginAddresses result) {
+void Forwarder::Relay::resolved(const OriginAddresses& result) {
   if (result.addresses.empty()) return fail(502, result.why);
-  addresses = std::move(result.addresses);
+  addresses = result.addresses;
   if (auto pooled = fw->pool_.take(key, addresses)) {
     reused = true;
     ++fw->counters_.reused;

@@ -1,8 +1,9 @@
 // Deep inspection, allowed URLs: the request goes on to the real origin, streamed both ways.
 //
-// - Where: origin_address.h resolves the host through the configured upstreams and keeps only
-//   public addresses (or those intercept.allow_private covers); answers are cached for their
-//   TTL (at most 5 minutes). IPv4 addresses are tried first, then IPv6.
+// - Where: origin_address.h resolves the host through the configured upstreams (on this loop,
+//   by resolver/upstream/client.h under the `forwarding` settings) and keeps only public
+//   addresses (or those intercept.allow_private covers); answers are cached for their TTL (at
+//   most 5 minutes). IPv4 addresses are tried first, then IPv6.
 // - How: HTTP/1.1 to the origin over TLS verified against intercept.origin_ca_file or the
 //   system trust store, host name checked (origin.h). Idle origin connections are kept per
 //   (host, port, TLS) and reused only for an address the host still resolves to.
@@ -14,7 +15,7 @@
 //   body sizes.
 // - WebSocket (HTTP/1.1 Upgrade): after the origin's 101 the bytes are spliced both ways until
 //   either side closes.
-// Everything runs on the loop thread except the DNS lookups (libuv's thread pool).
+// Everything runs on the loop thread, the DNS lookups included.
 #pragma once
 
 #include <uv.h>
@@ -37,6 +38,7 @@ namespace sekisho::intercept {
 
 struct ForwardOptions {
   std::vector<config::UpstreamSettings> upstreams;
+  config::ForwardingSettings forwarding;  // how the upstreams are asked (timeout, attempts, TCP)
   std::vector<config::NetworkSettings> allow_private;
   std::string origin_ca_file;  // empty: the system trust store
   uint16_t https_port = 443;   // where origins are reached (tests point it at a local origin)
@@ -68,16 +70,12 @@ class Forwarder {
 
  private:
   friend struct Relay;
-  struct Cached {
-    OriginAddresses result;
-    uint64_t expires_ms = 0;
-  };
 
   uv_loop_t* loop_;
   ForwardOptions options_;
   SSL_CTX* ssl_ctx_ = nullptr;
   OriginPool pool_;
-  std::map<std::string, Cached> dns_cache_;
+  OriginResolver origins_;
   std::set<std::shared_ptr<Relay>> relays_;
   ForwardCounters counters_;
 };

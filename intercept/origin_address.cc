@@ -2,20 +2,21 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <openssl/rand.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
 
-#include "policy/domain_list.h"
+#include "base/clock.h"
 #include "dns/wire.h"
+#include "policy/domain_list.h"
 
 namespace sekisho::intercept {
 namespace {
 
 constexpr uint16_t kTypeA = 1, kTypeAAAA = 28;
+constexpr uint32_t kMaxCacheTtl = 300;
+constexpr size_t kMaxCacheEntries = 10000;
 
 bool in_network(const config::NetworkSettings& n, int family, const uint8_t* addr) {
   if (n.family != family) return false;
@@ -27,60 +28,22 @@ bool in_network(const config::NetworkSettings& n, int family, const uint8_t* add
   return true;
 }
 
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
+net::SocketAddress socket_address(int family, const uint8_t* bytes, uint16_t port) {
+  net::SocketAddress sa;
+  if (family == AF_INET) {
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&sa.storage);
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons(port);
+    std::memcpy(&s4->sin_addr, bytes, 4);
+    sa.length = sizeof(sockaddr_in);
+  } else {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&sa.storage);
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons(port);
+    std::memcpy(&s6->sin6_addr, bytes, 16);
+    sa.length = sizeof(sockaddr_in6);
   }
-};
-
-struct Answer {
-  bool answered = false;
-  std::vector<std::pair<uint16_t, std::string>> records;  // (type, rdata)
-  uint32_t ttl = 0;
-};
-
-// One question to one upstream over UDP; the records of `type` in the answer section (those of
-// the CNAME chain's final name, as a resolver returns them).
-Answer ask(const config::UpstreamSettings& up, const std::string& qname, uint16_t type, uint32_t timeout_ms) {
-  Answer out;
-  uint16_t id;
-  RAND_bytes(reinterpret_cast<unsigned char*>(&id), sizeof id);
-  std::string q(12, '\0');
-  q[0] = static_cast<char>(id >> 8), q[1] = static_cast<char>(id), q[2] = 0x01, q[5] = 1;  // RD, QDCOUNT 1
-  q += qname;  // wire form, root label included
-  q += static_cast<char>(type >> 8);
-  q += static_cast<char>(type & 0xFF);
-  q += std::string("\0\x01", 2);  // class IN
-  Fd s;
-  s.fd = ::socket(up.address.family(), SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s.fd < 0) return out;
-  timeval tv{static_cast<time_t>(timeout_ms / 1000), static_cast<suseconds_t>((timeout_ms % 1000) * 1000)};
-  setsockopt(s.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(s.fd, up.address.get(), up.address.length) != 0 || ::send(s.fd, q.data(), q.size(), 0) < 0) return out;
-  uint8_t buf[4096];
-  for (;;) {  // answers with another ID (late or forged) are skipped until the timeout
-    const ssize_t n = ::recv(s.fd, buf, sizeof buf, 0);
-    if (n < 12) return out;
-    if (buf[0] == static_cast<uint8_t>(q[0]) && buf[1] == static_cast<uint8_t>(q[1]) && (buf[2] & 0x80)) {
-      std::span<const uint8_t> msg(buf, static_cast<size_t>(n));
-      size_t pos = 12;
-      dns::Question question;
-      if (dns::read_question(msg, pos, question)) {
-        out.answered = true;
-        const uint16_t ancount = dns::read_u16(buf + 6);
-        for (uint16_t i = 0; i < ancount; ++i) {
-          dns::RecordView rr;
-          if (!dns::walk_record(msg, pos, rr)) break;
-          if (rr.type != type) continue;
-          const uint32_t ttl = dns::read_u32(buf + rr.type_pos + 4);
-          out.ttl = out.records.empty() ? ttl : std::min(out.ttl, ttl);
-          out.records.emplace_back(type, std::string(reinterpret_cast<const char*>(buf + rr.rdata_pos), rr.rdlength));
-        }
-      }
-      return out;
-    }
-  }
+  return sa;
 }
 
 }  // namespace
@@ -100,59 +63,110 @@ bool non_public_address(int family, const uint8_t* a) {
          (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8);
 }
 
-OriginAddresses resolve_origin(const std::string& host, uint16_t port, const std::vector<config::UpstreamSettings>& upstreams,
-                               const std::vector<config::NetworkSettings>& allow_private, uint32_t timeout_ms) {
-  OriginAddresses out;
-  const std::string qname = policy::to_wire(host);
-  const uint32_t wait = std::min<uint32_t>(timeout_ms, 2000);
-  bool answered = false;
-  for (const auto& up : upstreams) {
-    Answer a4 = ask(up, qname, kTypeA, wait);
-    if (!a4.answered) {
-      out.why = "no answer from " + up.address.to_string() + " for " + host;
+void add_answer_addresses(std::span<const uint8_t> msg, size_t question_end, uint16_t type, const std::string& host,
+                          uint16_t port, const std::vector<config::NetworkSettings>& allow_private, OriginAddresses& out) {
+  const int family = type == kTypeA ? AF_INET : AF_INET6;
+  const size_t size = family == AF_INET ? 4 : 16;
+  std::vector<net::SocketAddress> kept;
+  uint32_t ttl = 0;
+  bool have_ttl = false;
+  size_t pos = question_end;
+  const uint16_t ancount = dns::read_header(msg).ancount;
+  for (uint16_t i = 0; i < ancount; ++i) {
+    dns::RecordView rr;
+    if (!dns::walk_record(msg, pos, rr)) break;
+    if (rr.type != type) continue;
+    ttl = have_ttl ? std::min(ttl, rr.ttl) : rr.ttl;
+    have_ttl = true;
+    if (rr.rdlength != size) continue;
+    const uint8_t* bytes = msg.data() + rr.rdata_pos;
+    if (non_public_address(family, bytes) &&
+        std::none_of(allow_private.begin(), allow_private.end(),
+                     [&](const config::NetworkSettings& n) { return in_network(n, family, bytes); })) {
+      char text[INET6_ADDRSTRLEN];
+      inet_ntop(family, bytes, text, sizeof text);
+      out.why = host + " resolves to " + text + ", a non-public address (intercept.allow_private does not cover it)";
       continue;
     }
-    Answer a6 = ask(up, qname, kTypeAAAA, wait);
-    answered = true;
-    bool have_ttl = false;
-    for (const Answer* a : {&a4, &a6}) {
-      for (const auto& [type, rdata] : a->records) {
-        const int family = type == kTypeA ? AF_INET : AF_INET6;
-        if (rdata.size() != (family == AF_INET ? 4u : 16u)) continue;
-        const auto* bytes = reinterpret_cast<const uint8_t*>(rdata.data());
-        char text[INET6_ADDRSTRLEN];
-        inet_ntop(family, bytes, text, sizeof text);
-        if (non_public_address(family, bytes) &&
-            std::none_of(allow_private.begin(), allow_private.end(),
-                         [&](const config::NetworkSettings& n) { return in_network(n, family, bytes); })) {
-          out.why = host + " resolves to " + text + ", a non-public address (intercept.allow_private does not cover it)";
-          continue;
-        }
-        net::SocketAddress sa;
-        if (family == AF_INET) {
-          auto* s4 = reinterpret_cast<sockaddr_in*>(&sa.storage);
-          s4->sin_family = AF_INET;
-          s4->sin_port = htons(port);
-          std::memcpy(&s4->sin_addr, bytes, 4);
-          sa.length = sizeof(sockaddr_in);
-        } else {
-          auto* s6 = reinterpret_cast<sockaddr_in6*>(&sa.storage);
-          s6->sin6_family = AF_INET6;
-          s6->sin6_port = htons(port);
-          std::memcpy(&s6->sin6_addr, bytes, 16);
-          sa.length = sizeof(sockaddr_in6);
-        }
-        out.addresses.push_back(sa);
-        out.ttl = have_ttl ? std::min(out.ttl, a->ttl) : a->ttl;
-        have_ttl = true;
-      }
-    }
-    break;
+    kept.push_back(socket_address(family, bytes, port));
   }
-  if (answered && out.addresses.empty() && out.why.empty()) out.why = host + " has no address";
-  if (!out.addresses.empty()) out.why.clear();
-  if (!answered && out.why.empty()) out.why = "no upstream is configured to resolve " + host;
-  return out;
+  if (kept.empty()) return;
+  out.ttl = out.addresses.empty() ? ttl : std::min(out.ttl, ttl);
+  out.addresses.insert(out.addresses.end(), kept.begin(), kept.end());
+}
+
+// One lookup in progress: A and AAAA asked at once; the callers waiting for it.
+struct OriginResolver::Lookup {
+  std::string host;
+  uint16_t port = 0;
+  std::vector<Callback> waiters;
+  // Per question, A then AAAA:
+  bool answered[2] = {false, false};
+  std::string failure[2];    // when not answered: what the last attempt met
+  OriginAddresses found[2];  // the addresses the answer gave
+  int pending = 2;
+};
+
+OriginResolver::OriginResolver(uv_loop_t* loop, const std::vector<config::UpstreamSettings>& upstreams,
+                               const config::ForwardingSettings& forwarding,
+                               std::vector<config::NetworkSettings> allow_private)
+    : client_(loop, upstreams, forwarding), allow_private_(std::move(allow_private)) {}
+
+OriginResolver::~OriginResolver() = default;
+
+void OriginResolver::resolve(const std::string& host, uint16_t port, Callback done) {
+  const std::string key = host + "|" + std::to_string(port);
+  if (auto it = cache_.find(key); it != cache_.end() && it->second.expires_ms > monotonic_ms())
+    return done(it->second.result);
+  if (client_.upstreams().size() == 0) {
+    OriginAddresses none;
+    none.why = "no upstream is configured to resolve " + host;
+    return done(none);
+  }
+  if (auto it = lookups_.find(key); it != lookups_.end()) {
+    it->second->waiters.push_back(std::move(done));
+    return;
+  }
+  auto lookup = std::make_unique<Lookup>();
+  lookup->host = host;
+  lookup->port = port;
+  lookup->waiters.push_back(std::move(done));
+  lookups_.emplace(key, std::move(lookup));
+  const std::string qname = policy::to_wire(host);
+  // The client never calls back from inside ask() nor after this resolver is gone.
+  for (uint16_t type : {kTypeA, kTypeAAAA})
+    client_.ask(qname, type, [this, key, type](const upstream::ClientAnswer& a) { answered(key, type, a); });
+}
+
+void OriginResolver::answered(const std::string& key, uint16_t type, const upstream::ClientAnswer& answer) {
+  auto it = lookups_.find(key);
+  if (it == lookups_.end()) return;
+  Lookup& l = *it->second;
+  const int i = type == kTypeA ? 0 : 1;
+  l.answered[i] = answer.ok;
+  l.failure[i] = answer.failure;
+  if (answer.ok) add_answer_addresses(answer.msg, answer.question_end, type, l.host, l.port, allow_private_, l.found[i]);
+  if (--l.pending > 0) return;
+
+  // Both answers are in: IPv4 first, then IPv6.
+  OriginAddresses out;
+  for (OriginAddresses& f : l.found) {
+    if (!f.addresses.empty()) out.ttl = out.addresses.empty() ? f.ttl : std::min(out.ttl, f.ttl);
+    out.addresses.insert(out.addresses.end(), f.addresses.begin(), f.addresses.end());
+    if (!f.why.empty()) out.why = f.why;  // the last refused address is named
+  }
+  if (!out.addresses.empty()) {
+    out.why.clear();
+    if (cache_.size() >= kMaxCacheEntries) cache_.clear();
+    const uint32_t ttl = std::min(out.ttl, kMaxCacheTtl);
+    if (ttl > 0) cache_[key] = {out, monotonic_ms() + ttl * 1000ull};
+  } else if (out.why.empty()) {
+    const int failed = l.answered[0] ? 1 : 0;
+    out.why = l.answered[failed] ? l.host + " has no address" : "no answer for " + l.host + ": " + l.failure[failed];
+  }
+  const std::unique_ptr<Lookup> done = std::move(it->second);
+  lookups_.erase(it);
+  for (const Callback& waiter : done->waiters) waiter(out);
 }
 
 }  // namespace sekisho::intercept

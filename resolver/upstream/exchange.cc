@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "dns/edns.h"
 #include "resolver/upstream/response_check.h"
 
 namespace sekisho::upstream {
@@ -119,6 +120,23 @@ class UdpExchange final : public ExchangeBase {
 };
 
 }  // namespace
+
+void build_query(const dns::Question& q, uint16_t id, bool cd, bool do_bit, std::vector<uint8_t>& out) {
+  out.resize(dns::kHeaderSize + q.qname_len + 4 + 11);
+  uint8_t* p = out.data();
+  dns::write_u16(p, id);
+  dns::write_u16(p + 2, static_cast<uint16_t>(dns::flag::kRd | (cd ? dns::flag::kCd : 0)));
+  dns::write_u16(p + 4, 1);
+  dns::write_u16(p + 6, 0);
+  dns::write_u16(p + 8, 0);
+  dns::write_u16(p + 10, 1);
+  std::memcpy(p + 12, q.qname_lower, q.qname_len);
+  size_t n = 12 + q.qname_len;
+  dns::write_u16(p + n, q.qtype);
+  dns::write_u16(p + n + 2, q.qclass);
+  n += 4;
+  dns::write_opt(p + n, out.size() - n, dns::kAdvertisedUdpPayload, dns::Rcode::noerror, do_bit, nullptr);
+}
 
 Exchange* start_udp_exchange(uv_loop_t* loop, const ExchangeRequest& request, int& error) {
   auto* ex = new UdpExchange(request);

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "dns/wire.h"
 #include "net/address.h"
@@ -44,6 +45,10 @@ struct ExchangeRequest {
   ExchangeCallback callback;
   void* owner;
 };
+
+// Our query to an upstream, into `out`: RD set, CD as given, EDNS with our UDP payload and DO as
+// given. `question` is asked lowercased (qname_lower).
+void build_query(const dns::Question& question, uint16_t id, bool cd, bool do_bit, std::vector<uint8_t>& out);
 
 // Returns nullptr (having reported nothing) when the socket cannot even be created; `error`
 // then holds the errno.

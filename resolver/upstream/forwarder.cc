@@ -5,7 +5,6 @@
 
 #include "base/clock.h"
 #include "base/log.h"
-#include "dns/edns.h"
 #include "resolver/upstream/exchange.h"
 
 namespace sekisho::upstream {
@@ -34,31 +33,6 @@ struct Forwarder::Inflight {
   dns::EdeCode failure = dns::EdeCode::no_reachable_authority;
   std::string failure_text;
 };
-
-namespace {
-
-using Inflight = Forwarder::Inflight;
-
-// Our query to the upstream: RD set, CD and DO as the client asked, EDNS with our payload.
-void build_query(Inflight& f) {
-  const dns::Question& q = f.question;
-  f.query.resize(dns::kHeaderSize + q.qname_len + 4 + 11);
-  uint8_t* p = f.query.data();
-  dns::write_u16(p, f.id);
-  dns::write_u16(p + 2, static_cast<uint16_t>(dns::flag::kRd | (f.cd_bit ? dns::flag::kCd : 0)));
-  dns::write_u16(p + 4, 1);
-  dns::write_u16(p + 6, 0);
-  dns::write_u16(p + 8, 0);
-  dns::write_u16(p + 10, 1);
-  std::memcpy(p + 12, q.qname_lower, q.qname_len);
-  size_t n = 12 + q.qname_len;
-  dns::write_u16(p + n, q.qtype);
-  dns::write_u16(p + n + 2, q.qclass);
-  n += 4;
-  dns::write_opt(p + n, f.query.size() - n, dns::kAdvertisedUdpPayload, dns::Rcode::noerror, f.do_bit, nullptr);
-}
-
-}  // namespace
 
 Forwarder::~Forwarder() = default;
 
@@ -130,7 +104,7 @@ void Forwarder::start_attempt(Inflight* f) {
     if (f->upstream < 64) f->tried |= uint64_t{1} << f->upstream;
     f->over_tcp = ups.at(f->upstream).settings.transport == config::UpstreamTransport::tcp;
     f->id = random_.next_u16();  // a fresh ID per attempt: a late answer to the last one is ignored
-    build_query(*f);
+    build_query(f->question, f->id, f->cd_bit, f->do_bit, f->query);
     f->attempt_started_us = monotonic_us();
     ExchangeRequest req{&ups.at(f->upstream).settings.address, f->query, f->id, &f->question, &Forwarder::on_exchange_done, f};
     tcp_pool_.set_limits(settings.tcp_connections_per_upstream, settings.tcp_idle_timeout_ms);

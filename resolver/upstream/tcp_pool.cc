@@ -258,6 +258,12 @@ TcpPool::~TcpPool() {
   for (Connection* c : retiring_) c->abandon();
 }
 
+void TcpPool::close_all() {
+  // close() takes each connection off its list (forget), so these loops end.
+  while (!connections_.empty()) connections_.back()->close(ECANCELED, false);
+  while (!retiring_.empty()) retiring_.back()->close(ECANCELED, false);
+}
+
 Exchange* TcpPool::start(const ExchangeRequest& request, int& error) {
   auto* q = new Query(request);
   if (int rc = dispatch(q, nullptr); rc != 0) {

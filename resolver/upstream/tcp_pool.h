@@ -45,12 +45,18 @@ class TcpPool {
     max_per_upstream_ = connections_per_upstream;
     idle_timeout_ms_ = idle_timeout_ms;
   }
+  // Frees the connections without closing their handles: for a pool that goes away with its loop
+  // (the engine's). A pool whose loop runs on calls close_all() first.
   ~TcpPool();
   TcpPool(const TcpPool&) = delete;
   TcpPool& operator=(const TcpPool&) = delete;
 
   // Same contract as start_tcp_exchange (exchange.h).
   Exchange* start(const ExchangeRequest& request, int& error);
+
+  // Closes every connection; their handles finish closing on the loop's next turn, touching the
+  // pool no more. Queries still on them fail with ECANCELED: cancel the exchanges first.
+  void close_all();
 
   struct Counters {
     uint64_t connections_opened = 0;

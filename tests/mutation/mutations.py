@@ -256,8 +256,8 @@ MUTATIONS = [
         "id": "intercept-private-origin-allowed",
         "file": "intercept/origin_address.cc",
         "breaks": "inspection forwards to loopback/RFC 1918 origins unless allow_private covers them (inverted: refused only when covered)",
-        "edits": [("            std::none_of(allow_private.begin(), allow_private.end(),",
-                   "            std::any_of(allow_private.begin(), allow_private.end(),")],
-        "tests": [r"^unit\.intercept/blockpage: ", r"^e2e\.test_intercept$"],
+        "edits": [("        std::none_of(allow_private.begin(), allow_private.end(),",
+                   "        std::any_of(allow_private.begin(), allow_private.end(),")],
+        "tests": [r"^unit\.intercept/blockpage: ", r"^unit\.intercept/origin_address: ", r"^e2e\.test_intercept$"],
     },
 ]
