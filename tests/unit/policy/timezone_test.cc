@@ -4,35 +4,25 @@
 // tzdb are refused, and lookups from many threads at once need no lock.
 #include <doctest/doctest.h>
 
-#include <time.h>
-
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "policy/timezone.h"
+#include "tests/unit/utc_time.h"
 
 using sekisho::policy::TimeZone;
+using sekisho::test::utc;
 
 namespace {
-
-int64_t utc(int year, int month, int day, int hour = 0, int minute = 0, int second = 0) {
-  struct tm tm {};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  return static_cast<int64_t>(timegm(&tm));
-}
 
 // Day of month of the n-th (1-based; 5 = last) Sunday of a month.
 int sunday(int year, int month, int n) {
   const int first = 1 + (7 - static_cast<int>((utc(year, month, 1) / 86400 + 4) % 7)) % 7;  // 1970-01-01 was a Thursday
   int day = first + 7 * (n - 1);
   if (n == 5) {
-    const int days_in_month = static_cast<int>((utc(year + month / 12, month % 12 + 1, 1) - utc(year, month, 1)) / 86400);
+    const int64_t next_month = utc(year + month / 12, month % 12 + 1, 1);
+    const int days_in_month = static_cast<int>((next_month - utc(year, month, 1)) / 86400);
     while (day > days_in_month) day -= 7;
   }
   return day;
