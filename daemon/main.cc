@@ -1,13 +1,13 @@
-// sekishod: parse flags, read the configuration source, run the Daemon (daemon.h). Every
-// start-up error is printed with its context and makes the process exit non-zero, so systemd
-// shows why.
+// sekishod: parse the command line (base/command_line.h), read the configuration source, run
+// the Daemon (daemon.h). Every start-up error is printed with its context and makes the process
+// exit non-zero, so systemd shows why.
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <exception>
 #include <memory>
 #include <string>
 
+#include "base/command_line.h"
 #include "base/log.h"
 #include "config/yaml/load.h"
 #include "daemon/daemon.h"
@@ -15,11 +15,6 @@
 #include "policy/configuration.h"
 
 namespace {
-
-constexpr const char* kUsage =
-    "usage: sekishod [--config FILE]     run the resolver (embedded defaults without --config)\n"
-    "       sekishod --check-config FILE validate FILE and print every error with its line\n"
-    "       sekishod --version\n";
 
 int check_config(const std::string& path) {
   auto loaded = sekisho::policy::load_configuration(path);
@@ -35,24 +30,17 @@ int main(int argc, char** argv) {
   // A client that resets its connection while we write must cost that connection, not the
   // process: libuv writes with write(2), which raises SIGPIPE; the error comes back as EPIPE.
   std::signal(SIGPIPE, SIG_IGN);
-  std::string config_path;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if ((arg == "--config" || arg == "-c") && i + 1 < argc) {
-      config_path = argv[++i];
-    } else if (arg == "--check-config" && i + 1 < argc) {
-      return check_config(argv[i + 1]);
-    } else if (arg == "--version") {
-      std::printf("sekishod 0.1.0\n");
-      return 0;
-    } else if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    } else {
-      std::fprintf(stderr, "sekishod: unknown or incomplete argument '%s'\n%s", arg.c_str(), kUsage);
-      return 2;
-    }
-  }
+  sekisho::command_line::Program program("sekishod", "sekisho's filtering DNS resolver (DNS, DoT, DoH).");
+  std::string config_path, check_path;
+  program.app()
+      .add_option("-c,--config", config_path, "run with this configuration (without: embedded defaults, demo data)")
+      ->type_name("FILE");
+  const CLI::Option* check =
+      program.app()
+          .add_option("--check-config", check_path, "validate FILE, print every error with its line, and exit")
+          ->type_name("FILE");
+  if (auto done = program.parse(argc, argv)) return *done;
+  if (check->count() > 0) return check_config(check_path);
 
   std::unique_ptr<sekisho::config::ConfigSource> source;
   if (config_path.empty()) source = std::make_unique<sekisho::config::EmbeddedDefaultsSource>();

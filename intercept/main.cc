@@ -1,5 +1,5 @@
-// sekisho-intercept: flags, configuration, then the App. Every start-up error is printed with
-// its context and exits non-zero, so systemd shows why.
+// sekisho-intercept: the command line (base/command_line.h), the configuration, then the App.
+// Every start-up error is printed with its context and exits non-zero, so systemd shows why.
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -7,43 +7,25 @@
 
 #include "policy/configuration.h"
 #include "intercept/app.h"
+#include "base/command_line.h"
 #include "base/log.h"
-
-namespace {
-
-constexpr const char* kUsage =
-    "usage: sekisho-intercept --config FILE        serve block pages (and deep inspection) for FILE's tenants\n"
-    "       sekisho-intercept --check-config FILE  validate FILE and print every error with its line\n"
-    "       sekisho-intercept --version\n";
-
-}  // namespace
 
 int main(int argc, char** argv) {
   // A client that resets its connection while we write must cost that connection, not the
   // process: libuv writes with write(2), which raises SIGPIPE; the error comes back as EPIPE.
   std::signal(SIGPIPE, SIG_IGN);
-  std::string config_path;
-  bool check_only = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if ((arg == "--config" || arg == "-c" || arg == "--check-config") && i + 1 < argc) {
-      check_only = check_only || arg == "--check-config";
-      config_path = argv[++i];
-    } else if (arg == "--version") {
-      std::printf("sekisho-intercept 0.1.0\n");
-      return 0;
-    } else if (arg == "--help" || arg == "-h") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    } else {
-      std::fprintf(stderr, "sekisho-intercept: unknown or incomplete argument '%s'\n%s", arg.c_str(), kUsage);
-      return 2;
-    }
-  }
-  if (config_path.empty()) {
-    std::fprintf(stderr, "sekisho-intercept: --config FILE is required (it has no useful defaults)\n%s", kUsage);
-    return 2;
-  }
+  sekisho::command_line::Program program(
+      "sekisho-intercept", "sekisho's block pages over HTTP and HTTPS, and deep inspection, for FILE's tenants.");
+  std::string config_path, check_path;
+  program.app().add_option("-c,--config", config_path, "serve for this configuration")->type_name("FILE");
+  const CLI::Option* check =
+      program.app()
+          .add_option("--check-config", check_path, "validate FILE, print every error with its line, and exit")
+          ->type_name("FILE");
+  if (auto done = program.parse(argc, argv)) return *done;
+  const bool check_only = check->count() > 0;
+  if (check_only) config_path = check_path;
+  if (config_path.empty()) return program.usage_error("--config FILE is required (it has no useful defaults)");
   auto loaded = sekisho::policy::load_configuration(config_path);
   for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!loaded.ok()) {

@@ -8,63 +8,15 @@
 #include <iostream>
 #include <string>
 
+#include "base/usage_error.h"
 #include "config/yaml/load.h"
 #include "certs/ca.h"
 
 namespace sekisho::cli {
 namespace {
 
-constexpr const char* kUsage =
-    "usage: sekisho ca init   [--tenant ID] [--dir CA_DIR | --config FILE] [--name COMMON_NAME]\n"
-    "       sekisho ca export [--tenant ID] [--dir CA_DIR | --config FILE] [--der]\n"
-    "  The CA lives in CA_DIR/ID (CA_DIR/default without --tenant): ca.crt and ca.key (mode 0600).\n"
-    "  init refuses to replace an existing CA; export prints the certificate (PEM, or DER with --der).\n";
-
-struct Args {
-  std::string command, tenant, dir, config, name;
-  bool der = false;
-};
-
-bool parse(int argc, char** argv, Args& a, std::string& why) {
-  if (argc < 2) {
-    why = "missing subcommand";
-    return false;
-  }
-  a.command = argv[1];
-  for (int i = 2; i < argc; ++i) {
-    const std::string opt = argv[i];
-    auto value = [&](std::string& out) {
-      if (i + 1 >= argc) {
-        why = opt + " needs a value";
-        return false;
-      }
-      out = argv[++i];
-      return true;
-    };
-    if (opt == "--tenant") {
-      if (!value(a.tenant)) return false;
-    } else if (opt == "--dir") {
-      if (!value(a.dir)) return false;
-    } else if (opt == "--config") {
-      if (!value(a.config)) return false;
-    } else if (opt == "--name") {
-      if (!value(a.name)) return false;
-    } else if (opt == "--der") {
-      a.der = true;
-    } else {
-      why = "unknown option '" + opt + "'";
-      return false;
-    }
-  }
-  if (!a.dir.empty() && !a.config.empty()) {
-    why = "give --dir or --config, not both";
-    return false;
-  }
-  return true;
-}
-
 // The CA root directory, and (with --config) a check that the tenant exists.
-bool resolve_ca_dir(const Args& a, std::string& ca_dir) {
+bool resolve_ca_dir(const CaArgs& a, std::string& ca_dir) {
   if (!a.dir.empty()) {
     ca_dir = a.dir;
     return true;
@@ -85,21 +37,8 @@ bool resolve_ca_dir(const Args& a, std::string& ca_dir) {
 
 }  // namespace
 
-int run_ca(int argc, char** argv) {
-  Args a;
-  std::string why;
-  if (argc >= 2 && (std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "help") == 0)) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  if (!parse(argc, argv, a, why)) {
-    std::cerr << "sekisho ca: " << why << "\n" << kUsage;
-    return 2;
-  }
-  if (a.command != "init" && a.command != "export") {
-    std::cerr << "sekisho ca: unknown subcommand '" << a.command << "'\n" << kUsage;
-    return 2;
-  }
+int run_ca(const CaArgs& a) {
+  if (!a.dir.empty() && !a.config.empty()) throw command_line::UsageError("give --dir or --config, not both");
   std::string ca_dir;
   if (!resolve_ca_dir(a, ca_dir)) return 1;
   try {

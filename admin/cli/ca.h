@@ -1,9 +1,19 @@
-// admin/cli/ca.h — `sekisho ca init|export`: the inspection CAs of sekisho-intercept.
+// admin/cli/ca.h — `sekisho ca init|export`: the inspection CAs of sekisho-intercept. The
+// command line is declared in admin/cli/main.cc.
 #pragma once
+
+#include <string>
 
 namespace sekisho::cli {
 
-// argv[0] == "ca". Returns 0 ok, 1 failure (message with the path on stderr), 2 usage error.
-int run_ca(int argc, char** argv);
+struct CaArgs {
+  std::string command;  // init | export
+  std::string tenant, dir, config, name;
+  bool der = false;
+};
+
+// Returns 0 ok, 1 failure (message with the path on stderr); a usage problem throws
+// command_line::UsageError.
+int run_ca(const CaArgs& args);
 
 }  // namespace sekisho::cli

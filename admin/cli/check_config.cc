@@ -6,15 +6,11 @@
 
 namespace sekisho::cli {
 
-int run_check_config(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: sekisho check-config FILE\n");
-    return 2;
-  }
-  auto loaded = policy::load_configuration(argv[1]);
+int run_check_config(const std::string& path) {
+  auto loaded = policy::load_configuration(path);
   for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!loaded.ok()) return 1;
-  std::printf("%s: ok\n", argv[1]);
+  std::printf("%s: ok\n", path.c_str());
   return 0;
 }
 

@@ -1,9 +1,11 @@
 // `sekisho check-config FILE`: the same loader sekishod uses at start-up and on reload.
 #pragma once
 
+#include <string>
+
 namespace sekisho::cli {
 
-// argv[0] == "check-config". Returns 0 when valid, 1 with every error printed, 2 on usage.
-int run_check_config(int argc, char** argv);
+// Returns 0 when valid, 1 with every error printed.
+int run_check_config(const std::string& path);
 
 }  // namespace sekisho::cli

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "base/usage_error.h"
 #include "config/yaml/load.h"
 #include "policy/import/idna.h"
 #include "policy/import/huge_pages.h"
@@ -39,74 +40,11 @@ namespace {
 
 using namespace sekisho::policy;
 
-constexpr const char* kUsage =
-    "usage: sekisho db [--db PATH] [--categories FILE] COMMAND ...\n"
-    "       sekisho db --config SEKISHOD_YAML COMMAND ...   (its category_db and categories_file)\n"
-    "  import --source NAME --format domains|hosts|adblock|rpz|csv|ut1 [--category C ...]\n"
-    "         [--strict] [--quiet] FILE|DIR|-      (.gz read directly; - is stdin)\n"
-    "  lookup NAME|URL ...\n"
-    "  stats\n"
-    "  export [--source NAME] [--urls]\n"
-    "  remove-source NAME\n"
-    "  verify\n"
-    "  compact                    (fold the lookup index's delta into its base: after feed updates)\n"
-    "  categories                 (the registry: built-ins, the file's additions, the store's ids)\n";
+using command_line::UsageError;
+using Args = DbArgs;
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-struct Args {
-  std::string db = schema::kDefaultDbPath;
-  bool db_given = false;
-  std::string categories_file;
-  std::string config;
-  std::string command;
-  std::vector<std::string> positional;
-  std::multimap<std::string, std::string> options;
-  std::set<std::string> flags;
-  std::string get(const std::string& k) const {
-    auto it = options.find(k);
-    return it == options.end() ? std::string{} : it->second;
-  }
-};
-
-Args parse_args(int argc, char** argv) {
-  static const std::set<std::string> kWithValue = {"--db", "--categories", "--config", "--source", "--format",
-                                                   "--category"};
-  static const std::set<std::string> kFlags = {"--strict", "--quiet", "--urls"};
-  Args a;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "-" || arg.size() < 2 || arg.compare(0, 2, "--") != 0) {
-      if (a.command.empty()) a.command = arg;
-      else a.positional.push_back(arg);
-      continue;
-    }
-    std::string value;
-    bool has_eq = false;
-    if (auto eq = arg.find('='); eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-      has_eq = true;
-    }
-    if (kFlags.count(arg)) {
-      a.flags.insert(arg);
-    } else if (kWithValue.count(arg)) {
-      if (!has_eq) {
-        if (i + 1 >= argc) throw UsageError(arg + " needs a value");
-        value = argv[++i];
-      }
-      if (arg == "--db") a.db = value, a.db_given = true;
-      else if (arg == "--categories") a.categories_file = value;
-      else if (arg == "--config") a.config = value;
-      else a.options.emplace(arg, value);
-    } else if (arg == "--help") {
-      a.command = "help";
-    } else {
-      throw UsageError("unknown option " + arg);
-    }
-  }
+// --config names the store and the categories file through sekishod's YAML.
+void resolve_config(Args& a) {
   if (!a.config.empty()) {
     if (a.db_given || !a.categories_file.empty())
       throw UsageError("--config names the store and the categories file; drop --db/--categories");
@@ -120,7 +58,6 @@ Args parse_args(int argc, char** argv) {
     a.db = loaded.settings.category_db;
     a.categories_file = loaded.settings.categories_file;
   }
-  return a;
 }
 
 // Before any command: the registry the store's ids are read and written with.
@@ -549,9 +486,9 @@ int cmd_categories(const Args& a) {
 
 }  // namespace
 
-int run_db(int argc, char** argv, char** process_argv) {
+int run_db(Args a, char** process_argv) {
   try {
-    Args a = parse_args(argc, argv);
+    resolve_config(a);
     if (a.command == "import" || a.command == "compact") reexec_with_huge_page_malloc(process_argv);
     install_categories(a);
     if (a.command == "import") return cmd_import(a);
@@ -562,14 +499,9 @@ int run_db(int argc, char** argv, char** process_argv) {
     if (a.command == "verify") return cmd_verify(a);
     if (a.command == "compact") return cmd_compact(a);
     if (a.command == "categories") return cmd_categories(a);
-    if (a.command == "help") {
-      std::cout << kUsage;
-      return 0;
-    }
-    throw UsageError(a.command.empty() ? "missing command" : "unknown command '" + a.command + "'");
-  } catch (const UsageError& e) {
-    std::cerr << "sekisho db: " << e.what() << "\n" << kUsage;
-    return 2;
+    throw UsageError("unknown command '" + a.command + "'");
+  } catch (const UsageError&) {
+    throw;  // reported by main, with exit status 2
   } catch (const std::exception& e) {
     std::cerr << "sekisho db: error: " << e.what() << "\n";
     return 1;

@@ -3,23 +3,18 @@
 #include "admin/cli/device.h"
 
 #include <cstdio>
-#include <cstring>
 
-#include "admin/cli/flags.h"
 #include "admin/tenant_files/devices.h"
 #include "config/yaml/load.h"
 #include "admin/tenant_files/tenant_file.h"
 #include "admin/profiles/device_endpoints.h"
+#include "base/usage_error.h"
 
 namespace sekisho::cli {
 namespace {
 
-constexpr const char* kUsage =
-    "usage: sekisho device add --config FILE --tenant ID --device NAME [--token TOKEN]\n"
-    "       sekisho device list --config FILE [--tenant ID]\n"
-    "       sekisho device revoke --config FILE --tenant ID --device NAME\n"
-    "Devices are written to tenants.d/<tenant>.yaml beside FILE; sekishod applies them on SIGHUP.\n"
-    "A token (8-32 of a-z 0-9) is generated when --token is not given.\n";
+using command_line::required;
+using command_line::UsageError;
 
 void print_failure(const config::TenantFileResult& r) {
   std::fprintf(stderr, "sekisho device: %s%s\n", r.message.c_str(), r.errors.empty() ? "" : ":");
@@ -46,12 +41,12 @@ int change_tenant(const std::string& config_path, const std::string& tenant, Edi
   return 0;
 }
 
-int add(const std::map<std::string, std::string>& flags) {
-  const std::string& config_path = required(flags, "--config");
-  const std::string& tenant = required(flags, "--tenant");
-  const std::string& name = required(flags, "--device");
-  std::string token = flags.count("--token") ? flags.at("--token") : std::string();
-  if (flags.count("--token") && token.empty()) throw UsageError("--token must not be empty (omit it to generate one)");
+int add(const DeviceArgs& args) {
+  const std::string& config_path = required(args.config, "--config");
+  const std::string& tenant = required(args.tenant, "--tenant");
+  const std::string& name = required(args.device, "--device");
+  std::string token = args.token.value_or(std::string());
+  if (args.token && token.empty()) throw UsageError("--token must not be empty (omit it to generate one)");
   const int rc = change_tenant(config_path, tenant,
                                [&](config::TenantFileContent& c) { return config::add_device(c, name, token); });
   if (rc != 0) return rc;
@@ -66,10 +61,10 @@ int add(const std::map<std::string, std::string>& flags) {
   return 0;
 }
 
-int revoke(const std::map<std::string, std::string>& flags) {
-  const std::string& config_path = required(flags, "--config");
-  const std::string& tenant = required(flags, "--tenant");
-  const std::string& name = required(flags, "--device");
+int revoke(const DeviceArgs& args) {
+  const std::string& config_path = required(args.config, "--config");
+  const std::string& tenant = required(args.tenant, "--tenant");
+  const std::string& name = required(args.device, "--device");
   const int rc = change_tenant(config_path, tenant,
                                [&](config::TenantFileContent& c) { return config::revoke_device(c, name); });
   if (rc != 0) return rc;
@@ -79,9 +74,9 @@ int revoke(const std::map<std::string, std::string>& flags) {
 }
 
 // One line per device: tenant, device, token (tab-separated, for scripts).
-int list(const std::map<std::string, std::string>& flags) {
-  const std::string& config_path = required(flags, "--config");
-  const std::string tenant = flags.count("--tenant") ? flags.at("--tenant") : std::string();
+int list(const DeviceArgs& args) {
+  const std::string& config_path = required(args.config, "--config");
+  const std::string& tenant = args.tenant;
   const auto loaded = config::load_config_file(config_path);
   for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!loaded.ok()) return 1;
@@ -100,22 +95,16 @@ int list(const std::map<std::string, std::string>& flags) {
 
 }  // namespace
 
-int run_device(int argc, char** argv) {
-  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "help") == 0) {
-    std::fputs(kUsage, argc < 2 ? stderr : stdout);
-    return argc < 2 ? 2 : 0;
-  }
-  const std::string command = argv[1];
+int run_device(const DeviceArgs& args) {
   try {
-    if (command == "add") return add(parse_flags(argc - 1, argv + 1, {"--config", "--tenant", "--device", "--token"}));
-    if (command == "revoke") return revoke(parse_flags(argc - 1, argv + 1, {"--config", "--tenant", "--device"}));
-    if (command == "list") return list(parse_flags(argc - 1, argv + 1, {"--config", "--tenant"}));
-    throw UsageError("unknown subcommand '" + command + "'");
-  } catch (const UsageError& e) {
-    std::fprintf(stderr, "sekisho device: %s\n%s", e.what(), kUsage);
-    return 2;
+    if (args.command == "add") return add(args);
+    if (args.command == "revoke") return revoke(args);
+    if (args.command == "list") return list(args);
+    throw UsageError("unknown subcommand '" + args.command + "'");
+  } catch (const UsageError&) {
+    throw;  // reported by main, with exit status 2
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "sekisho device %s: %s\n", command.c_str(), e.what());
+    std::fprintf(stderr, "sekisho device %s: %s\n", args.command.c_str(), e.what());
     return 1;
   }
 }

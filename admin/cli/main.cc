@@ -1,6 +1,10 @@
-// `sekisho`: the administrator's command line. One subcommand per file in admin/cli/.
+// `sekisho`: the administrator's command line. Its whole surface (commands, subcommands,
+// options) is declared here with the parser all three programs share (base/command_line.h);
+// each command runs in its own file of admin/cli/ with what was parsed, and reports usage
+// problems it finds itself as command_line::UsageError (exit status 2).
 #include <cstdio>
-#include <cstring>
+#include <string>
+#include <vector>
 
 #include "admin/cli/admin_token.h"
 #include "admin/cli/ca.h"
@@ -8,41 +12,180 @@
 #include "admin/cli/db.h"
 #include "admin/cli/device.h"
 #include "admin/cli/profile.h"
+#include "base/command_line.h"
+#include "base/version.h"
 
 namespace {
 
-constexpr const char* kUsage =
-    "usage: sekisho <command> [args]\n"
-    "  check-config FILE       validate a sekishod configuration\n"
-    "  db <subcommand> ...     manage the category store (sekisho db --help)\n"
-    "  ca init|export ...      inspection CAs for sekisho-intercept (sekisho ca --help)\n"
-    "  admin token --role R    make an admin API token (sekisho admin token --help)\n"
-    "  device add|list|revoke  a tenant's DoH/DoT devices (sekisho device --help)\n"
-    "  profile apple|android   device profiles: .mobileconfig, Private DNS name (sekisho profile --help)\n"
-    "  version\n";
+using sekisho::command_line::Program;
+
+// --config, --tenant and --device of `device` and `profile`.
+struct DeviceOptions {
+  std::string config, tenant, device;
+
+  void add(CLI::App* command, bool tenant_required = true, bool with_device = true) {
+    command->add_option("--config", config, "sekishod's configuration")->type_name("FILE")->required();
+    CLI::Option* t = command->add_option("--tenant", tenant, "the tenant's id")->type_name("ID");
+    if (tenant_required) t->required();
+    if (with_device) command->add_option("--device", device, "the device's name")->type_name("NAME")->required();
+  }
+};
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fputs(kUsage, stderr);
-    return 2;
-  }
-  const char* command = argv[1];
-  if (std::strcmp(command, "check-config") == 0) return sekisho::cli::run_check_config(argc - 1, argv + 1);
-  if (std::strcmp(command, "db") == 0) return sekisho::cli::run_db(argc - 1, argv + 1, argv);
-  if (std::strcmp(command, "ca") == 0) return sekisho::cli::run_ca(argc - 1, argv + 1);
-  if (std::strcmp(command, "admin") == 0) return sekisho::cli::run_admin(argc - 1, argv + 1);
-  if (std::strcmp(command, "device") == 0) return sekisho::cli::run_device(argc - 1, argv + 1);
-  if (std::strcmp(command, "profile") == 0) return sekisho::cli::run_profile(argc - 1, argv + 1);
-  if (std::strcmp(command, "version") == 0) {
-    std::printf("sekisho 0.1.0\n");
-    return 0;
-  }
-  if (std::strcmp(command, "--help") == 0 || std::strcmp(command, "help") == 0) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  std::fprintf(stderr, "sekisho: unknown command '%s'\n%s", command, kUsage);
-  return 2;
+  using namespace sekisho::cli;
+  Program program("sekisho",
+                  "sekisho's administrator's command line: the category store, inspection CAs, admin tokens, "
+                  "devices and their profiles.");
+  CLI::App& app = program.app();
+  program.expect_subcommand(app);
+
+  std::string check_path;
+  CLI::App* check =
+      app.add_subcommand("check-config", "validate a sekishod configuration; print every error with its line");
+  check->add_option("FILE", check_path, "sekishod's configuration")->required();
+
+  // ---- db
+  CLI::App* db = app.add_subcommand("db", "manage the category store");
+  // `sekisho db import --db PATH …`: the commands added below inherit both, so that the store's
+  // options may also follow them (db itself stops falling through below).
+  db->fallthrough();
+  db->footer("The store's options (--db, --categories, --config) may come before or after the command.");
+  program.expect_subcommand(*db);
+  DbArgs dba;
+  CLI::Option* db_path = db->add_option("--db", dba.db, "the store")->type_name("PATH")->capture_default_str();
+  db->add_option("--categories", dba.categories_file, "categories added to the built-ins (sekishod's categories_file)")
+      ->type_name("FILE");
+  db->add_option("--config", dba.config, "sekishod's configuration: its category_db and categories_file")
+      ->type_name("SEKISHOD_YAML");
+  std::string source, format, input, remove_name;
+  std::vector<std::string> categories, names;
+  bool strict = false, quiet = false, urls = false;
+  CLI::App* import = db->add_subcommand("import", "replace a source's entries with a list, in one write transaction");
+  import->add_option("--source", source, "the source's name (importing it again replaces it)")
+      ->type_name("NAME")
+      ->required();
+  import->add_option("--format", format, "domains, hosts, adblock, rpz, csv or ut1")->type_name("FORMAT")->required();
+  import->add_option("--category", categories, "category of the entries (repeat, or C1,C2; domains and hosts need one)")
+      ->type_name("C")
+      ->allow_extra_args(false);  // one value per --category: the input file is not a category
+  import->add_flag("--strict", strict, "write nothing if any line is refused");
+  import->add_flag("--quiet", quiet, "do not list the refused lines");
+  import->add_option("INPUT", input, "FILE, DIR (ut1) or - for stdin; .gz is read directly")->required();
+  CLI::App* lookup = db->add_subcommand("lookup", "what the store says about names or URLs");
+  lookup->add_option("NAME", names, "a name or URL")->required();
+  db->add_subcommand("stats", "the store's size, generation, entries per category and sources");
+  CLI::App* export_ = db->add_subcommand("export", "print the entries as csv (`import --format csv` reads it back)");
+  export_->add_option("--source", source, "only this source's entries")->type_name("NAME");
+  export_->add_flag("--urls", urls, "URL entries too");
+  CLI::App* remove = db->add_subcommand("remove-source", "remove a source's contributions");
+  remove->add_option("NAME", remove_name, "the source's name")->required();
+  db->add_subcommand("verify", "check every entry and the lookup index against the B-tree");
+  db->add_subcommand("compact", "fold the lookup index's delta into its base (after feed updates)");
+  db->add_subcommand("categories", "the registry: built-ins, the categories file's additions, the store's ids");
+  db->fallthrough(false);  // a word db does not know is an unknown command of db's, not the program's
+
+  // ---- ca
+  CLI::App* ca = app.add_subcommand("ca", "inspection CAs for sekisho-intercept (CA_DIR/ID/ca.crt and ca.key)");
+  program.expect_subcommand(*ca);
+  CaArgs caa;
+  auto ca_options = [&](CLI::App* command) {
+    command->add_option("--tenant", caa.tenant, "the tenant (CA_DIR/default without it)")->type_name("ID");
+    command->add_option("--dir", caa.dir, "the CA directory")->type_name("CA_DIR");
+    command->add_option("--config", caa.config, "sekishod's configuration: its intercept.ca_dir; the tenant checked")
+        ->type_name("FILE");
+  };
+  CLI::App* ca_init = ca->add_subcommand("init", "create a CA (key mode 0600); never replaces one");
+  ca_options(ca_init);
+  ca_init->add_option("--name", caa.name, "its common name")->type_name("COMMON_NAME");
+  CLI::App* ca_export = ca->add_subcommand("export", "print a CA's certificate, PEM (or DER with --der)");
+  ca_options(ca_export);
+  ca_export->add_flag("--der", caa.der, "DER instead of PEM");
+
+  // ---- admin token
+  CLI::App* admin = app.add_subcommand("admin", "admin API credentials");
+  program.expect_subcommand(*admin);
+  AdminTokenArgs token;
+  CLI::App* admin_token =
+      admin->add_subcommand("token", "print a new token (shown once) and its admin.tokens entry (its SHA-256 only)");
+  admin_token->add_option("--role", token.role, "operator or tenant-admin")->type_name("ROLE")->required();
+  admin_token->add_option("--tenant", token.tenant, "a tenant-admin token's tenant")->type_name("ID");
+  admin_token->add_option("--name", token.name, "its name (default: operator, or ID-admin)")->type_name("NAME");
+
+  // ---- device
+  CLI::App* device = app.add_subcommand("device", "a tenant's DoH/DoT devices, in tenants.d/<tenant>.yaml beside FILE");
+  device->footer("sekishod applies changes on reload (SIGHUP, systemctl reload sekishod).");
+  program.expect_subcommand(*device);
+  DeviceOptions device_options;
+  std::string device_token;
+  CLI::App* device_add = device->add_subcommand("add", "add a device and print its token and endpoints");
+  device_options.add(device_add);
+  CLI::Option* device_token_option =
+      device_add->add_option("--token", device_token, "8-32 of a-z 0-9 (generated when not given)")->type_name("TOKEN");
+  device_options.add(device->add_subcommand("list", "tenant, device and token, tab-separated"), false, false);
+  device_options.add(device->add_subcommand("revoke", "remove a device; its token stops working on reload"));
+
+  // ---- profile
+  CLI::App* profile = app.add_subcommand("profile", "what a device needs: .mobileconfig, Private DNS name");
+  program.expect_subcommand(*profile, "profile kind");
+  DeviceOptions profile_options;
+  ProfileArgs pa;
+  CLI::App* apple = profile->add_subcommand("apple", "a configuration profile for DoH with the device's token");
+  profile_options.add(apple);
+  apple->add_option("--ca-cert", pa.ca_cert, "an inspection CA to trust as a root")->type_name("PEM");
+  apple->add_option("--sign-cert", pa.sign_cert, "sign (CMS, DER) with this certificate")->type_name("PEM");
+  apple->add_option("--sign-key", pa.sign_key, "and this key")->type_name("PEM");
+  apple->add_option("-o", pa.output, "write to this file instead of stdout")->type_name("OUT.mobileconfig");
+  profile_options.add(profile->add_subcommand("android", "the Private DNS host name"));
+
+  CLI::App* version = app.add_subcommand("version", "print the version (as --version does)");
+
+  if (auto done = program.parse(argc, argv)) return *done;
+  const CLI::App* chosen = Program::chosen(app);
+  return program.run([&]() -> int {
+    if (chosen == check) return run_check_config(check_path);
+    if (chosen == version) {
+      std::printf("sekisho %s\n", sekisho::kVersion);
+      return 0;
+    }
+    if (chosen == db) {
+      const CLI::App* command = Program::chosen(*db);
+      dba.command = command->get_name();
+      dba.db_given = db_path->count() > 0;
+      if (command == import) {
+        dba.positional = {input};
+        dba.options.emplace("--format", format);
+        for (const auto& c : categories) dba.options.emplace("--category", c);
+      }
+      if (command == lookup) dba.positional = names;
+      if (command == remove) dba.positional = {remove_name};
+      if (command == import || command == export_) {
+        if (!source.empty()) dba.options.emplace("--source", source);
+      }
+      if (strict) dba.flags.insert("--strict");
+      if (quiet) dba.flags.insert("--quiet");
+      if (urls) dba.flags.insert("--urls");
+      return run_db(dba, argv);
+    }
+    if (chosen == ca) {
+      caa.command = Program::chosen(*ca)->get_name();
+      return run_ca(caa);
+    }
+    if (chosen == admin) return run_admin_token(token);
+    if (chosen == device) {
+      DeviceArgs args{Program::chosen(*device)->get_name(), device_options.config, device_options.tenant,
+                      device_options.device, std::nullopt};
+      if (device_token_option->count() > 0) args.token = device_token;
+      return run_device(args);
+    }
+    if (chosen == profile) {
+      pa.kind = Program::chosen(*profile)->get_name();
+      pa.config = profile_options.config;
+      pa.tenant = profile_options.tenant;
+      pa.device = profile_options.device;
+      return run_profile(pa);
+    }
+    return program.usage_error("missing command", true);  // parse() makes sure one was given
+  });
 }

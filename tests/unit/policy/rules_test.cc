@@ -15,9 +15,11 @@
 #include "policy/safe_search.h"
 #include "policy/tenants.h"
 #include "policy/timezone.h"
+#include "tests/unit/utc_time.h"
 
 using namespace sekisho;
 using namespace sekisho::policy;
+using sekisho::test::utc;
 
 namespace {
 
@@ -34,16 +36,6 @@ void add_v4(TenantTableBuilder& t, const char* addr, uint8_t prefix, uint16_t te
   in_addr a{};
   inet_pton(AF_INET, addr, &a);
   REQUIRE(t.add(AF_INET, reinterpret_cast<const uint8_t*>(&a), prefix, tenant, nullptr));
-}
-
-int64_t utc(int year, int month, int day, int hour, int minute) {
-  struct tm tm {};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  return static_cast<int64_t>(timegm(&tm));
 }
 
 }  // namespace

@@ -17,23 +17,13 @@
 #include "policy/store/category_table.h"
 #include "policy/store/store_writer.h"
 #include "tests/unit/temp_dir.h"
+#include "tests/unit/utc_time.h"
 
 using namespace sekisho;
 using namespace sekisho::policy;
+using sekisho::test::utc;
 
 namespace {
-
-// Seconds since the epoch of a UTC wall-clock time.
-int64_t utc(int year, int month, int day, int hour, int minute, int second = 0) {
-  struct tm tm {};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  return static_cast<int64_t>(timegm(&tm));
-}
 
 // A policy `p` with one schedule entry blocking social, compiled from YAML as sekishod does.
 std::shared_ptr<const PolicySnapshot> compile(const std::string& days, const std::string& from, const std::string& to,
