@@ -676,18 +676,20 @@ void Connection::parse_h1_streaming() {
     if (!ex) break;
     head_started_ms_ = 0;
     ex->streaming = true;
-    ex->upgrade = r.upgrade && !r.chunked && r.content_length == 0;
-    ex->body_len = r.chunked ? -1 : static_cast<int64_t>(r.content_length);
+    const bool chunked = r.framing == Framing::chunked;
+    const uint64_t content_length = r.content_length.value_or(0);
+    ex->upgrade = r.upgrade && !chunked && content_length == 0;
+    ex->body_len = chunked ? -1 : static_cast<int64_t>(content_length);
     if (ex->upgrade) {
       h1_body_ = H1Body::tunnel_wait;  // bytes after the head wait for the 101
       h1_reading_ = ex;
-    } else if (r.chunked) {
+    } else if (chunked) {
       h1_body_ = H1Body::chunked;
       h1_chunks_ = ChunkedDecoder();
       h1_reading_ = ex;
-    } else if (r.content_length > 0) {
+    } else if (content_length > 0) {
       h1_body_ = H1Body::length;
-      h1_remaining_ = r.content_length;
+      h1_remaining_ = content_length;
       h1_reading_ = ex;
     } else {
       ex->body_ended = true;
