@@ -86,7 +86,8 @@ enum class Mode { request, request_head, response };
 struct FieldFacts {
   std::optional<uint64_t> content_length;
   bool have_host = false;
-  bool close = false;  // starts as the version's default
+  bool close = false;  // starts as the version's default; the last Connection field decides
+  bool close_token = false;  // any Connection field said close
   bool connection_upgrade = false, have_upgrade = false;
   int transfer_encodings = 0;     // Transfer-Encoding fields
   std::string_view transfer_coding;  // the last one's value
@@ -140,7 +141,7 @@ Http1Result parse_fields(std::string_view rest, Mode mode, std::vector<Header>& 
     }
     if (h.name == "host") f.have_host = true;
     if (h.name == "connection") {
-      if (has_token(value, "close")) f.close = true;
+      if (has_token(value, "close")) f.close = f.close_token = true;
       else if (has_token(value, "keep-alive")) f.close = false;
       if (has_token(value, "upgrade")) f.connection_upgrade = true;
     }
@@ -275,7 +276,8 @@ Http1Result parse_http1_response_head(std::string_view input, size_t max_header_
   Http1Result r;
   r.kind = Http1Result::complete;
   r.consumed = head_end + 4;
-  r.keep_alive = !f.close;
+  // A connection the origin said it closes is never pooled, whatever another field says.
+  r.keep_alive = !f.close && !f.close_token;
   r.content_length = f.content_length;
   r.upgrade = f.connection_upgrade && f.have_upgrade;
   // RFC 9112 §6.3, in its order. 1: no body whatever the fields say.

@@ -146,6 +146,8 @@ TEST_CASE("keep-alive: Connection close, HTTP/1.0 only with keep-alive") {
   CHECK_FALSE(parse("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", res).keep_alive);
   CHECK_FALSE(parse("HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", res).keep_alive);
   CHECK(parse("HTTP/1.0 200 OK\r\nContent-Length: 0\r\nConnection: Keep-Alive\r\n\r\n", res).keep_alive);
+  CHECK_FALSE(parse("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n", res)
+                  .keep_alive);
 }
 
 TEST_CASE("status lines: reason optional, versions and codes checked") {
