@@ -1,13 +1,13 @@
 #include "intercept/forward.h"
 
 #include <algorithm>
-#include <cctype>
 #include <optional>
 #include <stdexcept>
 
 #include "base/clock.h"
 #include "base/log.h"
 #include "net/http/chunked.h"
+#include "net/http/http1_parser.h"
 
 namespace sekisho::intercept {
 namespace {
@@ -30,32 +30,6 @@ bool hop_by_hop(std::string_view name) {
   return name.starts_with(':');  // HTTP/2 pseudo-headers
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-bool has_token(std::string_view list, std::string_view token) {
-  const std::string l = lower(list);
-  size_t pos = 0;
-  while (pos <= l.size()) {
-    size_t comma = l.find(',', pos);
-    std::string_view item = std::string_view(l).substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
-    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
-    if (item == token) return true;
-    if (comma == std::string::npos) break;
-    pos = comma + 1;
-  }
-  return false;
-}
-
-std::optional<uint64_t> parse_length(std::string_view v) {
-  if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
-  return std::stoull(std::string(v));
-}
-
 }  // namespace
 
 struct Forwarder::Relay : std::enable_shared_from_this<Relay> {
@@ -76,11 +50,12 @@ struct Forwarder::Relay : std::enable_shared_from_this<Relay> {
   size_t upload_unacked = 0;
   bool upload_end = false, head_sent = false, chunked_up = false, upload_done = false;
 
-  // Response from the origin.
-  enum class In { head, length, chunked, until_close, tunnel, done } state = In::head;
+  // Response from the origin, read by the one HTTP/1 parser (net/http/http1_parser.h).
+  enum class In { head, body, tunnel, done } state = In::head;
   std::string in;
-  uint64_t remaining = 0, response_bytes = 0;
-  net::http::ChunkedDecoder chunks;
+  uint64_t response_bytes = 0;
+  net::http::Framing framing = net::http::Framing::none;
+  net::http::BodyDecoder body;
   bool keep_alive = true, paused = false, over = false;
   int status = 0;
 
@@ -303,18 +278,12 @@ void Forwarder::Relay::process() {
     if (state == In::done) return complete();
     if (in.empty()) break;
     std::string data;
-    if (state == In::length) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(remaining, in.size()));
-      data = in.substr(0, n);
-      in.erase(0, n);
-      remaining -= n;
-      if (remaining == 0) state = In::done;
-    } else if (state == In::chunked) {
-      in.erase(0, chunks.feed(in, data));
-      if (chunks.failed()) return fail(502, "malformed chunked body from " + host);
-      if (chunks.done()) state = In::done;
-    } else {  // until_close, tunnel
+    if (state == In::tunnel) {
       data.swap(in);
+    } else {
+      body.take(in, data);
+      if (body.failed()) return fail(502, "malformed chunked body from " + host);
+      if (body.done()) state = In::done;
     }
     response_bytes += data.size();
     ex->write(data);
@@ -334,44 +303,23 @@ void Forwarder::Relay::process() {
   });
 }
 
+// The origin's response head, parsed strictly: a response whose framing cannot be trusted is a
+// 502 for the client and the origin connection closes, never a guess such as reading until close.
 bool Forwarder::Relay::parse_head() {
-  const size_t end = in.find("\r\n\r\n");
-  if (end == std::string::npos) {
-    if (in.size() > fw->options_.max_header_bytes) fail(502, "the response head from " + host + " is too large");
-    return false;
-  }
-  std::string_view head(in.data(), end);
-  if (head.size() < 12 || !head.starts_with("HTTP/1.") || head[8] != ' ' || !std::isdigit(static_cast<unsigned char>(head[9]))) {
-    fail(502, "malformed response from " + host);
-    return false;
-  }
-  status = std::atoi(std::string(head.substr(9, 3)).c_str());
-  const bool http10 = head[7] == '0';
   net::http::Response res;
-  res.status = status;
-  std::optional<uint64_t> length;
-  bool chunked = false, close = http10, keep = false;
-  size_t line = head.find("\r\n");
-  while (line != std::string_view::npos) {
-    const size_t next = head.find("\r\n", line + 2);
-    std::string_view h = head.substr(line + 2, next == std::string_view::npos ? std::string_view::npos : next - line - 2);
-    line = next;
-    const size_t colon = h.find(':');
-    if (colon == std::string_view::npos || colon == 0) continue;
-    std::string name = lower(h.substr(0, colon));
-    std::string_view value = h.substr(colon + 1);
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
-    if (name == "transfer-encoding") chunked = has_token(value, "chunked");
-    if (name == "content-length") length = parse_length(value);
-    if (name == "connection") {
-      close = close || has_token(value, "close");
-      keep = keep || has_token(value, "keep-alive");
-    }
-    if (!hop_by_hop(name) || (status == 101 && name == "upgrade")) res.headers.push_back({name, std::string(value)});
+  const net::http::Http1Result r =
+      net::http::parse_http1_response_head(in, fw->options_.max_header_bytes, ex->request().method, res);
+  if (r.kind == net::http::Http1Result::incomplete) return false;
+  if (r.kind == net::http::Http1Result::error) {
+    fail(502, "invalid response from " + host + ": " + r.reason);
+    return false;
   }
-  in.erase(0, end + 4);
-  keep_alive = !close || (http10 && keep);
+  in.erase(0, r.consumed);
+  status = res.status;
+  keep_alive = r.keep_alive;
+  std::erase_if(res.headers, [this](const net::http::Header& h) {
+    return hop_by_hop(h.name) && !(status == 101 && h.name == "upgrade");
+  });
   if (status >= 100 && status < 200 && status != 101) {
     status = 0;  // 100 Continue and other interim answers: the final one follows
     return true;
@@ -393,22 +341,13 @@ bool Forwarder::Relay::parse_head() {
     return true;
   }
   if (ex->upgrade_requested()) keep_alive = false;  // the origin declined; the bytes after are unknown
-  const bool head_request = ex->request().method == "HEAD";
-  if (head_request || status == 204 || status == 304) {
-    state = In::done;
-    ex->respond_head(std::move(res), head_request ? length : std::optional<uint64_t>(0));
-    return true;
-  }
-  if (chunked) {
-    state = In::chunked;
-    length.reset();
-  } else if (length) {
-    state = *length == 0 ? In::done : In::length;
-    remaining = *length;
-  } else {
-    state = In::until_close;
-    keep_alive = false;
-  }
+  framing = r.framing;
+  body = net::http::BodyDecoder(r.framing, r.content_length.value_or(0));
+  state = body.done() ? In::done : In::body;
+  std::optional<uint64_t> length;
+  if (framing == net::http::Framing::length) length = r.content_length;
+  else if (framing == net::http::Framing::none)  // HEAD (the length a GET would get), 204, 304
+    length = ex->request().method == "HEAD" ? r.content_length : std::optional<uint64_t>(0);
   ex->respond_head(std::move(res), length);
   return true;
 }
@@ -417,7 +356,7 @@ void Forwarder::Relay::origin_closed(const std::string& why) {
   if (over) return;
   const std::shared_ptr<OriginConnection> gone = std::move(conn);
   conn = nullptr;
-  if (state == In::until_close && why.empty()) {
+  if (state == In::body && framing == net::http::Framing::until_close && why.empty()) {
     state = In::done;
     keep_alive = false;
     return complete();

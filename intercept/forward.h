@@ -6,7 +6,8 @@
 //   most 5 minutes). IPv4 addresses are tried first, then IPv6.
 // - How: HTTP/1.1 to the origin over TLS verified against intercept.origin_ca_file or the
 //   system trust store, host name checked (origin.h). Idle origin connections are kept per
-//   (host, port, TLS) and reused only for an address the host still resolves to.
+//   (host, port, TLS) and reused only for an address the host still resolves to. Responses are
+//   read by the server's strict parser (net/http/http1_parser.h): untrustworthy framing is a 502.
 // - Streaming: the request body goes to the origin as it arrives (Content-Length kept; chunked
 //   or HTTP/2 bodies of unknown length are sent chunked) and is acknowledged to the client only
 //   once written, so a slow origin slows the upload; the response body goes to the client as

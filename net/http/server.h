@@ -32,6 +32,9 @@
 //     everything else (content-type, cache-control, allow, ...).
 //   - Limits bound what one client can make us hold; a request over a limit gets its status
 //     (413, 431) and, over HTTP/1.1, the connection closes after it.
+//
+// Inside (not for users): connection.h (TCP, TLS, timers, back-pressure) carries one session,
+// http1_session.h or http2_session.h, behind session.h; exchange.h is the Exchange they hand out.
 #pragma once
 
 #include <uv.h>

@@ -47,10 +47,10 @@ TEST_CASE("streaming head parse: framing reported, smuggling shapes refused") {
   Request req;
   auto r = parse_http1_head("POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n", 16384, 1 << 20, req);
   REQUIRE(r.kind == Http1Result::complete);
-  CHECK(r.chunked);
+  CHECK(r.framing == Framing::chunked);
   CHECK(r.consumed == std::string("POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n").size());
   r = parse_http1_head("POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 9\r\n\r\n", 16384, 1 << 20, req);
-  CHECK((r.kind == Http1Result::complete && r.content_length == 9 && !r.chunked));
+  CHECK((r.kind == Http1Result::complete && r.content_length == 9u && r.framing != Framing::chunked));
   r = parse_http1_head("POST /u HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 16384,
                        1 << 20, req);
   CHECK((r.kind == Http1Result::error && r.status == 400));
