@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "config/schema.h"
+
 namespace sekisho::policy {
 namespace {
 
@@ -11,13 +13,12 @@ config::ConfigError error_at(const config::SourceMark& mark, std::string path, s
 }
 
 std::string describe_days(uint8_t days) {
-  static constexpr const char* kNames[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
-  if (days == 0x7f) return "daily";
+  if (days == config::kEveryDay) return "daily";
   if (days == 0x1f) return "mon-fri";
   if (days == 0x60) return "sat-sun";
   std::string out;
   for (int d = 0; d < 7; ++d)
-    if (days & (1 << d)) out += (out.empty() ? "" : ",") + std::string(kNames[d]);
+    if (days & (1 << d)) out += (out.empty() ? "" : ",") + std::string(config::kDayNames[d]);
   return out;
 }
 

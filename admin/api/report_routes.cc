@@ -8,6 +8,7 @@
 #include "admin/api/api_internal.h"
 #include "admin/api/json_body.h"
 #include "admin/api/querylog_search.h"
+#include "config/schema.h"
 #include "policy/decide.h"
 #include "policy/domain_list.h"
 #include "policy/import/idna.h"
@@ -71,8 +72,7 @@ Response Api::check(Context& c) {
     char text[256];
     const size_t n = policy::describe_verdict(v, id, text, sizeof text);
     j["detail"] = std::string(text, n);
-    static constexpr const char* kActions[] = {"blockpage", "nxdomain", "nodata", "refused"};
-    j["action"] = kActions[static_cast<int>(p.action)];
+    j["action"] = config::name_of(p.action);
     j["ede"] = v.security() ? 15 : 17;
   } else if (p.safe_search && v.rule != policy::RuleKind::allow_list) {
     auto target = policy::safe_search_target(wire);
