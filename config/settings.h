@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "config/categories.h"
 #include "config/error.h"
 #include "net/address.h"
 
@@ -186,7 +187,8 @@ struct Settings {
   CacheSettings cache;
   log::Level log_level = log::Level::info;
   std::string category_db;  // LMDB category store directory; empty = no store
-  std::string categories_file;  // YAML/CSV adding categories to the built-ins (policy/store/category_file.h)
+  std::string categories_file;  // YAML/CSV adding categories to the built-ins (config/yaml/category_file.h)
+  std::vector<CategoryDefinition> categories;  // what the source read from categories_file
   BlockpageSettings blockpage;
   std::vector<TenantSettings> tenants;           // main file first, then tenants.d/*.yaml by name
   std::map<std::string, PolicySettings> policies;

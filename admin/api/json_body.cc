@@ -4,7 +4,6 @@
 
 #include "config/schema.h"
 #include "policy/querylog/format.h"
-#include "policy/store/categories.h"
 
 namespace sekisho::admin {
 namespace {
@@ -245,14 +244,14 @@ void tenant_from_json(const json& body, std::span<const std::string_view> allowe
   require(t, required, "");
 }
 
-json stats_to_json(const querylog::TenantStats& s) {
+json stats_to_json(const querylog::TenantStats& s, const policy::CategoryRegistry& categories) {
   json by_action = json::object();
   for (size_t a = 0; a < querylog::kActions; ++a)
     if (s.by_action[a]) by_action[std::string(querylog::action_name(static_cast<querylog::QueryAction>(a)))] = s.by_action[a];
   json by_category = json::object();
   for (unsigned id = 0; id < s.blocked_by_category.size(); ++id)
     if (s.blocked_by_category[id])
-      if (const auto* c = policy::category_by_id(static_cast<uint8_t>(id))) by_category[std::string(c->slug)] = s.blocked_by_category[id];
+      if (const auto* c = categories.by_id(static_cast<uint8_t>(id))) by_category[std::string(c->slug)] = s.blocked_by_category[id];
   auto top = [](const std::vector<querylog::TopEntry>& list, const char* key) {
     json out = json::array();
     for (const auto& e : list) out.push_back({{key, e.key}, {"count", e.count}, {"error", e.error}});

@@ -12,6 +12,7 @@
 
 #include "config/settings.h"
 #include "policy/querylog/stats.h"
+#include "policy/store/categories.h"
 
 namespace sekisho::admin {
 
@@ -46,8 +47,9 @@ nlohmann::json tenant_to_json(const config::TenantSettings& t);
 void tenant_from_json(const nlohmann::json& body, std::span<const std::string_view> allowed,
                       std::span<const std::string_view> required, config::TenantSettings& t);
 
-// TenantStats → JSON: totals, by action and category (slugs), top lists, the hourly series (the
-// daily one comes from DailyStats, which keeps more days than the writer).
-nlohmann::json stats_to_json(const querylog::TenantStats& s);
+// TenantStats → JSON: totals, by action and category (slugs of `categories`, the live
+// configuration's), top lists, the hourly series (the daily one comes from DailyStats, which
+// keeps more days than the writer).
+nlohmann::json stats_to_json(const querylog::TenantStats& s, const policy::CategoryRegistry& categories);
 
 }  // namespace sekisho::admin

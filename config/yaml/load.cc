@@ -1,5 +1,6 @@
 // The main file: server, upstreams, forwarding, cache, log, blockpage, query log, intercept and
-// admin sections, with tenants and policies (config/yaml/tenants.cc) here and in tenants.d/.
+// admin sections, with tenants and policies (config/yaml/tenants.cc) here and in tenants.d/,
+// and the categories file (config/yaml/category_file.cc) it names.
 #include "config/yaml/load.h"
 
 #include <yaml-cpp/yaml.h>
@@ -18,6 +19,7 @@
 #include <sstream>
 
 #include "config/schema.h"
+#include "config/yaml/category_file.h"
 #include "config/yaml/reader.h"
 #include "config/yaml/tenants.h"
 
@@ -346,7 +348,13 @@ std::vector<UpstreamSettings> resolv_conf_upstreams() {
   return out;
 }
 
-// The main file's text alone (no tenants.d).
+// The categories file the settings name, read last (its problems follow the others').
+void read_categories(LoadResult& result) {
+  Settings& s = result.settings;
+  if (!s.categories_file.empty()) s.categories = read_category_file(s.categories_file, result.errors);
+}
+
+// The main file's text alone (no tenants.d, no categories file).
 LoadResult read_main_text(std::string_view yaml, const std::string& source_name) {
   LoadResult result;
   Settings& s = result.settings;
@@ -402,7 +410,9 @@ LoadResult EmbeddedDefaultsSource::read() const {
 }
 
 LoadResult load_config_text(std::string_view yaml, const std::string& source_name) {
-  return read_main_text(yaml, source_name);
+  LoadResult result = read_main_text(yaml, source_name);
+  read_categories(result);
+  return result;
 }
 
 std::filesystem::path tenants_dir(const std::string& main_file) {
@@ -423,6 +433,7 @@ LoadResult load_config_file(const std::string& path, const TenantFileOverrides& 
   LoadResult result = read_main_text(buffer.str(), path);
   read_tenant_files(path, overrides, result);
   check_admin_tenants(result);
+  read_categories(result);
   return result;
 }
 
