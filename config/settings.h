@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "base/log.h"
+#include "config/categories.h"
+#include "config/error.h"
 #include "net/address.h"
 
 namespace sekisho::config {
@@ -62,14 +64,6 @@ struct CacheSettings {
   // Names per serving loop whose category-store match is remembered until the store changes
   // (policy/store/name_memo.h); 0 = look every name up in the store. 64 bytes each.
   uint32_t category_memo = 32768;
-};
-
-// Where a setting was written, so the compile step (cross-references, unknown categories)
-// reports file:line like the loader does.
-struct SourceMark {
-  std::string file;
-  int line = 0;
-  int column = 0;
 };
 
 // An IP network in CIDR form; `address` holds 4 (IPv4) or 16 (IPv6) meaningful bytes.
@@ -193,7 +187,8 @@ struct Settings {
   CacheSettings cache;
   log::Level log_level = log::Level::info;
   std::string category_db;  // LMDB category store directory; empty = no store
-  std::string categories_file;  // YAML/CSV adding categories to the built-ins (policy/store/category_file.h)
+  std::string categories_file;  // YAML/CSV adding categories to the built-ins (config/yaml/category_file.h)
+  std::vector<CategoryDefinition> categories;  // what the source read from categories_file
   BlockpageSettings blockpage;
   std::vector<TenantSettings> tenants;           // main file first, then tenants.d/*.yaml by name
   std::map<std::string, PolicySettings> policies;

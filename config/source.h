@@ -6,21 +6,10 @@
 #include <string>
 #include <vector>
 
+#include "config/error.h"
 #include "config/settings.h"
 
 namespace sekisho::config {
-
-// One problem, with where it is: "file:line:col: path: message". Every source reports all of
-// its problems (not just the first), so `check-config`, start-up and reload agree.
-struct ConfigError {
-  std::string file;
-  int line = 0;  // 1-based; 0 when unknown
-  int column = 0;
-  std::string path;  // e.g. "server.listen.dns[1]"
-  std::string message;
-
-  std::string to_string() const;
-};
 
 struct LoadResult {
   Settings settings;

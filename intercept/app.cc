@@ -39,7 +39,8 @@ App::App(policy::Configuration c, std::string config_path)
   if (settings_.http_listen.empty() && settings_.https_listen.empty())
     throw std::runtime_error(config_path_ + ": intercept.listen has neither http nor https addresses");
   if (!c.settings.category_db.empty()) {
-    store_ = policy::CategoryStore::open(c.settings.category_db);  // throws StoreError with the path
+    // Throws StoreError with the path, also when the store's ids mean other categories.
+    store_ = policy::CategoryStore::open(c.settings.category_db, {.registry = c.policies->categories.get()});
     reader_ = std::make_unique<policy::CategoryReader>(*store_);
   }
   uv_loop_init(&loop_);

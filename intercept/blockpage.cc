@@ -55,14 +55,15 @@ std::string time_text(int64_t time_us) {
   return iso.substr(0, 10) + " " + iso.substr(11, 8) + " UTC";
 }
 
-std::string category_name(uint8_t id, Lang lang) {
-  const policy::CategoryInfo* info = id == 0xFF ? nullptr : policy::category_by_id(id);
+std::string category_name(const BlockFacts& f, Lang lang) {
+  const policy::CategoryRegistry& registry = f.categories ? *f.categories : policy::CategoryRegistry::builtins();
+  const policy::CategoryInfo* info = f.category == 0xFF ? nullptr : registry.by_id(f.category);
   if (!info) return lang == Lang::ja ? "（なし）" : "(none)";
   return std::string(lang == Lang::ja ? info->name_ja : info->name_en);
 }
 
 std::string rule_sentence(const BlockFacts& f, Lang lang) {
-  const std::string cat = category_name(f.category, lang);
+  const std::string cat = category_name(f, lang);
   const bool ja = lang == Lang::ja;
   if (f.url_rule)
     return ja ? "このURL（" + f.rule_text + "）はカテゴリ「" + cat + "」に該当し、ポリシーでブロックされています"
@@ -143,6 +144,7 @@ BlockFacts facts_from_verdict(const policy::Verdict& v, const policy::Tenant& te
   f.name = std::string(name);
   f.rule = v.rule;
   f.category = v.category;
+  f.categories = &v.category_registry();
   if (v.list_entry) f.rule_text = *v.list_entry;
   if (v.schedule) f.rule_text = v.schedule->description;
   if (v.rule == policy::RuleKind::cname && v.cname) {
@@ -162,7 +164,7 @@ std::string render(std::string_view tmpl, const BlockFacts& f, Lang lang) {
   const bool ja = lang == Lang::ja;
   auto value = [&](std::string_view var) -> std::string {
     if (var == "name") return f.name;
-    if (var == "category") return category_name(f.category, lang);
+    if (var == "category") return category_name(f, lang);
     if (var == "rule") return rule_sentence(f, lang);
     if (var == "detail") return f.detail;
     if (var == "tenant_name") return f.tenant_name;

@@ -167,7 +167,8 @@ net::http::Response Service::handle(const net::http::Request& req, policy::Categ
     f.category = d.url_category;
     f.rule = policy::RuleKind::category;
     f.rule_text = host + std::string(path_only(req.path));
-    const policy::CategoryInfo* info = policy::category_by_id(d.url_category);
+    f.categories = snap.categories.get();
+    const policy::CategoryInfo* info = snap.categories->by_id(d.url_category);
     f.detail = "url=" + d.url_key + " category=" + std::string(info ? info->slug : "") + " tenant=" + tenant.id;
   }
   f.time_us = now_us;

@@ -2,23 +2,18 @@
 
 #include <ctime>
 
-#include "policy/store/category_file.h"
-
 namespace sekisho::policy {
 
+// Nothing here touches state anyone else reads: the registry the policies compile against is
+// built from what the source read and travels in the snapshot (policy.h), so checking a
+// candidate (check-config, the admin API's pre-check, a rejected reload) leaves the running
+// configuration exactly as it was.
 Configuration load_configuration(const config::ConfigSource& source) {
   config::LoadResult loaded = source.read();
   Configuration c;
   c.settings = std::move(loaded.settings);
   c.errors = std::move(loaded.errors);
-  // The categories file extends the registry the policies compile against; a rejected
-  // (re)load puts the previous extensions back.
-  auto previous = category_extensions();
-  std::vector<CategoryFileError> category_errors;
-  if (!apply_category_file(c.settings.categories_file, category_errors))
-    for (auto& e : category_errors) c.errors.push_back(config::ConfigError{e.file, e.line, 0, "categories_file", e.message});
   c.policies = compile_policies(c.settings, static_cast<int64_t>(std::time(nullptr)), c.errors);
-  if (!c.ok()) install_category_extensions(std::move(previous));
   return c;
 }
 

@@ -8,17 +8,11 @@
 namespace sekisho::policy {
 namespace {
 
-// The deciding category of a blocked set: a security category first (it names the threat),
-// else the first content category in registry order.
-uint8_t pick_category(CategorySet hit) {
-  uint8_t first = 0xFF;
-  for (uint8_t id = 0; id < kMaxCategories; ++id) {
-    if (!hit.contains(id)) continue;
-    const CategoryInfo* info = category_by_id(id);
-    if (info && info->group == CategoryGroup::kSecurity) return id;
-    if (first == 0xFF) first = id;
-  }
-  return first;
+// The deciding category of a blocked set (not empty): a security category first (it names the
+// threat), else the first category in id order.
+uint8_t pick_category(CategorySet hit, CategorySet security) {
+  const uint64_t threats = hit.bits() & security.bits();
+  return static_cast<uint8_t>(__builtin_ctzll(threats != 0 ? threats : hit.bits()));
 }
 
 // Categories the policy blocks at this instant, and the schedule that adds `probe` if any.
@@ -47,7 +41,7 @@ bool check_categories(const CompiledPolicy& p, std::span<const uint8_t> wire, Ca
   if (hit.empty()) return false;
   v.kind = VerdictKind::block;
   v.categories = m.categories;
-  v.category = pick_category(hit);
+  v.category = pick_category(hit, p.categories->security());
   const bool from_schedule = by && !p.block.contains(v.category);
   v.rule = from_schedule ? RuleKind::schedule : RuleKind::category;
   v.schedule = from_schedule ? by : nullptr;
@@ -56,15 +50,12 @@ bool check_categories(const CompiledPolicy& p, std::span<const uint8_t> wire, Ca
 
 }  // namespace
 
-bool Verdict::security() const {
-  if (category == 0xFF) return false;
-  const CategoryInfo* info = category_by_id(category);
-  return info && info->group == CategoryGroup::kSecurity;
-}
+bool Verdict::security() const { return category < kMaxCategories && category_registry().security().contains(category); }
 
 Verdict decide_query(const CompiledPolicy& policy, std::span<const uint8_t> wire, CategoryReader* reader,
                      int64_t now_utc) {
   Verdict v;
+  v.registry = policy.categories;
   if (const std::string* e = policy.allow.match(wire.data(), wire.size())) {
     v.rule = RuleKind::allow_list;
     v.list_entry = e;
@@ -91,6 +82,7 @@ Verdict decide_query(const CompiledPolicy& policy, std::span<const uint8_t> wire
 Verdict decide_chain(const CompiledPolicy& policy, std::span<const uint8_t> chain, CategoryReader* reader,
                      int64_t now_utc) {
   Verdict v;
+  v.registry = policy.categories;
   size_t pos = 0;
   while (pos < chain.size()) {
     // Each name ends at its root label.
@@ -101,6 +93,7 @@ Verdict decide_chain(const CompiledPolicy& policy, std::span<const uint8_t> chai
     pos = end + 1;
     if (policy.allow.match(name.data(), name.size())) continue;
     Verdict member;
+    member.registry = policy.categories;
     if (const std::string* e = policy.deny.match(name.data(), name.size())) {
       member.kind = VerdictKind::block;
       member.list_entry = e;
@@ -144,7 +137,7 @@ class VerdictText {
 size_t describe_verdict(const Verdict& v, std::string_view tenant_id, char* out, size_t cap) {
   VerdictText text(out, cap);
   if (v.inspected()) return (text << "inspect=url tenant=" << tenant_id).finish();
-  const CategoryInfo* info = v.category != 0xFF ? category_by_id(v.category) : nullptr;
+  const CategoryInfo* info = v.category != 0xFF ? v.category_registry().by_id(v.category) : nullptr;
   const std::string_view category = info ? info->slug : std::string_view();
   const std::string_view entry = v.list_entry ? std::string_view(*v.list_entry) : std::string_view();
   switch (v.rule) {

@@ -29,12 +29,16 @@ struct Verdict {
   const CompiledSchedule* schedule = nullptr;    // schedule window that blocked
   const uint8_t* cname = nullptr;       // chain name that was blocked (wire, inside the answer's chain)
   uint8_t cname_len = 0;
+  // The registry the policy was compiled with, which names `category` and gives its group
+  // (decide_* set it; null: the built-ins).
+  const CategoryRegistry* registry = nullptr;
 
   bool blocked() const { return kind == VerdictKind::block; }
   bool inspected() const { return kind == VerdictKind::inspect; }
   // RFC 8914: security categories are the operator's protection (15 Blocked); content
   // categories and deny lists are the tenant's own choice (17 Filtered).
   bool security() const;
+  const CategoryRegistry& category_registry() const { return registry ? *registry : CategoryRegistry::builtins(); }
 };
 
 // `reader` may be null (no category store configured). `wire` is the lowercased qname.

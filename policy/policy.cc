@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "config/schema.h"
+
 namespace sekisho::policy {
 namespace {
 
@@ -11,13 +13,12 @@ config::ConfigError error_at(const config::SourceMark& mark, std::string path, s
 }
 
 std::string describe_days(uint8_t days) {
-  static constexpr const char* kNames[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
-  if (days == 0x7f) return "daily";
+  if (days == config::kEveryDay) return "daily";
   if (days == 0x1f) return "mon-fri";
   if (days == 0x60) return "sat-sun";
   std::string out;
   for (int d = 0; d < 7; ++d)
-    if (days & (1 << d)) out += (out.empty() ? "" : ",") + std::string(kNames[d]);
+    if (days & (1 << d)) out += (out.empty() ? "" : ",") + std::string(config::kDayNames[d]);
   return out;
 }
 
@@ -28,17 +29,17 @@ std::string describe_window(const config::ScheduleSettings& s) {
   return describe_days(s.days) + buf + s.timezone;
 }
 
-CategorySet compile_categories(const std::vector<std::string>& slugs, const std::vector<config::SourceMark>& marks,
-                               const config::SourceMark& fallback, const std::string& path,
-                               std::vector<config::ConfigError>& errors) {
+CategorySet compile_categories(const CategoryRegistry& registry, const std::vector<std::string>& slugs,
+                               const std::vector<config::SourceMark>& marks, const config::SourceMark& fallback,
+                               const std::string& path, std::vector<config::ConfigError>& errors) {
   CategorySet set;
   for (size_t i = 0; i < slugs.size(); ++i) {
-    if (const CategoryInfo* c = category_by_slug(slugs[i])) {
+    if (const CategoryInfo* c = registry.by_slug(slugs[i])) {
       set.add(c->id);
       continue;
     }
     std::string known;
-    for (const auto& c : all_categories())
+    for (const auto& c : registry.all())
       if (c.group != CategoryGroup::kAllow) known += (known.empty() ? "" : " ") + std::string(c.slug);
     errors.push_back(error_at(i < marks.size() ? marks[i] : fallback, path,
                               "unknown category '" + slugs[i] + "' (known: " + known + ")"));
@@ -74,20 +75,24 @@ std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& s
   auto snap = std::make_shared<PolicySnapshot>();
   snap->blockpage = settings.blockpage;
   snap->enabled = !settings.tenants.empty();
+  if (!settings.categories.empty())
+    snap->categories = std::make_shared<const CategoryRegistry>(config::checked_categories(settings.categories, errors));
+  const CategoryRegistry& registry = *snap->categories;
 
   std::vector<std::string> policy_names;
   for (const auto& [name, p] : settings.policies) {
     const std::string path = "policies." + name;
     CompiledPolicy cp;
     cp.name = name;
-    cp.block = compile_categories(p.block, p.block_marks, p.mark, path + ".block", errors);
+    cp.categories = &registry;
+    cp.block = compile_categories(registry, p.block, p.block_marks, p.mark, path + ".block", errors);
     compile_list(p.allow, path + ".allow", cp.allow, errors);
     compile_list(p.deny, path + ".deny", cp.deny, errors);
     for (size_t i = 0; i < p.schedule.size(); ++i) {
       const auto& s = p.schedule[i];
       const std::string spath = path + ".schedule[" + std::to_string(i) + "]";
       CompiledSchedule cs;
-      cs.block = compile_categories(s.block, {}, s.mark, spath + ".block", errors);
+      cs.block = compile_categories(registry, s.block, {}, s.mark, spath + ".block", errors);
       cs.days = s.days;
       cs.from_minute = s.from_minute;
       cs.to_minute = s.to_minute;

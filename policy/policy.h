@@ -33,6 +33,9 @@ struct CompiledSchedule {
 
 struct CompiledPolicy {
   std::string name;
+  // The registry of the snapshot this policy belongs to (decide.h names and groups categories
+  // with it); a policy built by hand gets the built-ins.
+  const CategoryRegistry* categories = &CategoryRegistry::builtins();
   CategorySet block;
   std::vector<CompiledSchedule> schedule;
   DomainList allow;
@@ -62,6 +65,9 @@ struct DeviceRef {
 
 struct PolicySnapshot {
   bool enabled = false;  // no tenants configured: every client may resolve, nothing is filtered
+  // The categories this configuration names: the built-ins plus Settings::categories. Owned
+  // here, so whoever holds the snapshot holds the registry its policies were compiled with.
+  std::shared_ptr<const CategoryRegistry> categories = CategoryRegistry::builtins_shared();
   TenantTable networks;
   std::vector<Tenant> tenants;
   std::vector<CompiledPolicy> policies;
@@ -74,7 +80,9 @@ struct PolicySnapshot {
   }
 };
 
-// Compiles; appends every problem to `errors` (file:line from the settings' marks).
+// Compiles, starting with the category registry (the built-ins plus settings.categories,
+// checked again with config::CategoryChecker); appends every problem to `errors` (file:line
+// from the settings' marks).
 std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& settings, int64_t now_utc,
                                                        std::vector<config::ConfigError>& errors);
 

@@ -81,7 +81,8 @@ Engine::Engine(config::Settings settings, std::shared_ptr<const policy::PolicySn
   cache_ = std::make_unique<cache::Cache>(initial_.cache.max_entries, initial_.cache.serve_stale);
   if (!initial_.category_db.empty()) {
     try {
-      store_ = policy::CategoryStore::open(initial_.category_db);
+      // The ids the store holds must mean what this configuration's categories say.
+      store_ = policy::CategoryStore::open(initial_.category_db, {.registry = policies->categories.get()});
     } catch (const std::exception& e) {
       throw std::runtime_error("category store " + initial_.category_db + ": " + e.what() +
                                " (create it with: sekisho db import --db " + initial_.category_db + " ...)");
@@ -121,6 +122,7 @@ uint64_t Engine::install(config::Settings settings, std::shared_ptr<const policy
   std::lock_guard lock(runtime_mutex_);
   const uint64_t gen = generation_.load() + 1;
   querylog_->set_tenant_names(tenant_ids(*policies), tenant_max_devices(*policies));
+  querylog_->add_category_registry(gen, policies->categories);
   runtime_ = std::make_shared<const Runtime>(std::move(settings), std::move(policies), gen);
   generation_.store(gen, std::memory_order_release);
   return gen;

@@ -164,6 +164,7 @@ void record(Worker& w, const DecodedQuery& q, const Origin& origin, const Identi
   r.time_us = w.clock().wall_us_at(answered_us);
   r.latency_us = static_cast<uint32_t>(std::min<uint64_t>(latency_us, UINT32_MAX));
   r.tenant = id.tenant;
+  if (rt) r.generation = static_cast<uint32_t>(rt->generation);  // names its categories (writer.h)
   r.qtype = q.question.qtype;
   r.rcode = answer.size() >= 4 ? (answer[3] & 0x0F) : 0;
   static_assert(static_cast<int>(Transport::dot) == static_cast<int>(querylog::Transport::dot) &&

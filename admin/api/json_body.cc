@@ -1,78 +1,199 @@
 #include "admin/api/json_body.h"
 
 #include <algorithm>
-#include <cstdio>
 
+#include "config/schema.h"
 #include "policy/querylog/format.h"
-#include "policy/store/categories.h"
 
 namespace sekisho::admin {
 namespace {
 
 using nlohmann::json;
+namespace schema = config::schema;
 
-constexpr const char* kDays[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
-constexpr const char* kActions[] = {"blockpage", "nxdomain", "nodata", "refused"};
-constexpr const char* kLogModes[] = {"full", "anonymized", "none"};
-
-std::string time_of_day(uint16_t minutes) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%02u:%02u", minutes / 60u, minutes % 60u);
-  return buf;
-}
-
-// "09:00" → 540; "24:00" ends the day (as the YAML loader reads it).
-bool parse_time_of_day(const std::string& text, uint16_t& minutes) {
-  if (text.size() != 5 || text[2] != ':') return false;
-  for (int i : {0, 1, 3, 4})
-    if (text[i] < '0' || text[i] > '9') return false;
-  const int h = (text[0] - '0') * 10 + (text[1] - '0');
-  const int m = (text[3] - '0') * 10 + (text[4] - '0');
-  if (m > 59 || h > 24 || (h == 24 && m != 0)) return false;
-  minutes = static_cast<uint16_t>(h * 60 + m);
-  return true;
-}
-
-std::vector<std::string> string_list(const json& body, const char* key, const std::string& field) {
+std::vector<std::string> string_list(const json& value, const std::string& field) {
   std::vector<std::string> out;
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return out;
-  if (!it->is_array()) throw ApiError(400, "expected a list of strings", field);
-  for (size_t i = 0; i < it->size(); ++i) {
-    if (!(*it)[i].is_string()) throw ApiError(400, "expected a string", field + "[" + std::to_string(i) + "]");
-    out.push_back((*it)[i].get<std::string>());
+  if (!value.is_array()) throw ApiError(400, "expected a list of strings", field);
+  for (size_t i = 0; i < value.size(); ++i) {
+    if (!value[i].is_string()) throw ApiError(400, "expected a string", field + "[" + std::to_string(i) + "]");
+    out.push_back(value[i].get<std::string>());
   }
   return out;
 }
 
-bool boolean(const json& body, const char* key, bool fallback) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return fallback;
-  if (!it->is_boolean()) throw ApiError(400, "expected true or false", key);
-  return it->get<bool>();
+// Each reader gets the field's value (present and not null) and its name for messages.
+
+template <class S>
+void read_field(const json& v, const std::string& field, const schema::Text<S>& f, S& out) {
+  if (!v.is_string()) throw ApiError(400, "expected a string", field);
+  const std::string text = v.get<std::string>();
+  out.*f.member = text.empty() ? schema::defaults<S>().*f.member : text;
 }
 
-std::string string_value(const json& body, const char* key, const std::string& field) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return {};
-  if (!it->is_string()) throw ApiError(400, "expected a string", field);
-  return it->get<std::string>();
+template <class S>
+void read_field(const json& v, const std::string& field, const schema::Texts<S>& f, S& out) {
+  out.*f.member = string_list(v, field);
 }
 
-template <size_t N>
-int choice(const json& body, const char* key, const char* const (&options)[N], int fallback) {
-  const std::string text = string_value(body, key, key);
-  if (text.empty()) return fallback;
-  for (size_t i = 0; i < N; ++i)
-    if (text == options[i]) return static_cast<int>(i);
-  std::string list;
-  for (const char* o : options) list += (list.empty() ? "" : " | ") + std::string(o);
-  throw ApiError(400, "'" + text + "' is not one of " + list, key);
+template <class S>
+void read_field(const json& v, const std::string& field, const schema::Patterns<S>& f, S& out) {
+  auto& entries = out.*f.member;
+  entries.clear();
+  for (auto& pattern : string_list(v, field)) entries.push_back({std::move(pattern), {}});
 }
 
-json patterns(const std::vector<config::ListEntrySettings>& list) {
+template <class S>
+void read_field(const json& v, const std::string& field, const schema::Networks<S>& f, S& out) {
+  if (!v.is_array()) throw ApiError(400, "expected a list of networks", field);
+  auto& networks = out.*f.member;
+  networks.clear();
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!v[i].is_string()) throw ApiError(400, "expected a network such as 10.1.0.0/16", field + "[" + std::to_string(i) + "]");
+    config::NetworkSettings n;
+    n.text = v[i].get<std::string>();
+    networks.push_back(std::move(n));
+  }
+}
+
+template <class S>
+void read_field(const json& v, const std::string& field, const schema::Flag<S>& f, S& out) {
+  if (!v.is_boolean()) throw ApiError(400, "expected true or false", field);
+  out.*f.member = v.get<bool>();
+}
+
+template <class S, class Int>
+void read_field(const json& v, const std::string& field, const schema::Number<S, Int>& f, S& out) {
+  if (!v.is_number_unsigned() || v.get<uint64_t>() < f.min || v.get<uint64_t>() > f.max)
+    throw ApiError(400, "expected a whole number " + std::to_string(f.min) + " to " + std::to_string(f.max), field);
+  out.*f.member = static_cast<Int>(v.get<uint64_t>());
+}
+
+template <class S, class E>
+void read_field(const json& v, const std::string& field, const schema::Choice<S, E>& f, S& out) {
+  if (!v.is_string()) throw ApiError(400, "expected a string", field);
+  const std::string text = v.get<std::string>();
+  if (text.empty()) {
+    out.*f.member = schema::defaults<S>().*f.member;
+  } else if (auto value = config::parse_enum<E>(text)) {
+    out.*f.member = *value;
+  } else {
+    throw ApiError(400, config::not_an_enum_value<E>(text), field);
+  }
+}
+
+template <class S>
+void read_field(const json& v, const std::string& field, const schema::Time<S>& f, S& out) {
+  if (!v.is_string()) throw ApiError(400, "expected a string", field);
+  const std::string text = v.get<std::string>();
+  if (text.empty()) out.*f.member = schema::defaults<S>().*f.member;
+  else if (!config::parse_time_of_day(text, out.*f.member)) throw ApiError(400, config::not_a_time_of_day(text), field);
+}
+
+template <class S>
+void read_field(const json& v, const std::string& field, const schema::Days<S>& f, S& out) {
+  uint8_t days = 0;
+  for (const auto& day : string_list(v, field)) {
+    auto bit = config::parse_day(day);
+    if (!bit) throw ApiError(400, config::not_a_day(day), field);
+    days |= static_cast<uint8_t>(1u << *bit);
+  }
+  out.*f.member = days;
+}
+
+template <class S>
+void read_fields(const json& body, const std::string& prefix, std::span<const std::string_view> allowed, S& out);
+template <class S>
+void require(const S& s, std::span<const std::string_view> keys, const std::string& prefix);
+
+template <class S, class Item>
+void read_field(const json& v, const std::string& field, const schema::Items<S, Item>& f, S& out) {
+  if (!v.is_array()) throw ApiError(400, "expected a list of " + std::string(f.what), field);
+  static constexpr auto kKeys = schema::keys<Item>();
+  std::vector<Item> items;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string item_field = field + "[" + std::to_string(i) + "]";
+    if (!v[i].is_object()) throw ApiError(400, "expected an object", item_field);
+    Item item;
+    read_fields(v[i], item_field + ".", kKeys, item);
+    require(item, kKeys, item_field + ".");
+    items.push_back(std::move(item));
+  }
+  out.*f.member = std::move(items);
+}
+
+bool listed(std::span<const std::string_view> keys, std::string_view key) {
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+// The fields of `allowed` that `body` holds; any other key is refused first.
+template <class S>
+void read_fields(const json& body, const std::string& prefix, std::span<const std::string_view> allowed, S& out) {
+  only_keys(body, allowed, prefix);
+  schema::for_each_field<S>([&](const auto& f) {
+    if (!listed(allowed, f.key)) return;
+    auto it = body.find(std::string(f.key));
+    if (it == body.end() || it->is_null()) return;
+    read_field(*it, prefix + std::string(f.key), f, out);
+  });
+}
+
+// Refuses the first field of `keys` that the schema requires and `s` leaves empty.
+template <class S>
+void require(const S& s, std::span<const std::string_view> keys, const std::string& prefix) {
+  schema::for_each_field<S>([&](const auto& f) {
+    if constexpr (requires { f.required; }) {
+      if (!f.required.empty() && listed(keys, f.key) && (s.*f.member).empty())
+        throw ApiError(400, std::string(f.required), prefix + std::string(f.key));
+    }
+  });
+}
+
+template <class S>
+json to_json(const S& s);
+
+template <class S>
+json field_json(const schema::Text<S>& f, const S& s) { return s.*f.member; }
+template <class S>
+json field_json(const schema::Texts<S>& f, const S& s) { return s.*f.member; }
+template <class S>
+json field_json(const schema::Patterns<S>& f, const S& s) {
   json out = json::array();
-  for (const auto& e : list) out.push_back(e.pattern);
+  for (const auto& e : s.*f.member) out.push_back(e.pattern);
+  return out;
+}
+template <class S>
+json field_json(const schema::Networks<S>& f, const S& s) {
+  json out = json::array();
+  for (const auto& n : s.*f.member) out.push_back(n.text);
+  return out;
+}
+template <class S>
+json field_json(const schema::Flag<S>& f, const S& s) { return s.*f.member; }
+template <class S, class Int>
+json field_json(const schema::Number<S, Int>& f, const S& s) { return s.*f.member; }
+template <class S, class E>
+json field_json(const schema::Choice<S, E>& f, const S& s) { return std::string(config::name_of(s.*f.member)); }
+template <class S>
+json field_json(const schema::Time<S>& f, const S& s) { return config::time_of_day_text(s.*f.member); }
+template <class S>
+json field_json(const schema::Days<S>& f, const S& s) {
+  json out = json::array();
+  for (unsigned d = 0; d < 7; ++d)
+    if (s.*f.member & (1u << d)) out.push_back(std::string(config::kDayNames[d]));
+  return out;
+}
+template <class S, class Item>
+json field_json(const schema::Items<S, Item>& f, const S& s) {
+  json out = json::array();
+  for (const auto& item : s.*f.member) out.push_back(to_json(item));
+  return out;
+}
+
+// Every field, defaults included: a client reads the whole value.
+template <class S>
+json to_json(const S& s) {
+  json out = json::object();
+  schema::for_each_field<S>([&](const auto& f) { out[std::string(f.key)] = field_json(f, s); });
   return out;
 }
 
@@ -86,94 +207,51 @@ json parse_object(const std::string& body) {
 }
 
 void only_keys(const json& object, std::initializer_list<const char*> known, const std::string& prefix) {
+  std::vector<std::string_view> keys(known.begin(), known.end());
+  only_keys(object, std::span<const std::string_view>(keys), prefix);
+}
+
+void only_keys(const json& object, std::span<const std::string_view> known, const std::string& prefix) {
   for (const auto& item : object.items()) {
     const std::string& key = item.key();  // not a structured binding: clang 14 cannot capture those
-    if (std::none_of(known.begin(), known.end(), [&](const char* k) { return key == k; })) {
+    if (!listed(known, key)) {
       std::string list;
-      for (const char* k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+      for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
       throw ApiError(400, "unknown field (expected one of: " + list + ")", prefix + key);
     }
   }
 }
 
 json policy_to_json(const config::PolicySettings& p) {
-  json schedule = json::array();
-  for (const auto& s : p.schedule) {
-    json days = json::array();
-    for (int d = 0; d < 7; ++d)
-      if (s.days & (1 << d)) days.push_back(kDays[d]);
-    schedule.push_back({{"block", s.block}, {"days", days}, {"from", time_of_day(s.from_minute)},
-                        {"to", time_of_day(s.to_minute)}, {"timezone", s.timezone}});
-  }
-  return {{"name", p.name},
-          {"block", p.block},
-          {"allow", patterns(p.allow)},
-          {"deny", patterns(p.deny)},
-          {"schedule", schedule},
-          {"safe_search", p.safe_search},
-          {"action", kActions[static_cast<int>(p.action)]},
-          {"log", kLogModes[static_cast<int>(p.log)]},
-          {"deep_inspection", p.deep_inspection}};
+  json out = to_json(p);
+  out["name"] = p.name;
+  return out;
 }
 
 void policy_from_json(const json& body, config::PolicySettings& out) {
-  only_keys(body, {"block", "allow", "deny", "schedule", "safe_search", "action", "log", "deep_inspection"});
+  static constexpr auto kKeys = schema::keys<config::PolicySettings>();
   config::PolicySettings p;
   p.name = out.name;
-  p.block = string_list(body, "block", "block");
-  for (auto& s : string_list(body, "allow", "allow")) p.allow.push_back({s, {}});
-  for (auto& s : string_list(body, "deny", "deny")) p.deny.push_back({s, {}});
-  if (auto it = body.find("schedule"); it != body.end() && !it->is_null()) {
-    if (!it->is_array()) throw ApiError(400, "expected a list of schedule entries", "schedule");
-    for (size_t i = 0; i < it->size(); ++i) {
-      const json& e = (*it)[i];
-      const std::string field = "schedule[" + std::to_string(i) + "]";
-      if (!e.is_object()) throw ApiError(400, "expected an object", field);
-      only_keys(e, {"block", "days", "from", "to", "timezone"}, field + ".");
-      config::ScheduleSettings s;
-      s.block = string_list(e, "block", field + ".block");
-      if (s.block.empty()) throw ApiError(400, "a schedule entry needs at least one category to block", field + ".block");
-      if (e.contains("days")) {
-        s.days = 0;
-        for (const auto& day : string_list(e, "days", field + ".days")) {
-          auto d = std::find(std::begin(kDays), std::end(kDays), day);
-          if (d == std::end(kDays)) throw ApiError(400, "'" + day + "' is not a day (mon tue wed thu fri sat sun)", field + ".days");
-          s.days |= static_cast<uint8_t>(1u << (d - std::begin(kDays)));
-        }
-      }
-      for (const char* key : {"from", "to"}) {
-        const std::string text = string_value(e, key, field + "." + key);
-        if (!text.empty() && !parse_time_of_day(text, key[0] == 'f' ? s.from_minute : s.to_minute))
-          throw ApiError(400, "\"" + text + "\" is not a time of day (HH:MM)", field + "." + key);
-      }
-      if (std::string tz = string_value(e, "timezone", field + ".timezone"); !tz.empty()) s.timezone = tz;
-      p.schedule.push_back(std::move(s));
-    }
-  }
-  p.safe_search = boolean(body, "safe_search", false);
-  p.deep_inspection = boolean(body, "deep_inspection", false);
-  p.action = static_cast<config::BlockAction>(choice(body, "action", kActions, 0));
-  p.log = static_cast<config::LogMode>(choice(body, "log", kLogModes, 0));
+  read_fields(body, "", kKeys, p);
   out = std::move(p);
 }
 
-json tenant_to_json(const config::TenantSettings& t) {
-  json networks = json::array(), devices = json::array();
-  for (const auto& n : t.networks) networks.push_back(n.text);
-  for (const auto& d : t.devices) devices.push_back({{"name", d.name}, {"token", d.token}});
-  return {{"id", t.id},           {"name", t.name},       {"contact", t.contact},
-          {"policy", t.policy},   {"networks", networks}, {"max_devices", t.max_devices},
-          {"devices", devices}};
+json tenant_to_json(const config::TenantSettings& t) { return to_json(t); }
+
+void tenant_from_json(const json& body, std::span<const std::string_view> allowed,
+                      std::span<const std::string_view> required, config::TenantSettings& t) {
+  read_fields(body, "", allowed, t);
+  require(t, required, "");
 }
 
-json stats_to_json(const querylog::TenantStats& s) {
+json stats_to_json(const querylog::TenantStats& s, const policy::CategoryRegistry& categories) {
   json by_action = json::object();
   for (size_t a = 0; a < querylog::kActions; ++a)
     if (s.by_action[a]) by_action[std::string(querylog::action_name(static_cast<querylog::QueryAction>(a)))] = s.by_action[a];
   json by_category = json::object();
   for (unsigned id = 0; id < s.blocked_by_category.size(); ++id)
     if (s.blocked_by_category[id])
-      if (const auto* c = policy::category_by_id(static_cast<uint8_t>(id))) by_category[std::string(c->slug)] = s.blocked_by_category[id];
+      if (const auto* c = categories.by_id(static_cast<uint8_t>(id))) by_category[std::string(c->slug)] = s.blocked_by_category[id];
   auto top = [](const std::vector<querylog::TopEntry>& list, const char* key) {
     json out = json::array();
     for (const auto& e : list) out.push_back({{key, e.key}, {"count", e.count}, {"error", e.error}});

@@ -8,6 +8,7 @@
 #include "admin/api/api_internal.h"
 #include "admin/api/json_body.h"
 #include "admin/api/querylog_search.h"
+#include "config/schema.h"
 #include "policy/decide.h"
 #include "policy/domain_list.h"
 #include "policy/import/idna.h"
@@ -23,14 +24,12 @@ using nlohmann::json;
 using net::http::Request;
 using net::http::Response;
 
-Response Api::categories(Context&) {
+// The live configuration's categories: the built-ins and those its categories file adds.
+Response Api::categories(Context& c) {
   json list = json::array();
-  for (const auto& info : policy::builtin_categories()) {
-    const char* group = info.group == policy::CategoryGroup::kSecurity ? "security"
-                        : info.group == policy::CategoryGroup::kContent ? "content"
-                                                                        : "allow";
-    list.push_back({{"id", info.id}, {"slug", info.slug}, {"en", info.name_en}, {"ja", info.name_ja}, {"group", group}});
-  }
+  for (const auto& info : c.live.policies->categories->all())
+    list.push_back({{"id", info.id}, {"slug", info.slug}, {"en", info.name_en}, {"ja", info.name_ja},
+                    {"group", config::category_group_name(info.group)}});
   return json_response(200, {{"categories", list}});
 }
 
@@ -60,19 +59,19 @@ Response Api::check(Context& c) {
   j["verdict"] = v.blocked() ? "block" : "resolve";
   j["rule"] = kRules[static_cast<int>(v.rule)];
   json cats = json::array();
-  for (const auto& info : policy::builtin_categories())
+  const policy::CategoryRegistry& registry = v.category_registry();
+  for (const auto& info : registry.all())
     if (v.categories.contains(info.id)) cats.push_back(info.slug);
   j["categories"] = cats;
   if (v.category != 0xFF)
-    if (const auto* info = policy::category_by_id(v.category)) j["category"] = info->slug;
+    if (const auto* info = registry.by_id(v.category)) j["category"] = info->slug;
   if (v.list_entry) j["list_entry"] = *v.list_entry;
   if (v.schedule) j["schedule"] = v.schedule->description;
   if (v.blocked()) {
     char text[256];
     const size_t n = policy::describe_verdict(v, id, text, sizeof text);
     j["detail"] = std::string(text, n);
-    static constexpr const char* kActions[] = {"blockpage", "nxdomain", "nodata", "refused"};
-    j["action"] = kActions[static_cast<int>(p.action)];
+    j["action"] = config::name_of(p.action);
     j["ede"] = v.security() ? 15 : 17;
   } else if (p.safe_search && v.rule != policy::RuleKind::allow_list) {
     auto target = policy::safe_search_target(wire);
@@ -160,7 +159,7 @@ Response Api::stats(Context& c) {
       for (const DayTotal& d : daily_.series(s, today - days + 1, today))
         daily.push_back({{"date", querylog::date_text(d.day)}, {"queries", d.queries}, {"blocked", d.blocked}});
     if (series == "day") return json{{"tenant", t.id}, {"daily", daily}};
-    json j = stats_to_json(s);
+    json j = stats_to_json(s, *c.live.policies->categories);
     if (series == "hour") return json{{"tenant", t.id}, {"hourly", j["hourly"]}};
     j["daily"] = daily;
     j["configured_devices"] = t.devices.size();
@@ -216,7 +215,7 @@ Response Api::store_status(Context& c) {
         querylog::append_time(updated, s.updated * 1000000);
         sources.push_back({{"name", s.name}, {"format", s.format}, {"origin", s.origin},
                            {"domain_entries", s.domain_entries}, {"url_entries", s.url_entries},
-                           {"categories", policy::category_slugs(s.default_categories)}, {"updated", updated}});
+                           {"categories", c.live.policies->categories->slugs(s.default_categories)}, {"updated", updated}});
       }
       mdb_cursor_close(cur);
     }

@@ -5,6 +5,7 @@
 #include "admin/api/api_internal.h"
 #include "admin/api/json_body.h"
 #include "admin/api/token.h"
+#include "config/schema.h"
 #include "admin/tenant_files/devices.h"
 #include "admin/profiles/apple_profile.h"
 #include "admin/profiles/device_endpoints.h"
@@ -15,24 +16,13 @@ using nlohmann::json;
 using net::http::Request;
 using net::http::Response;
 
-// The fields only an operator sets, shared by create and patch: `networks` (replaces the list;
-// the loader checks each CIDR) and `max_devices`.
-static void read_operator_fields(const json& body, config::TenantSettings& t) {
-  if (auto it = body.find("networks"); it != body.end()) {
-    if (!it->is_array()) throw ApiError(400, "expected a list of networks", "networks");
-    t.networks.clear();
-    for (size_t i = 0; i < it->size(); ++i) {
-      if (!(*it)[i].is_string()) throw ApiError(400, "expected a network such as 10.1.0.0/16", "networks[" + std::to_string(i) + "]");
-      config::NetworkSettings n;
-      n.text = (*it)[i].get<std::string>();
-      t.networks.push_back(n);
-    }
-  }
-  if (auto it = body.find("max_devices"); it != body.end()) {
-    if (!it->is_number_unsigned() || it->get<uint64_t>() > 100000000) throw ApiError(400, "expected a whole number 0 to 100000000", "max_devices");
-    t.max_devices = it->get<uint32_t>();
-  }
-}
+// Which tenant fields a body may set: an operator creates with these (an empty policy gets a
+// policy of its own) and changes how a tenant is identified and limited; a tenant-admin may
+// change only what its own users see (display name and contact), never networks or max_devices.
+static constexpr std::string_view kCreateFields[] = {"id", "name", "contact", "networks", "max_devices", "policy"};
+static constexpr std::string_view kCreateRequired[] = {"id"};
+static constexpr std::string_view kOperatorPatchFields[] = {"name", "contact", "networks", "max_devices"};
+static constexpr std::string_view kTenantAdminPatchFields[] = {"name", "contact"};
 
 Response Api::tenants(Context& c) {
   json list = json::array();
@@ -55,22 +45,10 @@ Response Api::tenant(Context& c, const std::string& id) {
 Response Api::create_tenant(Context& c) {
   if (!c.who.is_operator()) return error_response(403, "only operators create tenants");
   json body = parse_object(c.request.body);
-  only_keys(body, {"id", "name", "contact", "networks", "max_devices", "policy"});
   config::TenantFileContent content;
   auto& t = content.tenant;
-  auto str = [&](const char* key) -> std::string {
-    auto it = body.find(key);
-    if (it == body.end() || it->is_null()) return {};
-    if (!it->is_string()) throw ApiError(400, "expected a string", key);
-    return it->get<std::string>();
-  };
-  t.id = str("id");
-  if (t.id.empty()) throw ApiError(400, "a tenant needs an id", "id");
-  t.name = str("name");
-  if (t.name.empty()) t.name = t.id;
-  t.contact = str("contact");
-  read_operator_fields(body, t);
-  t.policy = str("policy");
+  tenant_from_json(body, kCreateFields, kCreateRequired, t);
+  config::apply_derived_defaults(t);
   if (t.policy.empty()) {
     // A policy of its own (filtering nothing yet) that its tenant-admin may then edit.
     t.policy = t.id;
@@ -96,8 +74,9 @@ Response Api::create_tenant(Context& c) {
 // its own users see (display name and contact), never networks or max_devices.
 Response Api::patch_tenant(Context& c, const std::string& id) {
   json body = parse_object(c.request.body);
-  if (c.who.is_operator()) only_keys(body, {"name", "contact", "networks", "max_devices"});
-  else only_keys(body, {"name", "contact"});
+  const std::span<const std::string_view> allowed =
+      c.who.is_operator() ? std::span<const std::string_view>(kOperatorPatchFields) : kTenantAdminPatchFields;
+  only_keys(body, allowed);
   auto r = config::read_tenant_file(host_.config_path, id);
   if (!r.ok() && r.status != config::TenantFileStatus::invalid) return file_failure(r);
   if (r.etag.empty())
@@ -105,14 +84,8 @@ Response Api::patch_tenant(Context& c, const std::string& id) {
                                    ", which the API does not rewrite; move it to tenants.d/" + id + ".yaml to manage it here");
   auto& t = r.content.tenant;
   const json before = tenant_to_json(t);
-  for (const char* key : {"name", "contact"}) {
-    auto it = body.find(key);
-    if (it == body.end()) continue;
-    if (!it->is_string()) throw ApiError(400, "expected a string", key);
-    (key[0] == 'n' ? t.name : t.contact) = it->get<std::string>();
-  }
-  if (t.name.empty()) t.name = t.id;
-  read_operator_fields(body, t);
+  tenant_from_json(body, allowed, {}, t);
+  config::apply_derived_defaults(t);
   auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request));
   if (!w.ok()) return file_failure(w);
   json after = tenant_to_json(w.content.tenant);

@@ -21,11 +21,11 @@
 #include <vector>
 
 #include "base/usage_error.h"
+#include "config/yaml/category_file.h"
 #include "config/yaml/load.h"
 #include "policy/import/idna.h"
 #include "policy/import/huge_pages.h"
 #include "policy/import/importer.h"
-#include "policy/store/category_file.h"
 #include "policy/store/category_store.h"
 #include "policy/store/category_table.h"
 #include "policy/store/entry_codec.h"
@@ -41,7 +41,12 @@ namespace {
 using namespace sekisho::policy;
 
 using command_line::UsageError;
-using Args = DbArgs;
+
+// The command line, and what category slugs and ids mean: the built-ins plus the categories
+// file (resolve_config with --config, load_categories with --categories).
+struct Args : DbArgs {
+  std::shared_ptr<const CategoryRegistry> registry = CategoryRegistry::builtins_shared();
+};
 
 // --config names the store and the categories file through sekishod's YAML.
 void resolve_config(Args& a) {
@@ -57,16 +62,23 @@ void resolve_config(Args& a) {
     if (loaded.settings.category_db.empty()) throw std::runtime_error(a.config + " sets no category_db");
     a.db = loaded.settings.category_db;
     a.categories_file = loaded.settings.categories_file;
+    if (!loaded.settings.categories.empty())
+      a.registry = std::make_shared<const CategoryRegistry>(std::move(loaded.settings.categories));
   }
 }
 
-// Before any command: the registry the store's ids are read and written with.
-void install_categories(const Args& a) {
-  std::vector<CategoryFileError> errors;
-  if (apply_category_file(a.categories_file, errors)) return;
-  std::string msg = "categories file " + a.categories_file + ":";
-  for (const auto& e : errors) msg += "\n  " + e.to_string();
-  throw std::runtime_error(msg);
+// Before any command: the registry the store's ids are read and written with (--config has
+// taken it from the configuration already).
+void load_categories(Args& a) {
+  if (a.categories_file.empty() || !a.config.empty()) return;
+  std::vector<config::ConfigError> errors;
+  auto defs = config::read_category_file(a.categories_file, errors);
+  if (!errors.empty()) {
+    std::string msg = "categories file " + a.categories_file + ":";
+    for (const auto& e : errors) msg += "\n  " + e.to_string();
+    throw std::runtime_error(msg);
+  }
+  a.registry = std::make_shared<const CategoryRegistry>(std::move(defs));
 }
 
 CategorySet parse_categories(const Args& a) {
@@ -79,7 +91,7 @@ CategorySet parse_categories(const Args& a) {
       size_t comma = v.find(',', pos);
       std::string slug = v.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
       if (!slug.empty()) {
-        const CategoryInfo* c = category_by_slug(slug);
+        const CategoryInfo* c = a.registry->by_slug(slug);
         if (!c)
           throw UsageError("unknown category '" + slug + "'" +
                            (a.categories_file.empty() ? std::string(" (added categories need --categories FILE)") : ""));
@@ -119,6 +131,7 @@ int cmd_import(const Args& a) {
   if (!format) throw UsageError("unknown format '" + format_s + "'");
   ImportOptions opt;
   opt.format = *format;
+  opt.registry = a.registry.get();
   opt.categories = parse_categories(a);
   opt.diagnostics = a.flags.count("--quiet") ? nullptr : &std::cerr;
   if (opt.categories.empty() && (opt.format == Format::kDomains || opt.format == Format::kHosts))
@@ -137,7 +150,7 @@ int cmd_import(const Args& a) {
     std::cerr << "error: --strict: " << report.refused << " refused line(s); nothing written\n";
     return 1;
   }
-  StoreWriter writer(a.db);
+  StoreWriter writer(a.db, *a.registry);
   SourceInfo info;
   info.name = source;
   info.format = std::string(format_name(opt.format));
@@ -191,13 +204,14 @@ bool read_detail(CategoryStore& store, MDB_dbi dbi, std::string_view key, EntryD
   return decode_entry(from_val(v), d.header, d.contribs);
 }
 
-std::string describe_sources(const EntryDetail& d, const std::map<uint16_t, SourceInfo>& srcs) {
+std::string describe_sources(const EntryDetail& d, const std::map<uint16_t, SourceInfo>& srcs,
+                             const CategoryRegistry& registry) {
   std::string out;
   for (const auto& c : d.contribs) {
     if (!out.empty()) out += "; ";
     auto it = srcs.find(c.source_id);
     out += it == srcs.end() ? "#" + std::to_string(c.source_id) : it->second.name;
-    out += " (" + category_slugs(c.cats);
+    out += " (" + registry.slugs(c.cats);
     if (c.flags & kFlagSubtree) out += ", subtree";
     if (c.flags & kFlagExact) out += ", exact";
     if (c.flags & kFlagUrl) out += ", has urls";
@@ -208,7 +222,7 @@ std::string describe_sources(const EntryDetail& d, const std::map<uint16_t, Sour
 
 int cmd_lookup(const Args& a) {
   if (a.positional.empty()) throw UsageError("lookup needs NAME or URL");
-  auto store = CategoryStore::open(a.db);
+  auto store = CategoryStore::open(a.db, {.registry = a.registry.get()});
   auto srcs = sources_by_id(nullptr, *store);
   CategoryReader reader(*store);
   int rc = 1;
@@ -231,21 +245,21 @@ int cmd_lookup(const Args& a) {
       std::string mk(u.matched_key);
       auto slash = mk.find('/');
       std::cout << "url entry: " << key_to_name(mk.substr(0, slash)) << mk.substr(slash)
-                << "\ncategories: " << category_slugs(u.categories) << "\n";
+                << "\ncategories: " << a.registry->slugs(u.categories) << "\n";
       EntryDetail d;
       if (read_detail(*store, store->urls_dbi(), mk, d))
-        std::cout << "url sources: " << describe_sources(d, srcs) << "\n";
+        std::cout << "url sources: " << describe_sources(d, srcs, *a.registry) << "\n";
       rc = 0;
     }
     if (m.found) {
       std::string mk(m.matched_key);
       std::cout << "verdict: " << (m.is_allowlisted() ? "allow-listed" : "listed") << "\n"
-                << "categories: " << category_slugs(m.categories) << "\n"
+                << "categories: " << a.registry->slugs(m.categories) << "\n"
                 << "entry: " << key_to_name(mk) << " ("
                 << (m.exact_match ? "the name itself" : "parent, subtree entry") << ")\n";
       EntryDetail d;
       if (read_detail(*store, store->domains_dbi(), mk, d))
-        std::cout << "sources: " << describe_sources(d, srcs) << "\n";
+        std::cout << "sources: " << describe_sources(d, srcs, *a.registry) << "\n";
       rc = 0;
     } else if (!(is_url && u.found)) {
       std::cout << "verdict: not listed\n";
@@ -258,7 +272,7 @@ int cmd_lookup(const Args& a) {
 }
 
 int cmd_stats(const Args& a) {
-  auto store = CategoryStore::open(a.db);
+  auto store = CategoryStore::open(a.db, {.registry = a.registry.get()});
   auto srcs = sources_by_id(nullptr, *store);
   TxnGuard txn(store->env(), MDB_RDONLY, a.db);
   auto meta = [&](const char* key) {
@@ -297,7 +311,7 @@ int cmd_stats(const Args& a) {
   std::cout << "entries per category:\n";
   for (unsigned id = 0; id < kMaxCategories; ++id)
     if (per_cat[id])
-      std::cout << "  " << category_slugs(CategorySet(uint64_t{1} << id)) << ": " << per_cat[id] << "\n";
+      std::cout << "  " << a.registry->slugs(CategorySet(uint64_t{1} << id)) << ": " << per_cat[id] << "\n";
   std::cout << "sources:\n";
   for (const auto& [id, s] : srcs) {
     time_t t = static_cast<time_t>(s.updated);
@@ -305,14 +319,14 @@ int cmd_stats(const Args& a) {
     std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
     std::cout << "  " << s.name << ": id " << id << ", format " << s.format << ", "
               << s.domain_entries << " domain entries, " << s.url_entries << " url entries, categories "
-              << (s.default_categories.empty() ? "-" : category_slugs(s.default_categories))
+              << (s.default_categories.empty() ? "-" : a.registry->slugs(s.default_categories))
               << ", updated " << ts << ", from " << s.origin << "\n";
   }
   return 0;
 }
 
 int cmd_export(const Args& a) {
-  auto store = CategoryStore::open(a.db);
+  auto store = CategoryStore::open(a.db, {.registry = a.registry.get()});
   auto srcs = sources_by_id(nullptr, *store);
   int only = -1;
   if (std::string name = a.get("--source"); !name.empty()) {
@@ -341,9 +355,9 @@ int cmd_export(const Args& a) {
       if (urls) {
         auto slash = key.find('/');
         std::cout << "# url " << key_to_name(key.substr(0, slash)) << key.substr(slash) << ","
-                  << category_slugs(cats) << "\n";
+                  << a.registry->slugs(cats) << "\n";
       } else {
-        std::cout << key_to_name(key) << "," << category_slugs(cats) << ","
+        std::cout << key_to_name(key) << "," << a.registry->slugs(cats) << ","
                   << ((flags & kFlagSubtree) ? "subtree" : "exact") << "\n";
       }
     }
@@ -356,7 +370,7 @@ int cmd_export(const Args& a) {
 
 int cmd_remove_source(const Args& a) {
   if (a.positional.size() != 1) throw UsageError("remove-source needs NAME");
-  StoreWriter writer(a.db);
+  StoreWriter writer(a.db, *a.registry);
   WriteResult r = writer.remove_source(a.positional[0]);
   std::cout << "removed source " << a.positional[0] << ": " << r.removed
             << " entries lost its contribution; generation " << r.generation << "\n";
@@ -365,7 +379,7 @@ int cmd_remove_source(const Args& a) {
 
 int cmd_compact(const Args& a) {
   if (!a.positional.empty()) throw UsageError("compact takes no arguments");
-  StoreWriter writer(a.db);
+  StoreWriter writer(a.db, *a.registry);
   auto t0 = std::chrono::steady_clock::now();
   StoreWriter::CompactResult r = writer.compact();
   if (r.delta_keys == 0) {
@@ -383,7 +397,7 @@ int cmd_compact(const Args& a) {
 // and the lookup index (which matches on hashes, name_index.h) answers every stored name as
 // the B-tree does.
 int cmd_verify(const Args& a) {
-  auto store = CategoryStore::open(a.db);
+  auto store = CategoryStore::open(a.db, {.registry = a.registry.get()});
   auto srcs = sources_by_id(nullptr, *store);
   TxnGuard txn(store->env(), MDB_RDONLY, a.db);
   uint64_t problems = 0, keys = 0, index_checked = 0;
@@ -461,16 +475,16 @@ int cmd_categories(const Args& a) {
   std::vector<StoredCategory> stored;
   std::error_code ec;
   if (std::filesystem::is_directory(a.db, ec)) {
-    auto store = CategoryStore::open(a.db);  // checks the registry against the store
+    auto store = CategoryStore::open(a.db, {.registry = a.registry.get()});  // checks the registry against the store
     TxnGuard txn(store->env(), MDB_RDONLY, a.db);
     stored = read_category_table(txn.get());
     txn.commit(a.db + ": read categories");
   }
   std::cout << "id  slug  group  en  ja  defined in  in store\n";
   std::set<uint8_t> listed;
-  for (const auto& c : all_categories()) {
+  for (const auto& c : a.registry->all()) {
     bool in_store = std::any_of(stored.begin(), stored.end(), [&](const StoredCategory& s) { return s.id == c.id; });
-    const char* group = c.group == CategoryGroup::kSecurity ? "security" : c.group == CategoryGroup::kContent ? "content" : "allow";
+    const std::string_view group = config::category_group_name(c.group);
     std::cout << int(c.id) << "  " << c.slug << "  " << group << "  " << c.name_en << "  " << c.name_ja << "  "
               << (c.defined_at.empty() ? std::string("built-in") : std::string(c.defined_at)) << "  "
               << (in_store ? "yes" : "no") << "\n";
@@ -486,11 +500,12 @@ int cmd_categories(const Args& a) {
 
 }  // namespace
 
-int run_db(Args a, char** process_argv) {
+int run_db(DbArgs args, char** process_argv) {
+  Args a{std::move(args)};
   try {
     resolve_config(a);
     if (a.command == "import" || a.command == "compact") reexec_with_huge_page_malloc(process_argv);
-    install_categories(a);
+    load_categories(a);
     if (a.command == "import") return cmd_import(a);
     if (a.command == "lookup") return cmd_lookup(a);
     if (a.command == "stats") return cmd_stats(a);

@@ -6,7 +6,6 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -16,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "config/schema.h"
 #include "policy/configuration.h"
 
 namespace sekisho::config {
@@ -33,12 +33,10 @@ TenantFileResult failure(TenantFileStatus status, std::string path, std::string 
   return r;
 }
 
-// Same character rule as the loader's tenant ids; checked here first because the id becomes a
-// file name, and "../x" must never reach the file system.
+// The schema's rule for tenant ids, and a length a file name can have; checked here first
+// because the id becomes a file name, and "../x" must never reach the file system.
 bool valid_tenant_id(const std::string& id) {
-  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-  });
+  return !id.empty() && id.size() <= 64 && check_tenant_id(id).empty();
 }
 
 // The file's bytes; nullopt when it does not exist. Other failures go to `error`.
@@ -55,34 +53,6 @@ std::optional<std::string> read_bytes(const std::string& path, std::string& erro
     return std::nullopt;
   }
   return buffer.str();
-}
-
-// Whether the file as it is now holds exactly `tenant_id`'s entry (and maybe policies), so
-// rewriting it loses nothing. Otherwise `why` says what else is in it.
-bool holds_only(const std::string& bytes, const std::string& path, const std::string& tenant_id, std::string& why) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(bytes);
-  } catch (const YAML::Exception& e) {
-    why = path + " does not parse (" + e.msg + "); fix it by hand first";
-    return false;
-  }
-  if (root.IsNull()) return true;
-  const YAML::Node tenants = root.IsMap() ? root["tenants"] : YAML::Node();
-  if (!root.IsMap() || (tenants.IsDefined() && !tenants.IsSequence())) {
-    why = path + " is not a tenants.d file (a mapping with 'tenants' and 'policies'); fix it by hand first";
-    return false;
-  }
-  if (!tenants.IsDefined()) return true;
-  for (const auto& t : tenants) {
-    const YAML::Node id = t.IsMap() ? t["id"] : YAML::Node();
-    if (!id.IsDefined() || !id.IsScalar() || id.Scalar() != tenant_id) {
-      why = path + " also defines tenant '" + (id.IsDefined() && id.IsScalar() ? id.Scalar() : std::string("?")) +
-            "'; give each tenant its own file before changing it here";
-      return false;
-    }
-  }
-  return true;
 }
 
 std::string where(const SourceMark& m) { return m.line > 0 ? m.file + ":" + std::to_string(m.line) : m.file; }
@@ -174,58 +144,6 @@ std::string write_atomically(const DirLock& lock, const std::string& path, const
   return {};
 }
 
-void emit_string_list(YAML::Emitter& out, const char* key, const std::vector<std::string>& items) {
-  if (items.empty()) return;
-  out << YAML::Key << key << YAML::Value << YAML::Flow << YAML::BeginSeq;
-  for (const auto& s : items) out << YAML::DoubleQuoted << s;
-  out << YAML::EndSeq;
-}
-
-void emit_patterns(YAML::Emitter& out, const char* key, const std::vector<ListEntrySettings>& items) {
-  std::vector<std::string> patterns;
-  for (const auto& e : items) patterns.push_back(e.pattern);
-  emit_string_list(out, key, patterns);
-}
-
-std::string time_of_day(uint16_t minutes) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%02u:%02u", minutes / 60u, minutes % 60u);
-  return buf;
-}
-
-void emit_policy(YAML::Emitter& out, const PolicySettings& p) {
-  static constexpr const char* kDays[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
-  static constexpr const char* kActions[] = {"blockpage", "nxdomain", "nodata", "refused"};
-  static constexpr const char* kLogModes[] = {"full", "anonymized", "none"};
-  out << YAML::Key << YAML::DoubleQuoted << p.name << YAML::Value << YAML::BeginMap;
-  emit_string_list(out, "block", p.block);
-  emit_patterns(out, "allow", p.allow);
-  emit_patterns(out, "deny", p.deny);
-  if (!p.schedule.empty()) {
-    out << YAML::Key << "schedule" << YAML::Value << YAML::BeginSeq;
-    for (const auto& s : p.schedule) {
-      out << YAML::BeginMap;
-      emit_string_list(out, "block", s.block);
-      if (s.days != 0x7f) {
-        std::vector<std::string> days;
-        for (int d = 0; d < 7; ++d)
-          if (s.days & (1 << d)) days.push_back(kDays[d]);
-        out << YAML::Key << "days" << YAML::Value << YAML::Flow << days;
-      }
-      out << YAML::Key << "from" << YAML::Value << YAML::DoubleQuoted << time_of_day(s.from_minute);
-      out << YAML::Key << "to" << YAML::Value << YAML::DoubleQuoted << time_of_day(s.to_minute);
-      out << YAML::Key << "timezone" << YAML::Value << YAML::DoubleQuoted << s.timezone;
-      out << YAML::EndMap;
-    }
-    out << YAML::EndSeq;
-  }
-  if (p.safe_search) out << YAML::Key << "safe_search" << YAML::Value << true;
-  out << YAML::Key << "action" << YAML::Value << kActions[static_cast<int>(p.action)];
-  if (p.log != LogMode::full) out << YAML::Key << "log" << YAML::Value << kLogModes[static_cast<int>(p.log)];
-  if (p.deep_inspection) out << YAML::Key << "deep_inspection" << YAML::Value << true;
-  out << YAML::EndMap;
-}
-
 }  // namespace
 
 std::string tenant_file_path(const std::string& main_config, const std::string& tenant_id) {
@@ -243,43 +161,6 @@ std::string tenant_file_etag(const std::string& bytes) {
     out += kHex[digest[i] & 15];
   }
   return out;
-}
-
-std::string render_tenant_file(const TenantFileContent& content) {
-  const TenantSettings& t = content.tenant;
-  YAML::Emitter out;
-  out.SetOutputCharset(YAML::EmitNonAscii);  // Japanese names stay readable
-  out << YAML::Comment("Tenant '" + t.id + "'. Written by sekisho (`sekisho device`, admin API): values edited by hand are kept, comments are not.");
-  out << YAML::Newline;
-  out << YAML::BeginMap;
-  out << YAML::Key << "tenants" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
-  out << YAML::Key << "id" << YAML::Value << YAML::DoubleQuoted << t.id;
-  out << YAML::Key << "name" << YAML::Value << YAML::DoubleQuoted << (t.name.empty() ? t.id : t.name);
-  if (!t.contact.empty()) out << YAML::Key << "contact" << YAML::Value << YAML::DoubleQuoted << t.contact;
-  std::vector<std::string> networks;
-  for (const auto& n : t.networks) networks.push_back(n.text);
-  emit_string_list(out, "networks", networks);
-  out << YAML::Key << "policy" << YAML::Value << YAML::DoubleQuoted << t.policy;
-  if (t.max_devices != 0) out << YAML::Key << "max_devices" << YAML::Value << t.max_devices;
-  if (!t.devices.empty()) {
-    out << YAML::Key << "devices" << YAML::Value << YAML::BeginSeq;
-    for (const auto& d : t.devices)
-      out << YAML::BeginMap << YAML::Key << "name" << YAML::Value << YAML::DoubleQuoted << d.name << YAML::Key << "token"
-          << YAML::Value << YAML::DoubleQuoted << d.token << YAML::EndMap;
-    out << YAML::EndSeq;
-  }
-  out << YAML::EndMap << YAML::EndSeq;
-  if (!content.policies.empty()) {
-    out << YAML::Key << "policies" << YAML::Value << YAML::BeginMap;
-    // By name, as the loader keeps them, so rendering what was read reproduces the file.
-    std::vector<const PolicySettings*> sorted;
-    for (const auto& p : content.policies) sorted.push_back(&p);
-    std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->name < b->name; });
-    for (const auto* p : sorted) emit_policy(out, *p);
-    out << YAML::EndMap;
-  }
-  out << YAML::EndMap;
-  return std::string(out.c_str()) + "\n";
 }
 
 TenantFileResult read_tenant_file(const std::string& main_config, const std::string& tenant_id) {
@@ -318,7 +199,7 @@ TenantFileResult read_tenant_file(const std::string& main_config, const std::str
   for (const auto& [name, p] : loaded.settings.policies)
     if (p.mark.file == path) r.content.policies.push_back(p);
   std::string why;
-  if (bytes && holds_only(*bytes, path, tenant_id, why)) r.etag = tenant_file_etag(*bytes);
+  if (bytes && tenant_file_holds_only(*bytes, path, tenant_id, why)) r.etag = tenant_file_etag(*bytes);
   return r;
 }
 
@@ -347,7 +228,7 @@ TenantFileResult write_tenant_file(const std::string& main_config, const TenantF
       return failure(TenantFileStatus::conflict, path, path + " changed since it was read (ETag mismatch); read it again");
   }
   std::string why;
-  if (current && !holds_only(*current, path, id, why)) return failure(TenantFileStatus::not_managed, path, why);
+  if (current && !tenant_file_holds_only(*current, path, id, why)) return failure(TenantFileStatus::not_managed, path, why);
 
   const std::string bytes = render_tenant_file(content);
   policy::Configuration candidate = policy::load_configuration(main_config, {{path, bytes}});
@@ -394,7 +275,7 @@ TenantFileResult remove_tenant_file(const std::string& main_config, const std::s
   if (expected && tenant_file_etag(*current) != *expected)
     return failure(TenantFileStatus::conflict, path, path + " changed since it was read (ETag mismatch); read it again");
   std::string why;
-  if (!holds_only(*current, path, tenant_id, why)) return failure(TenantFileStatus::not_managed, path, why);
+  if (!tenant_file_holds_only(*current, path, tenant_id, why)) return failure(TenantFileStatus::not_managed, path, why);
   policy::Configuration candidate = policy::load_configuration(main_config, {{path, std::nullopt}});
   if (!candidate.ok()) {
     TenantFileResult r = failure(TenantFileStatus::invalid, path, "removing " + path + " leaves " + summarize(candidate.errors));

@@ -2,8 +2,8 @@
 // that file, read and written as Settings structs. Every program change to a tenant goes through
 // here: `sekisho device …` (admin/cli/device.cc) and the admin API (admin/api) alike, so both
 // get the same guarantees:
-//   - the file is rendered back to YAML that the loader reads as the same settings (comments
-//     and key order written by hand are not kept; the values are);
+//   - the file is rendered back to YAML that the loader reads as the same settings
+//     (config/yaml/write.h; comments and key order written by hand are not kept; the values are);
 //   - a change is validated before it is written, with the real loader and
 //     policy::compile_policies over the whole configuration with the new file in place, so
 //     what is on disk always passes `sekisho check-config` (and a SIGHUP reload) if it did before;
@@ -25,15 +25,11 @@
 #include <string>
 #include <vector>
 
-#include "config/yaml/load.h"
 #include "config/settings.h"
+#include "config/yaml/load.h"
+#include "config/yaml/write.h"  // TenantFileContent, render_tenant_file
 
 namespace sekisho::config {
-
-struct TenantFileContent {
-  TenantSettings tenant;
-  std::vector<PolicySettings> policies;  // policies defined in this file (others may be in the main file)
-};
 
 enum class TenantFileStatus {
   ok,
@@ -63,9 +59,6 @@ std::string tenant_file_path(const std::string& main_config, const std::string& 
 
 // Lowercase hex SHA-256 of `bytes`.
 std::string tenant_file_etag(const std::string& bytes);
-
-// The YAML for `content`, starting with a comment that says the file is written by programs.
-std::string render_tenant_file(const TenantFileContent& content);
 
 // The tenant `tenant_id` as the whole configuration defines it. ok also for tenants defined
 // elsewhere (path says where; etag is then empty since the file is not ours to write).

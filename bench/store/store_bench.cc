@@ -98,7 +98,7 @@ int import(const char* db, const char* source, const char* format, const char* c
   auto t0 = Clock::now();
   ImportOptions opt;
   opt.format = *parse_format(format);
-  if (std::strcmp(cat, "-") != 0) opt.categories.add(category_by_slug(cat)->id);
+  if (std::strcmp(cat, "-") != 0) opt.categories.add(CategoryRegistry::builtins().by_slug(cat)->id);
   EntrySet set;
   ImportReport report;
   import_input(in, opt, set, report);

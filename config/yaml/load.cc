@@ -1,6 +1,6 @@
-// Walks the YAML tree with a small typed reader that records the key path and the node's mark,
-// so each message points at the line the user has to fix. Unknown keys are errors: a typo must
-// never silently fall back to a default.
+// The main file: server, upstreams, forwarding, cache, log, blockpage, query log, intercept and
+// admin sections, with tenants and policies (config/yaml/tenants.cc) here and in tenants.d/,
+// and the categories file (config/yaml/category_file.cc) it names.
 #include "config/yaml/load.h"
 
 #include <yaml-cpp/yaml.h>
@@ -18,188 +18,15 @@
 #include <set>
 #include <sstream>
 
+#include "config/schema.h"
+#include "config/yaml/category_file.h"
+#include "config/yaml/reader.h"
+#include "config/yaml/tenants.h"
+
 namespace sekisho::config {
 namespace {
 
 constexpr uint16_t kDnsPort = 53;
-
-class Reader {
- public:
-  Reader(std::string file, std::vector<ConfigError>& errors) : file_(std::move(file)), errors_(errors) {}
-
-  void error(const YAML::Node& node, const std::string& path, const std::string& message) {
-    ConfigError e;
-    e.file = file_;
-    if (node.IsDefined() && node.Mark().line >= 0) {
-      e.line = node.Mark().line + 1;
-      e.column = node.Mark().column + 1;
-    }
-    e.path = path;
-    e.message = message;
-    errors_.push_back(std::move(e));
-  }
-
-  SourceMark mark(const YAML::Node& node) const {
-    SourceMark m;
-    m.file = file_;
-    if (node.IsDefined() && node.Mark().line >= 0) {
-      m.line = node.Mark().line + 1;
-      m.column = node.Mark().column + 1;
-    }
-    return m;
-  }
-
-  // A list of strings (a lone string is taken as a list of one).
-  std::vector<std::pair<std::string, YAML::Node>> read_string_list(const YAML::Node& map, std::string_view key,
-                                                                    const std::string& path) {
-    std::vector<std::pair<std::string, YAML::Node>> out;
-    YAML::Node node = map[std::string(key)];
-    if (!node.IsDefined() || node.IsNull()) return out;
-    std::string p = join(path, key);
-    if (node.IsScalar()) {
-      out.emplace_back(node.Scalar(), node);
-      return out;
-    }
-    if (!node.IsSequence()) {
-      error(node, p, "expected a list of strings");
-      return out;
-    }
-    for (size_t i = 0; i < node.size(); ++i) {
-      if (!node[i].IsScalar()) {
-        error(node[i], index(p, i), "expected a string");
-        continue;
-      }
-      out.emplace_back(node[i].Scalar(), node[i]);
-    }
-    return out;
-  }
-
-  bool read_bool(const YAML::Node& map, std::string_view key, const std::string& path, bool& out) {
-    YAML::Node node = map[std::string(key)];
-    if (!node.IsDefined() || node.IsNull()) return false;
-    const std::string& v = node.IsScalar() ? node.Scalar() : std::string();
-    if (v == "true" || v == "yes" || v == "on") {
-      out = true;
-    } else if (v == "false" || v == "no" || v == "off") {
-      out = false;
-    } else {
-      error(node, join(path, key), "expected true or false");
-      return false;
-    }
-    return true;
-  }
-
-  // Reports keys of `map` not in `known`.
-  void check_keys(const YAML::Node& map, const std::string& path, std::initializer_list<std::string_view> known) {
-    for (const auto& kv : map) {
-      std::string key = kv.first.Scalar();
-      bool found = false;
-      for (auto k : known) found = found || k == key;
-      if (!found) {
-        std::string list;
-        for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
-        error(kv.first, join(path, key), "unknown key (expected one of: " + list + ")");
-      }
-    }
-  }
-
-  bool expect_map(const YAML::Node& node, const std::string& path) {
-    if (node.IsMap()) return true;
-    error(node, path, "expected a mapping");
-    return false;
-  }
-
-  template <typename Int>
-  void read_uint(const YAML::Node& map, std::string_view key, const std::string& path, Int& out, uint64_t min,
-                 uint64_t max) {
-    YAML::Node node = map[std::string(key)];
-    if (!node.IsDefined() || node.IsNull()) return;
-    std::string p = join(path, key);
-    if (!node.IsScalar()) {
-      error(node, p, "expected a number");
-      return;
-    }
-    const std::string& s = node.Scalar();
-    uint64_t v = 0;
-    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec != std::errc() || ptr != s.data() + s.size()) {
-      error(node, p, "'" + s + "' is not a whole number");
-      return;
-    }
-    if (v < min || v > max) {
-      error(node, p, std::to_string(v) + " is out of range (" + std::to_string(min) + " to " + std::to_string(max) + ")");
-      return;
-    }
-    out = static_cast<Int>(v);
-  }
-
-  // The sub-mapping at `key`, when present: checked to be a mapping with only `known` keys, then
-  // handed to `read` with its path. Absent is fine (the defaults stay).
-  template <typename Read>
-  void read_map(const YAML::Node& map, std::string_view key, const std::string& path,
-                std::initializer_list<std::string_view> known, Read&& read) {
-    YAML::Node node = map[std::string(key)];
-    if (!node.IsDefined()) return;
-    const std::string p = join(path, key);
-    if (!expect_map(node, p)) return;
-    check_keys(node, p, known);
-    read(node, p);
-  }
-
-  // Each item of the list at map[key] with its path (nothing when the key is absent); anything
-  // but a list there is reported as "expected a list of <what>". Returns whether a list was read.
-  template <typename Item>
-  bool read_list(const YAML::Node& map, std::string_view key, const std::string& path, std::string_view what,
-                 Item&& item) {
-    const YAML::Node list = map[std::string(key)];
-    if (!list.IsDefined()) return false;
-    const std::string p = join(path, key);
-    if (!list.IsSequence()) {
-      error(list, p, "expected a list of " + std::string(what));
-      return false;
-    }
-    for (size_t i = 0; i < list.size(); ++i) item(list[i], index(p, i));
-    return true;
-  }
-
-  // Each item of a list of mappings, checked like read_map; `what` names the list in the error
-  // when `node` is not a list at all. An item that is not a mapping is reported and skipped.
-  template <typename Read>
-  void read_map_list(const YAML::Node& node, const std::string& path, std::string_view what,
-                     std::initializer_list<std::string_view> known, Read&& read) {
-    if (!node.IsSequence()) {
-      error(node, path, "expected a list of " + std::string(what));
-      return;
-    }
-    for (size_t i = 0; i < node.size(); ++i) {
-      const YAML::Node item = node[i];
-      const std::string ipath = index(path, i);
-      if (!expect_map(item, ipath)) continue;
-      check_keys(item, ipath, known);
-      read(item, ipath);
-    }
-  }
-
-  bool read_string(const YAML::Node& map, std::string_view key, const std::string& path, std::string& out) {
-    YAML::Node node = map[std::string(key)];
-    if (!node.IsDefined() || node.IsNull()) return false;
-    if (!node.IsScalar()) {
-      error(node, join(path, key), "expected a string");
-      return false;
-    }
-    out = node.Scalar();
-    return true;
-  }
-
-  static std::string join(const std::string& path, std::string_view key) {
-    return path.empty() ? std::string(key) : path + "." + std::string(key);
-  }
-  static std::string index(const std::string& path, size_t i) { return path + "[" + std::to_string(i) + "]"; }
-
- private:
-  std::string file_;
-  std::vector<ConfigError>& errors_;
-};
 
 std::optional<net::SocketAddress> read_address(Reader& r, const YAML::Node& node, const std::string& path,
                                                uint16_t default_port = kDnsPort) {
@@ -301,12 +128,10 @@ void read_upstreams(Reader& r, const YAML::Node& node, std::vector<UpstreamSetti
       up.address = *a;
       std::string transport;
       if (r.read_string(item, "transport", ipath, transport)) {
-        if (transport == "udp") {
-          up.transport = UpstreamTransport::udp;
-        } else if (transport == "tcp") {
-          up.transport = UpstreamTransport::tcp;
+        if (auto t = parse_enum<UpstreamTransport>(transport)) {
+          up.transport = *t;
         } else {
-          r.error(item["transport"], ipath + ".transport", "'" + transport + "' is not a transport (udp | tcp)");
+          r.error(item["transport"], ipath + ".transport", not_an_enum_value<UpstreamTransport>(transport));
           continue;
         }
       }
@@ -354,52 +179,6 @@ void read_log(Reader& r, const YAML::Node& node, Settings& out) {
     r.error(node["level"], path + ".level", "'" + level + "' is not a level (debug | info | warning | error)");
 }
 
-// "10.1.0.0/16", "2001:db8::/48", or a bare address (a host route).
-void read_network(Reader& r, const YAML::Node& node, const std::string& path, std::vector<NetworkSettings>& out) {
-  if (!node.IsScalar()) {
-    r.error(node, path, "expected a network such as 10.1.0.0/16 or 2001:db8::/48");
-    return;
-  }
-  const std::string& text = node.Scalar();
-  NetworkSettings net;
-  net.text = text;
-  net.mark = r.mark(node);
-  size_t slash = text.find('/');
-  std::string host = text.substr(0, slash);
-  if (inet_pton(AF_INET, host.c_str(), net.address) == 1) {
-    net.family = AF_INET;
-  } else if (inet_pton(AF_INET6, host.c_str(), net.address) == 1) {
-    net.family = AF_INET6;
-  } else {
-    r.error(node, path, "'" + text + "' is not a network (address/prefix)");
-    return;
-  }
-  const unsigned max_prefix = net.family == AF_INET ? 32 : 128;
-  unsigned prefix = max_prefix;
-  if (slash != std::string::npos) {
-    std::string_view p(text);
-    p.remove_prefix(slash + 1);
-    auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), prefix);
-    if (p.empty() || ec != std::errc() || ptr != p.data() + p.size() || prefix > max_prefix) {
-      r.error(node, path, "'" + text + "': prefix length must be 0 to " + std::to_string(max_prefix));
-      return;
-    }
-  }
-  net.prefix_length = static_cast<uint8_t>(prefix);
-  for (unsigned bit = prefix; bit < max_prefix; ++bit) {
-    if (net.address[bit / 8] & (0x80 >> (bit % 8))) {
-      r.error(node, path, "'" + text + "' has host bits set after the /" + std::to_string(prefix) + " prefix");
-      return;
-    }
-  }
-  out.push_back(std::move(net));
-}
-
-void read_network_list(Reader& r, const YAML::Node& map, std::string_view key, const std::string& path,
-                       std::vector<NetworkSettings>& out) {
-  r.read_list(map, key, path, "networks",
-              [&](const YAML::Node& item, const std::string& p) { read_network(r, item, p, out); });
-}
 
 void read_blockpage(Reader& r, const YAML::Node& node, BlockpageSettings& out) {
   const std::string path = "blockpage";
@@ -419,139 +198,6 @@ void read_blockpage(Reader& r, const YAML::Node& node, BlockpageSettings& out) {
   r.read_uint(node, "ttl", path, out.ttl, 0, 86400);
 }
 
-// "09:00" → 540; "24:00" allowed as the end of the day.
-bool parse_time_of_day(const std::string& text, uint16_t& minutes) {
-  if (text.size() != 5 || text[2] != ':') return false;
-  for (int i : {0, 1, 3, 4})
-    if (text[i] < '0' || text[i] > '9') return false;
-  int h = (text[0] - '0') * 10 + (text[1] - '0');
-  int m = (text[3] - '0') * 10 + (text[4] - '0');
-  if (m > 59 || h > 24 || (h == 24 && m != 0)) return false;
-  minutes = static_cast<uint16_t>(h * 60 + m);
-  return true;
-}
-
-void read_schedule(Reader& r, const YAML::Node& node, const std::string& path, std::vector<ScheduleSettings>& out) {
-  static constexpr std::string_view kDays[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
-  r.read_map_list(node, path, "schedule entries", {"block", "days", "from", "to", "timezone"},
-                  [&](const YAML::Node& item, const std::string& ipath) {
-    ScheduleSettings sched;
-    sched.mark = r.mark(item);
-    for (auto& [slug, n] : r.read_string_list(item, "block", ipath)) sched.block.push_back(slug);
-    if (sched.block.empty()) r.error(item, ipath + ".block", "a schedule entry needs at least one category to block");
-    if (item["days"].IsDefined()) {
-      sched.days = 0;
-      for (auto& [day, n] : r.read_string_list(item, "days", ipath)) {
-        auto it = std::find(std::begin(kDays), std::end(kDays), day);
-        if (it == std::end(kDays)) {
-          r.error(n, ipath + ".days", "'" + day + "' is not a day (mon tue wed thu fri sat sun)");
-          continue;
-        }
-        sched.days |= static_cast<uint8_t>(1u << (it - std::begin(kDays)));
-      }
-    }
-    std::string text;
-    if (r.read_string(item, "from", ipath, text) && !parse_time_of_day(text, sched.from_minute))
-      r.error(item["from"], ipath + ".from", "\"" + text + "\" is not a time of day (HH:MM)");
-    if (r.read_string(item, "to", ipath, text) && !parse_time_of_day(text, sched.to_minute))
-      r.error(item["to"], ipath + ".to", "\"" + text + "\" is not a time of day (HH:MM)");
-    sched.timezone_mark = sched.mark;
-    if (r.read_string(item, "timezone", ipath, sched.timezone)) sched.timezone_mark = r.mark(item["timezone"]);
-    out.push_back(std::move(sched));
-  });
-}
-
-void read_policy(Reader& r, const std::string& name, const YAML::Node& node, PolicySettings& out) {
-  const std::string path = "policies." + name;
-  out.name = name;
-  out.mark = r.mark(node);
-  if (!r.expect_map(node, path)) return;
-  r.check_keys(node, path, {"block", "allow", "deny", "schedule", "safe_search", "action", "log", "deep_inspection"});
-  for (auto& [slug, n] : r.read_string_list(node, "block", path)) {
-    out.block.push_back(slug);
-    out.block_marks.push_back(r.mark(n));
-  }
-  for (auto& [pattern, n] : r.read_string_list(node, "allow", path)) out.allow.push_back({pattern, r.mark(n)});
-  for (auto& [pattern, n] : r.read_string_list(node, "deny", path)) out.deny.push_back({pattern, r.mark(n)});
-  if (YAML::Node sched = node["schedule"]; sched.IsDefined()) read_schedule(r, sched, path + ".schedule", out.schedule);
-  r.read_bool(node, "safe_search", path, out.safe_search);
-  r.read_bool(node, "deep_inspection", path, out.deep_inspection);
-  std::string text;
-  if (r.read_string(node, "action", path, text)) {
-    if (text == "blockpage") out.action = BlockAction::blockpage;
-    else if (text == "nxdomain") out.action = BlockAction::nxdomain;
-    else if (text == "nodata") out.action = BlockAction::nodata;
-    else if (text == "refused") out.action = BlockAction::refused;
-    else r.error(node["action"], path + ".action", "'" + text + "' is not an action (blockpage | nxdomain | nodata | refused)");
-  }
-  if (r.read_string(node, "log", path, text)) {
-    if (text == "full") out.log = LogMode::full;
-    else if (text == "anonymized") out.log = LogMode::anonymized;
-    else if (text == "none") out.log = LogMode::none;
-    else r.error(node["log"], path + ".log", "'" + text + "' is not a log mode (full | anonymized | none)");
-  }
-}
-
-void read_policies(Reader& r, const YAML::Node& node, std::map<std::string, PolicySettings>& out) {
-  if (!r.expect_map(node, "policies")) return;
-  for (const auto& kv : node) {
-    const std::string name = kv.first.Scalar();
-    if (out.count(name)) {
-      r.error(kv.first, "policies." + name, "policy '" + name + "' is defined twice (first at " +
-                                                 out[name].mark.file + ":" + std::to_string(out[name].mark.line) + ")");
-      continue;
-    }
-    read_policy(r, name, kv.second, out[name]);
-  }
-}
-
-bool valid_token(std::string_view token) {
-  return token.size() >= 8 && token.size() <= 32 &&
-         std::all_of(token.begin(), token.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); });
-}
-
-void read_devices(Reader& r, const YAML::Node& node, const std::string& path, TenantSettings& t) {
-  r.read_map_list(node, path, "devices", {"name", "token"}, [&](const YAML::Node& item, const std::string& dpath) {
-    DeviceSettings d;
-    d.mark = r.mark(item);
-    if (!r.read_string(item, "name", dpath, d.name) || d.name.empty()) r.error(item, dpath + ".name", "every device needs a name");
-    if (!r.read_string(item, "token", dpath, d.token))
-      r.error(item, dpath + ".token", "every device needs a token (`sekisho device add` generates one)");
-    else if (!valid_token(d.token))
-      r.error(item["token"], dpath + ".token", "a token is 8 to 32 characters of a-z and 0-9 (it becomes a DNS label)");
-    for (const auto& other : t.devices)
-      if (!d.name.empty() && other.name == d.name) r.error(item["name"], dpath + ".name", "device '" + d.name + "' is listed twice");
-    t.devices.push_back(std::move(d));
-  });
-  if (t.max_devices != 0 && t.devices.size() > t.max_devices)
-    r.error(node, path, std::to_string(t.devices.size()) + " devices exceed max_devices " + std::to_string(t.max_devices));
-}
-
-void read_tenants(Reader& r, const YAML::Node& node, std::vector<TenantSettings>& out) {
-  r.read_map_list(node, "tenants", "tenants", {"id", "name", "contact", "networks", "policy", "max_devices", "devices"},
-                  [&](const YAML::Node& item, const std::string& ipath) {
-    TenantSettings t;
-    t.mark = r.mark(item);
-    if (!r.read_string(item, "id", ipath, t.id) || t.id.empty()) {
-      r.error(item, ipath + ".id", "every tenant needs an id");
-      return;
-    }
-    const bool id_ok = std::all_of(t.id.begin(), t.id.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-    });
-    if (!id_ok) r.error(item["id"], ipath + ".id", "'" + t.id + "': use lower-case letters, digits, '-' and '_'");
-    r.read_string(item, "name", ipath, t.name);
-    if (t.name.empty()) t.name = t.id;
-    read_network_list(r, item, "networks", ipath, t.networks);
-    t.policy_mark = t.mark;
-    if (!r.read_string(item, "policy", ipath, t.policy)) r.error(item, ipath + ".policy", "every tenant needs a policy");
-    else t.policy_mark = r.mark(item["policy"]);
-    r.read_uint(item, "max_devices", ipath, t.max_devices, 0, 100000000);
-    r.read_string(item, "contact", ipath, t.contact);
-    if (YAML::Node devices = item["devices"]; devices.IsDefined()) read_devices(r, devices, ipath + ".devices", t);
-    out.push_back(std::move(t));
-  });
-}
 
 void read_querylog(Reader& r, const YAML::Node& node, QueryLogSettings& out) {
   const std::string path = "querylog";
@@ -573,7 +219,8 @@ void read_admin(Reader& r, const YAML::Node& node, AdminSettings& out) {
   read_tls(r, node, path, out.tls);
   YAML::Node tokens = node["tokens"];
   if (!tokens.IsDefined() || tokens.IsNull()) return;
-  r.read_map_list(tokens, path + ".tokens", "tokens", {"name", "role", "tenant", "sha256"},
+  static constexpr std::string_view kTokenKeys[] = {"name", "role", "tenant", "sha256"};
+  r.read_map_list(tokens, path + ".tokens", "tokens", kTokenKeys,
                   [&](const YAML::Node& item, const std::string& ipath) {
     AdminTokenSettings t;
     t.mark = r.mark(item);
@@ -582,13 +229,11 @@ void read_admin(Reader& r, const YAML::Node& node, AdminSettings& out) {
       if (!t.name.empty() && other.name == t.name) r.error(item["name"], ipath + ".name", "token name '" + t.name + "' is used twice");
     std::string role;
     if (!r.read_string(item, "role", ipath, role)) {
-      r.error(item, ipath + ".role", "every token needs a role (operator | tenant-admin)");
-    } else if (role == "operator") {
-      t.role = AdminRole::operator_role;
-    } else if (role == "tenant-admin") {
-      t.role = AdminRole::tenant_admin;
+      r.error(item, ipath + ".role", "every token needs a role (" + enum_choices<AdminRole>() + ")");
+    } else if (auto parsed = parse_enum<AdminRole>(role)) {
+      t.role = *parsed;
     } else {
-      r.error(item["role"], ipath + ".role", "'" + role + "' is not a role (operator | tenant-admin)");
+      r.error(item["role"], ipath + ".role", not_an_enum_value<AdminRole>(role));
     }
     const bool has_tenant = r.read_string(item, "tenant", ipath, t.tenant);
     if (t.role == AdminRole::tenant_admin && t.tenant.empty())
@@ -703,13 +348,14 @@ std::vector<UpstreamSettings> resolv_conf_upstreams() {
   return out;
 }
 
-}  // namespace
-
-LoadResult EmbeddedDefaultsSource::read() const {
-  return load_config_text(embedded_default_config(), describe());
+// The categories file the settings name, read last (its problems follow the others').
+void read_categories(LoadResult& result) {
+  Settings& s = result.settings;
+  if (!s.categories_file.empty()) s.categories = read_category_file(s.categories_file, result.errors);
 }
 
-LoadResult load_config_text(std::string_view yaml, const std::string& source_name) {
+// The main file's text alone (no tenants.d, no categories file).
+LoadResult read_main_text(std::string_view yaml, const std::string& source_name) {
   LoadResult result;
   Settings& s = result.settings;
   s.source = source_name;
@@ -757,6 +403,18 @@ LoadResult load_config_text(std::string_view yaml, const std::string& source_nam
   return result;
 }
 
+}  // namespace
+
+LoadResult EmbeddedDefaultsSource::read() const {
+  return load_config_text(embedded_default_config(), describe());
+}
+
+LoadResult load_config_text(std::string_view yaml, const std::string& source_name) {
+  LoadResult result = read_main_text(yaml, source_name);
+  read_categories(result);
+  return result;
+}
+
 std::filesystem::path tenants_dir(const std::string& main_file) {
   return std::filesystem::path(main_file).parent_path() / "tenants.d";
 }
@@ -772,9 +430,10 @@ LoadResult load_config_file(const std::string& path, const TenantFileOverrides& 
   }
   std::stringstream buffer;
   buffer << in.rdbuf();
-  LoadResult result = load_config_text(buffer.str(), path);
+  LoadResult result = read_main_text(buffer.str(), path);
   read_tenant_files(path, overrides, result);
   check_admin_tenants(result);
+  read_categories(result);
   return result;
 }
 

@@ -1,5 +1,7 @@
-// YAML → Settings. Every problem is collected (not just the first) with file:line:col and the
-// key path, so `--check-config`, start-up and reload all report the same messages.
+// YAML → Settings: the main file, the tenants.d files beside it and the categories file it
+// names (read last, into Settings::categories). Every problem is collected (not just the first)
+// with file:line:col and the key path, so `--check-config`, start-up and reload all report the
+// same messages. Tenants, devices, policies and schedules are read through config/schema.h.
 #pragma once
 
 #include <filesystem>

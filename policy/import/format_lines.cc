@@ -173,7 +173,7 @@ void parse_csv(std::string_view text, ImportSink& sink) {
       size_t semi = list.find(';', p);
       std::string_view slug = trim_blanks(list.substr(p, semi == std::string_view::npos ? std::string_view::npos : semi - p));
       if (!slug.empty()) {
-        const CategoryInfo* c = category_by_slug(slug);
+        const CategoryInfo* c = sink.options().registry->by_slug(slug);
         if (!c) return void(sink.refuse(no, "unknown category '" + std::string(slug) + "'", raw));
         cats.add(c->id);
       }

@@ -41,13 +41,14 @@ void each_line(const std::string& text, ImportSink& sink, F&& f) {
 
 void import_category(const fs::path& dir, ImportSink& sink) {
   std::string dirname = dir.filename().string();
-  auto slug = ut1_directory_slug(dirname);
+  const CategoryRegistry& registry = *sink.options().registry;
+  auto slug = registry.ut1_directory_slug(dirname);
   if (!slug) {
     sink.set_file(dir.string());
     sink.refuse(0, "unknown UT1 category directory (no slug mapping), skipped", dirname);
     return;
   }
-  const CategoryInfo* info = category_by_slug(*slug);
+  const CategoryInfo* info = registry.by_slug(*slug);
   const CategorySet filter = sink.options().categories;
   if (!filter.empty() && !filter.contains(info->id)) return;
   CategorySet cats;

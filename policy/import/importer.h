@@ -33,6 +33,8 @@ std::string_view format_name(Format f);
 struct ImportOptions {
   Format format = Format::kDomains;
   CategorySet categories;              // --category: default categories of block entries
+  // What category slugs in the input mean (csv, ut1); it must outlive the import.
+  const CategoryRegistry* registry = &CategoryRegistry::builtins();
   std::ostream* diagnostics = nullptr; // refused-line reports (nullptr: count only)
   uint64_t max_reports = 1000;         // after this many, only count
 };

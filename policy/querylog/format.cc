@@ -573,7 +573,8 @@ std::string_view who_stretch(LineBuffer& line, const QueryRecord& r, std::string
   return client_view;
 }
 
-void format_how(LineBuffer& line, const QueryRecord& r, std::string_view rule_text) {
+void format_how(LineBuffer& line, const QueryRecord& r, std::string_view rule_text,
+                const policy::CategoryRegistry& categories) {
   line.lit(",\"type\":\"");
   if (const auto known = known_qtype(r.qtype); !known.empty()) {
     line.raw(known);
@@ -592,10 +593,10 @@ void format_how(LineBuffer& line, const QueryRecord& r, std::string_view rule_te
       line.lit(",\"");
     }
     first = false;
-    if (const auto* info = policy::category_by_id(static_cast<uint8_t>(id))) {
+    if (const auto* info = categories.by_id(static_cast<uint8_t>(id))) {
       line.escaped(info->slug);
     } else {
-      put_prefixed_number(line, "#", id);  // same spelling as policy::category_slugs for ids the registry lacks
+      put_prefixed_number(line, "#", id);  // same spelling as CategoryRegistry::slugs for ids the registry lacks
     }
     line.ch('"');
   }
@@ -610,13 +611,13 @@ void format_how(LineBuffer& line, const QueryRecord& r, std::string_view rule_te
 }
 
 // ",\"type\":\"…\",…,\"rcode\":\"…" (its closing quote is the next field's). The slugs come
-// from the category registry: its generation is part of the key.
-void how_stretch(LineBuffer& line, const QueryRecord& r) {
+// from `categories`: its serial is part of the key.
+void how_stretch(LineBuffer& line, const QueryRecord& r, const policy::CategoryRegistry& categories) {
   const std::string_view rule_text = bounded(r.rule_text);  // at most sizeof r.rule_text
   static_assert(StretchCache::kMaxKey >= 22 + sizeof r.rule_text + 8, "fields, rule text, hash padding");
   char key[StretchCache::kMaxKey];
   char* k = key;
-  const uint64_t registry = policy::category_registry_generation();
+  const uint64_t registry = categories.serial();
   k = put_key(k, &registry, sizeof registry);
   k = put_key(k, &r.categories, sizeof r.categories);
   k = put_key(k, &r.qtype, sizeof r.qtype);
@@ -633,7 +634,7 @@ void how_stretch(LineBuffer& line, const QueryRecord& r) {
   thread_local std::string text;
   text.clear();
   LineBuffer part(text);
-  format_how(part, r, rule_text);
+  format_how(part, r, rule_text, categories);
   part.flush();
   line.raw(text);
   StretchCache::store(*slot, key, n, text);
@@ -641,7 +642,8 @@ void how_stretch(LineBuffer& line, const QueryRecord& r) {
 
 }  // namespace
 
-void append_json_line(std::string& out, const QueryRecord& r, std::string_view tenant_id) {
+void append_json_line(std::string& out, const QueryRecord& r, std::string_view tenant_id,
+                      const policy::CategoryRegistry& categories) {
   LineBuffer line(out);
   line.lit("{\"time\":\"");
   line.advance_to(put_time(line.reserve(48), r.time_us));
@@ -667,7 +669,7 @@ void append_json_line(std::string& out, const QueryRecord& r, std::string_view t
       name_len = n;
     }
   }
-  how_stretch(line, r);
+  how_stretch(line, r, categories);
   if (r.upstream == kNoUpstream) {
     line.lit("\",\"upstream\":null");
   } else {

@@ -21,12 +21,15 @@
 #include <string_view>
 
 #include "policy/querylog/record.h"
+#include "policy/store/categories.h"
 
 namespace sekisho::querylog {
 
-// Appends one JSON object and a '\n'. `tenant_id` is the tenant's configured id ("" = none).
+// Appends one JSON object and a '\n'. `tenant_id` is the tenant's configured id ("" = none);
+// `categories` names r.categories (the registry of the configuration that decided the query).
 // Honours r.log_mode == anonymized (client /24 or /48); the caller never passes `none` records.
-void append_json_line(std::string& out, const QueryRecord& r, std::string_view tenant_id);
+void append_json_line(std::string& out, const QueryRecord& r, std::string_view tenant_id,
+                      const policy::CategoryRegistry& categories = policy::CategoryRegistry::builtins());
 
 // "www.example.com" (no trailing dot; the root is "."). Stops at the first inconsistent label.
 void append_presentation_name(std::string& out, const uint8_t* wire, size_t len);

@@ -51,6 +51,9 @@ struct alignas(64) QueryRecord {
   uint8_t client_family = 0;   // AF_INET (client[0..3]) or AF_INET6 (client[0..15]); 0 = unknown
   uint8_t client[16] = {};
   uint64_t categories = 0;     // bit i set = category id i (policy/store/categories.h)
+  // The Runtime generation the query was decided with (0 = unknown): the writer names the
+  // category ids with that generation's registry (QueryLogWriter::add_category_registry).
+  uint32_t generation = 0;
   RuleKind rule = RuleKind::none;
   char rule_text[64] = {};     // e.g. "badsite.example" or "mon-fri 09:00-18:00"; truncated to 63
   char device[32] = {};        // device name; empty until devices are identified

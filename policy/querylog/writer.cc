@@ -177,7 +177,7 @@ void QueryLogWriter::process(std::span<const QueryRecord> records) {
       pending_day_ = day;
       pending_current_ = slot.get();
     }
-    append_json_line(pending_current_->text, r, tenant_id_view(r.tenant, scratch));
+    append_json_line(pending_current_->text, r, tenant_id_view(r.tenant, scratch), registry_for(r.generation));
     ++pending_current_->lines;
   }
 }
@@ -338,6 +338,22 @@ void QueryLogWriter::apply_retention(int64_t today) {
 std::string QueryLogWriter::tenant_id_for(uint16_t tenant) const {
   std::string scratch;
   return std::string(tenant_id_view(tenant, scratch));
+}
+
+void QueryLogWriter::add_category_registry(uint64_t generation, std::shared_ptr<const policy::CategoryRegistry> registry) {
+  std::lock_guard lock(stats_mu_);
+  if (!registries_.empty() && registries_.back().second->same_as(*registry)) return;
+  registries_.emplace_back(static_cast<uint32_t>(generation), std::move(registry));
+}
+
+const policy::CategoryRegistry& QueryLogWriter::registry_for(uint32_t generation) const {
+  if (registries_.empty()) return policy::CategoryRegistry::builtins();
+  // Almost always the newest; a reload that changed the categories leaves a few records of the
+  // previous generation behind.
+  if (generation == 0 || generation >= registries_.back().first) return *registries_.back().second;
+  auto it = std::upper_bound(registries_.begin(), registries_.end(), generation,
+                             [](uint32_t g, const auto& entry) { return g < entry.first; });
+  return it == registries_.begin() ? *it->second : *std::prev(it)->second;
 }
 
 std::string_view QueryLogWriter::tenant_id_view(uint16_t tenant, std::string& scratch) const {

@@ -42,6 +42,7 @@
 #include "policy/querylog/record.h"
 #include "policy/querylog/ring.h"
 #include "policy/querylog/stats.h"
+#include "policy/store/categories.h"
 
 namespace sekisho::querylog {
 
@@ -88,6 +89,14 @@ class QueryLogWriter {
   // attributed with the new table (a reload races at most one wake interval of records).
   void set_tenant_names(std::vector<std::string> ids, std::vector<uint32_t> max_devices);
 
+  // The category registry of Runtime generation `generation` and later ones (until the next
+  // call): a record names its category ids with the registry of the generation that decided
+  // it (QueryRecord::generation), even when a reload changed them while it waited in a ring.
+  // Call before publishing the generation. A registry the same as the previous one (a reload
+  // that left the categories alone) adds nothing, so this grows only when the categories
+  // change; records of generation 0 get the newest registry.
+  void add_category_registry(uint64_t generation, std::shared_ptr<const policy::CategoryRegistry> registry);
+
   // Copies. A tenant index that has no statistics yet gives zeros with its id filled in.
   TenantStats stats(uint16_t tenant) const;
   std::optional<TenantStats> stats_by_id(std::string_view tenant_id) const;
@@ -113,6 +122,7 @@ class QueryLogWriter {
   void report_io_error(const std::string& path, int err);
   TenantAccumulator* accumulator_for(uint16_t tenant);
   std::string tenant_id_for(uint16_t tenant) const;
+  const policy::CategoryRegistry& registry_for(uint32_t generation) const;
   // The same without a copy; `scratch` holds the text of an index beyond the table.
   std::string_view tenant_id_view(uint16_t tenant, std::string& scratch) const;
   int64_t now_us() const;
@@ -137,6 +147,9 @@ class QueryLogWriter {
   std::vector<uint32_t> max_devices_;
   std::unordered_map<std::string, std::unique_ptr<TenantAccumulator>> by_id_;
   std::vector<TenantAccumulator*> by_index_;  // parallel to tenant_ids_; null until first record
+  // (first generation, registry), ascending; kept for the process's life: records of any
+  // generation may still be in a ring (a forwarded query keeps its Runtime until answered).
+  std::vector<std::pair<uint32_t, std::shared_ptr<const policy::CategoryRegistry>>> registries_;
 
   // Writer-thread-only file state.
   std::map<int64_t, std::unique_ptr<Pending>> pending_;  // UTC day → lines of this batch

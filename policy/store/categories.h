@@ -1,47 +1,34 @@
-// policy/store/categories.h — the category registry (built-ins plus a file's extensions) and
-// CategorySet.
+// policy/store/categories.h — the category registry and CategorySet.
 //
-// Category ids are stable on disk (they are bit positions in stored bitsets): never renumber,
-// only append. 64 ids fit one machine word, which keeps a lookup result and a cache entry's
-// category union to a single uint64_t. Ids 0–31 belong to the built-ins (26 used; future
-// built-ins append there), 32–63 to categories a file adds (category_file.h): a file names
-// its ids itself, so they cannot shift when the file is edited, and the store records them
-// at import and refuses a file that renumbers (category_table.h).
+// A registry is an immutable value: the built-ins (config/categories.h) plus the categories a
+// configuration adds (Settings::categories). The policy compile step builds one per
+// configuration and it travels inside the PolicySnapshot it was compiled with, published with
+// the Runtime: a loop reads the registry of the snapshot it is using, and checking a candidate
+// configuration (check-config, the admin API's pre-check, a rejected reload) changes nothing
+// anyone else reads. Tools without a configuration (`sekisho db --categories`, tests) build
+// their own; CategoryRegistry::builtins() is the built-ins alone.
+//
+// Category ids are stable on disk (they are bit positions in stored bitsets, 64 to one machine
+// word): 0–31 belong to the built-ins, 32–63 to a file's categories, which name their ids.
 #pragma once
 
+#include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "config/categories.h"
+
 namespace sekisho::policy {
 
-enum class CategoryGroup : uint8_t { kSecurity, kContent, kAllow };
-
-struct CategoryInfo {
-  uint8_t id;
-  std::string_view slug;
-  std::string_view name_en;
-  std::string_view name_ja;
-  CategoryGroup group;
-  std::string_view defined_at = {};  // "file:line" for a file's category; empty for built-ins
-};
-
-inline constexpr unsigned kMaxCategories = 64;
-inline constexpr unsigned kFirstExtensionId = 32;
-
-// A category added by a categories file, owning its strings.
-struct CategoryDefinition {
-  uint8_t id = 0;
-  std::string slug;
-  std::string name_en;
-  std::string name_ja;
-  CategoryGroup group = CategoryGroup::kContent;
-  std::string defined_at;  // "file:line"
-  bool operator==(const CategoryDefinition&) const = default;
-};
+using config::CategoryDefinition;
+using config::CategoryGroup;
+using config::CategoryInfo;
+using config::kFirstExtensionId;
+using config::kMaxCategories;
 
 // A set of category ids. Plain value type; cheap to copy.
 class CategorySet {
@@ -61,28 +48,52 @@ class CategorySet {
   uint64_t bits_ = 0;
 };
 
-// The built-in registry, ordered by id.
-std::span<const CategoryInfo> builtin_categories();
-// Built-ins plus the installed extensions, ordered by id. The views stay valid for the
-// process's lifetime (a replaced extension set is never freed).
-std::vector<CategoryInfo> all_categories();
-// Replaces the file-defined categories (empty: built-ins only). The caller has validated
-// them (category_file.h). Other threads' lookups see the old or the new set, never a mix:
-// the query path (EDE text, query log) reads the registry without a lock. Definitions equal
-// to the installed ones change nothing: no new set, the same generation.
-void install_category_extensions(std::vector<CategoryDefinition> extensions);
-// Counts install_category_extensions calls: text made from slugs and kept (the query log's
-// per-thread stretches) is valid while this stays the same.
-uint64_t category_registry_generation();
-// The installed extensions (to restore them when a reload is rejected).
-std::vector<CategoryDefinition> category_extensions();
-const CategoryInfo* category_by_slug(std::string_view slug);
-const CategoryInfo* category_by_id(uint8_t id);
+class CategoryRegistry {
+ public:
+  // The built-ins alone (one instance for the process, never changed).
+  static const CategoryRegistry& builtins();
+  static std::shared_ptr<const CategoryRegistry> builtins_shared();
+
+  // The built-ins plus `added`, which the source has checked (config::CategoryChecker):
+  // definitions outside 32–63 or repeating an id or a slug are ignored.
+  explicit CategoryRegistry(std::vector<CategoryDefinition> added);
+  // The views it hands out point into it: it stays where it was built.
+  CategoryRegistry(const CategoryRegistry&) = delete;
+  CategoryRegistry& operator=(const CategoryRegistry&) = delete;
+
+  // The query path's lookups: an array index and a bit test, no lock, no allocation.
+  const CategoryInfo* by_id(uint8_t id) const noexcept {
+    return id < kMaxCategories && ((present_ >> id) & 1) ? &by_id_[id] : nullptr;
+  }
+  // The categories of the security group (RFC 8914 15 Blocked when one decides).
+  CategorySet security() const noexcept { return security_; }
+
+  const CategoryInfo* by_slug(std::string_view slug) const;
+  // Every category, ordered by id.
+  const std::vector<CategoryInfo>& all() const { return all_; }
+  // "malware,phishing" (id order); ids the registry lacks print as "#N".
+  std::string slugs(CategorySet set) const;
+  // UT1 directory name (agressif, drogue, publicite, ...) → our slug; nullopt if unmapped.
+  std::optional<std::string_view> ut1_directory_slug(std::string_view dir) const;
+
+  const std::vector<CategoryDefinition>& added() const { return added_; }
+  // Same categories (ids, slugs, names, groups, where defined): interchangeable.
+  bool same_as(const CategoryRegistry& other) const { return added_ == other.added_; }
+  // Distinct for every registry the process builds: text made from a registry's slugs and
+  // kept (the query log's per-thread stretches) is keyed by it.
+  uint64_t serial() const { return serial_; }
+
+ private:
+  std::vector<CategoryDefinition> added_;  // owns the strings the infos of added ids view
+  std::vector<std::string> defined_at_;    // "file:line", parallel to added_
+  std::array<CategoryInfo, kMaxCategories> by_id_{};
+  uint64_t present_ = 0;
+  CategorySet security_;
+  std::vector<CategoryInfo> all_;
+  uint64_t serial_;
+};
+
 // Id of the allow-list category; entries carrying it are allow entries (adblock @@, rpz-passthru).
 uint8_t allowlist_category_id();
-// "malware,phishing" (registry order); unknown ids print as "#N".
-std::string category_slugs(CategorySet set);
-// UT1 directory name (agressif, drogue, publicite, ...) → our slug; nullopt if unmapped.
-std::optional<std::string_view> ut1_directory_slug(std::string_view dir);
 
 }  // namespace sekisho::policy

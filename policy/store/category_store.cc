@@ -63,7 +63,7 @@ std::unique_ptr<CategoryStore> CategoryStore::open(const std::string& path, Opti
     if (ec) throw StoreError(path + ": cannot create directory: " + ec.message());
     if (options.read_only) {
       // Initialise with a short-lived writable handle, then reopen read-only below.
-      open(path, Options{.read_only = false, .create_if_missing = true});
+      open(path, Options{.read_only = false, .create_if_missing = true, .registry = options.registry});
     }
   }
   struct stat st;
@@ -101,7 +101,7 @@ std::unique_ptr<CategoryStore> CategoryStore::open(const std::string& path, Opti
             store->urls_, store->meta_, store->index_, store->has_index_, path);
   // The registry must read stored ids the way the imports wrote them (category_table.h).
   TxnGuard txn(store->env_, MDB_RDONLY, path);
-  check_category_table(txn.get(), path);
+  check_category_table(txn.get(), path, options.registry ? *options.registry : CategoryRegistry::builtins());
   txn.commit(path + ": read categories");
   return store;
 }

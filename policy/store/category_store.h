@@ -61,6 +61,8 @@ class CategoryStore {
   struct Options {
     bool read_only = true;           // sekishod: MDB_RDONLY
     bool create_if_missing = false;  // create an empty store (dirs + DBs) first
+    // What the store's ids must mean (category_table.h); null: the built-ins alone.
+    const CategoryRegistry* registry = nullptr;
   };
   // Throws StoreError with the path and reason. Open time does not depend on the store size
   // (mmap + reading the meta pages only).

@@ -8,10 +8,6 @@
 namespace sekisho::policy {
 namespace {
 
-const char* group_name(CategoryGroup g) {
-  return g == CategoryGroup::kSecurity ? "security" : g == CategoryGroup::kContent ? "content" : "allow";
-}
-
 std::string origin(const CategoryInfo& c) {
   return c.defined_at.empty() ? std::string("the built-ins") : std::string(c.defined_at);
 }
@@ -49,34 +45,34 @@ std::vector<StoredCategory> read_category_table(MDB_txn* txn) {
   return out;
 }
 
-std::vector<std::string> category_conflicts(const std::vector<StoredCategory>& stored) {
+std::vector<std::string> category_conflicts(const std::vector<StoredCategory>& stored, const CategoryRegistry& registry) {
   std::vector<std::string> out;
   for (const auto& s : stored) {
-    if (const CategoryInfo* by_id = category_by_id(s.id); by_id && by_id->slug != s.slug)
+    if (const CategoryInfo* by_id = registry.by_id(s.id); by_id && by_id->slug != s.slug)
       out.push_back("id " + std::to_string(s.id) + " is '" + s.slug + "' in the store but '" + std::string(by_id->slug) +
                     "' in " + origin(*by_id) + " (ids are bit positions of stored entries: give '" +
                     std::string(by_id->slug) + "' an unused id)");
-    if (const CategoryInfo* by_slug = category_by_slug(s.slug); by_slug && by_slug->id != s.id)
+    if (const CategoryInfo* by_slug = registry.by_slug(s.slug); by_slug && by_slug->id != s.id)
       out.push_back("'" + s.slug + "' has id " + std::to_string(by_slug->id) + " in " + origin(*by_slug) +
                     " but id " + std::to_string(s.id) + " in the store (keep id " + std::to_string(s.id) + ")");
   }
   return out;
 }
 
-void check_category_table(MDB_txn* txn, const std::string& what) {
-  auto conflicts = category_conflicts(read_category_table(txn));
+void check_category_table(MDB_txn* txn, const std::string& what, const CategoryRegistry& registry) {
+  auto conflicts = category_conflicts(read_category_table(txn), registry);
   if (conflicts.empty()) return;
   std::string msg = what + ": the categories file disagrees with the store:";
   for (const auto& c : conflicts) msg += "\n  " + c;
   throw StoreError(msg);
 }
 
-void write_category_table(MDB_txn* txn, const std::string& what) {
-  check_category_table(txn, what);
+void write_category_table(MDB_txn* txn, const std::string& what, const CategoryRegistry& registry) {
+  check_category_table(txn, what, registry);
   MDB_dbi dbi;
   mdb_check(mdb_dbi_open(txn, schema::kDbCategories, MDB_CREATE, &dbi), what + ": categories");
-  for (const auto& c : all_categories()) {
-    std::string value = std::to_string(c.id) + '\t' + group_name(c.group) + '\t' + std::string(c.name_en) + '\t' +
+  for (const auto& c : registry.all()) {
+    std::string value = std::to_string(c.id) + '\t' + std::string(config::category_group_name(c.group)) + '\t' + std::string(c.name_en) + '\t' +
                         std::string(c.name_ja);
     MDB_val k = to_val(c.slug), v = to_val(value);
     mdb_check(mdb_put(txn, dbi, &k, &v, 0), what + ": write category " + std::string(c.slug));

@@ -1,6 +1,6 @@
 // policy/store/category_table.h — the store's `categories` DB: which slug each stored id means.
 //
-// Every import writes the registry (built-ins and the categories file's additions) into the
+// Every import writes its registry (built-ins and the categories file's additions) into the
 // DB in its own write txn, so the store remembers the id of every category its entries may
 // carry. A registry that gives a stored id another slug, or a stored slug another id, would
 // silently relabel entries: the import refuses it, and so does opening the store (sekishod at
@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <string>
 #include <vector>
+
+#include "policy/store/categories.h"
 
 namespace sekisho::policy {
 
@@ -25,12 +27,12 @@ struct StoredCategory {
 
 // The DB's rows (none if the DB does not exist yet).
 std::vector<StoredCategory> read_category_table(MDB_txn* txn);
-// Disagreements between `stored` and the installed registry, one message each.
-std::vector<std::string> category_conflicts(const std::vector<StoredCategory>& stored);
+// Disagreements between `stored` and `registry`, one message each.
+std::vector<std::string> category_conflicts(const std::vector<StoredCategory>& stored, const CategoryRegistry& registry);
 // Throws StoreError listing the conflicts (prefixed with `what`) if there are any.
-void check_category_table(MDB_txn* txn, const std::string& what);
+void check_category_table(MDB_txn* txn, const std::string& what, const CategoryRegistry& registry);
 // check_category_table, then writes every registry category. Rows of categories the registry
 // no longer has stay, so their ids are never given to another slug by accident.
-void write_category_table(MDB_txn* txn, const std::string& what);
+void write_category_table(MDB_txn* txn, const std::string& what, const CategoryRegistry& registry);
 
 }  // namespace sekisho::policy

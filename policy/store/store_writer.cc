@@ -209,8 +209,9 @@ bool decode_source(std::string_view name, std::string_view value, SourceInfo& ou
 
 // ---- StoreWriter ----
 
-StoreWriter::StoreWriter(const std::string& path)
-    : store_(CategoryStore::open(path, {.read_only = false, .create_if_missing = true})) {}
+StoreWriter::StoreWriter(const std::string& path, const CategoryRegistry& registry)
+    : registry_(registry),
+      store_(CategoryStore::open(path, {.read_only = false, .create_if_missing = true, .registry = &registry})) {}
 
 StoreWriter::~StoreWriter() = default;
 
@@ -399,13 +400,14 @@ struct Applier {
 
 }  // namespace
 
-WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entries, bool remove) {
+WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entries, bool remove,
+                               const CategoryRegistry& registry) {
   const std::string what = store_->path() + ": source " + info_in.name;
   TxnGuard txn(store_->env(), 0, what);
   Dbs dbs{store_->domains_dbi(), store_->urls_dbi(), 0, 0, store_->meta_dbi()};
   mdb_check(mdb_dbi_open(txn.get(), schema::kDbCategories, MDB_CREATE, &dbs.categories), what);
   // Before any work: a categories file that renumbers stored ids must not get its entries in.
-  check_category_table(txn.get(), what);
+  check_category_table(txn.get(), what, registry);
   mdb_check(mdb_dbi_open(txn.get(), schema::kDbSources, MDB_CREATE, &dbs.sources), what);
 
   // Find the source's id, or allocate the smallest unused one.
@@ -507,7 +509,7 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
     MDB_val v = to_val(rec);
     mdb_check(mdb_put(txn.get(), dbs.sources, &k, &v, 0), what + ": write source record");
   }
-  write_category_table(txn.get(), what);
+  write_category_table(txn.get(), what, registry);
   // The lookup index of the new generation, in the same txn (readers never mix generations).
   if (early) {
     early_thread.join();
@@ -552,15 +554,15 @@ auto with_map_growth(CategoryStore& store, F&& f) -> decltype(f()) {
 
 }  // namespace
 
-WriteResult StoreWriter::replace_source(const SourceInfo& info, const EntrySet& entries) {
-  return with_map_growth(*store_, [&] { return write(info, entries, false); });
+WriteResult StoreWriter::replace_source(const SourceInfo& info, const EntrySet& entries, const CategoryRegistry* registry) {
+  return with_map_growth(*store_, [&] { return write(info, entries, false, registry ? *registry : registry_); });
 }
 
 WriteResult StoreWriter::remove_source(std::string_view name) {
   SourceInfo info;
   info.name = std::string(name);
   EntrySet empty;
-  return with_map_growth(*store_, [&] { return write(info, empty, true); });
+  return with_map_growth(*store_, [&] { return write(info, empty, true, registry_); });
 }
 
 StoreWriter::CompactResult StoreWriter::compact() {

@@ -77,12 +77,16 @@ struct WriteResult {
 
 class StoreWriter {
  public:
-  // Opens (and creates if needed) the store at path for writing.
-  explicit StoreWriter(const std::string& path);
+  // Opens (and creates if needed) the store at path for writing. `registry` says what category
+  // ids mean: checked against the store's at open (category_table.h). It must outlive the writer.
+  explicit StoreWriter(const std::string& path, const CategoryRegistry& registry = CategoryRegistry::builtins());
   ~StoreWriter();
 
-  // Replaces all of info.name's entries by `entries` (finalized) in one transaction.
-  WriteResult replace_source(const SourceInfo& info, const EntrySet& entries);
+  // Replaces all of info.name's entries by `entries` (finalized) in one transaction. `registry`
+  // (null: the writer's) is what the entries' category ids mean, the one they were imported
+  // with (ImportOptions::registry): checked against the store's again (another process may have
+  // imported since the open) and written into it.
+  WriteResult replace_source(const SourceInfo& info, const EntrySet& entries, const CategoryRegistry* registry = nullptr);
   // Removes a source and its contributions; throws if the source does not exist.
   WriteResult remove_source(std::string_view name);
   // Folds the lookup index's delta into a new base, in one write txn that bumps the generation
@@ -99,7 +103,8 @@ class StoreWriter {
   CategoryStore& store() { return *store_; }
 
  private:
-  WriteResult write(const SourceInfo& info, const EntrySet& entries, bool remove);
+  WriteResult write(const SourceInfo& info, const EntrySet& entries, bool remove, const CategoryRegistry& registry);
+  const CategoryRegistry& registry_;
   std::unique_ptr<CategoryStore> store_;
 };
 

@@ -14,9 +14,12 @@
 
 #include "config/yaml/load.h"
 #include "admin/tenant_files/tenant_file.h"
+#include "tests/unit/admin/same_settings.h"
 
 using namespace sekisho;
 using config::TenantFileStatus;
+using test::check_same_policy;
+using test::check_same_tenant;
 
 namespace {
 
@@ -46,87 +49,6 @@ std::string slurp(const std::string& path) {
   return b.str();
 }
 
-// A tenant exercising every field the file can hold, with values the loader would not default to.
-config::TenantFileContent rich_content() {
-  std::string why;
-  config::TenantFileContent c;
-  auto& t = c.tenant;
-  t.id = "acme";
-  t.name = "ACME 株式会社";
-  t.contact = "情報システム部: ext. 1234 \"help\"";
-  for (const char* text : {"10.1.0.0/16", "2001:db8:1::/48"}) {
-    config::NetworkSettings n;
-    n.text = text;
-    t.networks.push_back(n);
-  }
-  t.policy = "office";
-  t.max_devices = 5;
-  t.devices = {{"taro-iphone", "k7q2m9x4p8", {}}, {"null", "00000000", {}}};  // "null" and all-digit must stay strings
-  config::PolicySettings p;
-  p.name = "office";
-  p.block = {"adult", "gambling"};
-  p.allow = {{"intranet.acme.example", {}}, {"*.partner.example", {}}};
-  p.deny = {{"badsite.example", {}}};
-  config::ScheduleSettings s;
-  s.block = {"social"};
-  s.days = 0x1f;
-  s.from_minute = 9 * 60;
-  s.to_minute = 24 * 60;
-  s.timezone = "Asia/Tokyo";
-  p.schedule.push_back(s);
-  config::ScheduleSettings night;
-  night.block = {"games"};
-  night.from_minute = 22 * 60 + 30;
-  night.to_minute = 6 * 60;
-  p.schedule.push_back(night);
-  p.safe_search = true;
-  p.action = config::BlockAction::nxdomain;
-  p.log = config::LogMode::anonymized;
-  p.deep_inspection = true;
-  c.policies.push_back(p);
-  config::PolicySettings plain;
-  plain.name = "kids";
-  plain.action = config::BlockAction::refused;
-  c.policies.push_back(plain);
-  return c;
-}
-
-void check_same_tenant(const config::TenantSettings& a, const config::TenantSettings& b) {
-  CHECK(a.id == b.id);
-  CHECK(a.name == b.name);
-  CHECK(a.contact == b.contact);
-  REQUIRE(a.networks.size() == b.networks.size());
-  for (size_t i = 0; i < a.networks.size(); ++i) CHECK(a.networks[i].text == b.networks[i].text);
-  CHECK(a.policy == b.policy);
-  CHECK(a.max_devices == b.max_devices);
-  REQUIRE(a.devices.size() == b.devices.size());
-  for (size_t i = 0; i < a.devices.size(); ++i) {
-    CHECK(a.devices[i].name == b.devices[i].name);
-    CHECK(a.devices[i].token == b.devices[i].token);
-  }
-}
-
-void check_same_policy(const config::PolicySettings& a, const config::PolicySettings& b) {
-  CHECK(a.name == b.name);
-  CHECK(a.block == b.block);
-  REQUIRE(a.allow.size() == b.allow.size());
-  for (size_t i = 0; i < a.allow.size(); ++i) CHECK(a.allow[i].pattern == b.allow[i].pattern);
-  REQUIRE(a.deny.size() == b.deny.size());
-  for (size_t i = 0; i < a.deny.size(); ++i) CHECK(a.deny[i].pattern == b.deny[i].pattern);
-  REQUIRE(a.schedule.size() == b.schedule.size());
-  for (size_t i = 0; i < a.schedule.size(); ++i) {
-    CHECK(a.schedule[i].block == b.schedule[i].block);
-    CHECK(a.schedule[i].days == b.schedule[i].days);
-    CHECK(a.schedule[i].from_minute == b.schedule[i].from_minute);
-    CHECK(a.schedule[i].to_minute == b.schedule[i].to_minute);
-    CHECK(a.schedule[i].timezone == b.schedule[i].timezone);
-  }
-  CHECK(a.safe_search == b.safe_search);
-  CHECK(a.action == b.action);
-  CHECK(a.log == b.log);
-  CHECK(a.deep_inspection == b.deep_inspection);
-}
-
 std::string errors_of(const config::TenantFileResult& r) {
   std::string out = r.message + "\n";
   for (const auto& e : r.errors) out += e.to_string() + "\n";
@@ -138,7 +60,7 @@ std::string errors_of(const config::TenantFileResult& r) {
 TEST_CASE("tenant file: written settings load back identically through load_config_file") {
   ConfigDir d;
   d.write_main();
-  const auto content = rich_content();
+  const auto content = test::rich_tenant_file();
   auto w = config::write_tenant_file(d.main, content, "");
   INFO(errors_of(w));
   REQUIRE(w.ok());
@@ -166,7 +88,7 @@ TEST_CASE("tenant file: ETag is the SHA-256 of the bytes and guards writes") {
   d.write_main();
   CHECK(config::tenant_file_etag("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 
-  auto content = rich_content();
+  auto content = test::rich_tenant_file();
   auto created = config::write_tenant_file(d.main, content, "");
   REQUIRE(created.ok());
   auto read = config::read_tenant_file(d.main, "acme");
@@ -204,12 +126,12 @@ TEST_CASE("tenant file: ETag is the SHA-256 of the bytes and guards writes") {
 TEST_CASE("tenant file: an invalid change is refused with the loader's errors and the file is untouched") {
   ConfigDir d;
   d.write_main();
-  auto created = config::write_tenant_file(d.main, rich_content(), "");
+  auto created = config::write_tenant_file(d.main, test::rich_tenant_file(), "");
   REQUIRE(created.ok());
   const std::string before = slurp(created.path);
   ::chmod(created.path.c_str(), 0604);
 
-  auto bad = rich_content();
+  auto bad = test::rich_tenant_file();
   bad.policies[0].block.push_back("no-such-category");
   bad.tenant.devices.push_back({"x", "short", {}});
   auto w = config::write_tenant_file(d.main, bad, created.etag);
@@ -220,7 +142,7 @@ TEST_CASE("tenant file: an invalid change is refused with the loader's errors an
   CHECK(slurp(created.path) == before);
 
   // A good write replaces the file, keeps its mode and leaves no temporary file behind.
-  auto good = rich_content();
+  auto good = test::rich_tenant_file();
   good.tenant.max_devices = 9;
   REQUIRE(config::write_tenant_file(d.main, good, created.etag).ok());
   struct stat st {};
@@ -238,7 +160,7 @@ TEST_CASE("tenant file: a new file takes the main file's mode, since it holds de
   ConfigDir d;
   d.write_main();
   ::chmod(d.main.c_str(), 0640);
-  auto w = config::write_tenant_file(d.main, rich_content(), "");
+  auto w = config::write_tenant_file(d.main, test::rich_tenant_file(), "");
   REQUIRE(w.ok());
   struct stat st {};
   REQUIRE(::stat(w.path.c_str(), &st) == 0);
@@ -283,7 +205,7 @@ TEST_CASE("tenant file: ids that are not file names, missing tenants, removal") 
   CHECK_FALSE(fs::exists(d.dir + "/escape.yaml"));
   CHECK(config::read_tenant_file(d.main, "nobody").status == TenantFileStatus::not_found);
 
-  REQUIRE(config::write_tenant_file(d.main, rich_content(), "").ok());
+  REQUIRE(config::write_tenant_file(d.main, test::rich_tenant_file(), "").ok());
   config::TenantFileContent user;
   user.tenant.id = "user";
   user.tenant.policy = "kids";  // defined in acme.yaml
@@ -305,14 +227,14 @@ TEST_CASE("tenant file: ids that are not file names, missing tenants, removal") 
 TEST_CASE("tenant file: concurrent writers from the same read: exactly one wins, the rest conflict") {
   ConfigDir d;
   d.write_main();
-  auto created = config::write_tenant_file(d.main, rich_content(), "");
+  auto created = config::write_tenant_file(d.main, test::rich_tenant_file(), "");
   REQUIRE(created.ok());
   constexpr int kWriters = 6;
   std::vector<config::TenantFileResult> results(kWriters);
   std::vector<std::thread> threads;
   for (int i = 0; i < kWriters; ++i)
     threads.emplace_back([&, i] {
-      auto c = rich_content();
+      auto c = test::rich_tenant_file();
       c.tenant.contact = "writer " + std::to_string(i);
       results[i] = config::write_tenant_file(d.main, c, created.etag);
     });

@@ -34,7 +34,7 @@ using sekisho::test::TempDir;
 
 policy::CategorySet cats(std::initializer_list<const char*> slugs) {
   policy::CategorySet s;
-  for (auto* slug : slugs) s.add(policy::category_by_slug(slug)->id);
+  for (auto* slug : slugs) s.add(policy::CategoryRegistry::builtins().by_slug(slug)->id);
   return s;
 }
 
@@ -337,7 +337,7 @@ TEST_CASE("blockpage: per-tenant template override, others keep the built-in pag
   BlockFacts f;
   f.name = "a.example";
   f.tenant_name = "A&B";
-  f.category = policy::category_by_slug("gambling")->id;
+  f.category = policy::CategoryRegistry::builtins().by_slug("gambling")->id;
   f.incident = "12345-ABCDE";
   CHECK(render(t->get("acme", Lang::ja), f, Lang::ja) == "<p>A&amp;B: a.example / ギャンブル / 12345-ABCDE</p>");
 }

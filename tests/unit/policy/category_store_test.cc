@@ -12,7 +12,7 @@
 
 #include "policy/import/idna.h"
 #include "policy/import/importer.h"
-#include "policy/store/category_file.h"
+#include "config/yaml/category_file.h"
 #include "policy/store/category_store.h"
 #include "policy/store/category_table.h"
 #include "policy/store/entry_codec.h"
@@ -29,16 +29,18 @@ using sekisho::test::TempDir;
 
 CategorySet cats(std::initializer_list<const char*> slugs) {
   CategorySet s;
-  for (auto* slug : slugs) s.add(category_by_slug(slug)->id);
+  for (auto* slug : slugs) s.add(CategoryRegistry::builtins().by_slug(slug)->id);
   return s;
 }
 
-// Imports `text` in `format` as source `name` with default categories.
+// Imports `text` in `format` as source `name` with default categories, its slugs meaning what
+// `registry` says.
 void import_text(StoreWriter& w, const std::string& name, Format format, const std::string& text,
-                 CategorySet defaults) {
+                 CategorySet defaults, const CategoryRegistry& registry = CategoryRegistry::builtins()) {
   ImportOptions opt;
   opt.format = format;
   opt.categories = defaults;
+  opt.registry = &registry;
   EntrySet set;
   ImportReport report;
   ImportSink sink(set, report, opt);
@@ -49,7 +51,7 @@ void import_text(StoreWriter& w, const std::string& name, Format format, const s
   info.name = name;
   info.format = std::string(format_name(format));
   info.default_categories = defaults;
-  w.replace_source(info, set);
+  w.replace_source(info, set, &registry);
 }
 
 }  // namespace
@@ -214,15 +216,13 @@ TEST_CASE("store: opening a missing store fails with the path; create_if_missing
 
 namespace {
 
-// Installs a categories file's additions for one test case and puts the built-ins-only
-// registry back, so other cases see the registry they expect.
-struct ScopedCategories {
-  explicit ScopedCategories(std::vector<CategoryDefinition> defs) { install_category_extensions(std::move(defs)); }
-  ~ScopedCategories() { install_category_extensions({}); }
-};
+// The built-ins plus `defs`, as a configuration with a categories file would have them.
+std::shared_ptr<const CategoryRegistry> registry_of(std::vector<CategoryDefinition> defs) {
+  return std::make_shared<const CategoryRegistry>(std::move(defs));
+}
 
 CategoryDefinition def(uint8_t id, const char* slug, CategoryGroup group = CategoryGroup::kContent) {
-  return CategoryDefinition{id, slug, std::string("EN ") + slug, std::string("JA ") + slug, group, "test:1"};
+  return CategoryDefinition{id, slug, std::string("EN ") + slug, std::string("JA ") + slug, group, {"test", 1, 0}};
 }
 
 std::string write_file(const fs::path& p, const std::string& text) {
@@ -230,9 +230,11 @@ std::string write_file(const fs::path& p, const std::string& text) {
   return p.string();
 }
 
-std::vector<std::string> error_lines(const std::vector<CategoryFileError>& errors) {
+// "file:line: message", as `sekisho db --categories` has always shown them.
+std::vector<std::string> error_lines(const std::vector<sekisho::config::ConfigError>& errors) {
   std::vector<std::string> out;
-  for (const auto& e : errors) out.push_back(e.to_string());
+  for (const auto& e : errors)
+    out.push_back(e.file + (e.line > 0 ? ":" + std::to_string(e.line) : std::string()) + ": " + e.message);
   return out;
 }
 
@@ -240,7 +242,7 @@ std::vector<std::string> error_lines(const std::vector<CategoryFileError>& error
 
 TEST_CASE("categories file: YAML and CSV add categories after the built-ins") {
   TempDir dir;
-  std::vector<CategoryFileError> errors;
+  std::vector<sekisho::config::ConfigError> errors;
   auto yaml = write_file(dir.path / "c.yaml",
                          "categories:\n"
                          "  - id: 32\n"
@@ -249,70 +251,73 @@ TEST_CASE("categories file: YAML and CSV add categories after the built-ins") {
                          "    en: Intranet\n"
                          "    ja: 社内サイト\n"
                          "  - {id: 40, slug: c2, group: security, en: Command and control, ja: C2サーバ}\n");
-  auto defs = load_category_file(yaml, errors);
+  auto defs = sekisho::config::read_category_file(yaml, errors);
   REQUIRE(errors.empty());
   REQUIRE(defs.size() == 2);
   CHECK(defs[1].id == 40);
   CHECK(defs[1].group == CategoryGroup::kSecurity);
-  CHECK(defs[1].defined_at == yaml + ":7");
+  CHECK(defs[1].defined_at() == yaml + ":7");
   {
-    ScopedCategories scoped(defs);
-    REQUIRE(category_by_slug("intranet"));
-    CHECK(category_by_slug("intranet")->id == 32);
-    CHECK(category_by_slug("intranet")->name_ja == "社内サイト");
-    CHECK(category_by_id(40)->slug == "c2");
-    CHECK(category_by_id(41) == nullptr);
-    CHECK(category_slugs(CategorySet((uint64_t{1} << 40) | (uint64_t{1} << 3))) == "malware,c2");
-    CHECK(all_categories().size() == builtin_categories().size() + 2);
+    const auto registry = registry_of(defs);
+    REQUIRE(registry->by_slug("intranet"));
+    CHECK(registry->by_slug("intranet")->id == 32);
+    CHECK(registry->by_slug("intranet")->name_ja == "社内サイト");
+    CHECK(registry->by_id(40)->slug == "c2");
+    CHECK(registry->by_id(40)->defined_at == yaml + ":7");
+    CHECK(registry->by_id(41) == nullptr);
+    CHECK(registry->slugs(CategorySet((uint64_t{1} << 40) | (uint64_t{1} << 3))) == "malware,c2");
+    CHECK(registry->all().size() == sekisho::config::builtin_categories().size() + 2);
+    CHECK(registry->security().contains(40));
+    CHECK_FALSE(registry->security().contains(32));
   }
-  CHECK(category_by_slug("intranet") == nullptr);
-  CHECK(category_slugs(CategorySet(uint64_t{1} << 40)) == "#40");
+  CHECK(CategoryRegistry::builtins().by_slug("intranet") == nullptr);
+  CHECK(CategoryRegistry::builtins().slugs(CategorySet(uint64_t{1} << 40)) == "#40");
 
   auto csv = write_file(dir.path / "c.csv",
                         "id,slug,group,en,ja\n"
                         "# a comment\n"
                         "33,corp_news,content,\"News, internal\",社内ニュース\n");
-  defs = load_category_file(csv, errors);
+  defs = sekisho::config::read_category_file(csv, errors);
   REQUIRE(errors.empty());
   REQUIRE(defs.size() == 1);
   CHECK(defs[0].name_en == "News, internal");
-  CHECK(defs[0].defined_at == csv + ":3");
+  CHECK(defs[0].defined_at() == csv + ":3");
 }
 
-TEST_CASE("categories: a reload with the same definitions keeps the published set") {
-  // Sets are never freed (lock-free readers), and every reload installs: an unchanged file
-  // must not add a set (or invalidate the query log's kept text) per reload.
-  install_category_extensions({});
-  const uint64_t empty_generation = category_registry_generation();
-  install_category_extensions({});
-  CHECK(category_registry_generation() == empty_generation);
-
+TEST_CASE("categories: a registry is a value; one built again from the same definitions is the same") {
+  // What a reload that leaves the categories file alone compiles: the query log keeps one
+  // registry per change (QueryLogWriter::add_category_registry), not one per reload.
   const std::vector<CategoryDefinition> defs{def(40, "c2", CategoryGroup::kSecurity), def(33, "intranet")};
-  install_category_extensions(defs);
-  const uint64_t installed = category_registry_generation();
-  CHECK(installed == empty_generation + 1);
-  const CategoryInfo* c2 = category_by_id(40);
+  const auto installed = registry_of(defs);
+  const auto again = registry_of(defs);
+  CHECK(again->same_as(*installed));
+  CHECK(again->serial() != installed->serial());  // text kept per registry is never mixed up
+  CHECK(registry_of({})->same_as(CategoryRegistry::builtins()));
+  CHECK_FALSE(installed->same_as(CategoryRegistry::builtins()));
+  const CategoryInfo* c2 = installed->by_id(40);
   REQUIRE(c2 != nullptr);
-  install_category_extensions(defs);  // a reload of the same file, or a rejected reload's restore
-  CHECK(category_registry_generation() == installed);
-  CHECK(category_by_id(40) == c2);  // the very same set
 
   auto renamed = defs;
-  renamed[0].name_ja = "C2サーバ";  // any field differs: a new set
-  install_category_extensions(renamed);
-  CHECK(category_registry_generation() == installed + 1);
-  REQUIRE(category_by_id(40) != nullptr);
-  CHECK(category_by_id(40)->name_ja == "C2サーバ");
-  CHECK(c2->name_ja == "JA c2");  // the old set stays readable
+  renamed[0].name_ja = "C2サーバ";  // any field differs: another registry
+  const auto changed = registry_of(renamed);
+  CHECK_FALSE(changed->same_as(*installed));
+  REQUIRE(changed->by_id(40) != nullptr);
+  CHECK(changed->by_id(40)->name_ja == "C2サーバ");
+  CHECK(c2->name_ja == "JA c2");  // the old one stays readable, unchanged
+  CHECK(CategoryRegistry::builtins().by_id(40) == nullptr);
 
-  install_category_extensions({});
-  CHECK(category_registry_generation() == installed + 2);
-  CHECK(category_by_id(40) == nullptr);
+  // Definitions the checker would refuse never reach a lookup: another's id or slug, or an id
+  // outside 32–63.
+  const auto odd = registry_of({def(40, "c2"), def(40, "other"), def(41, "c2"), def(12, "low"), def(42, "ads")});
+  CHECK(odd->all().size() == sekisho::config::builtin_categories().size() + 1);
+  CHECK(odd->by_id(41) == nullptr);
+  CHECK(odd->by_slug("low") == nullptr);
+  CHECK(odd->by_slug("ads")->id == 7);
 }
 
 TEST_CASE("categories file: every problem is reported with file:line") {
   TempDir dir;
-  std::vector<CategoryFileError> errors;
+  std::vector<sekisho::config::ConfigError> errors;
   auto csv = write_file(dir.path / "bad.csv",
                         "32,intranet,content,Intranet,社内\n"
                         "33,intranet,content,Again,再び\n"
@@ -324,7 +329,7 @@ TEST_CASE("categories file: every problem is reported with file:line") {
                         "36,grp,allow,Group,群\n"
                         "37,short,content\n"
                         "38,noja,content,No Japanese,\n");
-  auto defs = load_category_file(csv, errors);
+  auto defs = sekisho::config::read_category_file(csv, errors);
   CHECK(error_lines(errors) ==
         std::vector<std::string>{
             csv + ":2: slug 'intranet' is already defined at line 1",
@@ -337,6 +342,7 @@ TEST_CASE("categories file: every problem is reported with file:line") {
             csv + ":9: expected 5 fields id,slug,group,en,ja; found 3",
             csv + ":10: missing 'ja'",
         });
+  for (const auto& e : errors) CHECK(e.path == "categories_file");  // check-config prints it
 
   errors.clear();
   auto yaml = write_file(dir.path / "bad.yaml",
@@ -352,29 +358,30 @@ TEST_CASE("categories file: every problem is reported with file:line") {
                          "    group: nonsense\n"
                          "    en: X\n"
                          "    ja: X\n");
-  load_category_file(yaml, errors);
+  sekisho::config::read_category_file(yaml, errors);
   CHECK(error_lines(errors) == std::vector<std::string>{
                                    yaml + ":5: unknown key 'colour' (expected id, slug, group, en, ja)",
                                    yaml + ":8: group 'nonsense' must be security or content",
                                });
 
   errors.clear();
-  CHECK_FALSE(apply_category_file(write_file(dir.path / "c.txt", ""), errors));
+  CHECK(sekisho::config::read_category_file(write_file(dir.path / "c.txt", ""), errors).empty());
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].message == "unknown categories file type: name it .yaml, .yml or .csv");
   errors.clear();
-  CHECK_FALSE(apply_category_file((dir.path / "missing.yaml").string(), errors));
+  CHECK(sekisho::config::read_category_file((dir.path / "missing.yaml").string(), errors).empty());
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].message.find("cannot open") == 0);
 }
 
 TEST_CASE("store: added categories keep their ids; a renumbering file is refused") {
   TempDir dir;
+  const auto intranet32 = registry_of({def(32, "intranet")});
+  const auto intranet33 = registry_of({def(33, "intranet")});
   {
-    ScopedCategories scoped({def(32, "intranet")});
-    StoreWriter w(dir.path.string());
-    import_text(w, "corp", Format::kCsv, "wiki.corp.example,intranet\n", {});
-    auto store = CategoryStore::open(dir.path.string());
+    StoreWriter w(dir.path.string(), *intranet32);
+    import_text(w, "corp", Format::kCsv, "wiki.corp.example,intranet\n", {}, *intranet32);
+    auto store = CategoryStore::open(dir.path.string(), {.registry = intranet32.get()});
     CategoryReader r(*store);
     REQUIRE(r.begin_batch());
     Match m = r.lookup_domain("a.wiki.corp.example");
@@ -382,35 +389,34 @@ TEST_CASE("store: added categories keep their ids; a renumbering file is refused
     r.end_batch();
   }
   {  // same slug, another id: the import and the open both refuse, naming the definition
-    ScopedCategories scoped({def(33, "intranet")});
-    CHECK_THROWS_WITH_AS(StoreWriter(dir.path.string()),
+    CHECK_THROWS_WITH_AS(StoreWriter(dir.path.string(), *intranet33),
                          doctest::Contains("'intranet' has id 33 in test:1 but id 32 in the store (keep id 32)"),
                          StoreError);
-    CHECK_THROWS_WITH_AS(CategoryStore::open(dir.path.string()), doctest::Contains("'intranet' has id 33"), StoreError);
+    CHECK_THROWS_WITH_AS(CategoryStore::open(dir.path.string(), {.registry = intranet33.get()}),
+                         doctest::Contains("'intranet' has id 33"), StoreError);
   }
-  {  // a writer opened before the file changed (a long-lived process): its import is refused too
+  {  // a writer opened with other categories than an import's: the write itself is refused too
     StoreWriter w(dir.path.string());
-    ScopedCategories scoped({def(33, "intranet")});
-    CHECK_THROWS_WITH_AS(import_text(w, "corp", Format::kCsv, "x.example,intranet\n", {}),
+    CHECK_THROWS_WITH_AS(import_text(w, "corp", Format::kCsv, "x.example,intranet\n", {}, *intranet33),
                          doctest::Contains("'intranet' has id 33"), StoreError);
   }
   {  // the id given to another slug
-    ScopedCategories scoped({def(32, "corp")});
-    CHECK_THROWS_WITH_AS(CategoryStore::open(dir.path.string()),
+    const auto corp32 = registry_of({def(32, "corp")});
+    CHECK_THROWS_WITH_AS(CategoryStore::open(dir.path.string(), {.registry = corp32.get()}),
                          doctest::Contains("id 32 is 'intranet' in the store but 'corp' in test:1"), StoreError);
   }
   {  // built-ins only: the store's category prints as #32, nothing is refused
     auto store = CategoryStore::open(dir.path.string());
     CategoryReader r(*store);
     REQUIRE(r.begin_batch());
-    CHECK(category_slugs(r.lookup_domain("wiki.corp.example").categories) == "#32");
+    CHECK(CategoryRegistry::builtins().slugs(r.lookup_domain("wiki.corp.example").categories) == "#32");
     r.end_batch();
   }
   {  // the old file plus a new category: accepted, both recorded
-    ScopedCategories scoped({def(32, "intranet"), def(33, "corp")});
-    StoreWriter w(dir.path.string());
-    import_text(w, "more", Format::kCsv, "hr.corp.example,corp\n", {});
-    auto store = CategoryStore::open(dir.path.string());
+    const auto more = registry_of({def(32, "intranet"), def(33, "corp")});
+    StoreWriter w(dir.path.string(), *more);
+    import_text(w, "more", Format::kCsv, "hr.corp.example,corp\n", {}, *more);
+    auto store = CategoryStore::open(dir.path.string(), {.registry = more.get()});
     TxnGuard txn(store->env(), MDB_RDONLY, "test");
     auto rows = read_category_table(txn.get());
     CHECK(std::count_if(rows.begin(), rows.end(), [](const StoredCategory& s) {

@@ -32,7 +32,7 @@ struct Parsed {
     for (const auto& i : set.domains()) {
       out += key_to_name(set.key(i));
       out += (i.flags & kFlagSubtree) ? " subtree " : (i.flags & kFlagExact) ? " exact " : " url-host ";
-      out += category_slugs(CategorySet(i.cats)) + "\n";
+      out += CategoryRegistry::builtins().slugs(CategorySet(i.cats)) + "\n";
     }
     return out;
   }
@@ -40,7 +40,7 @@ struct Parsed {
 
 CategorySet malware() {
   CategorySet s;
-  s.add(category_by_slug("malware")->id);
+  s.add(CategoryRegistry::builtins().by_slug("malware")->id);
   return s;
 }
 
@@ -183,14 +183,14 @@ TEST_CASE("ut1 directories, usage white, --category filter, and gzip input") {
   set.finalize();
   std::string keys;
   for (const auto& i : set.domains())
-    keys += key_to_name(set.key(i)) + ":" + category_slugs(CategorySet(i.cats)) + " ";
+    keys += key_to_name(set.key(i)) + ":" + CategoryRegistry::builtins().slugs(CategorySet(i.cats)) + " ";
   CHECK(keys == "1.2.3.4:violence _video-bagarre.com:violence example.com: good.fr:allowlist ");
   REQUIRE(set.urls().size() == 1);
   CHECK(set.key(set.urls()[0]) == "com.example/hate/page");
   CHECK(report.refused == 2);  // bad..x and the unknown directory
   CHECK(diag.str().find("agressif/domains:3: empty label") != std::string::npos);
 
-  opt.categories.add(category_by_slug("allowlist")->id);
+  opt.categories.add(CategoryRegistry::builtins().by_slug("allowlist")->id);
   EntrySet only;
   ImportReport r2;
   import_input(d.path.string(), opt, only, r2);

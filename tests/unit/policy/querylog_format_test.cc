@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cstring>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -129,7 +130,7 @@ TEST_CASE("querylog format: the documented line, field for field") {
   r.action = ql::QueryAction::blocked;
   const uint8_t v4[4] = {127, 0, 0, 1};
   ql::set_client_v4(r, v4);
-  r.categories = uint64_t{1} << sekisho::policy::category_by_slug("gambling")->id;
+  r.categories = uint64_t{1} << sekisho::policy::CategoryRegistry::builtins().by_slug("gambling")->id;
   r.rule = ql::RuleKind::category;
   r.upstream = 0;
   const auto name = wire({"www", "example", "com"});
@@ -283,7 +284,7 @@ TEST_CASE("querylog format: exact line for an IPv4 block, incident pinned") {
   r.action = ql::QueryAction::blocked;
   const uint8_t v4[4] = {127, 0, 0, 1};
   ql::set_client_v4(r, v4);
-  r.categories = uint64_t{1} << sekisho::policy::category_by_slug("malware")->id;
+  r.categories = uint64_t{1} << sekisho::policy::CategoryRegistry::builtins().by_slug("malware")->id;
   r.rule = ql::RuleKind::category;
   r.upstream = 255 - 1;
   ql::set_qname(r, wire({"www", "example", "com"}));
@@ -452,15 +453,14 @@ TEST_CASE("querylog format: kept stretches give the lines a fresh thread formats
     d.id = 40;
     d.slug = slug;
     d.name_en = d.name_ja = slug;
-    sekisho::policy::install_category_extensions({d});
+    return std::make_shared<const sekisho::policy::CategoryRegistry>(std::vector{d});
   };
-  define("first-name");
+  const auto first = define("first-name");
   std::string a;
-  ql::append_json_line(a, r, "acme");
-  define("second-name");
+  ql::append_json_line(a, r, "acme", *first);
+  const auto second = define("second-name");
   std::string b;
-  ql::append_json_line(b, r, "acme");
-  sekisho::policy::install_category_extensions({});
+  ql::append_json_line(b, r, "acme", *second);
   CHECK(a.find("\"categories\":[\"first-name\"]") != std::string::npos);
   CHECK(b.find("\"categories\":[\"second-name\"]") != std::string::npos);
 }

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -111,6 +112,45 @@ TEST_CASE("querylog writer: exact JSON lines in the day's file, directory create
   CHECK(c.records_processed == 2);
   CHECK(c.records_dropped_io == 0);
   CHECK(c.records_dropped_ring == 0);
+}
+
+TEST_CASE("querylog writer: a record names its categories with the registry of the generation that decided it") {
+  TempDir tmp;
+  const fs::path dir = tmp.path / "querylog";
+  ql::QueryLogWriter writer(options(dir, at("2026-11-25", 12)));
+  writer.set_tenant_names({"acme"}, {0});
+  auto registry = [](const char* slug) {
+    sekisho::policy::CategoryDefinition d;
+    d.id = 40;
+    d.slug = slug;
+    d.name_en = d.name_ja = slug;
+    d.group = sekisho::policy::CategoryGroup::kSecurity;
+    return std::make_shared<const sekisho::policy::CategoryRegistry>(std::vector{d});
+  };
+  // Generation 1 calls id 40 "c2"; a reload (generation 2) leaves it so; generation 3 renames
+  // it. The records of generations 1 and 2 still in the ring when 3 is published keep "c2".
+  writer.add_category_registry(1, registry("c2"));
+  writer.add_category_registry(2, registry("c2"));
+  writer.add_category_registry(3, registry("botnet"));
+  ql::QueryLogRing* ring = writer.add_ring();
+  writer.start();
+  std::vector<ql::QueryRecord> records;
+  for (uint32_t generation : {1u, 2u, 3u, 0u}) {
+    auto r = record(at("2026-11-25", 4), 0, 1, "www", ql::QueryAction::blocked);
+    r.categories = (uint64_t{1} << 40) | (uint64_t{1} << 3);  // the file's id and malware
+    r.rule = ql::RuleKind::category;
+    r.generation = generation;
+    records.push_back(r);
+  }
+  push_all(ring, records);
+  writer.stop();
+
+  const auto lines = read_lines(dir / "queries-2026-11-25.jsonl");
+  REQUIRE(lines.size() == 4);
+  CHECK(lines[0].find(R"("categories":["malware","c2"])") != std::string::npos);
+  CHECK(lines[1].find(R"("categories":["malware","c2"])") != std::string::npos);
+  CHECK(lines[2].find(R"("categories":["malware","botnet"])") != std::string::npos);
+  CHECK(lines[3].find(R"("categories":["malware","botnet"])") != std::string::npos);  // unknown: the newest
 }
 
 TEST_CASE("querylog writer: records go to the file of their own UTC date") {

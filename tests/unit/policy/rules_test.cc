@@ -293,7 +293,7 @@ TEST_CASE("decide: verdict text for categories and schedules, cut to the buffer 
   Verdict v;
   v.kind = VerdictKind::block;
   v.rule = RuleKind::category;
-  v.category = category_by_slug("gambling")->id;
+  v.category = CategoryRegistry::builtins().by_slug("gambling")->id;
   char text[128];
   CHECK(std::string(text, describe_verdict(v, "acme", text, sizeof text)) == "category=gambling tenant=acme");
   CompiledSchedule s;

@@ -1,0 +1,59 @@
+#include "config/schema.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace sekisho::config {
+
+std::optional<unsigned> parse_day(std::string_view text) {
+  for (unsigned d = 0; d < 7; ++d)
+    if (kDayNames[d] == text) return d;
+  return std::nullopt;
+}
+
+std::string not_a_day(std::string_view text) {
+  std::string list;
+  for (auto d : kDayNames) list += (list.empty() ? "" : " ") + std::string(d);
+  return "'" + std::string(text) + "' is not a day (" + list + ")";
+}
+
+bool parse_time_of_day(std::string_view text, uint16_t& minutes) {
+  if (text.size() != 5 || text[2] != ':') return false;
+  for (int i : {0, 1, 3, 4})
+    if (text[i] < '0' || text[i] > '9') return false;
+  const int h = (text[0] - '0') * 10 + (text[1] - '0');
+  const int m = (text[3] - '0') * 10 + (text[4] - '0');
+  if (m > 59 || h > 24 || (h == 24 && m != 0)) return false;
+  minutes = static_cast<uint16_t>(h * 60 + m);
+  return true;
+}
+
+std::string time_of_day_text(uint16_t minutes) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%02u:%02u", minutes / 60u, minutes % 60u);
+  return buf;
+}
+
+std::string not_a_time_of_day(std::string_view text) {
+  return "\"" + std::string(text) + "\" is not a time of day (HH:MM)";
+}
+
+std::string check_tenant_id(std::string_view value) {
+  const bool ok = std::all_of(value.begin(), value.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+  return ok ? std::string() : "'" + std::string(value) + "': use lower-case letters, digits, '-' and '_'";
+}
+
+std::string check_device_token(std::string_view value) {
+  const bool ok = value.size() >= 8 && value.size() <= 32 && std::all_of(value.begin(), value.end(), [](char c) {
+                    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+                  });
+  return ok ? std::string() : "a token is 8 to 32 characters of a-z and 0-9 (it becomes a DNS label)";
+}
+
+void apply_derived_defaults(TenantSettings& t) {
+  if (t.name.empty()) t.name = t.id;
+}
+
+}  // namespace sekisho::config

@@ -1,0 +1,278 @@
+// The one description of the configuration's vocabulary: the names of every enum the files
+// spell out, days and times of day, and the fields of a tenant, a device, a policy and a
+// schedule entry (key, type, range, whether required, how the YAML writer treats it; defaults
+// are the initialisers in settings.h). Three readers and writers walk these descriptions:
+// the YAML reader (config/yaml/tenants.cc), the YAML writer (config/yaml/write.cc) and the
+// admin API's JSON body reader and writer (admin/api/json_body.cc), so a field is read,
+// checked and written the same way in all of them. Knows no YAML and no JSON.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include "config/settings.h"
+
+namespace sekisho::config {
+
+// ---- enum ↔ name ---------------------------------------------------------------------------
+
+template <class E>
+struct EnumName {
+  E value;
+  std::string_view name;
+};
+
+// Specialised per enum: `names` in the order messages list them, `what` one of them is called.
+template <class E>
+struct EnumNames;
+
+template <>
+struct EnumNames<BlockAction> {
+  static constexpr std::string_view what = "an action";
+  static constexpr EnumName<BlockAction> names[] = {{BlockAction::blockpage, "blockpage"},
+                                                    {BlockAction::nxdomain, "nxdomain"},
+                                                    {BlockAction::nodata, "nodata"},
+                                                    {BlockAction::refused, "refused"}};
+};
+
+template <>
+struct EnumNames<LogMode> {
+  static constexpr std::string_view what = "a log mode";
+  static constexpr EnumName<LogMode> names[] = {
+      {LogMode::full, "full"}, {LogMode::anonymized, "anonymized"}, {LogMode::none, "none"}};
+};
+
+template <>
+struct EnumNames<UpstreamTransport> {
+  static constexpr std::string_view what = "a transport";
+  static constexpr EnumName<UpstreamTransport> names[] = {{UpstreamTransport::udp, "udp"},
+                                                          {UpstreamTransport::tcp, "tcp"}};
+};
+
+template <>
+struct EnumNames<AdminRole> {
+  static constexpr std::string_view what = "a role";
+  static constexpr EnumName<AdminRole> names[] = {{AdminRole::operator_role, "operator"},
+                                                  {AdminRole::tenant_admin, "tenant-admin"}};
+};
+
+template <class E>
+constexpr std::string_view name_of(E value) {
+  for (const auto& n : EnumNames<E>::names)
+    if (n.value == value) return n.name;
+  return {};
+}
+
+template <class E>
+constexpr std::optional<E> parse_enum(std::string_view text) {
+  for (const auto& n : EnumNames<E>::names)
+    if (n.name == text) return n.value;
+  return std::nullopt;
+}
+
+// "blockpage | nxdomain | nodata | refused"
+template <class E>
+std::string enum_choices() {
+  std::string out;
+  for (const auto& n : EnumNames<E>::names) out += (out.empty() ? "" : " | ") + std::string(n.name);
+  return out;
+}
+
+// "'drop' is not an action (blockpage | nxdomain | nodata | refused)"
+template <class E>
+std::string not_an_enum_value(std::string_view text) {
+  return "'" + std::string(text) + "' is not " + std::string(EnumNames<E>::what) + " (" + enum_choices<E>() + ")";
+}
+
+// ---- days and times of day -----------------------------------------------------------------
+
+// Bit i of ScheduleSettings::days is kDayNames[i].
+inline constexpr std::string_view kDayNames[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+inline constexpr uint8_t kEveryDay = 0x7f;
+std::optional<unsigned> parse_day(std::string_view text);  // the bit, or nothing
+std::string not_a_day(std::string_view text);              // "'x' is not a day (mon tue … sun)"
+
+// "09:00" → 540; "24:00" is allowed as the end of the day.
+bool parse_time_of_day(std::string_view text, uint16_t& minutes);
+std::string time_of_day_text(uint16_t minutes);            // 540 → "09:00"
+std::string not_a_time_of_day(std::string_view text);      // "\"x\" is not a time of day (HH:MM)"
+
+// ---- values with rules of their own --------------------------------------------------------
+
+// Each returns "" when `value` is fine, else the message.
+std::string check_tenant_id(std::string_view value);     // a-z 0-9 '-' '_' (it names a file)
+std::string check_device_token(std::string_view value);  // 8–32 of a-z 0-9 (it becomes a DNS label)
+
+// Defaults that depend on another field: a tenant's name is its id unless given.
+void apply_derived_defaults(TenantSettings& t);
+
+// ---- field descriptions --------------------------------------------------------------------
+
+namespace schema {
+
+// How the YAML writer treats a field (readers never write a default back).
+enum class Write : uint8_t { always, unless_default };
+
+// A string. `required`: the message when it is missing or empty; `check`: its rule (see
+// above); `mark`: where the reader records the value's position (else the item's).
+template <class S>
+struct Text {
+  std::string_view key;
+  std::string S::*member;
+  Write write = Write::unless_default;
+  std::string_view required = {};
+  std::string (*check)(std::string_view) = nullptr;
+  SourceMark S::*mark = nullptr;
+};
+
+// A list of strings (YAML also takes a lone string as a list of one); `marks`: each item's
+// position.
+template <class S>
+struct Texts {
+  std::string_view key;
+  std::vector<std::string> S::*member;
+  std::string_view required = {};  // the message when the list is empty
+  std::vector<SourceMark> S::*marks = nullptr;
+};
+
+// Domain-name patterns (allow and deny lists); checked by the compile step.
+template <class S>
+struct Patterns {
+  std::string_view key;
+  std::vector<ListEntrySettings> S::*member;
+};
+
+// IP networks in CIDR form; each is parsed by the reader that meets it first.
+template <class S>
+struct Networks {
+  std::string_view key;
+  std::vector<NetworkSettings> S::*member;
+};
+
+template <class S>
+struct Flag {
+  std::string_view key;
+  bool S::*member;
+};
+
+template <class S, class Int>
+struct Number {
+  std::string_view key;
+  Int S::*member;
+  uint64_t min;
+  uint64_t max;
+};
+
+// One of an enum's names (EnumNames<E>).
+template <class S, class E>
+struct Choice {
+  std::string_view key;
+  E S::*member;
+  Write write = Write::unless_default;
+};
+
+// "HH:MM", written always (a window reads better whole).
+template <class S>
+struct Time {
+  std::string_view key;
+  uint16_t S::*member;
+};
+
+// A list of day names, bits of kDayNames.
+template <class S>
+struct Days {
+  std::string_view key;
+  uint8_t S::*member;
+};
+
+// A list of mappings, each described by Fields<Item>; `what` names the list in messages.
+template <class S, class Item>
+struct Items {
+  std::string_view key;
+  std::vector<Item> S::*member;
+  std::string_view what;
+};
+
+// Fields<S>::all: S's fields in the order they are written and listed in messages.
+template <class S>
+struct Fields;
+
+template <>
+struct Fields<ScheduleSettings> {
+  using S = ScheduleSettings;
+  static constexpr auto all = std::tuple{
+      Texts<S>{"block", &S::block, "a schedule entry needs at least one category to block"},
+      Days<S>{"days", &S::days},
+      Time<S>{"from", &S::from_minute},
+      Time<S>{"to", &S::to_minute},
+      Text<S>{"timezone", &S::timezone, Write::always, {}, nullptr, &S::timezone_mark},
+  };
+};
+
+template <>
+struct Fields<PolicySettings> {
+  using S = PolicySettings;
+  static constexpr auto all = std::tuple{
+      Texts<S>{"block", &S::block, {}, &S::block_marks},
+      Patterns<S>{"allow", &S::allow},
+      Patterns<S>{"deny", &S::deny},
+      Items<S, ScheduleSettings>{"schedule", &S::schedule, "schedule entries"},
+      Flag<S>{"safe_search", &S::safe_search},
+      Choice<S, BlockAction>{"action", &S::action, Write::always},
+      Choice<S, LogMode>{"log", &S::log},
+      Flag<S>{"deep_inspection", &S::deep_inspection},
+  };
+};
+
+template <>
+struct Fields<DeviceSettings> {
+  using S = DeviceSettings;
+  static constexpr auto all = std::tuple{
+      Text<S>{"name", &S::name, Write::always, "every device needs a name"},
+      Text<S>{"token", &S::token, Write::always, "every device needs a token (`sekisho device add` generates one)",
+              check_device_token},
+  };
+};
+
+template <>
+struct Fields<TenantSettings> {
+  using S = TenantSettings;
+  static constexpr auto all = std::tuple{
+      Text<S>{"id", &S::id, Write::always, "every tenant needs an id", check_tenant_id},
+      Text<S>{"name", &S::name, Write::always},
+      Text<S>{"contact", &S::contact},
+      Networks<S>{"networks", &S::networks},
+      Text<S>{"policy", &S::policy, Write::always, "every tenant needs a policy", nullptr, &S::policy_mark},
+      Number<S, uint32_t>{"max_devices", &S::max_devices, 0, 100000000},
+      Items<S, DeviceSettings>{"devices", &S::devices, "devices"},
+  };
+};
+
+// Calls f(field) for each field of S, in order.
+template <class S, class F>
+constexpr void for_each_field(F&& f) {
+  std::apply([&](const auto&... field) { (f(field), ...); }, Fields<S>::all);
+}
+
+// S's keys, in order: what an unknown key's message lists.
+template <class S>
+constexpr auto keys() {
+  return std::apply([](const auto&... field) { return std::array<std::string_view, sizeof...(field)>{field.key...}; },
+                    Fields<S>::all);
+}
+
+// A default-constructed S: the defaults a `Write::unless_default` field is compared with.
+template <class S>
+const S& defaults() {
+  static const S d{};
+  return d;
+}
+
+}  // namespace schema
+}  // namespace sekisho::config

@@ -1,0 +1,28 @@
+// A categories file: the categories a deployment adds to the built-ins (config key
+// `categories_file`, `sekisho db --categories FILE`), read into plain definitions.
+//
+// YAML (.yaml/.yml):                        CSV (.csv; optional header line, # comments):
+//   categories:                               id,slug,group,en,ja
+//     - id: 32                                32,intranet,content,Intranet,社内サイト
+//       slug: intranet
+//       group: content        # security | content
+//       en: Intranet
+//       ja: 社内サイト
+//
+// Ids are written in the file (32–63) rather than assigned, so editing or reordering the file
+// cannot move a category to another bit; the store keeps the ids it has seen and refuses a
+// registry that renumbers them (policy/store/category_table.h). Every problem is reported
+// (config/categories.h's CategoryChecker), with file:line.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "config/categories.h"
+
+namespace sekisho::config {
+
+// The file's definitions that passed every check; each problem is appended to `errors`.
+std::vector<CategoryDefinition> read_category_file(const std::string& path, std::vector<ConfigError>& errors);
+
+}  // namespace sekisho::config

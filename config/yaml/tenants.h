@@ -1,0 +1,18 @@
+// Tenants and policies as YAML, read through the field descriptions of config/schema.h: the
+// main file's `tenants` and `policies` and every tenants.d file's.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "config/yaml/reader.h"
+
+namespace sekisho::config {
+
+// `tenants:` — a list of tenant mappings.
+void read_tenants(Reader& r, const YAML::Node& node, std::vector<TenantSettings>& out);
+// `policies:` — a mapping of policy name to policy; a name defined twice is an error.
+void read_policies(Reader& r, const YAML::Node& node, std::map<std::string, PolicySettings>& out);
+
+}  // namespace sekisho::config

@@ -1,0 +1,92 @@
+// A tenants.d file that uses every field, and field-by-field equality of tenants and policies,
+// as the readers and writers must keep them (marks and the compiled form aside).
+#pragma once
+
+#include <doctest/doctest.h>
+
+#include "config/settings.h"
+#include "config/yaml/write.h"
+
+namespace sekisho::test {
+
+// A tenant exercising every field the file can hold, with values the loader would not default to.
+inline config::TenantFileContent rich_tenant_file() {
+  config::TenantFileContent c;
+  auto& t = c.tenant;
+  t.id = "acme";
+  t.name = "ACME 株式会社";
+  t.contact = "情報システム部: ext. 1234 \"help\"";
+  for (const char* text : {"10.1.0.0/16", "2001:db8:1::/48"}) {
+    config::NetworkSettings n;
+    n.text = text;
+    t.networks.push_back(n);
+  }
+  t.policy = "office";
+  t.max_devices = 5;
+  t.devices = {{"taro-iphone", "k7q2m9x4p8", {}}, {"null", "00000000", {}}};  // "null" and all-digit must stay strings
+  config::PolicySettings p;
+  p.name = "office";
+  p.block = {"adult", "gambling"};
+  p.allow = {{"intranet.acme.example", {}}, {"*.partner.example", {}}};
+  p.deny = {{"badsite.example", {}}};
+  config::ScheduleSettings s;
+  s.block = {"social"};
+  s.days = 0x1f;
+  s.from_minute = 9 * 60;
+  s.to_minute = 24 * 60;
+  s.timezone = "Asia/Tokyo";
+  p.schedule.push_back(s);
+  config::ScheduleSettings night;
+  night.block = {"games"};
+  night.from_minute = 22 * 60 + 30;
+  night.to_minute = 6 * 60;
+  p.schedule.push_back(night);
+  p.safe_search = true;
+  p.action = config::BlockAction::nxdomain;
+  p.log = config::LogMode::anonymized;
+  p.deep_inspection = true;
+  c.policies.push_back(p);
+  config::PolicySettings plain;
+  plain.name = "kids";
+  plain.action = config::BlockAction::refused;
+  c.policies.push_back(plain);
+  return c;
+}
+
+inline void check_same_tenant(const config::TenantSettings& a, const config::TenantSettings& b) {
+  CHECK(a.id == b.id);
+  CHECK(a.name == b.name);
+  CHECK(a.contact == b.contact);
+  REQUIRE(a.networks.size() == b.networks.size());
+  for (size_t i = 0; i < a.networks.size(); ++i) CHECK(a.networks[i].text == b.networks[i].text);
+  CHECK(a.policy == b.policy);
+  CHECK(a.max_devices == b.max_devices);
+  REQUIRE(a.devices.size() == b.devices.size());
+  for (size_t i = 0; i < a.devices.size(); ++i) {
+    CHECK(a.devices[i].name == b.devices[i].name);
+    CHECK(a.devices[i].token == b.devices[i].token);
+  }
+}
+
+inline void check_same_policy(const config::PolicySettings& a, const config::PolicySettings& b) {
+  CHECK(a.name == b.name);
+  CHECK(a.block == b.block);
+  REQUIRE(a.allow.size() == b.allow.size());
+  for (size_t i = 0; i < a.allow.size(); ++i) CHECK(a.allow[i].pattern == b.allow[i].pattern);
+  REQUIRE(a.deny.size() == b.deny.size());
+  for (size_t i = 0; i < a.deny.size(); ++i) CHECK(a.deny[i].pattern == b.deny[i].pattern);
+  REQUIRE(a.schedule.size() == b.schedule.size());
+  for (size_t i = 0; i < a.schedule.size(); ++i) {
+    CHECK(a.schedule[i].block == b.schedule[i].block);
+    CHECK(a.schedule[i].days == b.schedule[i].days);
+    CHECK(a.schedule[i].from_minute == b.schedule[i].from_minute);
+    CHECK(a.schedule[i].to_minute == b.schedule[i].to_minute);
+    CHECK(a.schedule[i].timezone == b.schedule[i].timezone);
+  }
+  CHECK(a.safe_search == b.safe_search);
+  CHECK(a.action == b.action);
+  CHECK(a.log == b.log);
+  CHECK(a.deep_inspection == b.deep_inspection);
+}
+
+}  // namespace sekisho::test
