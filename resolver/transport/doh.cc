@@ -5,8 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/base64url.h"
 #include "dns/wire.h"
-#include "net/http/base64url.h"
 #include "resolver/pipeline.h"
 #include "resolver/worker.h"
 
@@ -111,7 +111,7 @@ void handle_doh(Worker& w, std::shared_ptr<net::http::Exchange> ex) {
   if (req.method == "GET") {
     const std::string_view param = req.query_param("dns");
     if (param.empty()) return reject(w, *ex, 400, "missing dns parameter");
-    if (!net::http::base64url_decode(param, decoded))
+    if (!base::base64url_decode(param, decoded))
       return reject(w, *ex, 400, "dns parameter is not base64url without padding");
     msg = {reinterpret_cast<const uint8_t*>(decoded.data()), decoded.size()};
   } else {
