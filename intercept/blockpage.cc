@@ -4,6 +4,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/text.h"
 #include "intercept/templates.h"
 #include "policy/querylog/format.h"
 #include "policy/store/categories.h"
@@ -122,22 +123,6 @@ Lang pick_language(std::string_view accept_language, std::string_view lang_param
   return best;
 }
 
-std::string html_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 BlockFacts facts_from_verdict(const policy::Verdict& v, const policy::Tenant& tenant, std::string_view name) {
   BlockFacts f;
   f.name = std::string(name);
@@ -188,7 +173,7 @@ std::string render(std::string_view tmpl, const BlockFacts& f, Lang lang) {
       break;
     }
     out.append(tmpl.substr(pos, open - pos));
-    out += html_escape(value(trim(tmpl.substr(open + 2, close - open - 2))));
+    out += base::escape_markup(value(trim(tmpl.substr(open + 2, close - open - 2))));
     pos = close + 2;
   }
   return out;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/openssl_util.h"
+#include "base/text.h"
 #include "certs/x509_build.h"
 
 namespace sekisho::profiles {
@@ -19,20 +20,6 @@ namespace {
 // duplicated on re-issue.
 constexpr unsigned char kNamespace[16] = {0x6f, 0x1b, 0x2c, 0x9e, 0x5d, 0x4a, 0x4e, 0x8b,
                                           0x9a, 0x3f, 0x2c, 0x7d, 0x1e, 0x0b, 0x8a, 0x61};
-
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 std::string base64_lines(const std::string& bytes) {
   std::string encoded(4 * ((bytes.size() + 2) / 3) + 1, '\0');
@@ -67,7 +54,7 @@ class Dict {
  public:
   explicit Dict(int indent) : pad_(static_cast<size_t>(indent), '\t') {}
   Dict& string(const char* key, const std::string& value) {
-    return raw(key, "<string>" + xml_escape(value) + "</string>");
+    return raw(key, "<string>" + base::escape_markup(value) + "</string>");
   }
   Dict& integer(const char* key, int value) { return raw(key, "<integer>" + std::to_string(value) + "</integer>"); }
   Dict& boolean(const char* key, bool value) { return raw(key, value ? "<true/>" : "<false/>"); }
@@ -94,12 +81,11 @@ std::string name_uuid(const std::string& name) {
   EVP_Digest(input.data(), input.size(), digest, &length, EVP_sha1(), nullptr);
   digest[6] = static_cast<unsigned char>((digest[6] & 0x0f) | 0x50);  // version 5
   digest[8] = static_cast<unsigned char>((digest[8] & 0x3f) | 0x80);  // RFC 4122 variant
-  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (int i = 0; i < 16; ++i) {
     if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
+    out += base::kHexUpper[digest[i] >> 4];
+    out += base::kHexUpper[digest[i] & 15];
   }
   return out;
 }
