@@ -14,6 +14,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "base/atomic_file.h"
+
 namespace sekisho::certs {
 
 PkeyPtr make_ec_key() {
@@ -98,25 +100,14 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-namespace {
-void write_all(int fd, std::string_view data, const std::string& path) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw CertError(path + ": write failed: " + std::strerror(errno));
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  if (::fsync(fd) != 0) throw CertError(path + ": fsync failed: " + std::strerror(errno));
-}
-}  // namespace
-
 void write_new_file(const std::string& path, std::string_view data, unsigned mode) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) throw CertError(path + ": cannot create: " + std::strerror(errno));
   try {
     // The umask may have narrowed the mode; a key must be exactly 0600, a certificate 0644.
     if (::fchmod(fd, mode) != 0) throw CertError(path + ": chmod failed: " + std::strerror(errno));
-    write_all(fd, data, path);
+    if (!base::write_all(fd, data)) throw CertError(path + ": write failed: " + std::strerror(errno));
+    if (::fsync(fd) != 0) throw CertError(path + ": fsync failed: " + std::strerror(errno));
   } catch (...) {
     ::close(fd);
     ::unlink(path.c_str());
@@ -126,20 +117,9 @@ void write_new_file(const std::string& path, std::string_view data, unsigned mod
 }
 
 void replace_file(const std::string& path, std::string_view data, unsigned mode) {
-  std::string tmp = path + ".tmpXXXXXX";
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0) throw CertError(path + ": cannot create a temporary file: " + std::strerror(errno));
-  try {
-    if (::fchmod(fd, mode) != 0) throw CertError(tmp + ": chmod failed: " + std::strerror(errno));
-    write_all(fd, data, tmp);
-    ::close(fd);
-    fd = -1;
-    if (::rename(tmp.c_str(), path.c_str()) != 0) throw CertError(path + ": rename failed: " + std::strerror(errno));
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
+  base::AtomicWrite how;
+  how.mode = static_cast<mode_t>(mode);
+  if (std::string error = base::write_file_atomically(path, data, how); !error.empty()) throw CertError(error);
 }
 
 }  // namespace sekisho::certs

@@ -36,8 +36,9 @@ std::string read_file(const std::string& path);
 // Throws CertError naming the path (EEXIST included).
 void write_new_file(const std::string& path, std::string_view data, unsigned mode);
 
-// Writes `path` atomically (temporary file with `mode` in the same directory, then rename):
-// readers see the old content or the new one, never half a file.
+// Writes `path` atomically with exactly `mode` (base::write_file_atomically: temporary file in the
+// same directory, fsync, rename, directory fsync): readers see the old content or the new one,
+// never half a file. Throws CertError with base's message (which names the file).
 void replace_file(const std::string& path, std::string_view data, unsigned mode);
 
 }  // namespace sekisho::certs
