@@ -1,5 +1,6 @@
 #include "certs/leaf_minter.h"
 
+#include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 

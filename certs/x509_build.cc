@@ -18,8 +18,8 @@
 
 namespace sekisho::certs {
 
-PkeyPtr make_ec_key() {
-  PkeyPtr key(EVP_EC_gen("P-256"));
+base::PkeyPtr make_ec_key() {
+  base::PkeyPtr key(EVP_EC_gen("P-256"));
   if (!key) fail("generating a P-256 key");
   return key;
 }
@@ -57,7 +57,7 @@ std::string bio_text(BIO* bio) {
 }  // namespace
 
 std::string to_pem(X509* cert) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
+  base::BioPtr bio(BIO_new(BIO_s_mem()));
   if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) fail("encoding a certificate as PEM");
   return bio_text(bio.get());
 }
@@ -72,22 +72,22 @@ std::string to_der(X509* cert) {
 }
 
 std::string key_to_pem(EVP_PKEY* key) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
+  base::BioPtr bio(BIO_new(BIO_s_mem()));
   if (!bio || PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1)
     fail("encoding a private key as PEM");
   return bio_text(bio.get());
 }
 
-X509Ptr cert_from_pem(std::string_view pem, const std::string& context) {
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+base::X509Ptr cert_from_pem(std::string_view pem, const std::string& context) {
+  base::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  base::X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
   if (!cert) fail(context + ": no PEM certificate");
   return cert;
 }
 
-PkeyPtr key_from_pem(std::string_view pem, const std::string& context) {
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  PkeyPtr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+base::PkeyPtr key_from_pem(std::string_view pem, const std::string& context) {
+  base::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  base::PkeyPtr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
   if (!key) fail(context + ": no PEM private key");
   return key;
 }

@@ -1,6 +1,5 @@
 #include "admin/api/token.h"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 
 #include <stdexcept>
@@ -13,20 +12,6 @@ std::string new_token() {
   unsigned char bytes[32];
   if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("no random bytes available for a token");
   return "sk_" + base::base64url_encode(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
-}
-
-std::string sha256_hex(std::string_view text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), digest, &len, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned i = 0; i < len; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {

@@ -1,6 +1,7 @@
 #include "admin/profiles/apple_profile.h"
 
 #include <openssl/cms.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -142,8 +143,8 @@ std::string apple_profile_xml(const AppleProfileInput& in) {
 std::string sign_profile(const std::string& data, const std::string& cert_pem_file, const std::string& key_pem_file) {
   using certs::fail;
   const std::string cert_pem = certs::read_file(cert_pem_file);
-  certs::X509Ptr cert = certs::cert_from_pem(cert_pem, cert_pem_file);
-  certs::PkeyPtr key = certs::key_from_pem(certs::read_file(key_pem_file), key_pem_file);
+  base::X509Ptr cert = certs::cert_from_pem(cert_pem, cert_pem_file);
+  base::PkeyPtr key = certs::key_from_pem(certs::read_file(key_pem_file), key_pem_file);
   if (X509_check_private_key(cert.get(), key.get()) != 1)
     fail(key_pem_file + ": the key does not belong to the certificate in " + cert_pem_file);
 
@@ -153,7 +154,7 @@ std::string sign_profile(const std::string& data, const std::string& cert_pem_fi
     void operator()(STACK_OF(X509)* s) const { sk_X509_pop_free(s, X509_free); }
   };
   std::unique_ptr<STACK_OF(X509), StackFree> chain(sk_X509_new_null());
-  certs::BioPtr pem(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())));
+  base::BioPtr pem(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())));
   if (!chain || !pem) fail("out of memory");
   for (bool first = true;; first = false) {
     X509* c = PEM_read_bio_X509(pem.get(), nullptr, nullptr, nullptr);
@@ -163,11 +164,11 @@ std::string sign_profile(const std::string& data, const std::string& cert_pem_fi
   }
   ERR_clear_error();  // the loop ends on "no start line"
 
-  certs::BioPtr in(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+  base::BioPtr in(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
   // CMS_BINARY: the plist is signed byte for byte, with no MIME line-ending canonicalisation.
   CMS_ContentInfo* cms = CMS_sign(cert.get(), key.get(), chain.get(), in.get(), CMS_BINARY);
   if (!cms) fail("signing the profile with " + cert_pem_file);
-  certs::BioPtr out(BIO_new(BIO_s_mem()));
+  base::BioPtr out(BIO_new(BIO_s_mem()));
   const int ok = i2d_CMS_bio(out.get(), cms);
   CMS_ContentInfo_free(cms);
   if (ok != 1) fail("encoding the signed profile");
