@@ -9,6 +9,7 @@
 
 #include "certs/ca.h"
 #include "base/log.h"
+#include "base/reload_notice.h"
 
 namespace sekisho::intercept {
 namespace {
@@ -180,18 +181,17 @@ void App::handle(std::shared_ptr<net::http::Exchange> exchange) {
 }
 
 void App::reload() {
-  sd_notify(0, "RELOADING=1");
+  base::ReloadNotice notice;
   auto c = policy::load_configuration(config_path_);
   if (!c.ok()) {
     for (const auto& e : c.errors) log::error("config", e.to_string());
     log::error("intercept", "reload failed; previous configuration in use", {{"errors", c.errors.size()}});
-    sd_notify(0, "READY=1\nSTATUS=reload failed; previous configuration in use");
     return;
   }
   log::set_level(c.settings.log_level);
   apply(c);
   log::info("intercept", "configuration reloaded", {{"tenants", c.policies->tenants.size()}});
-  sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
+  notice.succeeded();
 }
 
 void App::shutdown() {

@@ -1,0 +1,25 @@
+// A configuration reload as systemd sees it (sd_notify(3); both units are Type=notify): one
+// sequence for sekishod and sekisho-intercept, so that `systemctl reload` and the tests that
+// watch the notify socket read the same words from both.
+#pragma once
+
+namespace sekisho::base {
+
+// Sends RELOADING=1 when made. succeeded() sends READY=1 with "STATUS=configuration reloaded";
+// a reload that ends any other way (an invalid configuration, an exception) sends READY=1 with
+// "STATUS=reload failed; previous configuration in use" when the notice goes out of scope, so
+// the service never stays "reloading". Outside systemd (no NOTIFY_SOCKET) nothing is sent.
+class ReloadNotice {
+ public:
+  ReloadNotice();
+  ~ReloadNotice();
+  ReloadNotice(const ReloadNotice&) = delete;
+  ReloadNotice& operator=(const ReloadNotice&) = delete;
+
+  void succeeded();
+
+ private:
+  bool done_ = false;
+};
+
+}  // namespace sekisho::base
