@@ -2,7 +2,7 @@
 
 #include "admin/api/service.h"
 #include "base/log.h"
-#include "base/reload_notice.h"
+#include "base/systemd.h"
 #include "config/yaml/load.h"
 
 namespace sekisho::daemon {

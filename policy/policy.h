@@ -72,6 +72,8 @@ struct PolicySnapshot {
     auto it = devices_by_token.find(token);
     return it == devices_by_token.end() ? nullptr : &it->second;
   }
+  // The tenants' ids in index order (what the query log and the block-page templates key on).
+  std::vector<std::string> tenant_ids() const;
 };
 
 // Compiles; appends every problem to `errors` (file:line from the settings' marks).

@@ -13,16 +13,13 @@
 
 #include "base/atomic_file.h"
 #include "base/log.h"
+#include "base/systemd.h"
 #include "policy/querylog/format.h"
 
 namespace sekisho::admin {
 
 std::string daily_stats_directory(const std::string& querylog_directory) {
-  if (const char* state = std::getenv("STATE_DIRECTORY"); state && *state) {
-    // systemd may list several directories separated by ':'; ours is the first.
-    std::string first(state);
-    return first.substr(0, first.find(':')) + "/stats";
-  }
+  if (std::string state = base::state_directory("stats"); !state.empty()) return state;
   return querylog_directory.empty() ? std::string() : querylog_directory + "/stats";
 }
 

@@ -8,7 +8,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "base/reload_notice.h"
+#include "base/systemd.h"
 #include "tests/unit/temp_dir.h"
 
 using sekisho::base::ReloadNotice;
@@ -44,7 +44,7 @@ struct NotifySocket {
 
 }  // namespace
 
-TEST_SUITE("base.reload_notice") {
+TEST_SUITE("base.systemd.reload") {
 
 TEST_CASE("a reload that succeeds: RELOADING=1, then READY=1 saying so, once") {
   NotifySocket s;
@@ -69,6 +69,22 @@ TEST_CASE("a reload that ends without success, returning or throwing, reports th
   }
   CHECK(s.next() == "RELOADING=1");
   CHECK(s.next() == "READY=1\nSTATUS=reload failed; previous configuration in use");
+}
+
+}
+
+TEST_SUITE("base.systemd") {
+
+TEST_CASE("state_directory: the first of systemd's directories, or nothing outside systemd") {
+  ::unsetenv("STATE_DIRECTORY");
+  CHECK(sekisho::base::state_directory("stats") == "");
+  ::setenv("STATE_DIRECTORY", "", 1);
+  CHECK(sekisho::base::state_directory("stats") == "");
+  ::setenv("STATE_DIRECTORY", "/var/lib/sekisho", 1);
+  CHECK(sekisho::base::state_directory("querylog") == "/var/lib/sekisho/querylog");
+  ::setenv("STATE_DIRECTORY", "/var/lib/sekisho:/var/lib/other", 1);
+  CHECK(sekisho::base::state_directory("certs") == "/var/lib/sekisho/certs");
+  ::unsetenv("STATE_DIRECTORY");
 }
 
 }
