@@ -11,10 +11,8 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
-#include "base/atomic_file.h"
+#include "base/file.h"
 
 namespace sekisho::certs {
 
@@ -93,11 +91,9 @@ base::PkeyPtr key_from_pem(std::string_view pem, const std::string& context) {
 }
 
 std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw CertError(path + ": cannot open: " + std::strerror(errno));
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  std::optional<std::string> text = base::read_file(path);
+  if (!text) throw CertError(path + ": cannot open: " + std::strerror(errno));
+  return std::move(*text);
 }
 
 void write_new_file(const std::string& path, std::string_view data, unsigned mode) {

@@ -2,8 +2,8 @@
 
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 
+#include "base/file.h"
 #include "base/text.h"
 #include "intercept/templates.h"
 #include "policy/querylog/format.h"
@@ -82,16 +82,6 @@ std::string rule_sentence(const BlockFacts& f, Lang lang) {
       return ja ? "カテゴリ「" + cat + "」はポリシーでブロックされています"
                 : "The category \u201c" + cat + "\u201d is blocked by the policy";
   }
-}
-
-std::string read_whole(const std::string& path, bool& ok) {
-  std::ifstream in(path, std::ios::binary);
-  ok = static_cast<bool>(in);
-  if (!ok) return {};
-  std::stringstream s;
-  s << in.rdbuf();
-  ok = !in.bad();
-  return s.str();
 }
 
 }  // namespace
@@ -193,13 +183,12 @@ std::shared_ptr<const Templates> Templates::load(const std::string& template_dir
       const std::string path = template_dir + "/" + key + ".html";
       std::ifstream probe(path);
       if (!probe) continue;  // no override for this tenant and language
-      bool ok = false;
-      std::string text = read_whole(path, ok);
-      if (!ok || text.empty()) {
+      std::optional<std::string> text = base::read_file(path);
+      if (!text || text->empty()) {
         warnings.push_back(path + ": cannot read the block-page template; using the built-in one");
         continue;
       }
-      t->overrides_.emplace(key, std::move(text));
+      t->overrides_.emplace(key, std::move(*text));
     }
   }
   return t;

@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "base/atomic_file.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "base/systemd.h"
 #include "policy/querylog/format.h"

@@ -14,7 +14,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "base/atomic_file.h"
+#include "base/file.h"
 #include "base/text.h"
 #include "policy/configuration.h"
 

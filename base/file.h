@@ -1,6 +1,7 @@
-// Files replaced as a whole: a reader, or the machine after a crash, sees the old content or the
-// new one, never a torn file. Used for everything sekisho rewrites in place: tenants.d files
-// (CLI and admin API), daily statistics, minted leaf certificates and exported profiles.
+// Whole files: read in one call, and replaced as a whole, so that a reader, or the machine after
+// a crash, sees the old content or the new one, never a torn file. The atomic write is used for
+// everything sekisho rewrites in place: tenants.d files (CLI and admin API), daily statistics,
+// minted leaf certificates and exported profiles.
 #pragma once
 
 #include <sys/types.h>
@@ -27,6 +28,10 @@ struct AtomicWrite {
 // Returns "" on success, else what failed, naming the file and the system's reason; a temporary
 // file is never left behind.
 std::string write_file_atomically(const std::string& path, std::string_view bytes, const AtomicWrite& how = {});
+
+// The file's bytes; nullopt when it cannot be opened or read, with errno saying why (ENOENT:
+// there is no such file).
+std::optional<std::string> read_file(const std::string& path);
 
 // write(2) until every byte is written, retrying on EINTR. False (errno set) on failure.
 bool write_all(int fd, std::string_view bytes);

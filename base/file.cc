@@ -1,4 +1,4 @@
-#include "base/atomic_file.h"
+#include "base/file.h"
 
 #include <fcntl.h>
 #include <sys/random.h>
@@ -33,6 +33,29 @@ std::string temporary_name(const std::string& path) {
 }
 
 }  // namespace
+
+std::optional<std::string> read_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  std::string out;
+  struct stat st {};
+  if (::fstat(fd, &st) == 0 && st.st_size > 0) out.reserve(static_cast<size_t>(st.st_size));
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      errno = err;
+      return std::nullopt;
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
 
 bool write_all(int fd, std::string_view bytes) {
   while (!bytes.empty()) {

@@ -3,12 +3,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
 
-#include "base/atomic_file.h"
+#include "base/file.h"
 #include "tests/unit/temp_dir.h"
 
 using namespace sekisho::base;
@@ -45,7 +46,7 @@ struct Umask {
 
 }  // namespace
 
-TEST_SUITE("base.atomic_file") {
+TEST_SUITE("base.file.atomic") {
 
 TEST_CASE("write_file_atomically creates, then replaces, leaving no temporary file") {
   TempDir tmp;
@@ -111,6 +112,26 @@ TEST_CASE("write_all writes everything") {
   ::close(fd);
   CHECK(fs::file_size(file) == (1u << 20));
   CHECK_FALSE(write_all(-1, "x"));
+}
+
+}
+
+TEST_SUITE("base.file") {
+
+TEST_CASE("read_file: the whole file, or nullopt with errno") {
+  TempDir tmp;
+  const fs::path file = tmp.path / "f";
+  REQUIRE(write_file_atomically(file.string(), std::string(200000, 'r') + "end") == "");
+  const auto text = read_file(file.string());
+  REQUIRE(text);
+  CHECK(*text == std::string(200000, 'r') + "end");
+  REQUIRE(write_file_atomically(file.string(), "") == "");
+  CHECK(read_file(file.string()) == std::string());
+  errno = 0;
+  CHECK_FALSE(read_file((tmp.path / "missing").string()));
+  CHECK(errno == ENOENT);
+  CHECK_FALSE(read_file(tmp.path.string()));  // a directory opens but does not read
+  CHECK(errno == EISDIR);
 }
 
 }
