@@ -14,6 +14,12 @@ std::string hex_encode(std::string_view bytes) {
   return out;
 }
 
+std::string ascii_lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = ascii_lower(c);
+  return out;
+}
+
 std::string escape_markup(std::string_view text) {
   std::string out;
   out.reserve(text.size());

@@ -19,6 +19,24 @@ constexpr int hex_value(char c) {
   return -1;
 }
 
+// ASCII case folding: protocol text (header names, SNI, DNS names as typed) is ASCII, and the
+// locale must not change what matches.
+constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+std::string ascii_lower(std::string_view s);
+constexpr bool equals_ignoring_case(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  return true;
+}
+
+// `s` without the characters of `blanks` at either end (by default spaces and tabs, HTTP's OWS).
+constexpr std::string_view trim(std::string_view s, std::string_view blanks = " \t") {
+  while (!s.empty() && blanks.find(s.front()) != std::string_view::npos) s.remove_prefix(1);
+  while (!s.empty() && blanks.find(s.back()) != std::string_view::npos) s.remove_suffix(1);
+  return s;
+}
+
 // Two lower-case hex digits per byte ("\x01\xab" → "01ab").
 std::string hex_encode(std::string_view bytes);
 

@@ -9,6 +9,8 @@
 #include <map>
 #include <optional>
 
+#include "base/text.h"
+
 namespace sekisho::policy {
 namespace {
 
@@ -166,10 +168,7 @@ bool split_csv(const std::string& line, std::vector<std::string>& fields, std::s
   return !quoted;
 }
 
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r"), e = s.find_last_not_of(" \t\r");
-  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-}
+std::string trim(const std::string& s) { return std::string(base::trim(s, " \t\r")); }
 
 void read_csv(const std::string& path, Validator& v, std::vector<CategoryDefinition>& out) {
   std::ifstream in(path, std::ios::binary);

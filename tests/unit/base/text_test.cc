@@ -17,6 +17,21 @@ TEST_CASE("hex_value: both cases, and -1 for anything else") {
   for (char c : std::string("gG/:@`% \0x", 10)) CHECK(hex_value(c) == -1);
 }
 
+TEST_CASE("ASCII case folding leaves every other byte alone") {
+  CHECK(ascii_lower("WWW.Example.COM") == "www.example.com");
+  CHECK(ascii_lower("\xC3\x89T\xC3\x89") == "\xC3\x89t\xC3\x89");  // only the T: UTF-8 bytes are kept
+  CHECK(equals_ignoring_case("Application/DNS-Message", "application/dns-message"));
+  CHECK_FALSE(equals_ignoring_case("application/dns-message", "application/dns-messages"));
+  CHECK_FALSE(equals_ignoring_case("a@", "a`"));  // '@' | 0x20 is '`': not a letter, not folded
+}
+
+TEST_CASE("trim: blanks at both ends only") {
+  CHECK(trim("  a b\t") == "a b");
+  CHECK(trim(" \t ") == "");
+  CHECK(trim("x\r") == "x\r");  // CR is not HTTP whitespace
+  CHECK(trim("\r x \r", " \t\r") == "x");
+}
+
 TEST_CASE("hex_encode: two lower-case digits per byte") {
   CHECK(hex_encode("") == "");
   CHECK(hex_encode(std::string("\x00\x01\xab\xff", 4)) == "0001abff");
