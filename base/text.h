@@ -3,6 +3,7 @@
 // the HTTP chunk-size parser agree on what a hex digit is.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,7 @@ constexpr int hex_value(char c) {
 // ASCII case folding: protocol text (header names, SNI, DNS names as typed) is ASCII, and the
 // locale must not change what matches.
 constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+constexpr uint8_t ascii_lower(uint8_t c) { return c >= 'A' && c <= 'Z' ? static_cast<uint8_t>(c - 'A' + 'a') : c; }
 std::string ascii_lower(std::string_view s);
 constexpr bool equals_ignoring_case(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;

@@ -20,6 +20,8 @@ TEST_CASE("hex_value: both cases, and -1 for anything else") {
 TEST_CASE("ASCII case folding leaves every other byte alone") {
   CHECK(ascii_lower("WWW.Example.COM") == "www.example.com");
   CHECK(ascii_lower("\xC3\x89T\xC3\x89") == "\xC3\x89t\xC3\x89");  // only the T: UTF-8 bytes are kept
+  CHECK(ascii_lower(uint8_t{'Q'}) == uint8_t{'q'});  // wire bytes
+  CHECK(ascii_lower(uint8_t{0xC9}) == uint8_t{0xC9});
   CHECK(equals_ignoring_case("Application/DNS-Message", "application/dns-message"));
   CHECK_FALSE(equals_ignoring_case("application/dns-message", "application/dns-messages"));
   CHECK_FALSE(equals_ignoring_case("a@", "a`"));  // '@' | 0x20 is '`': not a letter, not folded
