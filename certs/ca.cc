@@ -29,8 +29,8 @@ void create_ca(const std::string& dir, const CaOptions& options) {
   fs::permissions(dir, fs::perms::owner_all, ec);
   if (ec) throw CertError(dir + ": cannot set mode 0700: " + ec.message());
 
-  PkeyPtr key = make_ec_key();
-  X509Ptr cert(X509_new());
+  base::PkeyPtr key = make_ec_key();
+  base::X509Ptr cert(X509_new());
   if (!cert) fail("allocating the CA certificate");
   X509_set_version(cert.get(), 2);
   set_random_serial(cert.get());

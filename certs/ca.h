@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "base/openssl_util.h"
+#include "certs/cert_error.h"
 
 namespace sekisho::certs {
 
@@ -44,8 +45,8 @@ class CertificateAuthority {
  private:
   CertificateAuthority() = default;
   std::string dir_;
-  X509Ptr cert_;
-  PkeyPtr key_;
+  base::X509Ptr cert_;
+  base::PkeyPtr key_;
 };
 
 }  // namespace sekisho::certs

@@ -1,11 +1,13 @@
 #include "certs/leaf_minter.h"
 
+#include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 
 #include <ctime>
 #include <filesystem>
 
+#include "base/text.h"
 #include "certs/x509_build.h"
 
 namespace sekisho::certs {
@@ -17,13 +19,6 @@ int64_t asn1_seconds(const ASN1_TIME* t) {
   struct tm tm {};
   if (ASN1_TIME_to_tm(t, &tm) != 1) return 0;
   return static_cast<int64_t>(timegm(&tm));
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
 }
 
 }  // namespace
@@ -63,7 +58,7 @@ bool LeafMinter::fresh(const Leaf& leaf, int64_t now) const {
 
 std::shared_ptr<const Leaf> LeafMinter::get(std::string_view requested) {
   if (!valid_host_name(requested)) throw CertError("'" + std::string(requested) + "' is not a host name");
-  const std::string name = lower(requested);
+  const std::string name = base::ascii_lower(requested);
   const int64_t now = clock_();
   {
     std::lock_guard lock(mutex_);

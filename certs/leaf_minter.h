@@ -16,13 +16,14 @@
 
 #include "certs/ca.h"
 #include "base/openssl_util.h"
+#include "certs/cert_error.h"
 
 namespace sekisho::certs {
 
 struct Leaf {
   std::string name;      // the SNI name, lower-case; the only SAN
-  X509Ptr cert;
-  PkeyPtr key;
+  base::X509Ptr cert;
+  base::PkeyPtr key;
   int64_t not_after = 0;  // Unix seconds
 };
 

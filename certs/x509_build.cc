@@ -11,13 +11,13 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
+
+#include "base/file.h"
 
 namespace sekisho::certs {
 
-PkeyPtr make_ec_key() {
-  PkeyPtr key(EVP_EC_gen("P-256"));
+base::PkeyPtr make_ec_key() {
+  base::PkeyPtr key(EVP_EC_gen("P-256"));
   if (!key) fail("generating a P-256 key");
   return key;
 }
@@ -55,7 +55,7 @@ std::string bio_text(BIO* bio) {
 }  // namespace
 
 std::string to_pem(X509* cert) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
+  base::BioPtr bio(BIO_new(BIO_s_mem()));
   if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) fail("encoding a certificate as PEM");
   return bio_text(bio.get());
 }
@@ -70,45 +70,31 @@ std::string to_der(X509* cert) {
 }
 
 std::string key_to_pem(EVP_PKEY* key) {
-  BioPtr bio(BIO_new(BIO_s_mem()));
+  base::BioPtr bio(BIO_new(BIO_s_mem()));
   if (!bio || PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1)
     fail("encoding a private key as PEM");
   return bio_text(bio.get());
 }
 
-X509Ptr cert_from_pem(std::string_view pem, const std::string& context) {
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+base::X509Ptr cert_from_pem(std::string_view pem, const std::string& context) {
+  base::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  base::X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
   if (!cert) fail(context + ": no PEM certificate");
   return cert;
 }
 
-PkeyPtr key_from_pem(std::string_view pem, const std::string& context) {
-  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
-  PkeyPtr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
+base::PkeyPtr key_from_pem(std::string_view pem, const std::string& context) {
+  base::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  base::PkeyPtr key(bio ? PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr) : nullptr);
   if (!key) fail(context + ": no PEM private key");
   return key;
 }
 
 std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw CertError(path + ": cannot open: " + std::strerror(errno));
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+  std::optional<std::string> text = base::read_file(path);
+  if (!text) throw CertError(path + ": cannot open: " + std::strerror(errno));
+  return std::move(*text);
 }
-
-namespace {
-void write_all(int fd, std::string_view data, const std::string& path) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw CertError(path + ": write failed: " + std::strerror(errno));
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  if (::fsync(fd) != 0) throw CertError(path + ": fsync failed: " + std::strerror(errno));
-}
-}  // namespace
 
 void write_new_file(const std::string& path, std::string_view data, unsigned mode) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
@@ -116,7 +102,8 @@ void write_new_file(const std::string& path, std::string_view data, unsigned mod
   try {
     // The umask may have narrowed the mode; a key must be exactly 0600, a certificate 0644.
     if (::fchmod(fd, mode) != 0) throw CertError(path + ": chmod failed: " + std::strerror(errno));
-    write_all(fd, data, path);
+    if (!base::write_all(fd, data)) throw CertError(path + ": write failed: " + std::strerror(errno));
+    if (::fsync(fd) != 0) throw CertError(path + ": fsync failed: " + std::strerror(errno));
   } catch (...) {
     ::close(fd);
     ::unlink(path.c_str());
@@ -126,20 +113,9 @@ void write_new_file(const std::string& path, std::string_view data, unsigned mod
 }
 
 void replace_file(const std::string& path, std::string_view data, unsigned mode) {
-  std::string tmp = path + ".tmpXXXXXX";
-  int fd = ::mkstemp(tmp.data());
-  if (fd < 0) throw CertError(path + ": cannot create a temporary file: " + std::strerror(errno));
-  try {
-    if (::fchmod(fd, mode) != 0) throw CertError(tmp + ": chmod failed: " + std::strerror(errno));
-    write_all(fd, data, tmp);
-    ::close(fd);
-    fd = -1;
-    if (::rename(tmp.c_str(), path.c_str()) != 0) throw CertError(path + ": rename failed: " + std::strerror(errno));
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
+  base::AtomicWrite how;
+  how.mode = static_cast<mode_t>(mode);
+  if (std::string error = base::write_file_atomically(path, data, how); !error.empty()) throw CertError(error);
 }
 
 }  // namespace sekisho::certs

@@ -8,11 +8,12 @@
 #include <string_view>
 
 #include "base/openssl_util.h"
+#include "certs/cert_error.h"
 
 namespace sekisho::certs {
 
 // A fresh ECDSA P-256 key (the curve every TLS client accepts; signing is cheap).
-PkeyPtr make_ec_key();
+base::PkeyPtr make_ec_key();
 
 // 159 random bits, top bit clear so the DER INTEGER stays positive (RFC 5280 §4.1.2.2 asks for
 // at most 20 octets, and browsers want unpredictable serials).
@@ -26,8 +27,8 @@ std::string to_pem(X509* cert);
 std::string to_der(X509* cert);
 std::string key_to_pem(EVP_PKEY* key);  // PKCS#8, unencrypted: the file mode protects it
 
-X509Ptr cert_from_pem(std::string_view pem, const std::string& context);
-PkeyPtr key_from_pem(std::string_view pem, const std::string& context);
+base::X509Ptr cert_from_pem(std::string_view pem, const std::string& context);
+base::PkeyPtr key_from_pem(std::string_view pem, const std::string& context);
 
 // Reads a whole file; throws CertError naming the path.
 std::string read_file(const std::string& path);
@@ -36,8 +37,9 @@ std::string read_file(const std::string& path);
 // Throws CertError naming the path (EEXIST included).
 void write_new_file(const std::string& path, std::string_view data, unsigned mode);
 
-// Writes `path` atomically (temporary file with `mode` in the same directory, then rename):
-// readers see the old content or the new one, never half a file.
+// Writes `path` atomically with exactly `mode` (base::write_file_atomically: temporary file in the
+// same directory, fsync, rename, directory fsync): readers see the old content or the new one,
+// never half a file. Throws CertError with base's message (which names the file).
 void replace_file(const std::string& path, std::string_view data, unsigned mode);
 
 }  // namespace sekisho::certs

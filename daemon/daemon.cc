@@ -1,9 +1,8 @@
 #include "daemon/daemon.h"
 
-#include <systemd/sd-daemon.h>
-
 #include "admin/api/service.h"
 #include "base/log.h"
+#include "base/systemd.h"
 #include "config/yaml/load.h"
 
 namespace sekisho::daemon {
@@ -29,12 +28,11 @@ uint64_t Daemon::reload() {
     log::warning("server", "reload ignored: running on embedded defaults, no file to read");
     return engine_.current()->generation;
   }
-  sd_notify(0, "RELOADING=1");
+  base::ReloadNotice notice;
   policy::Configuration loaded = policy::load_configuration(*source_);
   if (!loaded.ok()) {
     for (const auto& e : loaded.errors) log::error("config", e.to_string());
     log::error("server", "reload failed, keeping the running configuration", {{"errors", loaded.errors.size()}});
-    sd_notify(0, "READY=1\nSTATUS=reload failed; previous configuration in use");
     return engine_.current()->generation;
   }
   const size_t upstreams = loaded.settings.upstreams.size();
@@ -42,7 +40,7 @@ uint64_t Daemon::reload() {
   const uint64_t generation = engine_.publish(std::move(loaded.settings), std::move(loaded.policies));
   log::info("server", "configuration reloaded", {{"generation", generation}, {"upstreams", upstreams},
                                                  {"tenants", tenants}});
-  sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
+  notice.succeeded();
   return generation;
 }
 

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "base/systemd.h"
 #include "policy/import/importer.h"
 #include "policy/store/store_writer.h"
 #include "daemon/demo_categories.h"  // generated from etc/demo/categories.csv
@@ -15,9 +16,8 @@ namespace sekisho::daemon {
 
 std::string prepare_demo_store() {
   namespace fs = std::filesystem;
-  const char* state = std::getenv("STATE_DIRECTORY");
-  fs::path dir = state && *state ? fs::path(state) / "demo-categories"
-                                 : fs::path("/tmp") / ("sekisho-demo-" + std::to_string(getuid())) / "categories";
+  const std::string state = base::state_directory("demo-categories");
+  fs::path dir = !state.empty() ? fs::path(state) : fs::path("/tmp") / ("sekisho-demo-" + std::to_string(getuid())) / "categories";
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw std::runtime_error("cannot create the demo store directory " + dir.string() + ": " + ec.message());

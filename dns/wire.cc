@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "base/text.h"
+
 namespace sekisho::dns {
 
 Header read_header(std::span<const uint8_t> msg) {
@@ -26,7 +28,7 @@ bool read_question(std::span<const uint8_t> msg, size_t& pos, Question& out) {
     for (size_t i = 0; i < len; ++i) {
       uint8_t c = msg[p + 1 + i];
       out.qname[n + 1 + i] = c;
-      out.qname_lower[n + 1 + i] = ascii_lower(c);
+      out.qname_lower[n + 1 + i] = base::ascii_lower(c);
     }
     n += 1 + len;
     p += 1 + len;
@@ -83,7 +85,7 @@ bool expand_name(std::span<const uint8_t> msg, size_t pos, uint8_t (&out)[kMaxNa
     if (len & 0xC0) return false;
     if (n + 1 + len > kMaxNameWire || p + 1 + len > msg.size()) return false;
     out[n] = len;
-    for (size_t i = 0; i < len; ++i) out[n + 1 + i] = ascii_lower(msg[p + 1 + i]);
+    for (size_t i = 0; i < len; ++i) out[n + 1 + i] = base::ascii_lower(msg[p + 1 + i]);
     n += 1 + len;
     p += 1 + len;
     if (len == 0) break;
@@ -112,7 +114,7 @@ bool walk_record(std::span<const uint8_t> msg, size_t& pos, RecordView& rr) {
 bool names_equal_ci(const uint8_t* a, size_t a_len, const uint8_t* b, size_t b_len) {
   if (a_len != b_len) return false;
   for (size_t i = 0; i < a_len; ++i)
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+    if (base::ascii_lower(a[i]) != base::ascii_lower(b[i])) return false;
   return true;
 }
 

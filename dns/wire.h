@@ -84,8 +84,6 @@ bool walk_record(std::span<const uint8_t> msg, size_t& pos, RecordView& rr);
 // Wire-form name equality ignoring ASCII case (both uncompressed).
 bool names_equal_ci(const uint8_t* a, size_t a_len, const uint8_t* b, size_t b_len);
 
-inline uint8_t ascii_lower(uint8_t c) { return (c >= 'A' && c <= 'Z') ? static_cast<uint8_t>(c | 0x20) : c; }
-
 // Renders a wire name as presentation text ("www.example.com."), for logs and EDE text.
 // Writes at most `cap` bytes; returns the length written. Non-printable bytes become \DDD.
 size_t name_to_text(const uint8_t* wire, size_t wire_len, char* out, size_t cap);

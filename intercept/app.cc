@@ -9,6 +9,7 @@
 
 #include "certs/ca.h"
 #include "base/log.h"
+#include "base/systemd.h"
 
 namespace sekisho::intercept {
 namespace {
@@ -22,14 +23,8 @@ int64_t now_us() {
 // Minted leaves: cert_cache_dir, else $STATE_DIRECTORY/certs (systemd), else the packaged path.
 std::string cert_cache_root(const config::InterceptSettings& s) {
   if (!s.cert_cache_dir.empty()) return s.cert_cache_dir;
-  if (const char* state = std::getenv("STATE_DIRECTORY")) return std::string(state) + "/certs";
+  if (std::string state = base::state_directory("certs"); !state.empty()) return state;
   return "/var/lib/sekisho-intercept/certs";
-}
-
-std::vector<std::string> tenant_ids(const policy::PolicySnapshot& p) {
-  std::vector<std::string> ids;
-  for (const auto& t : p.tenants) ids.push_back(t.id);
-  return ids;
 }
 
 }  // namespace
@@ -132,7 +127,7 @@ void App::apply(const policy::Configuration& c) {
   auto state = std::make_shared<State>();
   state->policies = c.policies;
   std::vector<std::string> warnings;
-  state->templates = Templates::load(c.settings.intercept.template_dir, tenant_ids(*c.policies), warnings);
+  state->templates = Templates::load(c.settings.intercept.template_dir, c.policies->tenant_ids(), warnings);
   for (const auto& w : warnings) log::warning("intercept", "block-page template", {{"error", w}});
   for (auto* m : minters->by_tenant) state->inspection.push_back(m != nullptr);
   minters_ = std::move(minters);
@@ -181,18 +176,17 @@ void App::handle(std::shared_ptr<net::http::Exchange> exchange) {
 }
 
 void App::reload() {
-  sd_notify(0, "RELOADING=1");
+  base::ReloadNotice notice;
   auto c = policy::load_configuration(config_path_);
   if (!c.ok()) {
     for (const auto& e : c.errors) log::error("config", e.to_string());
     log::error("intercept", "reload failed; previous configuration in use", {{"errors", c.errors.size()}});
-    sd_notify(0, "READY=1\nSTATUS=reload failed; previous configuration in use");
     return;
   }
   log::set_level(c.settings.log_level);
   apply(c);
   log::info("intercept", "configuration reloaded", {{"tenants", c.policies->tenants.size()}});
-  sd_notify(0, "READY=1\nSTATUS=configuration reloaded");
+  notice.succeeded();
 }
 
 void App::shutdown() {

@@ -2,8 +2,9 @@
 
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 
+#include "base/file.h"
+#include "base/text.h"
 #include "intercept/templates.h"
 #include "policy/querylog/format.h"
 #include "policy/store/categories.h"
@@ -12,11 +13,7 @@
 namespace sekisho::intercept {
 namespace {
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
+using base::trim;
 
 bool starts_with_ci(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) return false;
@@ -84,16 +81,6 @@ std::string rule_sentence(const BlockFacts& f, Lang lang) {
   }
 }
 
-std::string read_whole(const std::string& path, bool& ok) {
-  std::ifstream in(path, std::ios::binary);
-  ok = static_cast<bool>(in);
-  if (!ok) return {};
-  std::stringstream s;
-  s << in.rdbuf();
-  ok = !in.bad();
-  return s.str();
-}
-
 }  // namespace
 
 std::string_view lang_code(Lang lang) { return lang == Lang::ja ? "ja" : "en"; }
@@ -121,22 +108,6 @@ Lang pick_language(std::string_view accept_language, std::string_view lang_param
     }
   }
   return best;
-}
-
-std::string html_escape(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 BlockFacts facts_from_verdict(const policy::Verdict& v, const policy::Tenant& tenant, std::string_view name) {
@@ -190,7 +161,7 @@ std::string render(std::string_view tmpl, const BlockFacts& f, Lang lang) {
       break;
     }
     out.append(tmpl.substr(pos, open - pos));
-    out += html_escape(value(trim(tmpl.substr(open + 2, close - open - 2))));
+    out += base::escape_markup(value(trim(tmpl.substr(open + 2, close - open - 2))));
     pos = close + 2;
   }
   return out;
@@ -210,13 +181,12 @@ std::shared_ptr<const Templates> Templates::load(const std::string& template_dir
       const std::string path = template_dir + "/" + key + ".html";
       std::ifstream probe(path);
       if (!probe) continue;  // no override for this tenant and language
-      bool ok = false;
-      std::string text = read_whole(path, ok);
-      if (!ok || text.empty()) {
+      std::optional<std::string> text = base::read_file(path);
+      if (!text || text->empty()) {
         warnings.push_back(path + ": cannot read the block-page template; using the built-in one");
         continue;
       }
-      t->overrides_.emplace(key, std::move(text));
+      t->overrides_.emplace(key, std::move(*text));
     }
   }
   return t;

@@ -24,9 +24,6 @@ std::string_view lang_code(Lang lang);  // "en", "ja"
 // ja* and en*; else English.
 Lang pick_language(std::string_view accept_language, std::string_view lang_param);
 
-// & < > " ' → entities.
-std::string html_escape(std::string_view text);
-
 // Everything the page shows, as plain text (escaped only when rendered).
 struct BlockFacts {
   std::string name;             // the blocked host (or host/path for a URL rule)

@@ -168,4 +168,11 @@ std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& s
   return snap;
 }
 
+std::vector<std::string> PolicySnapshot::tenant_ids() const {
+  std::vector<std::string> ids;
+  ids.reserve(tenants.size());
+  for (const auto& t : tenants) ids.push_back(t.id);
+  return ids;
+}
+
 }  // namespace sekisho::policy

@@ -78,6 +78,8 @@ struct PolicySnapshot {
     auto it = devices_by_token.find(token);
     return it == devices_by_token.end() ? nullptr : &it->second;
   }
+  // The tenants' ids in index order (what the query log and the block-page templates key on).
+  std::vector<std::string> tenant_ids() const;
 };
 
 // Compiles, starting with the category registry (the built-ins plus settings.categories,

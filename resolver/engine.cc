@@ -12,6 +12,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/systemd.h"
 #include "resolver/worker.h"
 
 namespace sekisho::resolver {
@@ -52,14 +53,7 @@ net::SocketAddress bound_address(int fd) {
 std::string querylog_directory_of(const config::QueryLogSettings& s) {
   if (!s.enabled) return {};
   if (!s.directory.empty()) return s.directory;
-  if (const char* state = std::getenv("STATE_DIRECTORY")) return std::string(state) + "/querylog";
-  return {};
-}
-
-std::vector<std::string> tenant_ids(const policy::PolicySnapshot& p) {
-  std::vector<std::string> ids;
-  for (const auto& t : p.tenants) ids.push_back(t.id);
-  return ids;
+  return base::state_directory("querylog");
 }
 
 std::vector<uint32_t> tenant_max_devices(const policy::PolicySnapshot& p) {
@@ -121,7 +115,7 @@ Engine::~Engine() {
 uint64_t Engine::install(config::Settings settings, std::shared_ptr<const policy::PolicySnapshot> policies) {
   std::lock_guard lock(runtime_mutex_);
   const uint64_t gen = generation_.load() + 1;
-  querylog_->set_tenant_names(tenant_ids(*policies), tenant_max_devices(*policies));
+  querylog_->set_tenant_names(policies->tenant_ids(), tenant_max_devices(*policies));
   querylog_->add_category_registry(gen, policies->categories);
   runtime_ = std::make_shared<const Runtime>(std::move(settings), std::move(policies), gen);
   generation_.store(gen, std::memory_order_release);

@@ -10,6 +10,7 @@
 
 #include "admin/api/api_internal.h"
 #include "admin/api/json_body.h"
+#include "base/text.h"
 #include "policy/configuration.h"
 #include "admin/profiles/device_endpoints.h"
 #include "policy/querylog/format.h"
@@ -33,19 +34,12 @@ Response error_response(int status, const std::string& message, const std::strin
   return json_response(status, {{"error", message}, {"field", field}});
 }
 
-static int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // %XX decoding; '+' is a space in query strings only.
 std::string percent_decode(std::string_view in, bool query) {
   std::string out;
   for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%' && i + 2 < in.size() + 0 && hex_value(in[i + 1]) >= 0 && hex_value(in[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(in[i + 1]) * 16 + hex_value(in[i + 2]));
+    if (in[i] == '%' && i + 2 < in.size() + 0 && base::hex_value(in[i + 1]) >= 0 && base::hex_value(in[i + 2]) >= 0) {
+      out += static_cast<char>(base::hex_value(in[i + 1]) * 16 + base::hex_value(in[i + 2]));
       i += 2;
     } else if (query && in[i] == '+') {
       out += ' ';

@@ -1,6 +1,5 @@
 #include "admin/api/daily_stats.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,40 +11,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "policy/querylog/format.h"
+#include "base/file.h"
 #include "base/log.h"
+#include "base/systemd.h"
+#include "policy/querylog/format.h"
 
 namespace sekisho::admin {
-namespace {
-
-std::string errno_text(const std::string& what, int err) { return what + ": " + std::strerror(err); }
-
-// tmp → fsync → rename: a crash leaves the old file or the new one, never a torn one.
-std::string replace_file(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-  if (fd < 0) return errno_text("cannot create " + tmp, errno);
-  std::string error;
-  for (size_t done = 0; error.empty() && done < bytes.size();) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno != EINTR) error = errno_text("cannot write " + tmp, errno);
-    if (n > 0) done += static_cast<size_t>(n);
-  }
-  if (error.empty() && ::fsync(fd) != 0) error = errno_text("cannot sync " + tmp, errno);
-  if (::close(fd) != 0 && error.empty()) error = errno_text("cannot close " + tmp, errno);
-  if (error.empty() && ::rename(tmp.c_str(), path.c_str()) != 0) error = errno_text("cannot rename " + tmp, errno);
-  if (!error.empty()) ::unlink(tmp.c_str());
-  return error;
-}
-
-}  // namespace
 
 std::string daily_stats_directory(const std::string& querylog_directory) {
-  if (const char* state = std::getenv("STATE_DIRECTORY"); state && *state) {
-    // systemd may list several directories separated by ':'; ours is the first.
-    std::string first(state);
-    return first.substr(0, first.find(':')) + "/stats";
-  }
+  if (std::string state = base::state_directory("stats"); !state.empty()) return state;
   return querylog_directory.empty() ? std::string() : querylog_directory + "/stats";
 }
 
@@ -136,7 +110,11 @@ bool DailyStats::write(const std::string& id, Tenant& t, int64_t today) {
     return false;
   }
   t.bad_lines = false;
-  if (std::string error = replace_file(path, bytes); !error.empty()) {
+  // The mode is 0640 narrowed by the service's umask (UMask=0077 in sekishod.service: 0600).
+  base::AtomicWrite how;
+  how.mode = 0640;
+  how.umask_narrows = true;
+  if (std::string error = base::write_file_atomically(path, bytes, how); !error.empty()) {
     log::error("admin", "daily stats not saved; retried at the next pass", {{"tenant", id}, {"error", error}});
     return false;
   }

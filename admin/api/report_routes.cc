@@ -8,6 +8,7 @@
 #include "admin/api/api_internal.h"
 #include "admin/api/json_body.h"
 #include "admin/api/querylog_search.h"
+#include "base/text.h"
 #include "config/schema.h"
 #include "policy/decide.h"
 #include "policy/domain_list.h"
@@ -108,8 +109,7 @@ Response Api::querylog(Context& c) {
   }
   q.client = param(c.request, "client");
   q.device = param(c.request, "device");
-  q.name = param(c.request, "name");
-  std::transform(q.name.begin(), q.name.end(), q.name.begin(), [](unsigned char ch) { return std::tolower(ch); });
+  q.name = base::ascii_lower(param(c.request, "name"));
   q.action = param(c.request, "action");
   q.cursor = param(c.request, "cursor");
   q.max_lines_scanned = host_.querylog_max_lines_scanned;

@@ -5,14 +5,16 @@
 #include <string>
 #include <string_view>
 
+#include "base/openssl_util.h"
+
 namespace sekisho::admin {
 
 // A fresh token: "sk_" + 43 characters of base64url (256 bits from the kernel's CSPRNG).
 // Throws std::runtime_error when no randomness is available.
 std::string new_token();
 
-// 64 lower-case hex digits of SHA-256(text).
-std::string sha256_hex(std::string_view text);
+// How a token is stored and compared: 64 lower-case hex digits of its SHA-256.
+using base::sha256_hex;
 
 // Equal length strings compared without an early exit; different lengths are simply unequal
 // (digests always have the same length, so this leaks nothing about a secret).

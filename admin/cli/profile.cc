@@ -68,7 +68,7 @@ int apple(const ProfileArgs& args) {
   in.tenant_name = dev.tenant_name;
   in.device_name = args.device;
   if (const std::string& ca = args.ca_cert; !ca.empty()) {
-    certs::X509Ptr cert = certs::cert_from_pem(certs::read_file(ca), ca);
+    base::X509Ptr cert = certs::cert_from_pem(certs::read_file(ca), ca);
     in.ca_cert_der = certs::to_der(cert.get());
     char cn[256] = {};
     if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert.get()), NID_commonName, cn, sizeof cn) > 0)

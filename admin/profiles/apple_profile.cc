@@ -1,6 +1,7 @@
 #include "admin/profiles/apple_profile.h"
 
 #include <openssl/cms.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "base/openssl_util.h"
+#include "base/text.h"
 #include "certs/x509_build.h"
 
 namespace sekisho::profiles {
@@ -19,20 +21,6 @@ namespace {
 // duplicated on re-issue.
 constexpr unsigned char kNamespace[16] = {0x6f, 0x1b, 0x2c, 0x9e, 0x5d, 0x4a, 0x4e, 0x8b,
                                           0x9a, 0x3f, 0x2c, 0x7d, 0x1e, 0x0b, 0x8a, 0x61};
-
-std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 std::string base64_lines(const std::string& bytes) {
   std::string encoded(4 * ((bytes.size() + 2) / 3) + 1, '\0');
@@ -67,7 +55,7 @@ class Dict {
  public:
   explicit Dict(int indent) : pad_(static_cast<size_t>(indent), '\t') {}
   Dict& string(const char* key, const std::string& value) {
-    return raw(key, "<string>" + xml_escape(value) + "</string>");
+    return raw(key, "<string>" + base::escape_markup(value) + "</string>");
   }
   Dict& integer(const char* key, int value) { return raw(key, "<integer>" + std::to_string(value) + "</integer>"); }
   Dict& boolean(const char* key, bool value) { return raw(key, value ? "<true/>" : "<false/>"); }
@@ -94,12 +82,11 @@ std::string name_uuid(const std::string& name) {
   EVP_Digest(input.data(), input.size(), digest, &length, EVP_sha1(), nullptr);
   digest[6] = static_cast<unsigned char>((digest[6] & 0x0f) | 0x50);  // version 5
   digest[8] = static_cast<unsigned char>((digest[8] & 0x3f) | 0x80);  // RFC 4122 variant
-  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (int i = 0; i < 16; ++i) {
     if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
+    out += base::kHexUpper[digest[i] >> 4];
+    out += base::kHexUpper[digest[i] & 15];
   }
   return out;
 }
@@ -156,8 +143,8 @@ std::string apple_profile_xml(const AppleProfileInput& in) {
 std::string sign_profile(const std::string& data, const std::string& cert_pem_file, const std::string& key_pem_file) {
   using certs::fail;
   const std::string cert_pem = certs::read_file(cert_pem_file);
-  certs::X509Ptr cert = certs::cert_from_pem(cert_pem, cert_pem_file);
-  certs::PkeyPtr key = certs::key_from_pem(certs::read_file(key_pem_file), key_pem_file);
+  base::X509Ptr cert = certs::cert_from_pem(cert_pem, cert_pem_file);
+  base::PkeyPtr key = certs::key_from_pem(certs::read_file(key_pem_file), key_pem_file);
   if (X509_check_private_key(cert.get(), key.get()) != 1)
     fail(key_pem_file + ": the key does not belong to the certificate in " + cert_pem_file);
 
@@ -167,7 +154,7 @@ std::string sign_profile(const std::string& data, const std::string& cert_pem_fi
     void operator()(STACK_OF(X509)* s) const { sk_X509_pop_free(s, X509_free); }
   };
   std::unique_ptr<STACK_OF(X509), StackFree> chain(sk_X509_new_null());
-  certs::BioPtr pem(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())));
+  base::BioPtr pem(BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())));
   if (!chain || !pem) fail("out of memory");
   for (bool first = true;; first = false) {
     X509* c = PEM_read_bio_X509(pem.get(), nullptr, nullptr, nullptr);
@@ -177,11 +164,11 @@ std::string sign_profile(const std::string& data, const std::string& cert_pem_fi
   }
   ERR_clear_error();  // the loop ends on "no start line"
 
-  certs::BioPtr in(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
+  base::BioPtr in(BIO_new_mem_buf(data.data(), static_cast<int>(data.size())));
   // CMS_BINARY: the plist is signed byte for byte, with no MIME line-ending canonicalisation.
   CMS_ContentInfo* cms = CMS_sign(cert.get(), key.get(), chain.get(), in.get(), CMS_BINARY);
   if (!cms) fail("signing the profile with " + cert_pem_file);
-  certs::BioPtr out(BIO_new(BIO_s_mem()));
+  base::BioPtr out(BIO_new(BIO_s_mem()));
   const int ok = i2d_CMS_bio(out.get(), cms);
   CMS_ContentInfo_free(cms);
   if (ok != 1) fail("encoding the signed profile");

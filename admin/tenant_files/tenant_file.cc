@@ -3,18 +3,18 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "base/file.h"
+#include "base/text.h"
 #include "config/schema.h"
 #include "policy/configuration.h"
 
@@ -23,7 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string errno_text(const std::string& what, int err) { return what + ": " + std::strerror(err); }
+using base::errno_text;
 
 TenantFileResult failure(TenantFileStatus status, std::string path, std::string message) {
   TenantFileResult r;
@@ -92,22 +92,11 @@ class DirLock {
   std::string error_;
 };
 
-bool write_all(int fd, const std::string& bytes) {
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-// tmp in the same directory → fsync → rename → fsync(dir). A new file takes the main
-// configuration's owner and mode (sekishod must be able to read it, and device tokens are
-// credentials: no wider than the main file); a replaced file keeps its own.
-std::string write_atomically(const DirLock& lock, const std::string& path, const std::string& main_config,
-                             const std::string& bytes) {
+// A new file takes the main configuration's owner and mode (sekishod must be able to read it,
+// and device tokens are credentials: no wider than the main file); a replaced file keeps its
+// own. The caller holds the directory lock; the write itself is base's (temporary file in
+// tenants.d, hidden and not *.yaml so the loader never reads it, fsync, rename, directory fsync).
+std::string write_atomically(const std::string& path, const std::string& main_config, const std::string& bytes) {
   struct stat like {};
   const bool replacing = ::stat(path.c_str(), &like) == 0;
   if (!replacing && ::stat(main_config.c_str(), &like) != 0) {
@@ -115,33 +104,13 @@ std::string write_atomically(const DirLock& lock, const std::string& path, const
     like.st_uid = ::getuid();
     like.st_gid = ::getgid();
   }
-  const mode_t mode = like.st_mode & 0666;
-
-  uint64_t nonce = 0;
-  if (getrandom(&nonce, sizeof nonce, 0) != static_cast<ssize_t>(sizeof nonce)) nonce = static_cast<uint64_t>(::getpid());
-  char suffix[40];
-  std::snprintf(suffix, sizeof suffix, ".tmp-%d-%016llx", static_cast<int>(::getpid()), static_cast<unsigned long long>(nonce));
-  // Leading dot and a .tmp-… extension: the loader reads only *.yaml and *.yml.
-  const fs::path final_path(path);
-  const std::string tmp = (final_path.parent_path() / ("." + final_path.filename().string() + suffix)).string();
-
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd < 0) return errno_text("cannot create " + tmp, errno);
-  std::string error;
-  if (::fchmod(fd, mode) != 0) error = errno_text("cannot set the mode of " + tmp, errno);  // umask may have narrowed it
-  if (error.empty() && ::geteuid() == 0 && ::fchown(fd, like.st_uid, like.st_gid) != 0)
-    error = errno_text("cannot set the owner of " + tmp, errno);
-  if (error.empty() && !write_all(fd, bytes)) error = errno_text("cannot write " + tmp, errno);
-  if (error.empty() && ::fsync(fd) != 0) error = errno_text("cannot sync " + tmp, errno);
-  if (::close(fd) != 0 && error.empty()) error = errno_text("cannot close " + tmp, errno);
-  if (error.empty() && ::rename(tmp.c_str(), path.c_str()) != 0) error = errno_text("cannot rename " + tmp + " to " + path, errno);
-  if (!error.empty()) {
-    ::unlink(tmp.c_str());
-    return error;
+  base::AtomicWrite how;
+  how.mode = like.st_mode & 0666;
+  if (::geteuid() == 0) {
+    how.uid = like.st_uid;
+    how.gid = like.st_gid;
   }
-  // The rename is durable only once the directory entry is.
-  if (::fsync(lock.fd()) != 0) return errno_text("wrote " + path + " but cannot sync its directory", errno);
-  return {};
+  return base::write_file_atomically(path, bytes, how);
 }
 
 }  // namespace
@@ -242,7 +211,7 @@ TenantFileResult write_tenant_file(const std::string& main_config, const TenantF
     r.errors = std::move(candidate.errors);
     return r;
   }
-  if (std::string werr = write_atomically(lock, path, main_config, bytes); !werr.empty())
+  if (std::string werr = write_atomically(path, main_config, bytes); !werr.empty())
     return failure(TenantFileStatus::io_error, path, werr);
 
   TenantFileResult r;

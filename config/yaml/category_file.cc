@@ -7,6 +7,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "base/text.h"
+
 namespace sekisho::config {
 namespace {
 
@@ -89,10 +91,7 @@ bool split_csv(const std::string& line, std::vector<std::string>& fields, std::s
   return !quoted;
 }
 
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r"), e = s.find_last_not_of(" \t\r");
-  return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
-}
+std::string trim(const std::string& s) { return std::string(base::trim(s, " \t\r")); }
 
 void read_csv(const std::string& path, CategoryChecker& c, std::vector<CategoryDefinition>& out) {
   std::ifstream in(path, std::ios::binary);

@@ -3,18 +3,13 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "base/text.h"
+
 namespace sekisho::net::http {
 namespace {
 
 constexpr size_t kMaxLine = 4096;      // a chunk extension or trailer line longer than this is an attack
 constexpr size_t kMaxSizeDigits = 15;  // < 2^60: no overflow
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 }  // namespace
 
@@ -24,7 +19,7 @@ size_t ChunkedDecoder::feed(std::string_view in, std::string& out) {
     const char c = in[i];
     switch (state_) {
       case State::size:
-        if (const int v = hex_value(c); v >= 0) {
+        if (const int v = base::hex_value(c); v >= 0) {
           if (++digits_ > kMaxSizeDigits) {
             state_ = State::failed;
             break;

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "base/text.h"
+
 namespace sekisho::net::http {
 namespace {
 
@@ -41,23 +43,10 @@ bool valid_target(std::string_view s) {
   return true;
 }
 
-std::string_view trim_ows(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
-
-bool same_ci(std::string_view item, std::string_view lower_token) {
-  if (item.size() != lower_token.size()) return false;
-  for (size_t i = 0; i < item.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(item[i])) != lower_token[i]) return false;
-  return true;
-}
-
 bool has_token(std::string_view list, std::string_view token) {
   while (!list.empty()) {
     size_t comma = list.find(',');
-    if (same_ci(trim_ows(list.substr(0, comma)), token)) return true;
+    if (base::equals_ignoring_case(base::trim(list.substr(0, comma)), token)) return true;
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
@@ -111,13 +100,12 @@ Http1Result parse_fields(std::string_view rest, Mode mode, std::vector<Header>& 
     if (colon == std::string_view::npos) return error(400, "header line without ':'");
     std::string_view name = field.substr(0, colon);
     if (!is_token(name)) return error(400, "malformed header name (no whitespace before ':')");
-    std::string_view value = trim_ows(field.substr(colon + 1));
+    std::string_view value = base::trim(field.substr(colon + 1));  // OWS: spaces and tabs
     if (!valid_value(value)) return error(400, "control characters in a header value");
     if (headers.size() >= max_fields)
       return error(431, "more than " + std::to_string(max_fields) + " header fields");
     Header h;
-    h.name.resize(name.size());
-    for (size_t i = 0; i < name.size(); ++i) h.name[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[i])));
+    h.name = base::ascii_lower(name);
     h.value.assign(value);
     if (h.name == "transfer-encoding") {
       if (mode == Mode::request)
@@ -290,7 +278,7 @@ Http1Result parse_http1_response_head(std::string_view input, size_t max_header_
     // 3: both is the shape of response splitting; a proxy must not pass it on as it came.
     if (f.content_length) return fail(502, "both Transfer-Encoding and Content-Length");
     // 4: only chunked can be decoded here and sent on without the coding.
-    if (f.transfer_encodings > 1 || !same_ci(f.transfer_coding, "chunked"))
+    if (f.transfer_encodings > 1 || !base::equals_ignoring_case(f.transfer_coding, "chunked"))
       return fail(502, "unsupported transfer coding \"" + std::string(f.transfer_coding) + "\" (only chunked)");
     r.framing = Framing::chunked;
     return r;

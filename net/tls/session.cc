@@ -2,7 +2,7 @@
 
 #include <openssl/err.h>
 
-#include <cctype>
+#include "base/text.h"
 
 namespace sekisho::net::tls {
 
@@ -104,9 +104,7 @@ std::string_view Session::alpn() const {
 
 std::string Session::server_name() const {
   const char* name = SSL_get_servername(ssl_, TLSEXT_NAMETYPE_host_name);
-  std::string out = name ? name : "";
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+  return name ? base::ascii_lower(name) : std::string();
 }
 
 }  // namespace sekisho::net::tls

@@ -15,21 +15,6 @@
 namespace sekisho::policy {
 namespace {
 
-// Calls f(line_number, line) for every line (without '\n').
-template <typename F>
-void for_each_line(std::string_view text, ImportSink& sink, F&& f) {
-  uint64_t line_no = sink.first_line() - 1;  // a part of a file parsed on another thread
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string_view::npos) nl = text.size();
-    ++line_no;
-    ++sink.report().lines;
-    f(line_no, text.substr(pos, nl - pos));
-    pos = nl + 1;
-  }
-}
-
 inline bool has_blank(std::string_view s) {
   for (char c : s)
     if (c == ' ' || c == '\t') return true;
@@ -59,7 +44,7 @@ bool is_local_name(std::string_view n) {
 
 void parse_domains(std::string_view text, ImportSink& sink) {
   const CategorySet cats = sink.options().categories;
-  for_each_line(text, sink, [&](uint64_t no, std::string_view raw) {
+  sink.for_each_line(text, [&](uint64_t no, std::string_view raw) {
     std::string_view line = strip_comment(raw);
     if (line.empty()) return sink.ignore();
     if (has_blank(line))
@@ -72,7 +57,7 @@ void parse_domains(std::string_view text, ImportSink& sink) {
 
 void parse_hosts(std::string_view text, ImportSink& sink) {
   const CategorySet cats = sink.options().categories;
-  for_each_line(text, sink, [&](uint64_t no, std::string_view raw) {
+  sink.for_each_line(text, [&](uint64_t no, std::string_view raw) {
     std::string_view line = strip_comment(raw);
     if (line.empty()) return sink.ignore();
     std::vector<std::string_view> fields;
@@ -102,7 +87,7 @@ void parse_adblock(std::string_view text, ImportSink& sink) {
   const CategorySet block = sink.options().categories;
   CategorySet allow;
   allow.add(allowlist_category_id());
-  for_each_line(text, sink, [&](uint64_t no, std::string_view raw) {
+  sink.for_each_line(text, [&](uint64_t no, std::string_view raw) {
     std::string_view line = trim_blanks(raw);
     if (line.empty() || line.front() == '!' || line.front() == '[' ||
         (line.front() == '#' && !line.starts_with("##")))
@@ -152,7 +137,7 @@ void parse_adblock(std::string_view text, ImportSink& sink) {
 
 void parse_csv(std::string_view text, ImportSink& sink) {
   const CategorySet extra = sink.options().categories;
-  for_each_line(text, sink, [&](uint64_t no, std::string_view raw) {
+  sink.for_each_line(text, [&](uint64_t no, std::string_view raw) {
     std::string_view line = trim_blanks(raw);
     if (line.empty() || line.front() == '#') return sink.ignore();
     std::vector<std::string_view> f;

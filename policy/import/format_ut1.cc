@@ -23,20 +23,15 @@ std::string find_file(const fs::path& dir, const char* name) {
   return {};
 }
 
+// Every non-blank line that is not a comment, trimmed; UT1 files are never split between
+// threads, so lines are numbered from 1 in each file.
 template <typename F>
 void each_line(const std::string& text, ImportSink& sink, F&& f) {
-  uint64_t no = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nl = text.find('\n', pos);
-    if (nl == std::string::npos) nl = text.size();
-    ++no;
-    ++sink.report().lines;
-    std::string_view line = trim_blanks(std::string_view(text).substr(pos, nl - pos));
+  sink.for_each_line(text, [&](uint64_t no, std::string_view raw) {
+    std::string_view line = trim_blanks(raw);
     if (line.empty() || line.front() == '#') sink.ignore();
     else f(no, line);
-    pos = nl + 1;
-  }
+  });
 }
 
 void import_category(const fs::path& dir, ImportSink& sink) {

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "base/text.h"
 #include "policy/import/idna.h"
 #include "policy/store/entry_codec.h"
 
@@ -274,10 +275,6 @@ void parse_text(Format format, const std::string& text, ImportSink& sink) {
   parse_lines(format, text, sink);  // ut1 is a directory: nothing to parse here
 }
 
-std::string_view trim_blanks(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  return s;
-}
+std::string_view trim_blanks(std::string_view s) { return base::trim(s, " \t\r"); }
 
 }  // namespace sekisho::policy

@@ -59,6 +59,22 @@ class ImportSink {
     deferred_ = deferred;
   }
   uint64_t first_line() const { return first_line_; }
+  // Calls f(line_number, line) for every line of `text` (without its '\n'), counting each in the
+  // report; numbering starts at first_line(), so a part parsed on another thread reports the
+  // line numbers of the whole file.
+  template <typename F>
+  void for_each_line(std::string_view text, F&& f) {
+    uint64_t line_no = first_line_ - 1;
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t nl = text.find('\n', pos);
+      if (nl == std::string_view::npos) nl = text.size();
+      ++line_no;
+      ++report_.lines;
+      f(line_no, text.substr(pos, nl - pos));
+      pos = nl + 1;
+    }
+  }
   const ImportOptions& options() const { return options_; }
   ImportReport& report() { return report_; }
 

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <memory>
 
+#include "base/text.h"
 #include "policy/querylog/incident.h"
 #include "policy/store/categories.h"
 #include "policy/store/key_format.h"
@@ -21,7 +22,6 @@ namespace sekisho::querylog {
 namespace {
 
 constexpr int64_t kUsPerDay = int64_t{86400} * 1000000;
-constexpr char kHexLower[] = "0123456789abcdef";
 // "0".."255": up to three digits, then the text's length in the last byte.
 constexpr auto kOctetText = [] {
   std::array<std::array<char, 4>, 256> table{};
@@ -234,8 +234,8 @@ class LineBuffer {
             case '\t': *p++ = 't'; break;
             default:
               std::memcpy(p, "u00", 3);
-              p[3] = kHexLower[c >> 4];
-              p[4] = kHexLower[c & 0xF];
+              p[3] = base::kHexLower[c >> 4];
+              p[4] = base::kHexLower[c & 0xF];
               p += 5;
           }
           ++i;

@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 
+#include "base/text.h"
+
 namespace sekisho::querylog {
 
 inline uint64_t incident_hash(std::string_view tenant, std::string_view client, std::string_view name,
@@ -35,9 +37,8 @@ inline constexpr size_t kIncidentIdLength = 11;
 inline void write_incident_id(char (&out)[kIncidentIdLength], std::string_view tenant, std::string_view client,
                               std::string_view name, int64_t utc_minute) {
   const uint64_t h = incident_hash(tenant, client, name, utc_minute) >> 24;
-  static constexpr char kHex[] = "0123456789ABCDEF";
   out[5] = '-';
-  for (int i = 0; i < 10; ++i) out[i < 5 ? i : i + 1] = kHex[(h >> (4 * (9 - i))) & 0xF];
+  for (int i = 0; i < 10; ++i) out[i < 5 ? i : i + 1] = base::kHexUpper[(h >> (4 * (9 - i))) & 0xF];
 }
 
 inline std::string incident_id(std::string_view tenant, std::string_view client, std::string_view name,

@@ -3,20 +3,16 @@
 
 #include <cstring>
 
+#include "base/text.h"
+
 namespace sekisho::policy {
-namespace {
-
-inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-}  // namespace
-
 namespace {
 inline void copy_lower(char* dst, const char* src, size_t len) {
   for (; len >= 8; len -= 8, src += 8, dst += 8) {
     const uint64_t w = swar::lower8(swar::load8(src));
     std::memcpy(dst, &w, 8);
   }
-  for (size_t i = 0; i < len; ++i) dst[i] = lower(src[i]);
+  for (size_t i = 0; i < len; ++i) dst[i] = base::ascii_lower(src[i]);
 }
 }  // namespace
 
@@ -62,7 +58,7 @@ size_t make_wire_key(std::span<const uint8_t> wire, char* out) {
   for (size_t i = n; i-- > 0;) {
     const uint8_t* label = wire.data() + offsets[i];
     if (w != 0) out[w++] = '.';
-    for (uint8_t j = 0; j < label[0]; ++j) out[w + j] = lower(static_cast<char>(label[1 + j]));
+    for (uint8_t j = 0; j < label[0]; ++j) out[w + j] = base::ascii_lower(static_cast<char>(label[1 + j]));
     w += label[0];
   }
   return w;

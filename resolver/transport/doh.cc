@@ -5,8 +5,9 @@
 #include <string>
 #include <string_view>
 
+#include "base/base64url.h"
+#include "base/text.h"
 #include "dns/wire.h"
-#include "net/http/base64url.h"
 #include "resolver/pipeline.h"
 #include "resolver/worker.h"
 
@@ -27,19 +28,12 @@ void reject(Worker& w, net::http::Exchange& ex, int status, std::string_view rea
   ex.respond(std::move(r));
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  return true;
-}
-
 // "application/dns-message" with optional parameters ("; charset=…" is meaningless but harmless).
 bool is_dns_message_type(std::string_view content_type) {
   const size_t semi = content_type.find(';');
   std::string_view type = content_type.substr(0, semi);
   while (!type.empty() && (type.back() == ' ' || type.back() == '\t')) type.remove_suffix(1);
-  return iequals(type, kMediaType);
+  return base::equals_ignoring_case(type, kMediaType);
 }
 
 }  // namespace
@@ -111,7 +105,7 @@ void handle_doh(Worker& w, std::shared_ptr<net::http::Exchange> ex) {
   if (req.method == "GET") {
     const std::string_view param = req.query_param("dns");
     if (param.empty()) return reject(w, *ex, 400, "missing dns parameter");
-    if (!net::http::base64url_decode(param, decoded))
+    if (!base::base64url_decode(param, decoded))
       return reject(w, *ex, 400, "dns parameter is not base64url without padding");
     msg = {reinterpret_cast<const uint8_t*>(decoded.data()), decoded.size()};
   } else {

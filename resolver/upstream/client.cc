@@ -4,6 +4,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/text.h"
 
 namespace sekisho::upstream {
 
@@ -48,7 +49,7 @@ void Client::ask(std::string_view qname, uint16_t qtype, Callback done) {
   q->question.qname_len = static_cast<uint16_t>(std::min(qname.size(), sizeof q->question.qname));
   for (size_t i = 0; i < q->question.qname_len; ++i) {
     q->question.qname[i] = static_cast<uint8_t>(qname[i]);
-    q->question.qname_lower[i] = dns::ascii_lower(static_cast<uint8_t>(qname[i]));
+    q->question.qname_lower[i] = base::ascii_lower(static_cast<uint8_t>(qname[i]));
   }
   q->question.qtype = qtype;
   q->question.qclass = dns::kClassIn;

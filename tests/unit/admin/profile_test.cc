@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <openssl/cms.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
@@ -35,8 +36,8 @@ config::ServerSettings server_with(const char* doh, const char* public_name) {
 struct Signer {
   std::string dir;
   std::string cert_file, key_file;
-  certs::X509Ptr cert{X509_new()};
-  certs::PkeyPtr key = certs::make_ec_key();
+  base::X509Ptr cert{X509_new()};
+  base::PkeyPtr key = certs::make_ec_key();
   explicit Signer(const char* cn) {
     char tmpl[] = "/tmp/sekisho-profile-XXXXXX";
     dir = mkdtemp(tmpl);
@@ -136,7 +137,7 @@ TEST_CASE("apple profile: CMS signature verifies and carries the profile unchang
   REQUIRE(cms != nullptr);
   X509_STORE* store = X509_STORE_new();
   X509_STORE_add_cert(store, signer.cert.get());
-  certs::BioPtr out(BIO_new(BIO_s_mem()));
+  base::BioPtr out(BIO_new(BIO_s_mem()));
   CHECK(CMS_verify(cms, nullptr, store, nullptr, out.get(), CMS_BINARY) == 1);
   char* bytes = nullptr;
   long len = BIO_get_mem_data(out.get(), &bytes);

@@ -99,7 +99,7 @@ TEST_CASE("ca: init writes a P-256 CA with pathlen 0, key 0600, and refuses to o
   // PEM and DER export describe the same certificate.
   const std::string der = ca->der();
   const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-  X509Ptr parsed(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  sekisho::base::X509Ptr parsed(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
   REQUIRE(parsed);
   CHECK(X509_cmp(parsed.get(), cert) == 0);
   CHECK(ca->pem().rfind("-----BEGIN CERTIFICATE-----", 0) == 0);

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 
+#include "base/text.h"
 #include "config/yaml/load.h"
 #include "intercept/blockpage.h"
 #include "intercept/forward.h"
@@ -156,7 +157,7 @@ TEST_CASE("blockpage: language from ?lang, else Accept-Language q-values, else E
 }
 
 TEST_CASE("blockpage: escaping and unknown variables") {
-  CHECK(html_escape(R"(<a href="x">'&'</a>)") == "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+  CHECK(base::escape_markup(R"(<a href="x">'&'</a>)") == "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
   BlockFacts f;
   f.name = "<script>x</script>";
   CHECK(render("[{{name}}][{{nope}}][{{ name }}]{{", f, Lang::en) ==

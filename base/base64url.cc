@@ -1,6 +1,6 @@
-#include "net/http/base64url.h"
+#include "base/base64url.h"
 
-namespace sekisho::net::http {
+namespace sekisho::base {
 namespace {
 
 constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -53,4 +53,4 @@ std::string base64url_encode(std::string_view in) {
   return out;
 }
 
-}  // namespace sekisho::net::http
+}  // namespace sekisho::base

@@ -2,12 +2,12 @@
 
 #include <string>
 
-#include "net/http/base64url.h"
+#include "base/base64url.h"
 
-using sekisho::net::http::base64url_decode;
-using sekisho::net::http::base64url_encode;
+using sekisho::base::base64url_decode;
+using sekisho::base::base64url_encode;
 
-TEST_SUITE("http.base64url") {
+TEST_SUITE("base.base64url") {
 
 TEST_CASE("RFC 4648 test vectors without padding") {
   const std::pair<std::string, std::string> vectors[] = {
