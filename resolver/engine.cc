@@ -68,6 +68,40 @@ std::vector<uint32_t> tenant_max_devices(const policy::PolicySnapshot& p) {
   return out;
 }
 
+// The exit line's fields: every count of the lists in counters.h, by field name (a
+// PerTransport's as udp_<field>, …; the forwarder's prefixed forwarder_), then the query log's.
+class ExitTotals {
+ public:
+  void operator()(const CounterInfo& c, uint64_t v) { add(std::string(prefix_) + std::string(c.field), v); }
+  void operator()(const CounterInfo& c, const Sampled<PerTransport>::value_type& v) {
+    for (size_t t = 0; t < v.size(); ++t) add(std::string(kTransportLabels[t]) + "_" + std::string(c.field), v[t]);
+  }
+  // Its count is the answers counted above; the distribution is for /metrics.
+  void operator()(const CounterInfo&, const HistogramSample&) {}
+  void set_prefix(std::string_view prefix) { prefix_ = prefix; }
+  void add(std::string key, uint64_t value) { totals_.emplace_back(std::move(key), value); }
+  void log() const {
+    std::vector<log::Field> fields;  // views of totals_' keys
+    for (const auto& [key, value] : totals_) fields.emplace_back(key, value);
+    log::write_fields(log::Level::info, "server", "stopped", fields);
+  }
+
+ private:
+  std::string_view prefix_;
+  std::vector<std::pair<std::string, uint64_t>> totals_;
+};
+
+void log_stopped(const EngineSample& s) {
+  ExitTotals totals;
+  visit_loop_counters(s, totals);
+  if (s.store_configured) visit_store_counters(s, totals);
+  totals.set_prefix("forwarder_");
+  visit_forwarder_counters(s.forwarder, totals);
+  totals.add("querylog_written", s.querylog_written);
+  totals.add("querylog_dropped", s.querylog_dropped_ring + s.querylog_dropped_io);
+  totals.log();
+}
+
 unsigned thread_count(unsigned configured) {
   if (configured != 0) return configured;
   unsigned n = std::thread::hardware_concurrency();
@@ -208,20 +242,7 @@ int Engine::run(Hooks hooks) {
 
   for (auto& w : workers_) w->join();
   querylog_->stop();  // after the loops: everything they recorded is written
-  const auto log_counters = querylog_->counters();
-  WorkerCounters total;
-  for (auto& w : workers_) {
-    const WorkerCounters& c = w->counters();
-    for (size_t t = 0; t < kTransportCount; ++t) total.queries[t] += c.queries[t];
-    total.cache_hits += c.cache_hits;
-    total.cache_misses += c.cache_misses;
-    total.servfail += c.servfail;
-  }
-  log::info("server", "stopped", {{"udp_queries", total.queries[0]}, {"tcp_queries", total.queries[1]},
-                                  {"dot_queries", total.queries[2]}, {"doh_queries", total.queries[3]},
-                                  {"cache_hits", total.cache_hits}, {"cache_misses", total.cache_misses},
-                                  {"servfail", total.servfail}, {"querylog_written", log_counters.records_written},
-                                  {"querylog_dropped", log_counters.records_dropped_ring + log_counters.records_dropped_io}});
+  log_stopped(sample());
   return 0;
 }
 
