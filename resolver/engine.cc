@@ -132,6 +132,9 @@ Engine::Engine(config::Settings settings, std::shared_ptr<const policy::PolicySn
   if (!load_tls(initial_, tls_error)) throw std::runtime_error(tls_error);
   install(std::move(settings), std::move(policies));
   uv_loop_init(&control_);
+  uv_async_init(&control_, &stop_, [](uv_async_t* a) { static_cast<Engine*>(a->data)->begin_shutdown(); });
+  stop_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&stop_));
 }
 
 // DoH and DoT need a certificate; plain DNS does not, so without those listeners none is read.
@@ -148,8 +151,12 @@ bool Engine::load_tls(const config::Settings& s, std::string& error) {
 
 Engine::~Engine() {
   workers_.clear();
+  uv_close(reinterpret_cast<uv_handle_t*>(&stop_), nullptr);
+  uv_run(&control_, UV_RUN_DEFAULT);
   uv_loop_close(&control_);
 }
+
+void Engine::stop() { uv_async_send(&stop_); }
 
 uint64_t Engine::install(config::Settings settings, std::shared_ptr<const policy::PolicySnapshot> policies) {
   std::lock_guard lock(runtime_mutex_);
