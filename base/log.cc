@@ -62,6 +62,10 @@ bool parse_level(std::string_view text, Level& out) {
 }
 
 void write(Level l, std::string_view component, std::string_view msg, std::initializer_list<Field> fields) {
+  write_fields(l, component, msg, std::span<const Field>(fields.begin(), fields.size()));
+}
+
+void write_fields(Level l, std::string_view component, std::string_view msg, std::span<const Field> fields) {
   if (static_cast<int>(l) < g_level.load(std::memory_order_relaxed)) return;
   std::string line;
   line.reserve(128);

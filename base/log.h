@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <initializer_list>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -30,6 +31,8 @@ bool parse_level(std::string_view text, Level& out);
 
 void write(Level level, std::string_view component, std::string_view msg,
            std::initializer_list<Field> fields = {});
+// The same with fields made at run time (e.g. one per counter).
+void write_fields(Level level, std::string_view component, std::string_view msg, std::span<const Field> fields);
 
 inline void debug(std::string_view c, std::string_view m, std::initializer_list<Field> f = {}) {
   if (level() <= Level::debug) write(Level::debug, c, m, f);

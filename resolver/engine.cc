@@ -62,6 +62,40 @@ std::vector<uint32_t> tenant_max_devices(const policy::PolicySnapshot& p) {
   return out;
 }
 
+// The exit line's fields: every count of the lists in counters.h, by field name (a
+// PerTransport's as udp_<field>, …; the forwarder's prefixed forwarder_), then the query log's.
+class ExitTotals {
+ public:
+  void operator()(const CounterInfo& c, uint64_t v) { add(std::string(prefix_) + std::string(c.field), v); }
+  void operator()(const CounterInfo& c, const Sampled<PerTransport>::value_type& v) {
+    for (size_t t = 0; t < v.size(); ++t) add(std::string(kTransportLabels[t]) + "_" + std::string(c.field), v[t]);
+  }
+  // Its count is the answers counted above; the distribution is for /metrics.
+  void operator()(const CounterInfo&, const HistogramSample&) {}
+  void set_prefix(std::string_view prefix) { prefix_ = prefix; }
+  void add(std::string key, uint64_t value) { totals_.emplace_back(std::move(key), value); }
+  void log() const {
+    std::vector<log::Field> fields;  // views of totals_' keys
+    for (const auto& [key, value] : totals_) fields.emplace_back(key, value);
+    log::write_fields(log::Level::info, "server", "stopped", fields);
+  }
+
+ private:
+  std::string_view prefix_;
+  std::vector<std::pair<std::string, uint64_t>> totals_;
+};
+
+void log_stopped(const EngineSample& s) {
+  ExitTotals totals;
+  visit_loop_counters(s, totals);
+  if (s.store_configured) visit_store_counters(s, totals);
+  totals.set_prefix("forwarder_");
+  visit_forwarder_counters(s.forwarder, totals);
+  totals.add("querylog_written", s.querylog_written);
+  totals.add("querylog_dropped", s.querylog_dropped_ring + s.querylog_dropped_io);
+  totals.log();
+}
+
 unsigned thread_count(unsigned configured) {
   if (configured != 0) return configured;
   unsigned n = std::thread::hardware_concurrency();
@@ -93,6 +127,9 @@ Engine::Engine(config::Settings settings, std::shared_ptr<const policy::PolicySn
   if (!load_tls(initial_, tls_error)) throw std::runtime_error(tls_error);
   install(std::move(settings), std::move(policies));
   uv_loop_init(&control_);
+  uv_async_init(&control_, &stop_, [](uv_async_t* a) { static_cast<Engine*>(a->data)->begin_shutdown(); });
+  stop_.data = this;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&stop_));
 }
 
 // DoH and DoT need a certificate; plain DNS does not, so without those listeners none is read.
@@ -109,8 +146,12 @@ bool Engine::load_tls(const config::Settings& s, std::string& error) {
 
 Engine::~Engine() {
   workers_.clear();
+  uv_close(reinterpret_cast<uv_handle_t*>(&stop_), nullptr);
+  uv_run(&control_, UV_RUN_DEFAULT);
   uv_loop_close(&control_);
 }
+
+void Engine::stop() { uv_async_send(&stop_); }
 
 uint64_t Engine::install(config::Settings settings, std::shared_ptr<const policy::PolicySnapshot> policies) {
   std::lock_guard lock(runtime_mutex_);
@@ -204,20 +245,7 @@ int Engine::run(Hooks hooks) {
 
   for (auto& w : workers_) w->join();
   querylog_->stop();  // after the loops: everything they recorded is written
-  const auto log_counters = querylog_->counters();
-  WorkerCounters total;
-  for (auto& w : workers_) {
-    const WorkerCounters& c = w->counters();
-    for (size_t t = 0; t < kTransportCount; ++t) total.queries[t] += c.queries[t];
-    total.cache_hits += c.cache_hits;
-    total.cache_misses += c.cache_misses;
-    total.servfail += c.servfail;
-  }
-  log::info("server", "stopped", {{"udp_queries", total.queries[0]}, {"tcp_queries", total.queries[1]},
-                                  {"dot_queries", total.queries[2]}, {"doh_queries", total.queries[3]},
-                                  {"cache_hits", total.cache_hits}, {"cache_misses", total.cache_misses},
-                                  {"servfail", total.servfail}, {"querylog_written", log_counters.records_written},
-                                  {"querylog_dropped", log_counters.records_dropped_ring + log_counters.records_dropped_io}});
+  log_stopped(sample());
   return 0;
 }
 

@@ -52,6 +52,9 @@ class Engine {
   // Binds every socket (throws std::runtime_error with the address and reason on failure),
   // starts the workers, notifies systemd, and runs until drained. Returns the exit code.
   int run(Hooks hooks = {});
+  // Begins what SIGTERM begins: stop accepting, drain, and make run() return (thread-safe; lets
+  // a program or a test that runs the engine in-process stop it without a signal).
+  void stop();
 
   // Makes `settings` and `policies` the configuration the next query sees (thread-safe).
   // What only a restart changes (listeners, threads, cache size, store) is logged and kept;
@@ -109,6 +112,7 @@ class Engine {
   std::vector<std::unique_ptr<Worker>> workers_;
   uv_loop_t control_{};
   uv_signal_t sighup_{}, sigterm_{}, sigint_{};
+  uv_async_t stop_{};  // stop(); unreferenced, so that it never keeps the control loop running
   uv_timer_t watchdog_{};
   uint64_t watchdog_usec_ = 0;
   bool shutting_down_ = false;

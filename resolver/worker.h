@@ -10,7 +10,6 @@
 #include <uv.h>
 
 #include <array>
-#include <iterator>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -26,6 +25,7 @@
 #include "policy/store/category_store.h"
 #include "base/clock.h"
 #include "resolver/cache/read_epoch.h"
+#include "resolver/counters.h"
 #include "resolver/query_context.h"
 #include "resolver/runtime.h"
 #include "resolver/upstream/forwarder.h"
@@ -42,38 +42,17 @@ class UdpListener;
 class TcpListener;
 class TcpConnection;
 
+static_assert(kTransportLabels.size() == kTransportCount && kTransportLabels[static_cast<size_t>(Transport::udp)] == "udp" &&
+              kTransportLabels[static_cast<size_t>(Transport::tcp)] == "tcp" &&
+              kTransportLabels[static_cast<size_t>(Transport::dot)] == "dot" &&
+              kTransportLabels[static_cast<size_t>(Transport::doh)] == "doh");
+
+// One loop's counters (the loop writes them; Engine::sample() reads them from any thread),
+// made from the lists in counters.h.
 struct WorkerCounters {
-  uint64_t queries[kTransportCount] = {};  // by Transport: udp, tcp, dot, doh
-  uint64_t doh_rejected = 0;              // DoH requests answered with an HTTP error status
-  uint64_t tls_failures = 0;              // DoT handshakes or records that failed
-  uint64_t cache_hits = 0;
-  uint64_t cache_misses = 0;
-  uint64_t malformed = 0;
-  uint64_t servfail = 0;
-  uint64_t stale_answers = 0;
-  uint64_t dropped_overload = 0;
-  uint64_t udp_send_errors = 0;
-  uint64_t tcp_connections_refused = 0;
-  uint64_t refused_unknown_client = 0;
-  uint64_t blocked = 0;
-  uint64_t store_unavailable = 0;
-  // Category lookups answered by the loop's name memo / looked up in the store (copied from
-  // the reader at the end of each batch).
-  uint64_t category_memo_hits = 0;
-  uint64_t category_memo_misses = 0;
-  // Answer latency from receipt to the answer leaving the pipeline (/metrics histogram).
-  // Bucket i counts latencies <= kLatencyBoundsUs[i] and above the previous bound; the last
-  // bucket is everything slower.
-  static constexpr uint64_t kLatencyBoundsUs[] = {100, 500, 1000, 5000, 10000, 50000, 100000, 500000, 1000000};
-  static constexpr size_t kLatencyBuckets = std::size(kLatencyBoundsUs) + 1;
-  uint64_t latency_buckets[kLatencyBuckets] = {};
-  uint64_t latency_sum_us = 0;
-  void observe_latency(uint64_t us) {
-    size_t i = 0;
-    while (i < std::size(kLatencyBoundsUs) && us > kLatencyBoundsUs[i]) ++i;
-    ++latency_buckets[i];
-    latency_sum_us += us;
-  }
+  SEKISHO_LOOP_COUNTERS(SEKISHO_COUNTER_FIELD)
+  SEKISHO_STORE_COUNTERS(SEKISHO_COUNTER_FIELD)
+  void observe_latency(uint64_t us) { latency.observe(us); }
 };
 
 // What another loop learned about a key this loop joined (see upstream/inflight_registry.h).

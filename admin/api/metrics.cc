@@ -24,7 +24,7 @@ std::string label(std::string_view v) {
   return out;
 }
 
-void family(std::string& out, const char* name, const char* type, const char* help) {
+void family(std::string& out, std::string_view name, std::string_view type, std::string_view help) {
   out += "# HELP ";
   out += name;
   out += ' ';
@@ -36,7 +36,7 @@ void family(std::string& out, const char* name, const char* type, const char* he
   out += '\n';
 }
 
-void sample(std::string& out, const char* name, const std::string& labels, uint64_t value) {
+void sample(std::string& out, std::string_view name, const std::string& labels, uint64_t value) {
   out += name;
   if (!labels.empty()) out += "{" + labels + "}";
   out += ' ';
@@ -44,44 +44,77 @@ void sample(std::string& out, const char* name, const std::string& labels, uint6
   out += '\n';
 }
 
+std::string with(std::string_view labels, const std::string& more) {
+  if (labels.empty()) return more;
+  return std::string(labels) + "," + more;
+}
+
+// The series of the counter lists (resolver/counters.h), each family's HELP and TYPE before its
+// first entry.
+class CounterSeries {
+ public:
+  explicit CounterSeries(std::string& out) : out_(out) {}
+
+  void operator()(const resolver::CounterInfo& c, uint64_t value) {
+    begin(c);
+    sample(out_, c.family, std::string(c.labels), value);
+  }
+  void operator()(const resolver::CounterInfo& c, const resolver::Sampled<resolver::PerTransport>::value_type& value) {
+    begin(c);
+    for (size_t t = 0; t < value.size(); ++t)
+      sample(out_, c.family, with(c.labels, "transport=\"" + std::string(resolver::kTransportLabels[t]) + "\""), value[t]);
+  }
+  // Prometheus buckets are cumulative and labelled in seconds. No sample, no family.
+  void operator()(const resolver::CounterInfo& c, const resolver::HistogramSample& h) {
+    if (h.buckets.empty()) return;
+    begin(c);
+    const std::string name(c.family);
+    uint64_t cumulative = 0;
+    for (size_t b = 0; b < h.buckets.size(); ++b) {
+      cumulative += h.buckets[b];
+      std::string le = "+Inf";
+      if (b < h.bounds_us.size()) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%g", static_cast<double>(h.bounds_us[b]) / 1e6);
+        le = buf;
+      }
+      sample(out_, name + "_bucket", with(c.labels, "le=\"" + le + "\""), cumulative);
+    }
+    char sum[48];
+    std::snprintf(sum, sizeof sum, "%.6f", static_cast<double>(h.sum_us) / 1e6);
+    out_ += name + "_sum";
+    if (!c.labels.empty()) out_ += "{" + std::string(c.labels) + "}";
+    out_ += ' ';
+    out_ += sum;
+    out_ += '\n';
+    sample(out_, name + "_count", std::string(c.labels), cumulative);
+  }
+  // One series per upstream, of an entry of SEKISHO_UPSTREAM_TCP_COUNTERS.
+  void per_upstream(const resolver::CounterInfo& c, const std::vector<resolver::EngineSample::Upstream>& upstreams,
+                    uint64_t resolver::EngineSample::Upstream::Tcp::*field) {
+    begin(c);
+    for (const auto& u : upstreams)
+      sample(out_, c.family, with(c.labels, "upstream=\"" + label(u.address) + "\""), u.tcp.*field);
+  }
+
+ private:
+  void begin(const resolver::CounterInfo& c) {
+    if (c.family == family_) return;
+    family_ = c.family;
+    family(out_, c.family, c.metric_type, c.help);
+  }
+
+  std::string& out_;
+  std::string_view family_;
+};
+
 }  // namespace
 
 std::string render_metrics(const resolver::EngineSample& s) {
   std::string out;
-  static constexpr const char* kTransports[] = {"udp", "tcp", "dot", "doh"};
-  family(out, "sekisho_queries_total", "counter", "DNS queries received, by transport.");
-  for (int t = 0; t < 4; ++t) sample(out, "sekisho_queries_total", std::string("transport=\"") + kTransports[t] + "\"", s.queries_by_transport[t]);
-  family(out, "sekisho_answers_total", "counter", "Answers by outcome (engine counters).");
-  sample(out, "sekisho_answers_total", "outcome=\"blocked\"", s.blocked);
-  sample(out, "sekisho_answers_total", "outcome=\"servfail\"", s.servfail);
-  sample(out, "sekisho_answers_total", "outcome=\"stale\"", s.stale_answers);
-  sample(out, "sekisho_answers_total", "outcome=\"malformed\"", s.malformed);
-  sample(out, "sekisho_answers_total", "outcome=\"refused_unknown_client\"", s.refused_unknown_client);
-  sample(out, "sekisho_answers_total", "outcome=\"dropped_overload\"", s.dropped_overload);
-  if (!s.latency_buckets.empty()) {
-    // Prometheus buckets are cumulative and labelled in seconds.
-    family(out, "sekisho_query_duration_seconds", "histogram", "Time from a query's arrival to its answer.");
-    uint64_t cumulative = 0;
-    for (size_t b = 0; b < s.latency_buckets.size(); ++b) {
-      cumulative += s.latency_buckets[b];
-      std::string le = "+Inf";
-      if (b < s.latency_bounds_us.size()) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%g", static_cast<double>(s.latency_bounds_us[b]) / 1e6);
-        le = buf;
-      }
-      sample(out, "sekisho_query_duration_seconds_bucket", "le=\"" + le + "\"", cumulative);
-    }
-    char sum[48];
-    std::snprintf(sum, sizeof sum, "%.6f", static_cast<double>(s.latency_sum_us) / 1e6);
-    out += "sekisho_query_duration_seconds_sum ";
-    out += sum;
-    out += '\n';
-    sample(out, "sekisho_query_duration_seconds_count", "", cumulative);
-  }
-  family(out, "sekisho_cache_lookups_total", "counter", "Answer cache lookups; hit ratio = hit / (hit + miss).");
-  sample(out, "sekisho_cache_lookups_total", "result=\"hit\"", s.cache_hits);
-  sample(out, "sekisho_cache_lookups_total", "result=\"miss\"", s.cache_misses);
+  CounterSeries counters(out);
+  resolver::visit_loop_counters(s, counters);
+  resolver::visit_forwarder_counters(s.forwarder, counters);
   family(out, "sekisho_upstream_up", "gauge", "1 while the upstream is not marked down.");
   for (const auto& u : s.upstreams) sample(out, "sekisho_upstream_up", "upstream=\"" + label(u.address) + "\"", u.up ? 1 : 0);
   family(out, "sekisho_upstream_queries_total", "counter", "Attempts sent to each upstream.");
@@ -97,23 +130,15 @@ std::string render_metrics(const resolver::EngineSample& s) {
     out += "sekisho_upstream_response_seconds_sum{" + labels + "} " + sum + "\n";
     sample(out, "sekisho_upstream_response_seconds_count", labels, u.queries);
   }
-  family(out, "sekisho_upstream_tcp_connections_opened_total", "counter", "TCP connections opened to each upstream (kept open and reused).");
-  for (const auto& u : s.upstreams) sample(out, "sekisho_upstream_tcp_connections_opened_total", "upstream=\"" + label(u.address) + "\"", u.tcp_connections_opened);
-  family(out, "sekisho_upstream_tcp_queries_resent_total", "counter", "Queries sent again after the upstream closed their TCP connection.");
-  for (const auto& u : s.upstreams) sample(out, "sekisho_upstream_tcp_queries_resent_total", "upstream=\"" + label(u.address) + "\"", u.tcp_resent);
-  family(out, "sekisho_upstream_tcp_connections_retired_total", "counter", "TCP connections given up after a query timed out with no answer on them since it was sent.");
-  for (const auto& u : s.upstreams) sample(out, "sekisho_upstream_tcp_connections_retired_total", "upstream=\"" + label(u.address) + "\"", u.tcp_retired_silent);
-  family(out, "sekisho_upstream_tcp_connections_open", "gauge", "TCP connections to each upstream now open or connecting.");
-  for (const auto& u : s.upstreams) sample(out, "sekisho_upstream_tcp_connections_open", "upstream=\"" + label(u.address) + "\"", u.tcp_connections_open);
+  using Tcp = resolver::EngineSample::Upstream::Tcp;
+  resolver::visit_upstream_tcp_counters_members<Tcp>(
+      [&](const resolver::CounterInfo& c, uint64_t Tcp::*field) { counters.per_upstream(c, s.upstreams, field); });
   family(out, "sekisho_config_generation", "gauge", "Configuration generation in use (bumped by every reload).");
   sample(out, "sekisho_config_generation", "", s.config_generation);
   if (s.store_configured) {
     family(out, "sekisho_category_store_generation", "gauge", "Category store generation (bumped by every import).");
     sample(out, "sekisho_category_store_generation", "", s.store_generation);
-    family(out, "sekisho_category_memo_lookups_total", "counter",
-           "Category lookups of names the serving loops remembered (hit) or read from the store (miss).");
-    sample(out, "sekisho_category_memo_lookups_total", "result=\"hit\"", s.category_memo_hits);
-    sample(out, "sekisho_category_memo_lookups_total", "result=\"miss\"", s.category_memo_misses);
+    resolver::visit_store_counters(s, counters);
   }
   family(out, "sekisho_querylog_records_total", "counter", "Query-log records by fate.");
   sample(out, "sekisho_querylog_records_total", "fate=\"written\"", s.querylog_written);

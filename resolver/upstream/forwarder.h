@@ -20,6 +20,7 @@
 
 #include "base/random.h"
 #include "resolver/cache/cache.h"
+#include "resolver/counters.h"
 #include "dns/types.h"
 #include "resolver/query_context.h"
 #include "resolver/runtime.h"
@@ -47,14 +48,9 @@ class Forwarder {
     virtual void announce(uint64_t loops, const cache::CacheKey& key, const Resolution& resolution) = 0;
   };
 
+  // This loop's forwarding counters (resolver/counters.h); Engine::sample() reads them.
   struct Counters {
-    uint64_t upstream_queries = 0;
-    uint64_t coalesced = 0;
-    uint64_t joined_other_loop = 0;
-    uint64_t timeouts = 0;
-    uint64_t network_errors = 0;
-    uint64_t truncated_retries = 0;
-    uint64_t failed = 0;
+    SEKISHO_FORWARDER_COUNTERS(SEKISHO_COUNTER_FIELD)
   };
 
   Forwarder(uv_loop_t* loop, unsigned loop_index, cache::Cache& cache, InflightRegistry& registry, Delegate& delegate)

@@ -293,6 +293,7 @@ int TcpPool::dispatch(Query* q, const Connection* avoid) {
   if (!target) {
     auto* c = new Connection(*this, *q->req_.server);
     connections_.push_back(c);  // on failure close() forgets it again
+    ++counters_.connections_open;
     if (c->stats()) ++c->stats()->connections_open;
     if (int rc = c->open(); rc != 0) {
       c->close(rc);
@@ -318,18 +319,20 @@ void TcpPool::forget(Connection* c) {
     auto it = std::find(list->begin(), list->end(), c);
     if (it == list->end()) continue;
     list->erase(it);
+    --counters_.connections_open;
     if (c->stats()) --c->stats()->connections_open;
     return;
   }
 }
 
 TcpPool::ServerCounters* TcpPool::counters_for(const net::SocketAddress& server) {
-  for (size_t i = 0; i < counted_servers_; ++i)
+  const size_t n = counted_servers_.load(std::memory_order_relaxed);  // this loop is the only writer
+  for (size_t i = 0; i < n; ++i)
     if (server_counters_[i].server == server) return &server_counters_[i];
-  if (counted_servers_ == kMaxCountedServers) return nullptr;
-  server_counters_[counted_servers_].server = server;
-  __atomic_store_n(&counted_servers_, counted_servers_ + 1, __ATOMIC_RELEASE);
-  return &server_counters_[counted_servers_ - 1];
+  if (n == kMaxCountedServers) return nullptr;
+  server_counters_[n].server = server;
+  counted_servers_.store(n + 1, std::memory_order_release);
+  return &server_counters_[n];
 }
 
 }  // namespace sekisho::upstream

@@ -23,9 +23,11 @@
 #include <uv.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
+#include "resolver/counters.h"
 #include "resolver/upstream/exchange.h"
 
 namespace sekisho::upstream {
@@ -58,27 +60,22 @@ class TcpPool {
   // pool no more. Queries still on them fail with ECANCELED: cancel the exchanges first.
   void close_all();
 
+  // What the pool counts (resolver/counters.h), over all its servers.
   struct Counters {
-    uint64_t connections_opened = 0;
-    uint64_t resent = 0;          // queries sent again after the upstream closed their connection
-    uint64_t retired_silent = 0;  // connections given up after a timeout with no answer since
+    SEKISHO_UPSTREAM_TCP_COUNTERS(SEKISHO_COUNTER_FIELD)
   };
   const Counters& counters() const { return counters_; }
   size_t open_connections() const { return connections_.size() + retiring_.size(); }
 
   // The same per upstream address, for /metrics, read from another thread. Slots are claimed in
   // order and never move: a slot's address is written before the release store of the count that
-  // publishes it, and its counters are plain words the reader peeks with relaxed loads (as the
-  // worker counters). Addresses beyond kMaxCountedServers (many reloads) go uncounted.
-  struct ServerCounters {
+  // publishes it, and its counters are written by this loop only (base/counter.h). Addresses
+  // beyond kMaxCountedServers (many reloads) go uncounted.
+  struct ServerCounters : Counters {
     net::SocketAddress server;
-    uint64_t connections_opened = 0;
-    uint64_t resent = 0;
-    uint64_t retired_silent = 0;
-    uint64_t connections_open = 0;  // open or connecting
   };
   static constexpr size_t kMaxCountedServers = 64;
-  size_t counted_servers() const { return __atomic_load_n(&counted_servers_, __ATOMIC_ACQUIRE); }
+  size_t counted_servers() const { return counted_servers_.load(std::memory_order_acquire); }
   const ServerCounters& server_counters(size_t i) const { return server_counters_[i]; }
 
   class Connection;  // tcp_pool.cc
@@ -100,7 +97,7 @@ class TcpPool {
   std::vector<Connection*> retiring_;     // open, finishing the queries on them
   Counters counters_;
   std::array<ServerCounters, kMaxCountedServers> server_counters_{};
-  size_t counted_servers_ = 0;
+  std::atomic<size_t> counted_servers_{0};
 };
 
 }  // namespace sekisho::upstream

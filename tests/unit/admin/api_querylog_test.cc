@@ -164,7 +164,7 @@ TEST_CASE("query-log search: a rare name ends pages at the scan budget, each lin
 
 TEST_CASE("metrics: exposition format with bounded per-tenant series") {
   sekisho::resolver::EngineSample s;
-  s.queries_by_transport[0] = 10;
+  s.queries[0] = 10;
   s.cache_hits = 3;
   s.upstreams.push_back({"127.0.0.1:53", false, 5, 2, 1500, 3, 1, 4, 2});
   for (int i = 0; i < 60; ++i) {
@@ -203,9 +203,9 @@ TEST_CASE("metrics: exposition format with bounded per-tenant series") {
 
 TEST_CASE("metrics: the latency histogram is cumulative, in seconds, with sum and count") {
   sekisho::resolver::EngineSample s;
-  s.latency_bounds_us = {100, 1000};
-  s.latency_buckets = {5, 3, 2};  // <=100 µs, <=1 ms, slower
-  s.latency_sum_us = 2500000;
+  s.latency.bounds_us = {100, 1000};
+  s.latency.buckets = {5, 3, 2};  // <=100 µs, <=1 ms, slower
+  s.latency.sum_us = 2500000;
   const std::string text = sekisho::admin::render_metrics(s);
   CHECK(text.find("# TYPE sekisho_query_duration_seconds histogram\n") != std::string::npos);
   CHECK(text.find("sekisho_query_duration_seconds_bucket{le=\"0.0001\"} 5\n") != std::string::npos);
