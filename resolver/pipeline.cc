@@ -106,6 +106,7 @@ void rewrite_safe_search(Query& query) {
   const auto target = policy::safe_search_target({q.qname_lower, q.qname_len});
   if (target.empty()) return;
   query.safe_search_target = target;
+  query.verdict.rule = policy::RuleKind::safe_search;
   query.identity.inspect_chain = false;  // the vendors' own strict-mode names
 }
 

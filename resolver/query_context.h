@@ -66,8 +66,8 @@ struct Query {
   // decide, safe search: the strict-mode name asked upstream in place of the client's (wire,
   // lowercase, static storage), or empty.
   std::span<const uint8_t> safe_search_target;
-  // The verdict the query log records: a block or inspection, a blocking CNAME chain; rule none
-  // for a plain resolution.
+  // The verdict the query log records: a block or inspection, a blocking CNAME chain, safe
+  // search; rule none for a plain resolution.
   policy::Verdict verdict;
   querylog::QueryAction action = querylog::QueryAction::resolved;  // what the answer is, for the log
   std::span<uint8_t> out;              // where the answer is written (the transport's buffer, or
