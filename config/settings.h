@@ -82,7 +82,8 @@ struct BlockpageSettings {
 };
 
 enum class BlockAction { blockpage, nxdomain, nodata, refused };
-enum class LogMode { full, anonymized, none };
+// uint8_t: the query log copies it into every fixed-size record (policy/querylog/record.h).
+enum class LogMode : uint8_t { full, anonymized, none };
 
 struct ScheduleSettings {
   std::vector<std::string> block;  // category slugs

@@ -25,6 +25,11 @@ constexpr uint16_t kCd = 0x0010;
 constexpr uint16_t kRcodeMask = 0x000f;
 }  // namespace flag
 
+// How a query reached the server: UDP and TCP (RFC 1035, RFC 7766), DNS over TLS (RFC 7858),
+// DNS over HTTPS (RFC 8484). The engine counts queries by it; the query log records it.
+enum class Transport : uint8_t { udp, tcp, dot, doh };
+inline constexpr size_t kTransportCount = 4;
+
 enum class Opcode : uint8_t { query = 0, iquery = 1, status = 2, notify = 4, update = 5 };
 
 enum class Rcode : uint16_t {

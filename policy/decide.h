@@ -10,6 +10,7 @@
 #include <span>
 
 #include "policy/policy.h"
+#include "policy/rule_kind.h"
 #include "policy/store/category_store.h"
 
 namespace sekisho::policy {
@@ -17,8 +18,6 @@ namespace sekisho::policy {
 // inspect: the name is answered with the intercept address (the block-page address, where
 // sekisho-intercept listens) so that each URL is checked there; nothing is blocked yet.
 enum class VerdictKind : uint8_t { resolve, block, inspect };
-
-enum class RuleKind : uint8_t { none, category, schedule, deny_list, allow_list, cname };
 
 struct Verdict {
   VerdictKind kind = VerdictKind::resolve;

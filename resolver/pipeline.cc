@@ -1,11 +1,9 @@
 #include "resolver/pipeline.h"
 
-#include <algorithm>
 #include <cstring>
-#include <ctime>
 
 #include "policy/decide.h"
-#include "policy/querylog/record.h"
+#include "policy/querylog/make_record.h"
 #include "policy/safe_search.h"
 #include "base/clock.h"
 #include "resolver/cache/cache_key.h"
@@ -13,280 +11,276 @@
 #include "resolver/synthesize.h"
 #include "resolver/worker.h"
 
+// Stage numbers are those of resolver/README.md, which walks one query through them.
 namespace sekisho::resolver {
 namespace {
 
 constexpr size_t kEdeTextMax = 200;
 
-Step answer_decode_error(const DecodedQuery& q, DecodeResult r, const Origin& origin, std::span<uint8_t> out,
-                         size_t& out_len) {
+using querylog::QueryAction;
+
+// Stage 1, decode (decode.cc): a message that is no answerable query is answered FORMERR,
+// NOTIMP, BADVERS or REFUSED, or dropped.
+Step decode(Worker& w, Query& query, std::span<const uint8_t> msg) {
+  const DecodeResult decoded = resolver::decode(msg, query.request);
+  if (decoded == DecodeResult::ok) return Step::next;
+  ++w.counters().malformed;
+  query.action = QueryAction::malformed;
   dns::Rcode rcode = dns::Rcode::formerr;
-  switch (r) {
+  switch (decoded) {
     case DecodeResult::drop: return Step::dropped;
-    case DecodeResult::ok: return Step::dropped;  // not an error; never reached
+    case DecodeResult::ok: return Step::next;  // not an error; never reached
     case DecodeResult::formerr: rcode = dns::Rcode::formerr; break;
     case DecodeResult::notimp: rcode = dns::Rcode::notimp; break;
     case DecodeResult::badvers: rcode = dns::Rcode::badvers; break;
     case DecodeResult::refused: rcode = dns::Rcode::refused; break;
   }
-  out_len = write_error(q, rcode, nullptr, out, answer_limit(q, origin.transport));
-  return out_len ? Step::answered : Step::dropped;
+  query.out_len = write_error(query.request, rcode, nullptr, query.out, query.limit());
+  return Step::answered;
 }
 
-enum class Identified { ok, unknown_client, unknown_device };
+Step refuse_unknown_client(Worker& w, Query& query, std::string_view why) {
+  ++w.counters().refused_unknown_client;
+  query.action = QueryAction::refused;
+  // RFC 8914 §4.19: 18 Prohibited, the client is not authorised.
+  const dns::Ede ede{dns::EdeCode::prohibited, why};
+  query.out_len = write_error(query.request, dns::Rcode::refused, &ede, query.out, query.limit());
+  return Step::answered;
+}
 
 // Stage 2, identify: a device token (DoH path, DoT server name) names the tenant; otherwise the
 // tenant whose network holds the client (most specific wins). With no tenants configured
 // everyone may resolve and nothing is filtered, but a token can name no device.
-Identified identify(const Runtime& rt, const Origin& origin, Identity& id) {
+Step identify(Worker& w, Query& query) {
+  const Runtime& rt = *w.runtime();
+  query.runtime = &rt;
   const policy::PolicySnapshot& policies = *rt.policies;
-  if (origin.device.state != OriginDevice::State::none) {
-    if (origin.device.state == OriginDevice::State::unknown || origin.device.generation != rt.generation ||
-        origin.device.ref.tenant >= policies.tenants.size())
-      return Identified::unknown_device;
-    id.tenant = origin.device.ref.tenant;
+  const OriginDevice& device = query.origin.device;
+  Identity& id = query.identity;
+  if (device.state != OriginDevice::State::none) {
+    if (device.state == OriginDevice::State::unknown || device.generation != rt.generation ||
+        device.ref.tenant >= policies.tenants.size())
+      return refuse_unknown_client(w, query, "unknown device token in the TLS server name");
+    id.tenant = device.ref.tenant;
+    const std::vector<std::string>& names = policies.tenants[id.tenant].devices;
+    if (device.ref.device < names.size()) id.device = names[device.ref.device];
   } else {
-    if (!policies.enabled) return Identified::ok;
-    id.tenant = policies.networks.find(origin.peer.get());
-    if (id.tenant == policy::kNoTenant) return Identified::unknown_client;
+    if (!policies.enabled) return Step::next;
+    id.tenant = policies.networks.find(query.origin.peer.get());
+    if (id.tenant == policy::kNoTenant) return refuse_unknown_client(w, query, "client is not in any tenant's networks");
   }
   id.policy = &policies.policies[policies.tenants[id.tenant].policy];
   id.log = id.policy->log;
   if (!id.policy->filters()) id.policy = nullptr;
   id.inspect_chain = id.policy != nullptr;
-  return Identified::ok;
+  return Step::next;
 }
 
-Step refuse_unknown_client(Worker& w, const DecodedQuery& q, const Origin& origin, Identified why,
-                           std::span<uint8_t> out, size_t& out_len) {
-  ++w.counters().refused_unknown_client;
-  // RFC 8914 §4.19: 18 Prohibited, the client is not authorised.
-  const dns::Ede ede{dns::EdeCode::prohibited, why == Identified::unknown_device
-                                                   ? "unknown device token in the TLS server name"
-                                                   : "client is not in any tenant's networks"};
-  out_len = write_error(q, dns::Rcode::refused, &ede, out, answer_limit(q, origin.transport));
-  return out_len ? Step::answered : Step::dropped;
+// Stage 2b, answer_ddr (ddr.cc): a question about this server itself (RFC 9462), never
+// forwarded or filtered.
+Step answer_ddr(Query& query) {
+  if (!is_ddr_query(query.request)) return Step::next;
+  query.out_len = write_ddr(query.request, query.runtime->settings.server, query.out, query.limit());
+  return Step::answered;
 }
 
-// Stage 3b: a blocked verdict becomes the policy's block answer with its reason as EDE.
-size_t answer_blocked(Worker& w, const Runtime& rt, const Identity& id, const policy::Verdict& v,
-                      const DecodedQuery& q, Transport transport, std::span<uint8_t> out) {
+// Stage 3b, write_block (synthesize.cc write_blocked): a blocked verdict — the query's own (3)
+// or its answer's CNAME chain's (7b) — becomes the policy's block answer with its reason as EDE.
+size_t write_block(Worker& w, const Query& query, const policy::Verdict& v) {
   if (!v.inspected()) ++w.counters().blocked;
+  const Runtime& rt = *query.runtime;
   char text[kEdeTextMax];
-  const size_t len = policy::describe_verdict(v, rt.policies->tenants[id.tenant].id, text, sizeof text);
+  const size_t len = policy::describe_verdict(v, rt.policies->tenants[query.identity.tenant].id, text, sizeof text);
   // Deep inspection: the block-page address is where sekisho-intercept checks each URL (RFC 8914 4 Forged Answer).
   const dns::Ede ede{v.inspected() ? dns::EdeCode::forged_answer
                      : v.security() ? dns::EdeCode::blocked : dns::EdeCode::filtered, std::string_view(text, len)};
-  return write_blocked(q, v.inspected() ? config::BlockAction::blockpage : id.policy->action, rt.policies->blockpage,
-                       ede, out, answer_limit(q, transport));
+  return write_blocked(query.request, v.inspected() ? config::BlockAction::blockpage : query.identity.policy->action,
+                       rt.policies->blockpage, ede, query.out, query.limit());
 }
 
-// Writes `a` for q, unless the tenant's policy blocks a name in its CNAME chain (then
-// `chain` holds that verdict).
-size_t answer_from(Worker& w, const Runtime& rt, const Identity& id, const DecodedQuery& q, Transport transport,
-                   const cache::CachedAnswer& a, uint32_t age, bool stale, const dns::Ede* ede, std::span<uint8_t> out,
-                   policy::Verdict& chain) {
-  if (id.inspect_chain && !a.chain.empty()) {
-    chain = policy::decide_chain(*id.policy, a.chain, w.category_reader(), w.clock().wall_seconds());
-    if (chain.blocked()) return answer_blocked(w, rt, id, chain, q, transport, out);
-  }
-  return write_answer(q, a, age, stale, ede, out, answer_limit(q, transport));
-}
-
-// What the query asks upstream: its own question, or the safe-search target in its place.
-struct Asked {
-  dns::Question question;
-  bool rewritten = false;
-  std::span<const uint8_t> target() const { return {question.qname_lower, question.qname_len}; }
-};
-
-// Stage 3c, safe search: search engines' names are asked as their strict-mode names.
-void rewrite_safe_search(const Identity& id, const policy::Verdict& v, const DecodedQuery& q, Asked& asked) {
-  if (!id.policy || !id.policy->safe_search || v.rule == policy::RuleKind::allow_list) return;
-  const auto target = policy::safe_search_target({q.question.qname_lower, q.question.qname_len});
+// Stage 3c, rewrite_safe_search (policy/safe_search.cc): search engines' names are asked
+// upstream as their strict-mode names, and answered as a CNAME to them (answer_from).
+void rewrite_safe_search(Query& query) {
+  if (!query.identity.policy->safe_search) return;
+  const dns::Question& q = query.request.question;
+  const auto target = policy::safe_search_target({q.qname_lower, q.qname_len});
   if (target.empty()) return;
-  std::memcpy(asked.question.qname_lower, target.data(), target.size());
-  std::memcpy(asked.question.qname, target.data(), target.size());
-  asked.question.qname_len = static_cast<uint16_t>(target.size());
-  asked.rewritten = true;
+  query.safe_search_target = target;
+  query.verdict.rule = policy::RuleKind::safe_search;
+  query.identity.inspect_chain = false;  // the vendors' own strict-mode names
 }
 
-// Writes the answer for one client from an answer to what was asked upstream.
-size_t answer_asked(Worker& w, const Runtime& rt, const Identity& id, const DecodedQuery& q, const Asked& asked,
-                    Transport transport, const cache::CachedAnswer& a, uint32_t age, bool stale, const dns::Ede* ede,
-                    std::span<uint8_t> out, policy::Verdict& chain) {
-  if (asked.rewritten)
-    return write_rewritten(q, asked.target(), a, age, rt.policies->blockpage.ttl, out, answer_limit(q, transport));
-  return answer_from(w, rt, id, q, transport, a, age, stale, ede, out, chain);
+// Stage 3, decide (policy/decide.cc): the tenant's policy on the name asked: block (3b), or let
+// it through, as its safe-search name where the policy asks for that (3c).
+Step decide(Worker& w, Query& query) {
+  Identity& id = query.identity;
+  if (!id.policy) return Step::next;
+  const dns::Question& q = query.request.question;
+  const policy::Verdict v =
+      policy::decide_query(*id.policy, {q.qname_lower, q.qname_len}, w.category_reader(), w.clock().wall_seconds());
+  if (v.blocked() || v.inspected()) {
+    query.verdict = v;
+    query.action = v.inspected() ? QueryAction::inspected : QueryAction::blocked;
+    query.out_len = write_block(w, query, v);
+    return Step::answered;
+  }
+  if (v.rule == policy::RuleKind::allow_list) {  // exclusions are trusted whole: no chain check, no safe search
+    id.inspect_chain = false;
+    return Step::next;
+  }
+  rewrite_safe_search(query);
+  return Step::next;
 }
 
-// Stage 4: a fresh cache entry answers at once, TTLs counted down.
-bool lookup_cache(Worker& w, const Runtime& rt, const Identity& id, const DecodedQuery& q, const Asked& asked,
-                  const cache::CacheKey& key, const Origin& origin, std::span<uint8_t> out, size_t& out_len,
-                  policy::Verdict& chain) {
-  auto found = w.cache().find(key, w.clock().mono_ms(), false, [&](const cache::CachedAnswer& a, uint32_t age) {
-    out_len = answer_asked(w, rt, id, q, asked, origin.transport, a, age, false, nullptr, out, chain);
+// What the cache and the upstreams know the query by: the name asked (the client's, or its
+// safe-search target), type, class, and the DO and CD bits.
+cache::CacheKey cache_key(const Query& query) {
+  const DecodedQuery& q = query.request;
+  return cache::make_key(query.asked_name(), q.question.qtype, q.question.qclass, q.edns.do_bit,
+                         q.header.flags & dns::flag::kCd);
+}
+
+// Stage 7b, answer_from (for 4 and 7): the answer to what was asked, from an upstream's answer
+// `a` (cached, fresh, or stale when `stale` holds its EDE 3): as a CNAME to the safe-search
+// target (3c), else as it is (respond.cc) unless the tenant's policy blocks a name in its CNAME
+// chain (CNAME cloaking): then the block answer (3b), logged as blocked by that chain.
+void answer_from(Worker& w, Query& query, const cache::CachedAnswer& a, uint32_t age, const dns::Ede* stale) {
+  if (query.rewritten()) {
+    query.out_len = write_rewritten(query.request, query.safe_search_target, a, age,
+                                    query.runtime->policies->blockpage.ttl, query.out, query.limit());
+    return;
+  }
+  if (query.identity.inspect_chain && !a.chain.empty()) {
+    const policy::Verdict chain =
+        policy::decide_chain(*query.identity.policy, a.chain, w.category_reader(), w.clock().wall_seconds());
+    if (chain.blocked()) {
+      query.verdict = chain;
+      query.action = QueryAction::blocked;
+      query.out_len = write_block(w, query, chain);
+      return;
+    }
+  }
+  query.out_len = write_answer(query.request, a, age, stale != nullptr, stale, query.out, query.limit());
+}
+
+// Stage 4, lookup_cache (cache/cache.h): a fresh entry answers at once, TTLs counted down.
+Step lookup_cache(Worker& w, Query& query, const cache::CacheKey& key) {
+  query.action = query.rewritten() ? QueryAction::rewritten : QueryAction::cached;
+  const auto found = w.cache().find(key, w.clock().mono_ms(), false, [&](const cache::CachedAnswer& a, uint32_t age) {
+    answer_from(w, query, a, age, nullptr);
   });
-  return found == cache::Freshness::fresh && out_len > 0;
+  if (found == cache::Freshness::fresh && query.out_len > 0) {
+    ++w.counters().cache_hits;
+    return Step::answered;
+  }
+  ++w.counters().cache_misses;
+  // An entry whose answer could not be written is no answer: the upstream's is inspected afresh.
+  if (query.action == QueryAction::blocked) query.verdict = {};
+  return Step::next;
 }
 
-// Stage 5: park the query and ask upstream (coalesced with identical queries in flight).
-Step forward(Worker& w, const DecodedQuery& q, const Identity& id, const Asked& asked, const cache::CacheKey& key,
-             uint64_t received_us,
-             const Origin& origin) {
+// Stage 5, forward (upstream/forwarder.cc): the query is parked whole and asked upstream
+// (coalesced with identical queries in flight); answer_waiters finishes it. With the loop's
+// pool exhausted it is dropped unanswered and unlogged: bounded memory beats answering late.
+Step forward(Worker& w, const Query& query, const cache::CacheKey& key) {
   QueryContext* ctx = w.pool().acquire();
   if (!ctx) {
-    ++w.counters().dropped_overload;  // bounded memory beats answering late
+    ++w.counters().dropped_overload;
     return Step::dropped;
   }
-  ctx->origin = origin;
-  ctx->query = q;
+  ctx->query = query;
   ctx->runtime = w.runtime();
-  ctx->identity = id;
-  ctx->asked = asked.question;
-  ctx->rewritten = asked.rewritten;
-  ctx->received_us = received_us;
   w.forwarder().resolve(ctx, key, w.runtime());
   return Step::pending;
 }
 
-// Stage 10, record: one fixed-size record into this loop's query-log ring (dropped and counted
-// by the ring when the writer falls behind; the query never waits).
-void record(Worker& w, const DecodedQuery& q, const Origin& origin, const Identity& id, querylog::QueryAction action,
-            std::span<const uint8_t> answer, const policy::Verdict* verdict, uint64_t received_us,
-            const Runtime* rt = nullptr) {
-  const uint64_t answered_us = monotonic_us();
-  const uint64_t latency_us = answered_us - received_us;
-  w.counters().observe_latency(latency_us);
+// Stage 7, answer_upstream (answer_waiters, for each waiting query): the upstream's fresh
+// answer, or a stale cache entry (RFC 8767, EDE 3), or SERVFAIL with EDE 22/23.
+void answer_upstream(Worker& w, Query& query, const upstream::Resolution& resolution) {
+  if (resolution.answer) {
+    query.action = query.rewritten() ? QueryAction::rewritten : QueryAction::resolved;
+    return answer_from(w, query, *resolution.answer, 0, nullptr);
+  }
+  query.action = QueryAction::stale;
+  const dns::Ede stale_ede{dns::EdeCode::stale_answer, resolution.failure_text};
+  const auto found = w.cache().find(cache_key(query), w.clock().mono_ms(), true,
+                                    [&](const cache::CachedAnswer& a, uint32_t age) { answer_from(w, query, a, age, &stale_ede); });
+  if (found != cache::Freshness::miss && query.out_len > 0) {
+    ++w.counters().stale_answers;
+    return;
+  }
+  const dns::Ede ede{resolution.failure, resolution.failure_text};
+  query.out_len = write_error(query.request, dns::Rcode::servfail, &ede, query.out, query.limit());
+  ++w.counters().servfail;
+  if (query.action != QueryAction::blocked) query.action = QueryAction::servfail;  // a blocking chain still says why
+}
+
+// One fixed-size record into this loop's query-log ring (dropped and counted by the ring when
+// the writer falls behind; the query never waits). Records without a tenant only go to files.
+void record(Worker& w, const Query& query, uint64_t answered_us, uint64_t latency_us) {
   querylog::QueryLogRing* ring = w.querylog_ring();
-  if (!ring || !q.question_ok || (id.tenant == policy::kNoTenant && !w.querylog_files())) return;
-  querylog::QueryRecord r;
-  r.time_us = w.clock().wall_us_at(answered_us);
-  r.latency_us = static_cast<uint32_t>(std::min<uint64_t>(latency_us, UINT32_MAX));
-  r.tenant = id.tenant;
-  if (rt) r.generation = static_cast<uint32_t>(rt->generation);  // names its categories (writer.h)
-  r.qtype = q.question.qtype;
-  r.rcode = answer.size() >= 4 ? (answer[3] & 0x0F) : 0;
-  static_assert(static_cast<int>(Transport::dot) == static_cast<int>(querylog::Transport::dot) &&
-                static_cast<int>(Transport::doh) == static_cast<int>(querylog::Transport::doh));
-  r.transport = static_cast<querylog::Transport>(origin.transport);
-  if (rt && origin.device.state == OriginDevice::State::known && origin.device.generation == rt->generation) {
-    const auto& tenants = rt->policies->tenants;
-    const policy::DeviceRef& d = origin.device.ref;
-    if (d.tenant < tenants.size() && d.device < tenants[d.tenant].devices.size())
-      querylog::set_text(r.device, tenants[d.tenant].devices[d.device]);
+  const Identity& id = query.identity;
+  if (!ring || !query.request.question_ok || (id.tenant == policy::kNoTenant && !w.querylog_files())) return;
+  const dns::Question& q = query.request.question;
+  ring->try_push(querylog::make_record({.answered_us = w.clock().wall_us_at(answered_us),
+                                        .latency_us = latency_us,
+                                        .tenant = id.tenant,
+                                        .generation = query.runtime ? static_cast<uint32_t>(query.runtime->generation) : 0,
+                                        .log_mode = id.log,
+                                        .transport = query.origin.transport,
+                                        .action = query.action,
+                                        .client = &query.origin.peer,
+                                        .device = id.device,
+                                        .qname = {q.qname_lower, q.qname_len},
+                                        .qtype = q.qtype,
+                                        .answer = query.answer(),
+                                        .verdict = &query.verdict}));
+}
+
+// Stage 9, finish: every query answered (at once, or late after waiting for an upstream) and
+// every query dropped on decode ends here: its latency, its query-log record, and the answer
+// handed back — returned to the transport still holding the query, or, for a parked one, sent
+// through Worker::deliver (stage 10) and its context returned to the pool.
+Step finish(Worker& w, Query& query, Step step, QueryContext* parked = nullptr) {
+  const uint64_t answered_us = monotonic_us();
+  const uint64_t latency_us = answered_us - query.received_us;
+  w.counters().observe_latency(latency_us);
+  record(w, query, answered_us, latency_us);
+  if (parked) {
+    w.deliver(*parked, query.answer());
+    w.pool().release(parked);
   }
-  r.action = action;
-  r.log_mode = static_cast<querylog::LogMode>(id.log);
-  if (origin.peer.family() == AF_INET) {
-    uint8_t a[4];
-    std::memcpy(a, &reinterpret_cast<const sockaddr_in*>(&origin.peer.storage)->sin_addr, 4);
-    querylog::set_client_v4(r, a);
-  } else if (origin.peer.family() == AF_INET6) {
-    uint8_t a[16];
-    std::memcpy(a, &reinterpret_cast<const sockaddr_in6*>(&origin.peer.storage)->sin6_addr, 16);
-    querylog::set_client_v6(r, a);
-  }
-  querylog::set_qname(r, {q.question.qname_lower, q.question.qname_len});
-  if (verdict && verdict->rule != policy::RuleKind::none) {
-    r.categories = verdict->categories.bits();
-    if (verdict->category != 0xFF) r.categories |= uint64_t{1} << verdict->category;
-    r.rule = static_cast<querylog::RuleKind>(verdict->rule);
-    if (verdict->list_entry) querylog::set_text(r.rule_text, *verdict->list_entry);
-    if (verdict->schedule) querylog::set_text(r.rule_text, verdict->schedule->description);
-  }
-  ring->try_push(r);
+  return step == Step::answered && query.out_len > 0 ? Step::answered : Step::dropped;
 }
 
 }  // namespace
 
 Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, std::span<uint8_t> out, size_t& out_len) {
   ++w.counters().queries[static_cast<int>(origin.transport)];
-  const uint64_t received_us = w.clock().mono_us;  // the batch's reading: every query in it had arrived
-  DecodedQuery q;
-  DecodeResult decoded = decode(msg, q);
-  if (decoded != DecodeResult::ok) {
-    ++w.counters().malformed;
-    Step s = answer_decode_error(q, decoded, origin, out, out_len);
-    record(w, q, origin, Identity{}, querylog::QueryAction::malformed, out.first(out_len), nullptr, received_us);
-    return s;
+  Query query(origin, w.clock().mono_us, out);  // the batch's reading: every query in it had arrived
+  Step step = decode(w, query, msg);
+  if (step == Step::next) step = identify(w, query);
+  if (step == Step::next) step = answer_ddr(query);
+  if (step == Step::next) step = decide(w, query);
+  if (step == Step::next) {
+    const cache::CacheKey key = cache_key(query);
+    step = lookup_cache(w, query, key);
+    if (step == Step::next) return forward(w, query, key);  // parked: answer_waiters finishes it
   }
-  const Runtime& rt = *w.runtime();
-  Identity id;
-  if (const Identified who = identify(rt, origin, id); who != Identified::ok) {
-    Step s = refuse_unknown_client(w, q, origin, who, out, out_len);
-    record(w, q, origin, id, querylog::QueryAction::refused, out.first(out_len), nullptr, received_us, &rt);
-    return s;
-  }
-  if (is_ddr_query(q)) {  // RFC 9462: a question about this server itself, never forwarded or filtered
-    out_len = write_ddr(q, rt.settings.server, out, answer_limit(q, origin.transport));
-    record(w, q, origin, id, querylog::QueryAction::resolved, out.first(out_len), nullptr, received_us, &rt);
-    return out_len ? Step::answered : Step::dropped;
-  }
-  Asked asked;
-  asked.question = q.question;
-  if (id.policy) {
-    const std::span<const uint8_t> qname(q.question.qname_lower, q.question.qname_len);
-    policy::Verdict v = policy::decide_query(*id.policy, qname, w.category_reader(), w.clock().wall_seconds());
-    if (v.blocked() || v.inspected()) {
-      out_len = answer_blocked(w, rt, id, v, q, origin.transport, out);
-      record(w, q, origin, id, v.inspected() ? querylog::QueryAction::inspected : querylog::QueryAction::blocked,
-             out.first(out_len), &v, received_us, &rt);
-      return out_len ? Step::answered : Step::dropped;
-    }
-    if (v.rule == policy::RuleKind::allow_list) id.inspect_chain = false;  // exclusions are trusted whole
-    rewrite_safe_search(id, v, q, asked);
-    if (asked.rewritten) id.inspect_chain = false;  // the vendors' own strict-mode names
-  }
-  const cache::CacheKey key = cache::make_key(asked.question, q.edns.do_bit, q.header.flags & dns::flag::kCd);
-  policy::Verdict chain;
-  if (lookup_cache(w, rt, id, q, asked, key, origin, out, out_len, chain)) {
-    ++w.counters().cache_hits;
-    const auto action = chain.blocked() ? querylog::QueryAction::blocked
-                        : asked.rewritten ? querylog::QueryAction::rewritten
-                                          : querylog::QueryAction::cached;
-    record(w, q, origin, id, action, out.first(out_len), chain.blocked() ? &chain : nullptr, received_us, &rt);
-    return Step::answered;
-  }
-  ++w.counters().cache_misses;
-  return forward(w, q, id, asked, key, received_us, origin);
+  step = finish(w, query, step);
+  out_len = query.out_len;
+  return step;
 }
 
 void answer_waiters(Worker& w, QueryContext* waiters, const upstream::Resolution& resolution) {
   BatchScope batch(w);  // CNAME inspection reads the category store
-  std::span<uint8_t> out = w.scratch();
   for (QueryContext* ctx = waiters; ctx;) {
     QueryContext* next = ctx->next_waiter;
-    const DecodedQuery& q = ctx->query;
-    const Runtime& rt = *ctx->runtime;
-    const Transport transport = ctx->origin.transport;
-    const Asked asked{ctx->asked, ctx->rewritten};
-    size_t len = 0;
-    policy::Verdict chain;
-    auto action = asked.rewritten ? querylog::QueryAction::rewritten : querylog::QueryAction::resolved;
-    if (resolution.answer) {
-      len = answer_asked(w, rt, ctx->identity, q, asked, transport, *resolution.answer, 0, false, nullptr, out, chain);
-    } else {
-      const cache::CacheKey key = cache::make_key(ctx->asked, q.edns.do_bit, q.header.flags & dns::flag::kCd);
-      const dns::Ede stale_ede{dns::EdeCode::stale_answer, resolution.failure_text};
-      auto found = w.cache().find(key, w.clock().mono_ms(), true, [&](const cache::CachedAnswer& a, uint32_t age) {
-        len = answer_asked(w, rt, ctx->identity, q, asked, transport, a, age, true, &stale_ede, out, chain);
-      });
-      if (found == cache::Freshness::miss || len == 0) {
-        const dns::Ede ede{resolution.failure, resolution.failure_text};
-        len = write_error(q, dns::Rcode::servfail, &ede, out, answer_limit(q, transport));
-        ++w.counters().servfail;
-        action = querylog::QueryAction::servfail;
-      } else {
-        ++w.counters().stale_answers;
-        action = querylog::QueryAction::stale;
-      }
-    }
-    if (chain.blocked()) action = querylog::QueryAction::blocked;
-    record(w, q, ctx->origin, ctx->identity, action, out.first(len), chain.blocked() ? &chain : nullptr,
-           ctx->received_us, &rt);
-    w.deliver(*ctx, out.first(len));
-    w.pool().release(ctx);
+    Query& query = ctx->query;
+    query.out = w.scratch();
+    query.out_len = 0;
+    answer_upstream(w, query, resolution);
+    finish(w, query, Step::answered, ctx);
     ctx = next;
   }
 }

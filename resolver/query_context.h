@@ -1,13 +1,19 @@
-// Per-query state that must outlive the receive callback: only queries that wait for an
-// upstream get one. Fixed size, taken from the owning loop's pool; no heap pointers inside.
+// One query's state as the pipeline carries it from stage to stage (Query), and the pooled
+// context that keeps it when it waits for an upstream (QueryContext). Fixed size, nothing owned
+// inside: its pointers lead into the Runtime (kept alive by the context) and static tables.
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
+#include <span>
+#include <string_view>
 #include <vector>
 
 #include "resolver/decode.h"
 #include "net/address.h"
+#include "policy/decide.h"
+#include "policy/querylog/record.h"
 #include "resolver/transport/udp_pktinfo.h"
 #include "resolver/respond.h"
 #include "resolver/runtime.h"
@@ -43,16 +49,55 @@ struct Identity {
   const policy::CompiledPolicy* policy = nullptr;   // null: nothing is filtered for this client
   bool inspect_chain = false;                       // check CNAME targets of the answer (not for allow-listed names)
   config::LogMode log = config::LogMode::full;      // the tenant policy's query-log mode
+  std::string_view device;                          // the name of the device a token named, or empty
 };
 
+// One query as the stages of resolver/pipeline.cc carry it: each stage reads what the ones
+// before it learned and adds its own; finish() answers and records from it alone.
+struct Query {
+  Query(const Origin& o, uint64_t received, std::span<uint8_t> buffer)
+      : origin(o), received_us(received), out(buffer) {}
+
+  Origin origin;                       // receive: who asked, and how to answer them
+  uint64_t received_us = 0;            //   the monotonic clock when it arrived: latency for log and metrics
+  DecodedQuery request;                // decode: the client's question and EDNS
+  const Runtime* runtime = nullptr;    // identify: the configuration it runs under (null before)
+  Identity identity;                   //   whose query, which rules apply
+  // decide, safe search: the strict-mode name asked upstream in place of the client's (wire,
+  // lowercase, static storage), or empty.
+  std::span<const uint8_t> safe_search_target;
+  // The verdict the query log records: a block or inspection, a blocking CNAME chain, safe
+  // search; rule none for a plain resolution.
+  policy::Verdict verdict;
+  querylog::QueryAction action = querylog::QueryAction::resolved;  // what the answer is, for the log
+  std::span<uint8_t> out;              // where the answer is written (the transport's buffer, or
+  size_t out_len = 0;                  //   the loop's scratch for a late answer); its length
+
+  bool rewritten() const { return !safe_search_target.empty(); }
+  // The name asked upstream and cached under: the client's, or its safe-search target.
+  std::span<const uint8_t> asked_name() const {
+    if (rewritten()) return safe_search_target;
+    return {request.question.qname_lower, request.question.qname_len};
+  }
+  // The question that goes upstream (a copy, made when a query is forwarded).
+  dns::Question asked() const {
+    dns::Question q = request.question;
+    if (rewritten()) {
+      std::memcpy(q.qname_lower, safe_search_target.data(), safe_search_target.size());
+      std::memcpy(q.qname, safe_search_target.data(), safe_search_target.size());
+      q.qname_len = static_cast<uint16_t>(safe_search_target.size());
+    }
+    return q;
+  }
+  // The largest answer this client takes over its transport.
+  size_t limit() const { return answer_limit(request, origin.transport); }
+  std::span<const uint8_t> answer() const { return out.first(out_len); }
+};
+
+// A query waiting for an upstream: only those get one, from the owning loop's pool.
 struct QueryContext {
-  Origin origin;
-  DecodedQuery query;
-  std::shared_ptr<const Runtime> runtime;  // the configuration the query was identified under
-  Identity identity;
-  dns::Question asked;     // what goes upstream: the client's question, or its safe-search target
-  bool rewritten = false;  // safe search: answer as CNAME to asked.qname_lower
-  uint64_t received_us = 0;  // monotonic_us() when the query arrived: latency for log and metrics
+  Query query{Origin{}, 0, {}};
+  std::shared_ptr<const Runtime> runtime;  // keeps query.runtime alive while it waits
   QueryContext* next_waiter = nullptr;  // intrusive list of queries waiting on one upstream query
 };
 

@@ -1,4 +1,4 @@
-// Stage 9, respond: every answer a client gets is written here. The client's ID, RD bit and
+// Stage 8, respond: every answer a client gets is written here. The client's ID, RD bit and
 // question (with its original letter case, RFC 1035 §7.1 / 0x20 clients) are echoed; an OPT
 // record is added exactly when the client sent one; UDP answers that do not fit the client's
 // limit are truncated to header + question + OPT with TC=1 (RFC 1035 §4.2.1, RFC 6891 §7).
@@ -10,12 +10,13 @@
 #include "resolver/cache/answer.h"
 #include "resolver/decode.h"
 #include "dns/edns.h"
+#include "dns/types.h"
 
 namespace sekisho::resolver {
 
 // How a query reached us; also the index of WorkerCounters::queries.
-enum class Transport : uint8_t { udp, tcp, dot, doh };
-inline constexpr size_t kTransportCount = 4;
+using dns::Transport;
+using dns::kTransportCount;
 
 // Largest answer we send to this client over `transport`: over UDP the client's EDNS payload
 // capped at our 1232, or 512 without EDNS; over the stream transports (TCP, DoT, DoH) the

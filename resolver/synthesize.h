@@ -1,5 +1,6 @@
-// Stage 3b, synthesize: the answers sekisho makes up itself for blocked names, per the
-// policy's action, each carrying an Extended DNS Error that says which rule decided.
+// Stages 3b and 3c (pipeline.cc write_block, rewrite_safe_search): the answers sekisho makes up
+// itself. Blocked names, per the policy's action, each carrying an Extended DNS Error that says
+// which rule decided:
 //   blockpage: A/AAAA → the block-page address (0.0.0.0 / :: when none is configured),
 //              other types → NODATA
 //   nxdomain / nodata: with an SOA whose MINIMUM is blockpage.ttl, so clients cache the

@@ -170,7 +170,7 @@ void Worker::close_everything() {
 }
 
 void Worker::deliver(const QueryContext& ctx, std::span<const uint8_t> answer) {
-  const Origin& o = ctx.origin;
+  const Origin& o = ctx.query.origin;
   if (o.transport == Transport::udp) {
     if (!answer.empty() && !send_udp_answer(o.udp_fd, answer, o.peer, o.destination))
       ++counters_.udp_send_errors;

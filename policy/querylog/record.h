@@ -19,20 +19,22 @@
 #include <string_view>
 #include <type_traits>
 
+#include "config/settings.h"
+#include "dns/types.h"
+#include "policy/rule_kind.h"
+
 namespace sekisho::querylog {
 
 // What happened to the query; "blocked" is the only action counted as blocked in statistics.
 // inspected: answered with the intercept address for deep URL checks (policy deep_inspection).
 enum class QueryAction : uint8_t { resolved, cached, blocked, rewritten, refused, servfail, stale, malformed, inspected };
 
-// Which rule decided the verdict (none for plain resolution).
-enum class RuleKind : uint8_t { none, category, schedule, deny_list, allow_list, cname, safe_search };
-
-enum class Transport : uint8_t { udp = 0, tcp = 1, dot = 2, doh = 3 };
-
+// The record's vocabulary, each defined once in the layer it belongs to:
+using policy::RuleKind;  // which rule decided the verdict (none for plain resolution)
+using dns::Transport;    // how the query reached the server
 // The tenant policy's `log` setting, copied per record because a reload may change it while
 // records are still in the rings. `none` records reach the writer for statistics only.
-enum class LogMode : uint8_t { full = 0, anonymized = 1, none = 2 };
+using config::LogMode;
 
 inline constexpr uint16_t kNoTenant = 0xFFFF;
 inline constexpr uint8_t kNoUpstream = 0xFF;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <span>
 #include <string_view>
 
 #include "dns/wire.h"
@@ -33,16 +34,21 @@ inline uint64_t hash_bytes(const uint8_t* p, size_t n) {
   return h;
 }
 
-inline CacheKey make_key(const dns::Question& q, bool do_bit, bool cd_bit) {
+// `name` is the lowercased qname wire (at most dns::kMaxNameWire bytes).
+inline CacheKey make_key(std::span<const uint8_t> name, uint16_t qtype, uint16_t qclass, bool do_bit, bool cd_bit) {
   CacheKey k;
-  std::memcpy(k.bytes, q.qname_lower, q.qname_len);
-  size_t n = q.qname_len;
-  dns::write_u16(k.bytes + n, q.qtype);
-  dns::write_u16(k.bytes + n + 2, q.qclass);
+  std::memcpy(k.bytes, name.data(), name.size());
+  size_t n = name.size();
+  dns::write_u16(k.bytes + n, qtype);
+  dns::write_u16(k.bytes + n + 2, qclass);
   k.bytes[n + 4] = static_cast<uint8_t>((do_bit ? 1 : 0) | (cd_bit ? 2 : 0));
   k.length = static_cast<uint16_t>(n + 5);
   k.hash = hash_bytes(k.bytes, k.length);
   return k;
+}
+
+inline CacheKey make_key(const dns::Question& q, bool do_bit, bool cd_bit) {
+  return make_key({q.qname_lower, q.qname_len}, q.qtype, q.qclass, do_bit, cd_bit);
 }
 
 }  // namespace sekisho::cache

@@ -50,9 +50,9 @@ void Forwarder::resolve(resolver::QueryContext* ctx, const cache::CacheKey& key,
   auto* f = new Inflight();
   f->owner = this;
   f->key = key;
-  f->question = ctx->asked;
-  f->do_bit = ctx->query.edns.do_bit;
-  f->cd_bit = (ctx->query.header.flags & dns::flag::kCd) != 0;
+  f->question = ctx->query.asked();
+  f->do_bit = ctx->query.request.edns.do_bit;
+  f->cd_bit = (ctx->query.request.header.flags & dns::flag::kCd) != 0;
   f->runtime = std::move(runtime);
   f->waiters = ctx;
   f->waiters_tail = &ctx->next_waiter;

@@ -57,7 +57,7 @@ class Forwarder {
       : loop_(loop), loop_index_(loop_index), cache_(cache), registry_(registry), delegate_(delegate), tcp_pool_(loop) {}
   ~Forwarder();
 
-  // Takes ctx (from the loop's pool) as a waiter for `key` (ctx->asked is what goes upstream);
+  // Takes ctx (from the loop's pool) as a waiter for `key` (ctx->query.asked() is what goes upstream);
   // it comes back through the delegate.
   void resolve(resolver::QueryContext* ctx, const cache::CacheKey& key, std::shared_ptr<const resolver::Runtime> runtime);
 

@@ -13,6 +13,8 @@ real clients (dnspython from a tenant's source address, kdig -b), and the query 
 - A tenant without safe search gets the name's own records.
 - The query log records the rewritten answers with action `rewritten` (the cache hit too), and the
   exempted / unfiltered ones as resolved / cached.
+- Those rewritten records name their rule, `safe_search` (forwarded, cached and over TCP alike);
+  the exempted and unfiltered ones name none.
 """
 import json
 import pathlib
@@ -152,3 +154,23 @@ def test_query_log_action_rewritten(safe):
     ]), records
     for r in records:
         assert r["type"] == "A" and r["rcode"] == "NOERROR" and r["transport"] == "udp", r
+
+
+def test_query_log_rule_safe_search(safe):
+    ask(safe.port, "www.bing.com.", source=SAFE)            # forwarded, rewritten
+    ask(safe.port, "www.bing.com.", source=SAFE)            # from the cache, rewritten
+    ask(safe.port, "www.bing.com.", source=SAFE, tcp=True)  # over TCP, from the cache
+    ask(safe.port, "www.google.com.", source=EXEMPT)        # allow-listed: no rule
+    ask(safe.port, "www.bing.com.", source=PLAIN)           # no safe search: no rule
+    code, _ = safe.terminate()
+    assert code == 0, "sekishod exit code %r" % code
+    records = [r for r in read_log(safe.logdir) if r["name"] in ("www.bing.com", "www.google.com")]
+    got = sorted((r["client"], r["name"], r["transport"], r["action"], r["rule"], r["rule_text"], r["categories"])
+                 for r in records)
+    assert got == sorted([
+        (SAFE, "www.bing.com", "udp", "rewritten", "safe_search", "", []),
+        (SAFE, "www.bing.com", "udp", "rewritten", "safe_search", "", []),
+        (SAFE, "www.bing.com", "tcp", "rewritten", "safe_search", "", []),
+        (EXEMPT, "www.google.com", "udp", "resolved", "none", "", []),
+        (PLAIN, "www.bing.com", "udp", "resolved", "none", "", []),
+    ]), records

@@ -88,8 +88,8 @@ MUTATIONS = [
         "id": "safe-search-allow-list-rewritten",
         "file": "resolver/pipeline.cc",
         "breaks": "an allow-listed search engine is rewritten to its strict mode anyway (the allow list exempts a name from all filtering)",
-        "edits": [("if (!id.policy || !id.policy->safe_search || v.rule == policy::RuleKind::allow_list) return;",
-                   "if (!id.policy || !id.policy->safe_search) return;")],
+        "edits": [("    id.inspect_chain = false;\n    return Step::next;\n  }\n  rewrite_safe_search(query);",
+                   "    id.inspect_chain = false;\n  }\n  rewrite_safe_search(query);")],
         "tests": [r"^e2e\.test_safe_search$"],
     },
     {

@@ -191,7 +191,7 @@ void write_store(const std::string& dir) {
   char key[policy::kMaxKeyLen];
   const size_t n = policy::make_name_key("blocked.example", key);
   REQUIRE(n > 0);
-  set.add_domain(std::string(key, n), policy::kFlagSubtree, policy::CategorySet(uint64_t{1} << policy::category_by_slug("malware")->id));
+  set.add_domain(std::string(key, n), policy::kFlagSubtree, policy::CategorySet(uint64_t{1} << policy::CategoryRegistry::builtins().by_slug("malware")->id));
   set.finalize();
   policy::SourceInfo info;
   info.name = "test";
