@@ -205,11 +205,11 @@ MUTATIONS = [
     },
     {
         "id": "doh-base64url-padding-accepted",
-        "file": "net/http/base64url.cc",
+        "file": "base/base64url.cc",
         "breaks": "a DoH GET whose dns= parameter carries '=' padding is decoded instead of answered 400",
         "edits": [("    const int v = value_of(c);\n",
                    "    if (c == '=') break;\n    const int v = value_of(c);\n")],
-        "tests": [r"^unit\.net/http_base64url: ", r"^e2e\.test_doh$"],
+        "tests": [r"^unit\.base/base64url: ", r"^e2e\.test_doh$"],
     },
     {
         "id": "store-subtree-not-label-boundary",
