@@ -44,6 +44,7 @@
 #include "resolver/pipeline.h"
 #include "resolver/worker.h"
 #include "tests/unit/dns/dns_builder.h"
+#include "tests/unit/resolver/malware_tenant.h"
 
 namespace {
 
@@ -103,26 +104,6 @@ config::Settings base_settings() {
   return s;
 }
 
-// One tenant (127.0.0.0/8) whose policy blocks malware with the block page and logs in full.
-void add_tenant(config::Settings& s, const std::string& dir) {
-  s.category_db = dir + "/store";
-  s.querylog.directory = dir + "/querylog";
-  s.blockpage.ipv4 = in_addr{htonl(0xC000020A)};  // 192.0.2.10
-  config::TenantSettings acme;
-  acme.id = "acme";
-  acme.policy = "office";
-  config::NetworkSettings loopback;
-  loopback.family = AF_INET;
-  loopback.address[0] = 127;
-  loopback.prefix_length = 8;
-  loopback.text = "127.0.0.0/8";
-  acme.networks.push_back(loopback);
-  s.tenants.push_back(acme);
-  config::PolicySettings office;
-  office.name = "office";
-  office.block = {"malware"};
-  s.policies["office"] = office;
-}
 
 // The measured unit: one receive batch. Not inlined, so that a profile shows it whole.
 __attribute__((noinline)) uint64_t run_batch(resolver::Worker& worker, const std::vector<Msg>& queries, size_t& next,
@@ -161,7 +142,7 @@ int main(int argc, char** argv) {
   config::Settings settings = base_settings();
   if (tenant) {
     write_store(dir + "/store");
-    add_tenant(settings, dir);
+    sekisho::test::add_malware_tenant(settings, dir + "/store", dir + "/querylog");
   }
   std::vector<config::ConfigError> errors;
   auto policies = policy::compile_policies(settings, static_cast<int64_t>(std::time(nullptr)), errors);

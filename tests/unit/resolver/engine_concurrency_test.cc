@@ -31,6 +31,7 @@
 #include "resolver/engine.h"
 #include "tests/unit/dns/dns_builder.h"
 #include "tests/unit/temp_dir.h"
+#include "tests/unit/resolver/malware_tenant.h"
 
 namespace {
 
@@ -209,24 +210,7 @@ config::Settings settings_for(uint16_t port, uint16_t upstream_port, const sekis
   s.server.dns_listen.push_back(*net::parse_socket_address("127.0.0.1:" + std::to_string(port), 53, error));
   s.upstreams.push_back(config::UpstreamSettings{
       *net::parse_socket_address("127.0.0.1:" + std::to_string(upstream_port), 53, error), config::UpstreamTransport::udp});
-  s.category_db = (dir.path / "store").string();
-  s.blockpage.ipv4 = in_addr{htonl(0xC000020A)};  // 192.0.2.10
-  s.blockpage.ttl = 60;
-  s.querylog.directory = (dir.path / "querylog").string();
-  config::TenantSettings acme;
-  acme.id = "acme";
-  acme.policy = "office";
-  config::NetworkSettings net;
-  net.family = AF_INET;
-  net.address[0] = 127;
-  net.prefix_length = 8;
-  net.text = "127.0.0.0/8";
-  acme.networks.push_back(net);
-  s.tenants.push_back(acme);
-  config::PolicySettings office;
-  office.name = "office";
-  if (block) office.block = {"malware"};
-  s.policies["office"] = office;
+  sekisho::test::add_malware_tenant(s, (dir.path / "store").string(), (dir.path / "querylog").string(), block);
   return s;
 }
 

@@ -31,6 +31,7 @@
 #include "resolver/worker.h"
 #include "tests/unit/dns/dns_builder.h"
 #include "tests/unit/temp_dir.h"
+#include "tests/unit/resolver/malware_tenant.h"
 
 // ---- counting allocator (whole binary; counts only on a thread that switched it on) ----------
 namespace {
@@ -276,24 +277,7 @@ TEST_CASE("run_query with a tenant, the category store and the query log allocat
   settings.server.dns_listen.push_back(*net::parse_socket_address("127.0.0.1:0", 53, parse_error));
   settings.upstreams.push_back(
       config::UpstreamSettings{*net::parse_socket_address("127.0.0.1:9", 53, parse_error), config::UpstreamTransport::udp});
-  settings.category_db = store_dir;
-  settings.blockpage.ipv4 = in_addr{htonl(0xC000020A)};  // 192.0.2.10
-  settings.blockpage.ttl = 60;
-  settings.querylog.directory = (dir.path / "querylog").string();
-  config::TenantSettings acme;
-  acme.id = "acme";
-  acme.policy = "office";
-  config::NetworkSettings loopback;
-  loopback.family = AF_INET;
-  loopback.address[0] = 127;
-  loopback.prefix_length = 8;
-  loopback.text = "127.0.0.0/8";
-  acme.networks.push_back(loopback);
-  settings.tenants.push_back(acme);
-  config::PolicySettings office;
-  office.name = "office";
-  office.block = {"malware"};
-  settings.policies["office"] = office;
+  sekisho::test::add_malware_tenant(settings, store_dir, (dir.path / "querylog").string());
   std::vector<config::ConfigError> errors;
   auto policies = policy::compile_policies(settings, static_cast<int64_t>(std::time(nullptr)), errors);
   for (const auto& e : errors) FAIL_CHECK(e.to_string());
