@@ -39,6 +39,21 @@ constexpr std::string_view trim(std::string_view s, std::string_view blanks = " 
   return s;
 }
 
+// Calls f(word) for each run of characters between `blanks` in `s`, in order (hosts-file
+// fields, UT1 usage words).
+template <typename F>
+constexpr void for_each_word(std::string_view s, F&& f, std::string_view blanks = " \t") {
+  size_t pos = 0;
+  while (pos < s.size()) {
+    const size_t start = s.find_first_not_of(blanks, pos);
+    if (start == std::string_view::npos) return;
+    size_t end = s.find_first_of(blanks, start);
+    if (end == std::string_view::npos) end = s.size();
+    f(s.substr(start, end - start));
+    pos = end;
+  }
+}
+
 // Two lower-case hex digits per byte ("\x01\xab" → "01ab").
 std::string hex_encode(std::string_view bytes);
 

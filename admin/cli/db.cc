@@ -16,6 +16,8 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -23,9 +25,11 @@
 #include "base/usage_error.h"
 #include "config/yaml/category_file.h"
 #include "config/yaml/load.h"
+#include "policy/import/csv_export.h"
 #include "policy/import/idna.h"
 #include "policy/import/huge_pages.h"
 #include "policy/import/importer.h"
+#include "policy/import/update_guard.h"
 #include "policy/store/category_store.h"
 #include "policy/store/category_table.h"
 #include "policy/store/entry_codec.h"
@@ -122,6 +126,34 @@ std::string index_summary(MDB_txn* txn, CategoryStore& store, uint64_t generatio
   return s;
 }
 
+// "source 'x' keeps its 2689 entries", or that it has none: said with every refusal. `writer`:
+// the store's, null when there is no store yet.
+std::string what_stays(StoreWriter* writer, const std::string& source) {
+  if (writer) {
+    try {
+      for (const SourceInfo& s : writer->sources())
+        if (s.name == source)
+          return "source '" + source + "' keeps its " + std::to_string(s.domain_entries + s.url_entries) + " entries";
+    } catch (const std::exception&) {
+      return "source '" + source + "' stays as it was";  // the store cannot say how much it holds
+    }
+  }
+  return "source '" + source + "' stays as it was (it has no entries yet)";
+}
+
+// --max-shrink / --allow-shrink as the guard's limit.
+UpdateLimits update_limits(const Args& a) {
+  UpdateLimits limits;
+  const std::string max = a.get("--max-shrink");
+  if (a.flags.count("--allow-shrink")) {
+    if (!max.empty()) throw UsageError("--allow-shrink allows any shrink; drop --max-shrink");
+    limits.max_removed_share = 1.0;
+  } else if (!max.empty()) {
+    limits.max_removed_share = std::stod(max) / 100.0;  // checked as 0..100 by the parser
+  }
+  return limits;
+}
+
 int cmd_import(const Args& a) {
   std::string source = a.get("--source");
   std::string format_s = a.get("--format");
@@ -134,30 +166,62 @@ int cmd_import(const Args& a) {
   opt.registry = a.registry.get();
   opt.categories = parse_categories(a);
   opt.diagnostics = a.flags.count("--quiet") ? nullptr : &std::cerr;
+  opt.allow_public_suffixes = a.flags.count("--allow-public-suffixes") > 0;
+  const UpdateLimits limits = update_limits(a);
   if (opt.categories.empty() && (opt.format == Format::kDomains || opt.format == Format::kHosts))
     throw UsageError("--format " + format_s + " needs --category");
   const std::string& input = a.positional[0];
 
+  // An existing store is opened first, so that what is wrong with it (a categories file that
+  // renumbers its ids) is said before anything about the input; a new one is made only for an
+  // input worth writing.
+  std::unique_ptr<StoreWriter> writer;
+  std::error_code exists_ec;
+  if (std::filesystem::exists(std::filesystem::path(a.db) / "data.mdb", exists_ec))
+    writer = std::make_unique<StoreWriter>(a.db, *a.registry);
   auto t0 = std::chrono::steady_clock::now();
   EntrySet set;
   ImportReport report;
-  import_input(input, opt, set, report);
+  auto print_read = [&] {
+    std::cout << "read " << input << ": " << report.lines << " lines, " << report.taken << " taken, "
+              << report.refused << " refused";
+    if (report.public_suffixes) std::cout << " (" << report.public_suffixes << " public suffixes)";
+    std::cout << ", " << report.ignored << " ignored (comments/blank)\n";
+  };
+  // A refused update writes nothing: the message says why and what the source keeps.
+  auto refused = [&](const UpdateRefused& e) {
+    std::cout << std::flush;
+    std::cerr << "sekisho db import: refused (" << refusal_name(e.reason()) << "): " << e.what()
+              << (e.reason() == RefusalReason::kShrink ? " (--max-shrink PERCENT or --allow-shrink to force it)" : "")
+              << "; nothing written: " << what_stays(writer.get(), source) << "\n";
+    return 1;
+  };
+  try {
+    import_input(input, opt, set, report);
+  } catch (const UpdateRefused& e) {
+    if (report.lines) print_read();
+    return refused(e);
+  }
   set.finalize();
   double parse_s = seconds_since(t0);
-  std::cout << "read " << input << ": " << report.lines << " lines, " << report.taken << " taken, "
-            << report.refused << " refused, " << report.ignored << " ignored (comments/blank)\n";
+  print_read();
   if (a.flags.count("--strict") && report.refused > 0) {
     std::cerr << "error: --strict: " << report.refused << " refused line(s); nothing written\n";
     return 1;
   }
-  StoreWriter writer(a.db, *a.registry);
+  if (!writer) writer = std::make_unique<StoreWriter>(a.db, *a.registry);
   SourceInfo info;
   info.name = source;
   info.format = std::string(format_name(opt.format));
   info.origin = input == "-" ? "<stdin>" : std::filesystem::absolute(input).string();
   info.default_categories = opt.categories;
   auto t1 = std::chrono::steady_clock::now();
-  WriteResult r = writer.replace_source(info, set);
+  WriteResult r;
+  try {
+    r = guarded_replace(*writer, info, set, a.registry.get(), limits);
+  } catch (const UpdateRefused& e) {
+    return refused(e);
+  }
   double write_s = seconds_since(t1), total = seconds_since(t0);
   uint64_t entries = set.domain_entries() + set.urls().size();
   std::cout << "source " << source << " (" << info.format << "): " << set.domain_entries()
@@ -165,8 +229,8 @@ int cmd_import(const Args& a) {
             << ", existing keys updated " << r.updated << ", removed " << r.removed << "; generation "
             << r.generation << "\n";
   {
-    TxnGuard txn(writer.store().env(), MDB_RDONLY, a.db);
-    std::cout << "lookup index: " << index_summary(txn.get(), writer.store(), r.generation) << "\n";
+    TxnGuard txn(writer->store().env(), MDB_RDONLY, a.db);
+    std::cout << "lookup index: " << index_summary(txn.get(), writer->store(), r.generation) << "\n";
   }
   std::cout << std::fixed << std::setprecision(2) << "time: parse " << parse_s << " s, write "
             << write_s << " s, total " << total << " s ("
@@ -327,44 +391,18 @@ int cmd_stats(const Args& a) {
 
 int cmd_export(const Args& a) {
   auto store = CategoryStore::open(a.db, {.registry = a.registry.get()});
-  auto srcs = sources_by_id(nullptr, *store);
-  int only = -1;
+  std::optional<uint16_t> only;
   if (std::string name = a.get("--source"); !name.empty()) {
-    for (const auto& [id, s] : srcs)
+    for (const auto& [id, s] : sources_by_id(nullptr, *store))
       if (s.name == name) only = id;
-    if (only < 0) throw UsageError("no source named '" + name + "'");
+    if (!only) throw UsageError("no source named '" + name + "'");
   }
-  TxnGuard txn(store->env(), MDB_RDONLY, a.db);
-  EntryHeader h;
-  std::vector<Contribution> contribs;
-  // Output is csv (`name,cat1;cat2,exact|subtree`) that `import --format csv` reads back.
-  std::cout << "name,categories,scope\n";
-  auto walk = [&](MDB_dbi dbi, bool urls) {
-    MDB_cursor* cur;
-    mdb_check(mdb_cursor_open(txn.get(), dbi, &cur), a.db);
-    MDB_val k, v;
-    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-      if (!decode_entry(from_val(v), h, contribs)) continue;
-      CategorySet cats;
-      uint8_t flags = 0;
-      for (const auto& c : contribs)
-        if (only < 0 || c.source_id == only) cats |= c.cats, flags |= c.flags;
-      if (cats.empty()) continue;
-      std::string key(from_val(k));
-      if (urls) {
-        auto slash = key.find('/');
-        std::cout << "# url " << key_to_name(key.substr(0, slash)) << key.substr(slash) << ","
-                  << a.registry->slugs(cats) << "\n";
-      } else {
-        std::cout << key_to_name(key) << "," << a.registry->slugs(cats) << ","
-                  << ((flags & kFlagSubtree) ? "subtree" : "exact") << "\n";
-      }
-    }
-    mdb_cursor_close(cur);
-  };
-  walk(store->domains_dbi(), false);
-  if (a.flags.count("--urls")) walk(store->urls_dbi(), true);
+  ExportReport r = export_csv(*store, *a.registry, only, std::cout);
+  std::cout << std::flush;
+  if (r.widened)
+    std::cerr << "sekisho db export: " << r.widened
+              << " names have exact-only categories from one source and subtree ones from another; one row"
+                 " per name gives them all subtree scope (export each source with --source for an exact copy)\n";
   return 0;
 }
 

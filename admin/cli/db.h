@@ -21,15 +21,15 @@ struct DbArgs {
   std::string command;                               // import, lookup, stats, …
   std::vector<std::string> positional;               // import: FILE|DIR|-; lookup: names; remove-source: NAME
   std::multimap<std::string, std::string> options;   // "--source", "--format", "--category" (repeatable)
-  std::set<std::string> flags;                       // "--strict", "--quiet", "--urls"
+  std::set<std::string> flags;                       // "--strict", "--quiet", "--allow-shrink", …
   std::string get(const std::string& k) const {
     auto it = options.find(k);
     return it == options.end() ? std::string{} : it->second;
   }
 };
 
-// Returns the process exit code: 0 ok, 1 failure (or refused lines with --strict, or lookup
-// miss). Prints errors with context to stderr; throws only command_line::UsageError (exit 2).
+// Returns the process exit code: 0 ok, 1 failure (or refused lines with --strict, an update
+// the guard refuses (policy/import/update_guard.h), or a lookup miss). Prints errors with context to stderr; throws only command_line::UsageError (exit 2).
 // process_argv is main's argv: an import re-executes the process with it
 // (policy/import/huge_pages.h).
 int run_db(DbArgs args, char** process_argv);

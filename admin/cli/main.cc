@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
       ->type_name("SEKISHOD_YAML");
   std::string source, format, input, remove_name;
   std::vector<std::string> categories, names;
-  bool strict = false, quiet = false, urls = false;
+  bool strict = false, quiet = false, allow_shrink = false, allow_suffixes = false;
+  std::string max_shrink;
   CLI::App* import = db->add_subcommand("import", "replace a source's entries with a list, in one write transaction");
   import->add_option("--source", source, "the source's name (importing it again replaces it)")
       ->type_name("NAME")
@@ -72,13 +73,21 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);  // one value per --category: the input file is not a category
   import->add_flag("--strict", strict, "write nothing if any line is refused");
   import->add_flag("--quiet", quiet, "do not list the refused lines");
+  import->add_option("--max-shrink", max_shrink,
+                     "the share of the source's entries one update may remove, in percent (default 50); "
+                     "an update removing more is refused and the source keeps its entries")
+      ->type_name("PERCENT")
+      ->check(CLI::Range(0.0, 100.0));
+  import->add_flag("--allow-shrink", allow_shrink, "replace the source however much the update removes");
+  import->add_flag("--allow-public-suffixes", allow_suffixes,
+                   "take public suffixes (com, co.jp) as entries: the list classifies whole registries on purpose");
   import->add_option("INPUT", input, "FILE, DIR (ut1) or - for stdin; .gz is read directly")->required();
   CLI::App* lookup = db->add_subcommand("lookup", "what the store says about names or URLs");
   lookup->add_option("NAME", names, "a name or URL")->required();
   db->add_subcommand("stats", "the store's size, generation, entries per category and sources");
-  CLI::App* export_ = db->add_subcommand("export", "print the entries as csv (`import --format csv` reads it back)");
-  export_->add_option("--source", source, "only this source's entries")->type_name("NAME");
-  export_->add_flag("--urls", urls, "URL entries too");
+  CLI::App* export_ =
+      db->add_subcommand("export", "print the entries, URL entries too, as csv (`import --format csv` reads it back)");
+  export_->add_option("--source", source, "only this source's entries (an exact copy of the source)")->type_name("NAME");
   CLI::App* remove = db->add_subcommand("remove-source", "remove a source's contributions");
   remove->add_option("NAME", remove_name, "the source's name")->required();
   db->add_subcommand("verify", "check every entry and the lookup index against the B-tree");
@@ -165,7 +174,9 @@ int main(int argc, char** argv) {
       }
       if (strict) dba.flags.insert("--strict");
       if (quiet) dba.flags.insert("--quiet");
-      if (urls) dba.flags.insert("--urls");
+      if (allow_shrink) dba.flags.insert("--allow-shrink");
+      if (allow_suffixes) dba.flags.insert("--allow-public-suffixes");
+      if (!max_shrink.empty()) dba.options.emplace("--max-shrink", max_shrink);
       return run_db(dba, argv);
     }
     if (chosen == ca) {

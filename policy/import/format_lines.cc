@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/text.h"
 #include "policy/import/importer.h"
 #include "policy/store/entry_codec.h"
 
@@ -61,15 +62,7 @@ void parse_hosts(std::string_view text, ImportSink& sink) {
     std::string_view line = strip_comment(raw);
     if (line.empty()) return sink.ignore();
     std::vector<std::string_view> fields;
-    size_t pos = 0;
-    while (pos < line.size()) {
-      size_t start = line.find_first_not_of(" \t", pos);
-      if (start == std::string_view::npos) break;
-      size_t end = line.find_first_of(" \t", start);
-      if (end == std::string_view::npos) end = line.size();
-      fields.push_back(line.substr(start, end - start));
-      pos = end;
-    }
+    base::for_each_word(line, [&](std::string_view field) { fields.push_back(field); });
     if (fields.size() < 2 || !looks_like_address(fields[0]))
       return void(sink.refuse(no, "expected 'ADDRESS NAME...'", raw));
     bool any = false;
@@ -135,22 +128,64 @@ void parse_adblock(std::string_view text, ImportSink& sink) {
   });
 }
 
+namespace {
+
+// The fields of one csv record (RFC 4180 §2): separated by ',', a field in double quotes may
+// hold ',' and '""' for a quote (a URL path may have both). Blanks around a field are dropped.
+// Sets n to the number of fields in `fields` (whose strings are reused from line to line: no
+// allocation per line once they have grown). False when a quoted field is not closed or text
+// follows its closing quote.
+bool split_csv(std::string_view line, std::vector<std::string>& fields, size_t& n) {
+  n = 0;
+  size_t pos = 0;
+  while (true) {
+    if (fields.size() == n) fields.emplace_back();
+    std::string& field = fields[n++];
+    field.clear();
+    while (pos < line.size() && (line[pos] == ' ' || line[pos] == '\t')) ++pos;
+    if (pos < line.size() && line[pos] == '"') {
+      ++pos;
+      while (true) {
+        if (pos >= line.size()) return false;
+        if (line[pos] == '"') {
+          if (pos + 1 < line.size() && line[pos + 1] == '"') {
+            field += '"';
+            pos += 2;
+            continue;
+          }
+          ++pos;
+          break;
+        }
+        field += line[pos++];
+      }
+      while (pos < line.size() && (line[pos] == ' ' || line[pos] == '\t')) ++pos;
+      if (pos < line.size() && line[pos] != ',') return false;
+    } else {
+      size_t comma = line.find(',', pos);
+      field = trim_blanks(line.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos));
+      pos = comma == std::string_view::npos ? line.size() : comma;
+    }
+    if (pos >= line.size()) return true;
+    ++pos;  // the ','
+  }
+}
+
+}  // namespace
+
+// `name,cat1;cat2[,exact|subtree|url]` — what `sekisho db export` writes (policy/import/
+// csv_export.h). Scope `url` makes the first field a URL entry's `host/path`.
 void parse_csv(std::string_view text, ImportSink& sink) {
   const CategorySet extra = sink.options().categories;
+  std::vector<std::string> f;
+  size_t fields = 0;
   sink.for_each_line(text, [&](uint64_t no, std::string_view raw) {
     std::string_view line = trim_blanks(raw);
     if (line.empty() || line.front() == '#') return sink.ignore();
-    std::vector<std::string_view> f;
-    size_t pos = 0;
-    while (true) {
-      size_t comma = line.find(',', pos);
-      f.push_back(trim_blanks(line.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos)));
-      if (comma == std::string_view::npos) break;
-      pos = comma + 1;
-    }
+    if (!split_csv(line, f, fields))
+      return void(sink.refuse(no, "unterminated or misplaced '\"' (RFC 4180 quoting)", raw));
     if (no == 1 && (f[0] == "name" || f[0] == "domain")) return sink.ignore();  // header row
-    if (f.size() < 2 || f.size() > 3)
-      return void(sink.refuse(no, "expected 'name,cat1;cat2[,exact|subtree]'", raw));
+    if (fields < 2 || fields > 3)
+      return void(sink.refuse(no, "expected 'name,cat1;cat2[,exact|subtree|url]'", raw));
     CategorySet cats = extra;
     std::string_view list = f[1];
     size_t p = 0;
@@ -166,10 +201,11 @@ void parse_csv(std::string_view text, ImportSink& sink) {
       p = semi + 1;
     }
     uint8_t flags = kFlagSubtree;
-    if (f.size() == 3) {
+    if (fields == 3) {
+      if (f[2] == "url") return void(sink.add_url(f[0], cats, no));
       if (f[2] == "exact") flags = kFlagExact;
       else if (f[2] != "subtree" && !f[2].empty())
-        return void(sink.refuse(no, "third field must be 'exact' or 'subtree'", raw));
+        return void(sink.refuse(no, "third field must be 'exact', 'subtree' or 'url'", raw));
     }
     std::string_view name = f[0];
     if (name.starts_with("*.")) name.remove_prefix(2);

@@ -16,6 +16,8 @@
 
 #include "base/text.h"
 #include "policy/import/idna.h"
+#include "policy/import/public_suffix.h"
+#include "policy/import/update_guard.h"
 #include "policy/store/entry_codec.h"
 
 namespace sekisho::policy {
@@ -40,6 +42,19 @@ std::string_view format_name(Format f) {
     case Format::kUt1: return "ut1";
   }
   return "?";
+}
+
+ImportSink::ImportSink(EntrySet& set, ImportReport& report, const ImportOptions& options)
+    : set_(set),
+      report_(report),
+      options_(options),
+      suffixes_(options.allow_public_suffixes ? nullptr
+                : options.public_suffixes     ? options.public_suffixes
+                                              : &PublicSuffixList::system()) {}
+
+void ImportSink::check_text(std::string_view text, bool empty_is_fine) {
+  auto refusal = check_list_text(text, file_);
+  if (refusal && !(empty_is_fine && refusal->reason == RefusalReason::kEmpty)) throw UpdateRefused(*refusal);
 }
 
 void ImportSink::refuse(uint64_t line, std::string_view reason, std::string_view text) {
@@ -67,6 +82,14 @@ void ImportSink::refuse(uint64_t line, std::string_view reason, std::string_view
   }
 }
 
+bool ImportSink::is_refused_suffix(uint64_t line, std::string_view raw) {
+  if (!suffixes_ || !suffixes_->is_public_suffix(name_)) return false;
+  ++report_.public_suffixes;
+  refuse(line, "a public suffix, not an entry: it would cover every registrant's names under it "
+               "(a source that means it allows public suffixes)", raw);
+  return true;
+}
+
 bool ImportSink::add_name(std::string_view raw, uint8_t flags, CategorySet cats, uint64_t line) {
   if (!normalize_name(raw, name_, reason_)) {
     refuse(line, reason_, raw);
@@ -78,6 +101,7 @@ bool ImportSink::add_name(std::string_view raw, uint8_t flags, CategorySet cats,
   }
   // IPv4 literals: exact entries only ("1.2.3.4" has no subdomains). See policy/README.md.
   if (is_ipv4_literal(name_)) flags = kFlagExact;
+  else if (is_refused_suffix(line, raw)) return false;
   size_t n = make_name_key(name_, key_);
   if (n == 0) {
     refuse(line, "not a domain name", raw);
@@ -90,7 +114,8 @@ bool ImportSink::add_name(std::string_view raw, uint8_t flags, CategorySet cats,
 
 bool ImportSink::add_url(std::string_view raw, CategorySet cats, uint64_t line) {
   std::string_view url = raw;
-  if (auto p = url.find("://"); p != std::string_view::npos) url.remove_prefix(p + 3);
+  // A scheme only before the host ("host/go?to=http://x" keeps its path).
+  if (auto p = url.find("://"); p != std::string_view::npos && url.find('/') > p) url.remove_prefix(p + 3);
   size_t slash = url.find('/');
   std::string_view host = url.substr(0, slash);
   std::string_view path = slash == std::string_view::npos ? std::string_view{} : url.substr(slash + 1);
@@ -103,6 +128,7 @@ bool ImportSink::add_url(std::string_view raw, CategorySet cats, uint64_t line) 
     refuse(line, "bad URL host: " + reason_, raw);
     return false;
   }
+  if (!is_ipv4_literal(name_) && is_refused_suffix(line, raw)) return false;
   if (cats.empty()) {
     refuse(line, "no category for this entry (give --category)", raw);
     return false;
@@ -205,12 +231,14 @@ void import_input(const std::string& input, const ImportOptions& options, EntryS
     if (input == "-" || !std::filesystem::is_directory(input))
       throw ImportError(input + ": ut1 format needs a directory");
     import_ut1(input, sink);
+    if (auto refusal = check_parsed(report, input)) throw UpdateRefused(*refusal);
     return;
   }
   if (input != "-" && std::filesystem::is_directory(input))
     throw ImportError(input + ": is a directory (only --format ut1 reads directories)");
   std::string text = read_all(input);
   sink.set_file(input == "-" ? "<stdin>" : input);
+  sink.check_text(text, false);
   // Line formats are parsed on two threads (one per core) above a few MB: the second half of
   // the text, from a line start, goes into its own EntrySet with deferred reports, which are
   // printed after the first half's, with the same limit, so the output is that of one pass.
@@ -259,12 +287,15 @@ void import_input(const std::string& input, const ImportOptions& options, EntryS
       report.lines += report2.lines;
       report.taken += report2.taken;
       report.ignored += report2.ignored;
+      report.public_suffixes += report2.public_suffixes;
       set.append(std::move(set2));
+      if (auto refusal = check_parsed(report, sink2_file_note(input))) throw UpdateRefused(*refusal);
       return;
     }
   }
   set.reserve(text.size() / 20, text.size());
   parse_text(options.format, text, sink);
+  if (auto refusal = check_parsed(report, sink2_file_note(input))) throw UpdateRefused(*refusal);
 }
 
 void parse_text(Format format, const std::string& text, ImportSink& sink) {

@@ -278,6 +278,11 @@ struct Applier {
     touched->emplace_back(key);
   }
 
+  // Whether a contribution with these flags is an entry a user counts: a domain entry, not a
+  // URL-host marker; every contribution in the urls DB is a URL entry.
+  bool urls_db = false;
+  bool counts(uint8_t flags) const { return urls_db || (flags & (kFlagSubtree | kFlagExact)); }
+
   Contribution contribution(const EntrySet::Item& i) const {
     return Contribution{sid, i.flags, CategorySet(i.cats)};
   }
@@ -371,13 +376,15 @@ struct Applier {
       const std::string_view key(kbuf, klen);
       if (!decode_entry(from_val(v), header, contribs))
         throw StoreError(what + ": corrupt entry " + std::string(key));
-      bool had = std::any_of(contribs.begin(), contribs.end(),
-                             [&](const Contribution& c) { return c.source_id == sid; });
+      auto mine = std::find_if(contribs.begin(), contribs.end(),
+                               [&](const Contribution& c) { return c.source_id == sid; });
+      const bool had = mine != contribs.end();
       if (cmp < 0 && !had) {  // untouched by this source
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
         continue;
       }
       Contribution c = cmp == 0 ? contribution(items[i]) : Contribution{sid, 0, {}};
+      if (had && counts(mine->flags) && (c.flags == 0 || !counts(c.flags))) ++result.removed_entries;
       set_contribution(contribs, c);
       touch(key);
       if (contribs.empty()) {
@@ -401,7 +408,8 @@ struct Applier {
 }  // namespace
 
 WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entries, bool remove,
-                               const CategoryRegistry& registry) {
+                               const CategoryRegistry& registry,
+                               const std::function<void(const WriteResult&)>& before_commit) {
   const std::string what = store_->path() + ": source " + info_in.name;
   TxnGuard txn(store_->env(), 0, what);
   Dbs dbs{store_->domains_dbi(), store_->urls_dbi(), 0, 0, store_->meta_dbi()};
@@ -413,6 +421,7 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
   // Find the source's id, or allocate the smallest unused one.
   SourceInfo info = info_in;
   bool existed = false;
+  uint64_t previous_entries = 0;
   {
     MDB_cursor* cur;
     mdb_check(mdb_cursor_open(txn.get(), dbs.sources, &cur), what + ": sources");
@@ -426,6 +435,7 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
       if (s.name == info.name) {
         existed = true;
         info.id = s.id;
+        previous_entries = s.domain_entries + s.url_entries;
       }
     }
     mdb_cursor_close(cur);
@@ -449,6 +459,7 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
   };
   WriteResult result;
   result.generation = get_u64(txn.get(), dbs.meta, schema::kMetaGeneration) + 1;
+  result.previous_entries = previous_entries;
   // First import into an empty DB: the DB will hold exactly these entries (one contribution
   // each), so the index is built from them on the second core while the B-tree is written.
   MDB_stat dstat;
@@ -489,6 +500,7 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
     domains.touched_cap = name_index::delta_limit(dstat.ms_entries);
   }
   Applier urls{txn.get(), dbs.urls, info.id, entries, result, {}, {}, {}};
+  urls.urls_db = true;
   if (existed) {
     domains.replace(entries.domains(), what + ": domains");
     urls.replace(entries.urls(), what + ": urls");
@@ -497,6 +509,7 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
     urls.fresh(entries.urls(), what + ": urls");
   }
   phase("entries");
+  if (before_commit) before_commit(result);  // throwing aborts the txn (its guard): nothing written
 
   MDB_val k = to_val(info.name);
   if (remove) {
@@ -554,15 +567,17 @@ auto with_map_growth(CategoryStore& store, F&& f) -> decltype(f()) {
 
 }  // namespace
 
-WriteResult StoreWriter::replace_source(const SourceInfo& info, const EntrySet& entries, const CategoryRegistry* registry) {
-  return with_map_growth(*store_, [&] { return write(info, entries, false, registry ? *registry : registry_); });
+WriteResult StoreWriter::replace_source(const SourceInfo& info, const EntrySet& entries, const CategoryRegistry* registry,
+                                        const std::function<void(const WriteResult&)>& before_commit) {
+  return with_map_growth(*store_,
+                         [&] { return write(info, entries, false, registry ? *registry : registry_, before_commit); });
 }
 
 WriteResult StoreWriter::remove_source(std::string_view name) {
   SourceInfo info;
   info.name = std::string(name);
   EntrySet empty;
-  return with_map_growth(*store_, [&] { return write(info, empty, true, registry_); });
+  return with_map_growth(*store_, [&] { return write(info, empty, true, registry_, {}); });
 }
 
 StoreWriter::CompactResult StoreWriter::compact() {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -73,6 +74,9 @@ struct WriteResult {
   uint64_t inserted = 0;  // keys new to the store
   uint64_t updated = 0;   // existing keys whose contribution from this source was set/rewritten
   uint64_t removed = 0;   // keys that lost this source's contribution (deleted if it was the last)
+  // In entries as a user counts them (domain entries and URL entries, not URL-host markers):
+  uint64_t previous_entries = 0;  // the source's before this write (0 for a new source)
+  uint64_t removed_entries = 0;   // of those, the ones this write takes away
 };
 
 class StoreWriter {
@@ -86,7 +90,11 @@ class StoreWriter {
   // (null: the writer's) is what the entries' category ids mean, the one they were imported
   // with (ImportOptions::registry): checked against the store's again (another process may have
   // imported since the open) and written into it.
-  WriteResult replace_source(const SourceInfo& info, const EntrySet& entries, const CategoryRegistry* registry = nullptr);
+  // before_commit, when given, sees the result once the entries are applied and before the
+  // index is built and the transaction commits: throwing aborts it and nothing is written (how
+  // an update guard, policy/import/update_guard.h, judges what the update really removes).
+  WriteResult replace_source(const SourceInfo& info, const EntrySet& entries, const CategoryRegistry* registry = nullptr,
+                             const std::function<void(const WriteResult&)>& before_commit = {});
   // Removes a source and its contributions; throws if the source does not exist.
   WriteResult remove_source(std::string_view name);
   // Folds the lookup index's delta into a new base, in one write txn that bumps the generation
@@ -103,7 +111,8 @@ class StoreWriter {
   CategoryStore& store() { return *store_; }
 
  private:
-  WriteResult write(const SourceInfo& info, const EntrySet& entries, bool remove, const CategoryRegistry& registry);
+  WriteResult write(const SourceInfo& info, const EntrySet& entries, bool remove, const CategoryRegistry& registry,
+                    const std::function<void(const WriteResult&)>& before_commit);
   const CategoryRegistry& registry_;
   std::unique_ptr<CategoryStore> store_;
 };

@@ -34,9 +34,10 @@ DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 # ------------------------------------------------------------------------------------ category store
 
-def db_import(store, source, rows, fmt="csv", category=None, timeout=120):
-    """Import `rows` (lines) as source `source` into the store at `store`; returns the process."""
-    cmd = [CLI, "db", "--db", str(store), "import", "--source", source, "--format", fmt]
+def db_import(store, source, rows, fmt="csv", category=None, timeout=120, extra=()):
+    """Import `rows` (lines) as source `source` into the store at `store`; returns the process.
+    `extra`: more options of `sekisho db import` (--allow-shrink to replace a source wholesale)."""
+    cmd = [CLI, "db", "--db", str(store), "import", "--source", source, "--format", fmt, *extra]
     if category:
         cmd += ["--category", category]
     cmd.append("-")

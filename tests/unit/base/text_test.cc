@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <string>
+#include <vector>
 
 #include "base/text.h"
 
@@ -32,6 +33,19 @@ TEST_CASE("trim: blanks at both ends only") {
   CHECK(trim(" \t ") == "");
   CHECK(trim("x\r") == "x\r");  // CR is not HTTP whitespace
   CHECK(trim("\r x \r", " \t\r") == "x");
+}
+
+TEST_CASE("for_each_word: the runs between blanks, in order") {
+  auto words = [](std::string_view s, std::string_view blanks = " \t") {
+    std::vector<std::string> out;
+    for_each_word(s, [&](std::string_view w) { out.emplace_back(w); }, blanks);
+    return out;
+  };
+  CHECK(words("0.0.0.0  a.example\tb.example ") == std::vector<std::string>{"0.0.0.0", "a.example", "b.example"});
+  CHECK(words("").empty());
+  CHECK(words(" \t ").empty());
+  CHECK(words("black\r", " \t\r") == std::vector<std::string>{"black"});
+  CHECK(words("black\r") == std::vector<std::string>{"black\r"});
 }
 
 TEST_CASE("hex_encode: two lower-case digits per byte") {

@@ -119,15 +119,16 @@ TEST_CASE("csv format") {
 
 TEST_CASE("rpz: actions, triggers, and the same entries with or without origin") {
   const std::string body =
-      "nx CNAME .\n*.nx CNAME .\nnodata CNAME *.\ndrop CNAME rpz-drop.\npass CNAME rpz-passthru.\n"
-      "tcp CNAME rpz-tcp-only.\nlocal A 192.0.2.1\nCaSe.SeNSiTiVe CNAME .\n"
+      "nx.example CNAME .\n*.nx.example CNAME .\nnodata.example CNAME *.\ndrop.example CNAME rpz-drop.\n"
+      "pass.example CNAME rpz-passthru.\ntcp.example CNAME rpz-tcp-only.\nlocal.example A 192.0.2.1\n"
+      "CaSe.SeNSiTiVe CNAME .\n"
       "24.0.0.0.127.rpz-client-ip CNAME rpz-drop.\nns.rpz-nsdname CNAME .\n";
   auto without = parse(Format::kRpz, "$TTL 30\n@ IN SOA localhost. root.localhost. 1 2 3 4 5\n NS localhost.\n" + body);
   auto with = parse(Format::kRpz,
                     "$ORIGIN rpz.example.\n$TTL 30\n@ IN SOA localhost. root.localhost. 1 2 3 4 5\n NS localhost.\n" + body);
   const std::string expected =
-      "drop exact malware\nnodata exact malware\nnx subtree malware\npass exact allowlist\n"
-      "case.sensitive exact malware\n";  // reversed-key order
+      "drop.example exact malware\nnodata.example exact malware\nnx.example subtree malware\n"
+      "pass.example exact allowlist\ncase.sensitive exact malware\n";  // reversed-key order
   CHECK(without.dump() == expected);
   CHECK(with.dump() == expected);
   CHECK(with.report.refused == 4);
