@@ -1,10 +1,11 @@
 // The one description of the configuration's vocabulary: the names of every enum the files
 // spell out, days and times of day, and the fields of a tenant, a device, a policy and a
 // schedule entry (key, type, range, whether required, how the YAML writer treats it; defaults
-// are the initialisers in settings.h). Three readers and writers walk these descriptions:
-// the YAML reader (config/yaml/tenants.cc), the YAML writer (config/yaml/write.cc) and the
-// admin API's JSON body reader and writer (admin/api/json_body.cc), so a field is read,
-// checked and written the same way in all of them. Knows no YAML and no JSON.
+// are the initialisers in settings.h), and of the server.tcp and forwarding sections. Three
+// readers and writers walk these descriptions: the YAML reader (config/yaml/tenants.cc), the
+// YAML writer (config/yaml/write.cc) and the admin API's JSON body reader and writer
+// (admin/api/json_body.cc), so a field is read, checked and written the same way in all of
+// them. Knows no YAML and no JSON.
 #pragma once
 
 #include <array>
@@ -251,6 +252,32 @@ struct Fields<TenantSettings> {
       Text<S>{"policy", &S::policy, Write::always, "every tenant needs a policy", nullptr, &S::policy_mark},
       Number<S, uint32_t>{"max_devices", &S::max_devices, 0, 100000000},
       Items<S, DeviceSettings>{"devices", &S::devices, "devices"},
+  };
+};
+
+// server.tcp and forwarding: numbers only, read by config/yaml/load.cc through the same field
+// readers (no writer or JSON body takes them).
+template <>
+struct Fields<TcpSettings> {
+  using S = TcpSettings;
+  static constexpr auto all = std::tuple{
+      Number<S, uint32_t>{"idle_timeout_ms", &S::idle_timeout_ms, 100, 3600000},
+      Number<S, uint32_t>{"max_connections", &S::max_connections, 1, 1000000},
+      Number<S, uint32_t>{"max_pipelined", &S::max_pipelined, 1, 65535},
+      Number<S, uint32_t>{"frame_timeout_ms", &S::frame_timeout_ms, 100, 3600000},
+      Number<S, uint32_t>{"max_connections_per_address", &S::max_connections_per_address, 0, 1000000},
+  };
+};
+
+template <>
+struct Fields<ForwardingSettings> {
+  using S = ForwardingSettings;
+  static constexpr auto all = std::tuple{
+      Number<S, uint32_t>{"timeout_ms", &S::timeout_ms, 10, 60000},
+      Number<S, uint32_t>{"attempts", &S::attempts, 1, 16},
+      Number<S, uint32_t>{"tcp_connections_per_upstream", &S::tcp_connections_per_upstream, 1, 64},
+      Number<S, uint32_t>{"tcp_idle_timeout_ms", &S::tcp_idle_timeout_ms, 100, 600000},
+      Number<S, uint32_t>{"max_upstream_sockets", &S::max_upstream_sockets, 16, 1000000},
   };
 };
 

@@ -28,6 +28,13 @@ struct TcpSettings {
   uint32_t idle_timeout_ms = 10000;   // RFC 7766 §6.2.3 suggests seconds, not minutes
   uint32_t max_connections = 1024;    // across all threads; more are accepted and closed
   uint32_t max_pipelined = 128;       // unanswered queries per connection before reading pauses
+  // From a frame's first byte (its length, or a TLS record carrying it) to its last: a client
+  // trickling bytes is closed at this deadline whatever the idle timeout (dnsdist's
+  // setTCPRecvTimeout default, 2 s).
+  uint32_t frame_timeout_ms = 2000;
+  // TCP and DoT connections open at once from one client (an IPv4 address, an IPv6 /64); more
+  // are accepted and closed at once. 0 = no cap.
+  uint32_t max_connections_per_address = 64;
 };
 
 // A certificate chain and its key (PEM files), re-read on SIGHUP.
@@ -53,6 +60,10 @@ struct ForwardingSettings {
   // Kept-open TCP connections to each upstream (upstream/tcp_pool.h), per loop.
   uint32_t tcp_connections_per_upstream = 4;
   uint32_t tcp_idle_timeout_ms = 10000;  // a connection with nothing in flight closes after this
+  // UDP sockets one loop holds open toward upstreams (one per attempt in flight); a query that
+  // would need another is answered SERVFAIL. The engine lowers it to the loop's share of the
+  // descriptor limit (RLIMIT_NOFILE). Unbound's outgoing-range: 4096.
+  uint32_t max_upstream_sockets = 4096;
 };
 
 struct CacheSettings {

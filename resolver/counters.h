@@ -46,6 +46,14 @@ namespace sekisho::resolver {
     "DoT connections closed because their TLS handshake or a TLS record failed.")                                  \
   X(Counter, tcp_connections_refused, "sekisho_tcp_connections_refused_total", "",                                 \
     "TCP and DoT connections closed on accept (connection limit reached, or draining).")                           \
+  X(Counter, tcp_closed_per_address, "sekisho_tcp_connections_closed_total", "reason=\"per_address_limit\"",       \
+    "TCP and DoT connections we closed early: over server.tcp.max_connections_per_address, a client in no "        \
+    "tenant's networks (DoT: without a device token), or a frame not whole within server.tcp.frame_timeout_ms.")   \
+  X(Counter, tcp_closed_not_in_tenant, "sekisho_tcp_connections_closed_total", "reason=\"not_in_tenant\"", "")     \
+  X(Counter, tcp_closed_frame_timeout, "sekisho_tcp_connections_closed_total", "reason=\"frame_timeout\"", "")     \
+  X(Counter, doh_closed_per_address, "sekisho_doh_connections_closed_total", "reason=\"per_address_limit\"",       \
+    "DoH connections closed on accept: over server.tcp.max_connections_per_address (counted with the client's "    \
+    "TCP and DoT connections).")                                                                                   \
   X(Counter, udp_send_errors, "sekisho_udp_send_errors_total", "",                                                 \
     "UDP answers that could not be sent (socket buffer full, peer unreachable).")
 
@@ -63,7 +71,12 @@ namespace sekisho::resolver {
   X(Counter, truncated_retries, "sekisho_forwarder_truncated_retries_total", "",                       \
     "Truncated UDP answers asked again over TCP.")                                                     \
   X(Counter, failed, "sekisho_forwarder_failed_total", "",                                             \
-    "Upstream queries whose every attempt failed (their waiters got stale data or SERVFAIL).")
+    "Upstream queries whose every attempt failed (their waiters got stale data or SERVFAIL).")         \
+  X(Counter, socket_limited, "sekisho_forwarder_socket_limit_total", "",                               \
+    "Upstream queries not sent because the loop's upstream UDP sockets were all in use "               \
+    "(forwarding.max_upstream_sockets or the loop's share of the descriptor limit): SERVFAIL + EDE 0.") \
+  X(Gauge, upstream_sockets_open, "sekisho_forwarder_upstream_sockets_open", "",                       \
+    "UDP sockets open toward upstreams now (one per attempt in flight).")
 
 // Counted by every loop when a category store is configured, and only then in /metrics.
 #define SEKISHO_STORE_COUNTERS(X)                                                                  \

@@ -1,12 +1,15 @@
 #include "resolver/engine.h"
 
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 #include <thread>
 
@@ -209,9 +212,50 @@ void Engine::bind_sockets() {
   }
 }
 
+// Each loop's share of the descriptors (RLIMIT_NOFILE) for upstream UDP sockets, which every
+// uncached query's attempt holds until its answer or timeout: what is left after the descriptors
+// open now, the client connections the settings allow (TCP and DoT share max_connections; DoH
+// allows as many per loop), the upstream TCP pools, and a reserve for the admin service, the
+// query log and reloads. A flood of uncached names then gets SERVFAIL from the forwarder
+// (counted, logged) instead of taking the descriptors accept() and the files need. The soft
+// limit is first raised to the hard one, as Unbound and nginx do for their own needs.
+void Engine::share_descriptors() {
+  constexpr uint64_t kReserve = 64;
+  constexpr uint32_t kFloor = 16;
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  if (rl.rlim_cur == RLIM_INFINITY) return;
+  uint64_t open_now = 0;
+  std::error_code ec;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator();
+       it.increment(ec))
+    ++open_now;
+  const config::Settings& s = initial_;
+  const uint64_t threads = workers_.size();
+  const uint64_t clients = uint64_t{s.server.tcp.max_connections} * (s.server.doh_listen.empty() ? 1 : 1 + threads);
+  const uint64_t pools = threads * s.upstreams.size() * s.forwarding.tcp_connections_per_upstream;
+  const uint64_t reserved = open_now + clients + pools + kReserve;
+  const uint64_t left = rl.rlim_cur > reserved ? rl.rlim_cur - reserved : 0;
+  const uint32_t share = static_cast<uint32_t>(std::clamp<uint64_t>(left / std::max<uint64_t>(threads, 1), kFloor, UINT32_MAX));
+  for (auto& w : workers_) w->forwarder().set_descriptor_share(share);
+  const uint32_t effective = std::min(share, s.forwarding.max_upstream_sockets);
+  if (left / std::max<uint64_t>(threads, 1) < kFloor)
+    log::warning("server", "the descriptor limit leaves too few for upstream sockets; raise LimitNOFILE or lower server.tcp.max_connections",
+                 {{"descriptor_limit", static_cast<uint64_t>(rl.rlim_cur)}, {"reserved", reserved}, {"upstream_sockets_per_thread", effective}});
+  else
+    log::info("server", "upstream sockets", {{"per_thread", effective}, {"descriptor_limit", static_cast<uint64_t>(rl.rlim_cur)},
+                                             {"max_upstream_sockets", s.forwarding.max_upstream_sockets}});
+}
+
 int Engine::run(Hooks hooks) {
   hooks_ = std::move(hooks);
   bind_sockets();
+  share_descriptors();
   // Before any thread starts, so that what the composition root starts here (the admin
   // service) failing to bind fails start-up like a bad DNS address.
   if (hooks_.started) hooks_.started();

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "config/settings.h"
+#include "net/per_address_limit.h"
 #include "net/tls/context.h"
 #include "policy/policy.h"
 #include "policy/querylog/writer.h"
@@ -70,6 +71,8 @@ class Engine {
   // The settings of start-up: what a reload does not change (cache sizes) is read from here.
   const config::Settings& startup_settings() const { return initial_; }
   std::atomic<uint32_t>& tcp_connections() { return tcp_connections_; }
+  // TCP and DoT connections open per client, across loops (server.tcp.max_connections_per_address).
+  net::PerAddressLimit& connections_per_address() { return connections_per_address_; }
   // The certificate DoH and DoT connections get (server.tls); replaced by publish().
   const net::tls::ContextSlot& tls() const { return tls_; }
   upstream::InflightRegistry& inflight_registry() { return inflight_registry_; }
@@ -89,6 +92,7 @@ class Engine {
 
  private:
   void bind_sockets();
+  void share_descriptors();
   bool load_tls(const config::Settings& settings, std::string& error);
   void begin_shutdown();
   void watchdog_tick();
@@ -100,6 +104,7 @@ class Engine {
   std::unique_ptr<querylog::QueryLogWriter> querylog_;
   std::string querylog_directory_;
   std::atomic<uint32_t> tcp_connections_{0};
+  net::PerAddressLimit connections_per_address_;
   net::tls::ContextSlot tls_;
   upstream::InflightRegistry inflight_registry_;
 

@@ -54,10 +54,15 @@ void Worker::add_tcp_socket(int fd) { tcp_.push_back(std::make_unique<TcpListene
 void Worker::add_dot_socket(int fd) { tcp_.push_back(std::make_unique<TcpListener>(*this, fd, Transport::dot)); }
 
 void Worker::add_doh_socket(int fd) {
-  if (!doh_)
+  if (!doh_) {
+    net::http::Limits limits = doh_limits(runtime_->settings);
+    // One count per client with its TCP and DoT connections, across every loop.
+    if (limits.max_per_address != 0) limits.per_address = &engine_.connections_per_address();
+    limits.on_refused_per_address = [this] { ++counters_.doh_closed_per_address; };
     doh_ = std::make_unique<net::http::Server>(&loop_, [this](std::shared_ptr<net::http::Exchange> ex) {
       handle_doh(*this, std::move(ex));
-    }, doh_limits(runtime_->settings));
+    }, std::move(limits));
+  }
   std::string error;
   if (!doh_->listen_fd(fd, &engine_.tls(), error)) log::error("doh", "listen failed", {{"error", error}});
 }

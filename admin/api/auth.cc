@@ -4,37 +4,43 @@
 
 namespace sekisho::admin {
 
+// Only a presented token that is wrong counts, per source address. A request without one (a
+// cross-origin GET from any web page carries none) is refused but counts for nothing, so it can
+// lock no one out; and a valid token always works, even from a source over its limit, so the
+// operator is never locked out by whoever shares their address. Tokens are `sk_` + 256 random
+// bits, so the limit is not what stops guessing (no online guesser gets near one): it tells a
+// guesser, or a script with a revoked token, to back off (429, Retry-After).
 Authenticator::Result Authenticator::check(std::string_view authorization, const std::string& source,
                                            const std::vector<config::AdminTokenSettings>& tokens, int64_t now_s) {
   Result result;
-  auto it = failures_.find(source);
-  if (it != failures_.end()) {
-    if (now_s - it->second.window_start >= limits_.window_s) {
-      failures_.erase(it);
-      it = failures_.end();
-    } else if (it->second.count >= limits_.max_failures) {
-      // A correct token does not lift the block early: otherwise a guesser keeps going at
-      // full speed and only has to be right once.
-      result.outcome = Outcome::limited;
-      result.retry_after_s = it->second.window_start + limits_.window_s - now_s;
-      return result;
-    }
-  }
   constexpr std::string_view kScheme = "Bearer ";
-  bool matched = false;
-  if (authorization.size() > kScheme.size() && authorization.substr(0, kScheme.size()) == kScheme) {
-    const std::string digest = sha256_hex(authorization.substr(kScheme.size()));
-    for (const auto& t : tokens) {
-      if (constant_time_equal(digest, t.sha256) && !matched) {
-        matched = true;
-        result.principal = Principal{t.name, t.role, t.tenant};
-      }
-    }
-    result.outcome = matched ? Outcome::ok : Outcome::invalid;
-  } else {
+  if (authorization.size() <= kScheme.size() || authorization.substr(0, kScheme.size()) != kScheme) {
     result.outcome = authorization.empty() ? Outcome::missing : Outcome::invalid;
+    return result;
   }
-  if (matched) return result;
+  const std::string digest = sha256_hex(authorization.substr(kScheme.size()));
+  bool matched = false;
+  for (const auto& t : tokens) {
+    if (constant_time_equal(digest, t.sha256) && !matched) {
+      matched = true;
+      result.principal = Principal{t.name, t.role, t.tenant};
+    }
+  }
+  if (matched) {
+    result.outcome = Outcome::ok;
+    return result;
+  }
+  result.outcome = Outcome::invalid;
+  auto it = failures_.find(source);
+  if (it != failures_.end() && now_s - it->second.window_start >= limits_.window_s) {
+    failures_.erase(it);
+    it = failures_.end();
+  }
+  if (it != failures_.end() && it->second.count >= limits_.max_failures) {
+    result.outcome = Outcome::limited;
+    result.retry_after_s = it->second.window_start + limits_.window_s - now_s;
+    return result;
+  }
   if (it == failures_.end()) {
     if (failures_.size() >= limits_.max_sources) {
       // Forget expired windows first; if every entry is live, forget all rather than grow.

@@ -1,5 +1,6 @@
 // Who is calling: a Bearer token checked against the configured SHA-256 digests, and a limit
-// on failed attempts per source address so tokens cannot be guessed online.
+// on wrong tokens presented per source address (requests without a token never count, and a
+// valid token always works: auth.cc says why).
 #pragma once
 
 #include <cstdint>
@@ -24,7 +25,7 @@ struct Principal {
 class Authenticator {
  public:
   struct Limits {
-    uint32_t max_failures = 10;    // per source within the window; more → 429
+    uint32_t max_failures = 10;    // wrong tokens per source within the window; more wrong ones → 429
     int64_t window_s = 60;
     size_t max_sources = 10000;    // bounded memory under a spray from many addresses
   };

@@ -94,12 +94,7 @@ void read_server(Reader& r, const YAML::Node& node, ServerSettings& out) {
   }
   if ((!out.doh_listen.empty() || !out.dot_listen.empty()) && out.tls.cert.empty())
     r.error(node, path + ".tls", "DoH and DoT listeners need server.tls.cert and server.tls.key");
-  r.read_map(node, "tcp", path, {"idle_timeout_ms", "max_connections", "max_pipelined"},
-             [&](const YAML::Node& tcp, const std::string& tpath) {
-               r.read_uint(tcp, "idle_timeout_ms", tpath, out.tcp.idle_timeout_ms, 100, 3600000);
-               r.read_uint(tcp, "max_connections", tpath, out.tcp.max_connections, 1, 1000000);
-               r.read_uint(tcp, "max_pipelined", tpath, out.tcp.max_pipelined, 1, 65535);
-             });
+  if (YAML::Node tcp = node["tcp"]; tcp.IsDefined()) read_described(r, tcp, path + ".tcp", out.tcp);
 }
 
 void read_upstreams(Reader& r, const YAML::Node& node, std::vector<UpstreamSettings>& out) {
@@ -161,13 +156,7 @@ void read_cache(Reader& r, const YAML::Node& node, CacheSettings& out) {
 }
 
 void read_forwarding(Reader& r, const YAML::Node& node, ForwardingSettings& out) {
-  const std::string path = "forwarding";
-  if (!r.expect_map(node, path)) return;
-  r.check_keys(node, path, {"timeout_ms", "attempts", "tcp_connections_per_upstream", "tcp_idle_timeout_ms"});
-  r.read_uint(node, "timeout_ms", path, out.timeout_ms, 10, 60000);
-  r.read_uint(node, "attempts", path, out.attempts, 1, 16);
-  r.read_uint(node, "tcp_connections_per_upstream", path, out.tcp_connections_per_upstream, 1, 64);
-  r.read_uint(node, "tcp_idle_timeout_ms", path, out.tcp_idle_timeout_ms, 100, 600000);
+  read_described(r, node, "forwarding", out);
 }
 
 void read_log(Reader& r, const YAML::Node& node, Settings& out) {

@@ -152,4 +152,18 @@ void read_policies(Reader& r, const YAML::Node& node, std::map<std::string, Poli
   }
 }
 
+void read_described(Reader& r, const YAML::Node& node, const std::string& path, TcpSettings& out) {
+  static constexpr auto kKeys = schema::keys<TcpSettings>();
+  if (!r.expect_map(node, path)) return;
+  r.check_keys(node, path, kKeys);
+  read_fields(r, node, path, out);
+}
+
+void read_described(Reader& r, const YAML::Node& node, const std::string& path, ForwardingSettings& out) {
+  static constexpr auto kKeys = schema::keys<ForwardingSettings>();
+  if (!r.expect_map(node, path)) return;
+  r.check_keys(node, path, kKeys);
+  read_fields(r, node, path, out);
+}
+
 }  // namespace sekisho::config

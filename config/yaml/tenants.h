@@ -15,4 +15,8 @@ void read_tenants(Reader& r, const YAML::Node& node, std::vector<TenantSettings>
 // `policies:` — a mapping of policy name to policy; a name defined twice is an error.
 void read_policies(Reader& r, const YAML::Node& node, std::map<std::string, PolicySettings>& out);
 
+// `server.tcp:` and `forwarding:` — mappings whose keys and ranges config/schema.h describes.
+void read_described(Reader& r, const YAML::Node& node, const std::string& path, TcpSettings& out);
+void read_described(Reader& r, const YAML::Node& node, const std::string& path, ForwardingSettings& out);
+
 }  // namespace sekisho::config

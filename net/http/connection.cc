@@ -24,7 +24,9 @@ Connection::Connection(std::shared_ptr<Shared> shared) : shared_(std::move(share
 
 // The session (and its nghttp2 session) goes with the object, never in close(), because
 // close() may run inside one of the session's own calls.
-Connection::~Connection() = default;
+Connection::~Connection() {
+  if (address_counted_) shared_->limits.per_address->release(peer_);
+}
 
 // ------------------------------------------------------------------------------ lifecycle
 
@@ -45,6 +47,13 @@ void Connection::accept(std::shared_ptr<Shared> shared, uv_stream_t* server, con
   int len = sizeof c->peer_.storage;
   if (uv_tcp_getpeername(&c->handle_, reinterpret_cast<sockaddr*>(&c->peer_.storage), &len) != 0) return discard();
   c->peer_.length = static_cast<socklen_t>(len);
+  if (const Limits& l = shared->limits; l.per_address) {
+    if (!l.per_address->acquire(c->peer_, l.max_per_address)) {
+      if (l.on_refused_per_address) l.on_refused_per_address();
+      return discard();
+    }
+    c->address_counted_ = true;
+  }
   len = sizeof c->local_.storage;
   if (uv_tcp_getsockname(&c->handle_, reinterpret_cast<sockaddr*>(&c->local_.storage), &len) == 0)
     c->local_.length = static_cast<socklen_t>(len);
@@ -303,9 +312,11 @@ void Connection::arm_timer() {
   if (handshaking()) deadline = accepted_ms_ + l.header_timeout_ms;
   else if (const uint64_t head = session_ ? session_->head_started_ms() : 0; head != 0)
     deadline = std::min<uint64_t>(deadline, head + l.header_timeout_ms);
+  if (const uint64_t body = session_ && !handshaking() ? session_->body_deadline_ms() : 0; body != 0)
+    deadline = std::min(deadline, body);
   // Deadlines can move earlier (a request head starts on an idle connection), so the timer
   // also ticks at a quarter of the shorter timeout and re-checks.
-  const uint64_t tick = std::max<uint64_t>(std::min(l.header_timeout_ms, l.idle_timeout_ms) / 4, 20);
+  const uint64_t tick = std::max<uint64_t>(std::min({l.header_timeout_ms, l.idle_timeout_ms, l.body_timeout_ms}) / 4, 20);
   const uint64_t wait = std::min(tick, deadline > now ? std::max<uint64_t>(deadline - now, 20) : 20);
   uv_timer_start(&timer_, &Connection::on_timer, wait, 0);
 }
@@ -321,6 +332,10 @@ void Connection::on_timer(uv_timer_t* t) {
   } else {
     const uint64_t head = c->session_ ? c->session_->head_started_ms() : 0;
     if (head != 0 && now - head >= l.header_timeout_ms) expired = true;
+    if (const uint64_t body = c->session_ ? c->session_->body_deadline_ms() : 0; body != 0 && now >= body) {
+      if (!c->session_->cut_late_bodies(now)) expired = true;
+      if (c->closing()) return;
+    }
     const bool waiting = c->session_ && c->session_->busy();
     if (!waiting && now - c->last_activity_ms_ >= l.idle_timeout_ms) expired = true;
   }

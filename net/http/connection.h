@@ -122,6 +122,7 @@ class Connection {
   uint64_t accepted_ms_ = 0;
   uint64_t last_activity_ms_ = 0;
   int busy_ = 0;  // ReadScope depth
+  bool address_counted_ = false;  // in Limits::per_address: released when the object goes
 };
 
 }  // namespace sekisho::net::http

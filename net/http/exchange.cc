@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/clock.h"
 #include "net/http/session.h"
 
 namespace sekisho::net::http {
@@ -52,9 +53,20 @@ void ExchangeImpl::read_body(BodyReader r) {
   }
 }
 
+void ExchangeImpl::restart_body_clock() {
+  body_clock_ms = monotonic_ms();
+  body_clock_bytes = body_received;
+}
+
+uint64_t ExchangeImpl::body_deadline_ms(const Limits& l) const {
+  return body_clock_ms + l.body_timeout_ms + (body_received - body_clock_bytes) * 1000 / std::max<uint32_t>(l.body_min_rate, 1);
+}
+
 void ExchangeImpl::consumed(size_t bytes) {
   bytes = std::min(bytes, unacked);
+  const bool held_back = unacked >= kBodyWindow;
   unacked -= bytes;
+  if (held_back && unacked < kBodyWindow && body_clock_ms != 0) restart_body_clock();  // the wait was ours
   if (session) session->consumed(*this, bytes);
 }
 

@@ -61,6 +61,12 @@ class ExchangeImpl : public Exchange {
   int64_t body_len = 0;
   uint64_t body_received = 0;
   size_t unacked = 0;        // handed over or pending, not yet consumed()
+  // The body's deadline runs from body_clock_ms with body_clock_bytes received then (set when the
+  // body starts, and again when the client stops being held back by our window).
+  uint64_t body_clock_ms = 0;  // 0: no body arriving under a deadline
+  uint64_t body_clock_bytes = 0;
+  void restart_body_clock();
+  uint64_t body_deadline_ms(const Limits& limits) const;
   BodyReader reader;
   std::string body_pending;  // arrived before read_body()
   std::function<void()> drain_cb, cancel_cb;

@@ -91,6 +91,7 @@ void Http1Session::parse_streaming() {
       body_ = Body::framed;
       decoder_ = BodyDecoder(r.framing, content_length);
       reading_ = ex;
+      ex->restart_body_clock();
     } else {
       ex->upload = Upload::complete;
     }
@@ -135,10 +136,18 @@ void Http1Session::update_reading() {
   bool want;
   if (reading_) {
     want = body_ != Body::tunnel_wait && reading_->unacked + in_.size() < kBodyWindow;
+    // Reading resumes after our window held the client back: that wait was ours.
+    if (want && !conn_.reading() && body_ == Body::framed) reading_->restart_body_clock();
   } else {
     want = intake_ == Intake::open && queue_.empty();
   }
   conn_.set_reading(want);
+}
+
+// A framed body (not a tunnel) while we read it; none while our window holds the client back.
+uint64_t Http1Session::body_deadline_ms() const {
+  if (!reading_ || body_ != Body::framed || !conn_.reading() || reading_->body_clock_ms == 0) return 0;
+  return reading_->body_deadline_ms(limits());
 }
 
 void Http1Session::peer_finished() {

@@ -31,6 +31,7 @@ class Http1Session final : public Session {
   bool idle() const override { return in_.empty() && queue_.empty(); }
   bool busy() const override { return !queue_.empty(); }
   uint64_t head_started_ms() const override { return head_started_ms_; }
+  uint64_t body_deadline_ms() const override;
   void detach_all() override;
   void written() override;
 

@@ -74,6 +74,39 @@ uint64_t Http2Session::head_started_ms() const {
   return oldest;
 }
 
+// Streams whose body is arriving, unless our windows hold the client back: the stream's own, or
+// the connection's (4 windows; beyond 3 unconsumed, other streams may be what blocks this one).
+uint64_t Http2Session::body_deadline_ms() const {
+  if (!limits().streaming) return 0;
+  size_t unacked = 0;
+  for (const auto& [id, ex] : streams_) unacked += ex->unacked;
+  if (unacked >= 3 * kBodyWindow) return 0;
+  uint64_t earliest = 0;
+  for (const auto& [id, ex] : streams_) {
+    if (ex->stage != Http2Exchange::Stage::dispatched || ex->upload != Upload::receiving || ex->body_clock_ms == 0 ||
+        ex->unacked >= kBodyWindow)
+      continue;
+    const uint64_t deadline = ex->body_deadline_ms(limits());
+    if (earliest == 0 || deadline < earliest) earliest = deadline;
+  }
+  return earliest;
+}
+
+// One slow upload must not end the other streams of its connection: its stream is reset.
+bool Http2Session::cut_late_bodies(uint64_t now) {
+  for (const auto& [id, ex] : streams_) {
+    if (ex->stage != Http2Exchange::Stage::dispatched || ex->upload != Upload::receiving || ex->body_clock_ms == 0 ||
+        ex->unacked >= kBodyWindow || now < ex->body_deadline_ms(limits()))
+      continue;
+    ex->body_clock_ms = 0;  // cut once
+    ++counters().timeouts;
+    log::debug("http", "request body slower than the minimum rate, resetting its stream", {{"peer", conn_.peer_text()}});
+    nghttp2_submit_rst_stream(h2_, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+  }
+  push();
+  return true;
+}
+
 int Http2Session::on_begin_headers(nghttp2_session* session, const nghttp2_frame* frame, void* user) {
   auto* s = static_cast<Http2Session*>(user);
   if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
@@ -155,6 +188,7 @@ void Http2Session::frame_streaming(const nghttp2_frame* frame) {
     const std::string_view cl = ex->req.header("content-length");
     if (!end && !cl.empty() && cl.size() < 19 && cl.find_first_not_of("0123456789") == std::string_view::npos)
       ex->body_len = std::stoll(std::string(cl));
+    if (!end) ex->restart_body_clock();
     dispatch(ex, ex->limit_status);
     if (end) ex->deliver({});
   } else if (end && ex->upload == Upload::receiving) {

@@ -44,6 +44,8 @@ class Http2Session final : public Session {
   bool idle() const override { return streams_.empty(); }
   bool busy() const override { return !streams_.empty(); }
   uint64_t head_started_ms() const override;
+  uint64_t body_deadline_ms() const override;
+  bool cut_late_bodies(uint64_t now) override;
   void timed_out() override;
   void detach_all() override;
   void written() override;

@@ -47,6 +47,7 @@
 
 #include "net/address.h"
 #include "net/http/message.h"
+#include "net/per_address_limit.h"
 
 namespace sekisho::net::tls {
 class ContextSlot;
@@ -59,10 +60,22 @@ struct Limits {
   size_t max_body_bytes = 65535;         // → 413
   uint32_t header_timeout_ms = 10000;    // TLS handshake and each request's head (slowloris)
   uint32_t idle_timeout_ms = 30000;      // keep-alive / HTTP/2 connection with nothing to do
+  // Streaming request bodies (the whole request is under header_timeout_ms otherwise): the body
+  // gets body_timeout_ms, plus a second per body_min_rate bytes received, so a body trickled in
+  // slower than that is cut however long it is (Apache mod_reqtimeout's body=20,MinRate=500).
+  // Time the client spends held back by our window does not count.
+  uint32_t body_timeout_ms = 20000;
+  uint32_t body_min_rate = 500;
   uint32_t max_streams = 100;            // HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS
   uint32_t max_pipelined = 16;           // HTTP/1.1 requests read ahead of their responses
   uint32_t max_requests_per_connection = 10000;  // then HTTP/2 GOAWAY / HTTP/1.1 close
   uint32_t max_connections = 1024;       // per Server; more are accepted and closed at once
+  // Connections open at once per client (net/per_address_limit.h), counted in a table the
+  // caller owns and may share with other servers and transports (null: no cap). A connection
+  // over `max_per_address` is accepted and closed at once, and `on_refused_per_address` runs.
+  PerAddressLimit* per_address = nullptr;
+  uint32_t max_per_address = 0;
+  std::function<void()> on_refused_per_address;
   // Streaming (sekisho-intercept's forwarding): the handler runs once the head has arrived
   // (request.body stays empty) and bodies flow through Exchange's streaming calls below, so
   // no body is ever held whole. HTTP/1.1 requests are then answered one at a time (no

@@ -35,6 +35,12 @@ class Session {
   virtual bool idle() const = 0;     // nothing buffered, no request in progress (close_idle)
   virtual bool busy() const = 0;     // requests being answered: the idle timeout waits
   virtual uint64_t head_started_ms() const = 0;  // the oldest request head still arriving, or 0
+  // Streaming: the earliest deadline of a request body still arriving (Limits::body_timeout_ms,
+  // body_min_rate), or 0 when none is, or when our window holds the client back.
+  virtual uint64_t body_deadline_ms() const { return 0; }
+  // Cuts the bodies whose deadline has passed by `now` without ending the connection (HTTP/2
+  // resets their streams); false when only closing the connection can (HTTP/1.1).
+  virtual bool cut_late_bodies(uint64_t) { return false; }
   virtual void timed_out() {}        // before the connection closes on a timeout
   virtual void detach_all() = 0;     // the connection closes: pending exchanges are cancelled
   virtual void written() = 0;        // a write completed: resume what waited for the queue to drain

@@ -43,6 +43,9 @@ class Session {
   // Appends the ciphertext waiting to be sent (handshake records, alerts, data) to `out`.
   void take_output(std::string& out);
   bool has_output() const { return BIO_ctrl_pending(wbio_) > 0; }
+  // Received ciphertext not yet turned into plaintext: part of a record (or records not yet
+  // read). A transport's per-message deadline runs while it is there.
+  bool has_input() const { return BIO_ctrl_pending(rbio_) > 0 || SSL_has_pending(ssl_) == 1; }
 
   // Negotiated ALPN id, empty when the client offered none (or none we support).
   std::string_view alpn() const;

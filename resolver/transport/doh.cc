@@ -63,6 +63,7 @@ net::http::Limits doh_limits(const config::Settings& settings) {
   l.max_connections = settings.server.tcp.max_connections;
   l.idle_timeout_ms = std::max<uint32_t>(settings.server.tcp.idle_timeout_ms, 1000);
   l.max_streams = settings.server.tcp.max_pipelined;
+  l.max_per_address = settings.server.tcp.max_connections_per_address;  // the table is the engine's (Worker)
   return l;
 }
 

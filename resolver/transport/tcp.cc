@@ -31,6 +31,13 @@ const config::TcpSettings& tcp_settings(Worker& w) { return w.runtime()->setting
 
 const net::tls::AlpnList kDotAlpn = {"dot"};
 
+// With tenants configured, a client no tenant's network holds is refused every query (unless a
+// device token names its tenant, which only DoT and DoH carry).
+bool in_some_tenant(const Runtime& rt, const net::SocketAddress& peer) {
+  const policy::PolicySnapshot& p = *rt.policies;
+  return !p.enabled || p.networks.find(peer.get()) != policy::kNoTenant;
+}
+
 }  // namespace
 
 TcpListener::TcpListener(Worker& worker, int fd, Transport transport) : worker_(worker), transport_(transport) {
@@ -62,37 +69,45 @@ void TcpConnection::accept(Worker& worker, uv_stream_t* server, Transport transp
   c->handle_.data = c;
   c->handles_open_ = 1;
   c->spare_writes_.reserve(kSpareWrites);
-  // A connection we do not take is closed before it is counted or registered.
-  auto discard = [c] {
+  // A connection we do not take is closed before it is registered; `counted` says whether it
+  // was counted in the server-wide limit already.
+  auto discard = [c, &worker](bool counted) {
+    if (counted) worker.engine().tcp_connections().fetch_sub(1, std::memory_order_relaxed);
+    if (c->address_counted_) worker.engine().connections_per_address().release(c->peer_);
     c->closing_ = true;
     uv_close(reinterpret_cast<uv_handle_t*>(&c->handle_), [](uv_handle_t* h) { delete static_cast<TcpConnection*>(h->data); });
   };
-  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->handle_)) != 0) {
-    discard();
-    return;
-  }
+  if (uv_accept(server, reinterpret_cast<uv_stream_t*>(&c->handle_)) != 0) return discard(false);
+  worker.refresh_runtime();  // tenants and limits as published now
+  const Runtime& rt = *worker.runtime();
+  const config::TcpSettings& tcp = rt.settings.server.tcp;
   auto& count = worker.engine().tcp_connections();
-  if (count.fetch_add(1, std::memory_order_relaxed) >= tcp_settings(worker).max_connections || worker.draining()) {
-    count.fetch_sub(1, std::memory_order_relaxed);
+  if (count.fetch_add(1, std::memory_order_relaxed) >= tcp.max_connections || worker.draining()) {
     ++worker.counters().tcp_connections_refused;
-    discard();
-    return;
+    return discard(true);
   }
   c->peer_.length = sizeof c->peer_.storage;
   int namelen = static_cast<int>(c->peer_.length);
-  if (uv_tcp_getpeername(&c->handle_, reinterpret_cast<sockaddr*>(&c->peer_.storage), &namelen) != 0) {
-    count.fetch_sub(1, std::memory_order_relaxed);
-    discard();  // the peer is already gone
-    return;
-  }
+  if (uv_tcp_getpeername(&c->handle_, reinterpret_cast<sockaddr*>(&c->peer_.storage), &namelen) != 0)
+    return discard(true);  // the peer is already gone
   c->peer_.length = static_cast<socklen_t>(namelen);
+  if (transport == Transport::tcp && !in_some_tenant(rt, c->peer_)) {
+    ++worker.counters().tcp_closed_not_in_tenant;
+    log::debug("tcp", "client in no tenant's networks, closing", {{"peer", c->peer_.to_string()}});
+    return discard(true);
+  }
+  if (tcp.max_connections_per_address != 0) {
+    if (!worker.engine().connections_per_address().acquire(c->peer_, tcp.max_connections_per_address)) {
+      ++worker.counters().tcp_closed_per_address;
+      log::debug("tcp", "connections per address limit reached, closing",
+                 {{"peer", c->peer_.to_string()}, {"limit", tcp.max_connections_per_address}});
+      return discard(true);
+    }
+    c->address_counted_ = true;
+  }
   if (transport == Transport::dot) {
     auto ctx = worker.engine().tls().current();
-    if (!ctx) {
-      count.fetch_sub(1, std::memory_order_relaxed);
-      discard();
-      return;
-    }
+    if (!ctx) return discard(true);
     c->tls_ = std::make_unique<net::tls::Session>(*ctx, &kDotAlpn);
     c->tls_->set_peer(c->peer_);
   }
@@ -102,7 +117,7 @@ void TcpConnection::accept(Worker& worker, uv_stream_t* server, Transport transp
   c->idle_.data = c;
   c->handles_open_ = 2;
   c->accepted_ms_ = c->last_activity_ms_ = monotonic_ms();
-  const uint64_t first_check = tcp_settings(worker).idle_timeout_ms;
+  const uint64_t first_check = tcp.idle_timeout_ms;
   uv_timer_start(&c->idle_, &TcpConnection::on_idle, c->tls_ ? std::min(first_check, kHandshakeTimeoutMs) : first_check, 0);
   c->reading_ = true;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&c->handle_), &TcpConnection::on_alloc, &TcpConnection::on_read);
@@ -137,15 +152,40 @@ void TcpConnection::on_read(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) 
     c->close();  // reset: nothing can be delivered any more
     return;
   }
+  const uint64_t now = monotonic_ms();
+  const uint64_t frames_before = c->frames_;
   if (c->tls_) {
     if (!c->receive_tls({reinterpret_cast<const uint8_t*>(buf->base), static_cast<size_t>(nread)})) return;
-    c->last_activity_ms_ = monotonic_ms();
-    c->process_frames();
+  } else {
+    c->in_len_ += static_cast<size_t>(nread);
+  }
+  c->last_activity_ms_ = now;
+  c->process_frames();
+  c->track_frame(now, frames_before);
+}
+
+// Whether bytes of a frame that is not whole yet are held: its length or part of its message in
+// the buffer, or ciphertext of a TLS record not yet decrypted. A whole frame left buffered
+// because max_pipelined queries are unanswered is not the client's delay.
+bool TcpConnection::holds_partial_frame() const {
+  if (tls_ && tls_->has_input()) return true;
+  if (in_len_ == 0) return false;
+  return in_len_ < 2 || in_len_ < 2 + size_t{dns::read_u16(in_.data())};
+}
+
+// After a read at `now`: a frame left unfinished gets its deadline from the read that brought its
+// first byte (this one, unless the same frame was already unfinished before it), so bytes
+// trickling in never move it. The timer is pulled in when the deadline comes before it.
+void TcpConnection::track_frame(uint64_t now, uint64_t frames_before) {
+  if (closing_ || (tls_ && !tls_ready_)) return;  // the handshake has a deadline of its own
+  if (!holds_partial_frame()) {
+    frame_started_ms_ = 0;
     return;
   }
-  c->in_len_ += static_cast<size_t>(nread);
-  c->last_activity_ms_ = monotonic_ms();
-  c->process_frames();
+  if (frame_started_ms_ != 0 && frames_ == frames_before) return;  // the same frame, still unfinished
+  frame_started_ms_ = now;
+  const uint64_t timeout = tcp_settings(worker_).frame_timeout_ms;
+  if (uv_timer_get_due_in(&idle_) > timeout) uv_timer_start(&idle_, &TcpConnection::on_idle, timeout, 0);
 }
 
 // Decrypts into in_; false when the connection ended (failure, or the client's close_notify).
@@ -179,7 +219,7 @@ bool TcpConnection::receive_tls(std::span<const uint8_t> cipher) {
     break;
   }
   if (!tls_ready_ && tls_->handshake_done()) tls_established();
-  return !closing_;
+  return !closing_ && !shutting_down_;
 }
 
 void TcpConnection::tls_established() {
@@ -191,6 +231,16 @@ void TcpConnection::tls_established() {
       sni.compare(sni.size() - public_name.size(), public_name.size(), public_name) == 0 &&
       sni[sni.size() - public_name.size() - 1] == '.')
     device_token_ = sni.substr(0, sni.size() - public_name.size() - 1);
+  // No token and an address outside every tenant: every query would be refused, so the
+  // connection is not kept (a token, even an unknown one, is answered: the client learns why).
+  worker_.refresh_runtime();  // outside any batch: no query holds the Runtime it replaces
+  if (device_token_.empty() && !in_some_tenant(*worker_.runtime(), peer_)) {
+    ++worker_.counters().tcp_closed_not_in_tenant;
+    log::debug("dot", "client in no tenant's networks and no device token, closing", {{"peer", peer_.to_string()}});
+    reading_ = false;
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&handle_));
+    shutdown_then_close();
+  }
 }
 
 // The device behind the token, looked up once per configuration generation.
@@ -240,6 +290,7 @@ void TcpConnection::process_frames() {
     ++pending_;  // held across run_query so a synchronous answer and a parked query look alike
     Step step = run_query(worker_, std::span<const uint8_t>(in_.data() + pos + 2, len), origin, out, out_len);
     pos += 2 + len;
+    ++frames_;
     if (step == Step::answered) send_answer(out.first(out_len));
     if (step != Step::pending) --pending_;
   }
@@ -378,7 +429,9 @@ void TcpConnection::maybe_resume_reading() {
   if (closing_ || reading_ || peer_done_ || pending_ >= tcp_settings(worker_).max_pipelined) return;
   reading_ = true;
   uv_read_start(reinterpret_cast<uv_stream_t*>(&handle_), &TcpConnection::on_alloc, &TcpConnection::on_read);
+  frame_started_ms_ = 0;  // a frame left unfinished while paused: its clock starts now
   process_frames();  // frames that arrived while paused are already buffered
+  track_frame(monotonic_ms(), frames_);
 }
 
 void TcpConnection::on_idle(uv_timer_t* timer) {
@@ -393,19 +446,35 @@ void TcpConnection::on_idle(uv_timer_t* timer) {
     uv_timer_start(&c->idle_, &TcpConnection::on_idle, kHandshakeTimeoutMs - since, 0);
     return;
   }
-  const uint64_t idle_ms = tcp_settings(c->worker_).idle_timeout_ms;
-  const uint64_t quiet = monotonic_ms() - c->last_activity_ms_;
+  const config::TcpSettings& tcp = tcp_settings(c->worker_);
+  const uint64_t now = monotonic_ms();
+  uint64_t next = 0;
+  if (c->frame_started_ms_ != 0 && c->reading_) {  // paused by us (max_pipelined): not the client's delay
+    const uint64_t spent = now - c->frame_started_ms_;
+    if (spent >= tcp.frame_timeout_ms) {
+      ++c->worker_.counters().tcp_closed_frame_timeout;
+      log::debug("tcp", "frame not whole within its deadline, closing",
+                 {{"peer", c->peer_.to_string()}, {"frame_timeout_ms", tcp.frame_timeout_ms}});
+      c->close();
+      return;
+    }
+    next = tcp.frame_timeout_ms - spent;
+  }
+  const uint64_t idle_ms = tcp.idle_timeout_ms;
+  const uint64_t quiet = now - c->last_activity_ms_;
   if (c->pending_ == 0 && quiet >= idle_ms) {
     c->close();
     return;
   }
-  uv_timer_start(&c->idle_, &TcpConnection::on_idle, quiet >= idle_ms ? idle_ms : idle_ms - quiet, 0);
+  const uint64_t idle_next = quiet >= idle_ms ? idle_ms : idle_ms - quiet;
+  uv_timer_start(&c->idle_, &TcpConnection::on_idle, next != 0 ? std::min(next, idle_next) : idle_next, 0);
 }
 
 void TcpConnection::close() {
   if (closing_) return;
   closing_ = true;
   worker_.engine().tcp_connections().fetch_sub(1, std::memory_order_relaxed);
+  if (address_counted_) worker_.engine().connections_per_address().release(peer_);
   worker_.connection_closed(this);
   uv_close(reinterpret_cast<uv_handle_t*>(&handle_), &TcpConnection::on_closed);
   if (handles_open_ == 2) uv_close(reinterpret_cast<uv_handle_t*>(&idle_), &TcpConnection::on_closed);

@@ -3,6 +3,14 @@
 // queries (reading pauses at the cap), and a server-wide connection limit. A frame that is
 // too short or too long closes that connection only.
 //
+// Held connections (slowloris): a frame must be whole within server.tcp.frame_timeout_ms of its
+// first byte (or of the first byte of the TLS record carrying it); later bytes do not extend the
+// deadline, while the idle timeout only applies between frames. At most
+// server.tcp.max_connections_per_address connections are open per client (net/per_address_limit.h),
+// and a plain TCP client that no tenant's network holds is closed on accept (it could only be
+// refused); over DoT that is decided once the handshake has shown whether a device token names
+// a tenant.
+//
 // DNS over TLS (RFC 7858) is the same connection with a TLS session (net/tls) between the
 // socket and the framing: ciphertext in → plaintext frames, answers → records out. ALPN "dot"
 // is offered but not required (dnsperf offers none). The handshake must finish within
@@ -76,6 +84,8 @@ class TcpConnection {
   static void on_idle(uv_timer_t* timer);
   static void on_closed(uv_handle_t* h);
   void process_frames();
+  bool holds_partial_frame() const;
+  void track_frame(uint64_t now, uint64_t frames_before);
   void maybe_resume_reading();
   void shutdown_then_close();
   void maybe_free();
@@ -93,7 +103,10 @@ class TcpConnection {
   size_t in_len_ = 0;
   uint32_t pending_ = 0;
   uint64_t last_activity_ms_ = 0;
+  uint64_t frame_started_ms_ = 0;  // the read that brought the first byte of an unfinished frame; 0: none
+  uint64_t frames_ = 0;            // frames taken off the buffer so far
   net::SocketAddress peer_;  // the client, for tenant identification
+  bool address_counted_ = false;  // counted in the engine's PerAddressLimit: released on close
   int handles_open_ = 0;
   bool reading_ = false;
   bool closing_ = false;

@@ -57,6 +57,7 @@ class UdpExchange final : public ExchangeBase {
   int start(uv_loop_t* loop) {
     fd_ = ::socket(req_.server->family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd_ < 0) return errno;
+    if (req_.open_sockets) ++*req_.open_sockets;
     if (::connect(fd_, req_.server->get(), req_.server->length) != 0) return errno;
     if (int rc = uv_poll_init(loop, &poll_, fd_); rc != 0) return -rc;
     polling_ = true;
@@ -66,8 +67,10 @@ class UdpExchange final : public ExchangeBase {
   }
 
   void close_fd_only() {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ < 0) return;
+    ::close(fd_);
     fd_ = -1;
+    if (req_.open_sockets) --*req_.open_sockets;
   }
 
  private:

@@ -11,6 +11,7 @@
 #include <span>
 #include <vector>
 
+#include "base/counter.h"
 #include "dns/wire.h"
 #include "net/address.h"
 
@@ -44,6 +45,9 @@ struct ExchangeRequest {
   const dns::Question* question;   // must outlive the exchange (owned by the caller's in-flight entry)
   ExchangeCallback callback;
   void* owner;
+  // UDP: raised while the exchange's socket is open, so its owner can bound the descriptors its
+  // exchanges hold (the engine's Forwarder; null: not counted). Must outlive the exchange.
+  Gauge* open_sockets = nullptr;
 };
 
 // Our query to an upstream, into `out`: RD set, CD as given, EDNS with our UDP payload and DO as

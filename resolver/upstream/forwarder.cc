@@ -1,5 +1,6 @@
 #include "resolver/upstream/forwarder.h"
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -103,10 +104,18 @@ void Forwarder::start_attempt(Inflight* f) {
     f->upstream = ups.pick(f->tried, monotonic_ms(), round_robin_);
     if (f->upstream < 64) f->tried |= uint64_t{1} << f->upstream;
     f->over_tcp = ups.at(f->upstream).settings.transport == config::UpstreamTransport::tcp;
+    // A UDP attempt holds a socket of its own (a fresh source port per attempt, RFC 5452); TCP
+    // attempts share the pool's connections.
+    if (const uint32_t limit = std::min(settings.max_upstream_sockets, descriptor_share_);
+        !f->over_tcp && counters_.upstream_sockets_open.load() >= limit) {
+      out_of_sockets(f, limit);
+      return;
+    }
     f->id = random_.next_u16();  // a fresh ID per attempt: a late answer to the last one is ignored
     build_query(f->question, f->id, f->cd_bit, f->do_bit, f->query);
     f->attempt_started_us = monotonic_us();
     ExchangeRequest req{&ups.at(f->upstream).settings.address, f->query, f->id, &f->question, &Forwarder::on_exchange_done, f};
+    req.open_sockets = &counters_.upstream_sockets_open;
     tcp_pool_.set_limits(settings.tcp_connections_per_upstream, settings.tcp_idle_timeout_ms);
     int error = 0;
     f->exchange = f->over_tcp ? tcp_pool_.start(req, error) : start_udp_exchange(loop_, req, error);
@@ -121,6 +130,25 @@ void Forwarder::start_attempt(Inflight* f) {
     f->failure_text = "upstream " + ups.at(f->upstream).name + ": " + std::strerror(error);
     ++counters_.network_errors;
   }
+}
+
+// Every UDP socket this loop may hold toward upstreams is in use: the query is answered at once
+// (stale data, else SERVFAIL + EDE 0 saying so) instead of taking a descriptor the process needs
+// to accept clients and answer from the cache. Logged at most every 10 s, with the count since.
+void Forwarder::out_of_sockets(Inflight* f, uint32_t limit) {
+  constexpr uint64_t kLogEveryMs = 10000;
+  ++counters_.socket_limited;
+  ++limited_since_log_;
+  const uint64_t now = monotonic_ms();
+  if (limit_logged_ms_ == 0 || now - limit_logged_ms_ >= kLogEveryMs) {
+    log::warning("forwarder", "upstream socket limit reached; queries answered SERVFAIL",
+                 {{"loop", loop_index_}, {"limit", limit}, {"queries", limited_since_log_}});
+    limit_logged_ms_ = now;
+    limited_since_log_ = 0;
+  }
+  f->failure = dns::EdeCode::other;
+  f->failure_text = "upstream socket limit reached (" + std::to_string(limit) + " open on this thread)";
+  finish(f, Resolution{nullptr, f->failure, f->failure_text});
 }
 
 void Forwarder::fail_attempt(Inflight* f, dns::EdeCode code, std::string text) {

@@ -64,6 +64,11 @@ class Forwarder {
   // Another loop answered a key this loop joined (runs on this loop's thread).
   void on_announcement(const cache::CacheKey& key, const Resolution& resolution);
 
+  // This loop's share of the process's descriptors for upstream UDP sockets (set by the engine
+  // before the loop starts); forwarding.max_upstream_sockets applies below it.
+  void set_descriptor_share(uint32_t sockets) { descriptor_share_ = sockets; }
+  uint32_t descriptor_share() const { return descriptor_share_; }
+
   size_t in_flight() const { return in_flight_.size() + unmapped_; }
   const Counters& counters() const { return counters_; }
   const TcpPool& tcp_pool() const { return tcp_pool_; }
@@ -76,6 +81,7 @@ class Forwarder {
   void start_attempt(Inflight* f);
   void retry_over_tcp(Inflight* f);
   void fail_attempt(Inflight* f, dns::EdeCode code, std::string text);
+  void out_of_sockets(Inflight* f, uint32_t limit);
   void finish(Inflight* f, const Resolution& r);
 
   uv_loop_t* loop_;
@@ -88,6 +94,9 @@ class Forwarder {
   uint32_t round_robin_ = 0;
   std::unordered_map<uint64_t, Inflight*> in_flight_;
   size_t unmapped_ = 0;  // entries whose key hash collided with another in-flight key
+  uint32_t descriptor_share_ = UINT32_MAX;
+  uint64_t limit_logged_ms_ = 0;    // when out_of_sockets last logged
+  uint64_t limited_since_log_ = 0;  // queries it refused since
   Counters counters_;
 };
 

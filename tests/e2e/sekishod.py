@@ -127,6 +127,7 @@ class Sekishod:
         self._notify_sock = None
         self._notify_thread = None
         self.ready_after = None          # seconds from exec to READY=1
+        self.wrapper = []                # argv run before sekishod's, e.g. ["prlimit", "--nofile=256", "--"]
 
     # config ---------------------------------------------------------------------------------------
     def render(self, config=None):
@@ -188,7 +189,7 @@ class Sekishod:
     def argv(self):
         if STANDIN == "unbound":
             return ["/usr/sbin/unbound", "-d", "-c", str(self.dir / ("%s.unbound.conf" % self.name))]
-        return [self.binary, "--config", str(self.config_path)]
+        return list(self.wrapper) + [self.binary, "--config", str(self.config_path)]
 
     def prepare(self, keep=None):
         """Pick the ports (the ones in `keep` kept) and write the config without starting, e.g. for

@@ -157,10 +157,14 @@ def test_healthz_needs_no_token_and_everything_else_does(env):
 
 def test_failed_attempts_are_rate_limited_per_source(env):
     guesser = "127.0.0.9"
+    # Token-less requests (any web page can make a browser send them) count for nothing.
+    assert [env.api.call("GET", "/api/v1/me", source=guesser)[0] for _ in range(12)] == [401] * 12
     statuses = [env.api.call("GET", "/api/v1/me", token="sk_guess%d" % i, source=guesser)[0] for i in range(12)]
     assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429], statuses
-    status, _, headers = env.api.call("GET", "/api/v1/me", token=env.op, source=guesser)
+    status, _, headers = env.api.call("GET", "/api/v1/me", token="sk_guess_more", source=guesser)
     assert status == 429 and int(headers["retry-after"]) > 0
+    # A valid token always works, from that address too (issue 19: the operator was locked out).
+    assert env.api.call("GET", "/api/v1/me", token=env.op, source=guesser)[0] == 200
     assert env.api.call("GET", "/api/v1/me", token=env.op, source="127.0.0.10")[0] == 200
 
 

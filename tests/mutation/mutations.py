@@ -260,4 +260,36 @@ MUTATIONS = [
                    "        std::any_of(allow_private.begin(), allow_private.end(),")],
         "tests": [r"^unit\.intercept/blockpage: ", r"^unit\.intercept/origin_address: ", r"^e2e\.test_intercept$"],
     },
+    # --- issue 19, item 3: connections and descriptors under attack ---
+    {
+        "id": "frame-deadline-renewed-by-bytes",
+        "file": "resolver/transport/tcp.cc",
+        "breaks": "every read renews a TCP/DoT frame's deadline, so bytes trickled in hold a connection for ever (slowloris)",
+        "edits": [("  if (frame_started_ms_ != 0 && frames_ == frames_before) return;  // the same frame, still unfinished\n",
+                   "")],
+        "tests": [r"^e2e\.test_connection_limits$"],
+    },
+    {
+        "id": "per-address-cap-off-by-one",
+        "file": "net/per_address_limit.cc",
+        "breaks": "one connection more than server.tcp.max_connections_per_address is taken from a client",
+        "edits": [("  if (limit != 0 && n >= limit) return false;", "  if (limit != 0 && n > limit) return false;")],
+        "tests": [r"^unit\.net/per_address_limit: ", r"^e2e\.test_connection_limits$"],
+    },
+    {
+        "id": "tcp-client-outside-tenants-kept",
+        "file": "resolver/transport/tcp.cc",
+        "breaks": "a plain TCP client in no tenant's networks is kept (refused query by query) instead of closed on accept",
+        "edits": [("  if (transport == Transport::tcp && !in_some_tenant(rt, c->peer_)) {",
+                   "  if (false && transport == Transport::tcp && !in_some_tenant(rt, c->peer_)) {")],
+        "tests": [r"^e2e\.test_connection_limits$"],
+    },
+    {
+        "id": "upstream-socket-limit-ignored",
+        "file": "resolver/upstream/forwarder.cc",
+        "breaks": "uncached queries open upstream sockets without bound: a flood takes every descriptor, silently",
+        "edits": [("        !f->over_tcp && counters_.upstream_sockets_open.load() >= limit) {",
+                   "        !f->over_tcp && counters_.upstream_sockets_open.load() >= limit + 1000000) {")],
+        "tests": [r"^e2e\.test_connection_limits$"],
+    },
 ]

@@ -84,6 +84,8 @@ TEST_CASE("the issue's example config loads into the settings") {
   CHECK(s.server.tcp.idle_timeout_ms == 10000);
   CHECK(s.server.tcp.max_connections == 1024);
   CHECK(s.server.tcp.max_pipelined == 128);
+  CHECK(s.server.tcp.frame_timeout_ms == 2000);
+  CHECK(s.server.tcp.max_connections_per_address == 64);
   CHECK(s.server.drain_timeout_ms == 3000);
   REQUIRE(s.upstreams.size() == 2);
   CHECK(addr(s.upstreams[0].address) == "127.0.0.1:5399");
@@ -95,6 +97,7 @@ TEST_CASE("the issue's example config loads into the settings") {
   CHECK(s.forwarding.attempts == 3);
   CHECK(s.forwarding.tcp_connections_per_upstream == 4);
   CHECK(s.forwarding.tcp_idle_timeout_ms == 10000);
+  CHECK(s.forwarding.max_upstream_sockets == 4096);
   CHECK(s.cache.max_entries == 1000000);
   CHECK(s.cache.serve_stale == 86400);
   CHECK(s.cache.min_ttl == 0);
@@ -107,10 +110,10 @@ TEST_CASE("non-default values are really read (not defaults that happen to match
   LoadResult r = load(R"(server:
   threads: 7
   listen: {dns: ["10.1.2.3:53"]}
-  tcp: {idle_timeout_ms: 2500, max_connections: 9, max_pipelined: 3}
+  tcp: {idle_timeout_ms: 2500, max_connections: 9, max_pipelined: 3, frame_timeout_ms: 700, max_connections_per_address: 0}
   drain_timeout_ms: 42
 upstreams: ["192.0.2.1"]
-forwarding: {timeout_ms: 250, attempts: 5, tcp_connections_per_upstream: 2, tcp_idle_timeout_ms: 750}
+forwarding: {timeout_ms: 250, attempts: 5, tcp_connections_per_upstream: 2, tcp_idle_timeout_ms: 750, max_upstream_sockets: 33}
 cache: {max_entries: 17, serve_stale: 0, min_ttl: 11, max_ttl: 99, negative_max_ttl: 12}
 log: {level: debug}
 category_db: /var/lib/sekisho/db
@@ -123,6 +126,8 @@ category_db: /var/lib/sekisho/db
   CHECK(s.server.tcp.idle_timeout_ms == 2500);
   CHECK(s.server.tcp.max_connections == 9);
   CHECK(s.server.tcp.max_pipelined == 3);
+  CHECK(s.server.tcp.frame_timeout_ms == 700);
+  CHECK(s.server.tcp.max_connections_per_address == 0);
   CHECK(s.server.drain_timeout_ms == 42);
   REQUIRE(s.upstreams.size() == 1);
   CHECK(addr(s.upstreams[0].address) == "192.0.2.1:53");  // bare address takes port 53
@@ -130,6 +135,7 @@ category_db: /var/lib/sekisho/db
   CHECK(s.forwarding.attempts == 5);
   CHECK(s.forwarding.tcp_connections_per_upstream == 2);
   CHECK(s.forwarding.tcp_idle_timeout_ms == 750);
+  CHECK(s.forwarding.max_upstream_sockets == 33);
   CHECK(s.cache.max_entries == 17);
   CHECK(s.cache.serve_stale == 0);
   CHECK(s.cache.min_ttl == 11);
@@ -316,6 +322,9 @@ TEST_CASE("upstream TCP pool limits out of range: the key path and its line") {
        "forwarding.tcp_connections_per_upstream", 8},
       {std::string(kMinimal) + "forwarding:\n  tcp_idle_timeout_ms: 99\n", "forwarding.tcp_idle_timeout_ms", 7},
       {std::string(kMinimal) + "forwarding: {tcp_idle_timeout_ms: 600001}\n", "forwarding.tcp_idle_timeout_ms", 6},
+      {std::string(kMinimal) + "forwarding: {max_upstream_sockets: 15}\n", "forwarding.max_upstream_sockets", 6},
+      {"server:\n  listen: {dns: [\"127.0.0.1:5353\"]}\n  tcp: {frame_timeout_ms: 99}\nupstreams: [127.0.0.1:5399]\n",
+       "server.tcp.frame_timeout_ms", 3},
   };
   for (const auto& c : cases) {
     CAPTURE(c.yaml);

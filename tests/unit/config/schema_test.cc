@@ -65,6 +65,8 @@ TEST_CASE("schema: each struct's keys are listed once, in the order the files ar
   check_keys_unique<DeviceSettings>();
   check_keys_unique<PolicySettings>();
   check_keys_unique<ScheduleSettings>();
+  check_keys_unique<TcpSettings>();
+  check_keys_unique<ForwardingSettings>();
   CHECK(schema::keys<ScheduleSettings>() == std::array<std::string_view, 5>{"block", "days", "from", "to", "timezone"});
   CHECK(schema::keys<DeviceSettings>() == std::array<std::string_view, 2>{"name", "token"});
   CHECK(check_tenant_id("acme-1_b").empty());

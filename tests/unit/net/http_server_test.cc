@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "net/http/server.h"
+#include "net/per_address_limit.h"
 
 using namespace sekisho;
 using net::http::Exchange;
@@ -29,7 +32,9 @@ struct Fixture {
   uint16_t port = 0;
   std::thread thread;
 
-  explicit Fixture(net::http::Limits limits = {}) {
+  bool streaming = false;
+
+  explicit Fixture(net::http::Limits limits = {}) : streaming(limits.streaming) {
     uv_loop_init(&loop);
     server = std::make_unique<net::http::Server>(&loop, [this](std::shared_ptr<Exchange> ex) { handle(ex); }, limits);
     std::string error, why;
@@ -54,6 +59,19 @@ struct Fixture {
   }
 
   void handle(const std::shared_ptr<Exchange>& ex) {
+    if (streaming) {
+      // Reads the body as it flows, then answers with its length.
+      auto received = std::make_shared<size_t>(0);
+      ex->read_body([ex, received](std::string_view data, bool end) {
+        *received += data.size();
+        ex->consumed(data.size());
+        if (!end) return;
+        Response r;
+        r.body = "got " + std::to_string(*received);
+        ex->respond(std::move(r));
+      });
+      return;
+    }
     Response r;
     r.set("content-type", "text/plain");
     r.body = ex->request().method + " " + ex->request().path + " " + ex->request().body;
@@ -211,6 +229,93 @@ TEST_CASE("a request head over max_header_bytes gets 431 and the connection clos
   std::string r = read_until(fd, "", 0);
   CHECK(r.rfind("HTTP/1.1 431 Request Header Fields Too Large\r\n", 0) == 0);
   ::close(fd);
+}
+
+TEST_CASE("a request whose bytes trickle in is cut at the deadline of its first byte") {
+  // Each byte is activity, but none completes the request: the deadline does not move (slowloris).
+  net::http::Limits limits;
+  limits.header_timeout_ms = 300;
+  Fixture f(limits);
+  int fd = connect_to(f.port);
+  const std::string request = "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 200\r\n\r\n" + std::string(199, 'b');
+  const auto t0 = std::chrono::steady_clock::now();
+  bool cut = false;
+  for (size_t i = 0; i < request.size() && !cut; ++i) {
+    if (::send(fd, request.data() + i, 1, MSG_NOSIGNAL) != 1) cut = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the whole request would take 5 s
+    char b;
+    const ssize_t n = ::recv(fd, &b, 1, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) cut = true;
+  }
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(cut);
+  CHECK(took < 3000);
+  ::close(fd);
+}
+
+TEST_CASE("connections per client address are capped through a shared table") {
+  net::PerAddressLimit table;
+  std::atomic<int> refused{0};
+  net::http::Limits limits;
+  limits.per_address = &table;
+  limits.max_per_address = 2;
+  limits.on_refused_per_address = [&refused] { ++refused; };
+  Fixture f(limits);
+  int a = connect_to(f.port), b = connect_to(f.port);
+  send_all(a, "GET /a HTTP/1.1\r\nHost: h\r\n\r\n");
+  send_all(b, "GET /b HTTP/1.1\r\nHost: h\r\n\r\n");
+  CHECK(read_until(a, "GET /a", 1).find("GET /a") != std::string::npos);
+  CHECK(read_until(b, "GET /b", 1).find("GET /b") != std::string::npos);
+  int c = connect_to(f.port);  // the third from 127.0.0.1: closed at once
+  CHECK(peer_closed(c));
+  CHECK(refused == 1);
+  ::close(c);
+  ::close(a);
+  // Once one has gone, a new connection is served (the count is released when it closes).
+  bool served = false;
+  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
+    int d = connect_to(f.port);
+    const std::string get = "GET /d HTTP/1.1\r\nHost: h\r\n\r\n";
+    ::send(d, get.data(), get.size(), MSG_NOSIGNAL);
+    served = read_until(d, "GET /d", 1).find("GET /d") != std::string::npos;
+    ::close(d);
+    if (!served) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  CHECK(served);
+  ::close(b);
+}
+
+TEST_CASE("streaming: a request body trickled slower than body_min_rate is cut; a steady one is not") {
+  net::http::Limits limits;
+  limits.streaming = true;
+  limits.body_timeout_ms = 300;
+  limits.body_min_rate = 100;  // bytes a second, past the first 300 ms
+  Fixture f(limits);
+  const std::string head = "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n";
+  // 20 bytes a second: all of it would take 50 s; the deadline (300 ms + 10 ms a byte) passes at ~375 ms.
+  int slow = connect_to(f.port);
+  send_all(slow, head);
+  const auto t0 = std::chrono::steady_clock::now();
+  bool cut = false;
+  for (int i = 0; i < 1000 && !cut; ++i) {
+    if (::send(slow, "b", 1, MSG_NOSIGNAL) != 1) cut = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    char b;
+    const ssize_t n = ::recv(slow, &b, 1, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) cut = true;
+    if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(5)) break;
+  }
+  CHECK(cut);
+  ::close(slow);
+  // About 670 bytes a second for 1.5 s, well past body_timeout_ms: answered whole.
+  int steady = connect_to(f.port);
+  send_all(steady, head);
+  for (int i = 0; i < 10; ++i) {
+    send_all(steady, std::string(100, 's'));
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  }
+  CHECK(read_until(steady, "got 1000", 1).find("got 1000") != std::string::npos);
+  ::close(steady);
 }
 
 }
