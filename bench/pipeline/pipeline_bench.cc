@@ -15,7 +15,6 @@
 // instructions per query are stable: see run.sh.
 #include <arpa/inet.h>
 #include <stdlib.h>
-#include <uv.h>
 
 #include <chrono>
 #include <cstdio>
@@ -119,11 +118,6 @@ __attribute__((noinline)) uint64_t run_batch(resolver::Worker& worker, const std
   return answered;
 }
 
-void close_handles(resolver::Worker& worker) {
-  uv_walk(worker.loop(), [](uv_handle_t* h, void*) { if (!uv_is_closing(h)) uv_close(h, nullptr); }, nullptr);
-  uv_run(worker.loop(), UV_RUN_DEFAULT);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -192,7 +186,6 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(worker.counters().cache_misses),
                 static_cast<unsigned long long>(ring.dropped()));
     if (answered != measured || worker.counters().cache_misses != 0) status = 1;  // every query answered at once
-    close_handles(worker);
   }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);

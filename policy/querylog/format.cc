@@ -555,9 +555,11 @@ StretchCache& how_cache() {
   return *cache;
 }
 
-// Appends a piece of the key (the caller has checked the room).
+// Appends a piece of the key (the caller has checked the room). An empty piece may come from an
+// empty string_view whose data() is null, and memcpy from null is undefined even for 0 bytes
+// (UBSan: nonnull attribute).
 char* put_key(char* k, const void* data, size_t n) {
-  std::memcpy(k, data, n);
+  if (n != 0) std::memcpy(k, data, n);
   return k + n;
 }
 

@@ -12,6 +12,13 @@ teardown into an error, and a failing test prints sekishod's stderr.
 No silent skips: a test (or a whole module) that skips or xfails fails instead, with the reason,
 unless SEKISHO_E2E_ALLOW_SKIPS=1 or SEKISHO_E2E_STANDIN is set (opt-ins CI never sets). CI installs
 every tool the tests use (.ci/setup), so a skip there can only hide a regression.
+
+Sanitizers: every program a test starts writes its sanitizer reports (ASan, LeakSanitizer, UBSan)
+to a directory of the run's own (sanitizer_reports.py); a test during which a report appeared
+fails with it, and a report written after the last test (a module-scoped server stopping) fails the
+run. In the ASan tree (SEKISHO_E2E_SANITIZED set by ctest), tests marked
+`not_under_sanitizers(reason)` are deselected, the reason printed: they measure what a sanitizer
+changes by design (memory held by its allocator), not what the program does.
 """
 import os
 import signal
@@ -21,10 +28,65 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import sanitizer_reports  # noqa: E402
 from sekishod import STANDIN, Sekishod  # noqa: E402
 from upstreams import KnotUpstream, ScriptedUpstream  # noqa: E402
 
 ALLOW_SKIPS = os.environ.get("SEKISHO_E2E_ALLOW_SKIPS") == "1" or STANDIN != ""
+# Before any fixture starts a program: each inherits the options from this process's environment.
+SANITIZER_REPORTS = sanitizer_reports.Reports(sanitizer_reports.install())
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "not_under_sanitizers(reason): deselected in the ASan/UBSan "
+                            "tree; the reason says what the sanitizer changes that the test measures")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not sanitizer_reports.sanitized_build():
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if item.get_closest_marker("not_under_sanitizers") else keep).append(item)
+    if not drop:
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    for item in drop:
+        mark = item.get_closest_marker("not_under_sanitizers")
+        reason = mark.args[0] if mark.args else mark.kwargs.get("reason", "")
+        if not reason:
+            raise pytest.UsageError("%s: not_under_sanitizers needs a reason" % item.nodeid)
+        if reporter is not None:
+            reporter.write_line("deselected under sanitizers: %s (%s)" % (item.nodeid, reason))
+    config.hook.pytest_deselected(items=drop)
+    items[:] = keep
+
+
+@pytest.fixture(autouse=True)
+def _no_sanitizer_report():
+    """Fails the test if a program it ran (or one still running) wrote a sanitizer report. Autouse
+    fixtures are set up first, so this check runs after the test's servers were stopped."""
+    yield
+    found = SANITIZER_REPORTS.new()
+    if found:
+        pytest.fail("a program reported an error under a sanitizer during this test:\n"
+                    + SANITIZER_REPORTS.describe(found), pytrace=False)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    found = SANITIZER_REPORTS.new()
+    if not found:
+        SANITIZER_REPORTS.remove_if_empty()
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = ("a program reported an error under a sanitizer after the last test (a module- or "
+               "session-scoped server stopping):\n" + SANITIZER_REPORTS.describe(found))
+    if reporter is not None:
+        reporter.write_line(message)
+    else:
+        sys.stderr.write(message + "\n")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _skip_reason(rep):

@@ -3,7 +3,6 @@
 // Worker — without tenants, and with a tenant, the category store and the query log.
 #include <doctest/doctest.h>
 #include <arpa/inet.h>
-#include <uv.h>
 
 #include <atomic>
 #include <algorithm>
@@ -136,17 +135,6 @@ void cache_answer(resolver::Engine& server, const Msg& query) {
                         monotonic_ms());
 }
 
-// Closes an unstarted Worker's loop handles, so that ~Worker's uv_loop_close succeeds.
-void close_handles(resolver::Worker& worker) {
-  uv_walk(
-      worker.loop(),
-      [](uv_handle_t* h, void*) {
-        if (!uv_is_closing(h)) uv_close(h, nullptr);
-      },
-      nullptr);
-  uv_run(worker.loop(), UV_RUN_DEFAULT);
-}
-
 }  // namespace
 
 TEST_SUITE("resolver.no_allocation") {
@@ -245,8 +233,6 @@ TEST_CASE("run_query cache hit through a real Worker allocates nothing") {
     CHECK(allocations == 0);
     CHECK(worker.counters().cache_hits == hits_before + 10'000);
     CHECK(worker.counters().cache_misses == 0);
-
-    close_handles(worker);
   }
 }
 
@@ -337,7 +323,6 @@ TEST_CASE("run_query with a tenant, the category store and the query log allocat
     CHECK(ring.size_approx() == 6303);  // one record a query, none dropped
     CHECK(ring.dropped() == 0);
 
-    close_handles(worker);
   }
 }
 
