@@ -8,6 +8,7 @@
 #include <span>
 #include <string_view>
 
+#include "base/keyed_hash.h"
 #include "dns/wire.h"
 
 namespace sekisho::cache {
@@ -21,18 +22,10 @@ struct CacheKey {
   bool operator==(const CacheKey& o) const { return length == o.length && std::memcmp(bytes, o.bytes, length) == 0; }
 };
 
-inline uint64_t hash_bytes(const uint8_t* p, size_t n) {
-  // FNV-1a folded with a final avalanche (splitmix64): keys are short, so this beats
-  // block hashes on setup cost and still spreads the top bits used for shard selection.
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ull;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebull;
-  h ^= h >> 31;
-  return h;
-}
+// Keyed (base/keyed_hash.h): clients choose the names, so they must not be able to compute
+// which ones share a cache set or an in-flight bucket. Computed once per query; the cache, the
+// loop's in-flight map and the engine's InflightRegistry all use it.
+inline uint64_t hash_bytes(const uint8_t* p, size_t n) { return base::keyed_hash(p, n); }
 
 // `name` is the lowercased qname wire (at most dns::kMaxNameWire bytes).
 inline CacheKey make_key(std::span<const uint8_t> name, uint16_t qtype, uint16_t qclass, bool do_bit, bool cd_bit) {
