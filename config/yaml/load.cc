@@ -311,6 +311,7 @@ void read_tenant_files(const std::string& main_file, const TenantFileOverrides& 
       continue;
     }
     if (root.IsNull()) continue;
+    r.check_duplicate_keys(root);
     if (!root.IsMap()) {
       r.error(root, "", "a tenants.d file must be a mapping with 'tenants' and/or 'policies'");
       continue;
@@ -363,6 +364,7 @@ LoadResult read_main_text(std::string_view yaml, const std::string& source_name)
     return result;
   }
   if (root.IsNull() || !root.IsDefined()) root = YAML::Node(YAML::NodeType::Map);
+  r.check_duplicate_keys(root);
   if (!root.IsMap()) {
     r.error(root, "", "the configuration must be a mapping at the top level");
     return result;
