@@ -199,6 +199,7 @@ struct Settings {
   CacheSettings cache;
   log::Level log_level = log::Level::info;
   std::string category_db;  // LMDB category store directory; empty = no store
+  SourceMark category_db_mark;
   std::string categories_file;  // YAML/CSV adding categories to the built-ins (config/yaml/category_file.h)
   std::vector<CategoryDefinition> categories;  // what the source read from categories_file
   BlockpageSettings blockpage;

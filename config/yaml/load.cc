@@ -377,7 +377,7 @@ LoadResult read_main_text(std::string_view yaml, const std::string& source_name)
   if (YAML::Node n = root["forwarding"]; n.IsDefined()) read_forwarding(r, n, s.forwarding);
   if (YAML::Node n = root["cache"]; n.IsDefined()) read_cache(r, n, s.cache);
   if (YAML::Node n = root["log"]; n.IsDefined()) read_log(r, n, s);
-  r.read_string(root, "category_db", "", s.category_db);
+  if (r.read_string(root, "category_db", "", s.category_db)) s.category_db_mark = r.mark(root["category_db"]);
   r.read_string(root, "categories_file", "", s.categories_file);
   if (YAML::Node n = root["blockpage"]; n.IsDefined()) read_blockpage(r, n, s.blockpage);
   if (YAML::Node n = root["tenants"]; n.IsDefined()) read_tenants(r, n, s.tenants);
