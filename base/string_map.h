@@ -8,14 +8,13 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "base/keyed_hash.h"
+
 namespace sekisho {
 
-struct StringViewHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
-
+// Keyed per process (base/keyed_hash.h): some of these maps are searched with what a client
+// sent (a DoH path token), and libstdc++'s std::hash is an unkeyed MurmurHash.
 template <class Value>
-using StringMap = std::unordered_map<std::string, Value, StringViewHash, std::equal_to<>>;
+using StringMap = std::unordered_map<std::string, Value, base::KeyedStringHash, std::equal_to<>>;
 
 }  // namespace sekisho

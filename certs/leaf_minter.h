@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "certs/ca.h"
+#include "base/keyed_hash.h"
 #include "base/openssl_util.h"
 #include "certs/cert_error.h"
 
@@ -70,7 +71,8 @@ class LeafMinter {
 
   mutable std::mutex mutex_;  // guards the LRU and stats; minting runs outside it
   std::list<std::shared_ptr<const Leaf>> lru_;  // front = most recently used
-  std::unordered_map<std::string, std::list<std::shared_ptr<const Leaf>>::iterator> by_name_;
+  // Keyed hash: the names are SNI names clients send (random subdomains of a blocked subtree).
+  std::unordered_map<std::string, std::list<std::shared_ptr<const Leaf>>::iterator, base::KeyedStringHash> by_name_;
   Stats stats_;
 };
 

@@ -63,6 +63,12 @@ struct EnumNames<AdminRole> {
                                                   {AdminRole::tenant_admin, "tenant-admin"}};
 };
 
+template <>
+struct EnumNames<EcsMode> {
+  static constexpr std::string_view what = "an ECS mode";
+  static constexpr EnumName<EcsMode> names[] = {{EcsMode::strip, "strip"}, {EcsMode::forward, "forward"}};
+};
+
 template <class E>
 constexpr std::string_view name_of(E value) {
   for (const auto& n : EnumNames<E>::names)
@@ -251,6 +257,7 @@ struct Fields<TenantSettings> {
       Networks<S>{"networks", &S::networks},
       Text<S>{"policy", &S::policy, Write::always, "every tenant needs a policy", nullptr, &S::policy_mark},
       Number<S, uint32_t>{"max_devices", &S::max_devices, 0, 100000000},
+      Choice<S, EcsMode>{"ecs", &S::ecs},
       Items<S, DeviceSettings>{"devices", &S::devices, "devices"},
   };
 };

@@ -18,6 +18,7 @@
 namespace sekisho::config {
 
 enum class UpstreamTransport { udp, tcp };
+enum class EcsMode : uint8_t { strip, forward };
 
 struct UpstreamSettings {
   net::SocketAddress address;
@@ -141,6 +142,9 @@ struct TenantSettings {
   std::vector<NetworkSettings> networks;
   std::string policy;
   uint32_t max_devices = 0;  // 0 = no limit
+  // EDNS Client Subnet (RFC 7871) toward the upstreams: strip (never send one) or forward the
+  // client's address cut to /24 (IPv4) or /56 (IPv6).
+  EcsMode ecs = EcsMode::strip;
   SourceMark mark;
   SourceMark policy_mark;
 };
@@ -199,6 +203,7 @@ struct Settings {
   CacheSettings cache;
   log::Level log_level = log::Level::info;
   std::string category_db;  // LMDB category store directory; empty = no store
+  SourceMark category_db_mark;
   std::string categories_file;  // YAML/CSV adding categories to the built-ins (config/yaml/category_file.h)
   std::vector<CategoryDefinition> categories;  // what the source read from categories_file
   BlockpageSettings blockpage;

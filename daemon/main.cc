@@ -14,18 +14,6 @@
 #include "daemon/demo_data.h"
 #include "policy/configuration.h"
 
-namespace {
-
-int check_config(const std::string& path) {
-  auto loaded = sekisho::policy::load_configuration(path);
-  for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
-  if (!loaded.ok()) return 1;
-  std::printf("%s: ok\n", path.c_str());
-  return 0;
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   // A client that resets its connection while we write must cost that connection, not the
   // process: libuv writes with write(2), which raises SIGPIPE; the error comes back as EPIPE.
@@ -40,7 +28,7 @@ int main(int argc, char** argv) {
           .add_option("--check-config", check_path, "validate FILE, print every error with its line, and exit")
           ->type_name("FILE");
   if (auto done = program.parse(argc, argv)) return *done;
-  if (check->count() > 0) return check_config(check_path);
+  if (check->count() > 0) return sekisho::policy::run_check_config(check_path);
 
   std::unique_ptr<sekisho::config::ConfigSource> source;
   if (config_path.empty()) source = std::make_unique<sekisho::config::EmbeddedDefaultsSource>();

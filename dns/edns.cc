@@ -1,11 +1,15 @@
 #include "dns/edns.h"
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <cstring>
 
 namespace sekisho::dns {
 namespace {
 constexpr uint16_t kOptionEde = 15;     // RFC 8914 §2
+constexpr uint16_t kOptionEcs = 8;      // RFC 7871 §6
 constexpr size_t kOptFixedSize = 11;    // root name + type + class + ttl + rdlength
 constexpr size_t kMaxEdeText = 300;     // keeps the OPT well inside a 1232-byte answer
 }  // namespace
@@ -21,10 +25,55 @@ bool parse_opt(std::span<const uint8_t> msg, const RecordView& rr, EdnsInfo& out
   size_t p = rr.rdata_pos;
   while (p < rr.end) {
     if (p + 4 > rr.end) return false;
-    uint16_t len = read_u16(&msg[p + 2]);
+    const uint16_t code = read_u16(&msg[p]);
+    const uint16_t len = read_u16(&msg[p + 2]);
+    // FAMILY (2) SOURCE PREFIX-LENGTH (1) SCOPE (1) ADDRESS; a malformed option is not FORMERR
+    // here: we never use its contents, only a clear request for no subnet.
+    if (code == kOptionEcs && len >= 4 && p + 4 + len <= rr.end && msg[p + 6] == 0) out.ecs_opt_out = true;
     p += 4 + len;
   }
   return p == rr.end;
+}
+
+ClientSubnet client_subnet_of(const struct sockaddr* sa, uint8_t v4_prefix, uint8_t v6_prefix) {
+  ClientSubnet s;
+  const uint8_t* bytes = nullptr;
+  if (sa->sa_family == AF_INET) {
+    s.family = 1;
+    s.source_prefix = std::min<uint8_t>(v4_prefix, 32);
+    bytes = reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(sa)->sin_addr);
+  } else if (sa->sa_family == AF_INET6) {
+    const auto* a6 = &reinterpret_cast<const sockaddr_in6*>(sa)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a6)) {
+      s.family = 1;
+      s.source_prefix = std::min<uint8_t>(v4_prefix, 32);
+      bytes = a6->s6_addr + 12;
+    } else {
+      s.family = 2;
+      s.source_prefix = std::min<uint8_t>(v6_prefix, 128);
+      bytes = a6->s6_addr;
+    }
+  } else {
+    return s;
+  }
+  const size_t whole = s.source_prefix / 8u;
+  std::memcpy(s.address, bytes, whole);
+  if (const unsigned rest = s.source_prefix % 8u) s.address[whole] = static_cast<uint8_t>(bytes[whole] & (0xFFu << (8 - rest)));
+  return s;
+}
+
+size_t append_ecs_option(uint8_t* opt, size_t opt_len, const ClientSubnet& subnet) {
+  if (!subnet.family) return 0;
+  uint8_t* p = opt + opt_len;
+  const size_t n = subnet.address_bytes();
+  write_u16(p, kOptionEcs);
+  write_u16(p + 2, static_cast<uint16_t>(4 + n));
+  write_u16(p + 4, subnet.family);
+  p[6] = subnet.source_prefix;
+  p[7] = 0;  // SCOPE PREFIX-LENGTH: 0 in queries (§6)
+  std::memcpy(p + 8, subnet.address, n);
+  write_u16(opt + 9, static_cast<uint16_t>(read_u16(opt + 9) + subnet.option_size()));  // RDLENGTH
+  return subnet.option_size();
 }
 
 size_t opt_size(const Ede* ede) {

@@ -23,8 +23,7 @@ int main(int argc, char** argv) {
           .add_option("--check-config", check_path, "validate FILE, print every error with its line, and exit")
           ->type_name("FILE");
   if (auto done = program.parse(argc, argv)) return *done;
-  const bool check_only = check->count() > 0;
-  if (check_only) config_path = check_path;
+  if (check->count() > 0) return sekisho::policy::run_check_config(check_path);
   if (config_path.empty()) return program.usage_error("--config FILE is required (it has no useful defaults)");
   auto loaded = sekisho::policy::load_configuration(config_path);
   for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
@@ -32,10 +31,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sekisho-intercept: refusing to start with an invalid configuration (%zu error%s)\n",
                  loaded.errors.size(), loaded.errors.size() == 1 ? "" : "s");
     return 1;
-  }
-  if (check_only) {
-    std::printf("%s: ok\n", config_path.c_str());
-    return 0;
   }
   sekisho::log::set_level(loaded.settings.log_level);
   try {

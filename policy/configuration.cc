@@ -1,6 +1,13 @@
 #include "policy/configuration.h"
 
+#include <sys/stat.h>
+
+#include <cstdio>
 #include <ctime>
+#include <exception>
+#include <stdexcept>
+
+#include "policy/store/category_store.h"
 
 namespace sekisho::policy {
 
@@ -20,6 +27,35 @@ Configuration load_configuration(const config::ConfigSource& source) {
 Configuration load_configuration(const std::string& path, const config::TenantFileOverrides& overrides) {
   if (path.empty()) return load_configuration(config::EmbeddedDefaultsSource());
   return load_configuration(config::YamlFileSource(path, overrides));
+}
+
+void check_category_store(Configuration& c) {
+  const config::Settings& s = c.settings;
+  if (s.category_db.empty() || !c.policies) return;
+  try {
+    // LMDB would create its lock file in a directory that holds no store before failing:
+    // checking must leave the disk as it was.
+    struct stat st;
+    if (::stat(s.category_db.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+        ::stat((s.category_db + "/data.mdb").c_str(), &st) != 0)
+      throw std::runtime_error(s.category_db + ": the directory holds no category store (no data.mdb)");
+    const auto store = CategoryStore::open(s.category_db, {.registry = c.policies->categories.get()});
+    (void)store;  // opening is the check; closed again at once
+  } catch (const std::exception& e) {
+    const config::SourceMark& m = s.category_db_mark;
+    c.errors.push_back(config::ConfigError{m.file.empty() ? s.source : m.file, m.line, m.column, "category_db",
+                                           std::string("cannot open the category store: ") + e.what() +
+                                               " (create it with: sekisho db import --db " + s.category_db + " ...)"});
+  }
+}
+
+int run_check_config(const std::string& path) {
+  Configuration c = load_configuration(path);
+  if (c.ok()) check_category_store(c);
+  for (const auto& e : c.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+  if (!c.ok()) return 1;
+  std::printf("%s: ok\n", path.c_str());
+  return 0;
 }
 
 }  // namespace sekisho::policy

@@ -26,4 +26,16 @@ Configuration load_configuration(const config::ConfigSource& source);
 // config/yaml/load.h); `path` empty: the embedded defaults.
 Configuration load_configuration(const std::string& path, const config::TenantFileOverrides& overrides = {});
 
+// What checking a configuration adds to loading it: the category store `category_db` names is
+// opened read-only with this configuration's categories, as sekishod and sekisho-intercept open
+// it at start, so a store that is missing, is not a store or holds ids the configuration does
+// not define is an error now rather than a failed restart later. An error located at the
+// `category_db` line is appended to `c.errors`. Not part of loading: a reload, and the admin
+// API's check before a write, leave the store to the running server.
+void check_category_store(Configuration& c);
+
+// `sekishod --check-config`, `sekisho-intercept --check-config` and `sekisho check-config`:
+// load, check the store, print every error on stderr or "PATH: ok" on stdout; the exit status.
+int run_check_config(const std::string& path);
+
 }  // namespace sekisho::policy

@@ -129,6 +129,7 @@ std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& s
     tenant.id = ts.id;
     tenant.name = ts.name;
     tenant.max_devices = ts.max_devices;
+    tenant.forward_client_subnet = ts.ecs == config::EcsMode::forward;
     tenant.contact = ts.contact;
     const auto tenant_index = static_cast<uint16_t>(snap->tenants.size());
     for (size_t d = 0; d < ts.devices.size(); ++d) {

@@ -54,6 +54,7 @@ struct Tenant {
   std::string contact;
   uint16_t policy = 0;  // index into PolicySnapshot::policies
   uint32_t max_devices = 0;
+  bool forward_client_subnet = false;  // ecs: forward (config/settings.h)
   std::vector<std::string> devices;  // device names, in configuration order
 };
 

@@ -16,6 +16,9 @@ namespace sekisho::resolver {
 namespace {
 
 constexpr size_t kEdeTextMax = 200;
+// ECS source prefixes: RFC 7871 §11.1 recommends at most 24 and 56 bits.
+constexpr uint8_t kEcsPrefixV4 = 24;
+constexpr uint8_t kEcsPrefixV6 = 56;
 
 using querylog::QueryAction;
 
@@ -69,6 +72,11 @@ Step identify(Worker& w, Query& query) {
     id.tenant = policies.networks.find(query.origin.peer.get());
     if (id.tenant == policy::kNoTenant) return refuse_unknown_client(w, query, "client is not in any tenant's networks");
   }
+  // ECS (RFC 7871): only for a tenant that opted in, only as much of the address as /24 or /56
+  // (§11.1: enough for the upstream's choice of server, not the client), never against a
+  // client's explicit /0, and never the addresses a client puts in its own option (unverified).
+  if (policies.tenants[id.tenant].forward_client_subnet && !query.request.edns.ecs_opt_out)
+    query.subnet = dns::client_subnet_of(query.origin.peer.get(), kEcsPrefixV4, kEcsPrefixV6);
   id.policy = &policies.policies[policies.tenants[id.tenant].policy];
   id.log = id.policy->log;
   if (!id.policy->filters()) id.policy = nullptr;
@@ -137,7 +145,7 @@ Step decide(Worker& w, Query& query) {
 cache::CacheKey cache_key(const Query& query) {
   const DecodedQuery& q = query.request;
   return cache::make_key(query.asked_name(), q.question.qtype, q.question.qclass, q.edns.do_bit,
-                         q.header.flags & dns::flag::kCd);
+                         q.header.flags & dns::flag::kCd, query.subnet);
 }
 
 // Stage 7b, answer_from (for 4 and 7): the answer to what was asked, from an upstream's answer

@@ -63,6 +63,7 @@ struct Query {
   DecodedQuery request;                // decode: the client's question and EDNS
   const Runtime* runtime = nullptr;    // identify: the configuration it runs under (null before)
   Identity identity;                   //   whose query, which rules apply
+  dns::ClientSubnet subnet;            //   the ECS the upstream is asked with (tenant's `ecs: forward`), else none
   // decide, safe search: the strict-mode name asked upstream in place of the client's (wire,
   // lowercase, static storage), or empty.
   std::span<const uint8_t> safe_search_target;

@@ -111,14 +111,17 @@ size_t write_blocked(const DecodedQuery& q, config::BlockAction action, const co
         std::memcpy(rrs + n, &a, 4);
         return write_synthesized(q, dns::Rcode::noerror, std::span(rrs, n + 4), 1, 0, &ede, out, limit);
       }
-      if (q.question.qtype == dns::qtype::kAaaa) {
+      // AAAA only when the block page has an IPv6 address: `::` would send clients that prefer
+      // IPv6 to their own host (or make them wait for a connect timeout before falling back to
+      // IPv4), while NODATA makes them use the A answer at once (RFC 8305 clients handle it
+      // best). A keeps 0.0.0.0 without an IPv4 address: the null route clients know.
+      if (q.question.qtype == dns::qtype::kAaaa && blockpage.ipv6) {
         size_t n = put_rr_head(rrs, dns::qtype::kAaaa, ttl, 16);
-        in6_addr a{};
-        if (blockpage.ipv6) a = *blockpage.ipv6;
+        const in6_addr a = *blockpage.ipv6;
         std::memcpy(rrs + n, &a, 16);
         return write_synthesized(q, dns::Rcode::noerror, std::span(rrs, n + 16), 1, 0, &ede, out, limit);
       }
-      [[fallthrough]];  // any other type of a blocked name: NODATA
+      [[fallthrough]];  // any other type of a blocked name (and AAAA without an address): NODATA
     case config::BlockAction::nodata:
     case config::BlockAction::nxdomain: {
       const size_t n = put_soa(rrs, rr_offset, ttl);

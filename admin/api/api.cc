@@ -85,27 +85,52 @@ std::string field_of(const std::string& path) {
   return path;
 }
 
+std::string without_server_paths(std::string_view text, const std::string& config_path) {
+  const size_t slash = config_path.rfind('/');
+  const std::string dir = slash == std::string::npos ? std::string() : config_path.substr(0, slash + 1);
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    // A path starts a word (the messages put them after a space, a quote or a parenthesis).
+    const bool starts_word = i == 0 || std::string_view(" \t\n('\"=,").find(text[i - 1]) != std::string_view::npos;
+    if (text[i] != '/' || !starts_word) {
+      out += text[i++];
+      continue;
+    }
+    // Up to the ":line:col" that may follow, or the end of the word.
+    size_t end = i;
+    while (end < text.size() && std::string_view(" \t\n)'\",:;").find(text[end]) == std::string_view::npos) ++end;
+    const std::string_view path = text.substr(i, end - i);
+    if (!dir.empty() && path.size() > dir.size() && path.substr(0, dir.size()) == dir) out += path.substr(dir.size());
+    else if (path.size() > 1) out += path.substr(path.rfind('/') + 1);
+    else out += path;  // a lone "/"
+    i = end;
+  }
+  return out;
+}
+
 // A tenant_file failure as an HTTP answer.
-Response file_failure(const config::TenantFileResult& r) {
+Response file_failure(const config::TenantFileResult& r, const std::string& config_path) {
   using S = config::TenantFileStatus;
+  const auto shown = [&](std::string_view text) { return without_server_paths(text, config_path); };
   switch (r.status) {
-    case S::not_found: return error_response(404, r.message);
-    case S::not_managed: return error_response(409, r.message);
-    case S::conflict: return error_response(412, r.message);
+    case S::not_found: return error_response(404, shown(r.message));
+    case S::not_managed: return error_response(409, shown(r.message));
+    case S::conflict: return error_response(412, shown(r.message));
     case S::invalid: {
       json errors = json::array();
       for (const auto& e : r.errors)
-        errors.push_back({{"field", field_of(e.path)}, {"message", e.message}, {"where", e.to_string()}});
+        errors.push_back({{"field", field_of(e.path)}, {"message", shown(e.message)}, {"where", shown(e.to_string())}});
       // The first problem in words, so a client that shows only "error" still shows the cause.
       std::string message = r.message;
       if (!r.errors.empty()) {
         message = r.errors[0].message;
         if (r.errors.size() > 1) message += " (and " + std::to_string(r.errors.size() - 1) + " more)";
       }
-      json body = {{"error", message}, {"field", r.errors.empty() ? "" : field_of(r.errors[0].path)}, {"errors", errors}};
+      json body = {{"error", shown(message)}, {"field", r.errors.empty() ? "" : field_of(r.errors[0].path)}, {"errors", errors}};
       return json_response(422, body);
     }
-    default: return error_response(500, r.message);
+    default: return error_response(500, shown(r.message));
   }
 }
 
@@ -294,7 +319,7 @@ Response Api::reload(Context& c) {
     r.status = config::TenantFileStatus::invalid;
     r.message = "the configuration on disk is invalid; the running one stays in use";
     r.errors = candidate.errors;
-    return file_failure(r);
+    return file_failure(r, host_.config_path);
   }
   const uint64_t before = c.live.generation;
   const uint64_t after = host_.reload ? host_.reload() : before;

@@ -32,8 +32,14 @@ std::string param(const net::http::Request& r, std::string_view key);
 std::string etag_header(const std::string& etag);
 // The digest from If-Match (nullopt = absent or "*").
 config::ExpectedEtag if_match(const net::http::Request& r);
-// A tenant_file failure as an HTTP answer (404, 409, 412, 422 with every error, 500).
-net::http::Response file_failure(const config::TenantFileResult& r);
+// `text` for a response body: the configuration's files named relative to its directory
+// (`tenants.d/acme.yaml:3:5`, `sekisho.yaml:12:1`) and any other absolute path cut to its last
+// component. Tenant admins see these bodies, and where the server keeps its files is none of
+// their business (nor of anyone who steals a tenant-admin token).
+std::string without_server_paths(std::string_view text, const std::string& config_path);
+// A tenant_file failure as an HTTP answer (404, 409, 412, 422 with every error, 500), its texts
+// passed through without_server_paths.
+net::http::Response file_failure(const config::TenantFileResult& r, const std::string& config_path);
 // "2026-11-25", "2026-11-25T09:30:00Z", "…:00.5Z" or Unix seconds → µs since the epoch.
 std::optional<int64_t> parse_instant(const std::string& text);
 const config::TenantSettings* find_tenant(const config::Settings& s, const std::string& id);

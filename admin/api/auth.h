@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/keyed_hash.h"
 #include "config/settings.h"
 
 namespace sekisho::admin {
@@ -51,7 +52,7 @@ class Authenticator {
     uint32_t count = 0;
   };
   Limits limits_;
-  std::unordered_map<std::string, Failures> failures_;
+  std::unordered_map<std::string, Failures, base::KeyedStringHash> failures_;  // keyed: by client address
 };
 
 }  // namespace sekisho::admin

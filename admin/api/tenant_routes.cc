@@ -18,10 +18,11 @@ using net::http::Response;
 
 // Which tenant fields a body may set: an operator creates with these (an empty policy gets a
 // policy of its own) and changes how a tenant is identified and limited; a tenant-admin may
-// change only what its own users see (display name and contact), never networks or max_devices.
-static constexpr std::string_view kCreateFields[] = {"id", "name", "contact", "networks", "max_devices", "policy"};
+// change only what its own users see (display name and contact), never networks, max_devices or
+// ecs (which sends part of its users' addresses to the upstreams).
+static constexpr std::string_view kCreateFields[] = {"id", "name", "contact", "networks", "max_devices", "ecs", "policy"};
 static constexpr std::string_view kCreateRequired[] = {"id"};
-static constexpr std::string_view kOperatorPatchFields[] = {"name", "contact", "networks", "max_devices"};
+static constexpr std::string_view kOperatorPatchFields[] = {"name", "contact", "networks", "max_devices", "ecs"};
 static constexpr std::string_view kTenantAdminPatchFields[] = {"name", "contact"};
 
 Response Api::tenants(Context& c) {
@@ -33,9 +34,9 @@ Response Api::tenants(Context& c) {
 
 Response Api::tenant(Context& c, const std::string& id) {
   auto r = config::read_tenant_file(host_.config_path, id);
-  if (r.status == config::TenantFileStatus::not_found || r.status == config::TenantFileStatus::io_error) return file_failure(r);
+  if (r.status == config::TenantFileStatus::not_found || r.status == config::TenantFileStatus::io_error) return file_failure(r, host_.config_path);
   json j = tenant_to_json(r.content.tenant);
-  j["file"] = r.path;
+  j["file"] = without_server_paths(r.path, host_.config_path);  // relative to the configuration's directory
   j["managed"] = !r.etag.empty();  // false: defined in the main file or a shared file; read-only here
   Response out = json_response(200, j);
   if (!r.etag.empty()) out.set("etag", etag_header(r.etag));
@@ -59,8 +60,9 @@ Response Api::create_tenant(Context& c) {
   if (find_tenant(*c.live.settings, t.id)) return error_response(409, "tenant '" + t.id + "' already exists", "id");
   auto w = config::write_tenant_file(host_.config_path, content, std::string());
   if (!w.ok()) {
-    if (w.status == config::TenantFileStatus::conflict) return error_response(409, w.message, "id");
-    return file_failure(w);
+    if (w.status == config::TenantFileStatus::conflict)
+      return error_response(409, without_server_paths(w.message, host_.config_path), "id");
+    return file_failure(w, host_.config_path);
   }
   json after = tenant_to_json(w.content.tenant);
   apply_change(c, "create tenant", t.id, nullptr, after);
@@ -78,16 +80,16 @@ Response Api::patch_tenant(Context& c, const std::string& id) {
       c.who.is_operator() ? std::span<const std::string_view>(kOperatorPatchFields) : kTenantAdminPatchFields;
   only_keys(body, allowed);
   auto r = config::read_tenant_file(host_.config_path, id);
-  if (!r.ok() && r.status != config::TenantFileStatus::invalid) return file_failure(r);
+  if (!r.ok() && r.status != config::TenantFileStatus::invalid) return file_failure(r, host_.config_path);
   if (r.etag.empty())
-    return error_response(409, "tenant '" + id + "' is defined in " + r.path +
+    return error_response(409, "tenant '" + id + "' is defined in " + without_server_paths(r.path, host_.config_path) +
                                    ", which the API does not rewrite; move it to tenants.d/" + id + ".yaml to manage it here");
   auto& t = r.content.tenant;
   const json before = tenant_to_json(t);
   tenant_from_json(body, allowed, {}, t);
   config::apply_derived_defaults(t);
   auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request));
-  if (!w.ok()) return file_failure(w);
+  if (!w.ok()) return file_failure(w, host_.config_path);
   json after = tenant_to_json(w.content.tenant);
   apply_change(c, "change tenant", id, before, after);
   Response out = json_response(200, after);
@@ -99,7 +101,7 @@ Response Api::delete_tenant(Context& c, const std::string& id) {
   if (!c.who.is_operator()) return error_response(403, "only operators remove tenants");
   json before = tenant_to_json(*find_tenant(*c.live.settings, id));
   auto r = config::remove_tenant_file(host_.config_path, id, if_match(c.request));
-  if (!r.ok()) return file_failure(r);
+  if (!r.ok()) return file_failure(r, host_.config_path);
   apply_change(c, "remove tenant", id, before, nullptr);
   Response out;
   out.status = 204;
@@ -127,9 +129,9 @@ Response Api::tenant_policy(Context& c, const std::string& id) {
 Response Api::put_tenant_policy(Context& c, const std::string& id) {
   json body = parse_object(c.request.body);
   auto r = config::read_tenant_file(host_.config_path, id);
-  if (r.status == config::TenantFileStatus::not_found || r.status == config::TenantFileStatus::io_error) return file_failure(r);
+  if (r.status == config::TenantFileStatus::not_found || r.status == config::TenantFileStatus::io_error) return file_failure(r, host_.config_path);
   if (r.etag.empty())
-    return error_response(409, "tenant '" + id + "' is defined in " + r.path +
+    return error_response(409, "tenant '" + id + "' is defined in " + without_server_paths(r.path, host_.config_path) +
                                    ", which the API does not rewrite; move it to tenants.d/" + id + ".yaml to manage it here");
   const std::string current = r.content.tenant.policy;
   int users = 0;
@@ -162,7 +164,7 @@ Response Api::put_tenant_policy(Context& c, const std::string& id) {
   auto old = c.live.settings->policies.find(current);
   json before = old == c.live.settings->policies.end() ? json(nullptr) : policy_to_json(old->second);
   auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request));
-  if (!w.ok()) return file_failure(w);
+  if (!w.ok()) return file_failure(w, host_.config_path);
   apply_change(c, "set policy", id, before, after);
   if (!forked_from.empty()) after["forked_from"] = forked_from;
   Response out = json_response(200, after);
@@ -187,9 +189,9 @@ Response Api::add_device(Context& c, const std::string& id) {
   if (name == body.end() || !name->is_string() || name->get<std::string>().empty())
     throw ApiError(400, "a device needs a name (a string)", "name");
   auto r = config::read_tenant_file(host_.config_path, id);
-  if (!r.ok() && r.status != config::TenantFileStatus::invalid) return file_failure(r);
+  if (!r.ok() && r.status != config::TenantFileStatus::invalid) return file_failure(r, host_.config_path);
   if (r.etag.empty())
-    return error_response(409, "tenant '" + id + "' is defined in " + r.path +
+    return error_response(409, "tenant '" + id + "' is defined in " + without_server_paths(r.path, host_.config_path) +
                                    ", which the API does not rewrite; move it to tenants.d/" + id + ".yaml to manage it here");
   // A token no other tenant holds either (the write's validation would refuse a clash).
   std::string token;
@@ -199,7 +201,7 @@ Response Api::add_device(Context& c, const std::string& id) {
     return error_response(409, why, "name");
   const config::DeviceSettings d = r.content.tenant.devices.back();
   auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request));
-  if (!w.ok()) return file_failure(w);
+  if (!w.ok()) return file_failure(w, host_.config_path);
   json after = device_json(d, *c.live.settings);
   apply_change(c, "add device", id, nullptr, {{"name", d.name}});
   Response out = json_response(201, after);
@@ -209,12 +211,12 @@ Response Api::add_device(Context& c, const std::string& id) {
 
 Response Api::revoke_device(Context& c, const std::string& id, const std::string& device) {
   auto r = config::read_tenant_file(host_.config_path, id);
-  if (!r.ok() && r.status != config::TenantFileStatus::invalid) return file_failure(r);
+  if (!r.ok() && r.status != config::TenantFileStatus::invalid) return file_failure(r, host_.config_path);
   if (r.etag.empty())
-    return error_response(409, "tenant '" + id + "' is defined in " + r.path + ", which the API does not rewrite");
+    return error_response(409, "tenant '" + id + "' is defined in " + without_server_paths(r.path, host_.config_path) + ", which the API does not rewrite");
   if (std::string why = config::revoke_device(r.content, device); !why.empty()) return error_response(404, why);
   auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request));
-  if (!w.ok()) return file_failure(w);
+  if (!w.ok()) return file_failure(w, host_.config_path);
   apply_change(c, "revoke device", id, {{"name", device}}, nullptr);
   Response out;
   out.status = 204;

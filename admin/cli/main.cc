@@ -8,12 +8,12 @@
 
 #include "admin/cli/admin_token.h"
 #include "admin/cli/ca.h"
-#include "admin/cli/check_config.h"
 #include "admin/cli/db.h"
 #include "admin/cli/device.h"
 #include "admin/cli/profile.h"
 #include "base/command_line.h"
 #include "base/version.h"
+#include "policy/configuration.h"
 
 namespace {
 
@@ -153,7 +153,7 @@ int main(int argc, char** argv) {
   if (auto done = program.parse(argc, argv)) return *done;
   const CLI::App* chosen = Program::chosen(app);
   return program.run([&]() -> int {
-    if (chosen == check) return run_check_config(check_path);
+    if (chosen == check) return sekisho::policy::run_check_config(check_path);
     if (chosen == version) {
       std::printf("sekisho %s\n", sekisho::kVersion);
       return 0;

@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "base/text.h"
+#include "config/yaml/reader.h"
 
 namespace sekisho::config {
 namespace {
@@ -24,6 +25,9 @@ void read_yaml(const std::string& path, CategoryChecker& c, std::vector<Category
     return;
   }
   if (root.IsNull()) return;
+  for (const auto& d : duplicate_keys(root))
+    c.error(path, d.key.Mark().line + 1,
+            d.path + ": duplicate key (first written on line " + std::to_string(d.first_line) + ")");
   if (!root.IsMap() || !root["categories"].IsDefined()) {
     c.error(path, root.Mark().line + 1, "expected a mapping with a 'categories' list");
     return;

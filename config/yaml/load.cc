@@ -311,6 +311,7 @@ void read_tenant_files(const std::string& main_file, const TenantFileOverrides& 
       continue;
     }
     if (root.IsNull()) continue;
+    r.check_duplicate_keys(root);
     if (!root.IsMap()) {
       r.error(root, "", "a tenants.d file must be a mapping with 'tenants' and/or 'policies'");
       continue;
@@ -363,6 +364,7 @@ LoadResult read_main_text(std::string_view yaml, const std::string& source_name)
     return result;
   }
   if (root.IsNull() || !root.IsDefined()) root = YAML::Node(YAML::NodeType::Map);
+  r.check_duplicate_keys(root);
   if (!root.IsMap()) {
     r.error(root, "", "the configuration must be a mapping at the top level");
     return result;
@@ -375,7 +377,7 @@ LoadResult read_main_text(std::string_view yaml, const std::string& source_name)
   if (YAML::Node n = root["forwarding"]; n.IsDefined()) read_forwarding(r, n, s.forwarding);
   if (YAML::Node n = root["cache"]; n.IsDefined()) read_cache(r, n, s.cache);
   if (YAML::Node n = root["log"]; n.IsDefined()) read_log(r, n, s);
-  r.read_string(root, "category_db", "", s.category_db);
+  if (r.read_string(root, "category_db", "", s.category_db)) s.category_db_mark = r.mark(root["category_db"]);
   r.read_string(root, "categories_file", "", s.categories_file);
   if (YAML::Node n = root["blockpage"]; n.IsDefined()) read_blockpage(r, n, s.blockpage);
   if (YAML::Node n = root["tenants"]; n.IsDefined()) read_tenants(r, n, s.tenants);

@@ -2,7 +2,41 @@
 
 #include <arpa/inet.h>
 
+#include <unordered_map>
+#include <unordered_set>
+
 namespace sekisho::config {
+
+namespace {
+
+void find_duplicates(const YAML::Node& node, const std::string& path, std::unordered_set<size_t>& walked,
+                     std::vector<DuplicateKey>& out) {
+  if (!node.IsMap() && !node.IsSequence()) return;
+  // An aliased collection has its anchor's mark: its byte offset identifies it.
+  if (node.Mark().pos >= 0 && !walked.insert(static_cast<size_t>(node.Mark().pos)).second) return;
+  if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) find_duplicates(node[i], Reader::index(path, i), walked, out);
+    return;
+  }
+  std::unordered_map<std::string, int> first_line;
+  for (const auto& kv : node) {
+    if (kv.first.IsScalar()) {
+      const std::string& key = kv.first.Scalar();
+      auto [it, fresh] = first_line.try_emplace(key, kv.first.Mark().line + 1);
+      if (!fresh) out.push_back(DuplicateKey{kv.first, Reader::join(path, key), it->second});
+    }
+    find_duplicates(kv.second, Reader::join(path, kv.first.IsScalar() ? kv.first.Scalar() : "?"), walked, out);
+  }
+}
+
+}  // namespace
+
+std::vector<DuplicateKey> duplicate_keys(const YAML::Node& root) {
+  std::vector<DuplicateKey> out;
+  std::unordered_set<size_t> walked;
+  find_duplicates(root, "", walked, out);
+  return out;
+}
 
 // "10.1.0.0/16", "2001:db8::/48", or a bare address (a host route).
 void read_network(Reader& r, const YAML::Node& node, const std::string& path, std::vector<NetworkSettings>& out) {

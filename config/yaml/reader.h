@@ -17,6 +17,19 @@
 
 namespace sekisho::config {
 
+// A key written twice in one mapping (YAML 1.2 §3.2.1.1: keys are unique). yaml-cpp accepts it,
+// keeps both pairs and looks a key up by its first occurrence, so a second `policies:` block would
+// be read as nothing at all. `key` is the later occurrence, `path` its key path, `first_line` the
+// 1-based line of the first.
+struct DuplicateKey {
+  YAML::Node key;
+  std::string path;
+  int first_line = 0;
+};
+// Every duplicate scalar key in every mapping under `root`. A node reached again through an alias
+// is walked once, so an alias bomb costs a visit per node written, not per path to it.
+std::vector<DuplicateKey> duplicate_keys(const YAML::Node& root);
+
 class Reader {
  public:
   Reader(std::string file, std::vector<ConfigError>& errors) : file_(std::move(file)), errors_(errors) {}
@@ -98,6 +111,13 @@ class Reader {
         error(kv.first, join(path, key), "unknown key (expected one of: " + list + ")");
       }
     }
+  }
+
+  // Reports every key written twice in any mapping of the document (see DuplicateKey).
+  void check_duplicate_keys(const YAML::Node& root) {
+    for (const auto& d : duplicate_keys(root))
+      error(d.key, d.path, "duplicate key (first written on line " + std::to_string(d.first_line) +
+                               "; the later one would be ignored)");
   }
 
   bool expect_map(const YAML::Node& node, const std::string& path) {

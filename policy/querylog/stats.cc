@@ -7,12 +7,10 @@
 #include <string_view>
 
 #include "policy/querylog/format.h"
-#include "policy/store/name_index.h"
+#include "base/keyed_hash.h"
 
 namespace sekisho::querylog {
 namespace {
-
-constexpr uint64_t kKeySeed = 0x5e6b15b0a5e6b15bULL;  // any constant: the tables are per process
 
 int64_t floor_div(int64_t a, int64_t b) {
   int64_t q = a / b;
@@ -78,7 +76,9 @@ size_t HeavyHitters::free_entry(uint64_t hash) const {
 }
 
 void HeavyHitters::add(std::string_view key) {
-  const uint64_t hash = policy::name_index::key_hash(key.data(), key.size(), kKeySeed);
+  // Keyed: names and client addresses are the clients' to choose, and these tables probe
+  // linearly, so known hashes would let a client make every later insert scan a long run.
+  const uint64_t hash = base::keyed_hash(key);
   for (size_t e = hash & mask_; index_[e] != 0; e = (e + 1) & mask_) {
     const uint32_t c = index_[e] - 1;
     if (counters_[c].hash == hash && counters_[c].key == key) {
@@ -199,7 +199,7 @@ DeviceCounter::DeviceCounter(size_t max_tracked, int64_t window_s)
     : max_tracked_(max_tracked), window_s_(window_s), table_(kFirstDeviceTable) {}
 
 uint64_t DeviceCounter::hash_of(const Key& key) {
-  return policy::name_index::key_hash(key.data(), key.size(), kKeySeed);
+  return base::keyed_hash(key.data(), key.size());  // keyed, as HeavyHitters::add says
 }
 
 DeviceCounter::Entry* DeviceCounter::find_or_free(const Key& key, uint64_t hash) {

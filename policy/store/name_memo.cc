@@ -8,8 +8,8 @@
 #include <cstdlib>
 #include <new>
 
+#include "base/keyed_hash.h"
 #include "policy/store/category_store.h"
-#include "policy/store/name_index.h"
 
 namespace sekisho::policy {
 
@@ -31,7 +31,9 @@ NameMemo::NameMemo(size_t entries) : bytes_(entry_count(entries) * sizeof(Entry)
 NameMemo::~NameMemo() { std::free(entries_); }
 
 NameMemo::Entry* NameMemo::set(std::span<const uint8_t> wire) noexcept {
-  const uint64_t h = name_index::key_hash(reinterpret_cast<const char*>(wire.data()), wire.size(), 0);
+  // Keyed: the names are the clients'; with a known hash they could pick names that keep
+  // evicting a popular name's entry.
+  const uint64_t h = base::keyed_hash(wire.data(), wire.size());
   return entries_ + 2 * (h & set_mask_);
 }
 

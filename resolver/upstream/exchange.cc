@@ -124,8 +124,9 @@ class UdpExchange final : public ExchangeBase {
 
 }  // namespace
 
-void build_query(const dns::Question& q, uint16_t id, bool cd, bool do_bit, std::vector<uint8_t>& out) {
-  out.resize(dns::kHeaderSize + q.qname_len + 4 + 11);
+void build_query(const dns::Question& q, uint16_t id, bool cd, bool do_bit, std::vector<uint8_t>& out,
+                 const dns::ClientSubnet& subnet) {
+  out.resize(dns::kHeaderSize + q.qname_len + 4 + 11 + subnet.option_size());
   uint8_t* p = out.data();
   dns::write_u16(p, id);
   dns::write_u16(p + 2, static_cast<uint16_t>(dns::flag::kRd | (cd ? dns::flag::kCd : 0)));
@@ -138,7 +139,8 @@ void build_query(const dns::Question& q, uint16_t id, bool cd, bool do_bit, std:
   dns::write_u16(p + n, q.qtype);
   dns::write_u16(p + n + 2, q.qclass);
   n += 4;
-  dns::write_opt(p + n, out.size() - n, dns::kAdvertisedUdpPayload, dns::Rcode::noerror, do_bit, nullptr);
+  const size_t opt = dns::write_opt(p + n, out.size() - n, dns::kAdvertisedUdpPayload, dns::Rcode::noerror, do_bit, nullptr);
+  dns::append_ecs_option(p + n, opt, subnet);
 }
 
 Exchange* start_udp_exchange(uv_loop_t* loop, const ExchangeRequest& request, int& error) {

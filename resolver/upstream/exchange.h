@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/counter.h"
+#include "dns/edns.h"
 #include "dns/wire.h"
 #include "net/address.h"
 
@@ -51,8 +52,9 @@ struct ExchangeRequest {
 };
 
 // Our query to an upstream, into `out`: RD set, CD as given, EDNS with our UDP payload and DO as
-// given. `question` is asked lowercased (qname_lower).
-void build_query(const dns::Question& question, uint16_t id, bool cd, bool do_bit, std::vector<uint8_t>& out);
+// given, and the ECS option when `subnet` has a family. `question` is asked lowercased (qname_lower).
+void build_query(const dns::Question& question, uint16_t id, bool cd, bool do_bit, std::vector<uint8_t>& out,
+                 const dns::ClientSubnet& subnet = {});
 
 // Returns nullptr (having reported nothing) when the socket cannot even be created; `error`
 // then holds the errno.

@@ -16,6 +16,7 @@ struct Forwarder::Inflight {
   dns::Question question;  // as asked upstream (lowercase)
   bool do_bit = false;
   bool cd_bit = false;
+  dns::ClientSubnet subnet;  // ECS to send (the tenant's `ecs: forward`); part of `key`
   bool mapped = false;
   bool registered = false;  // owner of the key in the InflightRegistry: must release and announce
   bool joined = false;      // waiting for another loop's announcement instead of asking
@@ -68,6 +69,7 @@ void Forwarder::resolve(resolver::QueryContext* ctx, const cache::CacheKey& key,
   f->question = ctx->query.asked();
   f->do_bit = ctx->query.request.edns.do_bit;
   f->cd_bit = (ctx->query.request.header.flags & dns::flag::kCd) != 0;
+  f->subnet = ctx->query.subnet;
   f->runtime = std::move(runtime);
   f->waiters = ctx;
   f->waiters_tail = &ctx->next_waiter;
@@ -126,7 +128,7 @@ void Forwarder::start_attempt(Inflight* f) {
       return;
     }
     f->id = random_.next_u16();  // a fresh ID per attempt: a late answer to the last one is ignored
-    build_query(f->question, f->id, f->cd_bit, f->do_bit, f->query);
+    build_query(f->question, f->id, f->cd_bit, f->do_bit, f->query, f->subnet);
     f->attempt_started_us = monotonic_us();
     ExchangeRequest req{&ups.at(f->upstream).settings.address, f->query, f->id, &f->question, &Forwarder::on_exchange_done, f};
     req.open_sockets = &counters_.upstream_sockets_open;

@@ -150,3 +150,44 @@ def test_bad_usage_exits_2_naming_the_command(program, args, command, message, t
     assert p.stdout == "", p.stdout
     first = p.stderr.splitlines()[0]
     assert first.startswith(command + ": ") and message in first, p.stderr
+
+
+# ---------------------------------------------------------------------- what check-config catches
+
+@pytest.mark.parametrize("program", sorted(PROGRAMS))
+def test_check_config_refuses_a_key_written_twice(program, tmp_path):
+    """The issue's case: a second `policies:` blocking gambling was read as nothing (yaml-cpp keeps
+    the first), so check-config said ok and casino.example was not blocked."""
+    path = tmp_path / "sekisho.yaml"
+    path.write_text(CONFIG.replace("    block: [gambling]\n", "    block: [adult]\n") +
+                    "policies:\n  office:\n    block: [gambling]\n")
+    args = ["check-config", path] if program == "sekisho" else ["--check-config", path]
+    p = run(program, *args)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "%s:12:1: policies: duplicate key (first written on line 9" % path in p.stderr, p.stderr
+
+
+@pytest.mark.parametrize("program", sorted(PROGRAMS))
+def test_check_config_opens_the_category_store(program, tmp_path):
+    """category_db must name a store that opens, as it will at start: not a missing directory, not a
+    file, not a directory without a store. A real one (made by `sekisho db import`) passes."""
+    not_a_store = tmp_path / "empty"
+    not_a_store.mkdir()
+    a_file = tmp_path / "file"
+    a_file.write_text("names\n")
+    store = tmp_path / "store"
+    p = run("sekisho", "db", "--db", store, "import", "--source", "s", "--format", "domains",
+            "--category", "gambling", "-", input="casino.example\n")
+    assert p.returncode == 0, p.stderr
+    path = tmp_path / "sekisho.yaml"
+    args = ["check-config", path] if program == "sekisho" else ["--check-config", path]
+    for db in (tmp_path / "missing", a_file, not_a_store):
+        path.write_text(CONFIG + "category_db: %s\n" % db)
+        p = run(program, *args)
+        assert p.returncode == 1, "%s accepted category_db %s: %s" % (program, db, p.stdout + p.stderr)
+        assert "%s:12:14: category_db: cannot open the category store" % path in p.stderr, p.stderr
+        assert str(db) in p.stderr
+    assert list(not_a_store.iterdir()) == [], "checking left files in a directory that holds no store"
+    path.write_text(CONFIG + "category_db: %s\n" % store)
+    p = run(program, *args)
+    assert (p.returncode, p.stdout) == (0, "%s: ok\n" % path), p.stderr

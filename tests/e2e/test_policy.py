@@ -223,16 +223,16 @@ def test_deny_list_blocks_name_and_subdomains(filtering, upstream):
 
 # ------------------------------------------------------------------------------------------ actions
 
-def check_soa(r, qname):
+def check_soa(r, qname, ttl=BPTTL):
     soas = rrsets(r, "authority", "SOA")
     assert len(soas) == 1, "expected one SOA in the authority section:%s" % describe(r)
     soa = soas[0]
     assert soa.name.to_text() == qname, describe(r)
-    assert soa.ttl == BPTTL, describe(r)
+    assert soa.ttl == ttl, describe(r)
     rd = soa[0]
     assert rd.mname.to_text() == "sekisho.invalid." and rd.rname.to_text() == "hostmaster.sekisho.invalid.", \
         describe(r)
-    assert rd.minimum == BPTTL, describe(r)
+    assert rd.minimum == ttl, describe(r)
 
 
 @pytest.mark.parametrize("action", ["blockpage", "nxdomain", "nodata", "refused"])
@@ -282,13 +282,24 @@ def test_blockpage_aaaa_txt_and_defaults(filtering, sekishod, upstream, store):
         check_soa(r, "casino.example.")
         assert edes(r) == [(17, "category=gambling tenant=acme")], describe(r)
     assert upstream.count() == 0
-    # no blockpage section: 0.0.0.0 and ::
+    # no blockpage section: A is 0.0.0.0; AAAA is NODATA (with the SOA and the EDE), never `::`,
+    # which would send IPv6-first clients to their own host
     sk = sekishod([upstream.address], policy_overrides(
         store, std_tenants(), {"office": OFFICE, "lenient": LENIENT}), name="nobp")
     r = ask(sk.port, "casino.example.")
     assert rcode(r) == "NOERROR" and rdatas(r, "A") == {"0.0.0.0"}, describe(r)
     r = ask(sk.port, "casino.example.", "AAAA")
-    assert rcode(r) == "NOERROR" and rdatas(r, "AAAA") == {"::"}, describe(r)
+    assert rcode(r) == "NOERROR" and not r.answer, describe(r)
+    check_soa(r, "casino.example.", ttl=60)  # blockpage.ttl's default
+    assert edes(r) == [(17, "category=gambling tenant=acme")], describe(r)
+    # an IPv4 block page alone: its A, and AAAA NODATA
+    sk = sekishod([upstream.address], policy_overrides(
+        store, std_tenants(), {"office": OFFICE, "lenient": LENIENT}, blockpage={"ipv4": BP4, "ttl": BPTTL}),
+        name="bp4only")
+    assert rdatas(ask(sk.port, "casino.example."), "A") == {BP4}
+    r = ask(sk.port, "casino.example.", "AAAA")
+    assert rcode(r) == "NOERROR" and not r.answer, describe(r)
+    check_soa(r, "casino.example.")
 
 
 # ------------------------------------------------------------------------------------------ tenants

@@ -2,6 +2,7 @@
 // audited, and refused whole (nothing half-applied) on any error.
 #include <doctest/doctest.h>
 
+#include "admin/api/api_internal.h"
 #include "policy/decide.h"
 #include "tests/unit/admin/api_fixture.h"
 
@@ -105,6 +106,50 @@ TEST_CASE("bad bodies are 4xx naming the field; nothing is written") {
   CHECK(f.call("PUT", "/api/v1/tenants/acme/policy", f.acme_token, std::string(70000, ' ')).status == 413);
   CHECK(read_text(f.dir / "tenants.d" / "acme.yaml") == on_disk);
   CHECK(f.reloads == 0);
+}
+
+// Tenant admins must not learn where the server keeps its files: 412 and 422 bodies (and the
+// others a write can give) name the configuration's files relative to its directory.
+TEST_CASE("error bodies a tenant admin gets name no server file paths") {
+  ApiFixture f;
+  const std::string server_dir = f.dir.string();
+  std::vector<std::pair<std::string, sekisho::net::http::Response>> answers;
+  const std::string etag = ApiFixture::header(f.call("GET", "/api/v1/tenants/acme", f.acme_token), "etag");
+  answers.emplace_back("GET tenant", f.call("GET", "/api/v1/tenants/acme", f.acme_token));
+  REQUIRE(f.call("PUT", "/api/v1/tenants/acme/policy", f.acme_token, R"({"deny":["one.example"]})", "192.0.2.7", etag).status == 200);
+  answers.emplace_back("412", f.call("PUT", "/api/v1/tenants/acme/policy", f.acme_token, R"({"deny":["two.example"]})",
+                                     "192.0.2.7", etag));
+  answers.emplace_back("422 block", f.call("PUT", "/api/v1/tenants/acme/policy", f.acme_token, R"({"block":["no-such-category"]})"));
+  answers.emplace_back("422 deny", f.call("PUT", "/api/v1/tenants/acme/policy", f.acme_token, R"({"deny":["bad..name"]})"));
+  answers.emplace_back("422 network", f.call("PATCH", "/api/v1/tenants/acme", f.operator_token, R"({"networks":["10.2.0.0/16"]})"));
+  answers.emplace_back("409 main file", f.call("PUT", "/api/v1/tenants/legacy/policy", f.operator_token, R"({"deny":["x.example"]})"));
+  CHECK(answers[1].second.status == 412);
+  CHECK(answers[2].second.status == 422);
+  CHECK(answers[3].second.status == 422);
+  CHECK(answers[4].second.status == 422);
+  CHECK(answers[5].second.status == 409);
+  for (const auto& answer : answers) {
+    INFO(answer.first << ": " << answer.second.body);
+    CHECK(answer.second.body.find(server_dir) == std::string::npos);
+    CHECK(answer.second.body.find("/tmp") == std::string::npos);
+  }
+  // Still says which file, relative to the configuration's directory.
+  CHECK(ApiFixture::json_of(answers[0].second)["file"] == "tenants.d/acme.yaml");
+  CHECK(ApiFixture::json_of(answers[1].second)["error"].get<std::string>().find("tenants.d/acme.yaml changed since") == 0);
+  const auto j = ApiFixture::json_of(answers[3].second);
+  CHECK(j["errors"][0]["where"].get<std::string>().rfind("tenants.d/acme.yaml:", 0) == 0);
+  CHECK(ApiFixture::json_of(answers[5].second)["error"].get<std::string>().find("defined in sekisho.yaml,") != std::string::npos);
+}
+
+TEST_CASE("without_server_paths: config-relative names, other paths cut to their last part") {
+  const std::string conf = "/etc/sekisho/sekisho.yaml";
+  CHECK(sekisho::admin::without_server_paths("/etc/sekisho/tenants.d/acme.yaml:3:5: deny[0]: bad", conf) == "tenants.d/acme.yaml:3:5: deny[0]: bad");
+  CHECK(sekisho::admin::without_server_paths("tenant 'x' is defined in /etc/sekisho/sekisho.yaml:12", conf) ==
+        "tenant 'x' is defined in sekisho.yaml:12");
+  CHECK(sekisho::admin::without_server_paths("cannot read /var/lib/x/cats.yaml: Permission denied", conf) ==
+        "cannot read cats.yaml: Permission denied");
+  CHECK(sekisho::admin::without_server_paths("(/srv/a/b.yaml has errors)", conf) == "(b.yaml has errors)");
+  CHECK(sekisho::admin::without_server_paths("block/allow lists, a/b and / stay", conf) == "block/allow lists, a/b and / stay");
 }
 
 TEST_CASE("a shared policy is never changed by one tenant: the tenant gets its own copy") {

@@ -23,6 +23,7 @@ inline config::TenantFileContent rich_tenant_file() {
   }
   t.policy = "office";
   t.max_devices = 5;
+  t.ecs = config::EcsMode::forward;
   t.devices = {{"taro-iphone", "k7q2m9x4p8", {}}, {"null", "00000000", {}}};  // "null" and all-digit must stay strings
   config::PolicySettings p;
   p.name = "office";
@@ -61,6 +62,7 @@ inline void check_same_tenant(const config::TenantSettings& a, const config::Ten
   for (size_t i = 0; i < a.networks.size(); ++i) CHECK(a.networks[i].text == b.networks[i].text);
   CHECK(a.policy == b.policy);
   CHECK(a.max_devices == b.max_devices);
+  CHECK(a.ecs == b.ecs);
   REQUIRE(a.devices.size() == b.devices.size());
   for (size_t i = 0; i < a.devices.size(); ++i) {
     CHECK(a.devices[i].name == b.devices[i].name);

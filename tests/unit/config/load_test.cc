@@ -4,10 +4,13 @@
 #include <netinet/in.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 #include "config/yaml/load.h"
+#include "tests/unit/temp_dir.h"
 
 using namespace sekisho;
 using config::ConfigError;
@@ -459,6 +462,83 @@ TEST_CASE("ConfigError::to_string formats") {
   CHECK(e.to_string() == "f.yaml:3:7: cache.max_ttl: bad");
   ConfigError nowhere{"f.yaml", 0, 0, "", "cannot open"};
   CHECK(nowhere.to_string() == "f.yaml: cannot open");
+}
+
+TEST_CASE("a key written twice is an error, not a silently ignored block") {
+  // The issue's case: a second `policies:` blocking gambling would have been read as nothing.
+  LoadResult r = load(std::string(kMinimal) + R"(policies:
+  office: {block: [adult]}
+policies:
+  office: {block: [gambling]}
+)");
+  const ConfigError& e = only_error(r, "policies");
+  CHECK(e.line == 8);
+  CHECK(e.column == 1);
+  CHECK(e.message.find("duplicate key") != std::string::npos);
+  CHECK(e.message.find("line 6") != std::string::npos);
+}
+
+TEST_CASE("duplicate keys are found at every depth, in flow style and in lists") {
+  LoadResult r = load(R"(server:
+  listen:
+    dns: ["127.0.0.1:5353"]
+  tcp: {idle_timeout_ms: 500, idle_timeout_ms: 600}
+upstreams:
+  - address: 127.0.0.1:5399
+    transport: tcp
+    transport: udp
+policies:
+  office: {block: [adult]}
+  office: {block: [games]}
+)");
+  INFO(all_errors(r));
+  // The fourth is the policy reader's own "defined twice", which also covers tenants.d files.
+  REQUIRE(r.errors.size() == 4);
+  CHECK(r.errors[0].path == "server.tcp.idle_timeout_ms");
+  CHECK(r.errors[0].line == 4);
+  CHECK(r.errors[1].path == "upstreams[0].transport");
+  CHECK(r.errors[1].line == 8);
+  CHECK(r.errors[2].path == "policies.office");
+  CHECK(r.errors[2].line == 11);
+}
+
+TEST_CASE("the same key in different mappings, and aliases, are fine") {
+  LoadResult r = load(std::string(kMinimal) + R"(policies:
+  a: &p {block: [adult], safe_search: true}
+  b: *p
+  c: {block: [adult], safe_search: true}
+)");
+  CHECK_MESSAGE(r.errors.empty(), all_errors(r));
+  CHECK(r.settings.policies.size() == 3);
+}
+
+TEST_CASE("a duplicate key in a tenants.d file is reported with that file") {
+  sekisho::test::TempDir dir;
+  const std::string main = (dir.path / "sekisho.yaml").string();
+  std::ofstream(main) << kMinimal;
+  std::filesystem::create_directory(dir.path / "tenants.d");
+  const std::string tenant = (dir.path / "tenants.d" / "acme.yaml").string();
+  std::ofstream(tenant) << "tenants:\n  - id: acme\n    networks: [10.0.0.0/8]\n    networks: [0.0.0.0/0]\n";
+  LoadResult r = config::load_config_file(main);
+  INFO(all_errors(r));
+  REQUIRE(!r.errors.empty());
+  CHECK(r.errors[0].file == tenant);
+  CHECK(r.errors[0].path == "tenants[0].networks");
+  CHECK(r.errors[0].line == 4);
+  CHECK(r.errors[0].message.find("duplicate key") != std::string::npos);
+}
+
+TEST_CASE("a duplicate key in the categories file is an error") {
+  sekisho::test::TempDir dir;
+  const std::string cats = (dir.path / "categories.yaml").string();
+  std::ofstream(cats) << "categories:\n  - {id: 40, slug: intranet, group: content, en: Intranet, ja: 社内, en: Internal}\n";
+  const std::string main = (dir.path / "sekisho.yaml").string();
+  std::ofstream(main) << kMinimal << "categories_file: " << cats << "\n";
+  LoadResult r = config::load_config_file(main);
+  INFO(all_errors(r));
+  bool found = false;
+  for (const auto& e : r.errors) found = found || (e.file == cats && e.to_string().find("duplicate key") != std::string::npos);
+  CHECK(found);
 }
 
 TEST_CASE("load_config_file on a missing file") {

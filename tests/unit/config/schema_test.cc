@@ -37,6 +37,7 @@ TEST_CASE("schema: enum names both ways, listed in messages in one order") {
   check_names({LogMode::full, LogMode::anonymized, LogMode::none});
   check_names({UpstreamTransport::udp, UpstreamTransport::tcp});
   check_names({AdminRole::operator_role, AdminRole::tenant_admin});
+  check_names({EcsMode::strip, EcsMode::forward});
   CHECK(enum_choices<BlockAction>() == "blockpage | nxdomain | nodata | refused");
   CHECK(not_an_enum_value<LogMode>("verbose") == "'verbose' is not a log mode (full | anonymized | none)");
   CHECK(not_an_enum_value<AdminRole>("root") == "'root' is not a role (operator | tenant-admin)");

@@ -1,6 +1,9 @@
 // dns/edns: OPT parsing and the OPT (+ EDE) record we write.
 #include <doctest/doctest.h>
 
+#include <netinet/in.h>
+#include <sys/un.h>
+
 #include <cstring>
 #include <string>
 #include <vector>
@@ -211,3 +214,73 @@ TEST_CASE("write_opt returns 0 when the buffer is too small") {
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("parse_opt notes an ECS option with source prefix 0 (RFC 7871 §7.1.2), and only that") {
+  size_t at = 0;
+  dns::EdnsInfo info;
+  SUBCASE("ECS 0.0.0.0/0: the client asks for no subnet") {
+    Msg m = query_with_opt(1232, false, 0, 0, {0, 8, 0, 4, 0, 1, 0, 0}, at);
+    CHECK(parse_last_opt(m, at, info));
+    CHECK(info.ecs_opt_out);
+  }
+  SUBCASE("ECS 198.51.100.0/24: not an opt-out (and its address is never used)") {
+    Msg m = query_with_opt(1232, false, 0, 0, {0, 8, 0, 7, 0, 1, 24, 0, 198, 51, 100}, at);
+    CHECK(parse_last_opt(m, at, info));
+    CHECK_FALSE(info.ecs_opt_out);
+  }
+  SUBCASE("no ECS") {
+    Msg m = query_with_opt(1232, false, 0, 0, {0, 10, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0}, at);
+    CHECK(parse_last_opt(m, at, info));
+    CHECK_FALSE(info.ecs_opt_out);
+  }
+}
+
+TEST_CASE("client_subnet_of: /24 of IPv4 (mapped too), /56 of IPv6, bits past the prefix zero") {
+  sockaddr_in a4{};
+  a4.sin_family = AF_INET;
+  const uint8_t v4[4] = {192, 0, 2, 77};
+  std::memcpy(&a4.sin_addr, v4, 4);
+  dns::ClientSubnet s = dns::client_subnet_of(reinterpret_cast<const sockaddr*>(&a4), 24, 56);
+  CHECK(s.family == 1);
+  CHECK(s.source_prefix == 24);
+  CHECK(s.address_bytes() == 3);
+  CHECK(std::vector<uint8_t>(s.address, s.address + 4) == std::vector<uint8_t>{192, 0, 2, 0});
+
+  sockaddr_in6 mapped{};
+  mapped.sin6_family = AF_INET6;
+  const uint8_t m6[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3};
+  std::memcpy(&mapped.sin6_addr, m6, 16);
+  s = dns::client_subnet_of(reinterpret_cast<const sockaddr*>(&mapped), 20, 56);
+  CHECK(s.family == 1);
+  CHECK(s.address_bytes() == 3);
+  CHECK(std::vector<uint8_t>(s.address, s.address + 4) == std::vector<uint8_t>{10, 1, 0, 0});  // 10.1.2.3/20 = 10.1.0.0
+
+  sockaddr_in6 a6{};
+  a6.sin6_family = AF_INET6;
+  const uint8_t b6[16] = {0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 0xff, 9, 9, 9, 9, 9, 9, 9, 9};
+  std::memcpy(&a6.sin6_addr, b6, 16);
+  s = dns::client_subnet_of(reinterpret_cast<const sockaddr*>(&a6), 24, 56);
+  CHECK(s.family == 2);
+  CHECK(s.address_bytes() == 7);
+  CHECK(std::vector<uint8_t>(s.address, s.address + 8) == std::vector<uint8_t>{0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 0});
+
+  sockaddr_un local{};
+  local.sun_family = AF_UNIX;
+  CHECK(dns::client_subnet_of(reinterpret_cast<const sockaddr*>(&local), 24, 56).family == 0);
+}
+
+TEST_CASE("append_ecs_option: RFC 7871 §6 layout after the OPT, RDLENGTH raised") {
+  uint8_t buf[64] = {};
+  const size_t opt = dns::write_opt(buf, sizeof buf, 1232, dns::Rcode::noerror, false, nullptr);
+  REQUIRE(opt == 11);
+  dns::ClientSubnet s;
+  s.family = 1;
+  s.source_prefix = 24;
+  s.address[0] = 192;
+  s.address[1] = 0;
+  s.address[2] = 2;
+  CHECK(dns::append_ecs_option(buf, opt, s) == 11);
+  CHECK(get16(std::span<const uint8_t>(buf, 22), 9) == 11);  // RDLENGTH
+  CHECK(std::vector<uint8_t>(buf + 11, buf + 22) == std::vector<uint8_t>{0, 8, 0, 7, 0, 1, 24, 0, 192, 0, 2});
+  CHECK(dns::append_ecs_option(buf, opt, dns::ClientSubnet{}) == 0);
+}

@@ -285,6 +285,31 @@ TEST_CASE("make_key: lowercased name, qtype, class, DO and CD") {
   CHECK_FALSE(a == key_for("www.example.org"));
 }
 
+TEST_CASE("make_key: the ECS subnet sent upstream is part of the key, and the hash is keyed") {
+  const dns::Question q = question_of("www.example.com", 1);
+  dns::ClientSubnet a;
+  a.family = 1;
+  a.source_prefix = 24;
+  a.address[0] = 192;
+  a.address[2] = 2;
+  dns::ClientSubnet b = a;
+  b.address[2] = 3;
+  const cache::CacheKey plain = cache::make_key(q, false, false);
+  const cache::CacheKey ka = cache::make_key({q.qname_lower, q.qname_len}, q.qtype, q.qclass, false, false, a);
+  CHECK(ka.length == plain.length + 2 + 3);
+  CHECK_FALSE(ka == plain);
+  CHECK_FALSE(ka == cache::make_key({q.qname_lower, q.qname_len}, q.qtype, q.qclass, false, false, b));
+  CHECK(ka == cache::make_key({q.qname_lower, q.qname_len}, q.qtype, q.qclass, false, false, a));
+  // The cache's hash is the process's keyed hash of the key's bytes (base/keyed_hash.h), not a
+  // fixed function a client could compute.
+  CHECK(plain.hash == base::keyed_hash(plain.bytes, plain.length));
+  CHECK(plain.hash != base::siphash<1, 3>(base::HashKey{}, plain.bytes, plain.length));
+  cache::Cache c(100, 0);
+  c.insert(ka, answer_with_ttl(60, 1), 1'000);
+  CHECK(find(c, ka, 1'000, false).f == cache::Freshness::fresh);
+  CHECK(find(c, plain, 1'000, false).f == cache::Freshness::miss);
+}
+
 TEST_CASE("insert then find: fresh with the age in whole seconds") {
   cache::Cache c(100, 0);
   const auto k = key_for("www.example.com");
