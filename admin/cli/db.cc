@@ -38,6 +38,7 @@
 #include "policy/store/name_index.h"
 #include "policy/store/schema.h"
 #include "policy/store/store_writer.h"
+#include "policy/store/url_form.h"
 
 namespace sekisho::cli {
 namespace {
@@ -291,18 +292,18 @@ int cmd_lookup(const Args& a) {
   CategoryReader reader(*store);
   int rc = 1;
   for (const std::string& q : a.positional) {
-    std::string s = q, path;
-    bool is_url = false;
-    if (auto p = s.find("://"); p != std::string::npos) s = s.substr(p + 3), is_url = true;
-    if (auto slash = s.find('/'); slash != std::string::npos) path = s.substr(slash), s.resize(slash), is_url = true;
-    if (auto colon = s.find(':'); colon != std::string::npos) s.resize(colon);
+    // Any spelling of a URL: the reader puts it in the store's canonical form (url_form.h), as
+    // sekisho-intercept's check does.
+    const url::Parts parts = url::split(q);
+    const std::string s(parts.host);
+    const bool is_url = q.find("://") != std::string::npos || !parts.path.empty() || parts.has_query;
     std::string name, reason;
     if (!normalize_name(s, name, reason)) {
       std::cout << q << ": invalid name: " << reason << "\n";
       continue;
     }
     if (!reader.begin_batch()) throw StoreError(a.db + ": cannot start a read transaction");
-    UrlMatch u = reader.lookup_url(name, path);
+    UrlMatch u = reader.lookup_url(name, parts.path, parts.query);
     Match m = u.domain;
     std::cout << "query: " << q << (name != s ? " (" + name + ")" : "") << "\n";
     if (is_url && u.found) {
