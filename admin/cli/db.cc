@@ -458,6 +458,12 @@ int cmd_verify(const Args& a) {
       problem(name + ": the lookup index answers differently from the B-tree");
   };
   std::map<uint16_t, uint64_t> domain_count, url_count;
+  // URL keys in the canonical form (policy/store/url_form.h) once the store is in that form.
+  uint64_t url_form = 1;
+  MDB_val form_key = to_val(schema::kMetaUrlKeyForm), form_value;
+  if (mdb_get(txn.get(), store->meta_dbi(), &form_key, &form_value) == MDB_SUCCESS && form_value.mv_size == 8)
+    std::memcpy(&url_form, form_value.mv_data, 8);
+  std::string canonical;
   auto walk = [&](MDB_dbi dbi, bool urls) {
     MDB_cursor* cur;
     mdb_check(mdb_cursor_open(txn.get(), dbi, &cur), a.db);
@@ -480,6 +486,11 @@ int cmd_verify(const Args& a) {
       std::string name = key_to_name(host);
       size_t n = make_name_key(name, buf);
       if (n != host.size() || std::memcmp(buf, host.data(), n) != 0) problem(key + ": key not canonical");
+      if (urls && url_form >= schema::kUrlKeyForm &&
+          (host.size() >= key.size() ||
+           !url::key_of(host, url::split_target(std::string_view(key).substr(host.size() + 1)), canonical) ||
+           canonical != key))
+        problem("urls " + key + ": not in the canonical URL form");
       if (!urls && check_index) check_name(name);
       for (const auto& c : contribs) {
         if (!srcs.count(c.source_id)) problem(key + ": contribution of unknown source #" + std::to_string(c.source_id));

@@ -113,6 +113,9 @@ def test_db_lookup_finds_every_spelling_and_nothing_else(store):
     for url, entry in lookup(s, "enc.example/a%2Fb/C/d", "enc.example/A%2fB//c"):
         assert entry == "enc.example/a%2Fb/c", url
     assert lookup(s, "enc.example/a/b/c") == [("enc.example/a/b/c", None)]  # %2F is not '/'
+    # `verify` checks that every URL key is in the canonical form.
+    p = run([CLI, "db", "--db", str(s), "verify"])
+    assert p.returncode == 0 and b"problem" not in p.stdout, p.stdout
 
 
 ORIGIN = r'''

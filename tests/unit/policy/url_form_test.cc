@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <lmdb.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <cstring>
@@ -334,20 +335,19 @@ TEST_CASE("url: property: every spelling of a listed URL matches it, spellings o
     }
     // Other paths and queries: none of these may match (no over-blocking).
     std::vector<std::string> miss;
-    std::string base = l.host;
-    for (size_t j = 0; j + 1 < l.segs.size(); ++j) base += "/" + l.segs[j];
+    std::string stem = l.host;
+    for (size_t j = 0; j + 1 < l.segs.size(); ++j) stem += "/" + l.segs[j];
     const std::string& last = l.segs.back();
-    const std::string query = l.params.empty() ? "" : "?" + l.params[0] + (l.params.size() > 1 ? "&" + l.params[1] : "");
     const std::string full_query = [&] {
       std::string q;
       for (size_t j = 0; j < l.params.size(); ++j) q += (j ? "&" : "?") + l.params[j];
       return q;
     }();
-    miss.push_back(base + "/" + last + g.letter() + full_query);       // a longer last segment
-    miss.push_back(base + full_query);                                  // the parent
+    miss.push_back(stem + "/" + last + g.letter() + full_query);       // a longer last segment
+    miss.push_back(stem + full_query);                                  // the parent
     std::string elsewhere = g.segment();
     while (base::ascii_lower(elsewhere) == base::ascii_lower(last)) elsewhere = g.segment();
-    miss.push_back(base + "/" + last + "/../" + elsewhere + full_query);  // dot segments leading elsewhere
+    miss.push_back(stem + "/" + last + "/../" + elsewhere + full_query);  // dot segments leading elsewhere
     if (l.segs.size() > 1) {
       std::string joined = l.host + "/" + l.segs[0];
       for (size_t j = 1; j < l.segs.size(); ++j) joined += (j + 1 == l.segs.size() ? "%2F" : "/") + l.segs[j];
@@ -357,19 +357,18 @@ TEST_CASE("url: property: every spelling of a listed URL matches it, spellings o
       std::string changed = last;
       size_t pos = 0;  // the first letter: segments start with one
       changed[pos] = static_cast<char>(((std::tolower(changed[pos]) - 'a' + 1 + g.below(25)) % 26) + 'a');
-      miss.push_back(base + "/" + changed + full_query);
+      miss.push_back(stem + "/" + changed + full_query);
     }
     if (!l.params.empty()) {
-      miss.push_back(base + "/" + last);                 // no query
-      miss.push_back(base + "/" + last + "?other=1");    // another query
+      miss.push_back(stem + "/" + last);                 // no query
+      miss.push_back(stem + "/" + last + "?other=1");    // another query
       std::string swapped = l.params[0];                 // the value in another case
       const size_t eq = swapped.find('=');
       swapped[eq + 1] = static_cast<char>(swapped[eq + 1] ^ 0x20);
-      miss.push_back(base + "/" + last + "?" + swapped);
-      if (l.params.size() > 1) miss.push_back(base + "/" + last + "?" + l.params[1]);  // only some parameters
-      miss.push_back(base + "/" + last + "/" + l.params[0]);  // the parameter as a path segment
+      miss.push_back(stem + "/" + last + "?" + swapped);
+      if (l.params.size() > 1) miss.push_back(stem + "/" + last + "?" + l.params[1]);  // only some parameters
+      miss.push_back(stem + "/" + last + "/" + l.params[0]);  // the parameter as a path segment
     }
-    (void)query;
     for (const std::string& u : miss) {
       const UrlMatch m = lookup(r, u);
       CHECK_FALSE_MESSAGE(m.found, u + " matched " + std::string(m.matched_key));
@@ -377,7 +376,7 @@ TEST_CASE("url: property: every spelling of a listed URL matches it, spellings o
     }
   }
   CHECK(spellings == 5000);
-  CHECK(others > 1000);
+  CHECK(others >= 1000);
   r.end_batch();
 }
 
@@ -465,4 +464,31 @@ TEST_CASE("url: compact re-keys an old store without a delta to fold") {
   REQUIRE(reader.begin_batch());
   CHECK(reader.lookup_url("etsy.com", "/au/MARKET/item").matched_key == "com.etsy/au/market");
   reader.end_batch();
+}
+
+TEST_CASE("url: lookups of any spelling hold no memory afterwards (no allocation per request)") {
+  TempDir dir;
+  StoreWriter w(dir.path.string());
+  import_urls(w, "u", {"etsy.com/au/market/listed_item", "etsy.com/watch?v=AbC&list=x", "etsy.com/watch?v=Other"});
+  CategoryReader r(w.store());
+  REQUIRE(r.begin_batch());
+  CHECK(r.lookup_url("etsy.com", "/watch?list=x&v=AbC").found);  // opens the URL cursor, kept for good
+  r.end_batch();
+  // As in store_index_test: mallinfo2 sees anything a lookup left allocated.
+  const char* targets[] = {"/AU//market/x/../listed%5Fitem/more?utm=1", "/%77atch?utm=2&list=x&v=AbC#t",
+                           "/watch?v=abc", "/nothing/here?a=1&b=2&c=3", "/" };
+  uint64_t found = 0;
+  const struct mallinfo2 before = mallinfo2();
+  for (int i = 0; i < 10000; ++i) {
+    if (i % 64 == 0) {
+      if (i) r.end_batch();
+      REQUIRE(r.begin_batch());
+    }
+    found += r.lookup_url("etsy.com", targets[i % 5]).found;
+  }
+  r.end_batch();
+  const struct mallinfo2 after = mallinfo2();
+  CHECK(after.uordblks == before.uordblks);
+  CHECK(after.hblkhd == before.hblkhd);
+  CHECK(found == 4000);
 }
