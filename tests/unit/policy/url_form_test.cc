@@ -8,6 +8,7 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <random>
 #include <sstream>
@@ -437,7 +438,10 @@ TEST_CASE("url: a store in the old key form keeps matching, and the next write r
   }
   bool seen = false;
   for (const SourceInfo& s : w.sources())
-    if (s.name == "old") seen = true, CHECK(s.url_entries == 2);  // recounted after the merge
+    if (s.name == "old") {
+      seen = true;
+      CHECK(s.url_entries == 2);  // recounted after the merge
+    }
   CHECK(seen);
 }
 
