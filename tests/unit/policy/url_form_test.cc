@@ -372,7 +372,7 @@ TEST_CASE("url: property: every spelling of a listed URL matches it, spellings o
     }
     for (const std::string& u : miss) {
       const UrlMatch m = lookup(r, u);
-      CHECK_FALSE_MESSAGE(m.found, u + " matched " + std::string(m.matched_key));
+      CHECK_FALSE_MESSAGE(m.found, (u + " matched " + std::string(m.matched_key)));
       ++others;
     }
   }
