@@ -19,6 +19,7 @@ import pytest
 from netutil import Listen
 from policy_fixtures import CLI, db_import, policy_overrides, tenant
 from sekishod import Sekishod
+from tls_fixtures import tenant_ca
 from upstreams import ScriptedUpstream
 
 BUILD = pathlib.Path(os.environ.get("SEKISHO_BUILD_DIR") or
@@ -140,13 +141,7 @@ srv.serve_forever()
 @pytest.fixture(scope="module")
 def intercept(store):
     tmp = store["tmp"]
-    ca_dir = tmp / "ca"
-    p = run([CLI, "ca", "init", "--dir", str(ca_dir), "--tenant", "acme"])
-    assert p.returncode == 0, p.stderr
-    ca_pem = tmp / "acme-ca.pem"
-    p = run([CLI, "ca", "export", "--dir", str(ca_dir), "--tenant", "acme"])
-    assert p.returncode == 0, p.stderr
-    ca_pem.write_bytes(p.stdout)
+    ca_dir, ca_pem = tenant_ca(tmp)
     origin = subprocess.Popen(["/usr/bin/python3", "-c", ORIGIN], stdout=subprocess.PIPE,
                               stderr=subprocess.DEVNULL, text=True)
     origin_port = int(origin.stdout.readline())
