@@ -44,12 +44,6 @@ net::http::Response text_response(int status, std::string body) {
   return res;
 }
 
-// Path without the query string: '?' is not a boundary of the store's URL keys.
-std::string_view path_only(std::string_view path) {
-  size_t q = path.find_first_of("?#");
-  return q == std::string_view::npos ? path : path.substr(0, q);
-}
-
 struct Batch {
   policy::CategoryReader* reader;
   explicit Batch(policy::CategoryReader* r) : reader(r) {
@@ -82,7 +76,7 @@ std::string normalise_host(std::string_view host) {
 }
 
 Decision Service::decide(const State& s, const net::SocketAddress& peer, std::string_view host, std::string_view path,
-                         policy::CategoryReader* reader, int64_t now_us) const {
+                         std::string_view query, policy::CategoryReader* reader, int64_t now_us) const {
   Decision d;
   d.host = std::string(host);
   const policy::PolicySnapshot& snap = *s.policies;
@@ -111,7 +105,8 @@ Decision Service::decide(const State& s, const net::SocketAddress& peer, std::st
   }
   d.kind = Decision::inspect_allowed;
   if (!batch.reader) return d;
-  const policy::UrlMatch u = batch.reader->lookup_url(host, path_only(path));
+  // Every spelling of a listed URL is put in the store's canonical form by the reader.
+  const policy::UrlMatch u = batch.reader->lookup_url(host, path, query);
   if (!u.found) return d;
   // The URL entry's categories against what the policy blocks now (schedules included): the
   // same rule as for names, by giving decide_query's category step the URL's categories.
@@ -143,7 +138,7 @@ net::http::Response Service::handle(const net::http::Request& req, policy::Categ
     if (out) out->kind = Decision::bad_host;
     return text_response(421, "sekisho: the Host does not match the TLS server name\n");
   }
-  Decision d = decide(*s, req.peer, host, req.path, reader, now_us);
+  Decision d = decide(*s, req.peer, host, req.path, req.query, reader, now_us);
   if (out) *out = d;
   switch (d.kind) {
     case Decision::unknown_client:
@@ -166,7 +161,7 @@ net::http::Response Service::handle(const net::http::Request& req, policy::Categ
     f.url_rule = true;
     f.category = d.url_category;
     f.rule = policy::RuleKind::category;
-    f.rule_text = host + std::string(path_only(req.path));
+    f.rule_text = host + req.path;  // as the client spelt it; the detail names the entry
     f.categories = snap.categories.get();
     const policy::CategoryInfo* info = snap.categories->by_id(d.url_category);
     f.detail = "url=" + d.url_key + " category=" + std::string(info ? info->slug : "") + " tenant=" + tenant.id;
@@ -191,7 +186,7 @@ std::optional<size_t> Service::admit_sni(const net::SocketAddress& peer, std::st
   std::shared_ptr<const State> s = state();
   const std::string host = normalise_host(sni);
   if (host.empty() || host.size() != sni.size() - (!sni.empty() && sni.back() == '.')) return std::nullopt;
-  Decision d = decide(*s, peer, host, "/", reader, now_us);
+  Decision d = decide(*s, peer, host, "/", {}, reader, now_us);
   if (d.kind != Decision::blocked && d.kind != Decision::inspect_allowed) return std::nullopt;
   return d.tenant;
 }

@@ -62,8 +62,9 @@ class Service {
   }
 
   // `reader` may be null (no store); it is used inside one begin/end batch here.
+  // path and query as the request holds them (query without its '?'), in any spelling.
   Decision decide(const State& s, const net::SocketAddress& peer, std::string_view host, std::string_view path,
-                  policy::CategoryReader* reader, int64_t now_us) const;
+                  std::string_view query, policy::CategoryReader* reader, int64_t now_us) const;
 
   // The response for a request. Blocked → 403 block page; not blocked → 404 text; unknown
   // client → 403 text. Deep inspection with an allowed URL is returned as kind inspect_allowed

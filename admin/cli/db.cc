@@ -38,6 +38,7 @@
 #include "policy/store/name_index.h"
 #include "policy/store/schema.h"
 #include "policy/store/store_writer.h"
+#include "policy/store/url_form.h"
 
 namespace sekisho::cli {
 namespace {
@@ -291,18 +292,18 @@ int cmd_lookup(const Args& a) {
   CategoryReader reader(*store);
   int rc = 1;
   for (const std::string& q : a.positional) {
-    std::string s = q, path;
-    bool is_url = false;
-    if (auto p = s.find("://"); p != std::string::npos) s = s.substr(p + 3), is_url = true;
-    if (auto slash = s.find('/'); slash != std::string::npos) path = s.substr(slash), s.resize(slash), is_url = true;
-    if (auto colon = s.find(':'); colon != std::string::npos) s.resize(colon);
+    // Any spelling of a URL: the reader puts it in the store's canonical form (url_form.h), as
+    // sekisho-intercept's check does.
+    const url::Parts parts = url::split(q);
+    const std::string s(parts.host);
+    const bool is_url = q.find("://") != std::string::npos || !parts.path.empty() || parts.has_query;
     std::string name, reason;
     if (!normalize_name(s, name, reason)) {
       std::cout << q << ": invalid name: " << reason << "\n";
       continue;
     }
     if (!reader.begin_batch()) throw StoreError(a.db + ": cannot start a read transaction");
-    UrlMatch u = reader.lookup_url(name, path);
+    UrlMatch u = reader.lookup_url(name, parts.path, parts.query);
     Match m = u.domain;
     std::cout << "query: " << q << (name != s ? " (" + name + ")" : "") << "\n";
     if (is_url && u.found) {
@@ -457,6 +458,12 @@ int cmd_verify(const Args& a) {
       problem(name + ": the lookup index answers differently from the B-tree");
   };
   std::map<uint16_t, uint64_t> domain_count, url_count;
+  // URL keys in the canonical form (policy/store/url_form.h) once the store is in that form.
+  uint64_t url_form = 1;
+  MDB_val form_key = to_val(schema::kMetaUrlKeyForm), form_value;
+  if (mdb_get(txn.get(), store->meta_dbi(), &form_key, &form_value) == MDB_SUCCESS && form_value.mv_size == 8)
+    std::memcpy(&url_form, form_value.mv_data, 8);
+  std::string canonical;
   auto walk = [&](MDB_dbi dbi, bool urls) {
     MDB_cursor* cur;
     mdb_check(mdb_cursor_open(txn.get(), dbi, &cur), a.db);
@@ -479,6 +486,11 @@ int cmd_verify(const Args& a) {
       std::string name = key_to_name(host);
       size_t n = make_name_key(name, buf);
       if (n != host.size() || std::memcmp(buf, host.data(), n) != 0) problem(key + ": key not canonical");
+      if (urls && url_form >= schema::kUrlKeyForm &&
+          (host.size() >= key.size() ||
+           !url::key_of(host, url::split_target(std::string_view(key).substr(host.size() + 1)), canonical) ||
+           canonical != key))
+        problem("urls " + key + ": not in the canonical URL form");
       if (!urls && check_index) check_name(name);
       for (const auto& c : contribs) {
         if (!srcs.count(c.source_id)) problem(key + ": contribution of unknown source #" + std::to_string(c.source_id));

@@ -50,6 +50,8 @@ void parse_domains(std::string_view text, ImportSink& sink) {
     if (line.empty()) return sink.ignore();
     if (has_blank(line))
       return void(sink.refuse(no, "more than one field (hosts file? use --format hosts)", raw));
+    // A line with a path is a URL entry (for sekisho-intercept's deep check), as in UT1 `urls`.
+    if (line.find('/') != std::string_view::npos) return void(sink.add_url(line, cats, no));
     uint8_t flags = kFlagSubtree;
     if (line.starts_with("*.")) line.remove_prefix(2);  // explicit wildcard: same meaning
     sink.add_name(line, flags, cats, no);

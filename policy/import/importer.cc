@@ -19,6 +19,7 @@
 #include "policy/import/public_suffix.h"
 #include "policy/import/update_guard.h"
 #include "policy/store/entry_codec.h"
+#include "policy/store/url_form.h"
 
 namespace sekisho::policy {
 
@@ -113,18 +114,10 @@ bool ImportSink::add_name(std::string_view raw, uint8_t flags, CategorySet cats,
 }
 
 bool ImportSink::add_url(std::string_view raw, CategorySet cats, uint64_t line) {
-  std::string_view url = raw;
-  // A scheme only before the host ("host/go?to=http://x" keeps its path).
-  if (auto p = url.find("://"); p != std::string_view::npos && url.find('/') > p) url.remove_prefix(p + 3);
-  size_t slash = url.find('/');
-  std::string_view host = url.substr(0, slash);
-  std::string_view path = slash == std::string_view::npos ? std::string_view{} : url.substr(slash + 1);
-  if (auto colon = host.rfind(':'); colon != std::string_view::npos) {
-    refuse(line, "URL with a port is not supported", raw);
-    return false;
-  }
-  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-  if (!normalize_name(host, name_, reason_)) {
+  // The store's one canonical URL form (policy/store/url_form.h): scheme, userinfo, port and
+  // fragment dropped here, the path and query put in form by key_of.
+  const url::Parts parts = url::split(raw);
+  if (!normalize_name(parts.host, name_, reason_)) {
     refuse(line, "bad URL host: " + reason_, raw);
     return false;
   }
@@ -134,11 +127,11 @@ bool ImportSink::add_url(std::string_view raw, CategorySet cats, uint64_t line) 
     return false;
   }
   size_t n = make_name_key(name_, key_);
-  if (n == 0 || n + 1 + path.size() > kMaxUrlKeyLen) {
+  if (n == 0 || !url::key_of(std::string_view(key_, n), parts, url_key_)) {
     refuse(line, "URL too long", raw);
     return false;
   }
-  set_.add_url(std::string_view(key_, n), path, cats);
+  set_.add_url(std::string_view(key_, n), std::string_view(url_key_).substr(n + 1), cats);
   ++report_.taken;
   return true;
 }

@@ -94,7 +94,8 @@ class ImportSink {
   // suffixes refused (and counted) unless the options allow them.
   // flags: kFlagSubtree or kFlagExact. Refuses (reports) and returns false on error.
   bool add_name(std::string_view raw, uint8_t flags, CategorySet cats, uint64_t line);
-  // "host[/path]" (no scheme) for URL lists.
+  // A URL entry, "[scheme://]host[:port][/path][?query]", keyed in the canonical form
+  // (policy/store/url_form.h).
   bool add_url(std::string_view raw, CategorySet cats, uint64_t line);
   void refuse(uint64_t line, std::string_view reason, std::string_view text);
   // The refusal of a file's whole text (check_list_text), thrown as UpdateRefused: UT1 reads
@@ -112,6 +113,7 @@ class ImportSink {
   std::vector<std::string>* deferred_ = nullptr;
   bool is_refused_suffix(uint64_t line, std::string_view raw);  // of name_; refuses and counts
   std::string name_, reason_;
+  std::string url_key_;  // add_url's key (url_form.h)
   char key_[kMaxUrlKeyLen + 1];
 };
 

@@ -17,6 +17,7 @@
 #include "policy/store/file_sharing.h"
 #include "policy/store/lmdb_util.h"
 #include "policy/store/schema.h"
+#include "policy/store/url_form.h"
 
 namespace sekisho::policy {
 namespace {
@@ -48,6 +49,10 @@ void open_dbis(MDB_env* env, bool create, MDB_dbi& domains, MDB_dbi& urls, MDB_d
       uint64_t version = schema::kSchemaVersion;
       MDB_val nv{sizeof version, &version};
       mdb_check(mdb_put(txn.get(), meta, &k, &nv, 0), path + ": write schema version");
+      // A new store's URL keys are in the canonical form from the start.
+      uint64_t form = schema::kUrlKeyForm;
+      MDB_val fk = to_val(schema::kMetaUrlKeyForm), fv{sizeof form, &form};
+      mdb_check(mdb_put(txn.get(), meta, &fk, &fv, 0), path + ": write URL key form");
     }
   }
   // DBI handles opened in a committed txn stay valid for the env's lifetime, in every thread.
@@ -124,12 +129,15 @@ CategoryReader::CategoryReader(CategoryStore& store, LookupStrategy strategy)
 CategoryReader::~CategoryReader() {
   if (active_) end_batch();
   if (cursor_) mdb_cursor_close(cursor_);
+  if (url_cursor_) mdb_cursor_close(url_cursor_);
   if (txn_) mdb_txn_abort(txn_);
 }
 
 bool CategoryReader::begin_batch() noexcept {
   if (active_) end_batch();
   generation_known_ = false;
+  url_form_known_ = false;
+  url_cursor_live_ = false;
   store_.map_mutex_.lock_shared();
   for (int attempt = 0; attempt < 3; ++attempt) {
     int rc = txn_ ? mdb_txn_renew(txn_) : mdb_txn_begin(store_.env_, nullptr, MDB_RDONLY, &txn_);
@@ -460,21 +468,41 @@ Match CategoryReader::lookup_seek(const char* key, size_t len) noexcept {
   return m;
 }
 
-UrlMatch CategoryReader::lookup_url(std::string_view host, std::string_view path) noexcept {
+UrlMatch CategoryReader::lookup_url(std::string_view host, std::string_view target) noexcept {
+  const url::Parts t = url::split_target(target);
+  return lookup_url(host, t.path, t.query);
+}
+
+UrlMatch CategoryReader::lookup_url(std::string_view host, std::string_view path,
+                                    std::string_view query) noexcept {
   UrlMatch u;
   if (!active_) return u;
-  size_t hlen = make_name_key(host, key_);
+  const size_t hlen = make_name_key(host, key_);
   if (hlen == 0) return u;
-  // Build "hostkey/path" before the domain lookup, which may reuse nothing of url_key_.
-  if (!path.empty() && path.front() == '/') path.remove_prefix(1);
-  while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-  if (hlen + 1 + path.size() > kMaxUrlKeyLen) path = path.substr(0, kMaxUrlKeyLen - hlen - 1);
-  std::memcpy(url_key_, key_, hlen);
-  url_key_[hlen] = '/';
-  std::memcpy(url_key_ + hlen + 1, path.data(), path.size());
-  size_t full = hlen + 1 + path.size();
   u.domain = lookup_key(key_, hlen);
   if (!u.domain.has_url_entries) return u;  // the marker saves the URL reads for most hosts
+  const url::Parts t{{}, path, query, !query.empty()};
+  std::memcpy(url_key_, key_, hlen);
+  url_key_[hlen] = '/';
+  // A path too long for a key is cut at a segment boundary: no entry is longer than a key, and
+  // the cut keeps every prefix an entry can be.
+  const url::PathForm p = url::canonical_path(t.path, url_key_ + hlen + 1, kMaxUrlKeyLen - hlen - 1);
+  const size_t full = hlen + 1 + p.len;
+  if (t.has_query && !p.truncated && match_url_query(full, t.query, u)) return u;
+  if (match_url_prefixes(full, hlen, u)) return u;
+  if (url_key_form() >= schema::kUrlKeyForm) return u;
+  // A store written before the canonical form, not yet re-keyed by a write: its keys hold the
+  // path as listed, which the old lookup found by the path as sent.
+  std::string_view legacy = t.path;
+  while (!legacy.empty() && legacy.front() == '/') legacy.remove_prefix(1);
+  while (!legacy.empty() && legacy.back() == '/') legacy.remove_suffix(1);
+  if (hlen + 1 + legacy.size() > kMaxUrlKeyLen) legacy = legacy.substr(0, kMaxUrlKeyLen - hlen - 1);
+  std::memcpy(url_key_ + hlen + 1, legacy.data(), legacy.size());
+  match_url_prefixes(hlen + 1 + legacy.size(), hlen, u);
+  return u;
+}
+
+bool CategoryReader::match_url_prefixes(size_t full, size_t hlen, UrlMatch& u) noexcept {
   MDB_val v;
   size_t cand = full;
   while (true) {
@@ -483,15 +511,92 @@ UrlMatch CategoryReader::lookup_url(std::string_view host, std::string_view path
       u.found = true;
       u.categories = h.all;
       u.matched_key = std::string_view(url_key_, cand);
-      return u;
+      return true;
     }
-    if (cand == hlen + 1) break;
+    if (cand == hlen + 1) return false;
     // Next shorter path prefix ending before a '/' (or the bare host "hostkey/").
     size_t c = cand - 1;
     while (c > hlen + 1 && url_key_[c] != '/') --c;
     cand = c > hlen + 1 ? c : hlen + 1;
   }
-  return u;
+}
+
+// Entries with a query store their parameters sorted, so each one's first parameter is one of
+// the request's: one exact read and one range read per request parameter find every candidate.
+bool CategoryReader::match_url_query(size_t path_end, std::string_view query, UrlMatch& u) noexcept {
+  if (path_end + 2 > kMaxUrlKeyLen || !url_cursor_ready()) return false;
+  url_key_[path_end] = '?';
+  const size_t base = path_end + 1;
+  MDB_val k{base, url_key_}, v;
+  // Most paths have no entry with a query: one seek says so.
+  if (mdb_cursor_get(url_cursor_, &k, &v, MDB_SET_RANGE) != MDB_SUCCESS || k.mv_size < base ||
+      std::memcmp(k.mv_data, url_key_, base) != 0)
+    return false;
+  // Whether the request holds parameter `want` (canonical) among its own.
+  auto request_has = [&](std::string_view want) {
+    char buf[kMaxUrlKeyLen];
+    bool found = false;
+    url::for_each_param(query, [&](std::string_view raw) {
+      if (found) return;
+      const size_t n = url::canonical_param(raw, buf, sizeof buf);
+      found = n == want.size() && std::memcmp(buf, want.data(), n) == 0;
+    });
+    return found;
+  };
+  bool found = false;
+  url::for_each_param(query, [&](std::string_view raw) {
+    if (found) return;
+    const size_t n = url::canonical_param(raw, url_key_ + base, kMaxUrlKeyLen - base - 1);
+    if (n == 0) return;
+    const size_t qlen = base + n;
+    MDB_val key{qlen, url_key_}, val;
+    EntryHeader h;
+    const char* hit = nullptr;
+    size_t hit_len = 0;
+    if (mdb_cursor_get(url_cursor_, &key, &val, MDB_SET_KEY) == MDB_SUCCESS &&
+        decode_header(val.mv_data, val.mv_size, h)) {
+      hit = url_key_, hit_len = qlen;
+    } else {
+      url_key_[qlen] = '&';
+      key = MDB_val{qlen + 1, url_key_};
+      for (int rc = mdb_cursor_get(url_cursor_, &key, &val, MDB_SET_RANGE); rc == MDB_SUCCESS;
+           rc = mdb_cursor_get(url_cursor_, &key, &val, MDB_NEXT)) {
+        const std::string_view stored(static_cast<const char*>(key.mv_data), key.mv_size);
+        if (stored.size() <= qlen + 1 || std::memcmp(stored.data(), url_key_, qlen + 1) != 0) break;
+        bool all = true;
+        url::for_each_param(stored.substr(qlen + 1), [&](std::string_view e) { all = all && request_has(e); });
+        if (all && decode_header(val.mv_data, val.mv_size, h)) {
+          hit = stored.data(), hit_len = stored.size();
+          break;
+        }
+      }
+    }
+    if (!hit) return;
+    // The key is copied: matched_key must outlive the cursor's next move.
+    std::memmove(url_key_, hit, hit_len);
+    found = true;
+    u.found = true;
+    u.categories = h.all;
+    u.matched_key = std::string_view(url_key_, hit_len);
+  });
+  return found;
+}
+
+bool CategoryReader::url_cursor_ready() noexcept {
+  if (url_cursor_live_) return true;
+  const int rc = url_cursor_ ? mdb_cursor_renew(txn_, url_cursor_) : mdb_cursor_open(txn_, store_.urls_, &url_cursor_);
+  url_cursor_live_ = rc == MDB_SUCCESS;
+  return url_cursor_live_;
+}
+
+uint64_t CategoryReader::url_key_form() noexcept {
+  if (!url_form_known_) {
+    MDB_val k{std::strlen(schema::kMetaUrlKeyForm), const_cast<char*>(schema::kMetaUrlKeyForm)}, v;
+    url_form_ = 1;
+    if (mdb_get(txn_, store_.meta_, &k, &v) == MDB_SUCCESS && v.mv_size == 8) std::memcpy(&url_form_, v.mv_data, 8);
+    url_form_known_ = true;
+  }
+  return url_form_;
 }
 
 }  // namespace sekisho::policy

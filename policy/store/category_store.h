@@ -121,9 +121,15 @@ class CategoryReader {
   // name_memo.h). Call outside a batch.
   void enable_memo(size_t entries);
   const NameMemo* memo() const { return memo_.get(); }
-  // host as in lookup_domain; path with or without leading '/'. Longest path prefix at '/'
-  // boundaries wins; the domain match of host comes with it.
-  UrlMatch lookup_url(std::string_view host, std::string_view path) noexcept;
+  // host as in lookup_domain; target a request target as a client sent it ("/path?query#frag",
+  // the leading '/' optional), in any spelling: it is put in the canonical form of the store's
+  // URL keys (url_form.h) in the reader's buffer, without allocating. An entry with a query
+  // whose path is the whole path and whose parameters the query all holds wins; then the
+  // longest entry without a query that is the path or a prefix of it at a '/' boundary. The
+  // domain match of host comes with it.
+  UrlMatch lookup_url(std::string_view host, std::string_view target) noexcept;
+  // The same with the target's path and query apart, as an HTTP request holds them.
+  UrlMatch lookup_url(std::string_view host, std::string_view path, std::string_view query) noexcept;
 
   // Many names at once (a receive batch): out[i] is what lookup_domain(names[i]) /
   // lookup_wire(names[i]) would return, but the index probes of neighbouring names are
@@ -168,6 +174,11 @@ class CategoryReader {
   Match lookup_indexed(const char* key, size_t len) noexcept;
   void refresh_index() noexcept;
   bool get(MDB_dbi dbi, size_t len, const char* key, MDB_val& out) noexcept;
+  // URL lookups over url_key_[0, full) (hostkey '/' path; hlen: the host key's length).
+  bool match_url_prefixes(size_t full, size_t hlen, UrlMatch& u) noexcept;
+  bool match_url_query(size_t path_end, std::string_view query, UrlMatch& u) noexcept;
+  bool url_cursor_ready() noexcept;
+  uint64_t url_key_form() noexcept;
 
   CategoryStore& store_;
   LookupStrategy strategy_;
@@ -184,6 +195,10 @@ class CategoryReader {
   bool index_loaded_ = false;
   char key_[kMaxKeyLen] = {};  // zeroed: the index hash may read (and mask) bytes past the key
   char url_key_[kMaxUrlKeyLen + 1];
+  MDB_cursor* url_cursor_ = nullptr;  // for entries with a query (range reads); renewed per batch
+  bool url_cursor_live_ = false;
+  bool url_form_known_ = false;
+  uint64_t url_form_ = 0;  // the snapshot's schema::kMetaUrlKeyForm
   // Batches: keys (kept for matched_key) and the probes in flight (a ring).
   static constexpr unsigned kStageDistance = 4;  // names between two stages of the pipeline
   static constexpr unsigned kInFlight = 16;      // > 2 * kStageDistance, a power of two

@@ -10,12 +10,15 @@
 //                     subtree contributions, flags (exact/subtree/has-url), then one
 //                     contribution per source (source id, flags, categories) so that
 //                     re-importing or removing a source can recompute the union.
-//   urls        key   reversed host, '/', path prefix: "com.example/videos/adult"
+//   urls        key   reversed host, '/', canonical path prefix (url_form.h), and for entries with
+//                     a query '?' and its sorted parameters: "com.example/videos/adult",
+//                     "com.example/watch?list=x&v=abc"
 //               value EntryValue (flags unused except kFlagUrl).
 //   categories  key   slug; value "id\tgroup\tenglish\tjapanese" (copy of the built-in
 //                     registry, for tools that read the DB without our code).
 //   sources     key   source name; value SourceRecord text (see store_writer.cc).
-//   meta        key   "schema_version" | "generation" | "last_update"; value u64 little endian.
+//   meta        key   "schema_version" | "generation" | "last_update" | "url_key_form"; value u64
+//                     little endian.
 //   index       key   generation u64 BE + chunk u32 BE; value one chunk of the lookup index of
 //                     `domains` for that generation (name_index.h), rewritten by every import in
 //                     its own write txn. Optional: a snapshot without a matching index is read
@@ -39,6 +42,12 @@ inline constexpr const char* kDbIndex = "index";
 inline constexpr const char* kMetaSchemaVersion = "schema_version";
 inline constexpr const char* kMetaGeneration = "generation";
 inline constexpr const char* kMetaLastUpdate = "last_update";
+// The form of the `urls` keys: absent (1) is the form before issue 19 (the path as listed, its
+// trailing '/' dropped); 2 is url_form.h's canonical form. A writer re-keys an older store in
+// its first write transaction (store_writer.cc); readers of a store not yet re-keyed also look
+// the path up as before, so nothing that matched stops matching.
+inline constexpr const char* kMetaUrlKeyForm = "url_key_form";
+inline constexpr uint64_t kUrlKeyForm = 2;
 
 inline constexpr uint64_t kSchemaVersion = 1;
 inline constexpr unsigned kMaxDbs = 8;

@@ -18,6 +18,7 @@
 #include <ctime>
 #include <exception>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "policy/store/category_store.h"
@@ -27,6 +28,7 @@
 #include "policy/store/lmdb_util.h"
 #include "policy/store/name_index.h"
 #include "policy/store/schema.h"
+#include "policy/store/url_form.h"
 
 namespace sekisho::policy {
 
@@ -255,6 +257,85 @@ void set_contribution(std::vector<Contribution>& contribs, const Contribution& c
   }
 }
 
+// Re-keys the urls DB of a store written before the canonical URL form (schema.h
+// kMetaUrlKeyForm) in the caller's write transaction, so the store changes form atomically with
+// the import or compaction that does it. Keys that become one merge their contributions (a
+// source's flags and categories united). A key whose canonical form would not fit (it cannot be
+// matched as it is either) keeps its old form. Returns whether anything was written.
+bool migrate_url_keys(MDB_txn* txn, MDB_dbi urls, MDB_dbi meta, const std::string& what) {
+  if (get_u64(txn, meta, schema::kMetaUrlKeyForm) >= schema::kUrlKeyForm) return false;
+  std::map<std::string, std::vector<Contribution>> rekeyed;
+  bool changed = false;
+  {
+    MDB_cursor* cur;
+    mdb_check(mdb_cursor_open(txn, urls, &cur), what + ": urls cursor");
+    std::unique_ptr<MDB_cursor, void (*)(MDB_cursor*)> guard(cur, mdb_cursor_close);
+    MDB_val k, v;
+    EntryHeader header;
+    std::vector<Contribution> contribs;
+    std::string key;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (; rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      const std::string_view old_key = from_val(k);
+      const size_t slash = old_key.find('/');
+      if (slash == std::string_view::npos ||
+          !url::key_of(old_key.substr(0, slash), url::split_target(old_key.substr(slash + 1)), key))
+        key.assign(old_key);
+      if (!decode_entry(from_val(v), header, contribs))
+        throw StoreError(what + ": corrupt url entry " + std::string(old_key));
+      changed = changed || key != old_key;
+      std::vector<Contribution>& into = rekeyed[key];
+      for (const Contribution& c : contribs) {
+        auto it = std::find_if(into.begin(), into.end(), [&](const Contribution& x) { return x.source_id == c.source_id; });
+        if (it == into.end()) {
+          into.push_back(c);
+        } else {
+          it->flags |= c.flags;
+          it->cats |= c.cats;
+        }
+      }
+    }
+    if (rc != MDB_NOTFOUND) mdb_check(rc, what + ": read urls");
+  }
+  if (changed) {
+    mdb_check(mdb_drop(txn, urls, 0), what + ": empty urls for re-keying");
+    std::string value;
+    for (auto& [key, contribs] : rekeyed) {
+      std::sort(contribs.begin(), contribs.end(),
+                [](const Contribution& a, const Contribution& b) { return a.source_id < b.source_id; });
+      encode_entry(contribs, value);
+      MDB_val k = to_val(key), v = to_val(value);
+      mdb_check(mdb_put(txn, urls, &k, &v, MDB_APPEND), what + ": write url entry " + key);
+    }
+    // Merged keys: the sources' records count their URL entries anew (`verify` compares them).
+    std::map<uint16_t, uint64_t> per_source;
+    for (const auto& [key, contribs] : rekeyed)
+      for (const Contribution& c : contribs) ++per_source[c.source_id];
+    MDB_dbi sources;
+    if (mdb_dbi_open(txn, schema::kDbSources, 0, &sources) == MDB_SUCCESS) {
+      std::vector<SourceInfo> recount;
+      MDB_cursor* cur;
+      mdb_check(mdb_cursor_open(txn, sources, &cur), what + ": sources");
+      MDB_val k, v;
+      for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        SourceInfo s;
+        if (decode_source(from_val(k), from_val(v), s) && s.url_entries != per_source[s.id]) {
+          s.url_entries = per_source[s.id];
+          recount.push_back(std::move(s));
+        }
+      }
+      mdb_cursor_close(cur);
+      for (const SourceInfo& s : recount) {
+        const std::string rec = encode_source(s);
+        MDB_val nk = to_val(s.name), nv = to_val(rec);
+        mdb_check(mdb_put(txn, sources, &nk, &nv, 0), what + ": recount source " + s.name);
+      }
+    }
+  }
+  put_u64(txn, meta, schema::kMetaUrlKeyForm, schema::kUrlKeyForm);
+  return true;
+}
+
 struct Applier {
   MDB_txn* txn;
   MDB_dbi dbi;
@@ -417,6 +498,8 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
   // Before any work: a categories file that renumbers stored ids must not get its entries in.
   check_category_table(txn.get(), what, registry);
   mdb_check(mdb_dbi_open(txn.get(), schema::kDbSources, MDB_CREATE, &dbs.sources), what);
+  // Before the entries' merge-join, which expects the store's keys in the entries' form.
+  migrate_url_keys(txn.get(), dbs.urls, dbs.meta, what);
 
   // Find the source's id, or allocate the smallest unused one.
   SourceInfo info = info_in;
@@ -587,9 +670,14 @@ StoreWriter::CompactResult StoreWriter::compact() {
     TxnGuard txn(store_->env(), 0, what);
     CompactResult r;
     r.generation = get_u64(txn.get(), store_->meta_dbi(), schema::kMetaGeneration);
+    const bool rekeyed = migrate_url_keys(txn.get(), store_->urls_dbi(), store_->meta_dbi(), what);
     name_index::View delta;
-    if (r.generation == 0 || !delta.load(txn.get(), store_->index_dbi(), name_index::kKindDelta, r.generation))
+    if (r.generation == 0 || !delta.load(txn.get(), store_->index_dbi(), name_index::kKindDelta, r.generation)) {
+      // Re-keyed URL entries need no new generation: the lookup index and the loops' name
+      // memos hold domains only, and readers see the commit in their next batch.
+      if (rekeyed) txn.commit(what);
       return r;
+    }
     r.delta_keys = delta.keys();
     ++r.generation;
     name_index::build(txn.get(), store_->domains_dbi(), store_->index_dbi(), r.generation);

@@ -23,6 +23,7 @@ from netutil import Listen, wait_until
 from policy_fixtures import CLI, make_store, policy_overrides, tenant
 from sekishod import Sekishod
 from test_intercept import CLIENT, INTERCEPT, ORIGIN, curl, make_origin_certs, run
+from tls_fixtures import tenant_ca
 from upstreams import ScriptedUpstream, default_answer
 
 SLOW_HOSTS = ["slow%d.example" % i for i in range(1, 7)]  # more than libuv's 4 pool threads
@@ -37,13 +38,7 @@ def env(tmp_path_factory):
     store = make_store(tmp / "categories", ["casino.example,gambling"])
     p = run([CLI, "db", "--db", str(store), "import", "--source", "urls", "--format", "ut1", str(tmp / "ut1")])
     assert p.returncode == 0, p.stderr
-    ca_dir = tmp / "ca"
-    p = run([CLI, "ca", "init", "--dir", str(ca_dir), "--tenant", "acme"])
-    assert p.returncode == 0, p.stderr
-    ca_pem = tmp / "acme-ca.pem"
-    p = run([CLI, "ca", "export", "--dir", str(ca_dir), "--tenant", "acme"])
-    assert p.returncode == 0, p.stderr
-    ca_pem.write_bytes(p.stdout)
+    ca_dir, ca_pem = tenant_ca(tmp)
     origin_dir = tmp / "origin"
     make_origin_certs(origin_dir)
     origin = subprocess.Popen(["/usr/bin/python3", "-c", ORIGIN, str(origin_dir / "leaf.pem"),

@@ -7,6 +7,8 @@
   (source 127.0.0.1, where curl/kdig come from, blocks nothing).
 - dot_query(): one DNS exchange over TLS from Python (SNI and ALPN chosen by the test).
 - curl_doh(): one raw RFC 8484 request with curl (HTTP/2 or HTTP/1.1), status/headers/body back.
+- tenant_ca(): a tenant's inspection CA made by `sekisho ca init`, its certificate exported (for
+  the sekisho-intercept tests).
 
 Everything listens on loopback; every subprocess and socket read is bounded.
 """
@@ -21,6 +23,7 @@ import dns.message
 
 from clients import make_query
 from netutil import Listen, hostport
+from policy_fixtures import CLI
 from sekishod import deep_merge
 
 PUBLIC_NAME = "dns.test"
@@ -168,3 +171,17 @@ def curl_doh(pki, url, http1=False, method=None, data=None, content_type=None, t
             k, v = line.split(":", 1)
             headers[k.strip().lower()] = v.strip()
     return int(status), version, headers, body_path.read_bytes()
+
+
+def tenant_ca(directory, tenant="acme"):
+    """`sekisho ca init` of `tenant`'s inspection CA in directory/ca, and its certificate exported
+    to directory/<tenant>-ca.pem, what a client trusts. Returns (ca_dir, ca_pem)."""
+    directory = pathlib.Path(directory)
+    ca_dir = directory / "ca"
+    p = subprocess.run([CLI, "ca", "init", "--dir", str(ca_dir), "--tenant", tenant], capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run([CLI, "ca", "export", "--dir", str(ca_dir), "--tenant", tenant], capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    ca_pem = directory / ("%s-ca.pem" % tenant)
+    ca_pem.write_bytes(p.stdout)
+    return ca_dir, ca_pem

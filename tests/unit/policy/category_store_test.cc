@@ -197,7 +197,8 @@ TEST_CASE("store: URL entries and the has-url marker") {
   CHECK(u.matched_key == "com.example.videos/adult/clips");
   CHECK_FALSE(r.lookup_url("videos.example.com", "/adult/clipsX").found);
   CHECK_FALSE(r.lookup_url("videos.example.com", "/other").found);
-  CHECK(r.lookup_url("178.128.25.172", "/watch?v=1").found == false);  // '?' is not a boundary
+  CHECK(r.lookup_url("178.128.25.172", "/watch?v=1").found);  // an entry without a query: any query
+  CHECK_FALSE(r.lookup_url("178.128.25.172", "/watch%3Fv=1").found);  // an encoded '?' is part of the path
   CHECK(r.lookup_url("178.128.25.172", "/watch/1").found);
   r.end_batch();
 }

@@ -20,6 +20,7 @@
 #include "policy/store/entry_codec.h"
 #include "policy/store/key_format.h"
 #include "policy/store/store_writer.h"
+#include "policy/store/url_form.h"
 #include "tests/unit/temp_dir.h"
 #include "tests/unit/test_seed.h"
 
@@ -104,7 +105,11 @@ Generated generate(StoreWriter& w, std::mt19937_64& rng) {
       const std::string host = rng() % 2 ? g.names[rng() % g.names.size()] : "h" + std::to_string(u) + ".example";
       std::string path = path_bits[rng() % std::size(path_bits)];
       if (rng() % 2) path += "/" + std::string(path_bits[rng() % std::size(path_bits)]);
-      set.add_url(std::string_view(key, make_name_key(host, key)), path, random_cats());
+      // Keyed as an import keys it: the store holds URL keys in the canonical form (url_form.h).
+      const std::string_view host_key(key, make_name_key(host, key));
+      std::string url_key;
+      REQUIRE(url::key_of(host_key, url::split_target(path), url_key));
+      set.add_url(host_key, std::string_view(url_key).substr(host_key.size() + 1), random_cats());
       g.urls.emplace_back(host, path);
     }
     set.finalize();
@@ -188,7 +193,7 @@ TEST_CASE("export: rows, every category with ';', scopes, URL rows quoted as RFC
         "casino.example,gambling;ads,subtree\n"
         "ok.example,allowlist,exact\n"
         "\"shop.example/a,b\",adult,url\n"
-        "\"shop.example/say \"\"hi\"\"\",adult;gambling,url\n");
+        "shop.example/say%20%22hi%22,adult;gambling,url\n");  // the canonical URL form escapes ' ' and '"'
 }
 
 TEST_CASE("export: two sources giving one name different scopes are counted, written with subtree scope") {
