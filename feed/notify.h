@@ -1,4 +1,4 @@
-// feed/notify.h — the NOTIFY listener (RFC 1996): UDP sockets on feed_service.notify_listen.
+// feed/notify.h — the NOTIFY listener (RFC 1996): UDP and TCP on feed_service.notify_listen.
 //
 // A NOTIFY (opcode 4, QTYPE SOA) for a feed's zone is answered and makes that feed refresh at
 // once, when it comes from the feed's primary (its IP address; the source port is the
@@ -23,11 +23,17 @@ struct NotifyTarget {
   const TsigKey* key = nullptr;
 };
 
-// Bound UDP sockets, one per address; throws std::runtime_error naming the address that failed.
-std::vector<int> open_notify_sockets(const std::vector<net::SocketAddress>& addresses);
+// Bound sockets on each address, UDP and TCP (Knot sends NOTIFY over TCP, BIND over UDP; RFC
+// 1996 §3.1 and RFC 7766 allow both); throws std::runtime_error naming the address that failed.
+struct NotifySockets {
+  std::vector<int> udp, tcp;
+};
+NotifySockets open_notify_sockets(const std::vector<net::SocketAddress>& addresses);
 
 // Reads one datagram from `fd` (non-blocking), answers it and returns the index in `targets`
-// of the feed to refresh, if any. `log_reason` gets why a message was refused (for the log).
-std::optional<size_t> handle_notify(int fd, const std::vector<NotifyTarget>& targets, std::string& log_reason);
+// of the feed to refresh, if any. `why` gets why a message was refused (for the log).
+std::optional<size_t> handle_notify_udp(int fd, const std::vector<NotifyTarget>& targets, std::string& why);
+// Accepts one connection on `listen_fd`, reads one framed message (2 s at most), answers it.
+std::optional<size_t> handle_notify_tcp(int listen_fd, const std::vector<NotifyTarget>& targets, std::string& why);
 
 }  // namespace sekisho::feed

@@ -220,7 +220,7 @@ int FeedService::run_once() {
 }
 
 void FeedService::run(volatile std::sig_atomic_t& stop, const std::function<void()>& ready) {
-  const std::vector<int> fds = open_notify_sockets(notify_listen_);
+  const NotifySockets sockets = open_notify_sockets(notify_listen_);
   std::vector<NotifyTarget> targets;
   for (auto& f : feeds_) {
     std::string zone = base::ascii_lower(f->settings.zone);
@@ -229,7 +229,9 @@ void FeedService::run(volatile std::sig_atomic_t& stop, const std::function<void
   }
   if (ready) ready();
   std::vector<pollfd> pfds;
-  for (int fd : fds) pfds.push_back(pollfd{fd, POLLIN, 0});
+  for (int fd : sockets.udp) pfds.push_back(pollfd{fd, POLLIN, 0});
+  const size_t first_tcp = pfds.size();
+  for (int fd : sockets.tcp) pfds.push_back(pollfd{fd, POLLIN, 0});
   while (!stop) {
     int64_t now = unix_now();
     for (auto& f : feeds_)
@@ -240,10 +242,11 @@ void FeedService::run(volatile std::sig_atomic_t& stop, const std::function<void
     for (auto& p : pfds) p.revents = 0;
     int n = ::poll(pfds.data(), pfds.size(), static_cast<int>(wait_s * 1000));
     if (n < 0 && errno != EINTR) throw std::runtime_error(base::errno_text("poll", errno));
-    for (const auto& p : pfds) {
-      if (!(p.revents & POLLIN)) continue;
+    for (size_t k = 0; k < pfds.size(); ++k) {
+      if (!(pfds[k].revents & POLLIN)) continue;
       std::string why;
-      if (auto i = handle_notify(p.fd, targets, why)) {
+      auto i = k < first_tcp ? handle_notify_udp(pfds[k].fd, targets, why) : handle_notify_tcp(pfds[k].fd, targets, why);
+      if (i) {
         log::info("feed", "NOTIFY from the primary; refreshing", {{"feed", feeds_[*i]->settings.name}});
         refresh(*feeds_[*i], "notify");
       } else if (!why.empty()) {
@@ -253,7 +256,8 @@ void FeedService::run(volatile std::sig_atomic_t& stop, const std::function<void
     now = unix_now();
     for (auto& f : feeds_) check_expiry(*f, now);
   }
-  for (int fd : fds) ::close(fd);
+  for (int fd : sockets.udp) ::close(fd);
+  for (int fd : sockets.tcp) ::close(fd);
 }
 
 }  // namespace sekisho::feed

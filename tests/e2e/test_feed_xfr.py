@@ -60,6 +60,7 @@ class RpzPrimary(KnotUpstream):
     def __init__(self, workdir, notify_port):
         super().__init__(workdir, zones={ZONE: RPZ})
         self.notify_port = notify_port
+        (self.dir / "db").mkdir(exist_ok=True)  # the journal (IXFR) lives in the database storage
 
     def _config(self):
         text = super()._config()
