@@ -144,6 +144,7 @@ void FeedService::refresh(Feed& f, const char* why) {
       req.have_serial.reset();
       r = transfer(req);
     }
+    const uint64_t transfer_ms = elapsed_ms();
     std::string desc;
     ApplyReport total;
     if (r.kind == XfrResult::Kind::up_to_date) {
@@ -188,7 +189,8 @@ void FeedService::refresh(Feed& f, const char* why) {
     f.next = now + std::max<uint32_t>(f.status.refresh, 1);
     f.status.last_duration_ms = elapsed_ms();
     log::info("feed", "refreshed", {{"feed", f.settings.name}, {"trigger", why}, {"result", f.status.last_result},
-                                     {"ms", f.status.last_duration_ms},
+                                     {"ms", f.status.last_duration_ms}, {"transfer_ms", transfer_ms},
+                                     {"bytes", r.bytes}, {"messages", r.messages},
                                            {"serial", f.status.serial ? std::to_string(*f.status.serial) : "-"},
                                            {"entries", f.status.entries}, {"detail", desc}});
     if (total.refused)

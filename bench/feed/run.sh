@@ -87,10 +87,10 @@ feed_service:
 YAML
 field() { python3 -c "import json,sys; print(json.load(open('$WORK/state/bench.json'))['$1'])"; }
 
-/usr/bin/time -f "%e s wall, %M KiB max RSS" "$FEED" --config "$WORK/sekisho.yaml" --once 2> "$WORK/axfr.log" || { cat "$WORK/axfr.log"; exit 1; }
+/usr/bin/time -f "%e s wall, %U s user, %S s sys, %M KiB max RSS" "$FEED" --config "$WORK/sekisho.yaml" --once 2> "$WORK/axfr.log" || { cat "$WORK/axfr.log"; exit 1; }
 MS=$(field last_duration_ms)
 echo "AXFR: $N names in ${MS} ms = $(( N * 1000 / (MS > 0 ? MS : 1) )) names/s  ($(tail -1 "$WORK/axfr.log"))"
-echo "      $(field last_transfer)"
+echo "      $(field last_transfer); $(grep -o 'transfer_ms=[0-9]*' "$WORK/axfr.log")"
 
 # K names change in one serial (K/2 removed, K/2 added): a new zone file that knotd diffs against
 # the zone it serves (zonefile-load: difference), so the change is a journal entry served by IXFR.
@@ -109,5 +109,5 @@ for _ in $(seq 1 600); do
   kdig @127.0.0.1 -p "$PORT" rpz.bench SOA +short 2>/dev/null | grep -q " 2 3600 " && break
   sleep 0.1
 done
-/usr/bin/time -f "%e s wall, %M KiB max RSS" "$FEED" --config "$WORK/sekisho.yaml" --once 2> "$WORK/ixfr.log" || { cat "$WORK/ixfr.log"; exit 1; }
-echo "IXFR: $(field last_transfer) in $(field last_duration_ms) ms  ($(tail -1 "$WORK/ixfr.log"))"
+/usr/bin/time -f "%e s wall, %U s user, %S s sys, %M KiB max RSS" "$FEED" --config "$WORK/sekisho.yaml" --once 2> "$WORK/ixfr.log" || { cat "$WORK/ixfr.log"; exit 1; }
+echo "IXFR: $(field last_transfer) in $(field last_duration_ms) ms, $(grep -o 'transfer_ms=[0-9]*' "$WORK/ixfr.log")  ($(tail -1 "$WORK/ixfr.log"))"
