@@ -52,6 +52,29 @@ std::string check_device_token(std::string_view value) {
   return ok ? std::string() : "a token is 8 to 32 characters of a-z and 0-9 (it becomes a DNS label)";
 }
 
+std::string check_host_port(std::string_view value) {
+  std::string why;
+  if (net::parse_socket_address(std::string(value), 53, why)) return {};
+  return "'" + std::string(value) + "': " + why;
+}
+
+std::string check_domain_name(std::string_view value) {
+  std::string_view v = value;
+  if (v.size() > 1 && v.ends_with('.')) v.remove_suffix(1);
+  size_t label = 0;
+  bool ok = !v.empty() && v.size() <= 253 && v != ".";
+  for (char c : v) {
+    if (c == '.') {
+      ok = ok && label > 0;
+      label = 0;
+    } else if (c <= ' ' || c == '\\' || c > '~' || ++label > 63) {
+      ok = false;
+    }
+  }
+  ok = ok && label > 0;
+  return ok ? std::string() : "'" + std::string(value) + "' is not a domain name";
+}
+
 void apply_derived_defaults(TenantSettings& t) {
   if (t.name.empty()) t.name = t.id;
 }

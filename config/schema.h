@@ -69,6 +69,22 @@ struct EnumNames<EcsMode> {
   static constexpr EnumName<EcsMode> names[] = {{EcsMode::strip, "strip"}, {EcsMode::forward, "forward"}};
 };
 
+template <>
+struct EnumNames<FeedKind> {
+  static constexpr std::string_view what = "a feed kind";
+  static constexpr EnumName<FeedKind> names[] = {{FeedKind::rpz_xfr, "rpz-xfr"}};
+};
+
+template <>
+struct EnumNames<TsigAlgorithm> {
+  static constexpr std::string_view what = "a TSIG algorithm";
+  static constexpr EnumName<TsigAlgorithm> names[] = {{TsigAlgorithm::hmac_sha256, "hmac-sha256"},
+                                                      {TsigAlgorithm::hmac_sha384, "hmac-sha384"},
+                                                      {TsigAlgorithm::hmac_sha512, "hmac-sha512"},
+                                                      {TsigAlgorithm::hmac_sha224, "hmac-sha224"},
+                                                      {TsigAlgorithm::hmac_sha1, "hmac-sha1"}};
+};
+
 template <class E>
 constexpr std::string_view name_of(E value) {
   for (const auto& n : EnumNames<E>::names)
@@ -115,6 +131,8 @@ std::string not_a_time_of_day(std::string_view text);      // "\"x\" is not a ti
 // Each returns "" when `value` is fine, else the message.
 std::string check_tenant_id(std::string_view value);     // a-z 0-9 '-' '_' (it names a file)
 std::string check_device_token(std::string_view value);  // 8–32 of a-z 0-9 (it becomes a DNS label)
+std::string check_host_port(std::string_view value);     // "192.0.2.1:53", "[2001:db8::1]" (port 53)
+std::string check_domain_name(std::string_view value);   // "rpz.example.", "rpz.example": labels of 1–63
 
 // Defaults that depend on another field: a tenant's name is its id unless given.
 void apply_derived_defaults(TenantSettings& t);
@@ -198,6 +216,13 @@ struct Days {
   uint8_t S::*member;
 };
 
+// One nested mapping described by Fields<Item> (absent: Item's defaults).
+template <class S, class Item>
+struct Section {
+  std::string_view key;
+  Item S::*member;
+};
+
 // A list of mappings, each described by Fields<Item>; `what` names the list in messages.
 template <class S, class Item>
 struct Items {
@@ -277,6 +302,17 @@ struct Fields<TcpSettings> {
 };
 
 template <>
+template <>
+struct Fields<TsigSettings> {
+  using S = TsigSettings;
+  static constexpr auto all = std::tuple{
+      Text<S>{"name", &S::name, Write::always, "a TSIG key needs its name"},
+      Choice<S, TsigAlgorithm>{"algorithm", &S::algorithm},
+      Text<S>{"secret_file", &S::secret_file, Write::always, "a TSIG key needs secret_file (its base64 secret)"},
+  };
+};
+
+template <>
 struct Fields<ForwardingSettings> {
   using S = ForwardingSettings;
   static constexpr auto all = std::tuple{
@@ -285,6 +321,31 @@ struct Fields<ForwardingSettings> {
       Number<S, uint32_t>{"tcp_connections_per_upstream", &S::tcp_connections_per_upstream, 1, 64},
       Number<S, uint32_t>{"tcp_idle_timeout_ms", &S::tcp_idle_timeout_ms, 100, 600000},
       Number<S, uint32_t>{"max_upstream_sockets", &S::max_upstream_sockets, 16, 1000000},
+  };
+};
+
+template <>
+struct Fields<FeedLimitsSettings> {
+  using S = FeedLimitsSettings;
+  static constexpr auto all = std::tuple{
+      Number<S, uint64_t>{"max_entries", &S::max_entries, 1, 1000000000},
+      Number<S, uint64_t>{"max_transfer_bytes", &S::max_transfer_bytes, 65536, uint64_t{1} << 40},
+  };
+};
+
+template <>
+struct Fields<FeedSettings> {
+  using S = FeedSettings;
+  static constexpr auto all = std::tuple{
+      Text<S>{"name", &S::name, Write::always, "every feed needs a name (its source in the store)", check_tenant_id},
+      Choice<S, FeedKind>{"kind", &S::kind, Write::always},
+      Text<S>{"primary", &S::primary, Write::always, "an rpz-xfr feed needs its primary (address:port)", check_host_port},
+      Text<S>{"zone", &S::zone, Write::always, "an rpz-xfr feed needs its zone", check_domain_name},
+      Section<S, TsigSettings>{"tsig", &S::tsig},
+      Texts<S>{"categories", &S::categories, "a feed needs the categories its entries get", &S::category_marks},
+      Number<S, uint32_t>{"refresh", &S::refresh, 0, 7 * 86400},
+      Number<S, uint32_t>{"timeout_ms", &S::timeout_ms, 100, 600000},
+      Section<S, FeedLimitsSettings>{"limits", &S::limits},
   };
 };
 

@@ -195,6 +195,44 @@ struct InterceptSettings {
   uint32_t cert_cache_entries = 10000;           // minted certificates kept in memory
 };
 
+// Category feeds (issue 18), kept current by sekisho-feed (feed/): each writes one source of the
+// category store. sekishod ignores this section.
+enum class FeedKind { rpz_xfr };
+// RFC 8945 §6 algorithms ldns signs and verifies with.
+enum class TsigAlgorithm { hmac_sha256, hmac_sha384, hmac_sha512, hmac_sha224, hmac_sha1 };
+
+struct TsigSettings {
+  std::string name;         // the key's name, as the primary knows it
+  TsigAlgorithm algorithm = TsigAlgorithm::hmac_sha256;
+  std::string secret_file;  // base64 secret (one line): kept out of the YAML, which many can read
+  SourceMark mark;
+};
+
+struct FeedLimitsSettings {
+  uint64_t max_entries = 10000000;          // a transfer bringing more is refused
+  uint64_t max_transfer_bytes = 1ull << 30; // wire bytes of one transfer
+  SourceMark mark;
+};
+
+struct FeedSettings {
+  std::string name;  // the store's source name
+  FeedKind kind = FeedKind::rpz_xfr;
+  std::string primary;  // "192.0.2.1:53", "[2001:db8::1]:53": where the zone is transferred from
+  std::string zone;     // the RPZ's apex
+  TsigSettings tsig;    // no name: transfers unsigned
+  std::vector<std::string> categories;  // block entries get these (rpz-passthru ones are allow entries)
+  std::vector<SourceMark> category_marks;
+  uint32_t refresh = 0;        // seconds between checks; 0: the SOA's refresh (retry after failures)
+  uint32_t timeout_ms = 10000; // connect, and each read of a transfer
+  FeedLimitsSettings limits;
+  SourceMark mark;
+};
+
+struct FeedServiceSettings {
+  std::vector<net::SocketAddress> notify_listen;  // RFC 1996 NOTIFY (UDP); empty: timers only
+  std::string state_directory;  // status files; empty: "feed-status" beside the category store
+};
+
 struct Settings {
   std::string source;  // file the settings came from, for messages
   ServerSettings server;
@@ -212,6 +250,8 @@ struct Settings {
   QueryLogSettings querylog;
   InterceptSettings intercept;
   AdminSettings admin;
+  std::vector<FeedSettings> feeds;
+  FeedServiceSettings feed_service;
 };
 
 }  // namespace sekisho::config

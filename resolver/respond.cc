@@ -87,7 +87,9 @@ size_t write_answer(const DecodedQuery& q, const cache::CachedAnswer& a, uint32_
     return with_opt ? with_opt : n;
   }
   size_t n = write_head(q, flags, out.data());
-  std::memcpy(out.data() + n, a.body.data(), a.body.size());
+  // An answer with no records (NODATA) has an empty body, whose data() may be null: memcpy's
+  // arguments must not be, even for zero bytes.
+  if (!a.body.empty()) std::memcpy(out.data() + n, a.body.data(), a.body.size());
   for (uint16_t off : a.ttl_offsets) {
     uint8_t* ttl = out.data() + n + off;
     uint32_t original = dns::read_u32(ttl);

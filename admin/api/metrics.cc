@@ -182,4 +182,52 @@ std::string render_metrics(const resolver::EngineSample& s) {
   return out;
 }
 
+std::string render_feed_metrics(const std::vector<feed::FeedStatus>& feeds) {
+  std::string out;
+  if (feeds.empty()) return out;
+  struct Family {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t (*value)(const feed::FeedStatus&);
+  };
+  static constexpr Family kFamilies[] = {
+      {"sekisho_feed_last_success_timestamp_seconds", "gauge",
+       "Unix time of the feed's last successful refresh (0: never).",
+       [](const feed::FeedStatus& f) { return static_cast<uint64_t>(std::max<int64_t>(f.last_success, 0)); }},
+      {"sekisho_feed_last_attempt_timestamp_seconds", "gauge", "Unix time of the feed's last refresh attempt.",
+       [](const feed::FeedStatus& f) { return static_cast<uint64_t>(std::max<int64_t>(f.last_attempt, 0)); }},
+      {"sekisho_feed_entries", "gauge", "Domain entries the feed's source holds in the category store.",
+       [](const feed::FeedStatus& f) { return f.entries; }},
+      {"sekisho_feed_serial", "gauge", "Zone serial stored with the feed's source.",
+       [](const feed::FeedStatus& f) { return static_cast<uint64_t>(f.serial.value_or(0)); }},
+      {"sekisho_feed_failures_total", "counter", "Failed refresh attempts of the feed.",
+       [](const feed::FeedStatus& f) { return f.failures_total; }},
+      {"sekisho_feed_expired", "gauge", "1 while the feed is past its SOA expire (its last data still served).",
+       [](const feed::FeedStatus& f) { return static_cast<uint64_t>(f.expired); }},
+  };
+  for (const Family& fam : kFamilies) {
+    family(out, fam.name, fam.type, fam.help);
+    for (const auto& f : feeds) sample(out, fam.name, "feed=\"" + label(f.name) + "\"", fam.value(f));
+  }
+  return out;
+}
+
+std::vector<feed::FeedStatus> read_feed_statuses(const config::Settings& settings) {
+  std::vector<feed::FeedStatus> out;
+  const std::string dir = feed::state_directory(settings);
+  for (const auto& f : settings.feeds) {
+    std::optional<feed::FeedStatus> st;
+    try {
+      st = feed::read_status(feed::status_path(dir, f.name));
+    } catch (const std::exception&) {
+      // unreadable: reported like a feed that never ran
+    }
+    if (!st) st = feed::FeedStatus{};
+    st->name = f.name;
+    out.push_back(std::move(*st));
+  }
+  return out;
+}
+
 }  // namespace sekisho::admin

@@ -46,6 +46,10 @@ net::http::Response Service::State::metrics_response() {
   r.set("content-type", "text/plain; version=0.0.4; charset=utf-8");
   r.set("cache-control", "no-store");
   r.body = render_metrics(options.sample ? options.sample() : resolver::EngineSample{});
+  if (options.host.live) {
+    const LiveConfig live = options.host.live();
+    if (live.settings) r.body += render_feed_metrics(read_feed_statuses(*live.settings));
+  }
   return r;
 }
 

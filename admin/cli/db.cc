@@ -385,7 +385,7 @@ int cmd_stats(const Args& a) {
     std::cout << "  " << s.name << ": id " << id << ", format " << s.format << ", "
               << s.domain_entries << " domain entries, " << s.url_entries << " url entries, categories "
               << (s.default_categories.empty() ? "-" : a.registry->slugs(s.default_categories))
-              << ", updated " << ts << ", from " << s.origin << "\n";
+              << ", updated " << ts << ", from " << s.origin << (s.version.empty() ? "" : ", " + s.version) << "\n";
   }
   return 0;
 }

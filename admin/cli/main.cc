@@ -10,6 +10,7 @@
 #include "admin/cli/ca.h"
 #include "admin/cli/db.h"
 #include "admin/cli/device.h"
+#include "admin/cli/feed.h"
 #include "admin/cli/profile.h"
 #include "base/command_line.h"
 #include "base/version.h"
@@ -36,8 +37,8 @@ struct DeviceOptions {
 int main(int argc, char** argv) {
   using namespace sekisho::cli;
   Program program("sekisho",
-                  "sekisho's administrator's command line: the category store, inspection CAs, admin tokens, "
-                  "devices and their profiles.");
+                  "sekisho's administrator's command line: the category store and its feeds, inspection CAs, "
+                  "admin tokens, devices and their profiles.");
   CLI::App& app = program.app();
   program.expect_subcommand(app);
 
@@ -148,6 +149,16 @@ int main(int argc, char** argv) {
   apple->add_option("-o", pa.output, "write to this file instead of stdout")->type_name("OUT.mobileconfig");
   profile_options.add(profile->add_subcommand("android", "the Private DNS host name"));
 
+  // ---- feed
+  CLI::App* feed = app.add_subcommand("feed", "category feeds kept current by sekisho-feed");
+  program.expect_subcommand(*feed);
+  FeedArgs fa;
+  CLI::App* feed_status = feed->add_subcommand(
+      "status", "each feed's last attempt, last success, serial, entries and last error (exit 1 if one is unhealthy)");
+  feed_status->add_option("--config", fa.config, "the configuration naming the feeds")->type_name("FILE")->required();
+  feed_status->add_option("NAME", fa.name, "only this feed")->type_name("NAME");
+  feed_status->add_flag("--json", fa.json, "the status files' JSON, as a list");
+
   CLI::App* version = app.add_subcommand("version", "print the version (as --version does)");
 
   if (auto done = program.parse(argc, argv)) return *done;
@@ -190,6 +201,7 @@ int main(int argc, char** argv) {
       if (device_token_option->count() > 0) args.token = device_token;
       return run_device(args);
     }
+    if (chosen == feed) return run_feed_status(fa);
     if (chosen == profile) {
       pa.kind = Program::chosen(*profile)->get_name();
       pa.config = profile_options.config;

@@ -370,7 +370,7 @@ LoadResult read_main_text(std::string_view yaml, const std::string& source_name)
     return result;
   }
   r.check_keys(root, "", {"server", "upstreams", "forwarding", "cache", "log", "category_db", "categories_file", "blockpage", "tenants",
-                          "policies", "querylog", "intercept", "admin"});
+                          "policies", "querylog", "intercept", "admin", "feeds", "feed_service"});
   if (YAML::Node n = root["server"]; n.IsDefined()) read_server(r, n, s.server);
   if (YAML::Node n = root["upstreams"]; n.IsDefined()) read_upstreams(r, n, s.upstreams);
   else s.upstreams = resolv_conf_upstreams();
@@ -385,6 +385,15 @@ LoadResult read_main_text(std::string_view yaml, const std::string& source_name)
   if (YAML::Node n = root["querylog"]; n.IsDefined()) read_querylog(r, n, s.querylog);
   if (YAML::Node n = root["intercept"]; n.IsDefined()) read_intercept(r, n, s.intercept);
   if (YAML::Node n = root["admin"]; n.IsDefined()) read_admin(r, n, s.admin);
+  if (YAML::Node n = root["feeds"]; n.IsDefined()) read_feeds(r, n, s.feeds);
+  if (YAML::Node n = root["feed_service"]; n.IsDefined()) {
+    r.read_map(root, "feed_service", "", {"notify_listen", "state_directory"}, [&](const YAML::Node& m, const std::string& p) {
+      read_address_list(r, m, "notify_listen", p, kDnsPort, s.feed_service.notify_listen);
+      r.read_string(m, "state_directory", p, s.feed_service.state_directory);
+    });
+  }
+  if (!s.feeds.empty() && s.category_db.empty())
+    r.error(root["feeds"], "feeds", "feeds write into the category store: set category_db");
 
   if (s.server.dns_listen.empty())
     r.error(root["server"].IsDefined() ? root["server"] : root, "server.listen.dns", "at least one listen address is required");

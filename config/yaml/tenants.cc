@@ -1,4 +1,4 @@
-// Tenants, devices, policies and schedule entries: each field is read as config/schema.h
+// Tenants, devices, policies, schedule entries and feeds: each field is read as config/schema.h
 // describes it (key, type, range, required, enum names), so this reader, the YAML writer and
 // the admin API's JSON reader agree on every one. What is left here is what relates fields to
 // each other: a tenant without an id, its derived name, duplicate device names, max_devices.
@@ -21,6 +21,13 @@ void check_item(Reader& r, const YAML::Node& item, const std::string& path, cons
   for (const auto& other : before)
     if (!d.name.empty() && other.name == d.name)
       r.error(item["name"], path + ".name", "device '" + d.name + "' is listed twice");
+}
+
+void check_item(Reader& r, const YAML::Node& item, const std::string& path, const std::vector<FeedSettings>& before,
+                const FeedSettings& f) {
+  for (const auto& other : before)
+    if (!f.name.empty() && other.name == f.name)
+      r.error(item["name"], path + ".name", "feed '" + f.name + "' is listed twice (a feed is one source of the store)");
 }
 
 template <class S>
@@ -107,6 +114,19 @@ void read_field(Reader& r, const YAML::Node& node, const std::string& path, cons
   });
 }
 
+template <class S, class Item>
+void read_field(Reader& r, const YAML::Node& node, const std::string& path, const schema::Section<S, Item>& f, S& out) {
+  static constexpr auto kKeys = schema::keys<Item>();
+  const YAML::Node at = node[std::string(f.key)];
+  if (!at.IsDefined() || at.IsNull()) return;
+  const std::string ipath = Reader::join(path, f.key);
+  if (!r.expect_map(at, ipath)) return;
+  r.check_keys(at, ipath, kKeys);
+  Item& item = out.*f.member;
+  item.mark = r.mark(at);
+  read_fields(r, at, ipath, item);
+}
+
 template <class S>
 void read_fields(Reader& r, const YAML::Node& node, const std::string& path, S& out) {
   schema::for_each_field<S>([&](const auto& field) { read_field(r, node, path, field, out); });
@@ -136,6 +156,17 @@ void read_tenants(Reader& r, const YAML::Node& node, std::vector<TenantSettings>
       r.error(item["devices"], ipath + ".devices",
               std::to_string(t.devices.size()) + " devices exceed max_devices " + std::to_string(t.max_devices));
     out.push_back(std::move(t));
+  });
+}
+
+void read_feeds(Reader& r, const YAML::Node& node, std::vector<FeedSettings>& out) {
+  static constexpr auto kKeys = schema::keys<FeedSettings>();
+  r.read_map_list(node, "feeds", "feeds", kKeys, [&](const YAML::Node& item, const std::string& ipath) {
+    FeedSettings f;
+    f.mark = r.mark(item);
+    read_fields(r, item, ipath, f);
+    check_item(r, item, ipath, out, f);
+    out.push_back(std::move(f));
   });
 }
 

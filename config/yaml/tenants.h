@@ -12,6 +12,8 @@ namespace sekisho::config {
 
 // `tenants:` — a list of tenant mappings.
 void read_tenants(Reader& r, const YAML::Node& node, std::vector<TenantSettings>& out);
+// `feeds:` — a list of feed mappings (sekisho-feed); a name listed twice is an error.
+void read_feeds(Reader& r, const YAML::Node& node, std::vector<FeedSettings>& out);
 // `policies:` — a mapping of policy name to policy; a name defined twice is an error.
 void read_policies(Reader& r, const YAML::Node& node, std::map<std::string, PolicySettings>& out);
 

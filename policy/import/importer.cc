@@ -91,8 +91,23 @@ bool ImportSink::is_refused_suffix(uint64_t line, std::string_view raw) {
   return true;
 }
 
+namespace {
+constexpr const char* kNotADomainName = "not a domain name";
+}  // namespace
+
+size_t entry_key(std::string_view raw, uint8_t& flags, std::string& name, std::string& reason, char* key) {
+  if (!normalize_name(raw, name, reason)) return 0;
+  // IPv4 literals: exact entries only ("1.2.3.4" has no subdomains). See policy/README.md.
+  if (is_ipv4_literal(name)) flags = kFlagExact;
+  size_t n = make_name_key(name, key);
+  if (n == 0) reason = kNotADomainName;
+  return n;
+}
+
 bool ImportSink::add_name(std::string_view raw, uint8_t flags, CategorySet cats, uint64_t line) {
-  if (!normalize_name(raw, name_, reason_)) {
+  size_t n = entry_key(raw, flags, name_, reason_, key_);
+  const bool normalized = n != 0 || reason_ == kNotADomainName;
+  if (!normalized || (n == 0 && !cats.empty())) {  // the name's problem first, as always
     refuse(line, reason_, raw);
     return false;
   }
@@ -100,14 +115,7 @@ bool ImportSink::add_name(std::string_view raw, uint8_t flags, CategorySet cats,
     refuse(line, "no category for this entry (give --category)", raw);
     return false;
   }
-  // IPv4 literals: exact entries only ("1.2.3.4" has no subdomains). See policy/README.md.
-  if (is_ipv4_literal(name_)) flags = kFlagExact;
-  else if (is_refused_suffix(line, raw)) return false;
-  size_t n = make_name_key(name_, key_);
-  if (n == 0) {
-    refuse(line, "not a domain name", raw);
-    return false;
-  }
+  if (!is_ipv4_literal(name_) && is_refused_suffix(line, raw)) return false;
   set_.add_domain(std::string_view(key_, n), flags, cats);
   ++report_.taken;
   return true;

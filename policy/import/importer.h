@@ -58,6 +58,10 @@ struct ImportReport {
   uint64_t public_suffixes = 0;  // of the refused: names that are public suffixes
 };
 
+// A list's name as a store key: normalised (idna.h), IPv4 literals made exact (flags). Writes
+// the key to key[kMaxKeyLen] and returns its length, or 0 with `reason` set. `name` is scratch.
+size_t entry_key(std::string_view raw, uint8_t& flags, std::string& name, std::string& reason, char* key);
+
 // Collects entries for one source; formats call it once per line.
 class ImportSink {
  public:

@@ -23,6 +23,10 @@
 //                     `domains` for that generation (name_index.h), rewritten by every import in
 //                     its own write txn. Optional: a snapshot without a matching index is read
 //                     through the B-tree (stores written by older versions).
+//   feed_records key  source name, NUL, reversed-label key; value the RPZ records of a zone-
+//                     transfer feed that map to that key (feed/rpz_apply.h), so an IXFR can
+//                     change one record of several. Written only by sekisho-feed, in the
+//                     transaction of the entries it explains.
 //
 // Invariants: a key exists in domains iff at least one contribution remains; the header of a
 // value always equals the fold of its contributions (checked by `sekisho db verify`).
@@ -38,6 +42,7 @@ inline constexpr const char* kDbCategories = "categories";
 inline constexpr const char* kDbSources = "sources";
 inline constexpr const char* kDbMeta = "meta";
 inline constexpr const char* kDbIndex = "index";
+inline constexpr const char* kDbFeedRecords = "feed_records";
 
 inline constexpr const char* kMetaSchemaVersion = "schema_version";
 inline constexpr const char* kMetaGeneration = "generation";

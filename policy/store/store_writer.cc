@@ -183,7 +183,9 @@ std::string encode_source(const SourceInfo& s) {
   };
   return std::to_string(s.id) + '\t' + clean(s.format) + '\t' + clean(s.origin) + '\t' +
          std::to_string(s.default_categories.bits()) + '\t' + std::to_string(s.domain_entries) +
-         '\t' + std::to_string(s.url_entries) + '\t' + std::to_string(s.updated);
+         '\t' + std::to_string(s.url_entries) + '\t' + std::to_string(s.updated) +
+         // Only when there is one: records without it stay readable by older versions.
+         (s.version.empty() ? std::string() : '\t' + clean(s.version));
 }
 
 bool decode_source(std::string_view name, std::string_view value, SourceInfo& out) {
@@ -195,7 +197,7 @@ bool decode_source(std::string_view name, std::string_view value, SourceInfo& ou
     if (tab == std::string_view::npos) break;
     start = tab + 1;
   }
-  if (f.size() != 7) return false;
+  if (f.size() != 7 && f.size() != 8) return false;
   auto num = [](std::string_view v, auto& x) {
     return std::from_chars(v.data(), v.data() + v.size(), x).ec == std::errc{};
   };
@@ -206,6 +208,7 @@ bool decode_source(std::string_view name, std::string_view value, SourceInfo& ou
   bool ok = num(f[0], out.id) && num(f[3], cats) && num(f[4], out.domain_entries) &&
             num(f[5], out.url_entries) && num(f[6], out.updated);
   out.default_categories = CategorySet(cats);
+  out.version = f.size() == 8 ? std::string(f[7]) : std::string();
   return ok;
 }
 
@@ -486,11 +489,47 @@ struct Applier {
   }
 };
 
+// Test hook for the kill -9 tests (`sekisho db import`, sekisho-feed): all pages of the write
+// are in place but not committed.
+void pause_before_commit_for_test() {
+  if (const char* pause = std::getenv("SEKISHO_PAUSE_BEFORE_COMMIT_FOR_TEST")) {
+    std::cerr << "pausing before commit\n" << std::flush;
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(pause)));
+  }
+}
+
+// Sets info.id to the id of the source named info.name (returns true; `stored`, if given, gets
+// its record) or to the smallest unused id (returns false).
+bool find_source(MDB_txn* txn, MDB_dbi sources, const std::string& what, SourceInfo& info, SourceInfo* stored) {
+  MDB_cursor* cur;
+  mdb_check(mdb_cursor_open(txn, sources, &cur), what + ": sources");
+  std::unique_ptr<MDB_cursor, void (*)(MDB_cursor*)> guard(cur, mdb_cursor_close);
+  std::vector<bool> used(65536, false);
+  bool existed = false;
+  MDB_val k, v;
+  for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    SourceInfo s;
+    if (!decode_source(from_val(k), from_val(v), s)) continue;
+    used[s.id] = true;
+    if (s.name == info.name) {
+      existed = true;
+      info.id = s.id;
+      if (stored) *stored = s;
+    }
+  }
+  if (existed) return true;
+  uint16_t id = 1;
+  while (id != 0 && used[id]) ++id;
+  if (id == 0) throw StoreError(what + ": too many sources (65535)");
+  info.id = id;
+  return false;
+}
+
 }  // namespace
 
 WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entries, bool remove,
                                const CategoryRegistry& registry,
-                               const std::function<void(const WriteResult&)>& before_commit) {
+                               const std::function<void(const WriteResult&)>& before_commit, const InTxn& also) {
   const std::string what = store_->path() + ": source " + info_in.name;
   TxnGuard txn(store_->env(), 0, what);
   Dbs dbs{store_->domains_dbi(), store_->urls_dbi(), 0, 0, store_->meta_dbi()};
@@ -503,33 +542,10 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
 
   // Find the source's id, or allocate the smallest unused one.
   SourceInfo info = info_in;
-  bool existed = false;
-  uint64_t previous_entries = 0;
-  {
-    MDB_cursor* cur;
-    mdb_check(mdb_cursor_open(txn.get(), dbs.sources, &cur), what + ": sources");
-    std::vector<bool> used(65536, false);
-    MDB_val k, v;
-    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-      SourceInfo s;
-      if (!decode_source(from_val(k), from_val(v), s)) continue;
-      used[s.id] = true;
-      if (s.name == info.name) {
-        existed = true;
-        info.id = s.id;
-        previous_entries = s.domain_entries + s.url_entries;
-      }
-    }
-    mdb_cursor_close(cur);
-    if (!existed) {
-      if (remove) throw StoreError(what + ": no such source");
-      uint16_t id = 1;
-      while (id != 0 && used[id]) ++id;
-      if (id == 0) throw StoreError(what + ": too many sources (65535)");
-      info.id = id;
-    }
-  }
+  SourceInfo stored;
+  bool existed = find_source(txn.get(), dbs.sources, what, info, &stored);
+  if (!existed && remove) throw StoreError(what + ": no such source");
+  const uint64_t previous_entries = existed ? stored.domain_entries + stored.url_entries : 0;
 
   // SEKISHO_STORE_TIMING=1: phase times on stderr (benchmark breakdown).
   const bool timing = std::getenv("SEKISHO_STORE_TIMING") != nullptr;
@@ -620,11 +636,8 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
   put_u64(txn.get(), dbs.meta, schema::kMetaSchemaVersion, schema::kSchemaVersion);
   publish_generation(txn.get(), dbs.meta, result.generation);
 
-  // Test hook for the kill -9 test: all pages of the import are written but not committed.
-  if (const char* pause = std::getenv("SEKISHO_PAUSE_BEFORE_COMMIT_FOR_TEST")) {
-    std::cerr << "pausing before commit\n" << std::flush;
-    std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(pause)));
-  }
+  if (also) also(txn.get());
+  pause_before_commit_for_test();
   txn.commit(what);
   phase("commit");
   return result;
@@ -651,16 +664,86 @@ auto with_map_growth(CategoryStore& store, F&& f) -> decltype(f()) {
 }  // namespace
 
 WriteResult StoreWriter::replace_source(const SourceInfo& info, const EntrySet& entries, const CategoryRegistry* registry,
-                                        const std::function<void(const WriteResult&)>& before_commit) {
-  return with_map_growth(*store_,
-                         [&] { return write(info, entries, false, registry ? *registry : registry_, before_commit); });
+                                        const std::function<void(const WriteResult&)>& before_commit,
+                                        const InTxn& also) {
+  return with_map_growth(*store_, [&] {
+    return write(info, entries, false, registry ? *registry : registry_, before_commit, also);
+  });
+}
+
+WriteResult StoreWriter::apply_changes(const SourceInfo& info,
+                                       const std::function<std::vector<KeyChange>(MDB_txn*)>& changes) {
+  return with_map_growth(*store_, [&] { return write_changes(info, changes); });
+}
+
+WriteResult StoreWriter::write_changes(const SourceInfo& info_in,
+                                       const std::function<std::vector<KeyChange>(MDB_txn*)>& compute) {
+  const std::string what = store_->path() + ": source " + info_in.name;
+  TxnGuard txn(store_->env(), 0, what);
+  MDB_dbi categories, sources;
+  mdb_check(mdb_dbi_open(txn.get(), schema::kDbCategories, MDB_CREATE, &categories), what);
+  check_category_table(txn.get(), what, registry_);
+  mdb_check(mdb_dbi_open(txn.get(), schema::kDbSources, MDB_CREATE, &sources), what);
+  SourceInfo info = info_in, stored;
+  if (!find_source(txn.get(), sources, what, info, &stored)) throw StoreError(what + ": no such source");
+  WriteResult result;
+  result.generation = get_u64(txn.get(), store_->meta_dbi(), schema::kMetaGeneration) + 1;
+  const std::vector<KeyChange> changes = compute(txn.get());
+  MDB_stat dstat;
+  mdb_check(mdb_stat(txn.get(), store_->domains_dbi(), &dstat), what + ": stat");
+  std::vector<std::string> touched;
+  const bool delta = changes.size() <= name_index::delta_limit(dstat.ms_entries);
+  std::vector<Contribution> contribs;
+  EntryHeader header;
+  std::string value;
+  int64_t entries = static_cast<int64_t>(stored.domain_entries);
+  for (const KeyChange& c : changes) {
+    MDB_val k = to_val(c.key), v;
+    contribs.clear();
+    int rc = mdb_get(txn.get(), store_->domains_dbi(), &k, &v);
+    if (rc == MDB_SUCCESS) {
+      if (!decode_entry(from_val(v), header, contribs)) throw StoreError(what + ": corrupt entry " + c.key);
+    } else if (rc != MDB_NOTFOUND) {
+      mdb_check(rc, what + ": read " + c.key);
+    }
+    const bool existed = !contribs.empty();
+    auto mine = std::find_if(contribs.begin(), contribs.end(), [&](const Contribution& x) { return x.source_id == info.id; });
+    const bool had = mine != contribs.end() && (mine->flags & (kFlagExact | kFlagSubtree));
+    const uint8_t flags = (c.flags & kFlagSubtree) ? kFlagSubtree : c.flags;  // as sort_merge keeps them
+    const Contribution want{info.id, flags, flags ? c.cats : CategorySet{}};
+    if (mine == contribs.end() ? want.flags == 0 : *mine == want) continue;  // nothing changes here
+    set_contribution(contribs, want);
+    entries += (flags != 0) - static_cast<int>(had);
+    if (delta) touched.push_back(c.key);
+    if (contribs.empty()) {
+      mdb_check(mdb_del(txn.get(), store_->domains_dbi(), &k, nullptr), what + ": delete " + c.key);
+      ++result.removed;
+    } else {
+      encode_entry(contribs, value);
+      v = to_val(value);
+      mdb_check(mdb_put(txn.get(), store_->domains_dbi(), &k, &v, 0), what + ": write " + c.key);
+      ++(existed ? result.updated : result.inserted);
+    }
+  }
+  stored.domain_entries = static_cast<uint64_t>(std::max<int64_t>(entries, 0));
+  stored.version = info_in.version;
+  stored.updated = static_cast<int64_t>(std::time(nullptr));
+  std::string rec = encode_source(stored);
+  MDB_val k = to_val(stored.name), v = to_val(rec);
+  mdb_check(mdb_put(txn.get(), sources, &k, &v, 0), what + ": write source record");
+  name_index::update(txn.get(), store_->domains_dbi(), store_->index_dbi(), result.generation, delta ? &touched : nullptr);
+  put_u64(txn.get(), store_->meta_dbi(), schema::kMetaSchemaVersion, schema::kSchemaVersion);
+  publish_generation(txn.get(), store_->meta_dbi(), result.generation);
+  pause_before_commit_for_test();
+  txn.commit(what);
+  return result;
 }
 
 WriteResult StoreWriter::remove_source(std::string_view name) {
   SourceInfo info;
   info.name = std::string(name);
   EntrySet empty;
-  return with_map_growth(*store_, [&] { return write(info, empty, true, registry_, {}); });
+  return with_map_growth(*store_, [&] { return write(info, empty, true, registry_, {}, {}); });
 }
 
 StoreWriter::CompactResult StoreWriter::compact() {

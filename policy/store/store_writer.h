@@ -17,6 +17,8 @@
 
 #include "policy/store/categories.h"
 
+typedef struct MDB_txn MDB_txn;  // lmdb.h's
+
 namespace sekisho::policy {
 
 class CategoryStore;
@@ -67,7 +69,21 @@ struct SourceInfo {
   uint64_t domain_entries = 0;
   uint64_t url_entries = 0;
   int64_t updated = 0;          // unix time of the import
+  // What version of its origin the entries are: a feed's zone serial ("serial 2026120701").
+  // Written with the entries in the same transaction, so it never names data not stored.
+  std::string version;
 };
+
+// One key's new contribution from a source (apply_changes): flags 0 removes it.
+struct KeyChange {
+  std::string key;  // reversed-label key (key_format.h)
+  uint8_t flags = 0;
+  CategorySet cats;
+};
+
+// Work a caller does in the import's own write transaction (a feed's transfer state), so that
+// it commits, or is lost, with the entries.
+using InTxn = std::function<void(MDB_txn*)>;
 
 struct WriteResult {
   uint64_t generation = 0;
@@ -93,8 +109,15 @@ class StoreWriter {
   // before_commit, when given, sees the result once the entries are applied and before the
   // index is built and the transaction commits: throwing aborts it and nothing is written (how
   // an update guard, policy/import/update_guard.h, judges what the update really removes).
+  // `also` runs in the same transaction before the commit (a feed's own state).
   WriteResult replace_source(const SourceInfo& info, const EntrySet& entries, const CategoryRegistry* registry = nullptr,
-                             const std::function<void(const WriteResult&)>& before_commit = {});
+                             const std::function<void(const WriteResult&)>& before_commit = {},
+                             const InTxn& also = {});
+  // An incremental update of an existing source, in one transaction: `changes(txn)` (run in it,
+  // so it may read and write a caller's own DBs there) says which keys' contributions change;
+  // only those keys are touched. The source record gets info.version and the entry count
+  // adjusted by what changed. Throws if the source does not exist.
+  WriteResult apply_changes(const SourceInfo& info, const std::function<std::vector<KeyChange>(MDB_txn*)>& changes);
   // Removes a source and its contributions; throws if the source does not exist.
   WriteResult remove_source(std::string_view name);
   // Folds the lookup index's delta into a new base, in one write txn that bumps the generation
@@ -112,7 +135,8 @@ class StoreWriter {
 
  private:
   WriteResult write(const SourceInfo& info, const EntrySet& entries, bool remove, const CategoryRegistry& registry,
-                    const std::function<void(const WriteResult&)>& before_commit);
+                    const std::function<void(const WriteResult&)>& before_commit, const InTxn& also);
+  WriteResult write_changes(const SourceInfo& info, const std::function<std::vector<KeyChange>(MDB_txn*)>& changes);
   const CategoryRegistry& registry_;
   std::unique_ptr<CategoryStore> store_;
 };

@@ -14,7 +14,8 @@ SOURCE = pathlib.Path(os.environ.get("SEKISHO_SOURCE_DIR") or pathlib.Path(__fil
 SEKISHOD = os.environ.get("SEKISHOD") or str(BUILD / "daemon" / "sekishod")
 INTERCEPT = os.environ.get("SEKISHO_INTERCEPT") or str(BUILD / "intercept" / "sekisho-intercept")
 CLI = os.environ.get("SEKISHO_CLI") or str(BUILD / "admin" / "sekisho")
-PROGRAMS = {"sekishod": SEKISHOD, "sekisho-intercept": INTERCEPT, "sekisho": CLI}
+FEED = os.environ.get("SEKISHO_FEED") or str(BUILD / "feed" / "sekisho-feed")
+PROGRAMS = {"sekishod": SEKISHOD, "sekisho-intercept": INTERCEPT, "sekisho": CLI, "sekisho-feed": FEED}
 
 CONFIG = """server:
   listen:
@@ -36,7 +37,8 @@ COMMANDS = [["sekishod"], ["sekisho-intercept"], ["sekisho"], ["sekisho", "check
             ["sekisho", "ca"], ["sekisho", "ca", "init"], ["sekisho", "ca", "export"],
             ["sekisho", "admin"], ["sekisho", "admin", "token"],
             ["sekisho", "device"], *[["sekisho", "device", c] for c in ("add", "list", "revoke")],
-            ["sekisho", "profile"], ["sekisho", "profile", "apple"], ["sekisho", "profile", "android"]]
+            ["sekisho", "profile"], ["sekisho", "profile", "apple"], ["sekisho", "profile", "android"],
+            ["sekisho", "feed"], ["sekisho", "feed", "status"], ["sekisho-feed"]]
 
 
 def run(program, *args, input=None):
@@ -77,7 +79,7 @@ def test_every_command_has_help(command):
 
 
 @pytest.mark.parametrize("command", [["sekisho"], ["sekisho", "db"], ["sekisho", "ca"], ["sekisho", "device"],
-                                     ["sekisho", "profile"], ["sekisho", "admin"]], ids=" ".join)
+                                     ["sekisho", "profile"], ["sekisho", "admin"], ["sekisho", "feed"]], ids=" ".join)
 def test_help_word_where_a_subcommand_goes(command):
     p = run(command[0], *command[1:], "help")
     assert p.returncode == 0 and p.stdout == run(command[0], *command[1:], "--help").stdout
@@ -118,6 +120,8 @@ BAD_USAGE = [
     ("sekishod", ["extra"], "sekishod", "extra"),
     ("sekisho-intercept", ["--bogus=1"], "sekisho-intercept", "--bogus"),
     ("sekisho-intercept", [], "sekisho-intercept", "--config FILE is required"),
+    ("sekisho-feed", [], "sekisho-feed", "--config is required"),
+    ("sekisho", ["feed", "status"], "sekisho feed status", "--config is required"),
     ("sekisho", [], "sekisho", "missing command"),
     ("sekisho", ["frobnicate"], "sekisho", "unknown command 'frobnicate'"),
     ("sekisho", ["--bogus"], "sekisho", "--bogus"),

@@ -17,9 +17,10 @@ import pytest
 SOURCE_DIR = Path(os.environ.get("SEKISHO_SOURCE_DIR", Path(__file__).resolve().parents[2]))
 BUILD_DIR = Path(os.environ.get("SEKISHO_BUILD_DIR", SOURCE_DIR / "build"))
 SYSTEMD = SOURCE_DIR / "systemd"
-UNITS = ["sekishod.service", "sekisho-intercept.service"]
+UNITS = ["sekishod.service", "sekisho-intercept.service", "sekisho-feed.service"]
 BINARIES = {"/usr/local/sbin/sekishod": BUILD_DIR / "daemon" / "sekishod",
-            "/usr/local/sbin/sekisho-intercept": BUILD_DIR / "intercept" / "sekisho-intercept"}
+            "/usr/local/sbin/sekisho-intercept": BUILD_DIR / "intercept" / "sekisho-intercept",
+            "/usr/local/sbin/sekisho-feed": BUILD_DIR / "feed" / "sekisho-feed"}
 
 @pytest.fixture
 def needs_systemd():

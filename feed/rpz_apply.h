@@ -1,0 +1,67 @@
+// feed/rpz_apply.h — a transferred RPZ into the category store: an AXFR replaces the feed's
+// source whole; each IXFR diff (one serial step) is one write transaction that touches only the
+// names the diff changes.
+//
+// Why state beside the entries: an RPZ owner may hold several records (a CNAME policy at
+// `name` and another at `*.name` both map to the store key of `name`), and an IXFR deletes
+// single records. To know what a key's contribution becomes when one record goes, the feed
+// keeps, per store key, the records that map to it: the feed-records DB (policy/store/schema.h),
+// key "<source>\0<store key>", value 17-byte items (FNV-1a of the record's owner, type and rdata;
+// flags; categories) sorted by hash. It is written in the same transaction as the entries, so
+// the two never disagree; the zone serial goes into the source record (SourceInfo::version).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "feed/xfr.h"
+#include "policy/store/categories.h"
+#include "policy/store/store_writer.h"
+
+namespace sekisho::feed {
+
+struct ApplyReport {
+  uint64_t records = 0;   // records seen
+  uint64_t entries = 0;   // records mapped to an entry
+  uint64_t refused = 0;   // records that do not map (reported, not written)
+  uint64_t ignored = 0;   // apex SOA/NS
+  uint64_t keys_changed = 0;  // store keys whose contribution changed
+  std::string first_refusal;  // "owner: reason" of the first refused record
+  policy::WriteResult write;
+};
+
+// What the seam of the import guard (branch feed-guard, policy/import/) is asked before a full
+// replacement: the source as stored, and what the AXFR would write. Returning a message refuses
+// the replacement (the previous data stays); empty lets it through. Null: no guard.
+using ReplaceGuard = std::function<std::string(const policy::SourceInfo& before, const policy::EntrySet& after)>;
+
+class RpzApplier {
+ public:
+  // `block`: the feed's categories; rpz-passthru entries get the allow-list category instead.
+  RpzApplier(policy::StoreWriter& writer, std::string source, std::string zone, policy::CategorySet block);
+
+  // The stored serial ("serial N" in the source's version), if the source exists.
+  std::optional<uint32_t> stored_serial();
+  // The source's record, if it exists.
+  std::optional<policy::SourceInfo> stored();
+
+  // AXFR: the source becomes exactly these records. Throws (nothing written) over max_entries
+  // or when `guard` refuses.
+  ApplyReport apply_axfr(const XfrResult& axfr, uint64_t max_entries, const ReplaceGuard& guard);
+  // One IXFR diff, in one write transaction; the source's version becomes "serial <diff.to>".
+  ApplyReport apply_diff(const XfrDiff& diff);
+
+ private:
+  std::string source_, apex_;
+  policy::CategorySet block_, allow_;
+  policy::StoreWriter& writer_;
+};
+
+// "serial 2026120701" ↔ 2026120701.
+std::string serial_version(uint32_t serial);
+std::optional<uint32_t> parse_serial_version(const std::string& version);
+
+}  // namespace sekisho::feed

@@ -1,0 +1,47 @@
+// feed/status.h — what sekisho-feed knows about each feed, kept as one small JSON file per feed
+// in its state directory (<dir>/<feed>.json, replaced atomically after every attempt), so that
+// `sekisho feed status`, the admin service and an operator's `cat` read the same facts without
+// talking to the process, and a restarted feed process knows its timers and the last success.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "config/settings.h"
+
+namespace sekisho::feed {
+
+struct FeedStatus {
+  std::string name, kind, zone, primary;
+  int64_t last_attempt = 0;   // unix time; 0: never
+  int64_t last_success = 0;   // a transfer (or an up-to-date answer) fully applied
+  std::string last_result;    // "axfr" | "ixfr" | "up-to-date" | "failed"
+  std::string last_transfer;  // e.g. "ixfr 7 -> 9: 2 diffs, 3 records, 2 keys changed"
+  std::string last_trigger;   // "start" | "timer" | "notify" | "once"
+  uint64_t last_duration_ms = 0;  // the last attempt, from its trigger to its commit (or failure)
+  std::optional<uint32_t> serial;  // stored with the source
+  uint64_t entries = 0;            // the source's domain entries
+  uint64_t refused_records = 0;    // records of the last transfer that map to no entry
+  std::string first_refusal;
+  uint64_t consecutive_failures = 0;
+  uint64_t failures_total = 0;
+  std::string last_error;      // empty after a success
+  int64_t last_error_time = 0;
+  bool expired = false;        // no success within the SOA's expire: serving the last data
+  int64_t next_attempt = 0;
+  uint32_t refresh = 0, retry = 0, expire = 0;  // the SOA's timers (refresh: after any override)
+};
+
+// feed_service.state_directory, else "feed-status" beside the category store (its directory is
+// shared with sekishod, whose /metrics reads the files, and with the admins).
+std::string state_directory(const config::Settings& settings);
+std::string status_path(const std::string& dir, const std::string& feed);
+
+std::string to_json(const FeedStatus& s);
+// Nullopt when the file is missing; throws std::runtime_error when it is unreadable JSON.
+std::optional<FeedStatus> read_status(const std::string& path);
+// "" on success, else what failed.
+std::string write_status(const std::string& path, const FeedStatus& s);
+
+}  // namespace sekisho::feed

@@ -1,0 +1,230 @@
+// tests/unit/feed/rpz_apply_test.cc — RPZ records → store entries (rpz_rule.h, shared with the
+// file importer), and a transfer applied to a real LMDB store: an AXFR replaces the source, an
+// IXFR diff touches only its names (other keys keep their values byte for byte), records
+// sharing a key are tracked one by one, the serial is stored with the source.
+#include <doctest/doctest.h>
+
+#include <lmdb.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "feed/rpz_apply.h"
+#include "feed/xfr.h"
+#include "policy/import/rpz_rule.h"
+#include "policy/store/category_store.h"
+#include "policy/store/entry_codec.h"
+#include "policy/store/lmdb_util.h"
+#include "policy/store/store_writer.h"
+#include "tests/unit/temp_dir.h"
+
+#include <ldns/ldns.h>
+
+using namespace sekisho;
+using namespace sekisho::policy;
+
+namespace {
+
+feed::Rr rr(const std::string& text) {
+  ldns_rr* r = nullptr;
+  REQUIRE_MESSAGE(ldns_rr_new_frm_str(&r, text.c_str(), 3600, nullptr, nullptr) == LDNS_STATUS_OK, text);
+  return feed::Rr(r);
+}
+
+RpzRule rule(const std::string& text, std::string_view apex = "rpz.example.") {
+  feed::Rr r = rr(text);
+  return rpz_rule(r.get(), apex);
+}
+
+CategorySet malware() {
+  CategorySet s;
+  s.add(CategoryRegistry::builtins().by_slug("malware")->id);
+  return s;
+}
+
+const char* kSoa1 = "rpz.example. 60 IN SOA ns.rpz.example. admin.rpz.example. 1 3600 600 86400 60";
+
+feed::XfrResult axfr(const std::vector<std::string>& records, uint32_t serial = 1) {
+  feed::XfrResult r;
+  r.kind = feed::XfrResult::Kind::axfr;
+  r.soa.serial = serial;
+  r.records.push_back(rr(kSoa1));
+  r.records.push_back(rr("rpz.example. 60 IN NS ns.rpz.example."));
+  for (const auto& t : records) r.records.push_back(rr(t));
+  return r;
+}
+
+// Every domains entry: key → value bytes.
+std::map<std::string, std::string> dump(StoreWriter& w) {
+  std::map<std::string, std::string> out;
+  TxnGuard txn(w.store().env(), MDB_RDONLY, "dump");
+  MDB_cursor* cur;
+  mdb_check(mdb_cursor_open(txn.get(), w.store().domains_dbi(), &cur), "cursor");
+  MDB_val k, v;
+  for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    out[std::string(from_val(k))] = std::string(from_val(v));
+  mdb_cursor_close(cur);
+  return out;
+}
+
+Match look(StoreWriter& w, const std::string& name) {
+  CategoryReader r(w.store());
+  REQUIRE(r.begin_batch());
+  Match m = r.lookup_domain(name);
+  Match copy = m;
+  copy.matched_key = {};
+  r.end_batch();
+  return copy;
+}
+
+}  // namespace
+
+TEST_CASE("rpz rule: name triggers relative to the apex; exact, subtree, passthru") {
+  RpzRule r = rule("bad.example.rpz.example. CNAME .");
+  CHECK(r.kind == RpzRule::Kind::entry);
+  CHECK(r.name == "bad.example");
+  CHECK(r.flags == kFlagExact);
+  CHECK_FALSE(r.passthru);
+  r = rule("*.bad.example.rpz.example. CNAME .");
+  CHECK(r.kind == RpzRule::Kind::entry);
+  CHECK(r.name == "bad.example");
+  CHECK(r.flags == kFlagSubtree);
+  for (const char* target : {"*.", "rpz-drop."}) {
+    r = rule(std::string("x.example.rpz.example. CNAME ") + target);
+    CHECK_MESSAGE(r.kind == RpzRule::Kind::entry, target);
+  }
+  r = rule("ok.example.rpz.example. CNAME rpz-passthru.");
+  CHECK(r.kind == RpzRule::Kind::entry);
+  CHECK(r.passthru);
+  r = rule("MiXeD.Example.RPZ.example. CNAME .");
+  CHECK(r.name == "mixed.example");
+}
+
+TEST_CASE("rpz rule: apex records ignored; other triggers, local data and tcp-only refused with a reason") {
+  CHECK(rule(kSoa1).kind == RpzRule::Kind::ignore);
+  CHECK(rule("rpz.example. NS ns.rpz.example.").kind == RpzRule::Kind::ignore);
+  RpzRule r = rule("local.example.rpz.example. A 192.0.2.1");
+  CHECK(r.kind == RpzRule::Kind::refuse);
+  CHECK(r.reason.find("local-data A") != std::string::npos);
+  r = rule("32.1.2.0.192.rpz-ip.rpz.example. CNAME .");
+  CHECK(r.kind == RpzRule::Kind::refuse);
+  CHECK(r.reason.find("rpz-ip trigger") != std::string::npos);
+  r = rule("t.example.rpz.example. CNAME rpz-tcp-only.");
+  CHECK(r.reason == "rpz-tcp-only action not supported");
+  r = rule("w.example.rpz.example. CNAME walled.garden.example.");
+  CHECK(r.reason.find("CNAME rewrite to walled.garden.example.") != std::string::npos);
+  // Without a known apex, owners are taken whole.
+  r = rule("bad.example. CNAME .", "");
+  CHECK(r.name == "bad.example");
+}
+
+TEST_CASE("serial arithmetic follows RFC 1982 across the wrap") {
+  CHECK(feed::serial_newer(2, 1));
+  CHECK_FALSE(feed::serial_newer(1, 2));
+  CHECK_FALSE(feed::serial_newer(5, 5));
+  CHECK(feed::serial_newer(1, 0xffffffffu));  // wrapped
+  CHECK_FALSE(feed::serial_newer(0xffffffffu, 1));
+  CHECK(feed::parse_serial_version(feed::serial_version(2026120701)) == 2026120701u);
+  CHECK_FALSE(feed::parse_serial_version("etag abc").has_value());
+}
+
+TEST_CASE("axfr replaces the source; ixfr touches only its names, one record of a shared key at a time") {
+  test::TempDir dir;
+  StoreWriter w((dir.path / "store").string());
+  // Another source shares a key: its contribution must survive everything the feed does.
+  {
+    EntrySet other;
+    char key[kMaxKeyLen];
+    other.add_domain(std::string_view(key, make_name_key("shared.example", key)), kFlagExact, malware());
+    other.finalize();
+    SourceInfo info;
+    info.name = "other";
+    w.replace_source(info, other);
+  }
+  feed::RpzApplier a(w, "threat", "rpz.example", malware());
+  CHECK_FALSE(a.stored_serial().has_value());
+  auto rep = a.apply_axfr(axfr({"bad.example.rpz.example. CNAME .", "*.bad.example.rpz.example. CNAME .",
+                                "keep.example.rpz.example. CNAME .", "shared.example.rpz.example. CNAME rpz-drop.",
+                                "ok.example.rpz.example. CNAME rpz-passthru.", "local.example.rpz.example. A 192.0.2.1"}),
+                          100, {});
+  CHECK(rep.refused == 1);
+  CHECK(rep.first_refusal.find("local.example.rpz.example.") != std::string::npos);
+  CHECK(rep.ignored == 2);
+  CHECK(a.stored_serial() == 1u);
+  CHECK(a.stored()->domain_entries == 4);
+  CHECK(look(w, "www.bad.example").found);  // *.bad.example: a subtree
+  CHECK(look(w, "keep.example").found);
+  CHECK(look(w, "ok.example").is_allowlisted());
+  CHECK_FALSE(look(w, "www.keep.example").found);  // exact only
+
+  const auto before = dump(w);
+  // Serial 2: one of bad.example's two records goes (the key stays, now exact: the subtree
+  // record is gone), keep.example is untouched, new.example comes.
+  feed::XfrDiff d;
+  d.from = 1;
+  d.to = 2;
+  d.removed.push_back(rr("*.bad.example.rpz.example. CNAME ."));
+  d.added.push_back(rr("new.example.rpz.example. CNAME ."));
+  rep = a.apply_diff(d);
+  CHECK(rep.keys_changed == 2);
+  CHECK(a.stored_serial() == 2u);
+  CHECK(a.stored()->domain_entries == 5);
+  CHECK(look(w, "bad.example").found);
+  CHECK_FALSE(look(w, "www.bad.example").found);
+  CHECK(look(w, "new.example").found);
+  const auto after = dump(w);
+  for (const auto& [key, value] : before) {
+    if (key == "example.bad") continue;
+    REQUIRE_MESSAGE(after.count(key), key);
+    CHECK_MESSAGE(after.at(key) == value, key);  // untouched names: the same bytes
+  }
+
+  // Serial 3: the last record of bad.example and the feed's record of the shared key go.
+  feed::XfrDiff e;
+  e.from = 2;
+  e.to = 3;
+  e.removed.push_back(rr("bad.example.rpz.example. CNAME ."));
+  e.removed.push_back(rr("shared.example.rpz.example. CNAME rpz-drop."));
+  a.apply_diff(e);
+  CHECK_FALSE(look(w, "bad.example").found);
+  CHECK(look(w, "shared.example").found);  // still the other source's
+  CHECK(a.stored()->domain_entries == 3);
+
+  // A fresh AXFR at serial 9 with one name: everything else of the feed goes, the other source stays.
+  a.apply_axfr(axfr({"only.example.rpz.example. CNAME ."}, 9), 100, {});
+  CHECK(a.stored_serial() == 9u);
+  CHECK(a.stored()->domain_entries == 1);
+  CHECK_FALSE(look(w, "keep.example").found);
+  CHECK(look(w, "shared.example").found);
+  // ... and the per-key records were replaced too: an IXFR removing a record of the old zone
+  // changes nothing.
+  feed::XfrDiff f;
+  f.from = 9;
+  f.to = 10;
+  f.removed.push_back(rr("keep.example.rpz.example. CNAME ."));
+  CHECK(a.apply_diff(f).keys_changed == 0);
+  CHECK(a.stored()->domain_entries == 1);
+}
+
+TEST_CASE("axfr over max_entries, or refused by the guard, writes nothing") {
+  test::TempDir dir;
+  StoreWriter w((dir.path / "store").string());
+  feed::RpzApplier a(w, "threat", "rpz.example.", malware());
+  a.apply_axfr(axfr({"a.example.rpz.example. CNAME .", "b.example.rpz.example. CNAME ."}), 10, {});
+  CHECK_THROWS_WITH_AS(a.apply_axfr(axfr({"c.example.rpz.example. CNAME .", "d.example.rpz.example. CNAME .",
+                                          "e.example.rpz.example. CNAME ."}, 2),
+                                    2, {}),
+                       doctest::Contains("over limits.max_entries"), feed::XfrError);
+  int asked = 0;
+  auto guard = [&](const SourceInfo& before, const EntrySet& after) {
+    ++asked;
+    CHECK(before.domain_entries == 2);
+    CHECK(after.domain_entries() == 0);
+    return std::string("would remove every entry");
+  };
+  CHECK_THROWS_WITH_AS(a.apply_axfr(axfr({}, 3), 10, guard), "would remove every entry", feed::XfrError);
+  CHECK(asked == 1);
+  CHECK(a.stored_serial() == 1u);
+  CHECK(look(w, "a.example").found);
+}
