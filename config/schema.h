@@ -302,7 +302,6 @@ struct Fields<TcpSettings> {
 };
 
 template <>
-template <>
 struct Fields<TsigSettings> {
   using S = TsigSettings;
   static constexpr auto all = std::tuple{
