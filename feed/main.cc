@@ -30,9 +30,20 @@ int main(int argc, char** argv) {
       "sekisho-feed", "keeps the category store's feeds (feeds: in FILE) current: RPZ by zone transfer, with NOTIFY.");
   std::string config_path;
   bool once = false;
-  program.app().add_option("-c,--config", config_path, "the configuration (sekishod's)")->type_name("FILE")->required();
+  std::string check_path;
+  program.app().add_option("-c,--config", config_path, "the configuration (sekishod's)")->type_name("FILE");
   program.app().add_flag("--once", once, "refresh every feed once and exit (non-zero if any failed)");
+  // The same check as sekishod's and sekisho-intercept's (the unit's ExecStartPre runs it).
+  const CLI::Option* check =
+      program.app()
+          .add_option("--check-config", check_path, "validate FILE, print every error with its line, and exit")
+          ->type_name("FILE");
   if (auto done = program.parse(argc, argv)) return *done;
+  if (check->count() > 0) return sekisho::policy::run_check_config(check_path);
+  if (config_path.empty()) {
+    std::fprintf(stderr, "sekisho-feed: --config is required\nRun 'sekisho-feed --help' for more information.\n");
+    return 2;
+  }
   auto loaded = sekisho::policy::load_configuration(config_path);
   for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!loaded.ok()) {
