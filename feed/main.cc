@@ -40,10 +40,7 @@ int main(int argc, char** argv) {
           ->type_name("FILE");
   if (auto done = program.parse(argc, argv)) return *done;
   if (check->count() > 0) return sekisho::policy::run_check_config(check_path);
-  if (config_path.empty()) {
-    std::fprintf(stderr, "sekisho-feed: --config is required\nRun 'sekisho-feed --help' for more information.\n");
-    return 2;
-  }
+  if (config_path.empty()) return program.usage_error("--config is required");
   auto loaded = sekisho::policy::load_configuration(config_path);
   for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!loaded.ok()) {

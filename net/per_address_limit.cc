@@ -1,30 +1,13 @@
 #include "net/per_address_limit.h"
 
 #include <netinet/in.h>
-#include <sys/random.h>
 
 #include <cstring>
 
+#include "base/keyed_hash.h"
+
 namespace sekisho::net {
 namespace {
-
-uint64_t random_seed() {
-  uint64_t seed = 0;
-  if (getrandom(&seed, sizeof seed, 0) != static_cast<ssize_t>(sizeof seed))
-    seed = reinterpret_cast<uintptr_t>(&seed) ^ 0x9E3779B97F4A7C15ull;  // getrandom cannot fail for 8 bytes once seeded
-  return seed;
-}
-
-// splitmix64's finaliser: every input bit moves every output bit, so with the seed mixed in
-// first the bucket of an address cannot be predicted.
-uint64_t mix(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 27;
-  x *= 0x94D049BB133111EBull;
-  x ^= x >> 31;
-  return x;
-}
 
 uint64_t load_be64(const uint8_t* p) {
   uint64_t v = 0;
@@ -34,10 +17,11 @@ uint64_t load_be64(const uint8_t* p) {
 
 }  // namespace
 
-PerAddressLimit::PerAddressLimit() : open_(64, Hash{random_seed()}) {}
+PerAddressLimit::PerAddressLimit() : open_(64) {}
 
 size_t PerAddressLimit::Hash::operator()(const Key& k) const {
-  return static_cast<size_t>(mix(k.bits ^ seed) ^ mix(static_cast<uint64_t>(k.family) + seed));
+  const uint64_t words[2] = {k.bits, static_cast<uint64_t>(k.family)};
+  return static_cast<size_t>(base::keyed_hash(words, sizeof words));
 }
 
 PerAddressLimit::Key PerAddressLimit::key_of(const SocketAddress& peer) {

@@ -40,8 +40,7 @@ class PerAddressLimit {
     int family = 0;
     bool operator==(const Key&) const = default;
   };
-  struct Hash {
-    uint64_t seed;
+  struct Hash {  // base::keyed_hash: the process's SipHash key
     size_t operator()(const Key& k) const;
   };
   static Key key_of(const SocketAddress& peer);

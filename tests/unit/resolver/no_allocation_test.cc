@@ -30,6 +30,7 @@
 #include "resolver/worker.h"
 #include "tests/unit/dns/dns_builder.h"
 #include "tests/unit/temp_dir.h"
+#include "tests/unit/resolver/engine_load.h"
 #include "tests/unit/resolver/malware_tenant.h"
 
 // ---- counting allocator (whole binary; counts only on a thread that switched it on) ----------
@@ -242,20 +243,7 @@ TEST_CASE("run_query cache hit through a real Worker allocates nothing") {
 TEST_CASE("run_query with a tenant, the category store and the query log allocates nothing") {
   sekisho::test::TempDir dir;
   const std::string store_dir = (dir.path / "store").string();
-  std::filesystem::create_directories(store_dir);
-  {
-    policy::StoreWriter w(store_dir);
-    policy::EntrySet set;
-    char key[policy::kMaxKeyLen];
-    const size_t n = policy::make_name_key("blocked.example", key);
-    REQUIRE(n > 0);
-    set.add_domain(std::string(key, n), policy::kFlagSubtree, policy::CategorySet(uint64_t{1} << policy::CategoryRegistry::builtins().by_slug("malware")->id));
-    set.finalize();
-    policy::SourceInfo info;
-    info.name = "test";
-    info.format = "domains";
-    w.replace_source(info, set);
-  }
+  sekisho_test::engine_load::write_store(store_dir);
   // One tenant (127.0.0.0/8) whose policy blocks malware with the block page and logs in full.
   config::Settings settings;
   std::string parse_error;
