@@ -94,7 +94,7 @@ const policy::TenantLimits* tenant_limits(const Query& query) {
   return &query.runtime->policies->tenants[query.identity.tenant].limits;
 }
 
-// Stage 2c, check_quota (limits/usage.h): a tenant over its queries per second is refused, with
+// Stage 2a, check_quota (limits/usage.h): a tenant over its queries per second is refused, with
 // RFC 8914 §4.19's 18 (Prohibited: "local policy" refuses this client for now), until its
 // bucket refills; the refusals are its own (per-tenant /metrics, action over_quota).
 Step check_quota(Worker& w, Query& query) {
