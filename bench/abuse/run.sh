@@ -4,7 +4,7 @@
 # forwarding to knotd on loopback:
 #   - tenant "victim" (127.0.2.0/24): dnsperf at a steady rate, 90 % names in the cache and 10 %
 #     names never asked before (a miss each, answered NXDOMAIN by knotd);
-#   - tenant "attacker" (127.0.1.0/24): dnsperf as fast as it can over random names under
+#   - tenant "attacker" (127.0.1.0/24): dnsperf at BENCH_FLOOD_QPS over random names under
 #     flood.example. (each a cache miss that goes to knotd).
 # Three phases of BENCH_SECONDS each: the victim alone; victim + flood with the limits off; victim +
 # flood with the attacker's limits on (tenant quota, caps on waiting queries). Prints the victim's
@@ -14,7 +14,8 @@
 # Environment (all optional):
 #   BENCH_SECONDS=4        seconds per phase
 #   BENCH_VICTIM_QPS=1000  the victim's steady rate
-#   BENCH_FLOOD_QPS=0      the attacker's dnsperf -Q (0: as fast as dnsperf goes)
+#   BENCH_FLOOD_QPS=3000   the attacker's dnsperf -Q, the same in both flood phases (0: as fast as
+#                          dnsperf goes; a closed loop then sends faster the faster it is refused)
 #   BENCH_QUOTA=2000       the attacker tenant's queries_per_second in the protected phase
 #   BENCH_PORT_BASE=26450  ports BASE..BASE+2 on 127.0.0.1
 #   BUILD_DIR=build SEKISHOD=$BUILD_DIR/daemon/sekishod
@@ -32,7 +33,7 @@ BUILD_DIR=${BUILD_DIR:-$REPO/build}
 SEKISHOD=${SEKISHOD:-$BUILD_DIR/daemon/sekishod}
 SECS=${BENCH_SECONDS:-4}
 VICTIM_QPS=${BENCH_VICTIM_QPS:-1000}
-FLOOD_QPS=${BENCH_FLOOD_QPS:-0}
+FLOOD_QPS=${BENCH_FLOOD_QPS:-3000}
 QUOTA=${BENCH_QUOTA:-2000}
 BASE=${BENCH_PORT_BASE:-26450}
 KNOT_PORT=$BASE

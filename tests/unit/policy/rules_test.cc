@@ -325,7 +325,7 @@ tenants:
   - {id: tiny, networks: ["10.3.0.0/16"], policy: p, unverified_udp_size: 100}
 )";
   auto loaded = config::load_config_text(yaml, "t.yaml");
-  INFO(loaded.errors.empty() ? std::string() : loaded.errors[0].message);
+  INFO((loaded.errors.empty() ? std::string() : loaded.errors[0].message));
   REQUIRE(loaded.ok());
   std::vector<config::ConfigError> errors;
   auto snap = compile_policies(loaded.settings, 0, errors);
