@@ -16,7 +16,7 @@
 #   BENCH_VICTIM_QPS=1000  the victim's steady rate
 #   BENCH_FLOOD_QPS=3000   the attacker's dnsperf -Q, the same in both flood phases (0: as fast as
 #                          dnsperf goes; a closed loop then sends faster the faster it is refused)
-#   BENCH_QUOTA=2000       the attacker tenant's queries_per_second in the protected phase
+#   BENCH_QUOTA=500        the attacker tenant's queries_per_second in the protected phase
 #   BENCH_PORT_BASE=26450  ports BASE..BASE+2 on 127.0.0.1
 #   BUILD_DIR=build SEKISHOD=$BUILD_DIR/daemon/sekishod
 # Bounded: about 3 x BENCH_SECONDS + 10 s. Do not run it while the machine is loaded beyond a
@@ -34,7 +34,7 @@ SEKISHOD=${SEKISHOD:-$BUILD_DIR/daemon/sekishod}
 SECS=${BENCH_SECONDS:-4}
 VICTIM_QPS=${BENCH_VICTIM_QPS:-1000}
 FLOOD_QPS=${BENCH_FLOOD_QPS:-3000}
-QUOTA=${BENCH_QUOTA:-2000}
+QUOTA=${BENCH_QUOTA:-500}
 BASE=${BENCH_PORT_BASE:-26450}
 KNOT_PORT=$BASE
 DNS_PORT=$((BASE + 1))
