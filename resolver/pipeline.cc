@@ -315,15 +315,11 @@ Step limit_upstream(Worker& w, Query& query) {
 }
 
 // Stage 9a, limit_response (limits/response_rate_limit.h): a UDP answer over its client prefix's
-// rate for its kind goes out empty with TC=1 (every rrl_slip-th) or not at all.
-void limit_response(Worker& w, Query& query) {
-  if (query.origin.transport != Transport::udp || query.out_len < dns::kHeaderSize) return;
-  const Runtime& rt = query.runtime ? *query.runtime : *w.runtime();
-  const config::LimitSettings& global = rt.settings.limits;
-  const policy::TenantLimits* caps = tenant_limits(query);
-  const limits::RrlPolicy policy{caps ? caps->rrl_responses_per_second : global.rrl_responses_per_second, global.rrl_slip,
-                                 static_cast<uint8_t>(global.rrl_ipv4_prefix), static_cast<uint8_t>(global.rrl_ipv6_prefix)};
-  if (policy.rate == 0) return;
+// rate for its kind goes out empty with TC=1 (every rrl_slip-th) or not at all. Out of line: every
+// UDP answer passes the test in limit_response, only limited clients come here.
+[[gnu::noinline]] void rate_limit_answer(Worker& w, Query& query, const config::LimitSettings& global, uint32_t rate) {
+  const limits::RrlPolicy policy{rate, global.rrl_slip, static_cast<uint8_t>(global.rrl_ipv4_prefix),
+                                 static_cast<uint8_t>(global.rrl_ipv6_prefix)};
   const limits::ResponseKind kind = limits::classify_response(query.answer());
   const limits::RrlAction action = w.rrl().check(query.origin.peer.get(), kind, policy, w.clock().mono_us * 1000);
   if (action == limits::RrlAction::send) return;
@@ -339,6 +335,14 @@ void limit_response(Worker& w, Query& query) {
     log::warning("rrl", "response rate limit reached; answers slipped (TC=1) or dropped",
                  {{"prefix", limits::prefix_text(query.origin.peer.get(), policy.v4_prefix, policy.v6_prefix)},
                   {"kind", limits::kind_name(kind)}, {"rate", policy.rate}, {"responses", n}});
+}
+
+inline void limit_response(Worker& w, Query& query) {
+  if (query.origin.transport != Transport::udp || query.out_len < dns::kHeaderSize) return;
+  const Runtime& rt = query.runtime ? *query.runtime : *w.runtime();  // none yet: a decode error
+  const policy::TenantLimits* caps = tenant_limits(query);
+  const uint32_t rate = caps ? caps->rrl_responses_per_second : rt.settings.limits.rrl_responses_per_second;
+  if (rate != 0) rate_limit_answer(w, query, rt.settings.limits, rate);
 }
 
 // One fixed-size record into this loop's query-log ring (dropped and counted by the ring when

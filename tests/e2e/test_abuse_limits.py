@@ -207,9 +207,13 @@ def flood_and_ask(sk, n_per_client=300):
         names = ["%08x.%s" % (random.getrandbits(32), FLOOD_ZONE) for _ in range(n_per_client)]
         floods[source] = udp_burst(sk.port, source, names, settle=4.0)
     threads = [threading.Thread(target=flood, args=("127.0.16.%d" % i,)) for i in (1, 2, 3)]
-    for t in threads:
+    # The first client alone first, so that it reaches its own cap while the tenant is still under
+    # its; the other two then take the tenant to its cap.
+    threads[0].start()
+    time.sleep(0.3)
+    for t in threads[1:]:
         t.start()
-    time.sleep(1.0)  # the flood is waiting on the upstream now
+    time.sleep(0.7)  # the flood is waiting on the upstream now
     victim = []
     for i in range(20):
         data, p = kdig_from("127.0.17.1", sk.port, "victim-%d-%08x.test.example" % (i, random.getrandbits(32)), "A")
