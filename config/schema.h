@@ -283,11 +283,16 @@ struct Fields<TenantSettings> {
       Text<S>{"policy", &S::policy, Write::always, "every tenant needs a policy", nullptr, &S::policy_mark},
       Number<S, uint32_t>{"max_devices", &S::max_devices, 0, 100000000},
       Choice<S, EcsMode>{"ecs", &S::ecs},
+      Number<S, uint32_t>{"queries_per_second", &S::queries_per_second, 0, 100000000},
+      Number<S, uint32_t>{"rrl_responses_per_second", &S::rrl_responses_per_second, 0, 100000000},
+      Number<S, uint32_t>{"upstream_queries", &S::upstream_queries, 0, 10000000},
+      Number<S, uint32_t>{"upstream_queries_per_client", &S::upstream_queries_per_client, 0, 10000000},
+      Number<S, uint32_t>{"unverified_udp_size", &S::unverified_udp_size, 0, 1232},
       Items<S, DeviceSettings>{"devices", &S::devices, "devices"},
   };
 };
 
-// server.tcp and forwarding: numbers only, read by config/yaml/load.cc through the same field
+// server.tcp, forwarding and limits: numbers only, read by config/yaml/load.cc through the same field
 // readers (no writer or JSON body takes them).
 template <>
 struct Fields<TcpSettings> {
@@ -320,6 +325,21 @@ struct Fields<ForwardingSettings> {
       Number<S, uint32_t>{"tcp_connections_per_upstream", &S::tcp_connections_per_upstream, 1, 64},
       Number<S, uint32_t>{"tcp_idle_timeout_ms", &S::tcp_idle_timeout_ms, 100, 600000},
       Number<S, uint32_t>{"max_upstream_sockets", &S::max_upstream_sockets, 16, 1000000},
+  };
+};
+
+template <>
+struct Fields<LimitSettings> {
+  using S = LimitSettings;
+  static constexpr auto all = std::tuple{
+      Number<S, uint32_t>{"rrl_responses_per_second", &S::rrl_responses_per_second, 0, 100000000},
+      Number<S, uint32_t>{"rrl_slip", &S::rrl_slip, 0, 10},
+      Number<S, uint32_t>{"rrl_ipv4_prefix", &S::rrl_ipv4_prefix, 8, 32},
+      Number<S, uint32_t>{"rrl_ipv6_prefix", &S::rrl_ipv6_prefix, 16, 128},
+      Number<S, uint32_t>{"tenant_queries_per_second", &S::tenant_queries_per_second, 0, 100000000},
+      Number<S, uint32_t>{"upstream_queries_per_client", &S::upstream_queries_per_client, 0, 10000000},
+      Number<S, uint32_t>{"upstream_queries_per_tenant", &S::upstream_queries_per_tenant, 0, 10000000},
+      Number<S, uint32_t>{"unverified_udp_size", &S::unverified_udp_size, 512, 1232},
   };
 };
 

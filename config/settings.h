@@ -67,6 +67,27 @@ struct ForwardingSettings {
   uint32_t max_upstream_sockets = 4096;
 };
 
+// Abuse resistance (README "Rate limits and quotas"): what one client or one tenant may take.
+// Every tenant gets these unless it sets its own (TenantSettings, 0 there = these values).
+struct LimitSettings {
+  // Response rate limiting of UDP answers (RRL, as BIND and Knot): answers per second per
+  // client prefix and kind of answer (positive, NODATA, NXDOMAIN, error); 0 = off. Over it,
+  // every `rrl_slip`th answer goes out empty with TC=1 (the client retries over TCP) and the
+  // others are dropped; slip 0 drops every one, 1 truncates every one.
+  uint32_t rrl_responses_per_second = 0;
+  uint32_t rrl_slip = 2;
+  uint32_t rrl_ipv4_prefix = 24;
+  uint32_t rrl_ipv6_prefix = 56;
+  uint32_t tenant_queries_per_second = 0;  // per tenant, across threads; over it: REFUSED + EDE 18; 0 = none
+  // Queries waiting on an upstream at once, per client (an IPv4 address, an IPv6 /64) and per
+  // tenant, across threads; over either: stale data, else SERVFAIL + EDE 0 saying which. 0 = no cap.
+  uint32_t upstream_queries_per_client = 256;
+  uint32_t upstream_queries_per_tenant = 2048;
+  // The largest UDP answer to a source nothing has verified (every UDP client: no DNS cookies);
+  // larger answers are TC=1. Caps the client's EDNS size and our 1232.
+  uint32_t unverified_udp_size = 1232;
+};
+
 struct CacheSettings {
   uint64_t max_entries = 1000000;
   uint32_t serve_stale = 86400;      // RFC 8767 §5 suggests 1–3 days; 0 = off
@@ -145,6 +166,12 @@ struct TenantSettings {
   // EDNS Client Subnet (RFC 7871) toward the upstreams: strip (never send one) or forward the
   // client's address cut to /24 (IPv4) or /56 (IPv6).
   EcsMode ecs = EcsMode::strip;
+  // This tenant's limits (LimitSettings); 0 = the global `limits` value.
+  uint32_t queries_per_second = 0;
+  uint32_t rrl_responses_per_second = 0;
+  uint32_t upstream_queries = 0;
+  uint32_t upstream_queries_per_client = 0;
+  uint32_t unverified_udp_size = 0;
   SourceMark mark;
   SourceMark policy_mark;
 };
@@ -238,6 +265,7 @@ struct Settings {
   ServerSettings server;
   std::vector<UpstreamSettings> upstreams;
   ForwardingSettings forwarding;
+  LimitSettings limits;
   CacheSettings cache;
   log::Level log_level = log::Level::info;
   std::string category_db;  // LMDB category store directory; empty = no store

@@ -130,6 +130,17 @@ std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& s
     tenant.name = ts.name;
     tenant.max_devices = ts.max_devices;
     tenant.forward_client_subnet = ts.ecs == config::EcsMode::forward;
+    const config::LimitSettings& global = settings.limits;
+    const auto own = [](uint32_t value, uint32_t fallback) { return value != 0 ? value : fallback; };
+    tenant.limits = {own(ts.queries_per_second, global.tenant_queries_per_second),
+                     own(ts.rrl_responses_per_second, global.rrl_responses_per_second),
+                     own(ts.upstream_queries, global.upstream_queries_per_tenant),
+                     own(ts.upstream_queries_per_client, global.upstream_queries_per_client),
+                     own(ts.unverified_udp_size, global.unverified_udp_size)};
+    if (ts.unverified_udp_size != 0 && ts.unverified_udp_size < 512)
+      errors.push_back(error_at(ts.mark, path + ".unverified_udp_size",
+                                "must be 0 (the global limits.unverified_udp_size) or 512..1232: every client takes 512 "
+                                "(RFC 1035)"));
     tenant.contact = ts.contact;
     const auto tenant_index = static_cast<uint16_t>(snap->tenants.size());
     for (size_t d = 0; d < ts.devices.size(); ++d) {

@@ -48,6 +48,16 @@ struct CompiledPolicy {
   bool filters() const { return !block.empty() || !schedule.empty() || !deny.empty() || safe_search; }
 };
 
+// A tenant's limits as the engine applies them: its own where it set one, else the global
+// `limits` (config::LimitSettings; README "Rate limits and quotas"). 0 = none.
+struct TenantLimits {
+  uint32_t queries_per_second = 0;
+  uint32_t rrl_responses_per_second = 0;
+  uint32_t upstream_queries = 0;             // waiting on upstreams, the whole tenant
+  uint32_t upstream_queries_per_client = 0;  // waiting on upstreams, one client of it
+  uint32_t unverified_udp_size = 1232;
+};
+
 struct Tenant {
   std::string id;
   std::string name;
@@ -55,6 +65,7 @@ struct Tenant {
   uint16_t policy = 0;  // index into PolicySnapshot::policies
   uint32_t max_devices = 0;
   bool forward_client_subnet = false;  // ecs: forward (config/settings.h)
+  TenantLimits limits;
   std::vector<std::string> devices;  // device names, in configuration order
 };
 

@@ -55,7 +55,18 @@ namespace sekisho::resolver {
     "DoH connections closed on accept: over server.tcp.max_connections_per_address (counted with the client's "    \
     "TCP and DoT connections).")                                                                                   \
   X(Counter, udp_send_errors, "sekisho_udp_send_errors_total", "",                                                 \
-    "UDP answers that could not be sent (socket buffer full, peer unreachable).")
+    "UDP answers that could not be sent (socket buffer full, peer unreachable).")                                  \
+  X(Counter, rrl_slipped, "sekisho_rrl_responses_total", "action=\"slipped\"",                                     \
+    "UDP answers over their prefix's response rate (limits.rrl_responses_per_second): sent empty with TC=1 "       \
+    "(slipped) or not sent (dropped).")                                                                            \
+  X(Counter, rrl_dropped, "sekisho_rrl_responses_total", "action=\"dropped\"", "")                                 \
+  X(Counter, quota_refused, "sekisho_limited_queries_total", "reason=\"tenant_quota\"",                            \
+    "Queries answered at once because a limit was reached: a tenant's query quota (REFUSED + EDE 18), or the "     \
+    "queries of a client or of a tenant waiting on upstreams (stale data, else SERVFAIL + EDE 0).")                \
+  X(Counter, upstream_limited_client, "sekisho_limited_queries_total", "reason=\"upstream_per_client\"", "")       \
+  X(Counter, upstream_limited_tenant, "sekisho_limited_queries_total", "reason=\"upstream_per_tenant\"", "")       \
+  X(Counter, any_minimal, "sekisho_any_minimal_total", "",                                                         \
+    "ANY queries answered with the synthesized HINFO of RFC 8482 instead of being forwarded.")
 
 // Counted by every loop's forwarder (resolver/upstream/forwarder.h), over all upstreams.
 #define SEKISHO_FORWARDER_COUNTERS(X)                                                                  \

@@ -27,6 +27,7 @@
 #include "resolver/cache/cache.h"
 #include "resolver/engine_sample.h"
 #include "resolver/runtime.h"
+#include "resolver/limits/usage.h"
 #include "resolver/upstream/inflight_registry.h"
 
 namespace sekisho::resolver {
@@ -76,6 +77,8 @@ class Engine {
   // The certificate DoH and DoT connections get (server.tls); replaced by publish().
   const net::tls::ContextSlot& tls() const { return tls_; }
   upstream::InflightRegistry& inflight_registry() { return inflight_registry_; }
+  // Each client's queries waiting on upstreams, across loops (limits/usage.h).
+  limits::ClientUpstreamCounts& client_upstream() { return client_upstream_; }
   policy::CategoryStore* category_store() const { return store_.get(); }
   querylog::QueryLogWriter* querylog() const { return querylog_.get(); }
   // Where query-log files go; empty when only statistics are kept.
@@ -107,6 +110,7 @@ class Engine {
   net::PerAddressLimit connections_per_address_;
   net::tls::ContextSlot tls_;
   upstream::InflightRegistry inflight_registry_;
+  limits::ClientUpstreamCounts client_upstream_;
 
   mutable std::mutex runtime_mutex_;
   std::shared_ptr<const Runtime> runtime_;

@@ -1,11 +1,14 @@
 #include "resolver/pipeline.h"
 
+#include <cstdio>
 #include <cstring>
 
 #include "policy/decide.h"
 #include "policy/querylog/make_record.h"
 #include "policy/safe_search.h"
 #include "base/clock.h"
+#include "base/log.h"
+#include "resolver/limits/response_rate_limit.h"
 #include "resolver/cache/cache_key.h"
 #include "resolver/ddr.h"
 #include "resolver/synthesize.h"
@@ -57,6 +60,7 @@ Step refuse_unknown_client(Worker& w, Query& query, std::string_view why) {
 Step identify(Worker& w, Query& query) {
   const Runtime& rt = *w.runtime();
   query.runtime = &rt;
+  query.udp_size = static_cast<uint16_t>(rt.settings.limits.unverified_udp_size);
   const policy::PolicySnapshot& policies = *rt.policies;
   const OriginDevice& device = query.origin.device;
   Identity& id = query.identity;
@@ -77,11 +81,39 @@ Step identify(Worker& w, Query& query) {
   // client's explicit /0, and never the addresses a client puts in its own option (unverified).
   if (policies.tenants[id.tenant].forward_client_subnet && !query.request.edns.ecs_opt_out)
     query.subnet = dns::client_subnet_of(query.origin.peer.get(), kEcsPrefixV4, kEcsPrefixV6);
+  query.udp_size = static_cast<uint16_t>(policies.tenants[id.tenant].limits.unverified_udp_size);
   id.policy = &policies.policies[policies.tenants[id.tenant].policy];
   id.log = id.policy->log;
   if (!id.policy->filters()) id.policy = nullptr;
   id.inspect_chain = id.policy != nullptr;
   return Step::next;
+}
+
+const policy::TenantLimits* tenant_limits(const Query& query) {
+  if (!query.runtime || query.identity.tenant >= query.runtime->policies->tenants.size()) return nullptr;
+  return &query.runtime->policies->tenants[query.identity.tenant].limits;
+}
+
+// Stage 2a, check_quota (limits/usage.h): a tenant over its queries per second is refused, with
+// RFC 8914 §4.19's 18 (Prohibited: "local policy" refuses this client for now), until its
+// bucket refills; the refusals are its own (per-tenant /metrics, action over_quota).
+Step check_quota(Worker& w, Query& query) {
+  const policy::TenantLimits* caps = tenant_limits(query);
+  if (!caps || caps->queries_per_second == 0 ||
+      query.runtime->tenant_usage->admit_query(query.identity.tenant, caps->queries_per_second, w.clock().mono_us * 1000))
+    return Step::next;
+  ++w.counters().quota_refused;
+  query.action = QueryAction::over_quota;
+  const std::string& tenant = query.runtime->policies->tenants[query.identity.tenant].id;
+  if (const uint64_t n = w.quota_log().event(w.clock().mono_ms()))
+    log::warning("limits", "tenant query quota reached; queries refused",
+                 {{"tenant", tenant}, {"qps", caps->queries_per_second}, {"queries", n}});
+  char text[kEdeTextMax];
+  const int len = std::snprintf(text, sizeof text, "query quota of tenant %s reached (%u per second)", tenant.c_str(),
+                                caps->queries_per_second);
+  const dns::Ede ede{dns::EdeCode::prohibited, std::string_view(text, std::min<size_t>(len, sizeof text - 1))};
+  query.out_len = write_error(query.request, dns::Rcode::refused, &ede, query.out, query.limit());
+  return Step::answered;
 }
 
 // Stage 2b, answer_ddr (ddr.cc): a question about this server itself (RFC 9462), never
@@ -140,6 +172,18 @@ Step decide(Worker& w, Query& query) {
   return Step::next;
 }
 
+// Stage 3d, answer_any (RFC 8482): ANY gets one synthesized HINFO, never every RRset of the name
+// from the cache or the upstream (24x amplification before). After decide: a blocked name's ANY
+// still gets the block answer.
+Step answer_any(Worker& w, Query& query) {
+  const dns::Question& q = query.request.question;
+  if (q.qtype != kQtypeAny || q.qclass != dns::kClassIn) return Step::next;
+  ++w.counters().any_minimal;
+  query.action = QueryAction::cached;  // answered here, no upstream asked
+  query.out_len = write_minimal_any(query.request, query.out, query.limit());
+  return Step::answered;
+}
+
 // What the cache and the upstreams know the query by: the name asked (the client's, or its
 // safe-search target), type, class, and the DO and CD bits.
 cache::CacheKey cache_key(const Query& query) {
@@ -187,12 +231,19 @@ Step lookup_cache(Worker& w, Query& query, const cache::CacheKey& key) {
   return Step::next;
 }
 
+// The counts limit_upstream took for a query that no longer waits.
+void release_waiting(Worker& w, const Query& query) {
+  if (query.waiting_client_slot != limits::ClientUpstreamCounts::kNoSlot) w.client_upstream().release(query.waiting_client_slot);
+  if (query.waiting_tenant) query.runtime->tenant_usage->release_upstream(query.identity.tenant);
+}
+
 // Stage 5, forward (upstream/forwarder.cc): the query is parked whole and asked upstream
 // (coalesced with identical queries in flight); answer_waiters finishes it. With the loop's
 // pool exhausted it is dropped unanswered and unlogged: bounded memory beats answering late.
 Step forward(Worker& w, const Query& query, const cache::CacheKey& key) {
   QueryContext* ctx = w.pool().acquire();
   if (!ctx) {
+    release_waiting(w, query);
     ++w.counters().dropped_overload;
     return Step::dropped;
   }
@@ -221,6 +272,77 @@ void answer_upstream(Worker& w, Query& query, const upstream::Resolution& resolu
   query.out_len = write_error(query.request, dns::Rcode::servfail, &ede, query.out, query.limit());
   ++w.counters().servfail;
   if (query.action != QueryAction::blocked) query.action = QueryAction::servfail;  // a blocking chain still says why
+}
+
+// Stage 4b, limit_upstream (limits/usage.h): a cache miss waits on upstreams only while its
+// client (address, IPv6 /64) and its tenant have fewer than their caps waiting, across loops;
+// else it is answered at once, from stale data or SERVFAIL + EDE 0 naming the cap, so that a
+// random-subdomain flood from one client or tenant cannot hold the upstream sockets, the
+// waiting pool and the upstreams' time that every other tenant's misses need.
+Step limit_upstream(Worker& w, Query& query) {
+  const Runtime& rt = *query.runtime;
+  const policy::TenantLimits* caps = tenant_limits(query);
+  const uint32_t per_client = caps ? caps->upstream_queries_per_client : rt.settings.limits.upstream_queries_per_client;
+  limits::ClientUpstreamCounts& clients = w.client_upstream();
+  const uint32_t slot = clients.slot_of(query.origin.peer.get());
+  const char* whose = nullptr;
+  uint32_t cap = 0;
+  if (!clients.acquire(slot, per_client)) {
+    ++w.counters().upstream_limited_client;
+    whose = "client";
+    cap = per_client;
+  } else if (caps && !rt.tenant_usage->acquire_upstream(query.identity.tenant, caps->upstream_queries)) {
+    clients.release(slot);
+    ++w.counters().upstream_limited_tenant;
+    whose = "tenant";
+    cap = caps->upstream_queries;
+  } else {
+    query.waiting_client_slot = slot;
+    query.waiting_tenant = caps != nullptr;
+    return Step::next;
+  }
+  const std::string_view tenant = caps ? std::string_view(rt.policies->tenants[query.identity.tenant].id) : "-";
+  if (const uint64_t n = w.upstream_limit_log().event(w.clock().mono_ms()))
+    log::warning("limits", "queries waiting on upstreams capped; answered stale or SERVFAIL",
+                 {{"per", whose}, {"client", limits::prefix_text(query.origin.peer.get(), 32, 64)}, {"tenant", tenant},
+                  {"cap", cap}, {"queries", n}});
+  char text[kEdeTextMax];
+  const int len = std::snprintf(text, sizeof text, "too many queries of this %s waiting on upstreams (%u)", whose, cap);
+  answer_upstream(w, query, upstream::Resolution{nullptr, dns::EdeCode::other,
+                                                 std::string_view(text, std::min<size_t>(len, sizeof text - 1))});
+  if (query.action == QueryAction::servfail) query.action = QueryAction::upstream_limited;
+  return Step::answered;
+}
+
+// Stage 9a, limit_response (limits/response_rate_limit.h): a UDP answer over its client prefix's
+// rate for its kind goes out empty with TC=1 (every rrl_slip-th) or not at all. Out of line: every
+// UDP answer passes the test in limit_response, only limited clients come here.
+[[gnu::noinline]] void rate_limit_answer(Worker& w, Query& query, const config::LimitSettings& global, uint32_t rate) {
+  const limits::RrlPolicy policy{rate, global.rrl_slip, static_cast<uint8_t>(global.rrl_ipv4_prefix),
+                                 static_cast<uint8_t>(global.rrl_ipv6_prefix)};
+  const limits::ResponseKind kind = limits::classify_response(query.answer());
+  const limits::RrlAction action = w.rrl().check(query.origin.peer.get(), kind, policy, w.clock().mono_us * 1000);
+  if (action == limits::RrlAction::send) return;
+  if (action == limits::RrlAction::slip) {
+    ++w.counters().rrl_slipped;
+    const auto rcode = static_cast<dns::Rcode>(dns::read_header(query.answer()).flags & dns::flag::kRcodeMask);
+    query.out_len = write_truncated(query.request, rcode, query.out, query.limit());
+  } else {
+    ++w.counters().rrl_dropped;
+    query.out_len = 0;
+  }
+  if (const uint64_t n = w.rrl_log().event(w.clock().mono_ms()))
+    log::warning("rrl", "response rate limit reached; answers slipped (TC=1) or dropped",
+                 {{"prefix", limits::prefix_text(query.origin.peer.get(), policy.v4_prefix, policy.v6_prefix)},
+                  {"kind", limits::kind_name(kind)}, {"rate", policy.rate}, {"responses", n}});
+}
+
+inline void limit_response(Worker& w, Query& query) {
+  if (query.origin.transport != Transport::udp || query.out_len < dns::kHeaderSize) return;
+  const Runtime& rt = query.runtime ? *query.runtime : *w.runtime();  // none yet: a decode error
+  const policy::TenantLimits* caps = tenant_limits(query);
+  const uint32_t rate = caps ? caps->rrl_responses_per_second : rt.settings.limits.rrl_responses_per_second;
+  if (rate != 0) rate_limit_answer(w, query, rt.settings.limits, rate);
 }
 
 // One fixed-size record into this loop's query-log ring (dropped and counted by the ring when
@@ -254,7 +376,9 @@ Step finish(Worker& w, Query& query, Step step, QueryContext* parked = nullptr) 
   const uint64_t latency_us = answered_us - query.received_us;
   w.counters().observe_latency(latency_us);
   record(w, query, answered_us, latency_us);
+  limit_response(w, query);
   if (parked) {
+    release_waiting(w, query);
     w.deliver(*parked, query.answer());
     w.pool().release(parked);
   }
@@ -268,11 +392,14 @@ Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, st
   Query query(origin, w.clock().mono_us, out);  // the batch's reading: every query in it had arrived
   Step step = decode(w, query, msg);
   if (step == Step::next) step = identify(w, query);
+  if (step == Step::next) step = check_quota(w, query);
   if (step == Step::next) step = answer_ddr(query);
   if (step == Step::next) step = decide(w, query);
+  if (step == Step::next) step = answer_any(w, query);
   if (step == Step::next) {
     const cache::CacheKey key = cache_key(query);
     step = lookup_cache(w, query, key);
+    if (step == Step::next) step = limit_upstream(w, query);
     if (step == Step::next) return forward(w, query, key);  // parked: answer_waiters finishes it
   }
   step = finish(w, query, step);

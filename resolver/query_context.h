@@ -3,6 +3,7 @@
 // inside: its pointers lead into the Runtime (kept alive by the context) and static tables.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -15,6 +16,7 @@
 #include "policy/decide.h"
 #include "policy/querylog/record.h"
 #include "resolver/transport/udp_pktinfo.h"
+#include "resolver/limits/usage.h"
 #include "resolver/respond.h"
 #include "resolver/runtime.h"
 
@@ -73,6 +75,13 @@ struct Query {
   querylog::QueryAction action = querylog::QueryAction::resolved;  // what the answer is, for the log
   std::span<uint8_t> out;              // where the answer is written (the transport's buffer, or
   size_t out_len = 0;                  //   the loop's scratch for a late answer); its length
+  // identify: the largest UDP answer this unverified source may get (limits.unverified_udp_size,
+  // the tenant's own); answers over it are TC=1.
+  uint16_t udp_size = 1232;
+  // forward: counted among the queries waiting on upstreams of its client (this slot of the
+  // engine's ClientUpstreamCounts) and of its tenant (the Runtime's TenantUsage); finish releases.
+  uint32_t waiting_client_slot = limits::ClientUpstreamCounts::kNoSlot;
+  bool waiting_tenant = false;
 
   bool rewritten() const { return !safe_search_target.empty(); }
   // The name asked upstream and cached under: the client's, or its safe-search target.
@@ -91,7 +100,10 @@ struct Query {
     return q;
   }
   // The largest answer this client takes over its transport.
-  size_t limit() const { return answer_limit(request, origin.transport); }
+  size_t limit() const {
+    const size_t transport_limit = answer_limit(request, origin.transport);
+    return origin.transport == Transport::udp ? std::min<size_t>(transport_limit, udp_size) : transport_limit;
+  }
   std::span<const uint8_t> answer() const { return out.first(out_len); }
 };
 

@@ -58,6 +58,12 @@ size_t write_error(const DecodedQuery& q, dns::Rcode rcode, const dns::Ede* ede,
   return with_opt ? with_opt : n;
 }
 
+size_t write_truncated(const DecodedQuery& q, dns::Rcode rcode, std::span<uint8_t> out, size_t limit) {
+  const size_t n = write_error(q, rcode, nullptr, out, limit);
+  if (n >= dns::kHeaderSize) out[2] |= static_cast<uint8_t>(dns::flag::kTc >> 8);
+  return n;
+}
+
 size_t write_synthesized(const DecodedQuery& q, dns::Rcode rcode, std::span<const uint8_t> rrs, uint16_t ancount,
                          uint16_t nscount, const dns::Ede* ede, std::span<uint8_t> out, size_t limit) {
   const size_t cap = std::min(limit, out.size());

@@ -35,6 +35,10 @@ size_t write_error(const DecodedQuery& q, dns::Rcode rcode, const dns::Ede* ede,
 size_t write_synthesized(const DecodedQuery& q, dns::Rcode rcode, std::span<const uint8_t> rrs, uint16_t ancount,
                          uint16_t nscount, const dns::Ede* ede, std::span<uint8_t> out, size_t limit);
 
+// Writes an empty answer with TC=1 (header, question, OPT iff the client sent one): what a
+// client over its response rate gets instead of the answer (RRL's slip), so it retries over TCP.
+size_t write_truncated(const DecodedQuery& q, dns::Rcode rcode, std::span<uint8_t> out, size_t limit);
+
 // Writes a cached or fresh answer whose records have aged `age` seconds. `stale` answers get
 // kStaleTtl on every record.
 size_t write_answer(const DecodedQuery& q, const cache::CachedAnswer& a, uint32_t age, bool stale,

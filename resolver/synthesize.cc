@@ -95,6 +95,15 @@ size_t write_rewritten(const DecodedQuery& q, std::span<const uint8_t> target, c
   return write_synthesized(q, a.rcode, std::span(rrs, n), count, 0, nullptr, out, limit);
 }
 
+size_t write_minimal_any(const DecodedQuery& q, std::span<uint8_t> out, size_t limit) {
+  constexpr uint16_t kHinfo = 13;
+  constexpr uint8_t kRdata[] = {7, 'R', 'F', 'C', '8', '4', '8', '2', 0};  // <character-string> CPU, OS
+  uint8_t rr[12 + sizeof kRdata];
+  const size_t n = put_rr_head(rr, kHinfo, kMinimalAnyTtl, sizeof kRdata);
+  std::memcpy(rr + n, kRdata, sizeof kRdata);
+  return write_synthesized(q, dns::Rcode::noerror, std::span(rr, sizeof rr), 1, 0, nullptr, out, limit);
+}
+
 size_t write_blocked(const DecodedQuery& q, config::BlockAction action, const config::BlockpageSettings& blockpage,
                      const dns::Ede& ede, std::span<uint8_t> out, size_t limit) {
   uint8_t rrs[128];

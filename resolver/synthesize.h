@@ -18,6 +18,12 @@
 
 namespace sekisho::resolver {
 
+// RFC 8482 §4.2: ANY answered with one synthesized HINFO record, CPU "RFC8482" and an empty OS,
+// instead of every RRset of the name (an amplifier's favourite question).
+inline constexpr uint16_t kQtypeAny = 255;
+inline constexpr uint32_t kMinimalAnyTtl = 3600;
+size_t write_minimal_any(const DecodedQuery& q, std::span<uint8_t> out, size_t limit);
+
 size_t write_blocked(const DecodedQuery& q, config::BlockAction action, const config::BlockpageSettings& blockpage,
                      const dns::Ede& ede, std::span<uint8_t> out, size_t limit);
 

@@ -60,6 +60,7 @@ Worker::~Worker() {
 }
 
 cache::Cache& Worker::cache() { return engine_.cache(); }
+limits::ClientUpstreamCounts& Worker::client_upstream() { return engine_.client_upstream(); }
 
 void Worker::add_udp_socket(int fd) { udp_.push_back(std::make_unique<UdpListener>(*this, fd)); }
 void Worker::add_tcp_socket(int fd) { tcp_.push_back(std::make_unique<TcpListener>(*this, fd, Transport::tcp)); }

@@ -24,6 +24,8 @@
 #include "policy/querylog/ring.h"
 #include "policy/store/category_store.h"
 #include "base/clock.h"
+#include "base/log_throttle.h"
+#include "resolver/limits/response_rate_limit.h"
 #include "resolver/cache/read_epoch.h"
 #include "resolver/counters.h"
 #include "resolver/query_context.h"
@@ -84,6 +86,12 @@ class Worker final : public upstream::Forwarder::Delegate {
   upstream::Forwarder& forwarder() { return forwarder_; }
   const std::shared_ptr<const Runtime>& runtime() const { return runtime_; }
   WorkerCounters& counters() { return counters_; }
+  // This loop's response rate limiter (UDP answers) and the throttles of the limits' warnings.
+  limits::ResponseRateLimiter& rrl() { return rrl_; }
+  limits::ClientUpstreamCounts& client_upstream();  // the engine's, shared by the loops
+  log::Throttle& rrl_log() { return rrl_log_; }
+  log::Throttle& quota_log() { return quota_log_; }
+  log::Throttle& upstream_limit_log() { return upstream_limit_log_; }
   std::span<uint8_t> scratch() { return scratch_; }
   uv_loop_t* loop() { return &loop_; }
   Engine& engine() { return engine_; }
@@ -169,6 +177,8 @@ class Worker final : public upstream::Forwarder::Delegate {
   ContextPool pool_;
   upstream::Forwarder forwarder_;
   WorkerCounters counters_;
+  limits::ResponseRateLimiter rrl_;
+  log::Throttle rrl_log_, quota_log_, upstream_limit_log_;
   std::vector<uint8_t> scratch_;
   std::vector<std::unique_ptr<UdpListener>> udp_;
   std::vector<std::unique_ptr<TcpListener>> tcp_;  // plain TCP and DoT listeners

@@ -370,11 +370,12 @@ LoadResult read_main_text(std::string_view yaml, const std::string& source_name)
     return result;
   }
   r.check_keys(root, "", {"server", "upstreams", "forwarding", "cache", "log", "category_db", "categories_file", "blockpage", "tenants",
-                          "policies", "querylog", "intercept", "admin", "feeds", "feed_service"});
+                          "policies", "querylog", "limits", "intercept", "admin", "feeds", "feed_service"});
   if (YAML::Node n = root["server"]; n.IsDefined()) read_server(r, n, s.server);
   if (YAML::Node n = root["upstreams"]; n.IsDefined()) read_upstreams(r, n, s.upstreams);
   else s.upstreams = resolv_conf_upstreams();
   if (YAML::Node n = root["forwarding"]; n.IsDefined()) read_forwarding(r, n, s.forwarding);
+  if (YAML::Node n = root["limits"]; n.IsDefined()) read_described(r, n, "limits", s.limits);
   if (YAML::Node n = root["cache"]; n.IsDefined()) read_cache(r, n, s.cache);
   if (YAML::Node n = root["log"]; n.IsDefined()) read_log(r, n, s);
   if (r.read_string(root, "category_db", "", s.category_db)) s.category_db_mark = r.mark(root["category_db"]);

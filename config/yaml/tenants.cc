@@ -183,18 +183,29 @@ void read_policies(Reader& r, const YAML::Node& node, std::map<std::string, Poli
   }
 }
 
-void read_described(Reader& r, const YAML::Node& node, const std::string& path, TcpSettings& out) {
-  static constexpr auto kKeys = schema::keys<TcpSettings>();
+namespace {
+
+// A section of numbers (server.tcp, forwarding, limits), each as config/schema.h describes it.
+template <class S>
+void read_number_section(Reader& r, const YAML::Node& node, const std::string& path, S& out) {
+  static constexpr auto kKeys = schema::keys<S>();
   if (!r.expect_map(node, path)) return;
   r.check_keys(node, path, kKeys);
   read_fields(r, node, path, out);
 }
 
+}  // namespace
+
+void read_described(Reader& r, const YAML::Node& node, const std::string& path, TcpSettings& out) {
+  read_number_section(r, node, path, out);
+}
+
 void read_described(Reader& r, const YAML::Node& node, const std::string& path, ForwardingSettings& out) {
-  static constexpr auto kKeys = schema::keys<ForwardingSettings>();
-  if (!r.expect_map(node, path)) return;
-  r.check_keys(node, path, kKeys);
-  read_fields(r, node, path, out);
+  read_number_section(r, node, path, out);
+}
+
+void read_described(Reader& r, const YAML::Node& node, const std::string& path, LimitSettings& out) {
+  read_number_section(r, node, path, out);
 }
 
 }  // namespace sekisho::config

@@ -20,5 +20,6 @@ void read_policies(Reader& r, const YAML::Node& node, std::map<std::string, Poli
 // `server.tcp:` and `forwarding:` — mappings whose keys and ranges config/schema.h describes.
 void read_described(Reader& r, const YAML::Node& node, const std::string& path, TcpSettings& out);
 void read_described(Reader& r, const YAML::Node& node, const std::string& path, ForwardingSettings& out);
+void read_described(Reader& r, const YAML::Node& node, const std::string& path, LimitSettings& out);
 
 }  // namespace sekisho::config

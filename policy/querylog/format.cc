@@ -440,6 +440,8 @@ std::string_view action_name(QueryAction a) {
     case QueryAction::stale: return "stale";
     case QueryAction::malformed: return "malformed";
     case QueryAction::inspected: return "inspected";
+    case QueryAction::over_quota: return "over_quota";
+    case QueryAction::upstream_limited: return "upstream_limited";
   }
   return "unknown";
 }

@@ -27,7 +27,11 @@ namespace sekisho::querylog {
 
 // What happened to the query; "blocked" is the only action counted as blocked in statistics.
 // inspected: answered with the intercept address for deep URL checks (policy deep_inspection).
-enum class QueryAction : uint8_t { resolved, cached, blocked, rewritten, refused, servfail, stale, malformed, inspected };
+// over_quota: REFUSED, the tenant's query quota was spent; upstream_limited: SERVFAIL, too many
+// of the client's or the tenant's queries were waiting on upstreams (README "Rate limits and quotas").
+enum class QueryAction : uint8_t {
+  resolved, cached, blocked, rewritten, refused, servfail, stale, malformed, inspected, over_quota, upstream_limited
+};
 
 // The record's vocabulary, each defined once in the layer it belongs to:
 using policy::RuleKind;  // which rule decided the verdict (none for plain resolution)

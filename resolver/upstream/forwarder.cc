@@ -152,16 +152,10 @@ void Forwarder::start_attempt(Inflight* f) {
 // (stale data, else SERVFAIL + EDE 0 saying so) instead of taking a descriptor the process needs
 // to accept clients and answer from the cache. Logged at most every 10 s, with the count since.
 void Forwarder::out_of_sockets(Inflight* f, uint32_t limit) {
-  constexpr uint64_t kLogEveryMs = 10000;
   ++counters_.socket_limited;
-  ++limited_since_log_;
-  const uint64_t now = monotonic_ms();
-  if (limit_logged_ms_ == 0 || now - limit_logged_ms_ >= kLogEveryMs) {
+  if (const uint64_t queries = limit_log_.event(monotonic_ms()))
     log::warning("forwarder", "upstream socket limit reached; queries answered SERVFAIL",
-                 {{"loop", loop_index_}, {"limit", limit}, {"queries", limited_since_log_}});
-    limit_logged_ms_ = now;
-    limited_since_log_ = 0;
-  }
+                 {{"loop", loop_index_}, {"limit", limit}, {"queries", queries}});
   f->failure = dns::EdeCode::other;
   f->failure_text = "upstream socket limit reached (" + std::to_string(limit) + " open on this thread)";
   finish(f, Resolution{nullptr, f->failure, f->failure_text});

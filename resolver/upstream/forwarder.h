@@ -18,6 +18,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "base/log_throttle.h"
 #include "base/random.h"
 #include "resolver/cache/cache.h"
 #include "resolver/counters.h"
@@ -95,8 +96,7 @@ class Forwarder {
   std::unordered_map<uint64_t, Inflight*> in_flight_;
   size_t unmapped_ = 0;  // entries whose key hash collided with another in-flight key
   uint32_t descriptor_share_ = UINT32_MAX;
-  uint64_t limit_logged_ms_ = 0;    // when out_of_sockets last logged
-  uint64_t limited_since_log_ = 0;  // queries it refused since
+  log::Throttle limit_log_;  // out_of_sockets' warning
   Counters counters_;
 };
 

@@ -292,4 +292,35 @@ MUTATIONS = [
                    "        !f->over_tcp && counters_.upstream_sockets_open.load() >= limit + 1000000) {")],
         "tests": [r"^e2e\.test_connection_limits$"],
     },
+    # --- issue 19 item 4: rate limits and quotas ---
+    {
+        "id": "rrl-never-slips",
+        "file": "resolver/limits/response_rate_limit.cc",
+        "breaks": "a client over its response rate gets no TC=1 answers: every limited answer is dropped, so real clients never learn to retry over TCP",
+        "edits": [("  return policy.slip != 0 && entry->limited % policy.slip == 0 ? RrlAction::slip : RrlAction::drop;",
+                   "  return RrlAction::drop;")],
+        "tests": [r"^unit\.resolver/limits: ", r"^e2e\.test_abuse_limits$"],
+    },
+    {
+        "id": "rrl-refill-too-fast",
+        "file": "resolver/limits/gcra.h",
+        "breaks": "the rate limits' buckets hold ten seconds' worth instead of one: ten times the burst gets through",
+        "edits": [("inline constexpr uint64_t kBurstNs = 1'000'000'000;", "inline constexpr uint64_t kBurstNs = 10'000'000'000;")],
+        "tests": [r"^unit\.resolver/limits: ", r"^e2e\.test_abuse_limits$"],
+    },
+    {
+        "id": "tenant-cap-not-released",
+        "file": "resolver/pipeline.cc",
+        "breaks": "a tenant's waiting upstream queries are never given back: after its cap's worth of misses every uncached query of the tenant is SERVFAIL",
+        "edits": [("  if (query.waiting_tenant) query.runtime->tenant_usage->release_upstream(query.identity.tenant);\n", "")],
+        "tests": [r"^e2e\.test_abuse_limits$"],
+    },
+    {
+        "id": "any-forwarded",
+        "file": "resolver/pipeline.cc",
+        "breaks": "ANY is forwarded as is again (RFC 8482 minimal answers off): the 24x amplifier is back",
+        "edits": [("  if (q.qtype != kQtypeAny || q.qclass != dns::kClassIn) return Step::next;",
+                   "  if (true || q.qtype != kQtypeAny || q.qclass != dns::kClassIn) return Step::next;")],
+        "tests": [r"^e2e\.test_abuse_limits$"],
+    },
 ]

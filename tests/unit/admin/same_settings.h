@@ -24,6 +24,11 @@ inline config::TenantFileContent rich_tenant_file() {
   t.policy = "office";
   t.max_devices = 5;
   t.ecs = config::EcsMode::forward;
+  t.queries_per_second = 500;
+  t.rrl_responses_per_second = 40;
+  t.upstream_queries = 300;
+  t.upstream_queries_per_client = 30;
+  t.unverified_udp_size = 512;
   t.devices = {{"taro-iphone", "k7q2m9x4p8", {}}, {"null", "00000000", {}}};  // "null" and all-digit must stay strings
   config::PolicySettings p;
   p.name = "office";

@@ -642,3 +642,64 @@ tenants:
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("limits: defaults, values read, per-tenant keys, out-of-range values by path and line") {
+  LoadResult defaults = load(kMinimal);
+  REQUIRE(defaults.ok());
+  const config::LimitSettings& d = defaults.settings.limits;
+  CHECK(d.rrl_responses_per_second == 0);
+  CHECK(d.rrl_slip == 2);
+  CHECK(d.rrl_ipv4_prefix == 24);
+  CHECK(d.rrl_ipv6_prefix == 56);
+  CHECK(d.tenant_queries_per_second == 0);
+  CHECK(d.upstream_queries_per_client == 256);
+  CHECK(d.upstream_queries_per_tenant == 2048);
+  CHECK(d.unverified_udp_size == 1232);
+
+  LoadResult r = load(std::string(kMinimal) + R"(limits:
+  rrl_responses_per_second: 20
+  rrl_slip: 0
+  rrl_ipv4_prefix: 32
+  rrl_ipv6_prefix: 64
+  tenant_queries_per_second: 1000
+  upstream_queries_per_client: 7
+  upstream_queries_per_tenant: 9
+  unverified_udp_size: 512
+tenants:
+  - {id: acme, networks: ["10.0.0.0/8"], policy: p, queries_per_second: 5, rrl_responses_per_second: 6,
+     upstream_queries: 7, upstream_queries_per_client: 8, unverified_udp_size: 600}
+policies:
+  p: {log: none}
+)");
+  INFO(all_errors(r));
+  REQUIRE(r.ok());
+  const config::LimitSettings& l = r.settings.limits;
+  CHECK(l.rrl_responses_per_second == 20);
+  CHECK(l.rrl_slip == 0);
+  CHECK(l.rrl_ipv4_prefix == 32);
+  CHECK(l.rrl_ipv6_prefix == 64);
+  CHECK(l.tenant_queries_per_second == 1000);
+  CHECK(l.upstream_queries_per_client == 7);
+  CHECK(l.upstream_queries_per_tenant == 9);
+  CHECK(l.unverified_udp_size == 512);
+  const config::TenantSettings& t = r.settings.tenants.at(0);
+  CHECK(t.queries_per_second == 5);
+  CHECK(t.rrl_responses_per_second == 6);
+  CHECK(t.upstream_queries == 7);
+  CHECK(t.upstream_queries_per_client == 8);
+  CHECK(t.unverified_udp_size == 600);
+
+  for (const auto& [yaml, path] : std::vector<std::pair<std::string, std::string>>{
+           {"limits: {rrl_slip: 11}\n", "limits.rrl_slip"},
+           {"limits: {unverified_udp_size: 511}\n", "limits.unverified_udp_size"},
+           {"limits: {unverified_udp_size: 1233}\n", "limits.unverified_udp_size"},
+           {"limits: {rrl_ipv4_prefix: 33}\n", "limits.rrl_ipv4_prefix"}}) {
+    CAPTURE(yaml);
+    const LoadResult bad = load(std::string(kMinimal) + yaml);
+    const ConfigError& e = only_error(bad, path);
+    CHECK(e.line == 6);
+    CHECK(e.message.find("out of range") != std::string::npos);
+  }
+  const LoadResult unknown = load(std::string(kMinimal) + "limits: {qps: 5}\n");
+  CHECK_FALSE(unknown.ok());
+}

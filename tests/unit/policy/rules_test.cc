@@ -311,3 +311,37 @@ TEST_CASE("decide: verdict text for categories and schedules, cut to the buffer 
   CHECK(describe_verdict(v, "acme", small, 0) == 0);
   CHECK(small[0] == 'c');
 }
+
+TEST_CASE("compile: a tenant's limits are its own where set, else the global limits; a UDP size under 512 is an error") {
+  const char* yaml = R"(server: {listen: {dns: ["127.0.0.1:5353"]}}
+upstreams: [127.0.0.1:5399]
+limits: {rrl_responses_per_second: 50, tenant_queries_per_second: 1000, upstream_queries_per_client: 10,
+         upstream_queries_per_tenant: 20, unverified_udp_size: 900}
+policies: {p: {log: none}}
+tenants:
+  - {id: plain, networks: ["10.1.0.0/16"], policy: p}
+  - {id: own, networks: ["10.2.0.0/16"], policy: p, queries_per_second: 5, rrl_responses_per_second: 6,
+     upstream_queries: 7, upstream_queries_per_client: 8, unverified_udp_size: 512}
+  - {id: tiny, networks: ["10.3.0.0/16"], policy: p, unverified_udp_size: 100}
+)";
+  auto loaded = config::load_config_text(yaml, "t.yaml");
+  INFO((loaded.errors.empty() ? std::string() : loaded.errors[0].message));
+  REQUIRE(loaded.ok());
+  std::vector<config::ConfigError> errors;
+  auto snap = compile_policies(loaded.settings, 0, errors);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].line == 10);
+  CHECK(errors[0].message.find("512..1232") != std::string::npos);
+  const TenantLimits& plain = snap->tenants[0].limits;
+  CHECK(plain.queries_per_second == 1000);
+  CHECK(plain.rrl_responses_per_second == 50);
+  CHECK(plain.upstream_queries == 20);
+  CHECK(plain.upstream_queries_per_client == 10);
+  CHECK(plain.unverified_udp_size == 900);
+  const TenantLimits& own = snap->tenants[1].limits;
+  CHECK(own.queries_per_second == 5);
+  CHECK(own.rrl_responses_per_second == 6);
+  CHECK(own.upstream_queries == 7);
+  CHECK(own.upstream_queries_per_client == 8);
+  CHECK(own.unverified_udp_size == 512);
+}
