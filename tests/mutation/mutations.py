@@ -256,9 +256,16 @@ MUTATIONS = [
         "id": "intercept-private-origin-allowed",
         "file": "intercept/origin_address.cc",
         "breaks": "inspection forwards to loopback/RFC 1918 origins unless allow_private covers them (inverted: refused only when covered)",
-        "edits": [("        std::none_of(allow_private.begin(), allow_private.end(),",
-                   "        std::any_of(allow_private.begin(), allow_private.end(),")],
-        "tests": [r"^unit\.intercept/blockpage: ", r"^unit\.intercept/origin_address: ", r"^e2e\.test_intercept$"],
+        "edits": [("!why.empty() && !allowed_private(allow_private, family, bytes)",
+                   "!why.empty() && allowed_private(allow_private, family, bytes)")],
+        "tests": [r"^unit\.intercept/origin_address: ", r"^e2e\.test_intercept$"],
+    },
+    {
+        "id": "intercept-embedded-v4-not-judged",
+        "file": "intercept/special_address.cc",
+        "breaks": "an origin resolving to NAT64 64:ff9b::a9fe:a9fe or 6to4 2002:7f00:1:: (the metadata service, loopback) is dialled",
+        "edits": [("  c.refused_by = first_match(AF_INET, c.embedded_v4);\n", "")],
+        "tests": [r"^unit\.intercept/special_address: ", r"^e2e\.test_intercept_origin_address$"],
     },
     # --- issue 19, item 3: connections and descriptors under attack ---
     {
