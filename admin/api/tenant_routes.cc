@@ -18,11 +18,14 @@ using net::http::Response;
 
 // Which tenant fields a body may set: an operator creates with these (an empty policy gets a
 // policy of its own) and changes how a tenant is identified and limited; a tenant-admin may
-// change only what its own users see (display name and contact), never networks, max_devices or
-// ecs (which sends part of its users' addresses to the upstreams).
-static constexpr std::string_view kCreateFields[] = {"id", "name", "contact", "networks", "max_devices", "ecs", "policy"};
+// change only what its own users see (display name and contact), never networks, max_devices,
+// ecs (which sends part of its users' addresses to the upstreams) or intercept_bandwidth (its
+// own limit).
+static constexpr std::string_view kCreateFields[] = {"id",  "name",   "contact",  "networks", "max_devices",
+                                                     "ecs", "policy", "intercept_bandwidth"};
 static constexpr std::string_view kCreateRequired[] = {"id"};
-static constexpr std::string_view kOperatorPatchFields[] = {"name", "contact", "networks", "max_devices", "ecs"};
+static constexpr std::string_view kOperatorPatchFields[] = {"name", "contact", "networks", "max_devices", "ecs",
+                                                           "intercept_bandwidth"};
 static constexpr std::string_view kTenantAdminPatchFields[] = {"name", "contact"};
 
 Response Api::tenants(Context& c) {
