@@ -267,6 +267,29 @@ MUTATIONS = [
         "edits": [("  c.refused_by = first_match(AF_INET, c.embedded_v4);\n", "")],
         "tests": [r"^unit\.intercept/special_address: ", r"^e2e\.test_intercept_origin_address$"],
     },
+    {
+        "id": "leaf-disk-cache-unbounded",
+        "file": "certs/leaf_minter.cc",
+        "breaks": "the on-disk leaf cache grows past cert_cache_disk_entries/_bytes (only expired files are deleted)",
+        "edits": [("    const bool over = disk_.size() > options_.max_disk_entries || stats_.disk_bytes > options_.max_disk_bytes;\n",
+                   "    const bool over = false;\n")],
+        "tests": [r"^unit\.certs/certs: ", r"^e2e\.test_intercept_mint_limits$"],
+    },
+    {
+        "id": "mint-rate-not-checked",
+        "file": "intercept/app.cc",
+        "breaks": "one client mints a leaf for every random subdomain of a blocked subtree (no per-client mint rate)",
+        "edits": [("    if (mint_rate_.take(peer, now_ms)) {", "    if (true || mint_rate_.take(peer, now_ms)) {")],
+        "tests": [r"^e2e\.test_intercept_mint_limits$"],
+    },
+    {
+        "id": "tenant-bandwidth-not-enforced",
+        "file": "intercept/forward.cc",
+        "breaks": "a tenant over its intercept_bandwidth is counted but never slowed",
+        "edits": [("  if (!fw->traffic_.count(tenant, host, in_bytes, out_bytes, monotonic_ms()) || held || over) return;",
+                   "  fw->traffic_.count(tenant, host, in_bytes, out_bytes, monotonic_ms());\n  return;")],
+        "tests": [r"^e2e\.test_intercept_traffic$"],
+    },
     # --- issue 19, item 3: connections and descriptors under attack ---
     {
         "id": "frame-deadline-renewed-by-bytes",

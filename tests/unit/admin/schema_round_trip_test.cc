@@ -75,7 +75,8 @@ TEST_CASE("one schema: YAML written → YAML read → JSON written → JSON read
   const json tenant = admin::tenant_to_json(loaded.settings.tenants[0]);
   CHECK(tenant == admin::tenant_to_json(original.tenant));
   CHECK(keys_of(tenant) == sorted_keys<config::TenantSettings>());
-  static constexpr std::string_view kSettable[] = {"id", "name", "contact", "networks", "policy", "max_devices", "ecs"};
+  static constexpr std::string_view kSettable[] = {"id",          "name", "contact", "networks", "policy",
+                                                   "max_devices", "ecs",  "intercept_bandwidth"};
   json body = tenant;
   body.erase("devices");  // devices have routes of their own
   admin::tenant_from_json(body, kSettable, kSettable, via_json.tenant);
@@ -117,8 +118,8 @@ TEST_CASE("one schema: defaults are left out of the YAML, and read back as defau
   CHECK(yaml.find("from: \"00:00\"") != std::string::npos);
   CHECK(yaml.find("to: \"24:00\"") != std::string::npos);
   CHECK(yaml.find("timezone: \"UTC\"") != std::string::npos);
-  for (const char* left_out : {"contact", "networks", "max_devices", "ecs", "devices", "allow", "deny", "days", "safe_search",
-                               "log", "deep_inspection"})
+  for (const char* left_out : {"contact", "networks", "max_devices", "ecs", "intercept_bandwidth", "devices", "allow", "deny",
+                               "days", "safe_search", "log", "deep_inspection"})
     CHECK_MESSAGE(yaml.find(std::string(left_out) + ":") == std::string::npos, left_out);
   auto loaded = read_yaml(yaml);
   REQUIRE(loaded.ok());
