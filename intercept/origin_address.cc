@@ -21,13 +21,7 @@ constexpr size_t kMaxCacheEntries = 10000;
 constexpr size_t kMaxChain = 16;  // CNAMEs followed in one answer (resolvers stop near 8–16)
 
 bool in_network(const config::NetworkSettings& n, int family, const uint8_t* addr) {
-  if (n.family != family) return false;
-  unsigned bits = n.prefix_length;
-  for (unsigned i = 0; bits > 0; ++i, bits = bits >= 8 ? bits - 8 : 0) {
-    const uint8_t mask = bits >= 8 ? 0xFF : static_cast<uint8_t>(0xFF << (8 - bits));
-    if ((addr[i] & mask) != (n.address[i] & mask)) return false;
-  }
-  return true;
+  return n.family == family && prefix_matches(n.address, n.prefix_length, addr);
 }
 
 net::SocketAddress socket_address(int family, const uint8_t* bytes, uint16_t port) {

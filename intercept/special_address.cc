@@ -83,22 +83,21 @@ std::vector<SpecialRange> parse_table() {
   return out;
 }
 
-bool in_range(const SpecialRange& r, const uint8_t* addr) {
-  unsigned bits = r.length;
-  for (unsigned i = 0; bits > 0; ++i, bits = bits >= 8 ? bits - 8 : 0) {
-    const uint8_t mask = bits >= 8 ? 0xFF : static_cast<uint8_t>(0xFF << (8 - bits));
-    if ((addr[i] & mask) != (r.prefix[i] & mask)) return false;
-  }
-  return true;
-}
-
 const SpecialRange* first_match(int family, const uint8_t* addr) {
   for (const SpecialRange& r : special_ranges())
-    if (r.family == family && in_range(r, addr)) return &r;
+    if (r.family == family && prefix_matches(r.prefix, r.length, addr)) return &r;
   return nullptr;
 }
 
 }  // namespace
+
+bool prefix_matches(const uint8_t* prefix, unsigned bits, const uint8_t* addr) {
+  for (unsigned i = 0; bits > 0; ++i, bits = bits >= 8 ? bits - 8 : 0) {
+    const uint8_t mask = bits >= 8 ? 0xFF : static_cast<uint8_t>(0xFF << (8 - bits));
+    if ((addr[i] & mask) != (prefix[i] & mask)) return false;
+  }
+  return true;
+}
 
 std::span<const SpecialRange> special_ranges() {
   static const std::vector<SpecialRange> table = parse_table();

@@ -42,4 +42,7 @@ struct AddressCheck {
 // Judges `addr` (4 bytes for AF_INET, 16 for AF_INET6), embedded IPv4 addresses included.
 AddressCheck check_address(int family, const uint8_t* addr);
 
+// True when the first `bits` bits of `addr` equal those of `prefix` (network byte order).
+bool prefix_matches(const uint8_t* prefix, unsigned bits, const uint8_t* addr);
+
 }  // namespace sekisho::intercept
