@@ -4,8 +4,10 @@
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
+#include <vector>
 
 #include "base/text.h"
 #include "certs/x509_build.h"
@@ -49,6 +51,7 @@ LeafMinter::LeafMinter(std::shared_ptr<const CertificateAuthority> ca, MinterOpt
     std::filesystem::create_directories(options_.cache_dir, ec);
     if (ec) throw CertError(options_.cache_dir + ": cannot create the certificate cache: " + ec.message());
     ::chmod(options_.cache_dir.c_str(), 0700);
+    sweep_disk(system_seconds());
   }
 }
 
@@ -56,7 +59,7 @@ bool LeafMinter::fresh(const Leaf& leaf, int64_t now) const {
   return leaf.not_after - static_cast<int64_t>(options_.renew_before_seconds) > now;
 }
 
-std::shared_ptr<const Leaf> LeafMinter::get(std::string_view requested) {
+std::shared_ptr<const Leaf> LeafMinter::get(std::string_view requested, const std::function<bool()>& may_mint) {
   if (!valid_host_name(requested)) throw CertError("'" + std::string(requested) + "' is not a host name");
   const std::string name = base::ascii_lower(requested);
   const int64_t now = clock_();
@@ -73,11 +76,16 @@ std::shared_ptr<const Leaf> LeafMinter::get(std::string_view requested) {
       by_name_.erase(it);
     }
   }
+  if (!options_.cache_dir.empty()) {
+    std::lock_guard lock(mutex_);
+    enforce_disk_bounds(system_seconds());  // expiry, even while nothing new is written
+  }
   std::shared_ptr<const Leaf> leaf = load_from_disk(name, now);
   const bool from_disk = leaf != nullptr;
   if (!leaf) {
+    if (may_mint && !may_mint()) return nullptr;
     leaf = mint(name, now);
-    store_on_disk(*leaf);
+    store_on_disk(*leaf, system_seconds());
   }
   std::lock_guard lock(mutex_);
   ++(from_disk ? stats_.disk_hits : stats_.minted);
@@ -147,24 +155,96 @@ std::shared_ptr<const Leaf> LeafMinter::load_from_disk(const std::string& name, 
         X509_check_host(leaf->cert.get(), name.data(), name.size(), X509_CHECK_FLAG_NO_WILDCARDS, nullptr) != 1 ||
         X509_check_private_key(leaf->cert.get(), leaf->key.get()) != 1 || !fresh(*leaf, now)) {
       ERR_clear_error();
+      std::lock_guard lock(mutex_);
+      forget_file(name, true);  // replaced by the leaf minted next
       return nullptr;
     }
     return leaf;
   } catch (const CertError&) {
     std::lock_guard lock(mutex_);
     ++stats_.disk_errors;
+    forget_file(name, true);
     return nullptr;
   }
 }
 
-void LeafMinter::store_on_disk(const Leaf& leaf) {
+void LeafMinter::store_on_disk(const Leaf& leaf, int64_t now) {
   if (options_.cache_dir.empty()) return;
+  const std::string pem = key_to_pem(leaf.key.get()) + to_pem(leaf.cert.get());
   try {
-    replace_file(disk_path(leaf.name), key_to_pem(leaf.key.get()) + to_pem(leaf.cert.get()), 0600);
+    replace_file(disk_path(leaf.name), pem, 0600);
   } catch (const CertError&) {
     std::lock_guard lock(mutex_);
     ++stats_.disk_errors;  // the in-memory leaf still serves; the next process mints again
+    return;
   }
+  std::lock_guard lock(mutex_);
+  forget_file(leaf.name, false);  // replaced in place
+  disk_[leaf.name] = DiskFile{now, ++next_order_, pem.size()};
+  disk_by_age_.emplace(next_order_, leaf.name);
+  stats_.disk_files = disk_.size();
+  stats_.disk_bytes += pem.size();
+  enforce_disk_bounds(now);
+}
+
+void LeafMinter::forget_file(const std::string& name, bool delete_it) {
+  auto it = disk_.find(name);
+  if (it != disk_.end()) {
+    disk_by_age_.erase({it->second.order, name});
+    stats_.disk_bytes -= it->second.bytes;
+    disk_.erase(it);
+    stats_.disk_files = disk_.size();
+  }
+  if (!delete_it) return;
+  std::error_code ec;
+  if (std::filesystem::remove(disk_path(name), ec)) ++stats_.disk_deleted;
+}
+
+void LeafMinter::enforce_disk_bounds(int64_t now) {
+  // A file is of no use once its leaf is within renew_before of expiry (fresh() refuses it).
+  const int64_t usable = static_cast<int64_t>(options_.validity_seconds) -
+                         std::min<int64_t>(options_.renew_before_seconds, options_.validity_seconds);
+  const int64_t expired_before = now - usable;
+  while (!disk_by_age_.empty()) {
+    const std::string& name = disk_by_age_.begin()->second;
+    const bool over = disk_.size() > options_.max_disk_entries || stats_.disk_bytes > options_.max_disk_bytes;
+    if (!over && disk_.at(name).written > expired_before) break;
+    const std::string oldest = name;  // forget_file erases the set's element
+    forget_file(oldest, true);
+  }
+}
+
+void LeafMinter::sweep_disk(int64_t now) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::lock_guard lock(mutex_);
+  struct Found {
+    int64_t mtime_ns;
+    std::string name;
+    uint64_t bytes;
+  };
+  std::vector<Found> found;
+  for (fs::directory_iterator it(options_.cache_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string file = it->path().filename().string();
+    std::error_code fe;
+    if (file.starts_with(".") && file.find(".pem.tmp-") != std::string::npos) {  // a write a crash cut short
+      if (fs::remove(it->path(), fe)) ++stats_.disk_deleted;
+      continue;
+    }
+    if (!file.ends_with(".pem") || !valid_host_name(std::string_view(file).substr(0, file.size() - 4))) continue;
+    struct stat st {};
+    if (::stat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    found.push_back({static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec,
+                     file.substr(0, file.size() - 4), static_cast<uint64_t>(st.st_size)});
+  }
+  std::sort(found.begin(), found.end(), [](const Found& a, const Found& b) { return a.mtime_ns < b.mtime_ns; });
+  for (const Found& f : found) {
+    disk_[f.name] = DiskFile{f.mtime_ns / 1000000000, ++next_order_, f.bytes};
+    disk_by_age_.emplace(next_order_, f.name);
+    stats_.disk_bytes += f.bytes;
+  }
+  stats_.disk_files = disk_.size();
+  enforce_disk_bounds(now);
 }
 
 LeafMinter::Stats LeafMinter::stats() const {

@@ -288,6 +288,7 @@ struct Fields<TenantSettings> {
       Number<S, uint32_t>{"upstream_queries", &S::upstream_queries, 0, 10000000},
       Number<S, uint32_t>{"upstream_queries_per_client", &S::upstream_queries_per_client, 0, 10000000},
       Number<S, uint32_t>{"unverified_udp_size", &S::unverified_udp_size, 0, 1232},
+      Number<S, uint64_t>{"intercept_bandwidth", &S::intercept_bandwidth, 0, 1000000000},
       Items<S, DeviceSettings>{"devices", &S::devices, "devices"},
   };
 };
@@ -325,6 +326,20 @@ struct Fields<ForwardingSettings> {
       Number<S, uint32_t>{"tcp_connections_per_upstream", &S::tcp_connections_per_upstream, 1, 64},
       Number<S, uint32_t>{"tcp_idle_timeout_ms", &S::tcp_idle_timeout_ms, 100, 600000},
       Number<S, uint32_t>{"max_upstream_sockets", &S::max_upstream_sockets, 16, 1000000},
+  };
+};
+
+// intercept.limits: numbers only, read by config/yaml/load.cc like server.tcp.
+template <>
+struct Fields<InterceptLimitsSettings> {
+  using S = InterceptLimitsSettings;
+  static constexpr auto all = std::tuple{
+      Number<S, uint32_t>{"cert_cache_disk_entries", &S::cert_cache_disk_entries, 1, 10000000},
+      Number<S, uint64_t>{"cert_cache_disk_bytes", &S::cert_cache_disk_bytes, 65536, uint64_t{1} << 40},
+      Number<S, uint32_t>{"mints_per_second_per_client", &S::mints_per_second_per_client, 0, 100000},
+      Number<S, uint32_t>{"mint_burst_per_client", &S::mint_burst_per_client, 1, 1000000},
+      Number<S, uint64_t>{"tenant_bytes_per_second", &S::tenant_bytes_per_second, 0, 1000000000},
+      Number<S, uint32_t>{"status_interval_ms", &S::status_interval_ms, 100, 3600000},
   };
 };
 

@@ -172,6 +172,10 @@ struct TenantSettings {
   uint32_t upstream_queries = 0;
   uint32_t upstream_queries_per_client = 0;
   uint32_t unverified_udp_size = 0;
+  // sekisho-intercept's forwarding for this tenant's clients, bytes a second both ways together
+  // (token bucket; over it the tenant's connections are slowed, not cut). 0: the intercept's
+  // limits.tenant_bytes_per_second.
+  uint64_t intercept_bandwidth = 0;
   SourceMark mark;
   SourceMark policy_mark;
 };
@@ -201,8 +205,20 @@ struct AdminSettings {
   std::vector<net::SocketAddress> metrics_listen;  // /metrics without a token; empty: admin listen + operator token
 };
 
+// sekisho-intercept's abuse limits (issue 19): the minted-certificate disk cache's bounds, mints
+// per client, and the default bandwidth of a tenant's forwarded connections.
+struct InterceptLimitsSettings {
+  uint32_t cert_cache_disk_entries = 20000;             // minted leaves kept on disk, oldest deleted first
+  uint64_t cert_cache_disk_bytes = 64ull * 1024 * 1024;  // and their total size
+  uint32_t mints_per_second_per_client = 2;             // new leaves minted for one client (IPv4, IPv6 /64); 0 = no limit
+  uint32_t mint_burst_per_client = 20;                  // minted at once before the rate applies
+  uint64_t tenant_bytes_per_second = 0;                 // each tenant's forwarding, both ways; 0 = no limit
+  uint32_t status_interval_ms = 2000;                   // how often the status file is rewritten
+};
+
 // sekisho-intercept (intercept/): the block page over HTTP and HTTPS, and deep URL inspection.
-// sekishod ignores this section; the intercept service is the only holder of CA keys.
+// sekishod ignores this section (but reads the intercept's status file, status_directory); the
+// intercept service is the only holder of CA keys.
 struct InterceptSettings {
   std::vector<net::SocketAddress> http_listen;   // block page in clear (80 in production)
   std::vector<net::SocketAddress> https_listen;  // block page and inspection with minted certificates (443)
@@ -220,6 +236,10 @@ struct InterceptSettings {
   uint16_t origin_http_port = 80;
   uint32_t leaf_validity_hours = 168;            // minted certificates: 7 days, renewed a day before expiry
   uint32_t cert_cache_entries = 10000;           // minted certificates kept in memory
+  InterceptLimitsSettings limits;
+  // The status file (counters, bytes per tenant and destination) sekishod's admin API reads;
+  // empty: "intercept-status" beside the category store (the directory the `sekisho` group shares).
+  std::string status_directory;
 };
 
 // Category feeds (issue 18), kept current by sekisho-feed (feed/): each writes one source of the

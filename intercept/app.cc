@@ -8,6 +8,8 @@
 #include <stdexcept>
 
 #include "certs/ca.h"
+#include "base/clock.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "base/systemd.h"
 
@@ -30,7 +32,12 @@ std::string cert_cache_root(const config::InterceptSettings& s) {
 }  // namespace
 
 App::App(policy::Configuration c, std::string config_path)
-    : config_path_(std::move(config_path)), settings_(c.settings.intercept) {
+    : config_path_(std::move(config_path)),
+      settings_(c.settings.intercept),
+      mint_rate_(c.settings.intercept.limits.mints_per_second_per_client,
+                 c.settings.intercept.limits.mint_burst_per_client),
+      status_dir_(status_directory(c.settings)),
+      started_(static_cast<int64_t>(std::time(nullptr))) {
   if (settings_.http_listen.empty() && settings_.https_listen.empty())
     throw std::runtime_error(config_path_ + ": intercept.listen has neither http nor https addresses");
   if (!c.settings.category_db.empty()) {
@@ -56,7 +63,13 @@ App::App(policy::Configuration c, std::string config_path)
   fo.timeout_ms = settings_.origin_timeout_ms;
   fo.idle_ms = settings_.idle_timeout_ms;
   fo.max_header_bytes = settings_.max_header_bytes;
-  forwarder_ = std::make_unique<Forwarder>(&loop_, fo);
+  forwarder_ = std::make_unique<Forwarder>(&loop_, fo, counters_);
+  set_bandwidth_limits(c);
+  if (!status_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(status_dir_, ec);
+    if (ec) log::warning("intercept", "cannot create the status directory", {{"dir", status_dir_}, {"error", ec.message()}});
+  }
   http_ = std::make_unique<net::http::Server>(&loop_, [this](auto ex) { handle(std::move(ex)); }, limits);
   std::string error;
   for (const auto& a : settings_.http_listen)
@@ -107,6 +120,8 @@ std::shared_ptr<App::Minters> App::build_minters(const policy::Configuration& c,
           certs::MinterOptions o;
           o.validity_seconds = c.settings.intercept.leaf_validity_hours * 3600;
           o.max_entries = c.settings.intercept.cert_cache_entries;
+          o.max_disk_entries = c.settings.intercept.limits.cert_cache_disk_entries;
+          o.max_disk_bytes = c.settings.intercept.limits.cert_cache_disk_bytes;
           o.cache_dir = cert_cache_root(c.settings.intercept) + "/" + fs::path(dir).filename().string();
           minter = std::make_shared<certs::LeafMinter>(std::move(ca), o);
           log::info("intercept", "CA loaded", {{"dir", dir}});
@@ -137,6 +152,7 @@ void App::apply(const policy::Configuration& c) {
 bool App::select_certificate(SSL* ssl, std::string_view sni, const net::SocketAddress& peer) {
   const std::optional<size_t> tenant = service_.admit_sni(peer, sni, reader_.get(), now_us());
   if (!tenant) {
+    ++counters_.tls_refused_name;
     log::info("intercept", "TLS refused: name not blocked or inspected for this client",
               {{"peer", peer.to_string()}, {"sni", std::string(sni)}});
     return false;
@@ -144,9 +160,34 @@ bool App::select_certificate(SSL* ssl, std::string_view sni, const net::SocketAd
   // apply() publishes the minters and the service state together on this loop, in the same
   // tenant order, so the index holds for both.
   certs::LeafMinter* minter = *tenant < minters_->by_tenant.size() ? minters_->by_tenant[*tenant] : nullptr;
-  if (!minter) return false;
+  if (!minter) {
+    ++counters_.tls_refused_name;
+    return false;
+  }
+  // A leaf in memory or on disk is served whatever the client's rate; a new one only within it.
+  const uint64_t now_ms = monotonic_ms();
+  auto may_mint = [&] {
+    if (mint_rate_.take(peer, now_ms)) {
+      ++counters_.leaf_minted;
+      return true;
+    }
+    return false;
+  };
   try {
-    std::shared_ptr<const certs::Leaf> leaf = minter->get(sni);
+    std::shared_ptr<const certs::Leaf> leaf = minter->get(sni, may_mint);
+    if (!leaf) {
+      ++counters_.tls_refused_mint_rate;
+      // One line per 10 s at most: a flood of names must not become a flood of log lines.
+      ++mint_refusals_unlogged_;
+      if (mint_refusal_logged_ms_ == 0 || now_ms - mint_refusal_logged_ms_ >= 10000) {
+        log::warning("intercept", "TLS refused: client over its certificate mint rate",
+                     {{"peer", peer.to_string()}, {"sni", std::string(sni)}, {"refused", mint_refusals_unlogged_},
+                      {"mints_per_second_per_client", settings_.limits.mints_per_second_per_client}});
+        mint_refusal_logged_ms_ = now_ms;
+        mint_refusals_unlogged_ = 0;
+      }
+      return false;
+    }
     return SSL_use_certificate(ssl, leaf->cert.get()) == 1 && SSL_use_PrivateKey(ssl, leaf->key.get()) == 1;
   } catch (const certs::CertError& e) {
     log::warning("intercept", "cannot mint a certificate", {{"sni", std::string(sni)}, {"error", e.what()}});
@@ -156,13 +197,16 @@ bool App::select_certificate(SSL* ssl, std::string_view sni, const net::SocketAd
 
 void App::handle(std::shared_ptr<net::http::Exchange> exchange) {
   const net::http::Request& req = exchange->request();
+  ++counters_.requests;
   Decision d;
   net::http::Response res = service_.handle(req, reader_.get(), now_us(), &d);
   if (d.kind == Decision::inspect_allowed) {
     log::info("intercept", "request", {{"peer", req.peer.to_string()}, {"tls", req.tls ? "yes" : "no"},
                                        {"sni", req.server_name}, {"host", d.host}, {"method", req.method},
                                        {"path", req.path}, {"status", "forwarding"}});
-    return forwarder_->forward(std::move(exchange), d.host, req.tls);
+    const std::shared_ptr<const State> state = service_.state();
+    std::string tenant_id = d.tenant < state->policies->tenants.size() ? state->policies->tenants[d.tenant].id : "";
+    return forwarder_->forward(std::move(exchange), d.host, req.tls, std::move(tenant_id));
   }
   std::string_view incident;
   for (const auto& h : res.headers)
@@ -185,8 +229,37 @@ void App::reload() {
   }
   log::set_level(c.settings.log_level);
   apply(c);
+  set_bandwidth_limits(c);
   log::info("intercept", "configuration reloaded", {{"tenants", c.policies->tenants.size()}});
   notice.succeeded();
+}
+
+void App::set_bandwidth_limits(const policy::Configuration& c) {
+  std::map<std::string, uint64_t> limits;
+  for (const auto& t : c.settings.tenants) limits[t.id] = t.intercept_bandwidth;
+  forwarder_->traffic().set_limits(std::move(limits), c.settings.intercept.limits.tenant_bytes_per_second,
+                                   monotonic_ms());
+}
+
+void App::write_status() {
+  if (status_dir_.empty() || !forwarder_) return;
+  InterceptStatus s;
+  s.time = static_cast<int64_t>(std::time(nullptr));
+  s.started = started_;
+  counters_.leaf_files = counters_.leaf_file_bytes = counters_.leaf_files_deleted = 0;
+  for (const auto& [dir, minter] : minters_->by_dir) {
+    if (!minter) continue;
+    const certs::LeafMinter::Stats st = minter->stats();
+    counters_.leaf_files += st.disk_files;
+    counters_.leaf_file_bytes += st.disk_bytes;
+    counters_.leaf_files_deleted += st.disk_deleted;
+  }
+  s.counters = counters_;
+  s.tenants = forwarder_->traffic().report();
+  base::AtomicWrite how;
+  how.mode = 0644;  // sekishod reads it through the shared directory (status.h)
+  if (std::string error = base::write_file_atomically(status_path(status_dir_), to_json(s), how); !error.empty())
+    log::warning("intercept", "cannot write the status file", {{"error", error}});
 }
 
 void App::shutdown() {
@@ -194,7 +267,9 @@ void App::shutdown() {
   stopping_ = true;
   sd_notify(0, "STOPPING=1");
   http_->close();
+  write_status();      // the last counts
   forwarder_.reset();  // pooled origin connections close; lookups in progress are dropped
+  uv_close(reinterpret_cast<uv_handle_t*>(&status_timer_), nullptr);
   for (uv_signal_t* s : {&sighup_, &sigterm_, &sigint_}) uv_close(reinterpret_cast<uv_handle_t*>(s), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&watchdog_), nullptr);
 }
@@ -213,6 +288,13 @@ int App::run() {
     watchdog_.data = this;
     const uint64_t every_ms = watchdog_usec / 2000;
     uv_timer_start(&watchdog_, [](uv_timer_t*) { sd_notify(0, "WATCHDOG=1"); }, every_ms, every_ms);
+  }
+  uv_timer_init(&loop_, &status_timer_);
+  status_timer_.data = this;
+  if (!status_dir_.empty()) {
+    write_status();
+    const uint64_t every = settings_.limits.status_interval_ms;
+    uv_timer_start(&status_timer_, [](uv_timer_t* t) { static_cast<App*>(t->data)->write_status(); }, every, every);
   }
   sd_notifyf(0, "READY=1\nSTATUS=serving block pages on %zu address(es)\nMAINPID=%lu",
              settings_.http_listen.size() + settings_.https_listen.size(), static_cast<unsigned long>(getpid()));

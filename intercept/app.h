@@ -14,8 +14,10 @@
 
 #include "policy/configuration.h"
 #include "certs/leaf_minter.h"
+#include "intercept/client_rate.h"
 #include "intercept/forward.h"
 #include "intercept/service.h"
+#include "intercept/status.h"
 #include "policy/store/category_store.h"
 #include "net/http/server.h"
 #include "net/tls/context.h"
@@ -42,12 +44,14 @@ class App {
   bool select_certificate(SSL* ssl, std::string_view sni, const net::SocketAddress& peer);
   void reload();
   void shutdown();
+  void set_bandwidth_limits(const policy::Configuration& c);
+  void write_status();  // the status file sekishod's admin API reads (status.h)
 
   std::string config_path_;
   config::InterceptSettings settings_;  // listeners and limits: fixed until restart
   uv_loop_t loop_{};
   uv_signal_t sighup_{}, sigterm_{}, sigint_{};
-  uv_timer_t watchdog_{};
+  uv_timer_t watchdog_{}, status_timer_{};
   std::unique_ptr<policy::CategoryStore> store_;
   std::unique_ptr<policy::CategoryReader> reader_;
   Service service_;
@@ -55,6 +59,12 @@ class App {
   net::tls::ContextSlot tls_;
   std::unique_ptr<net::http::Server> http_;
   std::unique_ptr<Forwarder> forwarder_;  // allowed URLs of deep-check hosts
+  InterceptCounters counters_;
+  ClientRate mint_rate_;                  // new leaves per client (intercept.limits)
+  uint64_t mint_refusals_unlogged_ = 0;   // refusals since the last log line about them
+  uint64_t mint_refusal_logged_ms_ = 0;
+  std::string status_dir_;                // empty: no status file
+  int64_t started_ = 0;
   bool stopping_ = false;
 };
 

@@ -1,6 +1,7 @@
 #include "intercept/forward.h"
 
 #include <algorithm>
+#include <ctime>
 #include <optional>
 #include <stdexcept>
 
@@ -35,7 +36,7 @@ bool hop_by_hop(std::string_view name) {
 struct Forwarder::Relay : std::enable_shared_from_this<Relay> {
   Forwarder* fw = nullptr;  // null once the forwarder is gone
   std::shared_ptr<net::http::Exchange> ex;
-  std::string host, key, path;
+  std::string host, key, path, tenant;
   bool tls = false;
   uint16_t port = 0;
   std::vector<net::SocketAddress> addresses;
@@ -59,6 +60,11 @@ struct Forwarder::Relay : std::enable_shared_from_this<Relay> {
   bool keep_alive = true, paused = false, over = false;
   int status = 0;
 
+  // The tenant's bandwidth limit: held (origin reads stopped, upload acknowledgements kept in
+  // held_acks) until Forwarder's tick finds its bucket even.
+  bool held = false;
+  size_t held_acks = 0;
+
   void start();
   void resolved(const OriginAddresses& result);
   void connect_next();
@@ -74,15 +80,18 @@ struct Forwarder::Relay : std::enable_shared_from_this<Relay> {
   void fail(int code, const std::string& why);
   void cancel();
   void done(const char* outcome);
+  void meter(uint64_t in_bytes, uint64_t out_bytes);
+  void release();
 };
 
 // ------------------------------------------------------------------------------ Forwarder
 
-Forwarder::Forwarder(uv_loop_t* loop, ForwardOptions options)
+Forwarder::Forwarder(uv_loop_t* loop, ForwardOptions options, InterceptCounters& counters)
     : loop_(loop),
       options_(std::move(options)),
       pool_(options_.idle_ms),
-      origins_(loop, options_.upstreams, options_.forwarding, options_.allow_private) {
+      origins_(loop, options_.upstreams, options_.forwarding, options_.allow_private),
+      totals_(counters) {
   ssl_ctx_ = SSL_CTX_new(TLS_client_method());
   if (!ssl_ctx_) throw std::runtime_error("cannot create the origin TLS context");
   SSL_CTX_set_min_proto_version(ssl_ctx_, TLS1_2_VERSION);
@@ -94,6 +103,9 @@ Forwarder::Forwarder(uv_loop_t* loop, ForwardOptions options)
     SSL_CTX_free(ssl_ctx_);
     throw std::runtime_error("intercept.origin_ca_file " + options_.origin_ca_file + ": cannot load the trust store");
   }
+  tick_ = new uv_timer_t;
+  uv_timer_init(loop_, tick_);
+  tick_->data = this;
 }
 
 Forwarder::~Forwarder() {
@@ -105,14 +117,43 @@ Forwarder::~Forwarder() {
     if (r->ex) r->ex->abort();
   }
   pool_.clear();
+  uv_timer_stop(tick_);
+  uv_close(reinterpret_cast<uv_handle_t*>(tick_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
   SSL_CTX_free(ssl_ctx_);  // sessions still closing hold their own reference
 }
 
-void Forwarder::forward(std::shared_ptr<net::http::Exchange> exchange, std::string host, bool tls) {
+void Forwarder::hold(const std::shared_ptr<Relay>& r) {
+  traffic_.paused(r->tenant, monotonic_ms(), static_cast<int64_t>(std::time(nullptr)));
+  ++totals_.bandwidth_pauses;
+  held_.push_back(r);
+  if (!uv_is_active(reinterpret_cast<uv_handle_t*>(tick_)))
+    uv_timer_start(tick_, &Forwarder::on_bandwidth_tick, kBandwidthTickMs, kBandwidthTickMs);
+}
+
+void Forwarder::on_bandwidth_tick(uv_timer_t* timer) {
+  auto* self = static_cast<Forwarder*>(timer->data);
+  const uint64_t now = monotonic_ms();
+  auto held = std::move(self->held_);
+  self->held_.clear();
+  for (auto& w : held) {
+    auto r = w.lock();
+    if (!r || r->over || !r->held) continue;
+    if (self->traffic_.wait_ms(r->tenant, now) > 0) {
+      self->held_.push_back(r);
+      continue;
+    }
+    r->release();
+  }
+  if (self->held_.empty()) uv_timer_stop(timer);
+}
+
+void Forwarder::forward(std::shared_ptr<net::http::Exchange> exchange, std::string host, bool tls,
+                        std::string tenant) {
   auto r = std::make_shared<Relay>();
   r->fw = this;
   r->ex = std::move(exchange);
   r->host = std::move(host);
+  r->tenant = std::move(tenant);
   r->tls = tls;
   r->port = tls ? options_.https_port : options_.http_port;
   r->key = r->host + "|" + std::to_string(r->port) + (tls ? "|tls" : "|clear");
@@ -120,6 +161,7 @@ void Forwarder::forward(std::shared_ptr<net::http::Exchange> exchange, std::stri
   r->path = req.path + (req.query.empty() ? "" : "?" + req.query);
   r->started_ms = monotonic_ms();
   ++counters_.requests;
+  ++totals_.forwarded;
   relays_.insert(r);
   r->start();
 }
@@ -185,7 +227,7 @@ void Forwarder::Relay::use(std::shared_ptr<OriginConnection> c) {
       [w](const std::string& why) {
         if (auto r = w.lock()) r->origin_closed(why);
       });
-  conn->resume();
+  if (!held) conn->resume();  // else the bandwidth tick resumes it
   conn->arm(fw->options_.timeout_ms);
   send_head();
 }
@@ -212,6 +254,7 @@ void Forwarder::Relay::send_head() {
   }
   out += "\r\n";
   ++conn->requests;
+  meter(0, out.size());
   conn->write(std::move(out));
   head_sent = true;
   if (!upload.empty() || upload_end) {
@@ -233,10 +276,16 @@ void Forwarder::Relay::body_piece(std::string_view data, bool end) {
 
 void Forwarder::Relay::send_piece(std::string_view data, bool end) {
   if (!conn) return;
-  std::weak_ptr<net::http::Exchange> client = ex;
+  std::weak_ptr<Relay> w = weak_from_this();
   const size_t n = data.size();
-  auto ack = [client, n] {
-    if (auto e = client.lock()) e->consumed(n);
+  meter(0, n);
+  // The client may send more once this is acknowledged; a relay held for its tenant's limit
+  // keeps the acknowledgement until it is released.
+  auto ack = [w, n] {
+    auto r = w.lock();
+    if (!r || !r->ex) return;
+    if (r->held) r->held_acks += n;
+    else r->ex->consumed(n);
   };
   if (state == In::tunnel || ex->upgrade_requested()) {
     if (n) conn->write(std::string(data), ack);
@@ -286,6 +335,7 @@ void Forwarder::Relay::process() {
       if (body.done()) state = In::done;
     }
     response_bytes += data.size();
+    meter(data.size(), 0);
     ex->write(data);
   }
   if (over || paused || !conn || ex->unsent() <= net::http::kHighWater) return;
@@ -298,9 +348,37 @@ void Forwarder::Relay::process() {
     auto r = w.lock();
     if (!r || r->over || !r->conn || !r->fw) return;
     r->paused = false;
+    if (r->held) return;  // the bandwidth tick resumes it
     r->conn->arm(r->state == In::tunnel ? r->fw->options_.tunnel_idle_ms : r->fw->options_.timeout_ms);
     r->conn->resume();
   });
+}
+
+// Counts bytes for the tenant and the host; over the tenant's limit, the relay is held.
+void Forwarder::Relay::meter(uint64_t in_bytes, uint64_t out_bytes) {
+  if (!fw) return;
+  fw->totals_.bytes_in += in_bytes;
+  fw->totals_.bytes_out += out_bytes;
+  if (!fw->traffic_.count(tenant, host, in_bytes, out_bytes, monotonic_ms()) || held || over) return;
+  held = true;
+  if (conn) {
+    conn->pause();
+    conn->arm(fw->options_.tunnel_idle_ms);  // held, not silent: the origin timeout does not apply
+  }
+  fw->hold(shared_from_this());
+}
+
+void Forwarder::Relay::release() {
+  held = false;
+  if (conn && !paused && fw) {
+    conn->arm(state == In::tunnel ? fw->options_.tunnel_idle_ms : fw->options_.timeout_ms);
+    conn->resume();
+  }
+  if (held_acks && ex) {
+    const size_t n = held_acks;
+    held_acks = 0;
+    ex->consumed(n);
+  }
 }
 
 // The origin's response head, parsed strictly: a response whose framing cannot be trusted is a
@@ -315,6 +393,7 @@ bool Forwarder::Relay::parse_head() {
     return false;
   }
   in.erase(0, r.consumed);
+  meter(r.consumed, 0);
   status = res.status;
   keep_alive = r.keep_alive;
   std::erase_if(res.headers, [this](const net::http::Header& h) {

@@ -16,6 +16,10 @@
 //   body sizes.
 // - WebSocket (HTTP/1.1 Upgrade): after the origin's 101 the bytes are spliced both ways until
 //   either side closes.
+// - Bytes: every byte each way is counted for the client's tenant and the destination host
+//   (traffic.h); a tenant over its bandwidth limit has its relays paused — origin reads stopped,
+//   upload acknowledgements held — and resumed by one timer (kBandwidthTickMs) once its bucket
+//   is even: slowed, never cut.
 // Everything runs on the loop thread, the DNS lookups included.
 #pragma once
 
@@ -33,6 +37,8 @@
 #include "config/settings.h"
 #include "intercept/origin.h"
 #include "intercept/origin_address.h"
+#include "intercept/status.h"
+#include "intercept/traffic.h"
 #include "net/http/server.h"
 
 namespace sekisho::intercept {
@@ -58,19 +64,26 @@ struct ForwardCounters {
 
 class Forwarder {
  public:
-  // Throws std::runtime_error when the trust store cannot be loaded.
-  Forwarder(uv_loop_t* loop, ForwardOptions options);
+  static constexpr uint32_t kBandwidthTickMs = 10;  // how often paused relays are looked at
+
+  // Throws std::runtime_error when the trust store cannot be loaded. `counters` (the process's,
+  // status.h) outlives the forwarder.
+  Forwarder(uv_loop_t* loop, ForwardOptions options, InterceptCounters& counters);
   ~Forwarder();  // on the loop thread: pooled connections close, requests in flight are cut
 
   // Forwards exchange's request (a streaming exchange: net::http::Limits::streaming) to
-  // https?://host; the response streams back through the exchange.
-  void forward(std::shared_ptr<net::http::Exchange> exchange, std::string host, bool tls);
+  // https?://host for a client of `tenant` (its id); the response streams back through the
+  // exchange.
+  void forward(std::shared_ptr<net::http::Exchange> exchange, std::string host, bool tls, std::string tenant);
   const ForwardCounters& counters() const { return counters_; }
+  TrafficMeter& traffic() { return traffic_; }
 
   struct Relay;
 
  private:
   friend struct Relay;
+  void hold(const std::shared_ptr<Relay>& relay);  // paused for its tenant's limit until the tick frees it
+  static void on_bandwidth_tick(uv_timer_t* timer);
 
   uv_loop_t* loop_;
   ForwardOptions options_;
@@ -79,6 +92,10 @@ class Forwarder {
   OriginResolver origins_;
   std::set<std::shared_ptr<Relay>> relays_;
   ForwardCounters counters_;
+  InterceptCounters& totals_;
+  TrafficMeter traffic_;
+  std::vector<std::weak_ptr<Relay>> held_;  // paused for bandwidth
+  uv_timer_t* tick_ = nullptr;              // owned; closed (and freed) by the destructor
 };
 
 }  // namespace sekisho::intercept

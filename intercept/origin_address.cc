@@ -9,23 +9,19 @@
 
 #include "base/clock.h"
 #include "dns/wire.h"
+#include "intercept/special_address.h"
 #include "policy/domain_list.h"
 
 namespace sekisho::intercept {
 namespace {
 
-constexpr uint16_t kTypeA = 1, kTypeAAAA = 28;
+constexpr uint16_t kTypeA = 1, kTypeAAAA = 28, kTypeCname = 5;
 constexpr uint32_t kMaxCacheTtl = 300;
 constexpr size_t kMaxCacheEntries = 10000;
+constexpr size_t kMaxChain = 16;  // CNAMEs followed in one answer (resolvers stop near 8–16)
 
 bool in_network(const config::NetworkSettings& n, int family, const uint8_t* addr) {
-  if (n.family != family) return false;
-  unsigned bits = n.prefix_length;
-  for (unsigned i = 0; bits > 0; ++i, bits = bits >= 8 ? bits - 8 : 0) {
-    const uint8_t mask = bits >= 8 ? 0xFF : static_cast<uint8_t>(0xFF << (8 - bits));
-    if ((addr[i] & mask) != (n.address[i] & mask)) return false;
-  }
-  return true;
+  return n.family == family && prefix_matches(n.address, n.prefix_length, addr);
 }
 
 net::SocketAddress socket_address(int family, const uint8_t* bytes, uint16_t port) {
@@ -48,25 +44,42 @@ net::SocketAddress socket_address(int family, const uint8_t* bytes, uint16_t por
 
 }  // namespace
 
-bool non_public_address(int family, const uint8_t* a) {
-  if (family == AF_INET) {
-    return a[0] == 0 || a[0] == 10 || a[0] == 127 || (a[0] == 100 && (a[1] & 0xC0) == 64) ||
-           (a[0] == 169 && a[1] == 254) || (a[0] == 172 && (a[1] & 0xF0) == 16) || (a[0] == 192 && a[1] == 168) ||
-           (a[0] == 192 && a[1] == 0 && a[2] == 2) || (a[0] == 198 && (a[1] & 0xFE) == 18) ||
-           (a[0] == 198 && a[1] == 51 && a[2] == 100) || (a[0] == 203 && a[1] == 0 && a[2] == 113) || a[0] >= 224;
+std::string refusal(int family, const uint8_t* addr, const std::string& host) {
+  const AddressCheck c = check_address(family, addr);
+  if (!c.refused_by) return {};
+  char text[INET6_ADDRSTRLEN];
+  inet_ntop(family, addr, text, sizeof text);
+  std::string why = host + " resolves to " + text + ", ";
+  if (c.embedding) {
+    char v4[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, c.embedded_v4, v4, sizeof v4);
+    why += "an address of " + std::string(c.embedding->text) + " (" + std::string(c.embedding->name) +
+           ") that reaches " + v4 + ", ";
   }
-  static constexpr uint8_t kZero[16] = {};
-  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (std::memcmp(a, kZero, 15) == 0) return true;  // :: and ::1
-  if (std::memcmp(a, kMapped, 12) == 0) return non_public_address(AF_INET, a + 12);  // ::ffff:a.b.c.d is IPv4
-  return (a[0] & 0xFE) == 0xFC || (a[0] == 0xFE && (a[1] & 0xC0) == 0x80) || a[0] == 0xFF ||
-         (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0d && a[3] == 0xb8);
+  return why + "in " + std::string(c.refused_by->text) + " (" + std::string(c.refused_by->name) +
+         "), a non-public address (intercept.allow_private does not cover it)";
+}
+
+bool allowed_private(const std::vector<config::NetworkSettings>& allow_private, int family, const uint8_t* addr) {
+  const AddressCheck c = check_address(family, addr);
+  return std::any_of(allow_private.begin(), allow_private.end(), [&](const config::NetworkSettings& n) {
+    return in_network(n, family, addr) || (c.embedding && in_network(n, AF_INET, c.embedded_v4));
+  });
 }
 
 void add_answer_addresses(std::span<const uint8_t> msg, size_t question_end, uint16_t type, const std::string& host,
                           uint16_t port, const std::vector<config::NetworkSettings>& allow_private, OriginAddresses& out) {
   const int family = type == kTypeA ? AF_INET : AF_INET6;
   const size_t size = family == AF_INET ? 4 : 16;
+  // Only records owned by the name asked, or by a name its CNAME chain leads to in this answer
+  // (in order, as a resolver writes it), and of class IN: an answer may carry other records
+  // (a forwarder's leftovers, or an attempt to slip in an address for another name).
+  struct Name {
+    uint8_t wire[dns::kMaxNameWire];
+    size_t len = 0;
+  };
+  std::vector<Name> chain(1);
+  if (!dns::expand_name(msg, dns::kHeaderSize, chain[0].wire, chain[0].len)) return;
   std::vector<net::SocketAddress> kept;
   uint32_t ttl = 0;
   bool have_ttl = false;
@@ -75,17 +88,23 @@ void add_answer_addresses(std::span<const uint8_t> msg, size_t question_end, uin
   for (uint16_t i = 0; i < ancount; ++i) {
     dns::RecordView rr;
     if (!dns::walk_record(msg, pos, rr)) break;
-    if (rr.type != type) continue;
+    if (rr.rclass != dns::kClassIn || (rr.type != type && rr.type != kTypeCname)) continue;
+    Name owner;
+    if (!dns::expand_name(msg, rr.name_pos, owner.wire, owner.len) ||
+        std::none_of(chain.begin(), chain.end(),
+                     [&](const Name& n) { return dns::names_equal_ci(n.wire, n.len, owner.wire, owner.len); }))
+      continue;
+    if (rr.type == kTypeCname) {  // the chain goes on at its target
+      if (chain.size() < kMaxChain && dns::expand_name(msg, rr.rdata_pos, owner.wire, owner.len))
+        chain.push_back(owner);
+      continue;
+    }
     ttl = have_ttl ? std::min(ttl, rr.ttl) : rr.ttl;
     have_ttl = true;
     if (rr.rdlength != size) continue;
     const uint8_t* bytes = msg.data() + rr.rdata_pos;
-    if (non_public_address(family, bytes) &&
-        std::none_of(allow_private.begin(), allow_private.end(),
-                     [&](const config::NetworkSettings& n) { return in_network(n, family, bytes); })) {
-      char text[INET6_ADDRSTRLEN];
-      inet_ntop(family, bytes, text, sizeof text);
-      out.why = host + " resolves to " + text + ", a non-public address (intercept.allow_private does not cover it)";
+    if (std::string why = refusal(family, bytes, host); !why.empty() && !allowed_private(allow_private, family, bytes)) {
+      out.why = std::move(why);
       continue;
     }
     kept.push_back(socket_address(family, bytes, port));

@@ -1,7 +1,7 @@
 // Where an inspected origin may be reached: its A and AAAA records from the configured
 // upstreams (sekishod's upstreams, asked directly, so sekishod's filtering — which sent the
-// client here — does not apply), minus addresses that are not public unicast unless
-// intercept.allow_private covers them. Never an open proxy: only these addresses are dialled.
+// client here — does not apply), minus addresses of the special-purpose registries
+// (special_address.h) unless intercept.allow_private covers them. Never an open proxy: only these addresses are dialled.
 //
 // The lookups go through the project's upstream client (resolver/upstream/client.h) on the
 // intercept's own loop: A and AAAA asked at once, each with the `forwarding` rules sekishod
@@ -25,10 +25,6 @@
 
 namespace sekisho::intercept {
 
-// True when `addr` (4 or 16 bytes) is not a public unicast address: loopback, RFC 1918, CGNAT,
-// link-local, unique-local, multicast, unspecified, documentation ranges.
-bool non_public_address(int family, const uint8_t* addr);
-
 struct OriginAddresses {
   std::vector<net::SocketAddress> addresses;  // IPv4 first, then IPv6; port set
   uint32_t ttl = 0;                           // smallest TTL of the records used
@@ -36,9 +32,12 @@ struct OriginAddresses {
 };
 
 // The addresses of one answer to `type` (A or AAAA) that may be dialled, appended to `out` with
-// `port` set: the records of that type in the answer section (those of the CNAME chain's final
-// name, as a resolver returns them). A refused address sets `out.why`, naming it; `out.ttl`
-// takes the smallest TTL of the answer's records of that type when any address is kept.
+// `port` set: the class IN records of that type in the answer section owned by the question's
+// name or by a name its CNAME chain leads to (the answer's question was checked against ours —
+// name, type, class, ID — by the upstream client). An address in a special-purpose block
+// (special_address.h) is refused unless `allow_private` covers it, or covers the IPv4 address it
+// embeds; a refused address sets `out.why`, naming it and the block. `out.ttl` takes the
+// smallest TTL of the records of that type used when any address is kept.
 void add_answer_addresses(std::span<const uint8_t> msg, size_t question_end, uint16_t type, const std::string& host,
                           uint16_t port, const std::vector<config::NetworkSettings>& allow_private, OriginAddresses& out);
 

@@ -1,9 +1,7 @@
 // Connections open at once per client, shared by every loop of a process: the cap on
 // connections per client address (server.tcp.max_connections_per_address).
 //
-// A client is an IPv4 address or an IPv6 /64 (what one subscriber is usually given, so one
-// client cannot evade the cap by cycling through its own addresses); IPv4-mapped IPv6 addresses
-// count as the IPv4 address they carry (a dual-stack listener sees IPv4 clients that way).
+// A client is net/client_key.h's: an IPv4 address or an IPv6 /64.
 //
 // Touched when a connection is accepted and when it closes, never per query: one mutex over a
 // hash map is not contended at connection rates and is exact (a table of shared counting buckets
@@ -17,6 +15,7 @@
 #include <unordered_map>
 
 #include "net/address.h"
+#include "net/client_key.h"
 
 namespace sekisho::net {
 
@@ -35,18 +34,8 @@ class PerAddressLimit {
   size_t clients() const;                          // clients with at least one connection
 
  private:
-  struct Key {
-    uint64_t bits = 0;  // the IPv4 address, or the IPv6 /64 prefix
-    int family = 0;
-    bool operator==(const Key&) const = default;
-  };
-  struct Hash {  // base::keyed_hash: the process's SipHash key
-    size_t operator()(const Key& k) const;
-  };
-  static Key key_of(const SocketAddress& peer);
-
   mutable std::mutex mutex_;
-  std::unordered_map<Key, uint32_t, Hash> open_;
+  std::unordered_map<ClientKey, uint32_t, ClientKeyHash> open_;
 };
 
 }  // namespace sekisho::net

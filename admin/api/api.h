@@ -12,7 +12,7 @@
 // server's reload path publishes them, so the next DNS query already sees them.
 //
 // Files: api.cc (auth, routing, reload), tenant_routes.cc (tenants, policies, devices),
-// report_routes.cc (categories, check, query log, stats, store status).
+// report_routes.cc (categories, check, query log, stats, store status, intercept traffic).
 #pragma once
 
 #include <cstdint>
@@ -91,6 +91,7 @@ class Api {
   net::http::Response querylog(Context& c);
   net::http::Response stats(Context& c);
   net::http::Response store_status(Context& c);
+  net::http::Response intercept_traffic(Context& c);
   net::http::Response reload(Context& c);
   // After a tenant file was written: publish it and record who changed what.
   void apply_change(Context& c, const std::string& what, const std::string& tenant, const nlohmann::json& before,

@@ -230,4 +230,38 @@ std::vector<feed::FeedStatus> read_feed_statuses(const config::Settings& setting
   return out;
 }
 
+std::string render_intercept_metrics(const intercept::InterceptStatus& status) {
+  std::string out;
+  std::string_view previous;
+  for (const auto& c : intercept::counter_descriptions()) {
+    if (c.family != previous) family(out, c.family, c.type, c.help);
+    previous = c.family;
+    sample(out, c.family, std::string(c.labels), status.counters.*c.member);
+  }
+  // The busiest tenants by name, the rest summed, as for the engine's per-tenant series.
+  std::vector<const intercept::TenantTraffic*> order;
+  for (const auto& t : status.tenants) order.push_back(&t);
+  std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
+    return a->bytes_in + a->bytes_out > b->bytes_in + b->bytes_out;
+  });
+  family(out, "sekisho_intercept_tenant_bytes_total", "counter",
+         "Bytes sekisho-intercept forwarded for a tenant's clients: in = from origins, out = to them.");
+  uint64_t other_in = 0, other_out = 0;
+  for (size_t i = 0; i < order.size(); ++i) {
+    if (i >= kMaxTenantSeries) {
+      other_in += order[i]->bytes_in;
+      other_out += order[i]->bytes_out;
+      continue;
+    }
+    const std::string t = "tenant=\"" + label(order[i]->tenant) + "\"";
+    sample(out, "sekisho_intercept_tenant_bytes_total", t + ",direction=\"in\"", order[i]->bytes_in);
+    sample(out, "sekisho_intercept_tenant_bytes_total", t + ",direction=\"out\"", order[i]->bytes_out);
+  }
+  if (order.size() > kMaxTenantSeries) {
+    sample(out, "sekisho_intercept_tenant_bytes_total", "tenant=\"_other\",direction=\"in\"", other_in);
+    sample(out, "sekisho_intercept_tenant_bytes_total", "tenant=\"_other\",direction=\"out\"", other_out);
+  }
+  return out;
+}
+
 }  // namespace sekisho::admin

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "feed/status.h"
+#include "intercept/status.h"
 #include "resolver/engine_sample.h"
 
 namespace sekisho::admin {
@@ -24,5 +25,10 @@ std::string render_feed_metrics(const std::vector<feed::FeedStatus>& feeds);
 // The status of every feed `settings` configures, as its status file says (read per scrape:
 // a few small files, on the admin thread).
 std::vector<feed::FeedStatus> read_feed_statuses(const config::Settings& settings);
+
+// sekisho-intercept's series (sekisho_intercept_*, the list of intercept/status.h) and its bytes
+// per tenant (sekisho_intercept_tenant_bytes_total{tenant, direction}, the busiest
+// kMaxTenantSeries tenants, the rest as tenant="_other"), from its status file.
+std::string render_intercept_metrics(const intercept::InterceptStatus& status);
 
 }  // namespace sekisho::admin

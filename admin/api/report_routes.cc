@@ -1,5 +1,5 @@
-// The read-only routes: categories, check (the DNS path's decision), query-log search, stats
-// and the category store's status.
+// The read-only routes: categories, check (the DNS path's decision), query-log search, stats,
+// the category store's status and sekisho-intercept's traffic.
 #include <lmdb.h>
 
 #include <algorithm>
@@ -18,6 +18,7 @@
 #include "policy/store/schema.h"
 #include "policy/store/store_writer.h"
 #include "dns/wire.h"
+#include "intercept/status.h"
 
 namespace sekisho::admin {
 
@@ -223,6 +224,52 @@ Response Api::store_status(Context& c) {
   mdb_txn_abort(txn);
   j["sources"] = sources;
   return json_response(200, j);
+}
+
+// sekisho-intercept's forwarded bytes per tenant and destination, from its status file
+// (intercept/status.h: written every few seconds by that process). A tenant-admin sees its own
+// tenant only; `tenant=` narrows an operator's answer. A tenant with nothing forwarded yet is
+// listed with zeros, so "no traffic" and "no such tenant" are told apart.
+Response Api::intercept_traffic(Context& c) {
+  const std::string wanted = param(c.request, "tenant");
+  if (!wanted.empty() && (!c.who.may_see(wanted) || !find_tenant(*c.live.settings, wanted)))
+    return error_response(404, "no tenant '" + wanted + "'");
+  const std::string dir = intercept::status_directory(*c.live.settings);
+  std::optional<intercept::InterceptStatus> status;
+  if (!dir.empty()) {
+    try {
+      status = intercept::read_status(intercept::status_path(dir));
+    } catch (const std::exception&) {
+      return error_response(503, "sekisho-intercept's status file cannot be read");
+    }
+  }
+  auto dest = [](const std::vector<intercept::DestinationBytes>& list) {
+    json out = json::array();
+    for (const auto& d : list) out.push_back({{"host", d.host}, {"bytes_in", d.bytes_in}, {"bytes_out", d.bytes_out}});
+    return out;
+  };
+  json tenants = json::array();
+  for (const auto& t : c.live.settings->tenants) {
+    if (!c.who.may_see(t.id) || (!wanted.empty() && t.id != wanted)) continue;
+    intercept::TenantTraffic traffic;
+    if (status)
+      for (const auto& x : status->tenants)
+        if (x.tenant == t.id) traffic = x;
+    const uint64_t limit = t.intercept_bandwidth ? t.intercept_bandwidth
+                                                 : c.live.settings->intercept.limits.tenant_bytes_per_second;
+    tenants.push_back({{"tenant", t.id},
+                       {"bytes_in", traffic.bytes_in},
+                       {"bytes_out", traffic.bytes_out},
+                       {"limit_bytes_per_second", limit},
+                       {"bandwidth_pauses", traffic.bandwidth_pauses},
+                       {"last_limited", traffic.last_limited},
+                       {"limited_by", dest(traffic.limited_by)},
+                       {"destinations", dest(traffic.destinations)}});
+  }
+  // The time says how fresh the counts are; null when the intercept has not written a status.
+  return json_response(200, {{"time", status ? json(status->time) : json(nullptr)},
+                             {"started", status ? json(status->started) : json(nullptr)},
+                             {"tenants", tenants}});
 }
 
 }  // namespace sekisho::admin

@@ -48,7 +48,17 @@ net::http::Response Service::State::metrics_response() {
   r.body = render_metrics(options.sample ? options.sample() : resolver::EngineSample{});
   if (options.host.live) {
     const LiveConfig live = options.host.live();
-    if (live.settings) r.body += render_feed_metrics(read_feed_statuses(*live.settings));
+    if (live.settings) {
+      r.body += render_feed_metrics(read_feed_statuses(*live.settings));
+      // sekisho-intercept's counters, when it has written its status file (intercept/status.h).
+      if (const std::string dir = intercept::status_directory(*live.settings); !dir.empty()) {
+        try {
+          if (auto st = intercept::read_status(intercept::status_path(dir))) r.body += render_intercept_metrics(*st);
+        } catch (const std::exception&) {
+          // unreadable: no intercept series in this scrape
+        }
+      }
+    }
   }
   return r;
 }

@@ -25,6 +25,10 @@ const I18N = {
     day_mon: "月", day_tue: "火", day_wed: "水", day_thu: "木", day_fri: "金", day_sat: "土", day_sun: "日",
     conflict: "他の人が先に変更しました。読み込み直しました。もう一度保存してください。",
     log_partial: "ログの一部だけを検索しました。「さらに表示」で、より古い記録を検索します。",
+    traffic: "検査通信量 (HTTPS インスペクション経由)", bytes_in: "受信", bytes_out: "送信",
+    bandwidth_limit: "帯域制限", per_second: "{v}/秒", top_destinations: "通信量の多い宛先",
+    limited: "帯域制限に {n} 回達しました (最後: {time})。主な宛先: {hosts}", never_limited: "帯域制限に達していません。",
+    no_traffic_status: "インスペクションサービスの状態がまだありません。",
   },
   en: {
     title: "sekisho admin", token: "API token", login: "Log in", logout: "Log out", overview: "Overview",
@@ -47,6 +51,11 @@ const I18N = {
     day_mon: "Mon", day_tue: "Tue", day_wed: "Wed", day_thu: "Thu", day_fri: "Fri", day_sat: "Sat", day_sun: "Sun",
     conflict: "Someone changed this first. Reloaded; save again.",
     log_partial: "Searched part of the log; More searches further back.",
+    traffic: "Inspected traffic (through HTTPS inspection)", bytes_in: "Received", bytes_out: "Sent",
+    bandwidth_limit: "Bandwidth limit", per_second: "{v}/s", top_destinations: "Busiest destinations",
+    limited: "Reached the bandwidth limit {n} times (last: {time}). Mostly: {hosts}",
+    never_limited: "The bandwidth limit has not been reached.",
+    no_traffic_status: "The inspection service has not reported yet.",
   },
 };
 
@@ -149,6 +158,31 @@ async function loadOverview() {
   const cats = Object.entries(s.blocked_by_category).sort((a, b) => b[1] - a[1]);
   $("top-categories").replaceChildren(...cats.map(([slug, n]) => el("li", { textContent: `${categoryName(slug)} — ${n}` })));
   $("top-blocked").replaceChildren(...s.top_blocked_names.map((x) => el("li", { textContent: `${x.name} — ${x.count}` })));
+  await loadTraffic();
+}
+
+function bytes(n) {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+  return (i ? n.toFixed(1) : String(n)) + " " + units[i];
+}
+
+// sekisho-intercept's bytes for the tenant, its limit, and the destinations that filled it.
+async function loadTraffic() {
+  const r = await api("GET", "intercept?tenant=" + encodeURIComponent(state.tenant));
+  if (r.status !== 200) return status(r.data.error);
+  const x = r.data.tenants[0] || { bytes_in: 0, bytes_out: 0, limit_bytes_per_second: 0, bandwidth_pauses: 0,
+    limited_by: [], destinations: [] };
+  $("traffic-in").textContent = bytes(x.bytes_in);
+  $("traffic-out").textContent = bytes(x.bytes_out);
+  $("traffic-limit").textContent = x.limit_bytes_per_second ? t("per_second", { v: bytes(x.limit_bytes_per_second) }) : t("unlimited");
+  $("traffic-limited").textContent = r.data.time === null ? t("no_traffic_status")
+    : x.bandwidth_pauses ? t("limited", { n: x.bandwidth_pauses, time: new Date(x.last_limited * 1000).toLocaleString(),
+      hosts: x.limited_by.map((d) => d.host).join(", ") })
+    : t("never_limited");
+  $("traffic-destinations").replaceChildren(...x.destinations.map((d) =>
+    el("li", { textContent: `${d.host} — ${bytes(d.bytes_in)} / ${bytes(d.bytes_out)}` })));
 }
 
 async function loadLog(more) {

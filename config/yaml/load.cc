@@ -263,7 +263,7 @@ void read_intercept(Reader& r, const YAML::Node& node, InterceptSettings& out) {
   r.check_keys(node, path, {"listen", "ca_dir", "cert_cache_dir", "template_dir", "origin_ca_file", "allow_private",
                             "max_header_bytes", "max_body_bytes", "header_timeout_ms", "idle_timeout_ms",
                             "origin_timeout_ms", "origin_https_port", "origin_http_port", "leaf_validity_hours",
-                            "cert_cache_entries"});
+                            "cert_cache_entries", "limits", "status_directory"});
   r.read_map(node, "listen", path, {"http", "https"}, [&](const YAML::Node& listen, const std::string& lpath) {
     read_address_list(r, listen, "http", lpath, 80, out.http_listen);
     read_address_list(r, listen, "https", lpath, 443, out.https_listen);
@@ -282,6 +282,8 @@ void read_intercept(Reader& r, const YAML::Node& node, InterceptSettings& out) {
   r.read_uint(node, "origin_http_port", path, out.origin_http_port, 1, 65535);
   r.read_uint(node, "leaf_validity_hours", path, out.leaf_validity_hours, 25, 24 * 397);
   r.read_uint(node, "cert_cache_entries", path, out.cert_cache_entries, 1, 10000000);
+  if (YAML::Node limits = node["limits"]; limits.IsDefined()) read_described(r, limits, path + ".limits", out.limits);
+  r.read_string(node, "status_directory", path, out.status_directory);
 }
 
 // tenants.d/*.yaml beside the main file: more tenants and policies, one file per tenant usually.

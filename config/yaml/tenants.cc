@@ -208,4 +208,11 @@ void read_described(Reader& r, const YAML::Node& node, const std::string& path, 
   read_number_section(r, node, path, out);
 }
 
+void read_described(Reader& r, const YAML::Node& node, const std::string& path, InterceptLimitsSettings& out) {
+  static constexpr auto kKeys = schema::keys<InterceptLimitsSettings>();
+  if (!r.expect_map(node, path)) return;
+  r.check_keys(node, path, kKeys);
+  read_fields(r, node, path, out);
+}
+
 }  // namespace sekisho::config

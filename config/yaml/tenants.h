@@ -17,9 +17,10 @@ void read_feeds(Reader& r, const YAML::Node& node, std::vector<FeedSettings>& ou
 // `policies:` — a mapping of policy name to policy; a name defined twice is an error.
 void read_policies(Reader& r, const YAML::Node& node, std::map<std::string, PolicySettings>& out);
 
-// `server.tcp:` and `forwarding:` — mappings whose keys and ranges config/schema.h describes.
+// `server.tcp:`, `forwarding:` and `intercept.limits:` — mappings whose keys and ranges config/schema.h describes.
 void read_described(Reader& r, const YAML::Node& node, const std::string& path, TcpSettings& out);
 void read_described(Reader& r, const YAML::Node& node, const std::string& path, ForwardingSettings& out);
 void read_described(Reader& r, const YAML::Node& node, const std::string& path, LimitSettings& out);
+void read_described(Reader& r, const YAML::Node& node, const std::string& path, InterceptLimitsSettings& out);
 
 }  // namespace sekisho::config

@@ -56,9 +56,12 @@ def env(tmp_path_factory):
     origin.wait(5)
 
 
-def start_intercept(env, name, upstreams, forwarding):
+def start_intercept(env, name, upstreams, forwarding, allow_private=None, **intercept):
+    """allow_private: None keeps env's 127.0.0.0/8; `intercept` adds other intercept.* keys."""
     cfg = dict(env["cfg"], forwarding=forwarding)
-    cfg["intercept"] = dict(cfg["intercept"], listen={"https": [Listen("127.0.0.1", "https")]})
+    cfg["intercept"] = dict(cfg["intercept"], listen={"https": [Listen("127.0.0.1", "https")]}, **intercept)
+    if allow_private is not None:
+        cfg["intercept"]["allow_private"] = allow_private
     icpt = Sekishod(env["tmp"] / name, [u.address for u in upstreams], cfg, binary=INTERCEPT,
                     name="sekisho-intercept")
     icpt.start()

@@ -29,6 +29,7 @@ inline config::TenantFileContent rich_tenant_file() {
   t.upstream_queries = 300;
   t.upstream_queries_per_client = 30;
   t.unverified_udp_size = 512;
+  t.intercept_bandwidth = 2500000;
   t.devices = {{"taro-iphone", "k7q2m9x4p8", {}}, {"null", "00000000", {}}};  // "null" and all-digit must stay strings
   config::PolicySettings p;
   p.name = "office";
@@ -68,6 +69,7 @@ inline void check_same_tenant(const config::TenantSettings& a, const config::Ten
   CHECK(a.policy == b.policy);
   CHECK(a.max_devices == b.max_devices);
   CHECK(a.ecs == b.ecs);
+  CHECK(a.intercept_bandwidth == b.intercept_bandwidth);
   REQUIRE(a.devices.size() == b.devices.size());
   for (size_t i = 0; i < a.devices.size(); ++i) {
     CHECK(a.devices[i].name == b.devices[i].name);

@@ -77,7 +77,7 @@ TEST_CASE("one schema: YAML written → YAML read → JSON written → JSON read
   CHECK(keys_of(tenant) == sorted_keys<config::TenantSettings>());
   static constexpr std::string_view kSettable[] = {"id", "name", "contact", "networks", "policy", "max_devices", "ecs",
                                                    "queries_per_second", "rrl_responses_per_second", "upstream_queries",
-                                                   "upstream_queries_per_client", "unverified_udp_size"};
+                                                   "upstream_queries_per_client", "unverified_udp_size", "intercept_bandwidth"};
   json body = tenant;
   body.erase("devices");  // devices have routes of their own
   admin::tenant_from_json(body, kSettable, kSettable, via_json.tenant);
@@ -119,7 +119,7 @@ TEST_CASE("one schema: defaults are left out of the YAML, and read back as defau
   CHECK(yaml.find("from: \"00:00\"") != std::string::npos);
   CHECK(yaml.find("to: \"24:00\"") != std::string::npos);
   CHECK(yaml.find("timezone: \"UTC\"") != std::string::npos);
-  for (const char* left_out : {"contact", "networks", "max_devices", "ecs", "queries_per_second", "upstream_queries", "devices", "allow", "deny", "days", "safe_search",
+  for (const char* left_out : {"contact", "networks", "max_devices", "ecs", "queries_per_second", "upstream_queries", "intercept_bandwidth", "devices", "allow", "deny", "days", "safe_search",
                                "log", "deep_inspection"})
     CHECK_MESSAGE(yaml.find(std::string(left_out) + ":") == std::string::npos, left_out);
   auto loaded = read_yaml(yaml);

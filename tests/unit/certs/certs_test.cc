@@ -7,6 +7,7 @@
 #include <openssl/x509v3.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -215,4 +216,99 @@ TEST_CASE("leaf: reused from memory and from disk (0600), renewed near expiry, L
   auto b = minter.get("b.example");
   CHECK(verify(b->cert.get(), other->cert(), "b.example", now) == X509_V_OK);
   CHECK(minter.stats().disk_errors == 1);
+}
+
+namespace {
+
+size_t pem_files(const fs::path& dir) {
+  size_t n = 0;
+  for (const auto& e : fs::directory_iterator(dir)) n += e.path().extension() == ".pem";
+  return n;
+}
+
+void set_age(const fs::path& file, int64_t seconds) {
+  const auto t = fs::file_time_type::clock::now() - std::chrono::seconds(seconds);
+  fs::last_write_time(file, t);
+}
+
+}  // namespace
+
+TEST_CASE("leaf: the disk cache stays within its count and size, oldest deleted first") {
+  TempDir tmp;
+  auto ca = make_ca(tmp.path / "ca");
+  MinterOptions options;
+  options.cache_dir = (tmp.path / "cache").string();
+  options.max_entries = 1;  // memory holds one: the rest must come from disk or be minted
+  options.max_disk_entries = 5;
+  LeafMinter minter(ca, options);
+  for (int i = 0; i < 12; ++i) minter.get("n" + std::to_string(i) + ".example");
+  CHECK(pem_files(tmp.path / "cache") == 5);
+  CHECK(minter.stats().disk_files == 5);
+  CHECK(minter.stats().disk_deleted == 7);
+  // The newest five are kept: n7..n11; n0 is gone and is minted again.
+  for (int i = 7; i < 12; ++i) CHECK(fs::exists(tmp.path / "cache" / ("n" + std::to_string(i) + ".example.pem")));
+  CHECK_FALSE(fs::exists(tmp.path / "cache" / "n0.example.pem"));
+  const uint64_t minted = minter.stats().minted;
+  minter.get("n9.example");
+  CHECK(minter.stats().minted == minted);  // from disk
+  CHECK(minter.stats().disk_hits == 1);
+
+  // By size: each file is a few hundred bytes, so 2 KiB holds a handful, never more.
+  MinterOptions small = options;
+  small.cache_dir = (tmp.path / "small").string();
+  small.max_disk_entries = 1000;
+  small.max_disk_bytes = 2048;
+  LeafMinter by_size(ca, small);
+  for (int i = 0; i < 20; ++i) by_size.get("s" + std::to_string(i) + ".example");
+  uint64_t bytes = 0;
+  for (const auto& e : fs::directory_iterator(tmp.path / "small")) bytes += fs::file_size(e.path());
+  CHECK(bytes <= 2048);
+  CHECK(by_size.stats().disk_bytes == bytes);
+  CHECK(pem_files(tmp.path / "small") >= 2);
+}
+
+TEST_CASE("leaf: at start, expired files and a crash's temporary files are deleted, others left alone") {
+  TempDir tmp;
+  auto ca = make_ca(tmp.path / "ca");
+  MinterOptions options;
+  options.cache_dir = (tmp.path / "cache").string();
+  {
+    LeafMinter minter(ca, options);
+    minter.get("old.example");
+    minter.get("new.example");
+  }
+  const fs::path dir = tmp.path / "cache";
+  set_age(dir / "old.example.pem", 7 * 86400);  // older than a leaf is usable (validity − renewal)
+  replace_file((dir / ".x.example.pem.tmp-123-00000000000000ab").string(), "half", 0600);
+  replace_file((dir / "README").string(), "the operator's", 0600);
+  LeafMinter minter(ca, options);
+  CHECK_FALSE(fs::exists(dir / "old.example.pem"));
+  CHECK_FALSE(fs::exists(dir / ".x.example.pem.tmp-123-00000000000000ab"));
+  CHECK(fs::exists(dir / "new.example.pem"));
+  CHECK(fs::exists(dir / "README"));
+  CHECK(minter.stats().disk_deleted == 2);
+  CHECK(minter.stats().disk_files == 1);
+}
+
+TEST_CASE("leaf: may_mint refuses a new leaf, never one already cached") {
+  TempDir tmp;
+  auto ca = make_ca(tmp.path / "ca");
+  MinterOptions options;
+  options.cache_dir = (tmp.path / "cache").string();
+  options.max_entries = 1;
+  LeafMinter minter(ca, options);
+  int asked = 0;
+  auto refuse = [&] {
+    ++asked;
+    return false;
+  };
+  CHECK(minter.get("new.example", refuse) == nullptr);
+  CHECK(asked == 1);
+  CHECK_FALSE(fs::exists(tmp.path / "cache" / "new.example.pem"));
+  CHECK(minter.stats().minted == 0);
+  auto a = minter.get("a.example");                  // minted (no rule)
+  CHECK(minter.get("a.example", refuse) == a);       // memory
+  minter.get("b.example");                           // a leaves memory
+  CHECK(minter.get("a.example", refuse) != nullptr);  // disk
+  CHECK(asked == 1);
 }

@@ -702,4 +702,38 @@ policies:
   }
   const LoadResult unknown = load(std::string(kMinimal) + "limits: {qps: 5}\n");
   CHECK_FALSE(unknown.ok());
+TEST_CASE("intercept.limits and a tenant's intercept_bandwidth: read, defaulted, range-checked, unknown keys refused") {
+  LoadResult r = load(std::string(kMinimal) +
+                      "intercept:\n  status_directory: /run/st\n  limits: {cert_cache_disk_entries: 7, "
+                      "cert_cache_disk_bytes: 70000, mints_per_second_per_client: 0, mint_burst_per_client: 3, "
+                      "tenant_bytes_per_second: 5000, status_interval_ms: 100}\n"
+                      "policies: {p: {}}\n"
+                      "tenants:\n  - {id: acme, networks: [10.0.0.0/8], policy: p, intercept_bandwidth: 123456}\n"
+                      "  - {id: beta, networks: [10.1.0.0/16], policy: p}\n");
+  INFO(all_errors(r));
+  REQUIRE(r.ok());
+  const auto& l = r.settings.intercept.limits;
+  CHECK(l.cert_cache_disk_entries == 7);
+  CHECK(l.cert_cache_disk_bytes == 70000);
+  CHECK(l.mints_per_second_per_client == 0);
+  CHECK(l.mint_burst_per_client == 3);
+  CHECK(l.tenant_bytes_per_second == 5000);
+  CHECK(l.status_interval_ms == 100);
+  CHECK(r.settings.intercept.status_directory == "/run/st");
+  CHECK(r.settings.tenants[0].intercept_bandwidth == 123456);
+  CHECK(r.settings.tenants[1].intercept_bandwidth == 0);
+
+  LoadResult defaults = load(kMinimal);
+  REQUIRE(defaults.ok());
+  CHECK(defaults.settings.intercept.limits.cert_cache_disk_entries == 20000);
+  CHECK(defaults.settings.intercept.limits.mints_per_second_per_client == 2);
+  CHECK(defaults.settings.intercept.limits.tenant_bytes_per_second == 0);
+
+  CHECK(only_error(load(std::string(kMinimal) + "intercept: {limits: {cert_cache_disk_bytes: 100}}\n"),
+                   "intercept.limits.cert_cache_disk_bytes")
+            .message.find("out of range") != std::string::npos);
+  only_error(load(std::string(kMinimal) + "intercept: {limits: {mint_rate: 3}}\n"), "intercept.limits.mint_rate");
+  only_error(load(std::string(kMinimal) + "policies: {p: {}}\ntenants:\n  - {id: a, networks: [10.0.0.0/8], policy: p, "
+                                          "intercept_bandwidth: 2000000000}\n"),
+             "tenants[0].intercept_bandwidth");
 }

@@ -21,7 +21,9 @@ constexpr uint16_t kA = 1, kAAAA = 28, kCname = 5;
 struct Rr {
   uint16_t type;
   uint32_t ttl;
-  std::string rdata;  // raw bytes
+  std::string rdata;      // raw bytes
+  std::string owner = {};  // wire form; empty: the question's name (pointer 0xC00C)
+  uint16_t rclass = 1;
 };
 
 std::string v4(const char* text) {
@@ -36,7 +38,8 @@ std::string v6(const char* text) {
   return std::string(reinterpret_cast<const char*>(&a), 16);
 }
 
-// A response to `qtype` for `name` with `answers`, each owned by the question's name (pointer 0xC00C).
+// A response to `qtype` for `name` with `answers`, each owned by the question's name (pointer
+// 0xC00C) unless it names its owner.
 std::vector<uint8_t> response(const std::string& name, uint16_t qtype, const std::vector<Rr>& answers, size_t& question_end) {
   std::vector<uint8_t> m(12, 0);
   dns::write_u16(m.data() + 2, 0x8180);
@@ -47,10 +50,16 @@ std::vector<uint8_t> response(const std::string& name, uint16_t qtype, const std
   m.insert(m.end(), {static_cast<uint8_t>(qtype >> 8), static_cast<uint8_t>(qtype), 0, 1});
   question_end = m.size();
   for (const Rr& rr : answers) {
-    uint8_t fixed[12] = {0xC0, 0x0C, static_cast<uint8_t>(rr.type >> 8), static_cast<uint8_t>(rr.type), 0, 1};
-    dns::write_u32(fixed + 6, rr.ttl);
-    dns::write_u16(fixed + 10, static_cast<uint16_t>(rr.rdata.size()));
-    m.insert(m.end(), fixed, fixed + 12);
+    if (rr.owner.empty()) {
+      m.insert(m.end(), {0xC0, 0x0C});
+    } else {
+      m.insert(m.end(), rr.owner.begin(), rr.owner.end());
+    }
+    uint8_t fixed[10] = {static_cast<uint8_t>(rr.type >> 8), static_cast<uint8_t>(rr.type),
+                         static_cast<uint8_t>(rr.rclass >> 8), static_cast<uint8_t>(rr.rclass)};
+    dns::write_u32(fixed + 4, rr.ttl);
+    dns::write_u16(fixed + 8, static_cast<uint16_t>(rr.rdata.size()));
+    m.insert(m.end(), fixed, fixed + 10);
     m.insert(m.end(), rr.rdata.begin(), rr.rdata.end());
   }
   return m;
@@ -94,7 +103,9 @@ TEST_CASE("origin addresses: non-public ones refused and named unless allow_priv
   OriginAddresses out;
   intercept::add_answer_addresses(msg, qend, kA, "in.example", 443, {}, out);
   CHECK(out.addresses.empty());
-  CHECK(out.why == "in.example resolves to 127.0.0.1, a non-public address (intercept.allow_private does not cover it)");
+  CHECK(out.why ==
+        "in.example resolves to 127.0.0.1, in 127.0.0.0/8 (loopback (RFC 1122)), a non-public address "
+        "(intercept.allow_private does not cover it)");
 
   OriginAddresses allowed;
   intercept::add_answer_addresses(msg, qend, kA, "in.example", 443, {network("127.0.0.0", AF_INET, 8)}, allowed);
@@ -114,4 +125,45 @@ TEST_CASE("origin addresses: non-public ones refused and named unless allow_priv
   intercept::add_answer_addresses(bad, qend, kA, "in.example", 443, {}, b);
   CHECK(b.addresses.empty());
   CHECK(b.why.empty());
+}
+
+TEST_CASE("origin addresses: only records of the question's name and its CNAME chain, class IN, are used") {
+  size_t qend = 0;
+  const std::string cdn = policy::to_wire("cdn.example");
+  const auto msg = response("www.example", kA,
+                            {{kA, 300, v4("6.6.6.6"), policy::to_wire("evil.example")},  // another name: slipped in
+                             {kA, 300, v4("7.7.7.7"), {}, 3},                           // class CH
+                             {kCname, 300, cdn},
+                             {kA, 300, v4("93.184.216.34"), cdn},
+                             {kA, 30, v4("5.5.5.5"), policy::to_wire("other.example")}},
+                            qend);
+  OriginAddresses out;
+  intercept::add_answer_addresses(msg, qend, kA, "www.example", 443, {}, out);
+  REQUIRE(out.addresses.size() == 1);
+  CHECK(out.addresses[0].to_string() == "93.184.216.34:443");
+  CHECK(out.ttl == 300);  // the unused records' TTLs do not count
+}
+
+TEST_CASE("origin addresses: NAT64, 6to4 and mapped addresses refused by the IPv4 they reach, allowed by it") {
+  size_t qend = 0;
+  const auto msg = response("meta.example", kAAAA,
+                            {{kAAAA, 300, v6("64:ff9b::a9fe:a9fe")}, {kAAAA, 300, v6("2002:7f00:1::")},
+                             {kAAAA, 300, v6("::ffff:127.0.0.1")}},
+                            qend);
+  OriginAddresses out;
+  intercept::add_answer_addresses(msg, qend, kAAAA, "meta.example", 443, {}, out);
+  CHECK(out.addresses.empty());
+  CHECK(out.why ==
+        "meta.example resolves to ::ffff:127.0.0.1, an address of ::ffff:0:0/96 (IPv4-mapped address (RFC 4291)) "
+        "that reaches 127.0.0.1, in 127.0.0.0/8 (loopback (RFC 1122)), a non-public address "
+        "(intercept.allow_private does not cover it)");
+  // allow_private names the IPv4 network: the forms reaching it are covered too; the
+  // metadata service is not.
+  OriginAddresses allowed;
+  intercept::add_answer_addresses(msg, qend, kAAAA, "meta.example", 443, {network("127.0.0.0", AF_INET, 8)}, allowed);
+  REQUIRE(allowed.addresses.size() == 2);
+  CHECK(allowed.addresses[0].to_string() == "[2002:7f00:1::]:443");
+  CHECK(allowed.addresses[1].to_string() == "[::ffff:127.0.0.1]:443");
+  CHECK(allowed.why.find("64:ff9b::a9fe:a9fe") != std::string::npos);
+  CHECK(allowed.why.find("169.254.0.0/16") != std::string::npos);
 }
