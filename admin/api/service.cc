@@ -48,7 +48,7 @@ net::http::Response Service::State::metrics_response() {
   r.body = render_metrics(options.sample ? options.sample() : resolver::EngineSample{});
   if (options.host.live) {
     const LiveConfig live = options.host.live();
-    if (live.settings) r.body += render_feed_metrics(read_feed_statuses(*live.settings));
+    if (live.settings) r.body += render_feed_metrics(feed::read_statuses(*live.settings));
   }
   return r;
 }
