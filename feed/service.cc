@@ -302,7 +302,7 @@ int FeedService::run_once() {
   int failed = 0;
   for (auto& f : feeds_) {
     refresh(*f, "once");
-    failed += f->status.last_result == "failed";
+    failed += f->status.last_result == "failed" || f->status.last_result == "refused";
   }
   return failed;
 }

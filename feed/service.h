@@ -33,7 +33,7 @@ class FeedService {
   explicit FeedService(const config::Settings& settings);
   ~FeedService();
 
-  // Refreshes every feed once; returns the number that failed.
+  // Refreshes every feed once; returns the number that failed or were refused.
   int run_once();
   // Until `stop` is set: timers and NOTIFY. `ready` is called once the listeners are bound.
   void run(volatile std::sig_atomic_t& stop, const std::function<void()>& ready);

@@ -282,6 +282,7 @@ Response Api::route(Context& c) {
     if (top == "querylog") return get ? querylog(c) : not_allowed({"GET"});
     if (top == "stats") return get ? stats(c) : not_allowed({"GET"});
     if (top == "store") return get ? store_status(c) : not_allowed({"GET"});
+    if (top == "feeds") return get ? feeds(c) : not_allowed({"GET"});
     if (top == "reload") return m == "POST" ? reload(c) : not_allowed({"POST"});
   }
   if (top == "tenants" && s.size() >= 2) {
