@@ -74,35 +74,14 @@ FeedService::FeedService(const config::Settings& settings)
         problem(at + ": " + e.what());
       }
     }
-    f->status.name = fs.name;
-    f->status.kind = std::string(config::name_of(fs.kind));
-    f->status.zone = fs.zone;
-    f->status.primary = fs.primary;
-    f->status.url = fs.url;
-    if (fs.kind == config::FeedKind::http) f->status.format = std::string(config::name_of(fs.format));
     try {
-      if (auto old = read_status(status_path(state_dir_, fs.name))) {
-        // What a restart must not forget: when it last worked (expiry counts from there) and the timers.
-        f->status.last_success = old->last_success;
-        f->status.failures_total = old->failures_total;
-        f->status.refresh = old->refresh;
-        f->status.retry = old->retry;
-        f->status.expire = old->expire;
-        f->status.expired = old->expired;
-        f->status.consecutive_failures = old->consecutive_failures;  // the back-off goes on
-        f->status.etag = old->etag;  // a restart still asks conditionally
-        f->status.last_modified = old->last_modified;
-        f->status.last_refusal = old->last_refusal;
-        f->status.last_refusal_time = old->last_refusal_time;
-        f->status.refusals_total = old->refusals_total;
-        f->status.entries = old->entries;
-        f->status.last_result = old->last_result;
-        f->status.last_error = old->last_error;
-        f->status.last_error_time = old->last_error_time;
-      }
+      // A restart forgets nothing: the last success (expiry counts from there), the timers, the
+      // failures in a row (the back-off goes on), the validators (it still asks conditionally).
+      if (auto old = read_status(status_path(state_dir_, fs.name))) f->status = std::move(*old);
     } catch (const std::exception& e) {
       log::warning("feed", "status file unreadable; starting afresh", {{"feed", fs.name}, {"error", e.what()}});
     }
+    describe(f->status, fs);
     feeds_.push_back(std::move(f));
   }
   if (!problems.empty()) throw std::runtime_error(problems);
@@ -123,6 +102,9 @@ FeedService::FeedService(const config::Settings& settings)
     if (s) {
       f->status.entries = s->domain_entries + s->url_entries;
       if (f->status.last_success == 0) f->status.last_success = s->updated;
+    } else {  // the store no longer holds the source (rebuilt): what the file said is gone
+      f->status.entries = 0;
+      f->status.serial.reset();
     }
   }
 }

@@ -21,6 +21,15 @@ std::string state_directory(const config::Settings& settings) {
 
 std::string status_path(const std::string& dir, const std::string& feed) { return dir + "/" + feed + ".json"; }
 
+void describe(FeedStatus& s, const config::FeedSettings& f) {
+  s.name = f.name;
+  s.kind = std::string(config::name_of(f.kind));
+  s.zone = f.zone;
+  s.primary = f.primary;
+  s.url = f.url;
+  s.format = f.kind == config::FeedKind::http ? std::string(config::name_of(f.format)) : std::string();
+}
+
 bool healthy(const FeedStatus& s) {
   return s.last_success != 0 && s.last_result != "failed" && s.last_result != "refused" && !s.expired;
 }
@@ -36,13 +45,7 @@ std::vector<FeedStatus> read_statuses(const config::Settings& settings, std::vec
       if (problems) problems->push_back(e.what());
     }
     if (!st) st = FeedStatus{};
-    // What the configuration says wins: the file may predate a change of it.
-    st->name = f.name;
-    st->kind = std::string(config::name_of(f.kind));
-    st->zone = f.zone;
-    st->primary = f.primary;
-    st->url = f.url;
-    st->format = f.kind == config::FeedKind::http ? std::string(config::name_of(f.format)) : std::string();
+    describe(*st, f);
     out.push_back(std::move(*st));
   }
   return out;

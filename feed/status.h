@@ -49,6 +49,10 @@ struct FeedStatus {
 std::string state_directory(const config::Settings& settings);
 std::string status_path(const std::string& dir, const std::string& feed);
 
+// What the configuration says the feed is (name, kind, zone and primary, or url and format):
+// it wins over a status file written before the configuration changed.
+void describe(FeedStatus& s, const config::FeedSettings& f);
+
 // A feed is healthy when it has succeeded, its last attempt did not fail or get refused, and it
 // is not expired (`sekisho feed status` exits 1 otherwise; the API and dashboard say so).
 bool healthy(const FeedStatus& s);
