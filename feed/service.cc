@@ -306,7 +306,8 @@ void FeedService::run(volatile std::sig_atomic_t& stop, const std::function<void
   while (!stop) {
     int64_t now = unix_now();
     for (auto& f : feeds_)
-      if (f->next <= now && !stop) refresh(*f, f->next == 0 ? "start" : "timer");
+      if (f->next <= now && !stop)
+        refresh(*f, f->next == 0 ? "start" : f->status.consecutive_failures ? "retry" : "timer");
     now = unix_now();
     int64_t wait_s = 1;  // at least once a second: expiry, and the stop flag
     for (auto& f : feeds_) wait_s = std::min(wait_s, std::max<int64_t>(f->next - now, 0));
