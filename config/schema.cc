@@ -75,6 +75,43 @@ std::string check_domain_name(std::string_view value) {
   return ok ? std::string() : "'" + std::string(value) + "' is not a domain name";
 }
 
+std::string check_feed_url(std::string_view value) {
+  std::string_view rest = value;
+  if (rest.starts_with("https://")) rest.remove_prefix(8);
+  else if (rest.starts_with("http://")) rest.remove_prefix(7);
+  else return "'" + std::string(value) + "' is not an http:// or https:// URL";
+  const size_t host_end = rest.find_first_of("/?#");
+  if (rest.substr(0, host_end).empty()) return "'" + std::string(value) + "' names no host";
+  for (char c : value)
+    if (c <= ' ' || c > '~') return "'" + std::string(value) + "': spaces and non-ASCII characters must be %-encoded";
+  return {};
+}
+
+std::vector<std::pair<std::string_view, std::string>> check_feed_kind(const FeedSettings& f) {
+  std::vector<std::pair<std::string_view, std::string>> out;
+  const std::string kind(name_of(f.kind));
+  auto need = [&](std::string_view key, bool given, const char* what) {
+    if (!given) out.emplace_back(key, "an " + kind + " feed needs " + what);  // rpz-xfr, http: both "an"
+  };
+  auto not_for = [&](std::string_view key, bool given) {
+    if (given) out.emplace_back(key, std::string(key) + " is not for " + kind + " feeds");
+  };
+  if (f.kind == FeedKind::rpz_xfr) {
+    need("primary", !f.primary.empty(), "its primary (address:port)");
+    need("zone", !f.zone.empty(), "its zone");
+    not_for("url", !f.url.empty());
+    not_for("ca_file", !f.ca_file.empty());
+  } else {
+    need("url", !f.url.empty(), "its url (https://…)");
+    not_for("primary", !f.primary.empty());
+    not_for("zone", !f.zone.empty());
+    not_for("tsig", !f.tsig.name.empty());
+    if (!f.ca_file.empty() && f.url.starts_with("http://"))
+      out.emplace_back("ca_file", "ca_file is for https:// URLs");
+  }
+  return out;
+}
+
 void apply_derived_defaults(TenantSettings& t) {
   if (t.name.empty()) t.name = t.id;
 }

@@ -72,7 +72,18 @@ struct EnumNames<EcsMode> {
 template <>
 struct EnumNames<FeedKind> {
   static constexpr std::string_view what = "a feed kind";
-  static constexpr EnumName<FeedKind> names[] = {{FeedKind::rpz_xfr, "rpz-xfr"}};
+  static constexpr EnumName<FeedKind> names[] = {{FeedKind::rpz_xfr, "rpz-xfr"}, {FeedKind::http, "http"}};
+};
+
+// The names policy::parse_format reads (a unit test holds the two together).
+template <>
+struct EnumNames<ListFormat> {
+  static constexpr std::string_view what = "a list format";
+  static constexpr EnumName<ListFormat> names[] = {{ListFormat::domains, "domains"},
+                                                   {ListFormat::hosts, "hosts"},
+                                                   {ListFormat::adblock, "adblock"},
+                                                   {ListFormat::rpz, "rpz"},
+                                                   {ListFormat::csv, "csv"}};
 };
 
 template <>
@@ -133,6 +144,9 @@ std::string check_tenant_id(std::string_view value);     // a-z 0-9 '-' '_' (it 
 std::string check_device_token(std::string_view value);  // 8–32 of a-z 0-9 (it becomes a DNS label)
 std::string check_host_port(std::string_view value);     // "192.0.2.1:53", "[2001:db8::1]" (port 53)
 std::string check_domain_name(std::string_view value);   // "rpz.example.", "rpz.example": labels of 1–63
+std::string check_feed_url(std::string_view value);      // "https://lists.example/x.txt": http(s), a host
+// The fields a feed's kind needs and those it must not have; each problem as (key, message).
+std::vector<std::pair<std::string_view, std::string>> check_feed_kind(const FeedSettings& f);
 
 // Defaults that depend on another field: a tenant's name is its id unless given.
 void apply_derived_defaults(TenantSettings& t);
@@ -364,6 +378,9 @@ struct Fields<FeedLimitsSettings> {
   static constexpr auto all = std::tuple{
       Number<S, uint64_t>{"max_entries", &S::max_entries, 1, 1000000000},
       Number<S, uint64_t>{"max_transfer_bytes", &S::max_transfer_bytes, 65536, uint64_t{1} << 40},
+      Number<S, uint64_t>{"max_bytes", &S::max_bytes, 1024, uint64_t{1} << 40},
+      Number<S, uint32_t>{"max_shrink", &S::max_shrink, 0, 100},
+      Flag<S>{"allow_shrink", &S::allow_shrink},
   };
 };
 
@@ -373,12 +390,19 @@ struct Fields<FeedSettings> {
   static constexpr auto all = std::tuple{
       Text<S>{"name", &S::name, Write::always, "every feed needs a name (its source in the store)", check_tenant_id},
       Choice<S, FeedKind>{"kind", &S::kind, Write::always},
-      Text<S>{"primary", &S::primary, Write::always, "an rpz-xfr feed needs its primary (address:port)", check_host_port},
-      Text<S>{"zone", &S::zone, Write::always, "an rpz-xfr feed needs its zone", check_domain_name},
+      // Which of these a kind needs, and which it must not have: check_feed_kind.
+      Text<S>{"primary", &S::primary, Write::unless_default, {}, check_host_port},
+      Text<S>{"zone", &S::zone, Write::unless_default, {}, check_domain_name},
       Section<S, TsigSettings>{"tsig", &S::tsig},
+      Text<S>{"url", &S::url, Write::unless_default, {}, check_feed_url},
+      Choice<S, ListFormat>{"format", &S::format},
+      Text<S>{"ca_file", &S::ca_file},
       Texts<S>{"categories", &S::categories, "a feed needs the categories its entries get", &S::category_marks},
+      Flag<S>{"allow_public_suffixes", &S::allow_public_suffixes},
       Number<S, uint32_t>{"refresh", &S::refresh, 0, 7 * 86400},
       Number<S, uint32_t>{"timeout_ms", &S::timeout_ms, 100, 600000},
+      Number<S, uint32_t>{"download_timeout_ms", &S::download_timeout_ms, 1000, 3600000},
+      Number<S, uint32_t>{"retry", &S::retry, 1, 86400},
       Section<S, FeedLimitsSettings>{"limits", &S::limits},
   };
 };

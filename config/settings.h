@@ -244,7 +244,10 @@ struct InterceptSettings {
 
 // Category feeds (issue 18), kept current by sekisho-feed (feed/): each writes one source of the
 // category store. sekishod ignores this section.
-enum class FeedKind { rpz_xfr };
+enum class FeedKind { rpz_xfr, http };
+// What an http feed's download is: the formats of `sekisho db import` that are one text (a UT1
+// collection is a directory tree; its category files are `domains` lists).
+enum class ListFormat { domains, hosts, adblock, rpz, csv };
 // RFC 8945 §6 algorithms ldns signs and verifies with.
 enum class TsigAlgorithm { hmac_sha256, hmac_sha384, hmac_sha512, hmac_sha224, hmac_sha1 };
 
@@ -257,7 +260,13 @@ struct TsigSettings {
 
 struct FeedLimitsSettings {
   uint64_t max_entries = 10000000;          // a transfer bringing more is refused
-  uint64_t max_transfer_bytes = 1ull << 30; // wire bytes of one transfer
+  uint64_t max_transfer_bytes = 1ull << 30; // wire bytes of one transfer (rpz-xfr)
+  uint64_t max_bytes = 256ull << 20;        // an http download, unpacked: more is refused (http)
+  // The update guard (policy/import/update_guard.h), as `sekisho db import --max-shrink` and
+  // `--allow-shrink`: an update (AXFR, IXFR, download) may remove at most this percentage of
+  // the source's entries.
+  uint32_t max_shrink = 50;
+  bool allow_shrink = false;                // any shrink (max_shrink 100)
   SourceMark mark;
 };
 
@@ -266,11 +275,19 @@ struct FeedSettings {
   FeedKind kind = FeedKind::rpz_xfr;
   std::string primary;  // "192.0.2.1:53", "[2001:db8::1]:53": where the zone is transferred from
   std::string zone;     // the RPZ's apex
+  // kind http: the list's URL (http:// or https://), its format, and a CA bundle to verify the
+  // server with (empty: the system's CAs; TLS is always verified).
+  std::string url;
+  ListFormat format = ListFormat::domains;
+  std::string ca_file;
+  bool allow_public_suffixes = false;  // entries like `com` taken (else the update is refused)
   TsigSettings tsig;    // no name: transfers unsigned
   std::vector<std::string> categories;  // block entries get these (rpz-passthru ones are allow entries)
   std::vector<SourceMark> category_marks;
   uint32_t refresh = 0;        // seconds between checks; 0: the SOA's refresh (retry after failures)
-  uint32_t timeout_ms = 10000; // connect, and each read of a transfer
+  uint32_t timeout_ms = 10000; // connect, and each read of a transfer (http: no byte for this long)
+  uint32_t download_timeout_ms = 300000;  // http: a whole download
+  uint32_t retry = 60;         // http: seconds before the first retry after a failure, doubled each time
   FeedLimitsSettings limits;
   SourceMark mark;
 };

@@ -9,7 +9,9 @@
 #include <map>
 
 #include "policy/import/importer.h"
+#include "policy/import/public_suffix.h"
 #include "policy/import/rpz_rule.h"
+#include "policy/store/category_store.h"
 #include "policy/store/entry_codec.h"
 #include "policy/store/key_format.h"
 #include "policy/store/lmdb_util.h"
@@ -98,6 +100,7 @@ MDB_dbi open_state_db(MDB_txn* txn) {
 struct Mapped {
   bool entry = false;
   bool ignored = false;
+  bool public_suffix = false;  // an entry whose name is a public suffix (refused when added)
   std::string key;
   Item item;
   std::string refusal;
@@ -117,8 +120,9 @@ std::optional<uint32_t> parse_serial_version(const std::string& version) {
   return v;
 }
 
-RpzApplier::RpzApplier(policy::StoreWriter& writer, std::string source, std::string zone, CategorySet block)
-    : source_(std::move(source)), block_(block), writer_(writer) {
+RpzApplier::RpzApplier(policy::StoreWriter& writer, std::string source, std::string zone, CategorySet block,
+                       FeedGuard guard)
+    : source_(std::move(source)), block_(block), writer_(writer), guard_(guard) {
   apex_ = zone;
   for (char& c : apex_)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
@@ -140,7 +144,9 @@ std::optional<uint32_t> RpzApplier::stored_serial() {
 
 namespace {
 
-Mapped map_record(const ldns_rr* rr, const std::string& apex, CategorySet block, CategorySet allow) {
+// `suffixes`: public suffixes to mark (null: none are).
+Mapped map_record(const ldns_rr* rr, const std::string& apex, CategorySet block, CategorySet allow,
+                  const policy::PublicSuffixList* suffixes) {
   Mapped m;
   const policy::RpzRule rule = policy::rpz_rule(rr, apex);
   if (rule.kind == policy::RpzRule::Kind::ignore) {
@@ -161,31 +167,64 @@ Mapped map_record(const ldns_rr* rr, const std::string& apex, CategorySet block,
   }
   m.entry = true;
   m.key.assign(key, n);
+  if (suffixes && !policy::is_ipv4_literal(name) && suffixes->is_public_suffix(name)) {
+    m.public_suffix = true;
+    m.refusal = policy::rpz_rdf_text(ldns_rr_owner(rr)) + ": '" + name + "' is a public suffix";
+  }
   m.item = Item{record_hash(rr), flags, (rule.passthru ? allow : block).bits()};
   return m;
 }
 
+// An added record (AXFR, or IXFR addition): a public suffix is refused as an entry.
 void count(ApplyReport& r, const Mapped& m) {
+  ++r.records;
+  if (m.entry && !m.public_suffix) ++r.entries;
+  else if (m.ignored) ++r.ignored;
+  else {
+    if (m.public_suffix && r.public_suffixes++ == 0) r.first_public_suffix = m.refusal;
+    if (++r.refused == 1) r.first_refusal = m.refusal;
+  }
+}
+
+// A deleted record: taking an entry away is never refused (its name may be anything).
+void count_deleted(ApplyReport& r, const Mapped& m) {
   ++r.records;
   if (m.entry) ++r.entries;
   else if (m.ignored) ++r.ignored;
   else if (++r.refused == 1) r.first_refusal = m.refusal;
 }
 
+// What the importer's checks read (policy::check_parsed, check_public_suffixes).
+policy::ImportReport as_import_report(const ApplyReport& r) {
+  policy::ImportReport i;
+  i.lines = r.records;
+  i.taken = r.entries;
+  i.refused = r.refused;
+  i.ignored = r.ignored;
+  i.public_suffixes = r.public_suffixes;
+  i.first_public_suffix = r.first_public_suffix;
+  return i;
+}
+
 }  // namespace
 
-ApplyReport RpzApplier::apply_axfr(const XfrResult& axfr, uint64_t max_entries, const ReplaceGuard& guard) {
+ApplyReport RpzApplier::apply_axfr(const XfrResult& axfr, uint64_t max_entries) {
   ApplyReport report;
   std::map<std::string, std::vector<Item>> state;
   policy::EntrySet set;
   for (const Rr& rr : axfr.records) {
-    Mapped m = map_record(rr.get(), apex_, block_, allow_);
+    Mapped m = map_record(rr.get(), apex_, block_, allow_, guard_.public_suffixes);
     count(report, m);
-    if (!m.entry) continue;
+    if (!m.entry || m.public_suffix) continue;
     auto& items = state[m.key];
     if (std::none_of(items.begin(), items.end(), [&](const Item& i) { return i.hash == m.item.hash; }))
       items.push_back(m.item);
   }
+  // The importer's checks, on what the zone maps to (nothing written yet).
+  const std::string what = "zone " + apex_ + " serial " + std::to_string(axfr.soa.serial);
+  if (auto refusal = policy::check_parsed(as_import_report(report), what)) throw policy::UpdateRefused(*refusal);
+  if (auto refusal = policy::check_public_suffixes(as_import_report(report), what))
+    throw policy::UpdateRefused(*refusal);
   if (state.size() > max_entries)
     throw XfrError("the zone maps to " + std::to_string(state.size()) + " entries, over limits.max_entries (" +
                    std::to_string(max_entries) + "); nothing written");
@@ -201,13 +240,9 @@ ApplyReport RpzApplier::apply_axfr(const XfrResult& axfr, uint64_t max_entries, 
   info.origin = apex_;
   info.default_categories = block_;
   info.version = serial_version(axfr.soa.serial);
-  if (guard) {
-    policy::SourceInfo before;
-    if (auto s = stored()) before = *s;
-    if (std::string why = guard(before, set); !why.empty()) throw XfrError(why);
-  }
-  // The feed-records DB is rewritten with the entries, in their transaction.
-  report.write = writer_.replace_source(info, set, nullptr, {}, [&](MDB_txn* txn) {
+  // The feed-records DB is rewritten with the entries, in their transaction; the shrink guard
+  // refuses inside it, once the entries it removes are counted, before the commit.
+  report.write = policy::guarded_replace(writer_, info, set, nullptr, guard_.limits, [&](MDB_txn* txn) {
     MDB_dbi dbi = open_state_db(txn);
     const std::string prefix = state_key(source_, "");
     MDB_cursor* cur;
@@ -227,25 +262,86 @@ ApplyReport RpzApplier::apply_axfr(const XfrResult& axfr, uint64_t max_entries, 
   return report;
 }
 
-ApplyReport RpzApplier::apply_diff(const XfrDiff& diff) {
-  ApplyReport report;
-  // Per store key: record hashes the diff deletes, and items it adds (RFC 1995 §4: deletions
-  // first, then additions, within one serial step).
-  struct Edit {
-    std::vector<uint64_t> removed;
-    std::vector<Item> added;
-  };
+namespace {
+
+// Per store key: record hashes a diff deletes, and items it adds (RFC 1995 §4: deletions first,
+// then additions, within one serial step).
+struct Edit {
+  std::vector<uint64_t> removed;
+  std::vector<Item> added;
+};
+
+// A key's records after an edit, sorted by hash.
+void apply_edit(std::vector<Item>& items, const Edit& edit) {
+  std::erase_if(items, [&](const Item& i) {
+    return std::find(edit.removed.begin(), edit.removed.end(), i.hash) != edit.removed.end();
+  });
+  for (const Item& a : edit.added)
+    if (std::none_of(items.begin(), items.end(), [&](const Item& i) { return i.hash == a.hash; })) items.push_back(a);
+  std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.hash < b.hash; });
+}
+
+// The feed's records of `key` as stored (empty: none).
+std::vector<Item> stored_items(MDB_txn* txn, MDB_dbi dbi, const std::string& state_key_text) {
+  MDB_val k = policy::to_val(state_key_text), v;
+  const int rc = mdb_get(txn, dbi, &k, &v);
+  if (rc == MDB_NOTFOUND) return {};
+  policy::mdb_check(rc, "feed records: read");
+  return decode_items(policy::from_val(v));
+}
+
+// A diff's edits per store key; `suffixes`: public suffixes refused as added entries.
+std::map<std::string, Edit> edits_of(const XfrDiff& diff, ApplyReport& report, const std::string& apex, CategorySet block,
+                                     CategorySet allow, const policy::PublicSuffixList* suffixes) {
   std::map<std::string, Edit> edits;
   for (const Rr& rr : diff.removed) {
-    Mapped m = map_record(rr.get(), apex_, block_, allow_);
-    count(report, m);
+    Mapped m = map_record(rr.get(), apex, block, allow, nullptr);
+    count_deleted(report, m);
     if (m.entry) edits[m.key].removed.push_back(m.item.hash);
   }
   for (const Rr& rr : diff.added) {
-    Mapped m = map_record(rr.get(), apex_, block_, allow_);
+    Mapped m = map_record(rr.get(), apex, block, allow, suffixes);
     count(report, m);
-    if (m.entry) edits[m.key].added.push_back(m.item);
+    if (m.entry && !m.public_suffix) edits[m.key].added.push_back(m.item);
   }
+  return edits;
+}
+
+}  // namespace
+
+void RpzApplier::check_ixfr(const std::vector<XfrDiff>& diffs) {
+  const auto source = stored();
+  if (!source) return;  // apply_diff says so
+  // The keys the diffs touch, as the whole IXFR would leave them; a key the feed held before
+  // and holds nothing of after is an entry the IXFR removes.
+  std::map<std::string, std::vector<Item>> after;
+  std::map<std::string, bool> held;
+  ApplyReport report;
+  policy::TxnGuard txn(writer_.store().env(), MDB_RDONLY, "feed records");
+  MDB_dbi dbi;
+  const int rc = mdb_dbi_open(txn.get(), policy::schema::kDbFeedRecords, 0, &dbi);
+  if (rc != MDB_SUCCESS && rc != MDB_NOTFOUND) policy::mdb_check(rc, "feed records DB");
+  for (const XfrDiff& diff : diffs) {
+    for (const auto& [key, edit] : edits_of(diff, report, apex_, block_, allow_, guard_.public_suffixes)) {
+      auto [it, fresh] = after.try_emplace(key);
+      if (fresh) {
+        if (rc == MDB_SUCCESS) it->second = stored_items(txn.get(), dbi, state_key(source_, key));
+        held[key] = !it->second.empty();
+      }
+      apply_edit(it->second, edit);
+    }
+  }
+  const std::string what = "IXFR to serial " + std::to_string(diffs.empty() ? 0 : diffs.back().to);
+  if (auto refusal = policy::check_public_suffixes(as_import_report(report), what)) throw policy::UpdateRefused(*refusal);
+  uint64_t removed = 0;
+  for (const auto& [key, items] : after) removed += held[key] && items.empty();
+  if (auto refusal = policy::check_removal(source->domain_entries + source->url_entries, removed, guard_.limits))
+    throw policy::UpdateRefused({refusal->reason, what + ": " + refusal->message});
+}
+
+ApplyReport RpzApplier::apply_diff(const XfrDiff& diff) {
+  ApplyReport report;
+  const std::map<std::string, Edit> edits = edits_of(diff, report, apex_, block_, allow_, guard_.public_suffixes);
   policy::SourceInfo info;
   info.name = source_;
   info.version = serial_version(diff.to);
@@ -255,19 +351,12 @@ ApplyReport RpzApplier::apply_diff(const XfrDiff& diff) {
     changes.reserve(edits.size());
     for (const auto& [key, edit] : edits) {
       const std::string sk = state_key(source_, key);
-      MDB_val k = policy::to_val(sk), v;
-      std::vector<Item> items;
-      int rc = mdb_get(txn, dbi, &k, &v);
-      if (rc == MDB_SUCCESS) items = decode_items(policy::from_val(v));
-      else policy::mdb_check(rc == MDB_NOTFOUND ? MDB_SUCCESS : rc, "feed records: read");
-      std::erase_if(items, [&](const Item& i) {
-        return std::find(edit.removed.begin(), edit.removed.end(), i.hash) != edit.removed.end();
-      });
-      for (const Item& a : edit.added)
-        if (std::none_of(items.begin(), items.end(), [&](const Item& i) { return i.hash == a.hash; })) items.push_back(a);
-      std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.hash < b.hash; });
+      MDB_val k = policy::to_val(sk);
+      std::vector<Item> items = stored_items(txn, dbi, sk);
+      const bool had = !items.empty();
+      apply_edit(items, edit);
       if (items.empty()) {
-        if (rc == MDB_SUCCESS) policy::mdb_check(mdb_del(txn, dbi, &k, nullptr), "feed records: delete");
+        if (had) policy::mdb_check(mdb_del(txn, dbi, &k, nullptr), "feed records: delete");
       } else {
         const std::string sv = encode_items(items);
         MDB_val nv = policy::to_val(sv);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "feed/xfr.h"
+#include "policy/import/update_guard.h"
 #include "policy/store/categories.h"
 #include "policy/store/store_writer.h"
 
@@ -28,29 +29,40 @@ struct ApplyReport {
   uint64_t entries = 0;   // records mapped to an entry
   uint64_t refused = 0;   // records that do not map (reported, not written)
   uint64_t ignored = 0;   // apex SOA/NS
+  uint64_t public_suffixes = 0;  // of the refused: added names that are public suffixes
+  std::string first_public_suffix;
   uint64_t keys_changed = 0;  // store keys whose contribution changed
   std::string first_refusal;  // "owner: reason" of the first refused record
   policy::WriteResult write;
 };
 
-// What the seam of the import guard (branch feed-guard, policy/import/) is asked before a full
-// replacement: the source as stored, and what the AXFR would write. Returning a message refuses
-// the replacement (the previous data stays); empty lets it through. Null: no guard.
-using ReplaceGuard = std::function<std::string(const policy::SourceInfo& before, const policy::EntrySet& after)>;
+// The update guard (policy/import/update_guard.h) as a feed applies it: the same checks as
+// `sekisho db import`, with the feed's own limits.
+struct FeedGuard {
+  policy::UpdateLimits limits;
+  // Public suffixes refused as entries (the update is refused); null: the feed allows them.
+  const policy::PublicSuffixList* public_suffixes = nullptr;
+};
 
 class RpzApplier {
  public:
   // `block`: the feed's categories; rpz-passthru entries get the allow-list category instead.
-  RpzApplier(policy::StoreWriter& writer, std::string source, std::string zone, policy::CategorySet block);
+  RpzApplier(policy::StoreWriter& writer, std::string source, std::string zone, policy::CategorySet block,
+             FeedGuard guard);
 
   // The stored serial ("serial N" in the source's version), if the source exists.
   std::optional<uint32_t> stored_serial();
   // The source's record, if it exists.
   std::optional<policy::SourceInfo> stored();
 
-  // AXFR: the source becomes exactly these records. Throws (nothing written) over max_entries
-  // or when `guard` refuses.
-  ApplyReport apply_axfr(const XfrResult& axfr, uint64_t max_entries, const ReplaceGuard& guard);
+  // AXFR: the source becomes exactly these records. Throws (nothing written) XfrError over
+  // max_entries, policy::UpdateRefused when the guard refuses: no entries, every record
+  // refused, a public suffix, or more of the source removed than the limits allow.
+  ApplyReport apply_axfr(const XfrResult& axfr, uint64_t max_entries);
+  // An IXFR's diffs before any is applied: throws policy::UpdateRefused when they add a public
+  // suffix or, together, remove more of the source's entries than the limits allow (counted
+  // from the feed's records of each key they touch, as the diffs would leave them).
+  void check_ixfr(const std::vector<XfrDiff>& diffs);
   // One IXFR diff, in one write transaction; the source's version becomes "serial <diff.to>".
   ApplyReport apply_diff(const XfrDiff& diff);
 
@@ -58,6 +70,7 @@ class RpzApplier {
   std::string source_, apex_;
   policy::CategorySet block_, allow_;
   policy::StoreWriter& writer_;
+  FeedGuard guard_;
 };
 
 // "serial 2026120701" ↔ 2026120701.

@@ -1,5 +1,6 @@
 // feed/service.h — sekisho-feed's work: every configured feed kept current in the category
-// store, on the SOA's timers (RFC 1035 §3.3.13 refresh / retry / expire) and at once on NOTIFY.
+// store: RPZ feeds on the SOA's timers (RFC 1035 §3.3.13 refresh / retry / expire) and at once
+// on NOTIFY; HTTP list feeds every `refresh`, retried with exponential back-off and jitter.
 //
 // One thread, one transfer at a time: the process is the store's only feed writer, and LMDB
 // allows one write transaction at a time anyway (a `sekisho db import` meanwhile waits for
@@ -16,6 +17,8 @@
 #include <vector>
 
 #include "config/settings.h"
+#include "base/random.h"
+#include "feed/list_feed.h"
 #include "feed/rpz_apply.h"
 #include "feed/status.h"
 #include "feed/xfr.h"
@@ -30,17 +33,17 @@ class FeedService {
   explicit FeedService(const config::Settings& settings);
   ~FeedService();
 
-  // Refreshes every feed once; returns the number that failed.
+  // Refreshes every feed once; returns the number that failed or were refused.
   int run_once();
   // Until `stop` is set: timers and NOTIFY. `ready` is called once the listeners are bound.
   void run(volatile std::sig_atomic_t& stop, const std::function<void()>& ready);
 
-  // The import guard's seam (branch feed-guard): asked before every full (AXFR) replacement.
-  void set_replace_guard(ReplaceGuard guard) { guard_ = std::move(guard); }
-
  private:
   struct Feed;
   void refresh(Feed& f, const char* why);
+  // One attempt of each kind; they throw what failed (policy::UpdateRefused: the guard refused).
+  void refresh_rpz(Feed& f, const char* why, int64_t now);
+  void refresh_list(Feed& f, const char* why, int64_t now);
   void check_expiry(Feed& f, int64_t now);
   void save(Feed& f);
 
@@ -49,7 +52,7 @@ class FeedService {
   std::vector<std::unique_ptr<Feed>> feeds_;
   std::vector<net::SocketAddress> notify_listen_;
   std::string state_dir_;
-  ReplaceGuard guard_;
+  Random random_;  // the back-off's jitter
 };
 
 }  // namespace sekisho::feed

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "base/file.h"
+#include "config/schema.h"
 
 namespace sekisho::feed {
 
@@ -20,16 +21,54 @@ std::string state_directory(const config::Settings& settings) {
 
 std::string status_path(const std::string& dir, const std::string& feed) { return dir + "/" + feed + ".json"; }
 
+void describe(FeedStatus& s, const config::FeedSettings& f) {
+  s.name = f.name;
+  s.kind = std::string(config::name_of(f.kind));
+  s.zone = f.zone;
+  s.primary = f.primary;
+  s.url = f.url;
+  s.format = f.kind == config::FeedKind::http ? std::string(config::name_of(f.format)) : std::string();
+}
+
+bool healthy(const FeedStatus& s) {
+  return s.last_success != 0 && s.last_result != "failed" && s.last_result != "refused" && !s.expired;
+}
+
+std::vector<FeedStatus> read_statuses(const config::Settings& settings, std::vector<std::string>* problems) {
+  std::vector<FeedStatus> out;
+  const std::string dir = state_directory(settings);
+  for (const auto& f : settings.feeds) {
+    std::optional<FeedStatus> st;
+    try {
+      st = read_status(status_path(dir, f.name));
+    } catch (const std::exception& e) {
+      if (problems) problems->push_back(e.what());
+    }
+    if (!st) st = FeedStatus{};
+    describe(*st, f);
+    out.push_back(std::move(*st));
+  }
+  return out;
+}
+
 std::string to_json(const FeedStatus& s) {
   json j = {{"name", s.name},
             {"kind", s.kind},
             {"zone", s.zone},
             {"primary", s.primary},
+            {"url", s.url},
+            {"format", s.format},
             {"last_attempt", s.last_attempt},
             {"last_success", s.last_success},
             {"last_result", s.last_result},
             {"last_transfer", s.last_transfer},
             {"last_trigger", s.last_trigger},
+            {"etag", s.etag},
+            {"last_modified", s.last_modified},
+            {"last_refusal", s.last_refusal},
+            {"last_refusal_time", s.last_refusal_time},
+            {"refusals_total", s.refusals_total},
+            {"healthy", healthy(s)},
             {"last_duration_ms", s.last_duration_ms},
             {"serial", s.serial ? json(*s.serial) : json(nullptr)},
             {"entries", s.entries},
@@ -63,11 +102,18 @@ std::optional<FeedStatus> read_status(const std::string& path) {
   get("kind", s.kind);
   get("zone", s.zone);
   get("primary", s.primary);
+  get("url", s.url);
+  get("format", s.format);
   get("last_attempt", s.last_attempt);
   get("last_success", s.last_success);
   get("last_result", s.last_result);
   get("last_transfer", s.last_transfer);
   get("last_trigger", s.last_trigger);
+  get("etag", s.etag);
+  get("last_modified", s.last_modified);
+  get("last_refusal", s.last_refusal);
+  get("last_refusal_time", s.last_refusal_time);
+  get("refusals_total", s.refusals_total);
   get("last_duration_ms", s.last_duration_ms);
   if (j.contains("serial") && j["serial"].is_number_unsigned()) s.serial = j["serial"].get<uint32_t>();
   get("entries", s.entries);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/settings.h"
 
@@ -14,11 +15,21 @@ namespace sekisho::feed {
 
 struct FeedStatus {
   std::string name, kind, zone, primary;
+  std::string url, format;    // http feeds
   int64_t last_attempt = 0;   // unix time; 0: never
   int64_t last_success = 0;   // a transfer (or an up-to-date answer) fully applied
-  std::string last_result;    // "axfr" | "ixfr" | "up-to-date" | "failed"
+  // rpz-xfr: "axfr" | "ixfr" | "up-to-date"; http: "downloaded" | "not-modified"; both:
+  // "failed" (no data to judge: a network, TLS or HTTP error) | "refused" (the update guard)
+  std::string last_result;
   std::string last_transfer;  // e.g. "ixfr 7 -> 9: 2 diffs, 3 records, 2 keys changed"
-  std::string last_trigger;   // "start" | "timer" | "notify" | "once"
+  std::string last_trigger;   // "start" | "timer" | "notify" | "once" | "retry"
+  // http: the validators of the download the store holds (RFC 9110 §8.8), sent back as
+  // If-None-Match / If-Modified-Since; kept here so that a restart still asks conditionally.
+  std::string etag, last_modified;
+  // The update guard's last refusal: "shrink: the update would remove …" (refusal_name: message).
+  std::string last_refusal;
+  int64_t last_refusal_time = 0;
+  uint64_t refusals_total = 0;  // also counted in failures_total
   uint64_t last_duration_ms = 0;  // the last attempt, from its trigger to its commit (or failure)
   std::optional<uint32_t> serial;  // stored with the source
   uint64_t entries = 0;            // the source's domain entries
@@ -37,6 +48,20 @@ struct FeedStatus {
 // shared with sekishod, whose /metrics reads the files, and with the admins).
 std::string state_directory(const config::Settings& settings);
 std::string status_path(const std::string& dir, const std::string& feed);
+
+// What the configuration says the feed is (name, kind, zone and primary, or url and format):
+// it wins over a status file written before the configuration changed.
+void describe(FeedStatus& s, const config::FeedSettings& f);
+
+// A feed is healthy when it has succeeded, its last attempt did not fail or get refused, and it
+// is not expired (`sekisho feed status` exits 1 otherwise; the API and dashboard say so).
+bool healthy(const FeedStatus& s);
+
+// Every configured feed's status, in the configuration's order: the one reader behind `sekisho
+// feed status`, /metrics and /api/v1/feeds. A feed whose file is missing (never ran) has only
+// what the configuration says; an unreadable file adds a message to `problems` (if given) and
+// counts as missing.
+std::vector<FeedStatus> read_statuses(const config::Settings& settings, std::vector<std::string>* problems = nullptr);
 
 std::string to_json(const FeedStatus& s);
 // Nullopt when the file is missing; throws std::runtime_error when it is unreadable JSON.

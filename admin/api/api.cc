@@ -283,6 +283,7 @@ Response Api::route(Context& c) {
     if (top == "stats") return get ? stats(c) : not_allowed({"GET"});
     if (top == "store") return get ? store_status(c) : not_allowed({"GET"});
     if (top == "intercept") return get ? intercept_traffic(c) : not_allowed({"GET"});
+    if (top == "feeds") return get ? feeds(c) : not_allowed({"GET"});
     if (top == "reload") return m == "POST" ? reload(c) : not_allowed({"POST"});
   }
   if (top == "tenants" && s.size() >= 2) {

@@ -92,6 +92,7 @@ class Api {
   net::http::Response stats(Context& c);
   net::http::Response store_status(Context& c);
   net::http::Response intercept_traffic(Context& c);
+  net::http::Response feeds(Context& c);
   net::http::Response reload(Context& c);
   // After a tenant file was written: publish it and record who changed what.
   void apply_change(Context& c, const std::string& what, const std::string& tenant, const nlohmann::json& before,

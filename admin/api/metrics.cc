@@ -201,31 +201,17 @@ std::string render_feed_metrics(const std::vector<feed::FeedStatus>& feeds) {
        [](const feed::FeedStatus& f) { return f.entries; }},
       {"sekisho_feed_serial", "gauge", "Zone serial stored with the feed's source.",
        [](const feed::FeedStatus& f) { return static_cast<uint64_t>(f.serial.value_or(0)); }},
-      {"sekisho_feed_failures_total", "counter", "Failed refresh attempts of the feed.",
+      {"sekisho_feed_failures_total", "counter", "Failed refresh attempts of the feed (refusals included).",
        [](const feed::FeedStatus& f) { return f.failures_total; }},
+      {"sekisho_feed_refusals_total", "counter",
+       "Updates the update guard refused (empty, an error page, all refused, shrink, public suffix).",
+       [](const feed::FeedStatus& f) { return f.refusals_total; }},
       {"sekisho_feed_expired", "gauge", "1 while the feed is past its SOA expire (its last data still served).",
        [](const feed::FeedStatus& f) { return static_cast<uint64_t>(f.expired); }},
   };
   for (const Family& fam : kFamilies) {
     family(out, fam.name, fam.type, fam.help);
     for (const auto& f : feeds) sample(out, fam.name, "feed=\"" + label(f.name) + "\"", fam.value(f));
-  }
-  return out;
-}
-
-std::vector<feed::FeedStatus> read_feed_statuses(const config::Settings& settings) {
-  std::vector<feed::FeedStatus> out;
-  const std::string dir = feed::state_directory(settings);
-  for (const auto& f : settings.feeds) {
-    std::optional<feed::FeedStatus> st;
-    try {
-      st = feed::read_status(feed::status_path(dir, f.name));
-    } catch (const std::exception&) {
-      // unreadable: reported like a feed that never ran
-    }
-    if (!st) st = feed::FeedStatus{};
-    st->name = f.name;
-    out.push_back(std::move(*st));
   }
   return out;
 }

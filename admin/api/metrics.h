@@ -20,11 +20,9 @@ inline constexpr size_t kMaxTenantSeries = 50;
 std::string render_metrics(const resolver::EngineSample& sample);
 
 // The feeds' series (sekisho_feed_*, label feed), from the status files sekisho-feed writes
-// (feed/status.h); a feed that never ran reports last success 0.
+// (feed/status.h, read_statuses: read per scrape, a few small files, on the admin thread); a
+// feed that never ran reports last success 0.
 std::string render_feed_metrics(const std::vector<feed::FeedStatus>& feeds);
-// The status of every feed `settings` configures, as its status file says (read per scrape:
-// a few small files, on the admin thread).
-std::vector<feed::FeedStatus> read_feed_statuses(const config::Settings& settings);
 
 // sekisho-intercept's series (sekisho_intercept_*, the list of intercept/status.h) and its bytes
 // per tenant (sekisho_intercept_tenant_bytes_total{tenant, direction}, the busiest

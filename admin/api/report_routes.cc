@@ -15,6 +15,7 @@
 #include "policy/import/idna.h"
 #include "policy/querylog/format.h"
 #include "policy/safe_search.h"
+#include "feed/status.h"
 #include "policy/store/schema.h"
 #include "policy/store/store_writer.h"
 #include "dns/wire.h"
@@ -270,6 +271,20 @@ Response Api::intercept_traffic(Context& c) {
   return json_response(200, {{"time", status ? json(status->time) : json(nullptr)},
                              {"started", status ? json(status->started) : json(nullptr)},
                              {"tenants", tenants}});
+}
+
+// The feeds as sekisho-feed last left them: the status files `sekisho feed status` and /metrics
+// read, through the same reader (feed::read_statuses). Operators only: URLs and errors name
+// the operator's sources.
+Response Api::feeds(Context& c) {
+  if (!c.who.is_operator()) return error_response(403, "only operators see the feeds");
+  json out = {{"feeds", json::array()}, {"problems", json::array()}};
+  if (!c.live.settings) return json_response(200, out);
+  std::vector<std::string> problems;
+  for (const feed::FeedStatus& st : feed::read_statuses(*c.live.settings, &problems))
+    out["feeds"].push_back(json::parse(feed::to_json(st)));
+  for (auto& p : problems) out["problems"].push_back(without_server_paths(p, host_.config_path));
+  return json_response(200, out);
 }
 
 }  // namespace sekisho::admin

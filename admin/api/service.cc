@@ -49,7 +49,7 @@ net::http::Response Service::State::metrics_response() {
   if (options.host.live) {
     const LiveConfig live = options.host.live();
     if (live.settings) {
-      r.body += render_feed_metrics(read_feed_statuses(*live.settings));
+      r.body += render_feed_metrics(feed::read_statuses(*live.settings));
       // sekisho-intercept's counters, when it has written its status file (intercept/status.h).
       if (const std::string dir = intercept::status_directory(*live.settings); !dir.empty()) {
         try {

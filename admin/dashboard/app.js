@@ -29,6 +29,11 @@ const I18N = {
     bandwidth_limit: "帯域制限", per_second: "{v}/秒", top_destinations: "通信量の多い宛先",
     limited: "帯域制限に {n} 回達しました (最後: {time})。主な宛先: {hosts}", never_limited: "帯域制限に達していません。",
     no_traffic_status: "インスペクションサービスの状態がまだありません。",
+    feeds: "フィード", feeds_help: "sekisho-feed がカテゴリデータベースに取り込むフィードの状態です (sekisho feed status と同じ内容)。",
+    feed_source: "取得元", feed_state: "状態", feed_last_attempt: "最終試行", feed_last_success: "最終成功",
+    feed_entries: "件数", feed_version: "版", feed_problem: "エラー・拒否", feed_ok: "正常", feed_failing: "要確認",
+    feed_expired: "期限切れ (前のデータを使用中)", feed_never: "未実行", feed_failures: "連続失敗 {n} 回",
+    feed_refusal: "拒否 ({reason})", no_feeds: "フィードは設定されていません",
   },
   en: {
     title: "sekisho admin", token: "API token", login: "Log in", logout: "Log out", overview: "Overview",
@@ -56,6 +61,11 @@ const I18N = {
     limited: "Reached the bandwidth limit {n} times (last: {time}). Mostly: {hosts}",
     never_limited: "The bandwidth limit has not been reached.",
     no_traffic_status: "The inspection service has not reported yet.",
+    feeds: "Feeds", feeds_help: "The feeds sekisho-feed keeps in the category store (what sekisho feed status shows).",
+    feed_source: "Source", feed_state: "State", feed_last_attempt: "Last attempt", feed_last_success: "Last success",
+    feed_entries: "Entries", feed_version: "Version", feed_problem: "Error or refusal", feed_ok: "OK",
+    feed_failing: "Needs attention", feed_expired: "Expired (serving its last data)", feed_never: "never",
+    feed_failures: "{n} failures in a row", feed_refusal: "refused ({reason})", no_feeds: "No feeds are configured",
   },
 };
 
@@ -97,7 +107,8 @@ function applyLanguage() {
 function showTab(name) {
   for (const s of document.querySelectorAll(".tab")) s.hidden = s.id !== "tab-" + name;
   for (const b of document.querySelectorAll("nav button")) b.classList.toggle("active", b.dataset.tab === name);
-  ({ overview: loadOverview, log: () => loadLog(false), policy: loadPolicy, devices: loadDevices, why: () => {} })[name]();
+  ({ overview: loadOverview, log: () => loadLog(false), policy: loadPolicy, devices: loadDevices, why: () => {},
+    feeds: loadFeeds })[name]();
 }
 
 function status(text) { $("status").textContent = text || ""; }
@@ -113,6 +124,7 @@ async function login(token) {
   const select = $("tenant");
   select.replaceChildren(...tenants.map((x) => el("option", { value: x.id, textContent: x.name + " (" + x.id + ")" })));
   state.tenant = tenants.length ? tenants[0].id : "";
+  $("feeds-tab").hidden = state.me.role !== "operator";  // /api/v1/feeds is the operators'
   $("login").hidden = true; $("app").hidden = false; $("logout").hidden = false;
   applyLanguage();
   showTab("overview");
@@ -327,6 +339,34 @@ async function loadDevices() {
     });
     return el("tr", {}, el("td", { textContent: d.name }), el("td", { textContent: d.dot_hostname || d.token }), el("td", {}, profile, " ", revoke));
   }));
+}
+
+function when(unix) {
+  return unix ? new Date(unix * 1000).toLocaleString(state.lang === "ja" ? "ja-JP" : "en-GB") : t("feed_never");
+}
+
+// One row per configured feed, from the status files sekisho-feed writes (GET /api/v1/feeds).
+async function loadFeeds() {
+  const r = await api("GET", "feeds");
+  if (r.status !== 200) return status(r.data.error);
+  const rows = r.data.feeds.map((f) => {
+    const health = f.expired ? t("feed_expired") : f.healthy ? t("feed_ok")
+      : f.last_attempt ? t("feed_failing") : t("feed_never");
+    const problem = [];
+    if (f.last_result === "refused" && f.last_refusal) problem.push(t("feed_refusal", { reason: f.last_refusal.split(":")[0] }));
+    if (f.last_error) problem.push(f.last_error);
+    if (f.consecutive_failures) problem.push(t("feed_failures", { n: f.consecutive_failures }));
+    const version = f.kind === "http" ? (f.etag || f.last_modified || "") : (f.serial ?? "");
+    const source = f.kind === "http" ? `${f.format} ${f.url}` : `${f.zone} @ ${f.primary}`;
+    return el("tr", { className: f.healthy ? "" : "feed-bad" },
+      el("td", { textContent: f.name }), el("td", { textContent: `${f.kind}: ${source}` }),
+      el("td", { textContent: health + (f.last_result ? ` (${f.last_result})` : "") }),
+      el("td", { textContent: when(f.last_attempt) }), el("td", { textContent: when(f.last_success) }),
+      el("td", { textContent: String(f.entries) }), el("td", { textContent: String(version) }),
+      el("td", { textContent: problem.join(" — ") || "-" }));
+  });
+  if (!rows.length) rows.push(el("tr", {}, el("td", { colSpan: 8, textContent: t("no_feeds") })));
+  $("feed-table").tBodies[0].replaceChildren(...rows);
 }
 
 async function addDevice(ev) {

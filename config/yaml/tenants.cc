@@ -28,6 +28,10 @@ void check_item(Reader& r, const YAML::Node& item, const std::string& path, cons
   for (const auto& other : before)
     if (!f.name.empty() && other.name == f.name)
       r.error(item["name"], path + ".name", "feed '" + f.name + "' is listed twice (a feed is one source of the store)");
+  for (const auto& [key, why] : check_feed_kind(f)) {
+    const YAML::Node at = item[std::string(key)];
+    r.error(at.IsDefined() ? at : item, path + "." + std::string(key), why);
+  }
 }
 
 template <class S>

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -15,6 +14,7 @@
 #include <thread>
 
 #include "base/text.h"
+#include "policy/import/gzip.h"
 #include "policy/import/idna.h"
 #include "policy/import/public_suffix.h"
 #include "policy/import/update_guard.h"
@@ -85,7 +85,8 @@ void ImportSink::refuse(uint64_t line, std::string_view reason, std::string_view
 
 bool ImportSink::is_refused_suffix(uint64_t line, std::string_view raw) {
   if (!suffixes_ || !suffixes_->is_public_suffix(name_)) return false;
-  ++report_.public_suffixes;
+  if (report_.public_suffixes++ == 0)
+    report_.first_public_suffix = "'" + std::string(raw.substr(0, 120)) + "' at line " + std::to_string(line);
   refuse(line, "a public suffix, not an entry: it would cover every registrant's names under it "
                "(a source that means it allows public suffixes)", raw);
   return true;
@@ -146,19 +147,17 @@ bool ImportSink::add_url(std::string_view raw, CategorySet cats, uint64_t line) 
 
 namespace {
 
-// A plain regular file: read(2) straight into a string of its size. gzread would copy every
-// byte through its own buffer and grow the string by doubling (1.4 s for a 217 MB list, 0.1 s
-// this way). Returns false, having read nothing, for gzip data and for what is not a regular
-// file (a pipe: it must not be opened twice, or its writer may find no reader in between).
-bool read_plain_file(int fd, const std::string& path, std::string& out) {
+// The whole of `fd`: a regular file read(2) straight into a string of its size (gzread or a
+// doubling string would copy every byte again: 1.4 s for a 217 MB list, 0.1 s this way), a
+// pipe or stdin read to its end.
+void read_fd(int fd, const std::string& path, std::string& out) {
   struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return false;
-  unsigned char magic[2];
-  if (::pread(fd, magic, 2, 0) == 2 && magic[0] == 0x1f && magic[1] == 0x8b) return false;
-  out.resize(static_cast<size_t>(st.st_size));
+  size_t size_hint = 1 << 16;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) size_hint = static_cast<size_t>(st.st_size);
+  out.resize(size_hint);
   size_t have = 0;
   while (true) {
-    if (have == out.size()) out.resize(have + (1 << 16));  // the file grew under us
+    if (have == out.size()) out.resize(have + std::max<size_t>(have / 2, 1 << 16));  // a stream, or a file that grew
     ssize_t n = ::read(fd, out.data() + have, out.size() - have);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -168,50 +167,35 @@ bool read_plain_file(int fd, const std::string& path, std::string& out) {
     have += static_cast<size_t>(n);
   }
   out.resize(have);
-  return true;
 }
+
+// gzip data unpacks to at most this: far over any real list (the biggest we know, 217 MB),
+// and a bound for a small file crafted to unpack to all of memory.
+constexpr uint64_t kMaxUnpacked = uint64_t{16} << 30;
 
 }  // namespace
 
 std::string read_all(const std::string& path) {
   const int fd = path == "-" ? ::dup(STDIN_FILENO) : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw ImportError(path + ": cannot open: " + std::strerror(errno));
-  std::string out;
+  std::string raw;
   try {
-    if (read_plain_file(fd, path, out)) {
-      ::close(fd);
-      return out;
-    }
+    read_fd(fd, path, raw);
   } catch (...) {
     ::close(fd);
     throw;
   }
-  // gzip data or a stream: zlib reads it from the same descriptor (and closes it).
-  gzFile gz = gzdopen(fd, "rb");
-  if (!gz) {
-    ::close(fd);
-    throw ImportError(path + ": cannot read: " + std::strerror(errno));
-  }
-  gzbuffer(gz, 1 << 20);
-  char buf[1 << 16];
-  while (true) {
-    int n = gzread(gz, buf, sizeof buf);
-    if (n < 0) {
-      int err;
-      std::string msg = gzerror(gz, &err);
-      gzclose(gz);
-      throw ImportError(path + ": read error: " + msg);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  gzclose(gz);
+  ::close(fd);
+  if (!is_gzip(raw)) return raw;
+  // Checked to its end (gzip.h): a cut-off .gz is refused, not read as a shorter list.
+  std::string out;
+  if (std::string why = gunzip(raw, out, kMaxUnpacked); !why.empty()) throw ImportError(path + ": gzip: " + why);
   return out;
 }
 
 namespace {
 
-std::string sink2_file_note(const std::string& input) { return input == "-" ? "<stdin>" : input; }
+std::string file_note(const std::string& input) { return input == "-" ? "<stdin>" : input; }
 
 void parse_lines(Format format, std::string_view text, ImportSink& sink) {
   switch (format) {
@@ -227,18 +211,24 @@ void parse_lines(Format format, std::string_view text, ImportSink& sink) {
 
 void import_input(const std::string& input, const ImportOptions& options, EntrySet& set,
                   ImportReport& report) {
-  ImportSink sink(set, report, options);
   if (options.format == Format::kUt1) {
     if (input == "-" || !std::filesystem::is_directory(input))
       throw ImportError(input + ": ut1 format needs a directory");
+    ImportSink sink(set, report, options);
     import_ut1(input, sink);
     if (auto refusal = check_parsed(report, input)) throw UpdateRefused(*refusal);
     return;
   }
   if (input != "-" && std::filesystem::is_directory(input))
     throw ImportError(input + ": is a directory (only --format ut1 reads directories)");
-  std::string text = read_all(input);
-  sink.set_file(input == "-" ? "<stdin>" : input);
+  import_text(read_all(input), file_note(input), options, set, report);
+}
+
+void import_text(const std::string& text, const std::string& file, const ImportOptions& options, EntrySet& set,
+                 ImportReport& report) {
+  if (options.format == Format::kUt1) throw ImportError(file + ": ut1 format needs a directory");
+  ImportSink sink(set, report, options);
+  sink.set_file(file);
   sink.check_text(text, false);
   // Line formats are parsed on two threads (one per core) above a few MB: the second half of
   // the text, from a line start, goes into its own EntrySet with deferred reports, which are
@@ -255,7 +245,7 @@ void import_input(const std::string& input, const ImportOptions& options, EntryS
       ImportReport report2;
       std::vector<std::string> deferred;
       ImportSink sink2(set2, report2, options);
-      sink2.set_file(input == "-" ? "<stdin>" : input);
+      sink2.set_file(file);
       sink2.set_part(second_line, &deferred);
       set.reserve(first.size() / 20, first.size());
       set2.reserve(second.size() / 20, second.size());
@@ -283,20 +273,21 @@ void import_input(const std::string& input, const ImportOptions& options, EntryS
         *options.diagnostics << m;
       }
       if (options.diagnostics && !noted && total_refused > options.max_reports)
-        *options.diagnostics << sink2_file_note(input) << ": further refused lines are counted, not shown\n";
+        *options.diagnostics << file << ": further refused lines are counted, not shown\n";
       report.refused = total_refused;
       report.lines += report2.lines;
       report.taken += report2.taken;
       report.ignored += report2.ignored;
       report.public_suffixes += report2.public_suffixes;
+      if (report.first_public_suffix.empty()) report.first_public_suffix = report2.first_public_suffix;
       set.append(std::move(set2));
-      if (auto refusal = check_parsed(report, sink2_file_note(input))) throw UpdateRefused(*refusal);
+      if (auto refusal = check_parsed(report, file)) throw UpdateRefused(*refusal);
       return;
     }
   }
   set.reserve(text.size() / 20, text.size());
   parse_text(options.format, text, sink);
-  if (auto refusal = check_parsed(report, sink2_file_note(input))) throw UpdateRefused(*refusal);
+  if (auto refusal = check_parsed(report, file)) throw UpdateRefused(*refusal);
 }
 
 void parse_text(Format format, const std::string& text, ImportSink& sink) {

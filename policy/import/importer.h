@@ -56,6 +56,7 @@ struct ImportReport {
   uint64_t refused = 0;  // malformed or unsupported lines (reported)
   uint64_t ignored = 0;  // comments, blank lines, zone apex records
   uint64_t public_suffixes = 0;  // of the refused: names that are public suffixes
+  std::string first_public_suffix;  // "'com' at line 3", for a message
 };
 
 // A list's name as a store key: normalised (idna.h), IPv4 literals made exact (flags). Writes
@@ -141,7 +142,14 @@ bool ut1_is_allow_list(const std::optional<Ut1Usage>& usage, std::optional<std::
 void import_input(const std::string& input, const ImportOptions& options, EntrySet& set,
                   ImportReport& report);
 
-// Whole file (or stdin for "-"), gunzipped if compressed. Throws ImportError.
+// A list already in memory (an HTTP feed's download), as import_input reads a file's text:
+// checked (update_guard.h), parsed as options.format (not ut1), checked again. `file` names it
+// in reports and refusals.
+void import_text(const std::string& text, const std::string& file, const ImportOptions& options, EntrySet& set,
+                 ImportReport& report);
+
+// Whole file (or stdin for "-"), unpacked if it is gzip data (checked to its end: a truncated
+// .gz is an ImportError, policy/import/gzip.h). Throws ImportError.
 std::string read_all(const std::string& path);
 
 // Per-format parsers (format_*.cc). `file` names the input in reports.

@@ -16,6 +16,7 @@ std::string_view refusal_name(RefusalReason r) {
     case RefusalReason::kNoEntries: return "no-entries";
     case RefusalReason::kAllRefused: return "all-refused";
     case RefusalReason::kShrink: return "shrink";
+    case RefusalReason::kPublicSuffix: return "public-suffix";
   }
   return "?";
 }
@@ -77,6 +78,16 @@ std::optional<Refusal> check_parsed(const ImportReport& report, std::string_view
                                                 " lines, all comments or blank)"};
 }
 
+std::optional<Refusal> check_public_suffixes(const ImportReport& report, std::string_view file) {
+  if (report.public_suffixes == 0) return std::nullopt;
+  return Refusal{RefusalReason::kPublicSuffix,
+                 std::string(file) + ": " + std::to_string(report.public_suffixes) + " public suffix" +
+                     (report.public_suffixes == 1 ? "" : "es") + " among the entries (first: " +
+                     report.first_public_suffix +
+                     "): it would classify every registrant's names under it (allow_public_suffixes: true if "
+                     "the source means it)"};
+}
+
 std::optional<Refusal> check_removal(uint64_t previous, uint64_t removed, const UpdateLimits& limits) {
   if (removed == 0 || previous == 0) return std::nullopt;
   // Integers where they can be: removed / previous > share, without rounding a boundary away.
@@ -94,10 +105,13 @@ std::optional<Refusal> check_removal(uint64_t previous, uint64_t removed, const 
 }
 
 WriteResult guarded_replace(StoreWriter& writer, const SourceInfo& info, const EntrySet& entries,
-                            const CategoryRegistry* registry, const UpdateLimits& limits) {
-  return writer.replace_source(info, entries, registry, [&](const WriteResult& r) {
-    if (auto refusal = check_removal(r.previous_entries, r.removed_entries, limits)) throw UpdateRefused(*refusal);
-  });
+                            const CategoryRegistry* registry, const UpdateLimits& limits, const InTxn& also) {
+  return writer.replace_source(
+      info, entries, registry,
+      [&](const WriteResult& r) {
+        if (auto refusal = check_removal(r.previous_entries, r.removed_entries, limits)) throw UpdateRefused(*refusal);
+      },
+      also);
 }
 
 }  // namespace sekisho::policy

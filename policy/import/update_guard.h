@@ -36,6 +36,7 @@ enum class RefusalReason {
   kNoEntries,   // only comments and blank lines
   kAllRefused,  // every line was refused
   kShrink,      // would remove more of the source than allowed
+  kPublicSuffix,  // a feed's update lists a public suffix (`com`) and the feed does not allow them
 };
 std::string_view refusal_name(RefusalReason r);  // "empty", "markup", …, "shrink"
 
@@ -63,12 +64,18 @@ struct UpdateLimits {
 std::optional<Refusal> check_list_text(std::string_view text, std::string_view file);
 // A parsed input that yields nothing usable.
 std::optional<Refusal> check_parsed(const ImportReport& report, std::string_view file);
+// A feed's update naming public suffixes (ImportReport::public_suffixes, the lines the sink
+// refused as such). `sekisho db import` refuses only those lines, which its user sees; a feed
+// runs unattended, and a list that suddenly names `com` is broken or hostile: the whole update
+// is refused so that the status says so, instead of applying the rest.
+std::optional<Refusal> check_public_suffixes(const ImportReport& report, std::string_view file);
 // An update that removes `removed` of the `previous` entries of a source.
 std::optional<Refusal> check_removal(uint64_t previous, uint64_t removed, const UpdateLimits& limits);
 
 // replace_source under check_removal: throws UpdateRefused (kShrink), the transaction aborted,
-// when the update would remove too much.
+// when the update would remove too much. `also`: a caller's own work in the same transaction
+// (a feed's transfer state).
 WriteResult guarded_replace(StoreWriter& writer, const SourceInfo& info, const EntrySet& entries,
-                            const CategoryRegistry* registry, const UpdateLimits& limits);
+                            const CategoryRegistry* registry, const UpdateLimits& limits, const InTxn& also = {});
 
 }  // namespace sekisho::policy

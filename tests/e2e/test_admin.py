@@ -76,6 +76,11 @@ def env(tmp_path_factory):
         "tenants": [{"id": "legacy", "networks": [LEGACY + "/32"], "policy": "shared"}],
         "policies": {"shared": {"deny": ["legacy-deny.example"]}},
         "querylog": {"directory": str(d / "querylog")},
+        # A feed whose status file says it was refused (written below as sekisho-feed writes it):
+        # the Feeds panel and /api/v1/feeds show it; sekishod itself ignores feeds.
+        "feeds": [{"name": "lists", "kind": "http", "url": "https://lists.example/hosts.txt", "format": "hosts",
+                   "categories": ["malware"]}],
+        "feed_service": {"state_directory": str(d / "feed-status")},
         "admin": {
             "listen": [Listen("127.0.0.1", "admin")],
             "metrics_listen": [Listen("127.0.0.1", "metrics")],
@@ -87,6 +92,14 @@ def env(tmp_path_factory):
             ],
         },
     }
+    (d / "feed-status").mkdir()
+    (d / "feed-status" / "lists.json").write_text(json.dumps({
+        "name": "lists", "kind": "http", "last_attempt": 1765000100, "last_success": 1765000000,
+        "last_result": "refused", "entries": 240, "etag": '"5f1-abc"', "consecutive_failures": 1,
+        "failures_total": 1, "refusals_total": 1, "last_refusal": "shrink: the update would remove 200 of the "
+        "source's 240 entries (83.3%), more than the 50% allowed",
+        "last_error": "refused (shrink): the update would remove 200 of the source's 240 entries (83.3%), more than "
+                      "the 50% allowed"}))
     sk = Sekishod(d / "sk", [upstream.address], cfg)
     tenants_d = d / "sk" / "tenants.d"
     tenants_d.mkdir(parents=True)
@@ -489,6 +502,7 @@ def test_dashboard_in_chromium(env, tmp_path):
         assert str(before) in title or str(after) in title, (title, before, after)
         assert "ギャンブル" in b.js("document.getElementById('top-categories').textContent")
         assert b.js("[...document.getElementById('tenant').options].map(o => o.value).join()") == "acme"
+        assert b.js("document.getElementById('feeds-tab').hidden") is True  # the feeds are the operators'
         b.screenshot(shots / "admin-overview-ja.png")
 
         # Policy editor: categories as checkboxes with display names; add a deny entry and save.
@@ -562,6 +576,40 @@ def test_dashboard_in_chromium(env, tmp_path):
     finally:
         b.close()
     assert (shots / "admin-overview-ja.png").stat().st_size > 1000
+
+
+def test_dashboard_feeds_panel_for_operators(env, tmp_path):
+    """The Feeds panel: each configured feed from GET /api/v1/feeds (the status files sekisho-feed
+    writes), a refused one highlighted with why; Japanese and English."""
+    import shutil
+    if not shutil.which("chromium"):
+        pytest.fail("chromium is not installed (.ci/setup installs it): the dashboard is not tested")
+    code, body, _ = env.api.call("GET", "/api/v1/feeds", token=env.acme)
+    assert code == 403, body
+    code, body, _ = env.api.call("GET", "/api/v1/feeds", token=env.op)
+    assert code == 200 and body["feeds"][0]["last_result"] == "refused" and body["feeds"][0]["format"] == "hosts", body
+    b = Chromium(tmp_path / "chromium")
+    try:
+        b.send("Page.enable")
+        b.send("Page.navigate", url="http://127.0.0.1:%d/" % env.api.port)
+        b.wait("document.readyState === 'complete' && !!document.getElementById('login-form')", what="the page")
+        b.js("document.getElementById('token').value = %s; document.getElementById('login-form').requestSubmit()" % json.dumps(env.op))
+        b.wait("!document.getElementById('app').hidden && !document.getElementById('feeds-tab').hidden", what="the feeds tab")
+        assert b.js("document.getElementById('feeds-tab').textContent") == "フィード"
+        b.js("document.getElementById('feeds-tab').click()")
+        b.wait("document.querySelectorAll('#feed-table tbody tr').length === 1", what="the feeds table")
+        row = b.js("document.querySelector('#feed-table tbody tr').textContent")
+        assert "lists" in row and "https://lists.example/hosts.txt" in row and "要確認 (refused)" in row, row
+        assert "拒否 (shrink)" in row and "200 of the source's 240 entries" in row and '"5f1-abc"' in row, row
+        assert b.js("document.querySelector('#feed-table tbody tr').className") == "feed-bad"
+        b.js("document.getElementById('lang').click()")
+        assert b.js("document.getElementById('feeds-tab').textContent") == "Feeds"
+        b.js("document.getElementById('feeds-tab').click()")
+        b.wait("document.querySelector('#feed-table tbody tr')?.textContent.includes('Needs attention (refused)')",
+               what="the English table")
+        assert "refused (shrink)" in b.js("document.querySelector('#feed-table tbody tr').textContent")
+    finally:
+        b.close()
 
 
 # ------------------------------------------------------------------------------ HTTPS, start-up

@@ -287,3 +287,42 @@ def test_notify_only_from_the_primary_with_its_key(setup):
     assert dns.rcode.to_text(r.rcode()) == "NOERROR" and r.had_tsig
     assert wait_until(lambda: "not the feed's primary" in feed.stderr() and "not signed" in feed.stderr(), 5,
                what="the refusals in the log")
+
+
+def test_ixfr_deleting_most_names_is_refused_then_applied_with_allow_shrink(setup):
+    """The update guard in the feed: an IXFR that would remove 3 of the source's 4 entries (more than
+    the default half) is refused before its serial is written; the feed's limits.allow_shrink lets it
+    through."""
+    tmp, knot, primary, feed, started, _ = setup
+    once = lambda: subprocess.run([FEED, "--config", str(feed.config_path), "--once"], capture_output=True,
+                                  text=True, timeout=60)
+    p = once()
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert status(tmp)["serial"] == 1 and status(tmp)["entries"] == 4, status(tmp)
+    gen = db_generation(tmp)
+    primary.change(unsets=[("www.test.example", "CNAME"), ("long.test.example", "CNAME"),
+                           ("*.chain1.test.example", "CNAME")])
+    p = once()
+    assert p.returncode == 1, p.stdout + p.stderr
+    st = status(tmp)
+    assert st["last_result"] == "refused" and st["serial"] == 1 and st["entries"] == 4, st
+    assert st["last_refusal"].startswith("shrink: IXFR to serial 2: the update would remove 3 of the source's 4 "
+                                         "entries (75.0%), more than the 50% allowed"), st
+    assert st["refusals_total"] == 1 and st["failures_total"] == 1, st
+    assert "serial 1" in db_stats(tmp) and db_generation(tmp) == gen
+    look = subprocess.run([CLI, "db", "--db", str(tmp / "store"), "lookup", "www.test.example"], capture_output=True,
+                          text=True, timeout=30)
+    assert "verdict: listed" in look.stdout, look.stdout
+    c = subprocess.run([CLI, "feed", "status", "--config", str(feed.config_path)], capture_output=True, text=True,
+                       timeout=30)
+    assert c.returncode == 1 and "last refusal:  shrink: IXFR to serial 2" in c.stdout, c.stdout
+
+    feed.overrides["feeds"][0]["limits"] = {"allow_shrink": True}
+    feed.prepare(keep=feed.ports)
+    p = once()
+    assert p.returncode == 0, p.stdout + p.stderr
+    st = status(tmp)
+    assert st["last_result"] == "ixfr" and st["serial"] == 2 and st["entries"] == 1, st
+    look = subprocess.run([CLI, "db", "--db", str(tmp / "store"), "lookup", "www.test.example"], capture_output=True,
+                          text=True, timeout=30)
+    assert "verdict: not listed" in look.stdout, look.stdout

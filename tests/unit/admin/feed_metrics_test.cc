@@ -24,7 +24,7 @@ TEST_CASE("feed metrics: one series per feed and family; a feed that never ran r
   s.feeds.resize(2);
   s.feeds[0].name = "threat";
   s.feeds[1].name = "never";
-  const auto statuses = admin::read_feed_statuses(s);
+  const auto statuses = feed::read_statuses(s);
   REQUIRE(statuses.size() == 2);
   const std::string text = admin::render_feed_metrics(statuses);
   CHECK(text.find("# TYPE sekisho_feed_last_success_timestamp_seconds gauge\n") != std::string::npos);

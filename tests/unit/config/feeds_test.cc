@@ -71,6 +71,50 @@ feed_service:
   CHECK(s.feed_service.state_directory == "/tmp/feeds");
 }
 
+TEST_CASE("feeds: a full http feed, and the guard's limits with their defaults") {
+  auto r = load(R"(feeds:
+  - name: lists
+    kind: http
+    url: "https://lists.example/hosts.txt.gz"
+    format: hosts
+    ca_file: /etc/sekisho/lists-ca.pem
+    categories: [ads]
+    allow_public_suffixes: true
+    refresh: 600
+    retry: 30
+    timeout_ms: 5000
+    download_timeout_ms: 60000
+    limits: {max_bytes: 1048576, max_entries: 1000, max_shrink: 20}
+  - name: forced
+    kind: http
+    url: "http://127.0.0.1:8080/list"
+    categories: [ads]
+    limits: {allow_shrink: true}
+)");
+  REQUIRE_MESSAGE(r.errors.empty(), errors(r));
+  const auto& f = r.settings.feeds[0];
+  CHECK(f.kind == config::FeedKind::http);
+  CHECK(f.url == "https://lists.example/hosts.txt.gz");
+  CHECK(f.format == config::ListFormat::hosts);
+  CHECK(f.ca_file == "/etc/sekisho/lists-ca.pem");
+  CHECK(f.allow_public_suffixes);
+  CHECK(f.refresh == 600);
+  CHECK(f.retry == 30);
+  CHECK(f.timeout_ms == 5000);
+  CHECK(f.download_timeout_ms == 60000);
+  CHECK(f.limits.max_bytes == 1048576);
+  CHECK(f.limits.max_entries == 1000);
+  CHECK(f.limits.max_shrink == 20);
+  CHECK_FALSE(f.limits.allow_shrink);
+  const auto& g = r.settings.feeds[1];
+  CHECK(g.format == config::ListFormat::domains);
+  CHECK_FALSE(g.allow_public_suffixes);
+  CHECK(g.limits.max_shrink == 50);  // half, as `sekisho db import`
+  CHECK(g.limits.allow_shrink);
+  CHECK(g.limits.max_bytes == 256ull << 20);
+  CHECK(g.retry == 60);
+}
+
 TEST_CASE("feeds: each mistake is an error at its key path") {
   struct Case {
     const char* yaml;
@@ -83,8 +127,23 @@ TEST_CASE("feeds: each mistake is an error at its key path") {
       {"feeds:\n  - name: a\n    primary: 192.0.2.1\n    zone: \"bad zone\"\n    categories: [malware]\n", "feeds[0].zone",
        "not a domain name"},
       {"feeds:\n  - name: a\n    primary: 192.0.2.1\n    zone: z.example\n", "feeds[0].categories", "categories"},
-      {"feeds:\n  - name: a\n    kind: http\n    primary: 192.0.2.1\n    zone: z.example\n    categories: [malware]\n",
+      {"feeds:\n  - name: a\n    kind: ftp\n    primary: 192.0.2.1\n    zone: z.example\n    categories: [malware]\n",
        "feeds[0].kind", "is not a feed kind"},
+      // An http feed: its url is required, an rpz-xfr feed's keys are refused, the format is an import format.
+      {"feeds:\n  - name: a\n    kind: http\n    primary: 192.0.2.1\n    zone: z.example\n    categories: [malware]\n",
+       "feeds[0].url", "an http feed needs its url"},
+      {"feeds:\n  - name: a\n    kind: http\n    url: \"https://l.example/x\"\n    zone: z.example\n    categories: [malware]\n",
+       "feeds[0].zone", "zone is not for http feeds"},
+      {"feeds:\n  - name: a\n    kind: http\n    url: \"ftp://l.example/x\"\n    categories: [malware]\n", "feeds[0].url",
+       "is not an http:// or https:// URL"},
+      {"feeds:\n  - name: a\n    kind: http\n    url: \"https://l.example/x\"\n    format: ut1\n    categories: [malware]\n",
+       "feeds[0].format", "is not a list format (domains | hosts | adblock | rpz | csv)"},
+      {"feeds:\n  - name: a\n    kind: http\n    url: \"https://l.example/x\"\n    categories: [malware]\n"
+       "    limits: {max_shrink: 101}\n",
+       "feeds[0].limits.max_shrink", "max_shrink"},
+      {"feeds:\n  - name: a\n    primary: 192.0.2.1\n    zone: z.example\n    categories: [malware]\n"
+       "    url: \"https://l.example/x\"\n",
+       "feeds[0].url", "url is not for rpz-xfr feeds"},
       {"feeds:\n  - name: a\n    primary: 192.0.2.1\n    zone: z.example\n    categories: [malware]\n    tsig: {name: k}\n",
        "feeds[0].tsig.secret_file", "secret_file"},
       {"feeds:\n  - name: a\n    primary: 192.0.2.1\n    zone: z.example\n    categories: [malware]\n"

@@ -7,12 +7,15 @@
 #include <lmdb.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "feed/rpz_apply.h"
 #include "feed/xfr.h"
+#include "policy/import/public_suffix.h"
 #include "policy/import/rpz_rule.h"
+#include "policy/import/update_guard.h"
 #include "policy/store/category_store.h"
 #include "policy/store/entry_codec.h"
 #include "policy/store/lmdb_util.h"
@@ -65,6 +68,26 @@ std::map<std::string, std::string> dump(StoreWriter& w) {
   for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == MDB_SUCCESS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
     out[std::string(from_val(k))] = std::string(from_val(v));
   mdb_cursor_close(cur);
+  return out;
+}
+
+// The guard with every shrink allowed and public suffixes taken (the tests of the mapping).
+feed::FeedGuard any_shrink() {
+  feed::FeedGuard g;
+  g.limits.max_removed_share = 1.0;
+  return g;
+}
+
+// The feed's defaults: half, and the system's public suffix list.
+feed::FeedGuard defaults() {
+  feed::FeedGuard g;
+  g.public_suffixes = &PublicSuffixList::system();
+  return g;
+}
+
+std::vector<std::string> names(const char* prefix, int n) {
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) out.push_back(std::string(prefix) + std::to_string(i) + ".example.rpz.example. CNAME .");
   return out;
 }
 
@@ -142,12 +165,12 @@ TEST_CASE("axfr replaces the source; ixfr touches only its names, one record of 
     info.name = "other";
     w.replace_source(info, other);
   }
-  feed::RpzApplier a(w, "threat", "rpz.example", malware());
+  feed::RpzApplier a(w, "threat", "rpz.example", malware(), any_shrink());
   CHECK_FALSE(a.stored_serial().has_value());
   auto rep = a.apply_axfr(axfr({"bad.example.rpz.example. CNAME .", "*.bad.example.rpz.example. CNAME .",
                                 "keep.example.rpz.example. CNAME .", "shared.example.rpz.example. CNAME rpz-drop.",
                                 "ok.example.rpz.example. CNAME rpz-passthru.", "local.example.rpz.example. A 192.0.2.1"}),
-                          100, {});
+                          100);
   CHECK(rep.refused == 1);
   CHECK(rep.first_refusal.find("local.example.rpz.example.") != std::string::npos);
   CHECK(rep.ignored == 2);
@@ -192,7 +215,7 @@ TEST_CASE("axfr replaces the source; ixfr touches only its names, one record of 
   CHECK(a.stored()->domain_entries == 3);
 
   // A fresh AXFR at serial 9 with one name: everything else of the feed goes, the other source stays.
-  a.apply_axfr(axfr({"only.example.rpz.example. CNAME ."}, 9), 100, {});
+  a.apply_axfr(axfr({"only.example.rpz.example. CNAME ."}, 9), 100);
   CHECK(a.stored_serial() == 9u);
   CHECK(a.stored()->domain_entries == 1);
   CHECK_FALSE(look(w, "keep.example").found);
@@ -210,21 +233,75 @@ TEST_CASE("axfr replaces the source; ixfr touches only its names, one record of 
 TEST_CASE("axfr over max_entries, or refused by the guard, writes nothing") {
   test::TempDir dir;
   StoreWriter w((dir.path / "store").string());
-  feed::RpzApplier a(w, "threat", "rpz.example.", malware());
-  a.apply_axfr(axfr({"a.example.rpz.example. CNAME .", "b.example.rpz.example. CNAME ."}), 10, {});
+  feed::RpzApplier a(w, "threat", "rpz.example.", malware(), defaults());
+  a.apply_axfr(axfr({"a.example.rpz.example. CNAME .", "b.example.rpz.example. CNAME ."}), 10);
   CHECK_THROWS_WITH_AS(a.apply_axfr(axfr({"c.example.rpz.example. CNAME .", "d.example.rpz.example. CNAME .",
                                           "e.example.rpz.example. CNAME ."}, 2),
-                                    2, {}),
+                                    2),
                        doctest::Contains("over limits.max_entries"), feed::XfrError);
-  int asked = 0;
-  auto guard = [&](const SourceInfo& before, const EntrySet& after) {
-    ++asked;
-    CHECK(before.domain_entries == 2);
-    CHECK(after.domain_entries() == 0);
-    return std::string("would remove every entry");
+  auto refusal = [&](const feed::XfrResult& x) -> std::optional<RefusalReason> {
+    try {
+      a.apply_axfr(x, 10);
+    } catch (const UpdateRefused& e) {
+      return e.reason();
+    }
+    return std::nullopt;
   };
-  CHECK_THROWS_WITH_AS(a.apply_axfr(axfr({}, 3), 10, guard), "would remove every entry", feed::XfrError);
-  CHECK(asked == 1);
+  // A zone with no policy records, one whose every record is refused, one naming a public
+  // suffix, one that keeps one of the two names: the importer's checks, nothing written.
+  CHECK(refusal(axfr({}, 3)) == RefusalReason::kNoEntries);
+  CHECK(refusal(axfr({"x.example.rpz.example. A 192.0.2.1"}, 3)) == RefusalReason::kAllRefused);
+  CHECK(refusal(axfr({"a.example.rpz.example. CNAME .", "b.example.rpz.example. CNAME .", "com.rpz.example. CNAME ."},
+                     3)) == RefusalReason::kPublicSuffix);
+  CHECK(refusal(axfr({"*.co.jp.rpz.example. CNAME .", "a.example.rpz.example. CNAME .", "b.example.rpz.example. CNAME ."},
+                     3)) == RefusalReason::kPublicSuffix);
+  CHECK(refusal(axfr({"c.example.rpz.example. CNAME ."}, 3)) == RefusalReason::kShrink);  // both go: 100 % > 50 %
   CHECK(a.stored_serial() == 1u);
+  CHECK(a.stored()->domain_entries == 2);
   CHECK(look(w, "a.example").found);
+  CHECK_FALSE(look(w, "com").found);
+  // Half may go (the limit is inclusive, as `sekisho db import`'s).
+  CHECK_FALSE(refusal(axfr({"a.example.rpz.example. CNAME .", "c.example.rpz.example. CNAME ."}, 4)).has_value());
+  CHECK(a.stored_serial() == 4u);
+}
+
+TEST_CASE("an ixfr removing more than the share is refused before any serial is written; allowed with allow_shrink") {
+  test::TempDir dir;
+  StoreWriter w((dir.path / "store").string());
+  feed::RpzApplier a(w, "threat", "rpz.example.", malware(), defaults());
+  a.apply_axfr(axfr(names("n", 10)), 100);
+  REQUIRE(a.stored()->domain_entries == 10);
+  // Two diffs, each removing 3 names: 6 of 10 together, over half, though neither alone is.
+  std::vector<feed::XfrDiff> diffs(2);
+  for (int d = 0; d < 2; ++d) {
+    diffs[d].from = 1 + d;
+    diffs[d].to = 2 + d;
+    for (int i = 0; i < 3; ++i) diffs[d].removed.push_back(rr(names("n", 10)[d * 3 + i]));
+  }
+  // A name removed and added back within the IXFR is no removal: only 5 then, allowed.
+  CHECK_THROWS_AS(a.check_ixfr(diffs), UpdateRefused);
+  diffs[1].added.push_back(rr(names("n", 10)[3]));
+  CHECK_NOTHROW(a.check_ixfr(diffs));
+  diffs[1].added.clear();
+  try {
+    a.check_ixfr(diffs);
+  } catch (const UpdateRefused& e) {
+    CHECK(e.reason() == RefusalReason::kShrink);
+    CHECK(std::string(e.what()).find("remove 6 of the source's 10 entries") != std::string::npos);
+  }
+  CHECK(a.stored_serial() == 1u);
+  // An added public suffix refuses the IXFR; a removed one never does.
+  std::vector<feed::XfrDiff> ps(1);
+  ps[0].from = 1;
+  ps[0].to = 2;
+  ps[0].added.push_back(rr("com.rpz.example. CNAME ."));
+  CHECK_THROWS_AS(a.check_ixfr(ps), UpdateRefused);
+  std::swap(ps[0].added, ps[0].removed);
+  CHECK_NOTHROW(a.check_ixfr(ps));
+  // The feed's allow_shrink: the same IXFR passes and is applied.
+  feed::RpzApplier forced(w, "threat", "rpz.example.", malware(), any_shrink());
+  CHECK_NOTHROW(forced.check_ixfr(diffs));
+  for (const auto& d : diffs) forced.apply_diff(d);
+  CHECK(forced.stored_serial() == 3u);
+  CHECK(forced.stored()->domain_entries == 4);
 }
