@@ -252,6 +252,11 @@ void Forwarder::on_exchange_done(void* owner, const ExchangeResult& result) {
                        "upstream " + name + " answered " + std::string(dns::rcode_name(rcode)));
     return;
   }
+  if (!dns::ecs_echo_matches(result.msg, result.question_end, f->subnet)) {
+    // RFC 7871 §7.3: an answer for another subnet than the one we sent is dropped, never cached.
+    self->fail_attempt(f, dns::EdeCode::network_error, "upstream " + name + ": answered for another client subnet (ECS)");
+    return;
+  }
   cache::CachedAnswer answer;
   std::string why;
   if (!cache::make_cached_answer(result.msg, result.question_end, f->runtime->settings.cache, answer, why)) {
