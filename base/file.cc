@@ -1,6 +1,8 @@
 #include "base/file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -33,6 +35,49 @@ std::string temporary_name(const std::string& path) {
 }
 
 }  // namespace
+
+size_t remove_abandoned_temporaries(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return 0;
+  size_t removed = 0;
+  while (const dirent* e = ::readdir(d)) {
+    // ".<name>.tmp-<pid>-<16 hex digits>", as temporary_name() writes it.
+    const std::string_view name = e->d_name;
+    const size_t tmp = name.rfind(".tmp-");
+    if (name.size() < 2 || name[0] != '.' || tmp == std::string_view::npos || tmp == 0) continue;
+    const std::string_view rest = name.substr(tmp + 5);
+    const size_t dash = rest.find('-');
+    if (dash == 0 || dash == std::string_view::npos || rest.size() - dash - 1 != 16) continue;
+    long pid = 0;
+    bool digits = dash <= 9;
+    for (char c : rest.substr(0, dash)) {
+      digits = digits && c >= '0' && c <= '9';
+      pid = pid * 10 + (c - '0');
+    }
+    for (char c : rest.substr(dash + 1)) digits = digits && hex_value(c) >= 0;
+    if (!digits || pid <= 0) continue;
+    // EPERM: the process exists under another user: alive.
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    if (::unlinkat(::dirfd(d), e->d_name, 0) == 0) ++removed;
+  }
+  ::closedir(d);
+  return removed;
+}
+
+std::string make_directories(const std::string& dir, mode_t mode) {
+  if (dir.empty()) return "cannot create a directory with an empty name";
+  // Each prefix ending before a '/', then the whole: mkdir(2) of one that exists fails with EEXIST.
+  for (size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
+    const bool last = slash == std::string::npos || slash == dir.size() - 1;
+    const std::string part = last ? dir : dir.substr(0, slash);
+    if (::mkdir(part.c_str(), last ? mode : 0755) != 0 && errno != EEXIST) return errno_text("cannot create " + part, errno);
+    if (last) break;
+  }
+  struct stat st{};
+  if (::stat(dir.c_str(), &st) != 0) return errno_text("cannot create " + dir, errno);
+  if (!S_ISDIR(st.st_mode)) return "cannot create " + dir + ": a file of that name exists";
+  return "";
+}
 
 std::optional<std::string> read_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

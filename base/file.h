@@ -29,6 +29,18 @@ struct AtomicWrite {
 // file is never left behind.
 std::string write_file_atomically(const std::string& path, std::string_view bytes, const AtomicWrite& how = {});
 
+// Removes from `dir` the temporary files write_file_atomically left behind when its process died
+// between creating and renaming one (a crash, kill -9, power loss): names of its form whose pid
+// no longer runs. A live writer's file is never touched. Returns how many were removed; a
+// directory that cannot be read removes nothing.
+size_t remove_abandoned_temporaries(const std::string& dir);
+
+// Creates `dir` and any missing parent: parents as 0755 and `dir` itself as `mode`, both at
+// most (the umask may narrow them), unlike std::filesystem::create_directories, which asks for
+// 0777 and so leaves world-writable parents under umask 000. An existing `dir` is left as it
+// is. Returns "" on success, else what failed, naming the directory and the system's reason.
+std::string make_directories(const std::string& dir, mode_t mode = 0755);
+
 // The file's bytes; nullopt when it cannot be opened or read, with errno saying why (ENOENT:
 // there is no such file).
 std::optional<std::string> read_file(const std::string& path);

@@ -57,6 +57,11 @@ constexpr void for_each_word(std::string_view s, F&& f, std::string_view blanks 
 // Two lower-case hex digits per byte ("\x01\xab" → "01ab").
 std::string hex_encode(std::string_view bytes);
 
+// `text` safe to put in a message on a terminal or in a log: control bytes (C0, DEL) as \xNN,
+// so that a feed's or a file's bytes cannot move the cursor, clear the screen or forge lines
+// (ESC sequences, CR); other bytes as they are (UTF-8 names stay readable).
+std::string printable(std::string_view text);
+
 // & < > " ' → &amp; &lt; &gt; &quot; &#39;: safe as XML or HTML text and inside a quoted attribute
 // (the block page's templates, the Apple configuration profile's plist strings).
 std::string escape_markup(std::string_view text);

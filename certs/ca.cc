@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "base/file.h"
 #include "certs/x509_build.h"
 
 namespace sekisho::certs {
@@ -24,8 +25,7 @@ void create_ca(const std::string& dir, const CaOptions& options) {
   std::error_code ec;
   for (const auto& p : {cert_path, key_path})
     if (fs::exists(p, ec)) throw CertError(p + ": already exists; refusing to replace a CA devices may trust");
-  fs::create_directories(dir, ec);
-  if (ec) throw CertError(dir + ": cannot create: " + ec.message());
+  if (std::string error = base::make_directories(dir, 0700); !error.empty()) throw CertError(error);
   fs::permissions(dir, fs::perms::owner_all, ec);
   if (ec) throw CertError(dir + ": cannot set mode 0700: " + ec.message());
 

@@ -1,8 +1,10 @@
 #include "daemon/daemon.h"
 
 #include "admin/api/service.h"
+#include "base/file.h"
 #include "base/log.h"
 #include "base/systemd.h"
+#include "config/advice.h"
 #include "config/yaml/load.h"
 
 namespace sekisho::daemon {
@@ -15,6 +17,14 @@ Daemon::~Daemon() = default;
 
 int Daemon::run() {
   log::info("server", "configuration", {{"source", source_->describe()}});
+  for (const std::string& w : config::risky_settings(startup_)) log::warning("server", w);
+  if (const auto* file = dynamic_cast<const config::YamlFileSource*>(source_.get())) {
+    // A tenants.d write cut short by a crash leaves a hidden temporary file holding device
+    // tokens, which no loader reads and nothing else would remove.
+    const std::string dir = config::tenants_dir(file->path()).string();
+    if (size_t n = base::remove_abandoned_temporaries(dir))
+      log::info("server", "removed temporary files a crashed writer left", {{"directory", dir}, {"files", n}});
+  }
   resolver::Engine::Hooks hooks;
   hooks.reload = [this] { reload(); };
   hooks.started = [this] { start_admin_service(); };

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "base/file.h"
 #include "base/systemd.h"
 #include "policy/import/importer.h"
 #include "policy/store/store_writer.h"
@@ -18,9 +19,8 @@ std::string prepare_demo_store() {
   namespace fs = std::filesystem;
   const std::string state = base::state_directory("demo-categories");
   fs::path dir = !state.empty() ? fs::path(state) : fs::path("/tmp") / ("sekisho-demo-" + std::to_string(getuid())) / "categories";
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) throw std::runtime_error("cannot create the demo store directory " + dir.string() + ": " + ec.message());
+  if (std::string error = base::make_directories(dir.string()); !error.empty())
+    throw std::runtime_error("the demo store directory: " + error);
 
   policy::ImportOptions options;
   options.format = policy::Format::kCsv;

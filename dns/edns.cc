@@ -35,6 +35,33 @@ bool parse_opt(std::span<const uint8_t> msg, const RecordView& rr, EdnsInfo& out
   return p == rr.end;
 }
 
+bool ecs_echo_matches(std::span<const uint8_t> msg, size_t question_end, const ClientSubnet& sent) {
+  if (sent.family == 0) return true;
+  const Header h = read_header(msg);
+  const unsigned records = unsigned{h.ancount} + h.nscount + h.arcount;
+  size_t pos = question_end;
+  for (unsigned i = 0; i < records; ++i) {
+    RecordView rr;
+    if (!walk_record(msg, pos, rr)) return false;
+    if (i < unsigned{h.ancount} + h.nscount || rr.type != qtype::kOpt) continue;
+    for (size_t p = rr.rdata_pos; p + 4 <= rr.end;) {
+      const uint16_t code = read_u16(&msg[p]);
+      const uint16_t len = read_u16(&msg[p + 2]);
+      if (p + 4 + len > rr.end) return false;
+      if (code == kOptionEcs) {
+        // FAMILY (2) SOURCE PREFIX-LENGTH (1) SCOPE PREFIX-LENGTH (1) ADDRESS (as many bytes as
+        // the source prefix needs, §6).
+        if (len < 4 || read_u16(&msg[p + 4]) != sent.family || msg[p + 6] != sent.source_prefix) return false;
+        const size_t bytes = len - 4u;
+        if (bytes != sent.address_bytes()) return false;
+        if (bytes > 0 && std::memcmp(&msg[p + 8], sent.address, bytes) != 0) return false;
+      }
+      p += 4u + len;
+    }
+  }
+  return true;
+}
+
 ClientSubnet client_subnet_of(const struct sockaddr* sa, uint8_t v4_prefix, uint8_t v6_prefix) {
   ClientSubnet s;
   const uint8_t* bytes = nullptr;

@@ -41,6 +41,13 @@ ClientSubnet client_subnet_of(const struct sockaddr* sa, uint8_t v4_prefix, uint
 // subnet.option_size() more after it), raising its RDLENGTH. Returns the bytes appended.
 size_t append_ecs_option(uint8_t* opt, size_t opt_len, const ClientSubnet& subnet);
 
+// RFC 7871 §7.3: an answer to a query that carried `sent` (family != 0) may echo an ECS option
+// only with the same FAMILY, SOURCE PREFIX-LENGTH and the same address bits; one that does not
+// answers some other client's subnet and must be dropped (§11.3: cache pollution). An answer
+// without ECS, or a query without it, is not checked. `question_end`: where the answer section
+// starts. False also for a message whose records cannot be walked.
+bool ecs_echo_matches(std::span<const uint8_t> msg, size_t question_end, const ClientSubnet& sent);
+
 // Reads an OPT record located by walk_record. False when it is not a valid OPT (owner must be
 // the root name, RFC 6891 §6.1.2; options must tile RDATA exactly).
 bool parse_opt(std::span<const uint8_t> msg, const RecordView& rr, EdnsInfo& out);

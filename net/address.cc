@@ -46,6 +46,14 @@ bool is_wildcard(const SocketAddress& a) {
   return false;
 }
 
+bool is_loopback(const SocketAddress& a) {
+  if (a.family() == AF_INET)
+    return (ntohl(reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_addr.s_addr) >> 24) == 127;
+  if (a.family() != AF_INET6) return false;
+  const in6_addr& v6 = reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_addr;
+  return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+}
+
 std::optional<SocketAddress> parse_socket_address(std::string_view text, uint16_t default_port, std::string& error) {
   std::string host;
   std::string_view port_text;

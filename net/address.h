@@ -30,4 +30,7 @@ SocketAddress from_sockaddr(const sockaddr* sa, socklen_t len);
 // 0.0.0.0 or [::]: listening on every local address.
 bool is_wildcard(const SocketAddress& a);
 
+// 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104: reachable from this host only.
+bool is_loopback(const SocketAddress& a);
+
 }  // namespace sekisho::net

@@ -7,6 +7,7 @@
 #include <exception>
 #include <stdexcept>
 
+#include "config/advice.h"
 #include "policy/store/category_store.h"
 
 namespace sekisho::policy {
@@ -54,6 +55,7 @@ int run_check_config(const std::string& path) {
   if (c.ok()) check_category_store(c);
   for (const auto& e : c.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!c.ok()) return 1;
+  for (const std::string& w : config::risky_settings(c.settings)) std::fprintf(stderr, "%s: warning: %s\n", path.c_str(), w.c_str());
   std::printf("%s: ok\n", path.c_str());
   return 0;
 }

@@ -164,10 +164,17 @@ void Worker::begin_drain() {
 }
 
 void Worker::check_drained() {
+  if (closed_) return;  // abandoning the waiting queries answers them, which calls back here
   const bool done = forwarder_.in_flight() == 0 && pool_.in_use() == 0;
   if (!done && monotonic_ms() < drain_deadline_ms_) return;
-  if (!done)
-    log::warning("worker", "drain timeout, dropping queries still waiting", {{"worker", index_}, {"waiting", pool_.in_use()}});
+  closed_ = true;
+  if (!done) {
+    log::warning("worker", "drain timeout, answering queries still waiting with SERVFAIL",
+                 {{"worker", index_}, {"waiting", pool_.in_use()}});
+    // While the client sockets are still open, so that the clients hear it at once and can ask
+    // another server, and every exchange closes through its own callbacks (nothing leaks).
+    forwarder_.abandon_all("server shutting down");
+  }
   close_everything();
 }
 
@@ -182,9 +189,6 @@ void Worker::close_everything() {
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&wakeup_), nullptr);
   uv_close(reinterpret_cast<uv_handle_t*>(&heartbeat_), nullptr);
-  // Queries still parked (drain timeout) are abandoned: stop() makes uv_run return even
-  // though their timers and sockets are still open.
-  if (pool_.in_use() > 0) uv_stop(&loop_);
 }
 
 void Worker::deliver(const QueryContext& ctx, std::span<const uint8_t> answer) {

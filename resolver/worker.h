@@ -162,6 +162,7 @@ class Worker final : public upstream::Forwarder::Delegate {
   std::vector<std::function<void()>> tasks_;  // guarded by inbox_mutex_
   bool inbox_open_ = true;  // guarded by inbox_mutex_; false once wakeup_ is closing
   bool draining_ = false;
+  bool closed_ = false;  // close_everything ran (check_drained is re-entered while it abandons)
   uint64_t drain_deadline_ms_ = 0;
   std::atomic<uint64_t> heartbeat_ms_{0};
 

@@ -179,11 +179,11 @@ TenantFileResult write_tenant_file(const std::string& main_config, const TenantF
   if (!valid_tenant_id(id))
     return failure(TenantFileStatus::invalid, path, "'" + id + "' is not a tenant id: use a-z, 0-9, '-' and '_' (at most 64)");
   const std::string dir = tenants_dir(main_config).string();
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return failure(TenantFileStatus::io_error, dir, "cannot create " + dir + ": " + ec.message());
+  if (std::string error = base::make_directories(dir); !error.empty()) return failure(TenantFileStatus::io_error, dir, error);
   DirLock lock(dir);
   if (!lock.error().empty()) return failure(TenantFileStatus::io_error, dir, lock.error());
+  // A writer killed mid-write left its temporary file, device tokens and all: gone now.
+  base::remove_abandoned_temporaries(dir);
 
   std::string error;
   const auto current = read_bytes(path, error);

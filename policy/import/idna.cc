@@ -6,6 +6,7 @@
 
 #include <cstdlib>
 
+#include "base/text.h"
 #include "policy/store/key_format.h"
 
 namespace sekisho::policy {
@@ -33,9 +34,7 @@ bool validate_ascii(std::string& name, std::string& reason) {
       continue;
     }
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) {
-      reason = "bad character '";
-      reason += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
-      reason += "'";
+      reason = "bad character '" + base::printable(std::string_view(&c, 1)) + "'";
       return false;
     }
     if (++label > kMaxLabelLen) {

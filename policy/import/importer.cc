@@ -60,26 +60,19 @@ void ImportSink::check_text(std::string_view text, bool empty_is_fine) {
 
 void ImportSink::refuse(uint64_t line, std::string_view reason, std::string_view text) {
   ++report_.refused;
-  if (deferred_) {
-    if (options_.diagnostics && report_.refused <= options_.max_reports) {
-      if (text.size() > 120) text = text.substr(0, 120);
-      std::string m = file_;
-      m += ':';
-      m += std::to_string(line);
-      m += ": ";
-      m += reason;
-      m += ": ";
-      m += text;
-      m += '\n';
-      deferred_->push_back(std::move(m));
-    }
+  if (!options_.diagnostics) return;
+  if (report_.refused > options_.max_reports) {
+    if (report_.refused == options_.max_reports + 1 && !deferred_)
+      *options_.diagnostics << file_ << ": further refused lines are counted, not shown\n";
     return;
   }
-  if (options_.diagnostics && report_.refused <= options_.max_reports) {
-    if (text.size() > 120) text = text.substr(0, 120);
-    *options_.diagnostics << file_ << ':' << line << ": " << reason << ": " << text << '\n';
-  } else if (options_.diagnostics && report_.refused == options_.max_reports + 1) {
-    *options_.diagnostics << file_ << ": further refused lines are counted, not shown\n";
+  // The line as read may hold anything a feed sent: shown cut and with its control bytes escaped.
+  std::string m = file_ + ':' + std::to_string(line) + ": " + std::string(reason) + ": " +
+                  base::printable(text.substr(0, 120)) + '\n';
+  if (deferred_) {
+    deferred_->push_back(std::move(m));
+  } else {
+    *options_.diagnostics << m;
   }
 }
 

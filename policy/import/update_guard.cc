@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "base/text.h"
+
 namespace sekisho::policy {
 
 std::string_view refusal_name(RefusalReason r) {
@@ -30,12 +32,8 @@ bool ascii_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z
 
 // The first bytes of a document, printable, for a message.
 std::string opening(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, 40)) {
-    if (c == '\n' || c == '\r') break;
-    out += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
-  }
-  return out;
+  s = s.substr(0, 40);
+  return base::printable(s.substr(0, s.find_first_of("\r\n")));
 }
 
 }  // namespace

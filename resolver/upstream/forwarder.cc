@@ -20,6 +20,8 @@ struct Forwarder::Inflight {
   bool mapped = false;
   bool registered = false;  // owner of the key in the InflightRegistry: must release and announce
   bool joined = false;      // waiting for another loop's announcement instead of asking
+  Inflight* prev = nullptr;  // every entry of the loop, mapped or not (Forwarder::all_)
+  Inflight* next = nullptr;
   std::shared_ptr<const resolver::Runtime> runtime;
   resolver::QueryContext* waiters = nullptr;
   resolver::QueryContext** waiters_tail = &waiters;
@@ -37,18 +39,31 @@ struct Forwarder::Inflight {
 };
 
 Forwarder::~Forwarder() {
-  // Upstream queries still in flight when the loop stopped (a drain that timed out) are
-  // abandoned: ~Worker has closed their timers and sockets with the loop, and nothing will
-  // finish them, so what they hold is freed here: each one and the queries waiting on it
-  // (contexts the pool handed out and will never get back). LeakSanitizer found them at every
-  // exit after a drain timeout.
-  for (auto& [hash, f] : in_flight_) {
+  // A loop that ran has abandoned what it still had (abandon_all, on a drain timeout) before its
+  // handles closed, so nothing is left here; one that never ran never forwarded.
+  for (Inflight* f = all_; f != nullptr;) {
+    Inflight* next = f->next;
     for (resolver::QueryContext* w = f->waiters; w != nullptr;) {
-      resolver::QueryContext* next = w->next_waiter;
+      resolver::QueryContext* after = w->next_waiter;
       delete w;
-      w = next;
+      w = after;
     }
     delete f;
+    f = next;
+  }
+}
+
+void Forwarder::abandon_all(std::string_view why) {
+  // Each entry ends the way a failed one does (its exchange cancelled, which frees the exchange
+  // in its close callback; its waiters answered through the delegate; its timer closed, which
+  // frees the entry), so the loop then runs out of handles by itself and exits.
+  while (Inflight* f = all_) {
+    if (f->exchange) {
+      f->exchange->cancel();
+      f->exchange = nullptr;
+    }
+    ++counters_.failed;
+    finish(f, Resolution{nullptr, dns::EdeCode::other, why});
   }
 }
 
@@ -73,11 +88,13 @@ void Forwarder::resolve(resolver::QueryContext* ctx, const cache::CacheKey& key,
   f->runtime = std::move(runtime);
   f->waiters = ctx;
   f->waiters_tail = &ctx->next_waiter;
+  f->next = all_;
+  if (all_) all_->prev = f;
+  all_ = f;
+  ++all_count_;
   if (it == in_flight_.end()) {
     in_flight_.emplace(key.hash, f);
     f->mapped = true;
-  } else {
-    ++unmapped_;
   }
   uv_timer_init(loop_, &f->timer);
   f->timer.data = f;
@@ -229,6 +246,11 @@ void Forwarder::on_exchange_done(void* owner, const ExchangeResult& result) {
                        "upstream " + name + " answered " + std::string(dns::rcode_name(rcode)));
     return;
   }
+  if (!dns::ecs_echo_matches(result.msg, result.question_end, f->subnet)) {
+    // RFC 7871 §7.3: an answer for another subnet than the one we sent is dropped, never cached.
+    self->fail_attempt(f, dns::EdeCode::network_error, "upstream " + name + ": answered for another client subnet (ECS)");
+    return;
+  }
   cache::CachedAnswer answer;
   std::string why;
   if (!cache::make_cached_answer(result.msg, result.question_end, f->runtime->settings.cache, answer, why)) {
@@ -244,11 +266,11 @@ void Forwarder::finish(Inflight* f, const Resolution& r) {
   if (f->registered) {
     if (uint64_t loops = registry_.release(f->key)) delegate_.announce(loops, f->key, r);
   }
-  if (f->mapped) {
-    in_flight_.erase(f->key.hash);
-  } else {
-    --unmapped_;
-  }
+  if (f->mapped) in_flight_.erase(f->key.hash);
+  (f->prev ? f->prev->next : all_) = f->next;
+  if (f->next) f->next->prev = f->prev;
+  f->prev = f->next = nullptr;
+  --all_count_;
   resolver::QueryContext* waiters = f->waiters;
   f->waiters = nullptr;
   delegate_.on_resolved(waiters, r);

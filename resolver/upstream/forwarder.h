@@ -70,7 +70,12 @@ class Forwarder {
   void set_descriptor_share(uint32_t sockets) { descriptor_share_ = sockets; }
   uint32_t descriptor_share() const { return descriptor_share_; }
 
-  size_t in_flight() const { return in_flight_.size() + unmapped_; }
+  size_t in_flight() const { return all_count_; }
+
+  // Ends every upstream query of this loop now (a drain that timed out): its waiters are
+  // answered with `why` (a stale answer, else SERVFAIL + EDE 0) and its exchange and timer
+  // closed, so that nothing is left holding the loop or leaking at exit.
+  void abandon_all(std::string_view why);
   const Counters& counters() const { return counters_; }
   const TcpPool& tcp_pool() const { return tcp_pool_; }
 
@@ -94,7 +99,10 @@ class Forwarder {
   Random random_;
   uint32_t round_robin_ = 0;
   std::unordered_map<uint64_t, Inflight*> in_flight_;
-  size_t unmapped_ = 0;  // entries whose key hash collided with another in-flight key
+  // Every entry, in the map or not (an entry whose key hash collided with another in-flight
+  // key is only here), so that abandon_all reaches each one.
+  Inflight* all_ = nullptr;
+  size_t all_count_ = 0;
   uint32_t descriptor_share_ = UINT32_MAX;
   log::Throttle limit_log_;  // out_of_sockets' warning
   Counters counters_;

@@ -195,3 +195,18 @@ def test_check_config_opens_the_category_store(program, tmp_path):
     path.write_text(CONFIG + "category_db: %s\n" % store)
     p = run(program, *args)
     assert (p.returncode, p.stdout) == (0, "%s: ok\n" % path), p.stderr
+
+
+@pytest.mark.parametrize("program", sorted(PROGRAMS))
+def test_check_config_warns_of_a_plain_http_admin_api_beyond_loopback(program, tmp_path):
+    """admin.listen 0.0.0.0 over plain HTTP is valid (a firewall or a TLS proxy may front it) but
+    sends tokens in clear: check-config says ok and warns, naming the setting; loopback does not."""
+    path = tmp_path / "sekisho.yaml"
+    args = ["check-config", path] if program == "sekisho" else ["--check-config", path]
+    path.write_text(CONFIG + "admin:\n  listen: [\"0.0.0.0:0\"]\n")
+    p = run(program, *args)
+    assert (p.returncode, p.stdout) == (0, "%s: ok\n" % path), p.stderr
+    assert "%s: warning: admin.listen 0.0.0.0:0 serves the admin API over plain HTTP beyond this host" % path in p.stderr, p.stderr
+    path.write_text(CONFIG + "admin:\n  listen: [\"127.0.0.1:0\", \"[::1]:0\"]\n")
+    p = run(program, *args)
+    assert (p.returncode, p.stdout, p.stderr) == (0, "%s: ok\n" % path, ""), p.stderr

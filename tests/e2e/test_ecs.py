@@ -6,6 +6,7 @@ import socket
 
 import dns.edns
 import dns.message
+import dns.rcode
 
 from clients import addresses, check_response
 
@@ -80,3 +81,35 @@ def test_ipv6_clients_send_a_56_and_a_zero_prefix_opts_out(sekishod, scripted):
     assert addresses(ask(sk.port, "optout.ecs.example.", "127.0.1.5",
                          [dns.edns.ECSOption("0.0.0.0", 0)])) == {"192.0.2.1"}
     assert ecs_seen(up, "optout.ecs.example.") == [[]]
+
+
+def test_an_answer_for_another_subnet_is_dropped(sekishod, scripted):
+    """RFC 7871 §7.3: an answer whose ECS option names another FAMILY, SOURCE PREFIX-LENGTH or
+    address than the query's is dropped (it would put one subnet's answer in another's cache
+    entry): the client gets SERVFAIL, nothing is cached. A matching echo (any SCOPE) is used."""
+    from upstreams import default_answer
+
+    def handler(q, transport):
+        r = default_answer(q, "192.0.2.1", 300)
+        sent = [o for o in q.options if isinstance(o, dns.edns.ECSOption)]
+        first = q.question[0].name.labels[0]
+        if first == b"other":
+            r.use_edns(0, options=[dns.edns.ECSOption("198.51.100.0", 24, 24)])
+        elif first == b"wider":
+            r.use_edns(0, options=[dns.edns.ECSOption("127.0.0.0", 16, 16)])
+        elif sent:
+            r.use_edns(0, options=[dns.edns.ECSOption(sent[0].address, sent[0].srclen, 20)])
+        return r
+
+    up = scripted(ttl=300)
+    up.handler = handler
+    sk = start(sekishod, up)
+    for name in ("other.ecs.example.", "wider.ecs.example."):
+        r = ask(sk.port, name, "127.0.1.5")
+        assert r.rcode() == dns.rcode.SERVFAIL, r
+        ede = [o for o in r.options if o.otype == 15]
+        assert ede and "another client subnet" in (ede[0].text or ""), r
+    assert addresses(ask(sk.port, "same.ecs.example.", "127.0.1.5")) == {"192.0.2.1"}
+    # Cached: asked once although asked twice.
+    assert addresses(ask(sk.port, "same.ecs.example.", "127.0.1.6")) == {"192.0.2.1"}
+    assert len(ecs_seen(up, "same.ecs.example.")) == 1

@@ -87,17 +87,31 @@ def test_sigterm_drain_is_bounded(sekishod, scripted):
                                  "forwarding": {"timeout_ms": 20000, "attempts": 1}})
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        s.sendto(make_query("stuck.life.example.").to_wire(), ("127.0.0.1", sk.port))
+        q = make_query("stuck.life.example.")
+        s.sendto(q.to_wire(), ("127.0.0.1", sk.port))
         deadline = time.monotonic() + 2
         while up.count("stuck.life.example.") == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
         code, took = sk.terminate(15)
         sk.expect_exit = True
+        # The query cut short is answered, not dropped: the client can ask another server at
+        # once instead of waiting for its own timeout.
+        s.settimeout(1)
+        try:
+            wire = s.recv(65535)
+        except socket.timeout:
+            wire = None
     finally:
         s.close()
     assert code is not None, "sekishod still running 15 s after SIGTERM (drain_timeout_ms 500)"
     assert took < 5.0, "exit took %.2f s with drain_timeout_ms 500 (the query waits up to 20 s)" % took
     assert code == 0, "exit code %s" % code
+    assert wire is not None, "the query still waiting at the drain timeout got no answer"
+    answer = dns.message.from_wire(wire)
+    assert answer.id == q.id
+    assert answer.rcode() == dns.rcode.SERVFAIL, dns.rcode.to_text(answer.rcode())
+    ede = [o for o in answer.options if o.otype == 15]
+    assert ede and "shutting down" in (ede[0].text or ""), answer.options
 
 
 def test_refuses_to_start_when_port_taken(sekishod, knot):

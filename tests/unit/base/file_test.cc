@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -132,6 +133,42 @@ TEST_CASE("read_file: the whole file, or nullopt with errno") {
   CHECK(errno == ENOENT);
   CHECK_FALSE(read_file(tmp.path.string()));  // a directory opens but does not read
   CHECK(errno == EISDIR);
+}
+
+TEST_CASE("make_directories: parents 0755 and the directory as asked, even under umask 000") {
+  TempDir tmp;
+  Umask open_umask(0);
+  const fs::path dir = tmp.path / "a" / "b" / "ca";
+  REQUIRE(make_directories(dir.string(), 0700) == "");
+  CHECK(mode_of(tmp.path / "a") == 0755);
+  CHECK(mode_of(tmp.path / "a" / "b") == 0755);
+  CHECK(mode_of(dir) == 0700);
+  // Existing: left as it is, and a trailing slash is fine.
+  ::chmod(dir.c_str(), 0750);
+  CHECK(make_directories(dir.string() + "/", 0700) == "");
+  CHECK(mode_of(dir) == 0750);
+  // A file in the way: named.
+  REQUIRE(write_file_atomically((tmp.path / "file").string(), "x") == "");
+  CHECK(make_directories((tmp.path / "file").string()) == "cannot create " + (tmp.path / "file").string() + ": a file of that name exists");
+  CHECK(make_directories((tmp.path / "file" / "sub").string()).find("cannot create " + (tmp.path / "file" / "sub").string() + ": Not a directory") == 0);
+}
+
+TEST_CASE("remove_abandoned_temporaries: a dead writer's temporary files go, a live one's stay") {
+  TempDir tmp;
+  // A pid that surely ran and has ended: a child we waited for.
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) ::_exit(0);
+  REQUIRE(::waitpid(child, nullptr, 0) == child);
+  const std::string dead = ".t1.yaml.tmp-" + std::to_string(child) + "-0123456789abcdef";
+  const std::string live = ".t2.yaml.tmp-" + std::to_string(::getpid()) + "-fedcba9876543210";
+  for (const std::string& name : {dead, live, std::string("t1.yaml"), std::string(".t3.yaml.tmp-12x-0123456789abcdef"),
+                                  std::string(".t4.yaml.tmp-") + std::to_string(child) + "-0123"})
+    std::ofstream(tmp.path / name) << "devices: [token]\n";
+  CHECK(remove_abandoned_temporaries(tmp.path.string()) == 1);
+  CHECK_FALSE(fs::exists(tmp.path / dead));
+  CHECK(entries(tmp.path) == 4);
+  CHECK(remove_abandoned_temporaries((tmp.path / "missing").string()) == 0);
 }
 
 }

@@ -62,4 +62,11 @@ TEST_CASE("errno_text: what, then the system's reason") {
   CHECK(errno_text("cannot open /x", ENOENT) == "cannot open /x: No such file or directory");
 }
 
+TEST_CASE("printable: control bytes escaped, everything else kept") {
+  CHECK(printable("plain.example") == "plain.example");
+  CHECK(printable("\x1b[2Jx\r\n\t\x7f") == "\\x1b[2Jx\\x0d\\x0a\\x09\\x7f");
+  CHECK(printable(std::string_view("a\0b", 3)) == "a\\x00b");
+  CHECK(printable("日本語.example") == "日本語.example");
+}
+
 }

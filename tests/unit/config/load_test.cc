@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "config/advice.h"
 #include "config/yaml/load.h"
 #include "tests/unit/temp_dir.h"
 
@@ -736,4 +737,19 @@ TEST_CASE("intercept.limits and a tenant's intercept_bandwidth: read, defaulted,
   only_error(load(std::string(kMinimal) + "policies: {p: {}}\ntenants:\n  - {id: a, networks: [10.0.0.0/8], policy: p, "
                                           "intercept_bandwidth: 2000000000}\n"),
              "tenants[0].intercept_bandwidth");
+TEST_CASE("risky settings: a plain-HTTP admin API beyond loopback is named, loopback or TLS is not") {
+  auto warnings = [](const std::string& admin) {
+    LoadResult r = load(std::string("server:\n  listen:\n    dns: [\"127.0.0.1:5353\"]\nupstreams: [127.0.0.1:53]\n") + admin);
+    std::string errors;
+    for (const auto& e : r.errors) errors += e.to_string() + "\n";
+    INFO(errors);
+    REQUIRE(r.errors.empty());
+    return config::risky_settings(r.settings);
+  };
+  const auto open = warnings("admin:\n  listen: [\"0.0.0.0:8080\", \"127.0.0.1:8081\", \"[::ffff:127.0.0.2]:8082\", \"[2001:db8::1]:8083\"]\n");
+  REQUIRE(open.size() == 2);
+  CHECK(open[0].find("admin.listen 0.0.0.0:8080 serves the admin API over plain HTTP") == 0);
+  CHECK(open[1].find("admin.listen [2001:db8::1]:8083 ") == 0);
+  CHECK(warnings("admin:\n  listen: [\"127.0.0.1:8080\", \"[::1]:8080\"]\n").empty());
+  CHECK(warnings("admin:\n  listen: [\"0.0.0.0:8443\"]\n  tls: {cert: /x.pem, key: /x.key}\n").empty());
 }

@@ -284,3 +284,37 @@ TEST_CASE("append_ecs_option: RFC 7871 §6 layout after the OPT, RDLENGTH raised
   CHECK(std::vector<uint8_t>(buf + 11, buf + 22) == std::vector<uint8_t>{0, 8, 0, 7, 0, 1, 24, 0, 192, 0, 2});
   CHECK(dns::append_ecs_option(buf, opt, dns::ClientSubnet{}) == 0);
 }
+
+TEST_CASE("ecs_echo_matches: an answer echoing another subnet is refused (RFC 7871 §7.3)") {
+  dns::ClientSubnet sent;
+  sent.family = 1;
+  sent.source_prefix = 24;
+  sent.address[0] = 192;
+  sent.address[1] = 0;
+  sent.address[2] = 2;
+  auto answer = [](std::initializer_list<uint8_t> opt_rdata, size_t& question_end) {
+    Msg m;
+    m.header(1, 0x8180, 1, 1, 0, 1).question("example.com");
+    question_end = m.size();
+    m.name("example.com").u16(1).u16(1).u32(60).u16(4).raw({192, 0, 2, 1});
+    m.opt(1232, false, 0, 0, opt_rdata);
+    return m;
+  };
+  size_t qe = 0;
+  // SCOPE may differ (it is the answer's to set); FAMILY, SOURCE and the address may not.
+  Msg same = answer({0, 8, 0, 7, 0, 1, 24, 16, 192, 0, 2}, qe);
+  CHECK(dns::ecs_echo_matches(same.span(), qe, sent));
+  Msg other_address = answer({0, 8, 0, 7, 0, 1, 24, 24, 198, 51, 100}, qe);
+  CHECK_FALSE(dns::ecs_echo_matches(other_address.span(), qe, sent));
+  Msg other_prefix = answer({0, 8, 0, 6, 0, 1, 16, 16, 192, 0}, qe);
+  CHECK_FALSE(dns::ecs_echo_matches(other_prefix.span(), qe, sent));
+  Msg other_family = answer({0, 8, 0, 7, 0, 2, 24, 0, 192, 0, 2}, qe);
+  CHECK_FALSE(dns::ecs_echo_matches(other_family.span(), qe, sent));
+  Msg cut = answer({0, 8, 0, 2, 0, 1}, qe);
+  CHECK_FALSE(dns::ecs_echo_matches(cut.span(), qe, sent));
+  // No ECS in the answer, or none sent: nothing to check.
+  Msg none = answer({0, 10, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8}, qe);
+  CHECK(dns::ecs_echo_matches(none.span(), qe, sent));
+  CHECK(dns::ecs_echo_matches(other_address.span(), qe, dns::ClientSubnet{}));
+}
+

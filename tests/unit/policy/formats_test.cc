@@ -200,3 +200,13 @@ TEST_CASE("ut1 directories, usage white, --category filter, and gzip input") {
   CHECK(read_all((d.path / "agressif" / "extra.gz").string()) == "gz.example\n");
   CHECK_THROWS_AS(read_all((d.path / "missing").string()), ImportError);
 }
+
+TEST_CASE("a refused line is shown with its control bytes escaped") {
+  // A feed's bytes reach the operator's terminal and the journal: an escape sequence or a CR in
+  // a line must not clear the screen or forge a line of its own.
+  auto p = parse(Format::kDomains, "ok.example\nevil\x1b[2J\rname.example\n");
+  CHECK(p.report.refused == 1);
+  CHECK(p.diagnostics.find('\x1b') == std::string::npos);
+  CHECK(p.diagnostics.find('\r') == std::string::npos);
+  CHECK(p.diagnostics.find("list.txt:2: bad character '\\x1b': evil\\x1b[2J\\x0dname.example") != std::string::npos);
+}
