@@ -26,14 +26,16 @@ using namespace sekisho::policy;
 
 namespace {
 
-feed::Rr rr(const std::string& text) {
+using Rr = std::unique_ptr<ldns_rr, void (*)(ldns_rr*)>;
+
+Rr rr(const std::string& text) {
   ldns_rr* r = nullptr;
   REQUIRE_MESSAGE(ldns_rr_new_frm_str(&r, text.c_str(), 3600, nullptr, nullptr) == LDNS_STATUS_OK, text);
-  return feed::Rr(r);
+  return Rr(r, ldns_rr_free);
 }
 
 RpzRule rule(const std::string& text, std::string_view apex = "rpz.example.") {
-  feed::Rr r = rr(text);
+  Rr r = rr(text);
   return rpz_rule(r.get(), apex);
 }
 
@@ -45,13 +47,40 @@ CategorySet malware() {
 
 const char* kSoa1 = "rpz.example. 60 IN SOA ns.rpz.example. admin.rpz.example. 1 3600 600 86400 60";
 
-feed::XfrResult axfr(const std::vector<std::string>& records, uint32_t serial = 1) {
+// What transfer() hands the sink for a record given as zone-file text: its presentation form,
+// lowercased, as ldns prints it (the wire reader's text is checked against ldns's in
+// xfr_test.cc).
+void give(feed::XfrSink& sink, feed::XfrSink::Part part, const std::string& text) {
+  Rr r = rr(text);
+  const std::string owner = rpz_rdf_text(ldns_rr_owner(r.get()));
+  const auto type = static_cast<uint16_t>(ldns_rr_get_type(r.get()));
+  const bool one = type == LDNS_RR_TYPE_CNAME && ldns_rr_rd_count(r.get()) == 1;
+  const std::string target = one ? rpz_rdf_text(ldns_rr_rdf(r.get(), 0)) : std::string();
+  sink.record(part, 0, feed::XfrRecord{owner, type, one, target});
+}
+
+// An AXFR of the zone's SOA, NS and `records`, as the applier's sink receives it.
+feed::XfrResult axfr(feed::RpzApplier& a, const std::vector<std::string>& records, uint32_t serial = 1) {
   feed::XfrResult r;
   r.kind = feed::XfrResult::Kind::axfr;
   r.soa.serial = serial;
-  r.records.push_back(rr(kSoa1));
-  r.records.push_back(rr("rpz.example. 60 IN NS ns.rpz.example."));
-  for (const auto& t : records) r.records.push_back(rr(t));
+  a.sink().clear();
+  give(a.sink(), feed::XfrSink::Part::axfr, kSoa1);
+  give(a.sink(), feed::XfrSink::Part::axfr, "rpz.example. 60 IN NS ns.rpz.example.");
+  for (const auto& t : records) give(a.sink(), feed::XfrSink::Part::axfr, t);
+  return r;
+}
+
+// One IXFR diff from -> to.
+feed::XfrResult ixfr(feed::RpzApplier& a, uint32_t from, uint32_t to, const std::vector<std::string>& removed,
+                     const std::vector<std::string>& added) {
+  feed::XfrResult r;
+  r.kind = feed::XfrResult::Kind::ixfr;
+  r.soa.serial = to;
+  r.diffs.push_back(feed::XfrDiff{from, to});
+  a.sink().clear();
+  for (const auto& t : removed) give(a.sink(), feed::XfrSink::Part::removed, t);
+  for (const auto& t : added) give(a.sink(), feed::XfrSink::Part::added, t);
   return r;
 }
 
@@ -144,7 +173,7 @@ TEST_CASE("axfr replaces the source; ixfr touches only its names, one record of 
   }
   feed::RpzApplier a(w, "threat", "rpz.example", malware());
   CHECK_FALSE(a.stored_serial().has_value());
-  auto rep = a.apply_axfr(axfr({"bad.example.rpz.example. CNAME .", "*.bad.example.rpz.example. CNAME .",
+  auto rep = a.apply_axfr(axfr(a, {"bad.example.rpz.example. CNAME .", "*.bad.example.rpz.example. CNAME .",
                                 "keep.example.rpz.example. CNAME .", "shared.example.rpz.example. CNAME rpz-drop.",
                                 "ok.example.rpz.example. CNAME rpz-passthru.", "local.example.rpz.example. A 192.0.2.1"}),
                           100, {});
@@ -161,12 +190,7 @@ TEST_CASE("axfr replaces the source; ixfr touches only its names, one record of 
   const auto before = dump(w);
   // Serial 2: one of bad.example's two records goes (the key stays, now exact: the subtree
   // record is gone), keep.example is untouched, new.example comes.
-  feed::XfrDiff d;
-  d.from = 1;
-  d.to = 2;
-  d.removed.push_back(rr("*.bad.example.rpz.example. CNAME ."));
-  d.added.push_back(rr("new.example.rpz.example. CNAME ."));
-  rep = a.apply_diff(d);
+  rep = a.apply_diff(ixfr(a, 1, 2, {"*.bad.example.rpz.example. CNAME ."}, {"new.example.rpz.example. CNAME ."}), 0);
   CHECK(rep.keys_changed == 2);
   CHECK(a.stored_serial() == 2u);
   CHECK(a.stored()->domain_entries == 5);
@@ -181,29 +205,21 @@ TEST_CASE("axfr replaces the source; ixfr touches only its names, one record of 
   }
 
   // Serial 3: the last record of bad.example and the feed's record of the shared key go.
-  feed::XfrDiff e;
-  e.from = 2;
-  e.to = 3;
-  e.removed.push_back(rr("bad.example.rpz.example. CNAME ."));
-  e.removed.push_back(rr("shared.example.rpz.example. CNAME rpz-drop."));
-  a.apply_diff(e);
+  a.apply_diff(ixfr(a, 2, 3, {"bad.example.rpz.example. CNAME .", "shared.example.rpz.example. CNAME rpz-drop."}, {}),
+               0);
   CHECK_FALSE(look(w, "bad.example").found);
   CHECK(look(w, "shared.example").found);  // still the other source's
   CHECK(a.stored()->domain_entries == 3);
 
   // A fresh AXFR at serial 9 with one name: everything else of the feed goes, the other source stays.
-  a.apply_axfr(axfr({"only.example.rpz.example. CNAME ."}, 9), 100, {});
+  a.apply_axfr(axfr(a, {"only.example.rpz.example. CNAME ."}, 9), 100, {});
   CHECK(a.stored_serial() == 9u);
   CHECK(a.stored()->domain_entries == 1);
   CHECK_FALSE(look(w, "keep.example").found);
   CHECK(look(w, "shared.example").found);
   // ... and the per-key records were replaced too: an IXFR removing a record of the old zone
   // changes nothing.
-  feed::XfrDiff f;
-  f.from = 9;
-  f.to = 10;
-  f.removed.push_back(rr("keep.example.rpz.example. CNAME ."));
-  CHECK(a.apply_diff(f).keys_changed == 0);
+  CHECK(a.apply_diff(ixfr(a, 9, 10, {"keep.example.rpz.example. CNAME ."}, {}), 0).keys_changed == 0);
   CHECK(a.stored()->domain_entries == 1);
 }
 
@@ -211,8 +227,8 @@ TEST_CASE("axfr over max_entries, or refused by the guard, writes nothing") {
   test::TempDir dir;
   StoreWriter w((dir.path / "store").string());
   feed::RpzApplier a(w, "threat", "rpz.example.", malware());
-  a.apply_axfr(axfr({"a.example.rpz.example. CNAME .", "b.example.rpz.example. CNAME ."}), 10, {});
-  CHECK_THROWS_WITH_AS(a.apply_axfr(axfr({"c.example.rpz.example. CNAME .", "d.example.rpz.example. CNAME .",
+  a.apply_axfr(axfr(a, {"a.example.rpz.example. CNAME .", "b.example.rpz.example. CNAME ."}), 10, {});
+  CHECK_THROWS_WITH_AS(a.apply_axfr(axfr(a, {"c.example.rpz.example. CNAME .", "d.example.rpz.example. CNAME .",
                                           "e.example.rpz.example. CNAME ."}, 2),
                                     2, {}),
                        doctest::Contains("over limits.max_entries"), feed::XfrError);
@@ -223,7 +239,7 @@ TEST_CASE("axfr over max_entries, or refused by the guard, writes nothing") {
     CHECK(after.domain_entries() == 0);
     return std::string("would remove every entry");
   };
-  CHECK_THROWS_WITH_AS(a.apply_axfr(axfr({}, 3), 10, guard), "would remove every entry", feed::XfrError);
+  CHECK_THROWS_WITH_AS(a.apply_axfr(axfr(a, {}, 3), 10, guard), "would remove every entry", feed::XfrError);
   CHECK(asked == 1);
   CHECK(a.stored_serial() == 1u);
   CHECK(look(w, "a.example").found);
