@@ -9,7 +9,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "base/file.h"
 #include "base/random.h"
@@ -331,6 +334,16 @@ bool walk_message(std::span<const uint8_t> msg, std::vector<dns::RecordView>& an
   return pos == msg.size();
 }
 
+// Test hook for the tests of a transfer cut off or killed half way (tests/e2e/test_feed_xfr.py):
+// the first message is read and handed on, the rest not yet.
+void pause_mid_transfer_for_test() {
+  if (const char* pause = std::getenv("SEKISHO_PAUSE_MID_TRANSFER_FOR_TEST")) {
+    std::fprintf(stderr, "pausing mid-transfer\n");
+    std::fflush(stderr);
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(pause)));
+  }
+}
+
 }  // namespace
 
 XfrResult transfer(const XfrRequest& req, XfrSink& sink) {
@@ -430,6 +443,7 @@ XfrResult transfer(const XfrRequest& req, XfrSink& sink) {
       result.kind = XfrResult::Kind::up_to_date;
       return result;
     }
+    if (result.messages == 1 && !framing.done()) pause_mid_transfer_for_test();
   }
   framing.finish();
   return result;

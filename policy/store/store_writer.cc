@@ -489,6 +489,18 @@ struct Applier {
   }
 };
 
+// SEKISHO_STORE_TIMING=1: phase times on stderr (benchmark breakdown).
+struct PhaseTimer {
+  bool on = std::getenv("SEKISHO_STORE_TIMING") != nullptr;
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  void operator()(const char* name) {
+    if (!on) return;
+    const auto t = std::chrono::steady_clock::now();
+    std::cerr << "  write phase " << name << ": " << std::chrono::duration<double>(t - t0).count() << " s\n";
+    t0 = t;
+  }
+};
+
 // Test hook for the kill -9 tests (`sekisho db import`, sekisho-feed): all pages of the write
 // are in place but not committed.
 void pause_before_commit_for_test() {
@@ -547,15 +559,8 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
   if (!existed && remove) throw StoreError(what + ": no such source");
   const uint64_t previous_entries = existed ? stored.domain_entries + stored.url_entries : 0;
 
-  // SEKISHO_STORE_TIMING=1: phase times on stderr (benchmark breakdown).
-  const bool timing = std::getenv("SEKISHO_STORE_TIMING") != nullptr;
-  auto t0 = std::chrono::steady_clock::now();
-  auto phase = [&](const char* name) {
-    if (!timing) return;
-    auto t = std::chrono::steady_clock::now();
-    std::cerr << "  write phase " << name << ": " << std::chrono::duration<double>(t - t0).count() << " s\n";
-    t0 = t;
-  };
+  PhaseTimer phase;
+  const bool timing = phase.on;
   WriteResult result;
   result.generation = get_u64(txn.get(), dbs.meta, schema::kMetaGeneration) + 1;
   result.previous_entries = previous_entries;
@@ -688,7 +693,9 @@ WriteResult StoreWriter::write_changes(const SourceInfo& info_in,
   if (!find_source(txn.get(), sources, what, info, &stored)) throw StoreError(what + ": no such source");
   WriteResult result;
   result.generation = get_u64(txn.get(), store_->meta_dbi(), schema::kMetaGeneration) + 1;
+  PhaseTimer phase;
   const std::vector<KeyChange> changes = compute(txn.get());
+  phase("changes");
   MDB_stat dstat;
   mdb_check(mdb_stat(txn.get(), store_->domains_dbi(), &dstat), what + ": stat");
   std::vector<std::string> touched;
@@ -731,11 +738,14 @@ WriteResult StoreWriter::write_changes(const SourceInfo& info_in,
   std::string rec = encode_source(stored);
   MDB_val k = to_val(stored.name), v = to_val(rec);
   mdb_check(mdb_put(txn.get(), sources, &k, &v, 0), what + ": write source record");
+  phase("entries");
   name_index::update(txn.get(), store_->domains_dbi(), store_->index_dbi(), result.generation, delta ? &touched : nullptr);
+  phase("index");
   put_u64(txn.get(), store_->meta_dbi(), schema::kMetaSchemaVersion, schema::kSchemaVersion);
   publish_generation(txn.get(), store_->meta_dbi(), result.generation);
   pause_before_commit_for_test();
   txn.commit(what);
+  phase("commit");
   return result;
 }
 
