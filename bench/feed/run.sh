@@ -299,7 +299,8 @@ for _ in $(seq 1 600); do
   kdig @127.0.0.1 -p "$PORT" rpz.bench SOA +short 2>/dev/null | grep -q " 2 3600 " && break
   sleep 0.1
 done
-( sleep 1; SEKISHO_STORE_TIMING=1 timeout 120 ${FEED_WRAP:-} "$FEED" --config "$S/feed.yaml" --once 2> "$S/ixfr.log" ) &
+# At nice 10, as systemd/sekisho-feed.service runs it.
+( sleep 1; SEKISHO_STORE_TIMING=1 timeout 120 nice -n 10 ${FEED_WRAP:-} "$FEED" --config "$S/feed.yaml" --once 2> "$S/ixfr.log" ) &
 FEEDJOB=$!
 dnsload during-ixfr
 wait "$FEEDJOB" || { echo "the IXFR failed:"; tail "$S/ixfr.log"; exit 1; }
