@@ -105,7 +105,9 @@ void sort_merge(std::vector<EntrySet::Item>& items, const EntrySet& set) {
     return a.prefix == b.prefix && a.prefix2 == b.prefix2 && a.size == b.size &&
            (a.size <= 16 || set.key(a).substr(16) == set.key(b).substr(16));
   };
-  if (items.size() > kTwoThreadItems) {
+  if (std::is_sorted(items.begin(), items.end(), less)) {
+    // Already in key order (a feed's keys, sorted with their records): one pass, no sort.
+  } else if (items.size() > kTwoThreadItems) {
     // Two cores: sort halves in parallel, then merge.
     auto mid = items.begin() + static_cast<std::ptrdiff_t>(items.size() / 2);
     std::thread t([&] { std::sort(items.begin(), mid, less); });
@@ -139,6 +141,15 @@ void EntrySet::finalize() {
 }
 
 void EntrySet::lay_out_in_order() {
+  // Keys added in order, none merged away: the arena is laid out already.
+  size_t at = 0;
+  bool in_order = true;
+  for (const auto* items : {&domains_, &urls_})
+    for (const Item& i : *items) {
+      in_order = in_order && i.offset == at;
+      at += i.size;
+    }
+  if (in_order && at == arena_.size()) return;
   size_t domain_bytes = 0, url_bytes = 0;
   for (const Item& i : domains_) domain_bytes += i.size;
   for (const Item& i : urls_) url_bytes += i.size;
