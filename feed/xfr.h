@@ -89,8 +89,8 @@ struct XfrResult {
 struct XfrRecord {
   std::string_view owner;   // with its final dot
   uint16_t type = 0;
-  bool one_name = false;    // the rdata is exactly one domain name (CNAME, NS, PTR, DNAME)
-  std::string_view target;  // that name, when one_name
+  bool one_name = false;    // a CNAME, whose rdata is one domain name (RFC 1035 §3.3.1): target is set
+  std::string_view target;  // that name, when one_name (other types: their rdata is not read)
 };
 
 class XfrSink {
@@ -101,7 +101,7 @@ class XfrSink {
   virtual void clear() = 0;
   // `diff`: the index in XfrResult::diffs (0 for an AXFR). An AXFR's records come in zone order,
   // its opening SOA first and without the closing one; an IXFR diff's without its SOAs.
-  // Throwing aborts the transfer (e.g. over a size limit, before memory grows further).
+  // Throwing aborts the transfer.
   virtual void record(Part part, size_t diff, const XfrRecord& rr) = 0;
 };
 
