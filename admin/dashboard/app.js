@@ -226,10 +226,11 @@ async function loadLog(more) {
 // policy's block_groups: every category of the group, present and future).
 function categoryChecks(checked, groupsChecked) {
   return state.groups.map((g) => {
+    // The group's slug in data-group, not value: a group and a category may share a slug (gambling).
+    const box = el("input", { type: "checkbox", className: "group-box", checked: groupsChecked && groupsChecked.includes(g.slug) });
+    box.dataset.group = g.slug;
     const head = groupsChecked
-      ? el("label", { className: "group-head" },
-          el("input", { type: "checkbox", className: "group-box", value: g.slug, checked: groupsChecked.includes(g.slug) }),
-          " " + g[state.lang])
+      ? el("label", { className: "group-head" }, box, " " + g[state.lang])
       : el("div", { className: "group-head", textContent: g[state.lang] });
     const members = state.categories.filter((c) => c.group === g.slug).map((c) => {
       const input = el("input", { type: "checkbox", value: c.slug, checked: checked.includes(c.slug) });
@@ -240,7 +241,7 @@ function categoryChecks(checked, groupsChecked) {
 }
 
 const checkedValues = (root) => [...root.querySelectorAll("input[type=checkbox]:checked:not(.group-box)")].map((i) => i.value);
-const checkedGroups = (root) => [...root.querySelectorAll("input.group-box:checked")].map((i) => i.value);
+const checkedGroups = (root) => [...root.querySelectorAll("input.group-box:checked")].map((i) => i.dataset.group);
 
 // Re-rendering (language switch) keeps what the user has ticked but not saved yet.
 function renderCategories() {

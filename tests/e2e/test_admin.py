@@ -520,8 +520,8 @@ def test_dashboard_in_chromium(env, tmp_path):
         assert "ギャンブル" in b.js("document.getElementById('categories').textContent")
         # Categories under their groups (大分類), each group a box of its own: tick one.
         assert "フィルタ回避" in b.js("document.getElementById('categories').textContent")
-        assert b.js("document.querySelector('#categories input.group-box[value=evasion]').checked") is False
-        b.js("document.querySelector('#categories input.group-box[value=evasion]').checked = true")
+        assert b.js("document.querySelector('#categories input.group-box[data-group=evasion]').checked") is False
+        b.js("document.querySelector('#categories input.group-box[data-group=evasion]').checked = true")
         b.js("document.getElementById('deny').value += '\\ndashboard.example'; document.getElementById('policy-form').requestSubmit()")
         b.wait("document.getElementById('status').textContent.startsWith('保存しました')", what="the save")
         assert "dashboard.example" in (env.tenants_d / "acme.yaml").read_text()
