@@ -266,6 +266,7 @@ struct Fields<PolicySettings> {
   using S = PolicySettings;
   static constexpr auto all = std::tuple{
       Texts<S>{"block", &S::block, {}, &S::block_marks},
+      Texts<S>{"block_groups", &S::block_groups, {}, &S::block_group_marks},
       Patterns<S>{"allow", &S::allow},
       Patterns<S>{"deny", &S::deny},
       Items<S, ScheduleSettings>{"schedule", &S::schedule, "schedule entries"},

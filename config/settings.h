@@ -135,8 +135,10 @@ struct ListEntrySettings {
 
 struct PolicySettings {
   std::string name;
-  std::vector<std::string> block;
+  std::vector<std::string> block;         // category slugs
   std::vector<SourceMark> block_marks;
+  std::vector<std::string> block_groups;  // group slugs (config/categories.h): every category in them
+  std::vector<SourceMark> block_group_marks;
   std::vector<ListEntrySettings> allow;  // filtering exclusions
   std::vector<ListEntrySettings> deny;
   std::vector<ScheduleSettings> schedule;

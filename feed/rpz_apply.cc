@@ -26,12 +26,17 @@ using policy::CategorySet;
 
 namespace {
 
-constexpr size_t kItemSize = 17;  // u64 hash, u8 flags, u64 categories (little endian)
+// An item: u64 hash, u8 flags, then the categories (little endian): a u64 of ids 0–63 (17 bytes,
+// all items were so before ids went past 63), or, with kWideItem set in the flags byte, four
+// u64 words of the 256-bit set (41 bytes). Store flags never use that bit.
+constexpr size_t kItemSize = 17;
+constexpr size_t kWideItemSize = 9 + 32;
+constexpr uint8_t kWideItem = 0x80;
 
 struct Item {
   uint64_t hash = 0;
   uint8_t flags = 0;
-  uint64_t cats = 0;
+  CategorySet cats;
 };
 
 // A record as the feed-records DB names it: FNV-1a 64 of owner, type and rdata in presentation
@@ -58,23 +63,38 @@ std::string state_key(const std::string& source, std::string_view key) {
 }
 
 std::vector<Item> decode_items(std::string_view v) {
-  std::vector<Item> out(v.size() / kItemSize);
-  for (size_t i = 0; i < out.size(); ++i) {
-    const char* p = v.data() + i * kItemSize;
-    std::memcpy(&out[i].hash, p, 8);
-    out[i].flags = static_cast<uint8_t>(p[8]);
-    std::memcpy(&out[i].cats, p + 9, 8);
+  std::vector<Item> out;
+  for (size_t at = 0; at + kItemSize <= v.size();) {
+    const char* p = v.data() + at;
+    Item item;
+    std::memcpy(&item.hash, p, 8);
+    const auto flags = static_cast<uint8_t>(p[8]);
+    item.flags = flags & static_cast<uint8_t>(~kWideItem);
+    const unsigned words = (flags & kWideItem) ? CategorySet::kWords : 1;
+    if (at + 9 + 8 * words > v.size()) break;  // malformed tail: keep what was read
+    for (unsigned w = 0; w < words; ++w) {
+      uint64_t bits;
+      std::memcpy(&bits, p + 9 + 8 * w, 8);
+      item.cats.set_word(w, bits);
+    }
+    out.push_back(item);
+    at += 9 + 8 * words;
   }
   return out;
 }
 
 std::string encode_items(const std::vector<Item>& items) {
-  std::string v(items.size() * kItemSize, '\0');
-  for (size_t i = 0; i < items.size(); ++i) {
-    char* p = v.data() + i * kItemSize;
-    std::memcpy(p, &items[i].hash, 8);
-    p[8] = static_cast<char>(items[i].flags);
-    std::memcpy(p + 9, &items[i].cats, 8);
+  std::string v;
+  for (const Item& item : items) {
+    const bool wide = !item.cats.fits_low_word();
+    char p[kWideItemSize];
+    std::memcpy(p, &item.hash, 8);
+    p[8] = static_cast<char>(item.flags | (wide ? kWideItem : 0));
+    for (unsigned w = 0; w < (wide ? CategorySet::kWords : 1u); ++w) {
+      const uint64_t bits = item.cats.word(w);
+      std::memcpy(p + 9 + 8 * w, &bits, 8);
+    }
+    v.append(p, wide ? kWideItemSize : kItemSize);
   }
   return v;
 }
@@ -85,7 +105,7 @@ policy::KeyChange fold(std::string key, const std::vector<Item>& items) {
   c.key = std::move(key);
   for (const Item& i : items) {
     c.flags |= i.flags;
-    c.cats |= CategorySet(i.cats);
+    c.cats |= i.cats;
   }
   return c;
 }
@@ -171,7 +191,7 @@ Mapped map_record(const ldns_rr* rr, const std::string& apex, CategorySet block,
     m.public_suffix = true;
     m.refusal = policy::rpz_rdf_text(ldns_rr_owner(rr)) + ": '" + name + "' is a public suffix";
   }
-  m.item = Item{record_hash(rr), flags, (rule.passthru ? allow : block).bits()};
+  m.item = Item{record_hash(rr), flags, (rule.passthru ? allow : block)};
   return m;
 }
 

@@ -41,8 +41,8 @@ TEST_CASE("schema: enum names both ways, listed in messages in one order") {
   CHECK(enum_choices<BlockAction>() == "blockpage | nxdomain | nodata | refused");
   CHECK(not_an_enum_value<LogMode>("verbose") == "'verbose' is not a log mode (full | anonymized | none)");
   CHECK(not_an_enum_value<AdminRole>("root") == "'root' is not a role (operator | tenant-admin)");
-  CHECK(category_group_name(CategoryGroup::kSecurity) == "security");
-  CHECK(category_group_name(CategoryGroup::kAllow) == "allow");
+  CHECK(category_kind_name(CategoryKind::kSecurity) == "security");
+  CHECK(category_kind_name(CategoryKind::kAllow) == "allow");
 }
 
 TEST_CASE("schema: days and times of day read back from what is written") {
