@@ -46,13 +46,7 @@ KNOT_PORT=$BASE BACK_UDP=$((BASE + 1)) BACK_DOT=$((BASE + 2)) BACK_DOH=$((BASE +
 declare -A FRONT=([udp]=$((BASE + 4)) [tls]=$((BASE + 5)) [https]=$((BASE + 6)))
 
 # --- test CA and the back's certificate (SAN dns.bench, 127.0.0.1) ------------------------
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench-ca \
-    -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=dns.bench \
-    -keyout "$WORK/server.key" -out "$WORK/server.csr" 2>/dev/null
-printf 'subjectAltName=DNS:dns.bench,IP:127.0.0.1\n' >"$WORK/san.ext"
-openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial \
-    -days 2 -extfile "$WORK/san.ext" -out "$WORK/server.pem" 2>/dev/null
+make_bench_pki "$WORK"
 
 # --- Knot: a wildcard answers every name of the zone -------------------------------------
 {
