@@ -110,13 +110,13 @@ class TcpPool::Connection final : public net::http::Http2Client::Listener {
 
   void remove(Query* q) {
     q->conn_ = nullptr;
+    auto it = std::find(queries_.begin(), queries_.end(), q);
+    if (it != queries_.end()) queries_.erase(it);
     if (h2_ && q->stream_ > 0) {  // timed out: its stream is reset, and its tag forgotten
       h2_->cancel(q->stream_);
       q->stream_ = 0;
-      pump();
+      pump();  // after the erase: should sending fail and close, q is no longer this connection's to fail
     }
-    auto it = std::find(queries_.begin(), queries_.end(), q);
-    if (it != queries_.end()) queries_.erase(it);
     if (!queries_.empty() || closing_) return;
     if (retiring_) {
       close(ETIMEDOUT, false);
