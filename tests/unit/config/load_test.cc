@@ -703,6 +703,8 @@ policies:
   }
   const LoadResult unknown = load(std::string(kMinimal) + "limits: {qps: 5}\n");
   CHECK_FALSE(unknown.ok());
+}
+
 TEST_CASE("intercept.limits and a tenant's intercept_bandwidth: read, defaulted, range-checked, unknown keys refused") {
   LoadResult r = load(std::string(kMinimal) +
                       "intercept:\n  status_directory: /run/st\n  limits: {cert_cache_disk_entries: 7, "
@@ -737,6 +739,8 @@ TEST_CASE("intercept.limits and a tenant's intercept_bandwidth: read, defaulted,
   only_error(load(std::string(kMinimal) + "policies: {p: {}}\ntenants:\n  - {id: a, networks: [10.0.0.0/8], policy: p, "
                                           "intercept_bandwidth: 2000000000}\n"),
              "tenants[0].intercept_bandwidth");
+}
+
 TEST_CASE("risky settings: a plain-HTTP admin API beyond loopback is named, loopback or TLS is not") {
   auto warnings = [](const std::string& admin) {
     LoadResult r = load(std::string("server:\n  listen:\n    dns: [\"127.0.0.1:5353\"]\nupstreams: [127.0.0.1:53]\n") + admin);
