@@ -52,8 +52,11 @@ struct EnumNames<LogMode> {
 template <>
 struct EnumNames<UpstreamTransport> {
   static constexpr std::string_view what = "a transport";
-  static constexpr EnumName<UpstreamTransport> names[] = {{UpstreamTransport::udp, "udp"},
-                                                          {UpstreamTransport::tcp, "tcp"}};
+  static constexpr EnumName<UpstreamTransport> names[] = {
+      {UpstreamTransport::udp, "udp"},
+      {UpstreamTransport::tcp, "tcp"},
+      {UpstreamTransport::tls, "tls"},
+      {UpstreamTransport::https, "https"}};
 };
 
 template <>

@@ -35,7 +35,7 @@ void check_keys_unique() {
 TEST_CASE("schema: enum names both ways, listed in messages in one order") {
   check_names({BlockAction::blockpage, BlockAction::nxdomain, BlockAction::nodata, BlockAction::refused});
   check_names({LogMode::full, LogMode::anonymized, LogMode::none});
-  check_names({UpstreamTransport::udp, UpstreamTransport::tcp});
+  check_names({UpstreamTransport::udp, UpstreamTransport::tcp, UpstreamTransport::tls, UpstreamTransport::https});
   check_names({AdminRole::operator_role, AdminRole::tenant_admin});
   check_names({EcsMode::strip, EcsMode::forward});
   CHECK(enum_choices<BlockAction>() == "blockpage | nxdomain | nodata | refused");
