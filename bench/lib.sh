@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # bench/lib.sh: what the benchmark scripts share, sourced (not run) by bench/run.sh,
-# bench/encrypted/run.sh and bench/intercept/run.sh, so that a server they start is always
-# stopped, however the script ends.
+# bench/encrypted/run.sh, bench/intercept/run.sh and bench/upstream_tls/run.sh: their test
+# certificates, and the bookkeeping that stops every server they start, however the script ends.
 #
 # The sourcing script sets BENCH_TAG (its log prefix) first, and WORK (its scratch dir) before
 # anything is started; on exit every process in PID is stopped and WORK removed unless
@@ -16,6 +16,19 @@ need_tools() {
     for tool in "$@"; do
         command -v "$tool" >/dev/null || die "$tool not found (bash .ci/setup installs it)"
     done
+}
+
+# make_bench_pki DIR: a throwaway CA (DIR/ca.pem) and the servers' certificate for dns.bench and
+# 127.0.0.1 signed by it (DIR/server.pem, DIR/server.key); ECDSA P-256, valid two days.
+make_bench_pki() {
+    local d=$1
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench-ca \
+        -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=dns.bench \
+        -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:dns.bench,IP:127.0.0.1\n' >"$d/san.ext"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 2 -extfile "$d/san.ext" -out "$d/server.pem" 2>/dev/null
 }
 
 # --- process bookkeeping: everything started is stopped on exit ------------------------------

@@ -9,47 +9,129 @@
 namespace sekisho::config {
 namespace {
 
-using G = CategoryGroup;
-constexpr std::array kBuiltins = {
-    CategoryInfo{0, "allowlist", "Allow list", "許可リスト", G::kAllow},
-    CategoryInfo{1, "adult", "Adult content", "アダルト", G::kContent},
-    CategoryInfo{2, "gambling", "Gambling", "ギャンブル", G::kContent},
-    CategoryInfo{3, "malware", "Malware", "マルウェア", G::kSecurity},
-    CategoryInfo{4, "phishing", "Phishing", "フィッシング", G::kSecurity},
-    CategoryInfo{5, "social", "Social networks", "ソーシャルネットワーク", G::kContent},
-    CategoryInfo{6, "games", "Games", "ゲーム", G::kContent},
-    CategoryInfo{7, "ads", "Advertising", "広告", G::kContent},
-    CategoryInfo{8, "dating", "Dating", "出会い系", G::kContent},
-    CategoryInfo{9, "drugs", "Drugs", "薬物", G::kContent},
-    CategoryInfo{10, "violence", "Violence and hate", "暴力・ヘイト", G::kContent},
-    CategoryInfo{11, "cryptojacking", "Cryptojacking", "クリプトジャッキング", G::kSecurity},
-    CategoryInfo{12, "doh", "DNS-over-HTTPS resolvers", "DoHリゾルバ", G::kSecurity},
-    CategoryInfo{13, "hacking", "Hacking", "ハッキング", G::kSecurity},
-    CategoryInfo{14, "vpn", "VPN and proxies", "VPN・プロキシ", G::kSecurity},
-    CategoryInfo{15, "shortener", "URL shorteners", "短縮URL", G::kContent},
-    CategoryInfo{16, "piracy", "Piracy", "海賊版", G::kContent},
-    CategoryInfo{17, "tracking", "Tracking", "トラッキング", G::kContent},
-    CategoryInfo{18, "nosafesearch", "Search without SafeSearch", "セーフサーチ非対応検索", G::kContent},
-    CategoryInfo{19, "weapons", "Weapons", "武器", G::kContent},
-    CategoryInfo{20, "chat", "Chat", "チャット", G::kContent},
-    CategoryInfo{21, "streaming", "Streaming media", "動画配信", G::kContent},
-    CategoryInfo{22, "shopping", "Shopping", "ショッピング", G::kContent},
-    CategoryInfo{23, "news", "News", "ニュース", G::kContent},
-    CategoryInfo{24, "newly_registered", "Newly registered domains", "新規登録ドメイン", G::kSecurity},
-    CategoryInfo{25, "spam", "Spam", "スパム", G::kSecurity},
+using K = CategoryKind;
+
+// Group ids are indexes here; only category ids are stored anywhere.
+enum Group : uint8_t {
+  kGSecurity, kGEvasion, kGAdult, kGHarmful, kGGambling, kGCommunication, kGEntertainment, kGShopping,
+  kGAdvertising, kGInformation, kGBeliefs, kGLifestyle, kGEducation, kGInternet, kGOther, kGAllow,
+};
+constexpr std::array kGroups = {
+    CategoryGroupInfo{kGSecurity, "security", "Security threats", "セキュリティ脅威", K::kSecurity},
+    CategoryGroupInfo{kGEvasion, "evasion", "Filter evasion", "フィルタ回避", K::kSecurity},
+    CategoryGroupInfo{kGAdult, "adult", "Adult and dating", "アダルト・出会い", K::kContent},
+    CategoryGroupInfo{kGHarmful, "harmful", "Illegal and harmful", "違法・有害", K::kContent},
+    CategoryGroupInfo{kGGambling, "gambling", "Gambling", "ギャンブル", K::kContent},
+    CategoryGroupInfo{kGCommunication, "communication", "Communication", "コミュニケーション", K::kContent},
+    CategoryGroupInfo{kGEntertainment, "entertainment", "Entertainment", "エンターテインメント", K::kContent},
+    CategoryGroupInfo{kGShopping, "shopping", "Shopping and money", "ショッピング・金融", K::kContent},
+    CategoryGroupInfo{kGAdvertising, "advertising", "Advertising and tracking", "広告・トラッキング", K::kContent},
+    CategoryGroupInfo{kGInformation, "information", "News and information", "ニュース・情報", K::kContent},
+    CategoryGroupInfo{kGBeliefs, "beliefs", "Religion and beliefs", "宗教・信仰", K::kContent},
+    CategoryGroupInfo{kGLifestyle, "lifestyle", "Hobbies and lifestyle", "趣味・生活", K::kContent},
+    CategoryGroupInfo{kGEducation, "education", "Education", "教育", K::kContent},
+    CategoryGroupInfo{kGInternet, "internet", "Internet services", "インターネットサービス", K::kContent},
+    CategoryGroupInfo{kGOther, "other", "Other", "その他", K::kContent},
+    CategoryGroupInfo{kGAllow, "allow", "Allow lists", "許可リスト", K::kAllow},
 };
 
-static_assert(kBuiltins.size() <= kFirstExtensionId, "built-ins outgrew their id range");
+// The UT1 directory each new category was made for is named in policy/store/categories.cc.
+constexpr std::array kBuiltins = {
+    CategoryInfo{0, "allowlist", "Allow list", "許可リスト", K::kAllow, kGAllow},
+    CategoryInfo{1, "adult", "Adult content", "アダルト", K::kContent, kGAdult},
+    CategoryInfo{2, "gambling", "Gambling", "ギャンブル", K::kContent, kGGambling},
+    CategoryInfo{3, "malware", "Malware", "マルウェア", K::kSecurity, kGSecurity},
+    CategoryInfo{4, "phishing", "Phishing", "フィッシング", K::kSecurity, kGSecurity},
+    CategoryInfo{5, "social", "Social networks", "ソーシャルネットワーク", K::kContent, kGCommunication},
+    CategoryInfo{6, "games", "Games", "ゲーム", K::kContent, kGEntertainment},
+    CategoryInfo{7, "ads", "Advertising", "広告", K::kContent, kGAdvertising},
+    CategoryInfo{8, "dating", "Dating", "出会い系", K::kContent, kGAdult},
+    CategoryInfo{9, "drugs", "Drugs", "薬物", K::kContent, kGHarmful},
+    CategoryInfo{10, "violence", "Violence and hate", "暴力・ヘイト", K::kContent, kGHarmful},
+    CategoryInfo{11, "cryptojacking", "Cryptojacking", "クリプトジャッキング", K::kSecurity, kGSecurity},
+    CategoryInfo{12, "doh", "DNS-over-HTTPS resolvers", "DoHリゾルバ", K::kSecurity, kGEvasion},
+    CategoryInfo{13, "hacking", "Hacking", "ハッキング", K::kSecurity, kGSecurity},
+    CategoryInfo{14, "vpn", "VPN and proxies", "VPN・プロキシ", K::kSecurity, kGEvasion},
+    CategoryInfo{15, "shortener", "URL shorteners", "短縮URL", K::kContent, kGInternet},
+    CategoryInfo{16, "piracy", "Piracy", "海賊版", K::kContent, kGHarmful},
+    CategoryInfo{17, "tracking", "Tracking", "トラッキング", K::kContent, kGAdvertising},
+    CategoryInfo{18, "nosafesearch", "Search without SafeSearch", "セーフサーチ非対応検索", K::kContent, kGInternet},
+    CategoryInfo{19, "weapons", "Weapons", "武器", K::kContent, kGHarmful},
+    CategoryInfo{20, "chat", "Chat", "チャット", K::kContent, kGCommunication},
+    CategoryInfo{21, "streaming", "Streaming media", "動画配信", K::kContent, kGEntertainment},
+    CategoryInfo{22, "shopping", "Shopping", "ショッピング", K::kContent, kGShopping},
+    CategoryInfo{23, "news", "News", "ニュース", K::kContent, kGInformation},
+    CategoryInfo{24, "newly_registered", "Newly registered domains", "新規登録ドメイン", K::kSecurity, kGSecurity},
+    CategoryInfo{25, "spam", "Spam", "スパム", K::kSecurity, kGSecurity},
+    // 64–191: the taxonomy's further categories (32–63 are a file's).
+    CategoryInfo{64, "religion", "Religious organisations", "宗教団体", K::kContent, kGBeliefs},
+    CategoryInfo{65, "astrology", "Astrology and fortune telling", "占い", K::kContent, kGBeliefs},
+    CategoryInfo{66, "sect", "Cults and sects", "カルト", K::kContent, kGBeliefs},
+    CategoryInfo{67, "bank", "Online banking", "オンラインバンキング", K::kContent, kGShopping},
+    CategoryInfo{68, "finance", "Finance and investing", "金融・投資", K::kContent, kGShopping},
+    CategoryInfo{69, "crypto_mining", "Cryptocurrency mining", "仮想通貨マイニング", K::kContent, kGShopping},
+    CategoryInfo{70, "blog", "Blogs", "ブログ", K::kContent, kGCommunication},
+    CategoryInfo{71, "forums", "Forums", "掲示板", K::kContent, kGCommunication},
+    CategoryInfo{72, "webmail", "Webmail", "Webメール", K::kContent, kGCommunication},
+    CategoryInfo{73, "celebrity", "Celebrities and gossip", "芸能・ゴシップ", K::kContent, kGEntertainment},
+    CategoryInfo{74, "manga", "Manga and cartoons", "漫画・アニメ", K::kContent, kGEntertainment},
+    CategoryInfo{75, "radio", "Internet radio", "ネットラジオ", K::kContent, kGEntertainment},
+    CategoryInfo{76, "sports", "Sports", "スポーツ", K::kContent, kGEntertainment},
+    CategoryInfo{77, "mobile_phone", "Mobile phone content", "携帯電話向けコンテンツ", K::kContent, kGEntertainment},
+    CategoryInfo{78, "cooking", "Cooking", "料理", K::kContent, kGLifestyle},
+    CategoryInfo{79, "kids", "Sites for children", "子供向けサイト", K::kContent, kGEducation},
+    CategoryInfo{80, "educational_games", "Educational games", "学習ゲーム", K::kContent, kGEducation},
+    CategoryInfo{81, "sex_education", "Sex education", "性教育", K::kContent, kGEducation},
+    CategoryInfo{82, "cheating", "Exam cheating", "カンニング", K::kContent, kGEducation},
+    CategoryInfo{83, "exam_pix", "PIX exam sites (France)", "PIX試験用サイト（フランス）", K::kContent, kGEducation},
+    CategoryInfo{84, "library_fr", "Academic library sites (France)", "大学図書館向けサイト（フランス）", K::kContent, kGEducation},
+    CategoryInfo{85, "library_fr_exceptions", "Exceptions to the academic library list", "大学図書館リストの例外", K::kContent, kGEducation},
+    CategoryInfo{86, "jobsearch", "Job search", "求人・転職", K::kContent, kGInformation},
+    CategoryInfo{87, "fakenews", "Fake news", "フェイクニュース", K::kContent, kGInformation},
+    CategoryInfo{88, "translation", "Translation", "翻訳", K::kContent, kGInternet},
+    CategoryInfo{89, "filehosting", "File hosting and sharing", "ファイル共有・ストレージ", K::kContent, kGInternet},
+    CategoryInfo{90, "webhosting", "Web hosting", "Webホスティング", K::kContent, kGInternet},
+    CategoryInfo{91, "software_download", "Software downloads", "ソフトウェアダウンロード", K::kContent, kGInternet},
+    CategoryInfo{92, "software_update", "Software updates", "ソフトウェア更新", K::kContent, kGInternet},
+    CategoryInfo{93, "security_tools", "Antivirus and clean-up", "セキュリティ対策ソフト", K::kContent, kGInternet},
+    CategoryInfo{94, "marketingware", "Aggressive marketing", "悪質マーケティング", K::kContent, kGAdvertising},
+    CategoryInfo{95, "dialer", "Dialers", "ダイヤラー", K::kSecurity, kGSecurity},
+    CategoryInfo{96, "reassigned", "Reassigned domains", "再取得ドメイン", K::kSecurity, kGSecurity},
+    CategoryInfo{97, "dynamic_dns", "Dynamic DNS", "ダイナミックDNS", K::kSecurity, kGEvasion},
+    CategoryInfo{98, "remote_control", "Remote desktop", "リモートデスクトップ", K::kSecurity, kGEvasion},
+    CategoryInfo{99, "residential_proxies", "Residential proxies", "レジデンシャルプロキシ", K::kSecurity, kGEvasion},
+    CategoryInfo{100, "special", "Special list (UT1)", "特別リスト（UT1）", K::kContent, kGOther},
+};
+
+constexpr bool ids_ascend_outside_file_range() {
+  for (size_t i = 0; i < kBuiltins.size(); ++i) {
+    if (is_file_category_id(kBuiltins[i].id) || kBuiltins[i].group >= kGroups.size()) return false;
+    if (i > 0 && kBuiltins[i].id <= kBuiltins[i - 1].id) return false;
+  }
+  for (size_t i = 0; i < kGroups.size(); ++i)
+    if (kGroups[i].id != i) return false;
+  return true;
+}
+static_assert(ids_ascend_outside_file_range(), "built-in ids ascend, outside a file's ids; group ids are their index");
+
 
 }  // namespace
 
-std::string_view category_group_name(CategoryGroup group) {
-  switch (group) {
-    case CategoryGroup::kSecurity: return "security";
-    case CategoryGroup::kContent: return "content";
-    case CategoryGroup::kAllow: return "allow";
+std::string_view category_kind_name(CategoryKind kind) {
+  switch (kind) {
+    case CategoryKind::kSecurity: return "security";
+    case CategoryKind::kContent: return "content";
+    case CategoryKind::kAllow: return "allow";
   }
   return {};
+}
+
+std::span<const CategoryGroupInfo> category_groups() { return kGroups; }
+
+const CategoryGroupInfo* category_group(std::string_view slug) {
+  for (const auto& g : kGroups)
+    if (g.slug == slug) return &g;
+  return nullptr;
 }
 
 std::span<const CategoryInfo> builtin_categories() { return kBuiltins; }
@@ -80,6 +162,7 @@ std::optional<CategoryDefinition> CategoryChecker::check(const CategoryRow& r) {
   d.name_en = need(r.en, "en");
   d.name_ja = need(r.ja, "ja");
   if (errors_.size() != before) return std::nullopt;
+  const std::string kind = r.kind ? *r.kind : std::string();
 
   char* end = nullptr;
   errno = 0;
@@ -90,9 +173,19 @@ std::optional<CategoryDefinition> CategoryChecker::check(const CategoryRow& r) {
     d.id = static_cast<uint8_t>(n);
   }
   check_slug(d.slug, r.mark);
-  if (group == category_group_name(CategoryGroup::kSecurity)) d.group = CategoryGroup::kSecurity;
-  else if (group == category_group_name(CategoryGroup::kContent)) d.group = CategoryGroup::kContent;
-  else error(r.mark.file, r.mark.line, "group '" + group + "' must be security or content");
+  const CategoryGroupInfo* g = category_group(group == "content" ? kLegacyContentGroup : std::string_view(group));
+  if (!g || g->kind == CategoryKind::kAllow) {
+    std::string known;
+    for (const auto& o : kGroups)
+      if (o.kind != CategoryKind::kAllow) known += (known.empty() ? "" : " ") + std::string(o.slug);
+    error(r.mark.file, r.mark.line, "group '" + group + "' is not a group (known: " + known + ")");
+  } else {
+    d.group = g->id;
+    d.kind = g->kind;
+  }
+  if (kind == category_kind_name(CategoryKind::kSecurity)) d.kind = CategoryKind::kSecurity;
+  else if (kind == category_kind_name(CategoryKind::kContent)) d.kind = CategoryKind::kContent;
+  else if (!kind.empty()) error(r.mark.file, r.mark.line, "kind '" + kind + "' must be security or content");
   if (errors_.size() != before) return std::nullopt;
   return d;
 }
@@ -101,16 +194,17 @@ bool CategoryChecker::check(const CategoryDefinition& d) {
   const size_t before = errors_.size();
   check_id(d.id, std::to_string(d.id), d.mark, d.slug);
   check_slug(d.slug, d.mark);
-  if (d.group == CategoryGroup::kAllow) error(d.mark.file, d.mark.line, "group 'allow' must be security or content");
+  if (d.kind == CategoryKind::kAllow) error(d.mark.file, d.mark.line, "kind 'allow' must be security or content");
+  if (d.group >= kGroups.size() || kGroups[d.group].kind == CategoryKind::kAllow)
+    error(d.mark.file, d.mark.line, "group " + std::to_string(d.group) + " is not a group of categories");
   return errors_.size() == before;
 }
 
 bool CategoryChecker::check_id(long n, const std::string& text, const SourceMark& mark, const std::string& slug) {
-  if (n < static_cast<long>(kFirstExtensionId) || n >= static_cast<long>(kMaxCategories)) {
+  if (n < 0 || n >= static_cast<long>(kMaxCategories) || !is_file_category_id(static_cast<unsigned>(n))) {
     error(mark.file, mark.line,
-          "id " + text + " is out of range: a file's categories use " + std::to_string(kFirstExtensionId) + "–" +
-              std::to_string(kMaxCategories - 1) + " (0–" + std::to_string(kFirstExtensionId - 1) +
-              " belong to the built-ins)");
+          "id " + text + " is out of range: a file's categories use " + kFileCategoryIds +
+              " (0–31 and 64–191 belong to the built-ins)");
     return false;
   }
   const auto id = static_cast<uint8_t>(n);

@@ -4,10 +4,16 @@
 // into CategoryDefinitions, and the policy compile step builds the registry the query path reads
 // (policy/store/categories.h) from Settings::categories.
 //
-// Category ids are stable on disk (they are bit positions in the store's bitsets): never
-// renumber, only append. 64 ids fit one machine word. Ids 0–31 belong to the built-ins (26
-// used; future built-ins append there), 32–63 to categories a file adds: a file names its ids
-// itself, so they cannot shift when the file is edited.
+// Two levels, like 大分類 → 小分類: every category belongs to one group (security threats,
+// filter evasion, adult, communication, ...), and a policy blocks single categories
+// (`block`) or whole groups (`block_groups`). Each category also has a kind, security or
+// content (allow for the allow list alone), which picks the EDE code of a block (15 or 17).
+//
+// Category ids are stable on disk (the store keeps them with its entries): never renumber,
+// only append. 256 ids: 0–31 and 64–191 belong to the built-ins (the taxonomy that covers every
+// UT1 directory), 32–63 and 192–255 to categories a file adds (32–63 were the file's range
+// when sets were 64 bits, so stores written then keep their meaning): a file names its ids
+// itself, so they cannot shift when the file is edited. Groups are built in.
 #pragma once
 
 #include <cstdint>
@@ -22,13 +28,29 @@
 
 namespace sekisho::config {
 
-enum class CategoryGroup : uint8_t { kSecurity, kContent, kAllow };
+enum class CategoryKind : uint8_t { kSecurity, kContent, kAllow };
 
 // "security", "content", "allow".
-std::string_view category_group_name(CategoryGroup group);
+std::string_view category_kind_name(CategoryKind kind);
 
-inline constexpr unsigned kMaxCategories = 64;
-inline constexpr unsigned kFirstExtensionId = 32;
+inline constexpr unsigned kMaxCategories = 256;
+// The ids a categories file may give (the rest belong to the built-ins).
+constexpr bool is_file_category_id(unsigned id) { return (id >= 32 && id < 64) || (id >= 192 && id < kMaxCategories); }
+inline constexpr const char* kFileCategoryIds = "32–63 or 192–255";
+
+// A group of categories (大分類). Its kind is what a file's category in it gets by default.
+struct CategoryGroupInfo {
+  uint8_t id;
+  std::string_view slug;
+  std::string_view name_en;
+  std::string_view name_ja;
+  CategoryKind kind;
+};
+// The groups, ordered by id (ids are positions in this table and never stored).
+std::span<const CategoryGroupInfo> category_groups();
+const CategoryGroupInfo* category_group(std::string_view slug);
+// The group a category file's row written before groups existed gets for `group: content`.
+inline constexpr std::string_view kLegacyContentGroup = "other";
 
 // One category as the registry lists it; views into the built-in table or into the
 // definitions a registry owns.
@@ -37,7 +59,8 @@ struct CategoryInfo {
   std::string_view slug;
   std::string_view name_en;
   std::string_view name_ja;
-  CategoryGroup group;
+  CategoryKind kind;
+  uint8_t group;                     // index into category_groups()
   std::string_view defined_at = {};  // "file:line" for a file's category; empty for built-ins
 };
 
@@ -51,7 +74,8 @@ struct CategoryDefinition {
   std::string slug;
   std::string name_en;
   std::string name_ja;
-  CategoryGroup group = CategoryGroup::kContent;
+  CategoryKind kind = CategoryKind::kContent;
+  uint8_t group = 0;  // index into category_groups()
   SourceMark mark;  // file and line of its row
   std::string defined_at() const;  // "file:line"
   bool operator==(const CategoryDefinition&) const = default;
@@ -60,7 +84,10 @@ struct CategoryDefinition {
 // One row of a categories file as written: each field's text, or nothing when absent.
 struct CategoryRow {
   SourceMark mark;
-  std::optional<std::string> id, slug, group, en, ja;
+  // group: a group's slug; `security` and `content` (what the field said before groups) still
+  // read as the security group and the `other` group. kind: security | content, by default the
+  // group's.
+  std::optional<std::string> id, slug, group, kind, en, ja;
 };
 
 // Checks rows (or definitions from another source) in file order against the built-ins and

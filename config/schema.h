@@ -52,8 +52,11 @@ struct EnumNames<LogMode> {
 template <>
 struct EnumNames<UpstreamTransport> {
   static constexpr std::string_view what = "a transport";
-  static constexpr EnumName<UpstreamTransport> names[] = {{UpstreamTransport::udp, "udp"},
-                                                          {UpstreamTransport::tcp, "tcp"}};
+  static constexpr EnumName<UpstreamTransport> names[] = {
+      {UpstreamTransport::udp, "udp"},
+      {UpstreamTransport::tcp, "tcp"},
+      {UpstreamTransport::tls, "tls"},
+      {UpstreamTransport::https, "https"}};
 };
 
 template <>
@@ -266,6 +269,7 @@ struct Fields<PolicySettings> {
   using S = PolicySettings;
   static constexpr auto all = std::tuple{
       Texts<S>{"block", &S::block, {}, &S::block_marks},
+      Texts<S>{"block_groups", &S::block_groups, {}, &S::block_group_marks},
       Patterns<S>{"allow", &S::allow},
       Patterns<S>{"deny", &S::deny},
       Items<S, ScheduleSettings>{"schedule", &S::schedule, "schedule entries"},

@@ -17,12 +17,20 @@
 
 namespace sekisho::config {
 
-enum class UpstreamTransport { udp, tcp };
+enum class UpstreamTransport { udp, tcp, tls, https };
 enum class EcsMode : uint8_t { strip, forward };
 
 struct UpstreamSettings {
   net::SocketAddress address;
   UpstreamTransport transport = UpstreamTransport::udp;  // udp falls back to tcp on TC=1
+  // transport: tls (DNS over TLS, RFC 7858) and https (DNS over HTTPS, RFC 8484) only.
+  std::string tls_name;     // SNI and the name the certificate must carry (https: the URL's host by default)
+  std::string ca_file;      // PEM trust anchors; empty = the system store
+  std::string spki_sha256;  // 32 bytes: the leaf's SubjectPublicKeyInfo digest (RFC 7469); set = the pin decides
+  // transport: https only: `url` as written, and what its requests carry from it.
+  std::string url;
+  std::string http_authority;  // host[:port]
+  std::string http_path;       // "/dns-query"
 };
 
 struct TcpSettings {
@@ -135,8 +143,10 @@ struct ListEntrySettings {
 
 struct PolicySettings {
   std::string name;
-  std::vector<std::string> block;
+  std::vector<std::string> block;         // category slugs
   std::vector<SourceMark> block_marks;
+  std::vector<std::string> block_groups;  // group slugs (config/categories.h): every category in them
+  std::vector<SourceMark> block_group_marks;
   std::vector<ListEntrySettings> allow;  // filtering exclusions
   std::vector<ListEntrySettings> deny;
   std::vector<ScheduleSettings> schedule;

@@ -28,12 +28,17 @@ using policy::CategorySet;
 
 namespace {
 
-constexpr size_t kItemSize = 17;  // u64 hash, u8 flags, u64 categories (little endian)
+// An item: u64 hash, u8 flags, then the categories (little endian): a u64 of ids 0–63 (17 bytes,
+// all items were so before ids went past 63), or, with kWideItem set in the flags byte, four
+// u64 words of the 256-bit set (41 bytes). Store flags never use that bit.
+constexpr size_t kItemSize = 17;
+constexpr size_t kWideItemSize = 9 + 32;
+constexpr uint8_t kWideItem = 0x80;
 
 struct Item {
   uint64_t hash = 0;
   uint8_t flags = 0;
-  uint64_t cats = 0;
+  CategorySet cats;
 };
 
 // A record as the feed-records DB names it: FNV-1a 64 of owner, type and rdata in presentation
@@ -68,25 +73,44 @@ std::string state_key(const std::string& source, std::string_view key) {
 }
 
 std::vector<Item> decode_items(std::string_view v) {
-  std::vector<Item> out(v.size() / kItemSize);
-  for (size_t i = 0; i < out.size(); ++i) {
-    const char* p = v.data() + i * kItemSize;
-    std::memcpy(&out[i].hash, p, 8);
-    out[i].flags = static_cast<uint8_t>(p[8]);
-    std::memcpy(&out[i].cats, p + 9, 8);
+  std::vector<Item> out;
+  for (size_t at = 0; at + kItemSize <= v.size();) {
+    const char* p = v.data() + at;
+    Item item;
+    std::memcpy(&item.hash, p, 8);
+    const auto flags = static_cast<uint8_t>(p[8]);
+    item.flags = flags & static_cast<uint8_t>(~kWideItem);
+    const unsigned words = (flags & kWideItem) ? CategorySet::kWords : 1;
+    if (at + 9 + 8 * words > v.size()) break;  // malformed tail: keep what was read
+    for (unsigned w = 0; w < words; ++w) {
+      uint64_t bits;
+      std::memcpy(&bits, p + 9 + 8 * w, 8);
+      item.cats.set_word(w, bits);
+    }
+    out.push_back(item);
+    at += 9 + 8 * words;
   }
   return out;
 }
 
-void encode_item(const Item& item, char* p) {
+// Writes one item at `p` (room for kWideItemSize); returns its size: kItemSize while its
+// categories fit the low word, else kWideItemSize with kWideItem in the flags byte.
+size_t encode_item(const Item& item, char* p) {
+  const bool wide = !item.cats.fits_low_word();
   std::memcpy(p, &item.hash, 8);
-  p[8] = static_cast<char>(item.flags);
-  std::memcpy(p + 9, &item.cats, 8);
+  p[8] = static_cast<char>(item.flags | (wide ? kWideItem : 0));
+  for (unsigned w = 0; w < (wide ? CategorySet::kWords : 1u); ++w) {
+    const uint64_t bits = item.cats.word(w);
+    std::memcpy(p + 9 + 8 * w, &bits, 8);
+  }
+  return wide ? kWideItemSize : kItemSize;
 }
 
 std::string encode_items(const std::vector<Item>& items) {
-  std::string v(items.size() * kItemSize, '\0');
-  for (size_t i = 0; i < items.size(); ++i) encode_item(items[i], v.data() + i * kItemSize);
+  std::string v;
+  v.reserve(items.size() * kItemSize);
+  char p[kWideItemSize];
+  for (const Item& item : items) v.append(p, encode_item(item, p));
   return v;
 }
 
@@ -96,7 +120,7 @@ policy::KeyChange fold(std::string key, const std::vector<Item>& items) {
   c.key = std::move(key);
   for (const Item& i : items) {
     c.flags |= i.flags;
-    c.cats |= CategorySet(i.cats);
+    c.cats |= i.cats;
   }
   return c;
 }
@@ -176,7 +200,7 @@ void RpzRecords::record(Part part, size_t diff, const XfrRecord& rr) {
   if (arena_.size() + n > UINT32_MAX) throw XfrError("the transfer's names are over 4 GiB; nothing written");
   const std::string_view k(key, n);
   Mapped m{key_word(k, 0), key_word(k, 8), record_hash(rr.owner, rr.type, rr.target),
-           (rule_.passthru ? allow_ : block_).bits(), static_cast<uint32_t>(arena_.size()), static_cast<uint16_t>(n),
+           rule_.passthru, static_cast<uint32_t>(arena_.size()), static_cast<uint16_t>(n),
            flags};
   arena_.append(k);
   (part == Part::removed ? step.removed : step.added).push_back(m);
@@ -287,7 +311,7 @@ ApplyReport RpzApplier::apply_axfr(const XfrResult& axfr, uint64_t max_entries) 
   std::string values;
   set.reserve(sorted.size(), records_.arena_bytes());
   keys.reserve(sorted.size());
-  values.resize(sorted.size() * kItemSize);
+  values.resize(sorted.size() * kWideItemSize);
   size_t used = 0;
   for (size_t i = 0; i < sorted.size();) {
     const size_t start = used;
@@ -296,10 +320,10 @@ ApplyReport RpzApplier::apply_axfr(const XfrResult& axfr, uint64_t max_entries) 
     size_t j = i;
     for (; j < sorted.size() && same_key(sorted[i], sorted[j], records_); ++j) {
       if (j > i && sorted[j].hash == sorted[j - 1].hash) continue;  // the same record twice
-      encode_item(Item{sorted[j].hash, sorted[j].flags, sorted[j].cats}, values.data() + used);
-      used += kItemSize;
+      const CategorySet record_cats = records_.categories(sorted[j]);
+      used += encode_item(Item{sorted[j].hash, sorted[j].flags, record_cats}, values.data() + used);
       flags |= sorted[j].flags;
-      cats |= CategorySet(sorted[j].cats);
+      cats |= record_cats;
     }
     set.add_domain(records_.key(sorted[i]), flags, cats);
     keys.push_back(KeyItems{static_cast<uint32_t>(i), static_cast<uint32_t>(start), static_cast<uint32_t>(used - start)});
@@ -380,7 +404,7 @@ std::vector<Item> stored_items(MDB_txn* txn, MDB_dbi dbi, const std::string& sta
 Edits edits_of(const RpzRecords::Step& step, const RpzRecords& records) {
   Edits edits;
   for (const auto& m : step.removed) edits[std::string(records.key(m))].removed.push_back(m.hash);
-  for (const auto& m : step.added) edits[std::string(records.key(m))].added.push_back(Item{m.hash, m.flags, m.cats});
+  for (const auto& m : step.added) edits[std::string(records.key(m))].added.push_back(Item{m.hash, m.flags, records.categories(m)});
   return edits;
 }
 

@@ -59,7 +59,7 @@ class RpzRecords : public XfrSink {
   struct Mapped {
     uint64_t prefix, prefix2;  // key bytes [0,16) big endian, zero-padded: the sort's first words
     uint64_t hash;             // the record's identity (owner, type, rdata)
-    uint64_t cats;
+    bool passthru;             // an allow entry (rpz-passthru): the allow categories, else the block ones
     uint32_t offset;           // key in the arena
     uint16_t size;
     uint8_t flags;
@@ -70,6 +70,7 @@ class RpzRecords : public XfrSink {
     ApplyReport seen;
   };
   std::string_view key(const Mapped& m) const { return {arena_.data() + m.offset, m.size}; }
+  policy::CategorySet categories(const Mapped& m) const { return m.passthru ? allow_ : block_; }
   const Step& step(size_t diff) const;
   // The applier sorts a step's records in place.
   Step& step(size_t diff);

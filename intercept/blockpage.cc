@@ -54,7 +54,7 @@ std::string time_text(int64_t time_us) {
 
 std::string category_name(const BlockFacts& f, Lang lang) {
   const policy::CategoryRegistry& registry = f.categories ? *f.categories : policy::CategoryRegistry::builtins();
-  const policy::CategoryInfo* info = f.category == 0xFF ? nullptr : registry.by_id(f.category);
+  const policy::CategoryInfo* info = registry.by_id(f.category);
   if (!info) return lang == Lang::ja ? "（なし）" : "(none)";
   return std::string(lang == Lang::ja ? info->name_ja : info->name_en);
 }

@@ -29,7 +29,7 @@ struct BlockFacts {
   std::string name;             // the blocked host (or host/path for a URL rule)
   policy::RuleKind rule = policy::RuleKind::none;
   bool url_rule = false;        // decided by a URL entry of the category store (deep inspection)
-  uint8_t category = 0xFF;      // deciding category id, 0xFF when a list decided
+  uint16_t category = policy::kNoCategory;  // deciding category id; kNoCategory when a list decided
   const policy::CategoryRegistry* categories = nullptr;  // names `category`; null: the built-ins
   std::string rule_text;        // deny-list pattern, schedule description, CNAME target, URL entry
   std::string detail;           // describe_verdict(): the DNS answer's EDE text

@@ -92,17 +92,11 @@ Forwarder::Forwarder(uv_loop_t* loop, ForwardOptions options, InterceptCounters&
       pool_(options_.idle_ms),
       origins_(loop, options_.upstreams, options_.forwarding, options_.allow_private),
       totals_(counters) {
-  ssl_ctx_ = SSL_CTX_new(TLS_client_method());
-  if (!ssl_ctx_) throw std::runtime_error("cannot create the origin TLS context");
-  SSL_CTX_set_min_proto_version(ssl_ctx_, TLS1_2_VERSION);
-  SSL_CTX_set_verify(ssl_ctx_, SSL_VERIFY_PEER, nullptr);
-  const int ok = options_.origin_ca_file.empty()
-                     ? SSL_CTX_set_default_verify_paths(ssl_ctx_)
-                     : SSL_CTX_load_verify_locations(ssl_ctx_, options_.origin_ca_file.c_str(), nullptr);
-  if (ok != 1) {
-    SSL_CTX_free(ssl_ctx_);
-    throw std::runtime_error("intercept.origin_ca_file " + options_.origin_ca_file + ": cannot load the trust store");
-  }
+  std::string error;
+  origin_tls_ = net::tls::ClientContext::make({options_.origin_ca_file, {}, {}}, error);
+  if (!origin_tls_)
+    throw std::runtime_error("intercept.origin_ca_file " + options_.origin_ca_file + ": cannot load the trust store (" +
+                             error + ")");
   tick_ = new uv_timer_t;
   uv_timer_init(loop_, tick_);
   tick_->data = this;
@@ -119,7 +113,6 @@ Forwarder::~Forwarder() {
   pool_.clear();
   uv_timer_stop(tick_);
   uv_close(reinterpret_cast<uv_handle_t*>(tick_), [](uv_handle_t* h) { delete reinterpret_cast<uv_timer_t*>(h); });
-  SSL_CTX_free(ssl_ctx_);  // sessions still closing hold their own reference
 }
 
 void Forwarder::hold(const std::shared_ptr<Relay>& r) {
@@ -201,7 +194,7 @@ void Forwarder::Relay::connect_next() {
   if (next_address >= addresses.size())
     return fail(502, connect_errors.empty() ? "cannot connect to " + host : connect_errors);
   const net::SocketAddress& a = addresses[next_address++];
-  auto c = OriginConnection::create(fw->loop_, tls ? fw->ssl_ctx_ : nullptr, host, a);
+  auto c = OriginConnection::create(fw->loop_, tls ? fw->origin_tls_->native() : nullptr, host, a);
   ++fw->counters_.connections;
   conn = c;
   std::weak_ptr<Relay> w = weak_from_this();

@@ -40,6 +40,7 @@
 #include "intercept/status.h"
 #include "intercept/traffic.h"
 #include "net/http/server.h"
+#include "net/tls/client_context.h"
 
 namespace sekisho::intercept {
 
@@ -87,7 +88,7 @@ class Forwarder {
 
   uv_loop_t* loop_;
   ForwardOptions options_;
-  SSL_CTX* ssl_ctx_ = nullptr;
+  std::shared_ptr<net::tls::ClientContext> origin_tls_;  // connections still closing hold their SSL_CTX
   OriginPool pool_;
   OriginResolver origins_;
   std::set<std::shared_ptr<Relay>> relays_;

@@ -113,15 +113,11 @@ Decision Service::decide(const State& s, const net::SocketAddress& peer, std::st
   policy::CategorySet blocked = policy.block;
   for (const auto& sch : policy.schedule)
     if (sch.active_at(now_s)) blocked |= sch.block;
-  const policy::CategorySet hit(blocked.bits() & u.categories.bits());
+  const policy::CategorySet hit = blocked & u.categories;
   if (hit.empty()) return d;
   d.kind = Decision::blocked;
   d.url_rule = true;
-  for (uint8_t id = 0; id < policy::kMaxCategories; ++id)
-    if (hit.contains(id)) {
-      d.url_category = id;
-      break;
-    }
+  d.url_category = static_cast<uint16_t>(hit.first());
   d.url_key = std::string(u.matched_key);
   return d;
 }

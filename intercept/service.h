@@ -46,7 +46,7 @@ struct Decision {
   uint16_t tenant = policy::kNoTenant;
   policy::Verdict verdict;   // the name's verdict (DNS side)
   bool url_rule = false;     // a URL entry of the store blocked it
-  uint8_t url_category = 0xFF;
+  uint16_t url_category = policy::kNoCategory;
   std::string url_key;       // "com.example.videos/adult"
 };
 

@@ -10,16 +10,18 @@ namespace {
 
 // The deciding category of a blocked set (not empty): a security category first (it names the
 // threat), else the first category in id order.
-uint8_t pick_category(CategorySet hit, CategorySet security) {
-  const uint64_t threats = hit.bits() & security.bits();
-  return static_cast<uint8_t>(__builtin_ctzll(threats != 0 ? threats : hit.bits()));
+uint8_t pick_category(const CategorySet& hit, const CategorySet& security) {
+  const CategorySet threats = hit & security;
+  return static_cast<uint8_t>(threats.empty() ? hit.first() : threats.first());
 }
 
 // Categories the policy blocks at this instant, and the schedule that adds `probe` if any.
-CategorySet blocked_now(const CompiledPolicy& p, int64_t now, CategorySet probe, const CompiledSchedule** by) {
+CategorySet blocked_now(const CompiledPolicy& p, int64_t now, const CategorySet& probe, const CompiledSchedule** by) {
   CategorySet blocked = p.block;
   for (const auto& s : p.schedule) {
-    if ((s.block.bits() & probe.bits() & ~p.block.bits()) == 0) continue;  // cannot change the outcome
+    uint64_t adds = 0;  // ids the schedule would add to the policy's own blocks, among probe's
+    for (unsigned i = 0; i < CategorySet::kWords; ++i) adds |= s.block.word(i) & probe.word(i) & ~p.block.word(i);
+    if (adds == 0) continue;  // cannot change the outcome
     if (!s.active_at(now)) continue;
     blocked |= s.block;
     if (by && !*by) *by = &s;
@@ -37,12 +39,12 @@ bool check_categories(const CompiledPolicy& p, std::span<const uint8_t> wire, Ca
   if (url_entries) *url_entries = m.has_url_entries;
   if (!m.found) return false;
   const CompiledSchedule* by = nullptr;
-  CategorySet hit(blocked_now(p, now, m.categories, &by).bits() & m.categories.bits());
+  const CategorySet hit = blocked_now(p, now, m.categories, &by) & m.categories;
   if (hit.empty()) return false;
   v.kind = VerdictKind::block;
   v.categories = m.categories;
   v.category = pick_category(hit, p.categories->security());
-  const bool from_schedule = by && !p.block.contains(v.category);
+  const bool from_schedule = by && !p.block.contains(static_cast<uint8_t>(v.category));
   v.rule = from_schedule ? RuleKind::schedule : RuleKind::category;
   v.schedule = from_schedule ? by : nullptr;
   return true;
@@ -50,7 +52,9 @@ bool check_categories(const CompiledPolicy& p, std::span<const uint8_t> wire, Ca
 
 }  // namespace
 
-bool Verdict::security() const { return category < kMaxCategories && category_registry().security().contains(category); }
+bool Verdict::security() const {
+  return category < kMaxCategories && category_registry().security().contains(static_cast<uint8_t>(category));
+}
 
 Verdict decide_query(const CompiledPolicy& policy, std::span<const uint8_t> wire, CategoryReader* reader,
                      int64_t now_utc) {
@@ -137,7 +141,7 @@ class VerdictText {
 size_t describe_verdict(const Verdict& v, std::string_view tenant_id, char* out, size_t cap) {
   VerdictText text(out, cap);
   if (v.inspected()) return (text << "inspect=url tenant=" << tenant_id).finish();
-  const CategoryInfo* info = v.category != 0xFF ? v.category_registry().by_id(v.category) : nullptr;
+  const CategoryInfo* info = v.category_registry().by_id(v.category);
   const std::string_view category = info ? info->slug : std::string_view();
   const std::string_view entry = v.list_entry ? std::string_view(*v.list_entry) : std::string_view();
   switch (v.rule) {

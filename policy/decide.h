@@ -22,7 +22,7 @@ enum class VerdictKind : uint8_t { resolve, block, inspect };
 struct Verdict {
   VerdictKind kind = VerdictKind::resolve;
   RuleKind rule = RuleKind::none;
-  uint8_t category = 0xFF;              // the category that decided (category, schedule, cname)
+  uint16_t category = kNoCategory;      // the category that decided (category, schedule, cname)
   CategorySet categories;               // every category the store gave the deciding name
   const std::string* list_entry = nullptr;       // allow/deny pattern that matched
   const CompiledSchedule* schedule = nullptr;    // schedule window that blocked

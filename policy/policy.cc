@@ -40,9 +40,30 @@ CategorySet compile_categories(const CategoryRegistry& registry, const std::vect
     }
     std::string known;
     for (const auto& c : registry.all())
-      if (c.group != CategoryGroup::kAllow) known += (known.empty() ? "" : " ") + std::string(c.slug);
+      if (c.kind != CategoryKind::kAllow) known += (known.empty() ? "" : " ") + std::string(c.slug);
     errors.push_back(error_at(i < marks.size() ? marks[i] : fallback, path,
                               "unknown category '" + slugs[i] + "' (known: " + known + ")"));
+  }
+  return set;
+}
+
+// The categories of the groups `slugs` names, as the registry has them (a file's categories in a
+// group count too).
+CategorySet compile_groups(const CategoryRegistry& registry, const std::vector<std::string>& slugs,
+                           const std::vector<config::SourceMark>& marks, const config::SourceMark& fallback,
+                           const std::string& path, std::vector<config::ConfigError>& errors) {
+  CategorySet set;
+  for (size_t i = 0; i < slugs.size(); ++i) {
+    const config::CategoryGroupInfo* g = config::category_group(slugs[i]);
+    if (g && g->kind != CategoryKind::kAllow) {
+      set |= registry.members(g->id);
+      continue;
+    }
+    std::string known;
+    for (const auto& o : config::category_groups())
+      if (o.kind != CategoryKind::kAllow) known += (known.empty() ? "" : " ") + std::string(o.slug);
+    errors.push_back(error_at(i < marks.size() ? marks[i] : fallback, path,
+                              "unknown category group '" + slugs[i] + "' (known: " + known + ")"));
   }
   return set;
 }
@@ -85,7 +106,8 @@ std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& s
     CompiledPolicy cp;
     cp.name = name;
     cp.categories = &registry;
-    cp.block = compile_categories(registry, p.block, p.block_marks, p.mark, path + ".block", errors);
+    cp.block = compile_categories(registry, p.block, p.block_marks, p.mark, path + ".block", errors) |
+               compile_groups(registry, p.block_groups, p.block_group_marks, p.mark, path + ".block_groups", errors);
     compile_list(p.allow, path + ".allow", cp.allow, errors);
     compile_list(p.deny, path + ".deny", cp.deny, errors);
     for (size_t i = 0; i < p.schedule.size(); ++i) {

@@ -97,17 +97,25 @@ namespace sekisho::resolver {
   X(Counter, store_unavailable, "sekisho_category_store_unavailable_total", "",                    \
     "Receive batches whose queries were not looked up in the category store because it could not be read.")
 
-// Per upstream address, by every loop's TCP pool (resolver/upstream/tcp_pool.h); the series are
-// labelled upstream="<address>" and are EngineSample::Upstream::tcp.
-#define SEKISHO_UPSTREAM_TCP_COUNTERS(X)                                                          \
-  X(Counter, connections_opened, "sekisho_upstream_tcp_connections_opened_total", "",             \
-    "TCP connections opened to each upstream (kept open and reused).")                            \
-  X(Counter, resent, "sekisho_upstream_tcp_queries_resent_total", "",                             \
-    "Queries sent again after the upstream closed their TCP connection.")                         \
-  X(Counter, retired_silent, "sekisho_upstream_tcp_connections_retired_total", "",                \
-    "TCP connections given up after a query timed out with no answer on them since it was sent.") \
-  X(Gauge, connections_open, "sekisho_upstream_tcp_connections_open", "",                         \
-    "TCP connections to each upstream now open or connecting.")
+// Per upstream address, by every loop's TCP pool (resolver/upstream/tcp_pool.h: plain TCP and
+// DNS over TLS); the series are labelled upstream="<address>" and are EngineSample::Upstream::tcp.
+#define SEKISHO_UPSTREAM_TCP_COUNTERS(X)                                                                 \
+  X(Counter, connections_opened, "sekisho_upstream_tcp_connections_opened_total", "",                    \
+    "TCP connections opened to each upstream (kept open and reused; TLS ones included).")                \
+  X(Counter, resent, "sekisho_upstream_tcp_queries_resent_total", "",                                    \
+    "Queries sent again after the upstream closed their TCP connection.")                                \
+  X(Counter, retired_silent, "sekisho_upstream_tcp_connections_retired_total", "",                       \
+    "TCP connections given up after a query timed out with no answer on them since it was sent.")        \
+  X(Gauge, connections_open, "sekisho_upstream_tcp_connections_open", "",                                \
+    "TCP connections to each upstream now open or connecting.")                                          \
+  X(Counter, queries_reused, "sekisho_upstream_tcp_queries_reused_total", "",                            \
+    "Queries put on a TCP or TLS connection that was already open (connection reuse).")                  \
+  X(Counter, tls_handshakes_new, "sekisho_upstream_tls_handshakes_total", "session=\"new\"",             \
+    "TLS handshakes completed with each upstream, by whether an earlier session was resumed.")           \
+  X(Counter, tls_handshakes_resumed, "sekisho_upstream_tls_handshakes_total", "session=\"resumed\"", "") \
+  X(Counter, tls_failures, "sekisho_upstream_tls_failures_total", "",                                    \
+    "TLS connections to each upstream that failed: the handshake (certificate not trusted, wrong name, " \
+    "pin mismatch) or a record. Each fails its queries' attempts like any network error.")
 
 // ---- the types of the `type` column, as a loop keeps them and as EngineSample holds them ----
 

@@ -27,13 +27,22 @@ using nlohmann::json;
 using net::http::Request;
 using net::http::Response;
 
-// The live configuration's categories: the built-ins and those its categories file adds.
+// The live configuration's categories (the built-ins and those its categories file adds) and
+// the groups they belong to, each listing its categories: what `block` and `block_groups` take.
 Response Api::categories(Context& c) {
+  const policy::CategoryRegistry& registry = *c.live.policies->categories;
   json list = json::array();
-  for (const auto& info : c.live.policies->categories->all())
+  for (const auto& info : registry.all())
     list.push_back({{"id", info.id}, {"slug", info.slug}, {"en", info.name_en}, {"ja", info.name_ja},
-                    {"group", config::category_group_name(info.group)}});
-  return json_response(200, {{"categories", list}});
+                    {"kind", config::category_kind_name(info.kind)}, {"group", registry.group_of(info).slug}});
+  json groups = json::array();
+  for (const auto& g : config::category_groups()) {
+    json members = json::array();
+    registry.members(g.id).for_each([&](uint8_t id) { members.push_back(registry.by_id(id)->slug); });
+    groups.push_back({{"slug", g.slug}, {"en", g.name_en}, {"ja", g.name_ja}, {"kind", config::category_kind_name(g.kind)},
+                      {"categories", members}});
+  }
+  return json_response(200, {{"categories", list}, {"groups", groups}});
 }
 
 Response Api::check(Context& c) {
@@ -66,8 +75,7 @@ Response Api::check(Context& c) {
   for (const auto& info : registry.all())
     if (v.categories.contains(info.id)) cats.push_back(info.slug);
   j["categories"] = cats;
-  if (v.category != 0xFF)
-    if (const auto* info = registry.by_id(v.category)) j["category"] = info->slug;
+  if (const auto* info = registry.by_id(v.category)) j["category"] = info->slug;
   if (v.list_entry) j["list_entry"] = *v.list_entry;
   if (v.schedule) j["schedule"] = v.schedule->description;
   if (v.blocked()) {

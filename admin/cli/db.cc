@@ -369,14 +369,13 @@ int cmd_stats(const Args& a) {
        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
     EntryHeader h;
     if (!decode_header(v.mv_data, v.mv_size, h)) continue;
-    for (unsigned id = 0; id < kMaxCategories; ++id)
-      if (h.all.contains(static_cast<uint8_t>(id))) ++per_cat[id];
+    h.all.for_each([&](uint8_t id) { ++per_cat[id]; });
   }
   mdb_cursor_close(cur);
   std::cout << "entries per category:\n";
   for (unsigned id = 0; id < kMaxCategories; ++id)
     if (per_cat[id])
-      std::cout << "  " << a.registry->slugs(CategorySet(uint64_t{1} << id)) << ": " << per_cat[id] << "\n";
+      std::cout << "  " << a.registry->slugs(CategorySet().with(static_cast<uint8_t>(id))) << ": " << per_cat[id] << "\n";
   std::cout << "sources:\n";
   for (const auto& [id, s] : srcs) {
     time_t t = static_cast<time_t>(s.updated);
@@ -421,6 +420,8 @@ int cmd_compact(const Args& a) {
   StoreWriter writer(a.db, *a.registry);
   auto t0 = std::chrono::steady_clock::now();
   StoreWriter::CompactResult r = writer.compact();
+  if (r.relaid)
+    std::cout << "rewrote " << r.relaid << " entries of the first value layout (64-bit category sets) in the current one\n";
   if (r.delta_keys == 0) {
     std::cout << "nothing to compact: the lookup index is one base (generation " << r.generation << ")\n";
     return 0;
@@ -530,12 +531,12 @@ int cmd_categories(const Args& a) {
     stored = read_category_table(txn.get());
     txn.commit(a.db + ": read categories");
   }
-  std::cout << "id  slug  group  en  ja  defined in  in store\n";
+  std::cout << "id  slug  kind  group  en  ja  defined in  in store\n";
   std::set<uint8_t> listed;
   for (const auto& c : a.registry->all()) {
     bool in_store = std::any_of(stored.begin(), stored.end(), [&](const StoredCategory& s) { return s.id == c.id; });
-    const std::string_view group = config::category_group_name(c.group);
-    std::cout << int(c.id) << "  " << c.slug << "  " << group << "  " << c.name_en << "  " << c.name_ja << "  "
+    std::cout << int(c.id) << "  " << c.slug << "  " << config::category_kind_name(c.kind) << "  "
+              << a.registry->group_of(c).slug << "  " << c.name_en << "  " << c.name_ja << "  "
               << (c.defined_at.empty() ? std::string("built-in") : std::string(c.defined_at)) << "  "
               << (in_store ? "yes" : "no") << "\n";
     listed.insert(c.id);
@@ -543,8 +544,11 @@ int cmd_categories(const Args& a) {
   // Ids the store holds that no registry entry names any more (their entries print as #id).
   for (const auto& s : stored)
     if (!listed.count(s.id))
-      std::cout << int(s.id) << "  " << s.slug << "  " << s.group << "  " << s.name_en << "  " << s.name_ja
+      std::cout << int(s.id) << "  " << s.slug << "  " << s.group << "  -  " << s.name_en << "  " << s.name_ja
                 << "  store only (not in the categories file)  yes\n";
+  // What `import --format ut1` makes of each directory of the UT1 collection.
+  std::cout << "UT1 directories:\n";
+  for (const auto& [dir, slug] : CategoryRegistry::ut1_directories()) std::cout << "  " << dir << " -> " << slug << "\n";
   return 0;
 }
 

@@ -92,7 +92,7 @@ int main(int argc, char** argv) {
   CLI::App* remove = db->add_subcommand("remove-source", "remove a source's contributions");
   remove->add_option("NAME", remove_name, "the source's name")->required();
   db->add_subcommand("verify", "check every entry and the lookup index against the B-tree");
-  db->add_subcommand("compact", "fold the lookup index's delta into its base (after feed updates)");
+  db->add_subcommand("compact", "fold the lookup index's delta into its base (after feed updates); rewrite entries of older stores in the current layout");
   db->add_subcommand("categories", "the registry: built-ins, the categories file's additions, the store's ids");
   db->fallthrough(false);  // a word db does not know is an unknown command of db's, not the program's
 

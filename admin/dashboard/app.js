@@ -70,7 +70,7 @@ const I18N = {
 };
 
 const state = { lang: localStorage.getItem("sekisho-lang") || "ja", token: sessionStorage.getItem("sekisho-token") || "",
-  me: null, tenant: "", categories: [], policyEtag: "", policy: null, logCursor: null };
+  me: null, tenant: "", categories: [], groups: [], policyEtag: "", policy: null, logCursor: null };
 const $ = (id) => document.getElementById(id);
 const t = (key, vars) => (I18N[state.lang][key] || key).replace(/\{(\w+)\}/g, (_, k) => String(vars?.[k] ?? ""));
 
@@ -120,7 +120,9 @@ async function login(token) {
   sessionStorage.setItem("sekisho-token", token);
   state.me = me.data;
   const tenants = (await api("GET", "tenants")).data.tenants;
-  state.categories = (await api("GET", "categories")).data.categories.filter((c) => c.group !== "allow");
+  const taxonomy = (await api("GET", "categories")).data;
+  state.categories = taxonomy.categories.filter((c) => c.kind !== "allow");
+  state.groups = taxonomy.groups.filter((g) => g.kind !== "allow");
   const select = $("tenant");
   select.replaceChildren(...tenants.map((x) => el("option", { value: x.id, textContent: x.name + " (" + x.id + ")" })));
   state.tenant = tenants.length ? tenants[0].id : "";
@@ -219,21 +221,35 @@ async function loadLog(more) {
   status(r.data.scan_limited ? t("log_partial") : "");
 }
 
-// Category checkboxes with display names; shared by the policy's list and each schedule entry.
-function categoryChecks(checked) {
-  return state.categories.map((c) => {
-    const input = el("input", { type: "checkbox", value: c.slug, checked: checked.includes(c.slug) });
-    return el("label", { className: c.group === "security" ? "security" : "" }, input, " " + c[state.lang]);
+// Category checkboxes with display names under their groups (大分類); shared by the policy's list
+// and each schedule entry. `groupsChecked` given: each group has a box of its own too (the
+// policy's block_groups: every category of the group, present and future).
+function categoryChecks(checked, groupsChecked) {
+  return state.groups.map((g) => {
+    // The group's slug in data-group, not value: a group and a category may share a slug (gambling).
+    const box = el("input", { type: "checkbox", className: "group-box", checked: groupsChecked && groupsChecked.includes(g.slug) });
+    box.dataset.group = g.slug;
+    const head = groupsChecked
+      ? el("label", { className: "group-head" }, box, " " + g[state.lang])
+      : el("div", { className: "group-head", textContent: g[state.lang] });
+    const members = state.categories.filter((c) => c.group === g.slug).map((c) => {
+      const input = el("input", { type: "checkbox", value: c.slug, checked: checked.includes(c.slug) });
+      return el("label", { className: c.kind === "security" ? "security" : "" }, input, " " + c[state.lang]);
+    });
+    return el("div", { className: "group" }, head, ...members);
   });
 }
 
-const checkedValues = (root) => [...root.querySelectorAll("input[type=checkbox]:checked")].map((i) => i.value);
+const checkedValues = (root) => [...root.querySelectorAll("input[type=checkbox]:checked:not(.group-box)")].map((i) => i.value);
+const checkedGroups = (root) => [...root.querySelectorAll("input.group-box:checked")].map((i) => i.dataset.group);
 
 // Re-rendering (language switch) keeps what the user has ticked but not saved yet.
 function renderCategories() {
   if (!state.policy) return;
   const box = $("categories");
-  box.replaceChildren(...categoryChecks(box.childElementCount ? checkedValues(box) : state.policy.block));
+  const fresh = !box.childElementCount;
+  box.replaceChildren(...categoryChecks(fresh ? state.policy.block : checkedValues(box),
+                                        fresh ? state.policy.block_groups : checkedGroups(box)));
 }
 
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -301,7 +317,7 @@ async function savePolicy(ev) {
   ev.preventDefault();
   const lines = (id) => $(id).value.split("\n").map((s) => s.trim()).filter(Boolean);
   const p = state.policy;
-  const body = { block: checkedValues($("categories")),
+  const body = { block: checkedValues($("categories")), block_groups: checkedGroups($("categories")),
     allow: lines("allow"), deny: lines("deny"), schedule: collectSchedules(), safe_search: $("safe-search").checked,
     action: $("action").value, log: p.log, deep_inspection: p.deep_inspection };
   // An earlier "saved" must not stand for this save while it is on its way.

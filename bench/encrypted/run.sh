@@ -53,13 +53,7 @@ declare -A DOH=([unbound]=$((BASE + 4)) [dnsdist]=$((BASE + 5)) [sekishod]=$((BA
 SEK_UDP=$((BASE + 7))
 
 # --- test CA and server certificate (SAN dns.bench, 127.0.0.1) ---------------------------
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench-ca \
-    -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=dns.bench \
-    -keyout "$WORK/server.key" -out "$WORK/server.csr" 2>/dev/null
-printf 'subjectAltName=DNS:dns.bench,IP:127.0.0.1\n' >"$WORK/san.ext"
-openssl x509 -req -in "$WORK/server.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial \
-    -days 2 -extfile "$WORK/san.ext" -out "$WORK/server.pem" 2>/dev/null
+make_bench_pki "$WORK"
 
 # --- zone, queries, Knot upstream ------------------------------------------------------
 {

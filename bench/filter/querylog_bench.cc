@@ -67,7 +67,7 @@ ql::QueryRecord make(size_t i, int64_t now_us, unsigned allowed_percent) {
     append_label(w, "b" + std::to_string((i * 104729) % 10000));
     r.action = ql::QueryAction::blocked;
     r.rule = ql::RuleKind::category;
-    r.categories = uint64_t{1} << sekisho::policy::CategoryRegistry::builtins().by_slug("malware")->id;
+    r.categories = sekisho::policy::CategorySet(uint64_t{1} << sekisho::policy::CategoryRegistry::builtins().by_slug("malware")->id);
   }
   append_label(w, "bench");
   append_label(w, "example");

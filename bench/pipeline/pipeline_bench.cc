@@ -97,8 +97,7 @@ config::Settings base_settings() {
   std::string why;
   s.server.threads = 1;
   s.server.dns_listen.push_back(*net::parse_socket_address("127.0.0.1:0", 53, why));
-  s.upstreams.push_back(config::UpstreamSettings{*net::parse_socket_address("127.0.0.1:9", 53, why),
-                                                 config::UpstreamTransport::udp});
+  s.upstreams.emplace_back().address = *net::parse_socket_address("127.0.0.1:9", 53, why);
   s.cache.max_entries = 64 * kNames;  // roomy: no name of the set is evicted by another
   return s;
 }

@@ -55,11 +55,12 @@ void read_yaml(const std::string& path, CategoryChecker& c, std::vector<Category
       std::optional<std::string>* field = key == "id"      ? &r.id
                                           : key == "slug"  ? &r.slug
                                           : key == "group" ? &r.group
+                                          : key == "kind"  ? &r.kind
                                           : key == "en"    ? &r.en
                                           : key == "ja"    ? &r.ja
                                                            : nullptr;
       if (!field) {
-        c.error(path, it->first.Mark().line + 1, "unknown key '" + key + "' (expected id, slug, group, en, ja)");
+        c.error(path, it->first.Mark().line + 1, "unknown key '" + key + "' (expected id, slug, group, kind, en, ja)");
         ok = false;
       } else if (!it->second.IsScalar()) {
         c.error(path, it->second.Mark().line + 1, "'" + key + "' must be a single value");
@@ -114,13 +115,14 @@ void read_csv(const std::string& path, CategoryChecker& c, std::vector<CategoryD
       c.error(path, n, why);
       continue;
     }
-    if (f.size() != 5) {
-      c.error(path, n, "expected 5 fields id,slug,group,en,ja; found " + std::to_string(f.size()));
+    if (f.size() != 5 && f.size() != 6) {
+      c.error(path, n, "expected 5 fields id,slug,group,en,ja (and optionally kind); found " + std::to_string(f.size()));
       continue;
     }
     CategoryRow r;
     r.mark = SourceMark{path, n, 0};
     r.id = trim(f[0]), r.slug = trim(f[1]), r.group = trim(f[2]), r.en = trim(f[3]), r.ja = trim(f[4]);
+    if (f.size() == 6 && !trim(f[5]).empty()) r.kind = trim(f[5]);
     if (auto d = c.check(r)) out.push_back(std::move(*d));
   }
 }

@@ -2,14 +2,15 @@
 // `categories_file`, `sekisho db --categories FILE`), read into plain definitions.
 //
 // YAML (.yaml/.yml):                        CSV (.csv; optional header line, # comments):
-//   categories:                               id,slug,group,en,ja
-//     - id: 32                                32,intranet,content,Intranet,社内サイト
+//   categories:                               id,slug,group,en,ja[,kind]
+//     - id: 32                                32,intranet,internet,Intranet,社内サイト
 //       slug: intranet
-//       group: content        # security | content
+//       group: internet       # a group's slug (config/categories.h); security | content as before
+//       kind: content         # optional: security | content, by default the group's
 //       en: Intranet
 //       ja: 社内サイト
 //
-// Ids are written in the file (32–63) rather than assigned, so editing or reordering the file
+// Ids are written in the file (32–63, 192–255) rather than assigned, so editing or reordering the file
 // cannot move a category to another bit; the store keeps the ids it has seen and refuses a
 // registry that renumbers them (policy/store/category_table.h). Every problem is reported
 // (config/categories.h's CategoryChecker), with file:line.

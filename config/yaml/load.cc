@@ -18,6 +18,8 @@
 #include <set>
 #include <sstream>
 
+#include "base/base64url.h"
+#include "base/text.h"
 #include "config/schema.h"
 #include "config/yaml/category_file.h"
 #include "config/yaml/reader.h"
@@ -97,6 +99,103 @@ void read_server(Reader& r, const YAML::Node& node, ServerSettings& out) {
   if (YAML::Node tcp = node["tcp"]; tcp.IsDefined()) read_described(r, tcp, path + ".tcp", out.tcp);
 }
 
+// `url: https://host[:port]/path` of a DoH upstream (RFC 8484 §3) into its :authority and
+// :path, and the address to connect to when none is given (the host must then be an IP address:
+// names are not resolved, as there is nothing to resolve them with before the upstreams are up).
+void read_doh_url(Reader& r, const YAML::Node& item, const std::string& ipath, UpstreamSettings& up,
+                  bool address_given) {
+  const YAML::Node node = item["url"];
+  if (!r.read_string(item, "url", ipath, up.url)) {
+    r.error(item, ipath, "transport: https needs url (https://host[:port]/path)");
+    return;
+  }
+  const std::string upath = ipath + ".url";
+  std::string_view rest = up.url;
+  if (!rest.starts_with("https://")) return r.error(node, upath, "'" + up.url + "' does not start with https://");
+  rest.remove_prefix(8);
+  const size_t slash = rest.find('/');
+  const std::string_view authority = rest.substr(0, slash);
+  if (slash == std::string_view::npos || slash + 1 == rest.size())
+    return r.error(node, upath, "'" + up.url + "' has no path (the DoH endpoint's, e.g. https://dns.example/dns-query)");
+  up.http_path = std::string(rest.substr(slash));
+  for (unsigned char c : up.http_path)
+    if (c <= ' ' || c == '#' || c >= 0x7f) return r.error(node, upath, "the path of '" + up.url + "' is not a URL path");
+  std::string_view host = authority, port_text;
+  if (authority.find('@') != std::string_view::npos)
+    return r.error(node, upath, "'" + up.url + "': user information is not allowed");
+  if (authority.starts_with('[')) {
+    const size_t close = authority.find(']');
+    if (close == std::string_view::npos) return r.error(node, upath, "'" + up.url + "': unclosed [ in the host");
+    host = authority.substr(1, close - 1);
+    std::string_view after = authority.substr(close + 1);
+    if (!after.empty() && !after.starts_with(':')) return r.error(node, upath, "'" + up.url + "': bad host");
+    if (!after.empty()) port_text = after.substr(1);
+  } else if (const size_t colon = authority.rfind(':'); colon != std::string_view::npos) {
+    host = authority.substr(0, colon);
+    port_text = authority.substr(colon + 1);
+  }
+  uint32_t port = 443;
+  if (!port_text.empty()) {
+    const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (ec != std::errc() || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
+      return r.error(node, upath, "'" + up.url + "': bad port");
+  }
+  const std::string host_lower = base::ascii_lower(host);
+  in6_addr scratch;
+  const bool literal = inet_pton(AF_INET, host_lower.c_str(), &scratch) == 1 || inet_pton(AF_INET6, host_lower.c_str(), &scratch) == 1;
+  if (!literal && !valid_hostname(host_lower)) return r.error(node, upath, "'" + up.url + "': bad host");
+  up.http_authority = base::ascii_lower(authority);
+  if (up.tls_name.empty() && !literal) up.tls_name = host_lower;
+  if (address_given) return;
+  if (!literal)
+    return r.error(item, ipath, "give 'address' (the upstream's IP address): the URL's host is a name");
+  const std::string text = (host_lower.find(':') != std::string::npos ? "[" + host_lower + "]" : host_lower) + ":" +
+                           std::to_string(port);
+  std::string why;
+  if (auto a = net::parse_socket_address(text, static_cast<uint16_t>(port), why)) up.address = *a;
+  else r.error(node, upath, "'" + up.url + "': " + why);
+}
+
+// The options of an encrypted upstream (transport: tls or https): the name to verify, where
+// trust comes from, and an optional pin. Checked here so that a typo fails the load, not the
+// first query.
+void read_upstream_tls(Reader& r, const YAML::Node& item, const std::string& ipath, UpstreamSettings& up,
+                       bool address_given) {
+  const bool tls = up.transport == UpstreamTransport::tls || up.transport == UpstreamTransport::https;
+  for (const char* key : {"tls_name", "ca_file", "spki_pin"}) {
+    if (!tls && item[key].IsDefined()) r.error(item[key], ipath + "." + key, "only for transport: tls or https");
+  }
+  if (up.transport != UpstreamTransport::https && item["url"].IsDefined())
+    r.error(item["url"], ipath + ".url", "only for transport: https");
+  if (!tls) return;
+  if (r.read_string(item, "tls_name", ipath, up.tls_name)) {
+    up.tls_name = base::ascii_lower(up.tls_name);
+    if (!up.tls_name.empty() && up.tls_name.back() == '.') up.tls_name.pop_back();
+    if (!valid_hostname(up.tls_name))
+      r.error(item["tls_name"], ipath + ".tls_name", "'" + up.tls_name + "' is not a host name");
+  }
+  if (up.transport == UpstreamTransport::https) read_doh_url(r, item, ipath, up, address_given);
+  if (r.read_string(item, "ca_file", ipath, up.ca_file)) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(up.ca_file, ec))
+      r.error(item["ca_file"], ipath + ".ca_file", "'" + up.ca_file + "' is not a readable file");
+  }
+  std::string pin;
+  if (r.read_string(item, "spki_pin", ipath, pin)) {
+    std::string digest;
+    if (!base::base64_decode(pin, digest) || digest.size() != 32)
+      r.error(item["spki_pin"], ipath + ".spki_pin",
+              "expected the base64 SHA-256 of the certificate's SubjectPublicKeyInfo (44 characters, RFC 7469)");
+    else
+      up.spki_sha256 = digest;
+  }
+  // Without a pin the certificate must name the server: a name is required (RFC 8310 §6:
+  // strict privacy needs an authentication domain name).
+  if (up.tls_name.empty() && pin.empty() && (up.transport == UpstreamTransport::tls || !up.url.empty()))
+    r.error(item, ipath, "transport: " + std::string(name_of(up.transport)) +
+                             " needs tls_name (the name the server's certificate carries) or spki_pin");
+}
+
 void read_upstreams(Reader& r, const YAML::Node& node, std::vector<UpstreamSettings>& out) {
   const std::string path = "upstreams";
   if (!node.IsSequence()) {
@@ -112,15 +211,7 @@ void read_upstreams(Reader& r, const YAML::Node& node, std::vector<UpstreamSetti
       if (!a) continue;
       up.address = *a;
     } else if (item.IsMap()) {
-      r.check_keys(item, ipath, {"address", "transport"});
-      YAML::Node address = item["address"];
-      if (!address.IsDefined()) {
-        r.error(item, ipath, "missing 'address'");
-        continue;
-      }
-      auto a = read_address(r, address, ipath + ".address");
-      if (!a) continue;
-      up.address = *a;
+      r.check_keys(item, ipath, {"address", "transport", "tls_name", "ca_file", "spki_pin", "url"});
       std::string transport;
       if (r.read_string(item, "transport", ipath, transport)) {
         if (auto t = parse_enum<UpstreamTransport>(transport)) {
@@ -130,6 +221,20 @@ void read_upstreams(Reader& r, const YAML::Node& node, std::vector<UpstreamSetti
           continue;
         }
       }
+      const size_t errors_before = r.error_count();
+      YAML::Node address = item["address"];
+      if (address.IsDefined()) {
+        // DNS over TLS has its own port (RFC 7858 §3.1); DoH's is the URL's.
+        const uint16_t default_port = up.transport == UpstreamTransport::tls ? 853 : up.transport == UpstreamTransport::https ? 443 : kDnsPort;
+        auto a = read_address(r, address, ipath + ".address", default_port);
+        if (!a) continue;
+        up.address = *a;
+      } else if (up.transport != UpstreamTransport::https) {
+        r.error(item, ipath, "missing 'address'");
+        continue;
+      }
+      read_upstream_tls(r, item, ipath, up, address.IsDefined());
+      if (r.error_count() != errors_before) continue;
     } else {
       r.error(item, ipath, "expected an address or a mapping with 'address' and 'transport'");
       continue;
@@ -335,7 +440,11 @@ std::vector<UpstreamSettings> resolv_conf_upstreams() {
     if (!(words >> keyword >> value) || keyword != "nameserver") continue;
     std::string why;
     if (value.find(':') != std::string::npos) value = "[" + value + "]";
-    if (auto a = net::parse_socket_address(value, kDnsPort, why)) out.push_back({*a, UpstreamTransport::udp});
+    if (auto a = net::parse_socket_address(value, kDnsPort, why)) {
+      UpstreamSettings up;
+      up.address = *a;
+      out.push_back(up);
+    }
   }
   return out;
 }

@@ -46,6 +46,8 @@ class Reader {
     errors_.push_back(std::move(e));
   }
 
+  size_t error_count() const { return errors_.size(); }
+
   SourceMark mark(const YAML::Node& node) const {
     SourceMark m;
     m.file = file_;

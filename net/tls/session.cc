@@ -31,10 +31,15 @@ Session::Session(SSL_CTX* client_ctx, const std::string& host) : alpn_(nullptr) 
   SSL_set_connect_state(ssl_);
 }
 
+Session::Session(const ClientContext& ctx, const std::string& host) : Session(ctx.native(), host) {
+  ctx.offer_session(ssl_);
+}
+
 Session::~Session() { SSL_free(ssl_); }
 
 std::string Session::verify_error() const {
   const long v = SSL_get_verify_result(ssl_);
+  if (v == X509_V_ERR_APPLICATION_VERIFICATION) return "the certificate's public key does not match the pin";
   return v == X509_V_OK ? std::string() : X509_verify_cert_error_string(v);
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 
+#include "net/tls/client_context.h"
 #include "net/tls/context.h"
 
 namespace sekisho::net::tls {
@@ -23,6 +24,8 @@ class Session {
   // A client connection to `host` (SNI, and the certificate must name it), for
   // sekisho-intercept's origins; `client_ctx` verifies the peer against its trust store.
   Session(SSL_CTX* client_ctx, const std::string& host);
+  // The same for a connection to an encrypted upstream: `ctx`'s kept session is offered.
+  Session(const ClientContext& ctx, const std::string& host);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -46,6 +49,9 @@ class Session {
   // Received ciphertext not yet turned into plaintext: part of a record (or records not yet
   // read). A transport's per-message deadline runs while it is there.
   bool has_input() const { return BIO_ctrl_pending(rbio_) > 0 || SSL_has_pending(ssl_) == 1; }
+
+  // Client: the handshake resumed an earlier session (no certificate exchanged).
+  bool resumed() const { return SSL_session_reused(ssl_) == 1; }
 
   // Negotiated ALPN id, empty when the client offered none (or none we support).
   std::string_view alpn() const;

@@ -513,7 +513,7 @@ namespace {
 // was not made from), and copies them when they recur.
 class StretchCache {
  public:
-  static constexpr size_t kMaxKey = 96;    // 22 bytes of fields + a 64-byte rule text + 8 zeros
+  static constexpr size_t kMaxKey = 120;   // 46 bytes of fields + a 64-byte rule text + 8 zeros
   static constexpr size_t kMaxText = 240;  // longer stretches (many categories) are not kept
 
   struct Entry {
@@ -589,8 +589,7 @@ void format_how(LineBuffer& line, const QueryRecord& r, std::string_view rule_te
   plain_field(line, ",\"action\":\"", action_name(r.action));
   line.lit(",\"categories\":[");
   bool first = true;
-  for (uint64_t bits = r.categories; bits != 0; bits &= bits - 1) {
-    const auto id = static_cast<unsigned>(__builtin_ctzll(bits));
+  r.categories.for_each([&](uint8_t id) {
     if (first) {
       line.lit("\"");
     } else {
@@ -603,7 +602,7 @@ void format_how(LineBuffer& line, const QueryRecord& r, std::string_view rule_te
       put_prefixed_number(line, "#", id);  // same spelling as CategoryRegistry::slugs for ids the registry lacks
     }
     line.ch('"');
-  }
+  });
   plain_field(line, "],\"rule\":\"", rule_name(r.rule));
   string_field(line, ",\"rule_text\":\"", rule_text);
   line.lit(",\"rcode\":\"");
@@ -618,7 +617,7 @@ void format_how(LineBuffer& line, const QueryRecord& r, std::string_view rule_te
 // from `categories`: its serial is part of the key.
 void how_stretch(LineBuffer& line, const QueryRecord& r, const policy::CategoryRegistry& categories) {
   const std::string_view rule_text = bounded(r.rule_text);  // at most sizeof r.rule_text
-  static_assert(StretchCache::kMaxKey >= 22 + sizeof r.rule_text + 8, "fields, rule text, hash padding");
+  static_assert(StretchCache::kMaxKey >= 14 + sizeof r.categories + sizeof r.rule_text + 8, "fields, rule text, hash padding");
   char key[StretchCache::kMaxKey];
   char* k = key;
   const uint64_t registry = categories.serial();

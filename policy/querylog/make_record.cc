@@ -34,8 +34,8 @@ QueryRecord make_record(const QueryFacts& f) noexcept {
   if (f.client) set_client(r, *f.client);
   set_qname(r, f.qname);
   if (const policy::Verdict* v = f.verdict; v && v->rule != RuleKind::none) {
-    r.categories = v->categories.bits();
-    if (v->category != 0xFF) r.categories |= uint64_t{1} << v->category;
+    r.categories = v->categories;
+    if (v->category < policy::kMaxCategories) r.categories.add(static_cast<uint8_t>(v->category));
     r.rule = v->rule;
     if (v->list_entry) set_text(r.rule_text, *v->list_entry);
     if (v->schedule) set_text(r.rule_text, v->schedule->description);

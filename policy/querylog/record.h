@@ -22,6 +22,7 @@
 #include "config/settings.h"
 #include "dns/types.h"
 #include "policy/rule_kind.h"
+#include "policy/store/categories.h"
 
 namespace sekisho::querylog {
 
@@ -56,7 +57,7 @@ struct alignas(64) QueryRecord {
   LogMode log_mode = LogMode::full;
   uint8_t client_family = 0;   // AF_INET (client[0..3]) or AF_INET6 (client[0..15]); 0 = unknown
   uint8_t client[16] = {};
-  uint64_t categories = 0;     // bit i set = category id i (policy/store/categories.h)
+  policy::CategorySet categories;  // every id 0–255 (policy/store/categories.h)
   // The Runtime generation the query was decided with (0 = unknown): the writer names the
   // category ids with that generation's registry (QueryLogWriter::add_category_registry).
   uint32_t generation = 0;

@@ -298,7 +298,7 @@ bool TenantAccumulator::add(const QueryRecord& r) {
 
   if (blocked) {
     ++blocked_;
-    for (uint64_t bits = r.categories; bits != 0; bits &= bits - 1) ++blocked_by_category_[__builtin_ctzll(bits)];
+    r.categories.for_each([&](uint8_t id) { ++blocked_by_category_[id]; });
     top_blocked_names_.add(std::string_view(reinterpret_cast<const char*>(r.qname), r.qname_len));
   }
   // The log mode decides how much of the client the control plane may see: anonymized tenants

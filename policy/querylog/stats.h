@@ -47,7 +47,7 @@ struct TenantStats {
   uint64_t queries = 0;
   uint64_t blocked = 0;
   std::array<uint64_t, kActions> by_action{};     // indexed by QueryAction
-  std::array<uint64_t, 64> blocked_by_category{};  // indexed by category id
+  std::array<uint64_t, policy::kMaxCategories> blocked_by_category{};  // indexed by category id
   std::vector<TopEntry> top_blocked_names;         // count descending, at most top_n
   std::vector<TopEntry> top_clients;               // count descending, at most top_n
   std::vector<HourBucket> hourly;                  // kHours buckets, oldest first, ending now
@@ -162,7 +162,7 @@ class TenantAccumulator {
   uint64_t queries_ = 0;
   uint64_t blocked_ = 0;
   std::array<uint64_t, kActions> by_action_{};
-  std::array<uint64_t, 64> blocked_by_category_{};
+  std::array<uint64_t, policy::kMaxCategories> blocked_by_category_{};
   HeavyHitters top_blocked_names_;
   HeavyHitters top_clients_;
   std::array<HourBucket, kHours> hours_{};  // slot = hour % kHours; stale when hour_start_s differs

@@ -376,14 +376,15 @@ Match CategoryReader::probe_resolve(const Probe& p) const noexcept {
   const bool delta = delta_.valid();  // in_delta is set by probe_filter, which runs only then
   for (unsigned i = p.n; i-- > 0;) {
     const unsigned char* e = nullptr;
+    const name_index::View* from = &delta_;
     if (delta && p.in_delta[i]) {
       e = delta_.find(p.cand[i], p.hash[i]);
-      if (e && e[16] == name_index::kTombstone) continue;  // deleted since the base
+      if (e && delta_.flags(e) == name_index::kTombstone) continue;  // deleted since the base
     }
-    if (!e) e = index_.find(p.cand[i], p.hash[i]);
+    if (!e) e = index_.find(p.cand[i], p.hash[i]), from = &index_;
     if (!e) continue;
     EntryHeader eh;
-    name_index::View::header(e, eh);
+    from->header(e, eh);
     if (apply_header(eh, p.cand[i], p.len, p.key, m)) return m;
   }
   return m;

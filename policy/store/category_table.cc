@@ -72,7 +72,7 @@ void write_category_table(MDB_txn* txn, const std::string& what, const CategoryR
   MDB_dbi dbi;
   mdb_check(mdb_dbi_open(txn, schema::kDbCategories, MDB_CREATE, &dbi), what + ": categories");
   for (const auto& c : registry.all()) {
-    std::string value = std::to_string(c.id) + '\t' + std::string(config::category_group_name(c.group)) + '\t' + std::string(c.name_en) + '\t' +
+    std::string value = std::to_string(c.id) + '\t' + std::string(config::category_kind_name(c.kind)) + '\t' + std::string(c.name_en) + '\t' +
                         std::string(c.name_ja);
     MDB_val k = to_val(c.slug), v = to_val(value);
     mdb_check(mdb_put(txn, dbi, &k, &v, 0), what + ": write category " + std::string(c.slug));

@@ -29,13 +29,15 @@ std::atomic<uint64_t> g_delta_limit{0};
 std::atomic<unsigned> g_page_cap{0};
 
 struct HeaderKey {
-  uint64_t all, subtree;
+  CategorySet all, subtree;
   uint8_t flags;
   bool operator==(const HeaderKey&) const = default;
 };
 struct HeaderKeyHash {
   size_t operator()(const HeaderKey& k) const {
-    return hash_final(k.all ^ hash_mix(k.subtree, k.flags));
+    uint64_t h = k.flags;
+    for (unsigned i = 0; i < CategorySet::kWords; ++i) h = hash_mix(hash_mix(h, k.all.word(i)), k.subtree.word(i));
+    return hash_final(h);
   }
 };
 
@@ -110,18 +112,12 @@ void Builder::place(const Pending& p) {
 void Builder::add(std::string_view key, const EntryHeader& h) {
   if (key.empty() || key.size() > 255) throw StoreError("index: malformed domains key");
   if (++added_ > keys_) throw StoreError("index: more keys than announced");
-  HeaderKey hk{h.all.bits(), h.subtree.bits(), h.flags};
-  if (last_id_ == UINT32_MAX || !(hk == HeaderKey{last_all_, last_subtree_, last_flags_})) {
+  if (last_id_ == UINT32_MAX || !(h.all == last_.all && h.subtree == last_.subtree && h.flags == last_.flags)) {
+    const HeaderKey hk{h.all, h.subtree, h.flags};
     auto& ids = *static_cast<std::unordered_map<HeaderKey, uint32_t, HeaderKeyHash>*>(ids_.get());
     auto [it, added] = ids.try_emplace(hk, static_cast<uint32_t>(ids.size()));
-    if (added) {
-      char e[kTableEntrySize] = {};
-      std::memcpy(e, &hk.all, 8);
-      std::memcpy(e + 8, &hk.subtree, 8);
-      e[16] = static_cast<char>(hk.flags);
-      table_.insert(table_.end(), e, e + kTableEntrySize);
-    }
-    last_all_ = hk.all, last_subtree_ = hk.subtree, last_flags_ = hk.flags;
+    if (added) headers_.push_back(EntryHeader{h.all, h.subtree, h.flags, 0});
+    last_ = h;
     last_id_ = it->second;
   }
   max_len_ = std::max<uint32_t>(max_len_, static_cast<uint32_t>(key.size()));
@@ -179,7 +175,22 @@ uint64_t Builder::write(MDB_txn* txn, MDB_dbi index) {
     }
   }
 
-  Region rt{0, table_.size()}, rs{0, slots_.size()}, rb{0, keys_blob_.size()}, rp{0, pages_.size()},
+  // The narrow table (version 9) while every id fits 64 bits: what stores always had.
+  const bool wide = std::any_of(headers_.begin(), headers_.end(),
+                                [](const EntryHeader& h) { return !h.all.fits_low_word() || !h.subtree.fits_low_word(); });
+  const size_t entry_size = wide ? kWideTableEntrySize : kTableEntrySize;
+  std::vector<char> table(headers_.size() * entry_size, 0);
+  for (size_t i = 0; i < headers_.size(); ++i) {
+    char* e = table.data() + i * entry_size;
+    const EntryHeader& h = headers_[i];
+    for (unsigned w = 0; w < (wide ? CategorySet::kWords : 1u); ++w) {
+      const uint64_t a = h.all.word(w), s = h.subtree.word(w);
+      std::memcpy(e + 8 * w, &a, 8);
+      std::memcpy(e + (wide ? 32 : 8) + 8 * w, &s, 8);
+    }
+    e[wide ? kWideFlagsOffset : 16] = static_cast<char>(h.flags);
+  }
+  Region rt{0, table.size()}, rs{0, slots_.size()}, rb{0, keys_blob_.size()}, rp{0, pages_.size()},
       ro{0, ovbits_.size()}, rf{0, filter_.size()};
   unsigned shift = kMinChunkShift;
   uint64_t chunks;
@@ -187,7 +198,7 @@ uint64_t Builder::write(MDB_txn* txn, MDB_dbi index) {
 
   IndexHeader hdr{};
   hdr.magic = kMagic;
-  hdr.version = kVersion;
+  hdr.version = wide ? kWideVersion : kVersion;
   hdr.generation = generation_;
   hdr.seed = seed_;
   hdr.keys = keys_;
@@ -196,7 +207,7 @@ uint64_t Builder::write(MDB_txn* txn, MDB_dbi index) {
   hdr.chunk_shift = shift;
   hdr.chunks = static_cast<uint32_t>(chunks);
   hdr.table_off = rt.off;
-  hdr.table_count = table_.size() / kTableEntrySize;
+  hdr.table_count = headers_.size();
   hdr.slots_off = rs.off;
   hdr.keys_off = rb.off;
   hdr.keys_size = rb.bytes;
@@ -243,7 +254,7 @@ uint64_t Builder::write(MDB_txn* txn, MDB_dbi index) {
       written += size;
     }
   };
-  put_region(rt, table_.data());
+  put_region(rt, table.data());
   put_region(rs, slots_.data());
   put_region(rb, keys_blob_.data());
   put_region(rp, pages_.data());
@@ -357,11 +368,15 @@ bool View::load(MDB_txn* txn, MDB_dbi index, unsigned char kind, uint64_t genera
   if (mdb_get(txn, index, &k, &v) != MDB_SUCCESS || v.mv_size < sizeof(IndexHeader)) return false;
   IndexHeader h;
   std::memcpy(&h, v.mv_data, sizeof h);
-  if (h.magic != kMagic || h.version != kVersion || h.generation != generation || h.kind != kind) return false;
+  if (h.magic != kMagic || (h.version != kVersion && h.version != kWideVersion) || h.generation != generation ||
+      h.kind != kind)
+    return false;
+  const bool wide = h.version == kWideVersion;
+  const uint64_t entry_size = wide ? kWideTableEntrySize : kTableEntrySize;
   if (h.chunk_shift < kMinChunkShift || h.chunk_shift > 40 || h.chunks == 0 || h.chunks > kMaxChunks ||
       h.slot_bits < 6 || h.slot_bits > 34 || h.pages == 0 || h.pages > (uint64_t{1} << 32))
     return false;
-  Region rt{0, h.table_count * kTableEntrySize}, rs{0, (uint64_t{1} << h.slot_bits) * kSlotSize}, rb{0, h.keys_size},
+  Region rt{0, h.table_count * entry_size}, rs{0, (uint64_t{1} << h.slot_bits) * kSlotSize}, rb{0, h.keys_size},
       rp{0, h.pages * kPageSize}, ro{0, (h.pages + 7) / 8}, rf{0, h.filter_bits / 8};
   if ((h.filter_bits & (h.filter_bits - 1)) != 0 || (h.filter_bits != 0 && h.filter_bits < kFilterBlockBits)) return false;
   if (layout(h.chunk_shift, rt, rs, rb, rp, ro, rf) != h.chunks || rt.off != h.table_off ||
@@ -400,6 +415,8 @@ bool View::load(MDB_txn* txn, MDB_dbi index, unsigned char kind, uint64_t genera
   keys_ = h.keys;
   filter_off_ = h.filter_off;
   filter_bits_ = h.filter_bits;
+  wide_ = wide;
+  table_entry_size_ = entry_size;
   valid_ = true;
   return true;
 }

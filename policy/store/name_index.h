@@ -7,7 +7,9 @@
 // {u64 check, u32 header id, u8 key length}; a probe starts at the first slot of one of the
 // page's 64 lines and runs on linearly, so a lookup touches one line of one page (one TLB walk),
 // hit or miss. The header (all / subtree categories, flags) comes from a small deduplicated
-// table.
+// table: 32-byte entries of 64-bit sets (version 9) while every stored id is below 64, 128-byte
+// entries of 256-bit sets (version 10) once one is not, so a store of the first 64 ids keeps
+// the index it always had, and older readers keep reading it.
 //
 // The index keeps no key bytes for lookups: a slot matches when its check (the key's 64-bit
 // seeded hash) and length equal the candidate's. Reading a stored key to compare it was a second,
@@ -46,7 +48,10 @@
 namespace sekisho::policy::name_index {
 
 inline constexpr uint32_t kMagic = 0x58494b53;  // "SKIX"
-inline constexpr uint32_t kVersion = 9;  // 9: hash-checked 16-byte slots, no key records (8: an unmerged experiment)
+// 9: hash-checked 16-byte slots, no key records (8: an unmerged experiment); 10: the same with
+// wide header-table entries (ids past 63).
+inline constexpr uint32_t kVersion = 9;
+inline constexpr uint32_t kWideVersion = 10;
 inline constexpr unsigned char kKindBase = 'B';   // chunk keys: kind, generation, chunk
 inline constexpr unsigned char kKindDelta = 'D';
 inline constexpr uint8_t kTombstone = 0xff;         // header flags of a key deleted since the base
@@ -59,6 +64,8 @@ inline constexpr unsigned kMaxKeysPerPage = 176;     // slot load cap: short pro
 inline constexpr unsigned kMinChunkShift = 22;  // 4 MiB values: 1024 overflow pages each
 inline constexpr unsigned kMaxChunks = 1024;
 inline constexpr size_t kTableEntrySize = 32;   // u64 all, u64 subtree, u8 flags, padding
+inline constexpr size_t kWideTableEntrySize = 128;  // 4×u64 all, 4×u64 subtree, u8 flags, padding
+inline constexpr size_t kWideFlagsOffset = 64;
 inline constexpr size_t kMaxKeyRecord = 256;    // delta keys region: u8 length, then the key
 
 struct IndexHeader {
@@ -192,10 +199,9 @@ class Builder {
   std::vector<Pending> overflow_;  // keys whose page was full, placed in write() (key unused)
   std::vector<char> slots_;        // overflow table
   std::vector<char> keys_blob_;    // delta only: its keys
-  std::vector<char> table_;
+  std::vector<EntryHeader> headers_;  // distinct headers, by table id
   std::shared_ptr<void> ids_;      // header dedup map (name_index.cc)
-  uint64_t last_all_ = 0, last_subtree_ = 0;
-  uint8_t last_flags_ = 0;
+  EntryHeader last_;
   uint32_t last_id_ = UINT32_MAX;
   Pending pend_[kAhead];
   unsigned pend_n_ = 0, pend_head_ = 0;
@@ -281,15 +287,21 @@ class View {
     return nullptr;
   }
   // Decodes a table entry returned by find().
-  static void header(const unsigned char* e, EntryHeader& h) noexcept {
-    uint64_t a, s;
-    std::memcpy(&a, e, 8);
-    std::memcpy(&s, e + 8, 8);
-    h.all = CategorySet(a);
-    h.subtree = CategorySet(s);
-    h.flags = e[16];
+  void header(const unsigned char* e, EntryHeader& h) const noexcept {
     h.count = 0;
+    if (!wide_) {
+      h.all = CategorySet::from_low_word(load_word(e));
+      h.subtree = CategorySet::from_low_word(load_word(e + 8));
+      h.flags = e[16];
+      return;
+    }
+    for (unsigned i = 0; i < CategorySet::kWords; ++i) {
+      h.all.set_word(i, load_word(e + 8 * i));
+      h.subtree.set_word(i, load_word(e + 32 + 8 * i));
+    }
+    h.flags = e[kWideFlagsOffset];
   }
+  uint8_t flags(const unsigned char* e) const noexcept { return e[wide_ ? kWideFlagsOffset : 16]; }
 
  private:
   const char* at(uint64_t off) const noexcept { return chunk_[off >> shift_] + (off & chunk_mask_); }
@@ -297,10 +309,17 @@ class View {
     uint32_t hdr;
     std::memcpy(&hdr, slot + 8, 4);
     if (hdr >= table_count_) return nullptr;
-    return reinterpret_cast<const unsigned char*>(at(table_off_ + uint64_t{hdr} * kTableEntrySize));
+    return reinterpret_cast<const unsigned char*>(at(table_off_ + uint64_t{hdr} * table_entry_size_));
+  }
+  static uint64_t load_word(const unsigned char* p) noexcept {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    return w;
   }
 
   bool valid_ = false;
+  bool wide_ = false;
+  uint64_t table_entry_size_ = kTableEntrySize;
   uint64_t base_generation_ = 0, keys_ = 0, filter_off_ = 0, filter_bits_ = 0;
   unsigned shift_ = kMinChunkShift;
   uint64_t chunk_mask_ = 0;

@@ -58,20 +58,21 @@ bool NameMemo::find(std::span<const uint8_t> wire, uint64_t snapshot, Match& out
   out.found = e->flags & kFound;
   out.exact_match = e->flags & kExact;
   out.has_url_entries = e->flags & kUrl;
-  out.categories = CategorySet(e->categories);
+  for (unsigned i = 0; i < e->id_count; ++i) out.categories.add(e->ids[i]);
   out.entry_flags = e->entry_flags;
   return true;
 }
 
 void NameMemo::remember(std::span<const uint8_t> wire, uint64_t snapshot, const Match& m) noexcept {
-  if (wire.size() > kMaxWire || snapshot == 0) return;
+  if (wire.size() > kMaxWire || snapshot == 0 || m.categories.size() > kMaxIds) return;
   Entry* ways = set(wire);
   // The same name (remembered for an older snapshot) is replaced where it is; else the first
   // way's name moves to the second.
   if (!same_name(ways[0], wire)) ways[1] = ways[0];
   Entry& e = ways[0];
   e.snapshot = snapshot;
-  e.categories = m.categories.bits();
+  e.id_count = 0;
+  m.categories.for_each([&](uint8_t id) { e.ids[e.id_count++] = id; });
   e.flags = static_cast<uint8_t>((m.found ? kFound : 0) | (m.exact_match ? kExact : 0) | (m.has_url_entries ? kUrl : 0));
   e.entry_flags = m.entry_flags;
   e.length = static_cast<uint8_t>(wire.size());

@@ -9,6 +9,8 @@
 // id of the snapshot it was read from; any commit (an import, a source removed) changes the
 // id, so an entry never outlives the data it came from. Two ways a set: a new name goes to
 // the first way and moves the name there to the second (which the other one leaves).
+// Categories are kept as up to kMaxIds ids (a 256-bit set would not leave room for the name in
+// the line); a match with more is not remembered and is looked up each time.
 #pragma once
 
 #include <cstddef>
@@ -26,6 +28,8 @@ class NameMemo {
  public:
   // Longest wire name kept; longer ones are looked up every time (rare among popular names).
   static constexpr size_t kMaxWire = 45;
+  // Most categories a remembered match has.
+  static constexpr size_t kMaxIds = 7;
 
   // `entries` is rounded up to a power of two (at least 64).
   explicit NameMemo(size_t entries);
@@ -45,7 +49,8 @@ class NameMemo {
   // One cache line: what decide() reads from a Match, and the name compared in full.
   struct alignas(64) Entry {
     uint64_t snapshot;  // 0: empty (LMDB txn ids start at 1)
-    uint64_t categories;
+    uint8_t id_count;
+    uint8_t ids[kMaxIds];
     uint8_t flags;        // kFound, kExact, kUrl
     uint8_t entry_flags;  // Match::entry_flags
     uint8_t length;       // of name

@@ -20,6 +20,7 @@
 #include <iostream>
 #include <map>
 #include <thread>
+#include <unordered_map>
 
 #include "policy/store/category_store.h"
 #include "policy/store/category_table.h"
@@ -29,6 +30,7 @@
 #include "policy/store/name_index.h"
 #include "policy/store/schema.h"
 #include "policy/store/url_form.h"
+#include "policy/store/value_layout.h"
 
 namespace sekisho::policy {
 
@@ -53,10 +55,29 @@ uint64_t key_word(std::string_view a, std::string_view b, size_t from) {
   for (unsigned char c : w) p = (p << 8) | c;
   return p;
 }
+
+struct CategorySetHash {
+  size_t operator()(const CategorySet& s) const {
+    uint64_t h = 0;
+    for (unsigned i = 0; i < CategorySet::kWords; ++i) h = (h ^ s.word(i)) * 0x9fb21c651e98df25ULL;
+    return h ^ (h >> 29);
+  }
+};
+using SetIds = std::unordered_map<CategorySet, uint32_t, CategorySetHash>;
+
 }  // namespace
 
+uint32_t EntrySet::intern(const CategorySet& s) {
+  if (last_set_ != UINT32_MAX && sets_[last_set_] == s) return last_set_;
+  if (!set_ids_) set_ids_ = std::make_shared<SetIds>();
+  auto& ids = *static_cast<SetIds*>(set_ids_.get());
+  auto [it, added] = ids.try_emplace(s, static_cast<uint32_t>(sets_.size()));
+  if (added) sets_.push_back(s);
+  return last_set_ = it->second;
+}
+
 void EntrySet::add_domain(std::string_view key, uint8_t flags, CategorySet cats) {
-  domains_.push_back(Item{key_word(key, {}, 0), key_word(key, {}, 8), cats.bits(),
+  domains_.push_back(Item{key_word(key, {}, 0), key_word(key, {}, 8), intern(cats),
                           static_cast<uint32_t>(arena_.size()), static_cast<uint16_t>(key.size()), flags});
   arena_.append(key);
 }
@@ -69,7 +90,7 @@ void EntrySet::add_url(std::string_view host_key, std::string_view path, Categor
   arena_.append(path);
   // The prefix words must be those of the whole key (host, '/', path).
   std::string_view key(arena_.data() + offset, arena_.size() - offset);
-  urls_.push_back(Item{key_word(key, {}, 0), key_word(key, {}, 8), cats.bits(), static_cast<uint32_t>(offset),
+  urls_.push_back(Item{key_word(key, {}, 0), key_word(key, {}, 8), intern(cats), static_cast<uint32_t>(offset),
                        static_cast<uint16_t>(key.size()), kFlagUrl});
 }
 
@@ -81,8 +102,10 @@ void EntrySet::append(EntrySet&& other) {
   const uint32_t base = static_cast<uint32_t>(arena_.size());
   arena_.append(other.arena_);
   domains_.reserve(domains_.size() + other.domains_.size());
-  for (Item i : other.domains_) i.offset += base, domains_.push_back(i);
-  for (Item i : other.urls_) i.offset += base, urls_.push_back(i);
+  std::vector<uint32_t> ids(other.sets_.size());
+  for (size_t n = 0; n < ids.size(); ++n) ids[n] = intern(other.sets_[n]);
+  for (Item i : other.domains_) i.offset += base, i.cats = ids[i.cats], domains_.push_back(i);
+  for (Item i : other.urls_) i.offset += base, i.cats = ids[i.cats], urls_.push_back(i);
   other = EntrySet();
 }
 
@@ -91,7 +114,10 @@ namespace {
 // Above this many items, sorting and laying out keys split the work over two threads.
 constexpr size_t kTwoThreadItems = 200000;
 
-void sort_merge(std::vector<EntrySet::Item>& items, const EntrySet& set) {
+}  // namespace
+
+void EntrySet::sort_merge(std::vector<Item>& items) {
+  const EntrySet& set = *this;
   // Two prefix words first: equal ones are rare, so the arena (random memory) is seldom touched.
   // Zero-padding keeps the order identical to memcmp order for shorter keys (keys hold no NUL),
   // and equal prefix words with a key of 16 bytes or less mean equal keys.
@@ -120,7 +146,7 @@ void sort_merge(std::vector<EntrySet::Item>& items, const EntrySet& set) {
   size_t w = 0;
   for (size_t r = 0; r < items.size(); ++r) {
     if (w > 0 && same(items[w - 1], items[r])) {
-      items[w - 1].cats |= items[r].cats;
+      if (items[w - 1].cats != items[r].cats) items[w - 1].cats = intern(sets_[items[w - 1].cats] | sets_[items[r].cats]);
       items[w - 1].flags |= items[r].flags;
     } else {
       items[w++] = items[r];
@@ -132,11 +158,9 @@ void sort_merge(std::vector<EntrySet::Item>& items, const EntrySet& set) {
     if (i.flags & kFlagSubtree) i.flags &= static_cast<uint8_t>(~kFlagExact);
 }
 
-}  // namespace
-
 void EntrySet::finalize() {
-  sort_merge(domains_, *this);
-  sort_merge(urls_, *this);
+  sort_merge(domains_);
+  sort_merge(urls_);
   lay_out_in_order();
 }
 
@@ -187,13 +211,46 @@ uint64_t EntrySet::domain_entries() const {
 
 // ---- source records ----
 
+namespace {
+
+// A source's categories: the 64-bit number records always had while its ids fit (older
+// versions read those), else "ids:3,200".
+std::string encode_category_field(const CategorySet& s) {
+  if (s.fits_low_word()) return std::to_string(s.word(0));
+  std::string out = "ids:";
+  s.for_each([&](uint8_t id) { out += (out.size() > 4 ? "," : "") + std::to_string(id); });
+  return out;
+}
+
+bool decode_category_field(std::string_view v, CategorySet& out) {
+  out = CategorySet{};
+  if (!v.starts_with("ids:")) {
+    uint64_t bits = 0;
+    const bool ok = std::from_chars(v.data(), v.data() + v.size(), bits).ec == std::errc{};
+    out = CategorySet::from_low_word(bits);
+    return ok;
+  }
+  v.remove_prefix(4);
+  while (!v.empty()) {
+    const size_t comma = v.find(',');
+    const std::string_view one = v.substr(0, comma);
+    unsigned id = 0;
+    if (std::from_chars(one.data(), one.data() + one.size(), id).ec != std::errc{} || id >= kMaxCategories) return false;
+    out.add(static_cast<uint8_t>(id));
+    v = comma == std::string_view::npos ? std::string_view() : v.substr(comma + 1);
+  }
+  return true;
+}
+
+}  // namespace
+
 std::string encode_source(const SourceInfo& s) {
   auto clean = [](std::string v) {
     std::replace(v.begin(), v.end(), '\t', ' ');
     return v;
   };
   return std::to_string(s.id) + '\t' + clean(s.format) + '\t' + clean(s.origin) + '\t' +
-         std::to_string(s.default_categories.bits()) + '\t' + std::to_string(s.domain_entries) +
+         encode_category_field(s.default_categories) + '\t' + std::to_string(s.domain_entries) +
          '\t' + std::to_string(s.url_entries) + '\t' + std::to_string(s.updated) +
          // Only when there is one: records without it stay readable by older versions.
          (s.version.empty() ? std::string() : '\t' + clean(s.version));
@@ -212,13 +269,11 @@ bool decode_source(std::string_view name, std::string_view value, SourceInfo& ou
   auto num = [](std::string_view v, auto& x) {
     return std::from_chars(v.data(), v.data() + v.size(), x).ec == std::errc{};
   };
-  uint64_t cats = 0;
   out.name = std::string(name);
   out.format = std::string(f[1]);
   out.origin = std::string(f[2]);
-  bool ok = num(f[0], out.id) && num(f[3], cats) && num(f[4], out.domain_entries) &&
-            num(f[5], out.url_entries) && num(f[6], out.updated);
-  out.default_categories = CategorySet(cats);
+  bool ok = num(f[0], out.id) && decode_category_field(f[3], out.default_categories) &&
+            num(f[4], out.domain_entries) && num(f[5], out.url_entries) && num(f[6], out.updated);
   out.version = f.size() == 8 ? std::string(f[7]) : std::string();
   return ok;
 }
@@ -379,7 +434,7 @@ struct Applier {
   bool counts(uint8_t flags) const { return urls_db || (flags & (kFlagSubtree | kFlagExact)); }
 
   Contribution contribution(const EntrySet::Item& i) const {
-    return Contribution{sid, i.flags, CategorySet(i.cats)};
+    return Contribution{sid, i.flags, set.cats(i)};
   }
 
   void fresh(const std::vector<EntrySet::Item>& items, const std::string& what) {
@@ -396,15 +451,14 @@ struct Applier {
       last = std::string(from_val(k));
     }
     // Appended keys carry exactly one contribution: encoded in place, no allocation per key.
-    unsigned char one[kEntryHeaderSize + kContributionSize];
+    unsigned char one[kMaxSingleEntrySize];
     for (size_t n = 0; n < items.size(); ++n) {
       const auto& item = items[n];
       std::string_view key = set.key(item);
       if (!append && key > last) append = true;  // from here on all keys sort after the DB
       if (append) {
-        encode_single(contribution(item), one);
         k = to_val(key);
-        v = MDB_val{sizeof one, one};
+        v = MDB_val{encode_single(contribution(item), one), one};
         rc = mdb_cursor_put(cur, &k, &v, MDB_APPEND);
         if (rc != MDB_SUCCESS) mdb_check(rc, what + ": write " + std::string(key));
         touch(key);
@@ -587,11 +641,13 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
     early_thread = std::thread([&] {
       try {
         const auto start = std::chrono::steady_clock::now();
-        unsigned char one[kEntryHeaderSize + kContributionSize];
         EntryHeader h;
         for (const auto& item : entries.domains()) {
-          encode_single(Contribution{info.id, item.flags, CategorySet(item.cats)}, one);
-          decode_header(one, sizeof one, h);
+          // The header the written value folds to (one contribution).
+          h.all = entries.cats(item);
+          h.subtree = (item.flags & kFlagSubtree) ? h.all : CategorySet{};
+          h.flags = item.flags;
+          h.count = 1;
           early->add(entries.key(item), h);
         }
         if (timing)
@@ -775,11 +831,13 @@ StoreWriter::CompactResult StoreWriter::compact() {
     CompactResult r;
     r.generation = get_u64(txn.get(), store_->meta_dbi(), schema::kMetaGeneration);
     const bool rekeyed = migrate_url_keys(txn.get(), store_->urls_dbi(), store_->meta_dbi(), what);
+    r.relaid = relay_legacy_values(txn.get(), store_->domains_dbi(), what) +
+               relay_legacy_values(txn.get(), store_->urls_dbi(), what);
     name_index::View delta;
     if (r.generation == 0 || !delta.load(txn.get(), store_->index_dbi(), name_index::kKindDelta, r.generation)) {
-      // Re-keyed URL entries need no new generation: the lookup index and the loops' name
-      // memos hold domains only, and readers see the commit in their next batch.
-      if (rekeyed) txn.commit(what);
+      // Re-keyed URL entries and values in the current layout need no new generation: every
+      // lookup finds what it found, and readers see the commit in their next batch.
+      if (rekeyed || r.relaid) txn.commit(what);
       return r;
     }
     r.delta_keys = delta.keys();

@@ -79,11 +79,12 @@ void Client::start_attempt(Question* q) {
     q->upstream = upstreams_.pick(q->tried, monotonic_ms(), round_robin_);
     if (q->upstream < 64) q->tried |= uint64_t{1} << q->upstream;
     const Upstream& up = upstreams_.at(q->upstream);
-    q->over_tcp = up.settings.transport == config::UpstreamTransport::tcp;
+    q->over_tcp = upstreams_.over_stream(q->upstream);
     q->id = random_.next_u16();  // a fresh ID per attempt: a late answer to the last one is ignored
     build_query(q->question, q->id, false, false, q->query);
     q->attempt_started_us = monotonic_us();
     ExchangeRequest req{&up.settings.address, q->query, q->id, &q->question, &Client::on_exchange_done, q};
+    req.tls = upstreams_.tls_target(q->upstream);
     int error = 0;
     q->exchange = q->over_tcp ? tcp_pool_.start(req, error) : start_udp_exchange(loop_, req, error);
     if (q->exchange) {
@@ -92,7 +93,7 @@ void Client::start_attempt(Question* q) {
     }
     // Could not even send: a failed attempt; the next one goes on at once.
     upstreams_.report_failure(q->upstream, monotonic_ms());
-    q->failure = up.name + ": " + std::strerror(error);
+    q->failure = up.name + ": " + (req.tls && !req.tls->context ? req.tls->error : std::string(std::strerror(error)));
   }
 }
 
@@ -136,9 +137,7 @@ void Client::on_exchange_done(void* owner, const ExchangeResult& result) {
   const std::string& name = self->upstreams_.at(q->upstream).name;
   if (result.status == ExchangeStatus::truncated && !q->over_tcp) return self->retry_over_tcp(q);
   if (result.status != ExchangeStatus::answer) {
-    return self->fail_attempt(q, name + ": " +
-                                     (result.status == ExchangeStatus::truncated ? std::string("truncated answer over TCP")
-                                                                                 : std::string(std::strerror(result.error))));
+    return self->fail_attempt(q, name + ": " + failure_reason(result));
   }
   const dns::Rcode rcode = dns::read_header(result.msg).rcode();
   if (rcode != dns::Rcode::noerror && rcode != dns::Rcode::nxdomain)  // another upstream may do better

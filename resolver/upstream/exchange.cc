@@ -24,7 +24,7 @@ class ExchangeBase : public Exchange {
   void cancel() override { close(); }
 
  protected:
-  void report_error(int err) { report(ExchangeResult{ExchangeStatus::network_error, {}, 0, err}); }
+  void report_error(int err) { report(ExchangeResult{ExchangeStatus::network_error, {}, 0, err, {}}); }
 
   void report(const ExchangeResult& result) {
     if (done_) return;
@@ -95,7 +95,7 @@ class UdpExchange final : public ExchangeBase {
       std::span<const uint8_t> msg(buffer, cut ? sizeof buffer : static_cast<size_t>(n));
       size_t question_end = 0;
       if (!response_matches(msg, self->req_.id, *self->req_.question, question_end)) continue;
-      ExchangeResult result{ExchangeStatus::answer, msg, question_end, 0};
+      ExchangeResult result{ExchangeStatus::answer, msg, question_end, 0, {}};
       if (cut || dns::read_header(msg).tc()) result.status = ExchangeStatus::truncated;
       self->report(result);
       return;
@@ -123,6 +123,12 @@ class UdpExchange final : public ExchangeBase {
 };
 
 }  // namespace
+
+std::string failure_reason(const ExchangeResult& result) {
+  if (result.status == ExchangeStatus::truncated) return "truncated answer over TCP";
+  if (!result.detail.empty()) return std::string(result.detail);
+  return std::strerror(result.error);
+}
 
 void build_query(const dns::Question& q, uint16_t id, bool cd, bool do_bit, std::vector<uint8_t>& out,
                  const dns::ClientSubnet& subnet) {

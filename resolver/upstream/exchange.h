@@ -1,4 +1,4 @@
-// One attempt to get an answer from one upstream, over UDP (here) or TCP (tcp_pool.h).
+// One attempt to get an answer from one upstream, over UDP (here) or TCP and TLS (tcp_pool.h).
 //
 // Ownership: an Exchange owns itself. It reports exactly once through its callback, or never
 // if cancel() is called first; after either, the caller must drop its pointer. The object
@@ -8,13 +8,17 @@
 #include <uv.h>
 
 #include <cstdint>
+#include <memory>
 #include <span>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/counter.h"
 #include "dns/edns.h"
 #include "dns/wire.h"
 #include "net/address.h"
+#include "net/tls/client_context.h"
 
 namespace sekisho::upstream {
 
@@ -29,7 +33,11 @@ struct ExchangeResult {
   std::span<const uint8_t> msg;  // valid only during the callback
   size_t question_end = 0;
   int error = 0;  // libuv / errno code for network_error
+  std::string_view detail;  // network_error: a better reason than strerror(error) when set (TLS), valid during the callback
 };
+
+// Why a result that is not an answer failed, for logs and EDE text.
+std::string failure_reason(const ExchangeResult& result);
 
 using ExchangeCallback = void (*)(void* owner, const ExchangeResult& result);
 
@@ -37,6 +45,17 @@ class Exchange {
  public:
   virtual ~Exchange() = default;
   virtual void cancel() = 0;
+};
+
+// Where a DNS-over-TLS or DNS-over-HTTPS connection's trust comes from (an Upstream's,
+// upstreams.h): its context (null when it could not be built: attempts fail with `error`) and
+// the name to verify and send; for DoH also what each request carries (RFC 8484 POST).
+struct TlsTarget {
+  std::shared_ptr<net::tls::ClientContext> context;
+  std::string name;
+  std::string error;
+  std::string http_authority;  // DoH only; empty: DoT
+  std::string http_path;
 };
 
 struct ExchangeRequest {
@@ -49,6 +68,8 @@ struct ExchangeRequest {
   // UDP: raised while the exchange's socket is open, so its owner can bound the descriptors its
   // exchanges hold (the engine's Forwarder; null: not counted). Must outlive the exchange.
   Gauge* open_sockets = nullptr;
+  // TCP pool: DNS over TLS or HTTPS with this target instead of plain TCP. Must outlive the exchange.
+  const TlsTarget* tls = nullptr;
 };
 
 // Our query to an upstream, into `out`: RD set, CD as given, EDNS with our UDP payload and DO as

@@ -136,9 +136,9 @@ void Forwarder::start_attempt(Inflight* f) {
     ++f->attempts;
     f->upstream = ups.pick(f->tried, monotonic_ms(), round_robin_);
     if (f->upstream < 64) f->tried |= uint64_t{1} << f->upstream;
-    f->over_tcp = ups.at(f->upstream).settings.transport == config::UpstreamTransport::tcp;
+    f->over_tcp = ups.over_stream(f->upstream);
     // A UDP attempt holds a socket of its own (a fresh source port per attempt, RFC 5452); TCP
-    // attempts share the pool's connections.
+    // and TLS attempts share the pool's connections.
     if (const uint32_t limit = std::min(settings.max_upstream_sockets, descriptor_share_);
         !f->over_tcp && counters_.upstream_sockets_open.load() >= limit) {
       out_of_sockets(f, limit);
@@ -149,6 +149,7 @@ void Forwarder::start_attempt(Inflight* f) {
     f->attempt_started_us = monotonic_us();
     ExchangeRequest req{&ups.at(f->upstream).settings.address, f->query, f->id, &f->question, &Forwarder::on_exchange_done, f};
     req.open_sockets = &counters_.upstream_sockets_open;
+    req.tls = ups.tls_target(f->upstream);
     tcp_pool_.set_limits(settings.tcp_connections_per_upstream, settings.tcp_idle_timeout_ms);
     int error = 0;
     f->exchange = f->over_tcp ? tcp_pool_.start(req, error) : start_udp_exchange(loop_, req, error);
@@ -160,7 +161,8 @@ void Forwarder::start_attempt(Inflight* f) {
     // Could not even send: count it as a failed attempt and move on within this loop.
     ups.report_failure(f->upstream, monotonic_ms());
     f->failure = dns::EdeCode::network_error;
-    f->failure_text = "upstream " + ups.at(f->upstream).name + ": " + std::strerror(error);
+    f->failure_text = "upstream " + ups.at(f->upstream).name + ": " +
+                      (req.tls && !req.tls->context ? req.tls->error : std::string(std::strerror(error)));
     ++counters_.network_errors;
   }
 }
@@ -234,9 +236,7 @@ void Forwarder::on_exchange_done(void* owner, const ExchangeResult& result) {
   if (result.status != ExchangeStatus::answer) {
     ++self->counters_.network_errors;
     self->fail_attempt(f, dns::EdeCode::network_error,
-                       "upstream " + name + ": " +
-                           (result.status == ExchangeStatus::truncated ? std::string("truncated answer over TCP")
-                                                                       : std::string(std::strerror(result.error))));
+                       "upstream " + name + ": " + failure_reason(result));
     return;
   }
   dns::Rcode rcode = dns::read_header(result.msg).rcode();

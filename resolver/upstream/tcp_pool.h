@@ -1,4 +1,5 @@
-// Reused, pipelined TCP connections to the upstreams, one pool per loop (RFC 7766 §6.2.1).
+// Reused, pipelined TCP connections to the upstreams, one pool per loop (RFC 7766 §6.2.1), in
+// clear or as DNS over TLS (RFC 7858: the same frames inside TLS records, `transport: tls`).
 //
 // Per upstream address the pool keeps up to `forwarding.tcp_connections_per_upstream`
 // connections open. A query goes on an idle one, else on a new one while under the limit, else
@@ -15,6 +16,14 @@
 // (an upstream that closes after every answer still makes progress). Everything else (refused,
 // reset, a stream that is not DNS) reports network_error to the queries, and the forwarder
 // fails over as with any other attempt. The resend stays inside the attempt's own timeout.
+//
+// DNS over TLS: a connection is opened with the upstream's TlsTarget (exchange.h); queries wait
+// on it until the handshake is done and then go out together, and from then on as for TCP (TLS
+// writes through memory BIOs, net/tls/session.h: nothing blocks). A handshake or record that
+// fails (certificate refused, wrong name, pin mismatch) fails the attempts on that connection
+// with the reason, counted as tls_failures, and they are not re-sent on it: the forwarder's
+// failover and health marking take over, as for any network error. A new connection offers the
+// last session ticket of its upstream (TLS resumption: no certificate exchange).
 //
 // Threading: touched only from its loop. Idle connections do not keep the loop running
 // (uv_unref): a query in flight has its own timer that does.

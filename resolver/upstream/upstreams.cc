@@ -1,5 +1,7 @@
 #include "resolver/upstream/upstreams.h"
 
+#include "base/log.h"
+
 namespace sekisho::upstream {
 
 UpstreamSet::UpstreamSet(const std::vector<config::UpstreamSettings>& settings) {
@@ -7,6 +9,17 @@ UpstreamSet::UpstreamSet(const std::vector<config::UpstreamSettings>& settings) 
     auto u = std::make_unique<Upstream>();
     u->settings = s;
     u->name = s.address.to_string();
+    if (s.transport == config::UpstreamTransport::tls || s.transport == config::UpstreamTransport::https) {
+      // ALPN "dot" (RFC 7858 §3.1 registers it; servers that do not know it carry on without),
+      // "h2" for DoH (RFC 8484 §5.2: HTTP/2 is the minimum recommended; we speak nothing older).
+      const bool doh = s.transport == config::UpstreamTransport::https;
+      u->tls.name = s.tls_name;
+      u->tls.http_authority = s.http_authority;
+      u->tls.http_path = s.http_path;
+      u->tls.context = net::tls::ClientContext::make({s.ca_file, s.spki_sha256, {doh ? "h2" : "dot"}}, u->tls.error);
+      if (!u->tls.context)
+        log::error("upstream", "TLS upstream unusable: its attempts fail", {{"upstream", u->name}, {"error", u->tls.error}});
+    }
     upstreams_.push_back(std::move(u));
   }
 }

@@ -10,12 +10,14 @@
 #include <vector>
 
 #include "config/settings.h"
+#include "resolver/upstream/exchange.h"
 
 namespace sekisho::upstream {
 
 struct Upstream {
   config::UpstreamSettings settings;
   std::string name;  // "127.0.0.1:5399", for logs and EDE text
+  TlsTarget tls;     // transport: tls or https; its context is built once and shared by every loop
   std::atomic<uint32_t> consecutive_failures{0};
   std::atomic<uint64_t> down_until_ms{0};
   std::atomic<uint64_t> queries{0};
@@ -29,6 +31,13 @@ class UpstreamSet {
 
   size_t size() const { return upstreams_.size(); }
   Upstream& at(size_t i) const { return *upstreams_[i]; }
+
+  // What an attempt on upstream i is sent over: its own TCP pool connections unless plain UDP.
+  bool over_stream(size_t i) const { return upstreams_[i]->settings.transport != config::UpstreamTransport::udp; }
+  const TlsTarget* tls_target(size_t i) const {
+    const auto t = upstreams_[i]->settings.transport;
+    return t == config::UpstreamTransport::tls || t == config::UpstreamTransport::https ? &upstreams_[i]->tls : nullptr;
+  }
 
   // Picks the next upstream to try: round robin over healthy ones not yet tried for this
   // query (`tried` is a bitmask of indexes); when all untried ones are marked down, the one

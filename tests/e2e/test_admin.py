@@ -315,6 +315,13 @@ def test_categories_store_and_reload(env):
     _, cats, _ = env.api.call("GET", "/api/v1/categories", token=env.acme)
     gambling = [c for c in cats["categories"] if c["slug"] == "gambling"][0]
     assert gambling["en"] and gambling["ja"] and gambling["en"] != gambling["ja"]
+    assert gambling["kind"] == "content" and gambling["group"] == "gambling", gambling
+    groups = {g["slug"]: g for g in cats["groups"]}
+    assert "dynamic_dns" in groups["evasion"]["categories"] and groups["evasion"]["kind"] == "security", groups["evasion"]
+    assert groups["evasion"]["ja"] == "フィルタ回避"
+    # Every category is in exactly one group.
+    listed = [s for g in cats["groups"] for s in g["categories"]]
+    assert sorted(listed) == sorted(c["slug"] for c in cats["categories"])
     status, store, _ = env.api.call("GET", "/api/v1/store", token=env.op)
     assert status == 200 and store["generation"] >= 1 and store["domain_keys"] >= 2
     assert [s["name"] for s in store["sources"]] == ["e2e"]
@@ -511,9 +518,15 @@ def test_dashboard_in_chromium(env, tmp_path):
                "document.getElementById('deny').value.includes('acme-deny.example')", what="the policy")
         assert b.js("document.querySelector('#categories input[value=gambling]').checked") is True
         assert "ギャンブル" in b.js("document.getElementById('categories').textContent")
+        # Categories under their groups (大分類), each group a box of its own: tick one.
+        assert "フィルタ回避" in b.js("document.getElementById('categories').textContent")
+        assert b.js("document.querySelector('#categories input.group-box[data-group=evasion]').checked") is False
+        b.js("document.querySelector('#categories input.group-box[data-group=evasion]').checked = true")
         b.js("document.getElementById('deny').value += '\\ndashboard.example'; document.getElementById('policy-form').requestSubmit()")
         b.wait("document.getElementById('status').textContent.startsWith('保存しました')", what="the save")
         assert "dashboard.example" in (env.tenants_d / "acme.yaml").read_text()
+        _, saved, _ = env.api.call("GET", "/api/v1/tenants/acme/policy", token=env.acme)
+        assert saved["block_groups"] == ["evasion"] and "gambling" in saved["block"], saved
         r = ask(env.sk.port, "www.dashboard.example.", source=ACME)
         assert rcode(r) == "NXDOMAIN" and edes(r), r
 

@@ -34,6 +34,7 @@ inline config::TenantFileContent rich_tenant_file() {
   config::PolicySettings p;
   p.name = "office";
   p.block = {"adult", "gambling"};
+  p.block_groups = {"evasion", "security"};  // whole groups (大分類)
   p.allow = {{"intranet.acme.example", {}}, {"*.partner.example", {}}};
   p.deny = {{"badsite.example", {}}};
   config::ScheduleSettings s;
@@ -80,6 +81,7 @@ inline void check_same_tenant(const config::TenantSettings& a, const config::Ten
 inline void check_same_policy(const config::PolicySettings& a, const config::PolicySettings& b) {
   CHECK(a.name == b.name);
   CHECK(a.block == b.block);
+  CHECK(a.block_groups == b.block_groups);
   REQUIRE(a.allow.size() == b.allow.size());
   for (size_t i = 0; i < a.allow.size(); ++i) CHECK(a.allow[i].pattern == b.allow[i].pattern);
   REQUIRE(a.deny.size() == b.deny.size());

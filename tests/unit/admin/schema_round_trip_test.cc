@@ -120,7 +120,7 @@ TEST_CASE("one schema: defaults are left out of the YAML, and read back as defau
   CHECK(yaml.find("to: \"24:00\"") != std::string::npos);
   CHECK(yaml.find("timezone: \"UTC\"") != std::string::npos);
   for (const char* left_out : {"contact", "networks", "max_devices", "ecs", "queries_per_second", "upstream_queries", "intercept_bandwidth", "devices", "allow", "deny", "days", "safe_search",
-                               "log", "deep_inspection"})
+                               "log", "deep_inspection", "block_groups"})
     CHECK_MESSAGE(yaml.find(std::string(left_out) + ":") == std::string::npos, left_out);
   auto loaded = read_yaml(yaml);
   REQUIRE(loaded.ok());

@@ -47,3 +47,27 @@ TEST_CASE("rejected: padding, bad characters, impossible lengths, stray bits") {
 }
 
 }
+
+TEST_SUITE("base.base64") {
+
+TEST_CASE("standard base64 with padding: RFC 4648 vectors, '+' and '/'") {
+  using sekisho::base::base64_decode;
+  const std::pair<std::string, std::string> vectors[] = {
+      {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}, {"foobar", "Zm9vYmFy"}};
+  for (const auto& [plain, encoded] : vectors) {
+    std::string out = "junk";
+    REQUIRE(base64_decode(encoded, out));
+    CHECK(out == plain);
+  }
+  std::string out;
+  REQUIRE(base64_decode("+/+/", out));
+  CHECK(out == std::string("\xfb\xff\xbf", 3));
+  CHECK_FALSE(base64_decode("-_-_", out));  // the URL alphabet is not this one
+  CHECK_FALSE(base64_decode("Zg", out));    // padding is required
+  CHECK_FALSE(base64_decode("Zg=", out));
+  CHECK_FALSE(base64_decode("Z===", out));
+  CHECK_FALSE(base64_decode("Zh==", out));  // stray bits
+  CHECK_FALSE(base64_decode("Zm9v\n", out));
+}
+
+}

@@ -35,14 +35,14 @@ void check_keys_unique() {
 TEST_CASE("schema: enum names both ways, listed in messages in one order") {
   check_names({BlockAction::blockpage, BlockAction::nxdomain, BlockAction::nodata, BlockAction::refused});
   check_names({LogMode::full, LogMode::anonymized, LogMode::none});
-  check_names({UpstreamTransport::udp, UpstreamTransport::tcp});
+  check_names({UpstreamTransport::udp, UpstreamTransport::tcp, UpstreamTransport::tls, UpstreamTransport::https});
   check_names({AdminRole::operator_role, AdminRole::tenant_admin});
   check_names({EcsMode::strip, EcsMode::forward});
   CHECK(enum_choices<BlockAction>() == "blockpage | nxdomain | nodata | refused");
   CHECK(not_an_enum_value<LogMode>("verbose") == "'verbose' is not a log mode (full | anonymized | none)");
   CHECK(not_an_enum_value<AdminRole>("root") == "'root' is not a role (operator | tenant-admin)");
-  CHECK(category_group_name(CategoryGroup::kSecurity) == "security");
-  CHECK(category_group_name(CategoryGroup::kAllow) == "allow");
+  CHECK(category_kind_name(CategoryKind::kSecurity) == "security");
+  CHECK(category_kind_name(CategoryKind::kAllow) == "allow");
 }
 
 TEST_CASE("schema: days and times of day read back from what is written") {

@@ -76,7 +76,7 @@ TEST_CASE("registry: a candidate with other categories leaves the live snapshot'
   CHECK(live.policies->categories == registry);
   CHECK(registry->by_id(40) == c2);
   CHECK(c2->slug == "c2");
-  CHECK(c2->group == CategoryGroup::kSecurity);
+  CHECK(c2->kind == CategoryKind::kSecurity);
   CHECK(registry->by_slug("botnet") == nullptr);
   CHECK(verdict_text(*live.policies) == "category=c2 tenant=acme (security)");
   // Nothing global changed either.

@@ -222,8 +222,9 @@ std::shared_ptr<const CategoryRegistry> registry_of(std::vector<CategoryDefiniti
   return std::make_shared<const CategoryRegistry>(std::move(defs));
 }
 
-CategoryDefinition def(uint8_t id, const char* slug, CategoryGroup group = CategoryGroup::kContent) {
-  return CategoryDefinition{id, slug, std::string("EN ") + slug, std::string("JA ") + slug, group, {"test", 1, 0}};
+CategoryDefinition def(uint8_t id, const char* slug, CategoryKind kind = CategoryKind::kContent) {
+  const auto* group = sekisho::config::category_group(kind == CategoryKind::kSecurity ? "security" : "other");
+  return CategoryDefinition{id, slug, std::string("EN ") + slug, std::string("JA ") + slug, kind, group->id, {"test", 1, 0}};
 }
 
 std::string write_file(const fs::path& p, const std::string& text) {
@@ -256,7 +257,7 @@ TEST_CASE("categories file: YAML and CSV add categories after the built-ins") {
   REQUIRE(errors.empty());
   REQUIRE(defs.size() == 2);
   CHECK(defs[1].id == 40);
-  CHECK(defs[1].group == CategoryGroup::kSecurity);
+  CHECK(defs[1].kind == CategoryKind::kSecurity);
   CHECK(defs[1].defined_at() == yaml + ":7");
   {
     const auto registry = registry_of(defs);
@@ -288,7 +289,7 @@ TEST_CASE("categories file: YAML and CSV add categories after the built-ins") {
 TEST_CASE("categories: a registry is a value; one built again from the same definitions is the same") {
   // What a reload that leaves the categories file alone compiles: the query log keeps one
   // registry per change (QueryLogWriter::add_category_registry), not one per reload.
-  const std::vector<CategoryDefinition> defs{def(40, "c2", CategoryGroup::kSecurity), def(33, "intranet")};
+  const std::vector<CategoryDefinition> defs{def(40, "c2", CategoryKind::kSecurity), def(33, "intranet")};
   const auto installed = registry_of(defs);
   const auto again = registry_of(defs);
   CHECK(again->same_as(*installed));
@@ -308,7 +309,7 @@ TEST_CASE("categories: a registry is a value; one built again from the same defi
   CHECK(CategoryRegistry::builtins().by_id(40) == nullptr);
 
   // Definitions the checker would refuse never reach a lookup: another's id or slug, or an id
-  // outside 32–63.
+  // outside a file's ids.
   const auto odd = registry_of({def(40, "c2"), def(40, "other"), def(41, "c2"), def(12, "low"), def(42, "ads")});
   CHECK(odd->all().size() == sekisho::config::builtin_categories().size() + 1);
   CHECK(odd->by_id(41) == nullptr);
@@ -329,20 +330,39 @@ TEST_CASE("categories file: every problem is reported with file:line") {
                         "35,Bad Slug,content,Bad,悪\n"
                         "36,grp,allow,Group,群\n"
                         "37,short,content\n"
-                        "38,noja,content,No Japanese,\n");
+                        "38,noja,content,No Japanese,\n"
+                        "39,scary_kind,content,Scary,怖,scary\n"
+                        "40,intranet_chat,communication,Intranet chat,社内チャット,security\n"
+                        "200,anime_streams,entertainment,Anime streams,アニメ配信\n"
+                        "201,old_style,security,Old style,旧形式\n");
+  std::string known_groups;
+  for (const auto& g : sekisho::config::category_groups())
+    if (g.kind != CategoryKind::kAllow) known_groups += (known_groups.empty() ? "" : " ") + std::string(g.slug);
   auto defs = sekisho::config::read_category_file(csv, errors);
   CHECK(error_lines(errors) ==
         std::vector<std::string>{
             csv + ":2: slug 'intranet' is already defined at line 1",
             csv + ":3: slug 'ads' is a built-in category (id 7)",
             csv + ":4: id 32 is already used by 'intranet' at line 1",
-            csv + ":5: id 12 is out of range: a file's categories use 32–63 (0–31 belong to the built-ins)",
-            csv + ":6: id 64 is out of range: a file's categories use 32–63 (0–31 belong to the built-ins)",
+            csv + ":5: id 12 is out of range: a file's categories use 32–63 or 192–255 (0–31 and 64–191 belong to the built-ins)",
+            csv + ":6: id 64 is out of range: a file's categories use 32–63 or 192–255 (0–31 and 64–191 belong to the built-ins)",
             csv + ":7: slug 'Bad Slug' must be 1–32 characters of a-z 0-9 _ -, starting with a letter",
-            csv + ":8: group 'allow' must be security or content",
-            csv + ":9: expected 5 fields id,slug,group,en,ja; found 3",
+            csv + ":8: group 'allow' is not a group (known: " + known_groups + ")",
+            csv + ":9: expected 5 fields id,slug,group,en,ja (and optionally kind); found 3",
             csv + ":10: missing 'ja'",
+            csv + ":11: kind 'scary' must be security or content",
         });
+  // Rows that are fine: a group by its slug, a kind other than the group's, an id past 191.
+  REQUIRE(defs.size() == 4);
+  CHECK(defs[1].slug == "intranet_chat");
+  CHECK(sekisho::config::category_groups()[defs[1].group].slug == "communication");
+  CHECK(defs[1].kind == CategoryKind::kSecurity);
+  CHECK(defs[2].id == 200);
+  CHECK(sekisho::config::category_groups()[defs[2].group].slug == "entertainment");
+  CHECK(defs[2].kind == CategoryKind::kContent);
+  CHECK(defs[3].id == 201);  // `group: security`, as files said before groups: the security group
+  CHECK(sekisho::config::category_groups()[defs[3].group].slug == "security");
+  CHECK(defs[3].kind == CategoryKind::kSecurity);
   for (const auto& e : errors) CHECK(e.path == "categories_file");  // check-config prints it
 
   errors.clear();
@@ -361,8 +381,8 @@ TEST_CASE("categories file: every problem is reported with file:line") {
                          "    ja: X\n");
   sekisho::config::read_category_file(yaml, errors);
   CHECK(error_lines(errors) == std::vector<std::string>{
-                                   yaml + ":5: unknown key 'colour' (expected id, slug, group, en, ja)",
-                                   yaml + ":8: group 'nonsense' must be security or content",
+                                   yaml + ":5: unknown key 'colour' (expected id, slug, group, kind, en, ja)",
+                                   yaml + ":8: group 'nonsense' is not a group (known: " + known_groups + ")",
                                });
 
   errors.clear();

@@ -32,7 +32,7 @@ struct Parsed {
     for (const auto& i : set.domains()) {
       out += key_to_name(set.key(i));
       out += (i.flags & kFlagSubtree) ? " subtree " : (i.flags & kFlagExact) ? " exact " : " url-host ";
-      out += CategoryRegistry::builtins().slugs(CategorySet(i.cats)) + "\n";
+      out += CategoryRegistry::builtins().slugs(set.cats(i)) + "\n";
     }
     return out;
   }
@@ -184,7 +184,7 @@ TEST_CASE("ut1 directories, usage white, --category filter, and gzip input") {
   set.finalize();
   std::string keys;
   for (const auto& i : set.domains())
-    keys += key_to_name(set.key(i)) + ":" + CategoryRegistry::builtins().slugs(CategorySet(i.cats)) + " ";
+    keys += key_to_name(set.key(i)) + ":" + CategoryRegistry::builtins().slugs(set.cats(i)) + " ";
   CHECK(keys == "1.2.3.4:violence _video-bagarre.com:violence example.com: good.fr:allowlist ");
   REQUIRE(set.urls().size() == 1);
   CHECK(set.key(set.urls()[0]) == "com.example/hate/page");

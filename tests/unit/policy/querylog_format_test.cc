@@ -130,7 +130,7 @@ TEST_CASE("querylog format: the documented line, field for field") {
   r.action = ql::QueryAction::blocked;
   const uint8_t v4[4] = {127, 0, 0, 1};
   ql::set_client_v4(r, v4);
-  r.categories = uint64_t{1} << sekisho::policy::CategoryRegistry::builtins().by_slug("gambling")->id;
+  r.categories = sekisho::policy::CategorySet(uint64_t{1} << sekisho::policy::CategoryRegistry::builtins().by_slug("gambling")->id);
   r.rule = ql::RuleKind::category;
   r.upstream = 0;
   const auto name = wire({"www", "example", "com"});
@@ -157,7 +157,7 @@ TEST_CASE("querylog format: every field kind renders as valid JSON") {
   r.rule = ql::RuleKind::schedule;
   ql::set_text(r.rule_text, "mon-fri 09:00-18:00 \"quoted\" 営業時間");
   ql::set_text(r.device, "taro's\tiPhone");
-  r.categories = (uint64_t{1} << 3) | (uint64_t{1} << 4) | (uint64_t{1} << 63);  // 63: unregistered
+  r.categories = sekisho::policy::CategorySet((uint64_t{1} << 3) | (uint64_t{1} << 4) | (uint64_t{1} << 63));  // 63: unregistered
   r.upstream = ql::kNoUpstream;
   const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1};
   ql::set_client_v6(r, v6);
@@ -284,7 +284,7 @@ TEST_CASE("querylog format: exact line for an IPv4 block, incident pinned") {
   r.action = ql::QueryAction::blocked;
   const uint8_t v4[4] = {127, 0, 0, 1};
   ql::set_client_v4(r, v4);
-  r.categories = uint64_t{1} << sekisho::policy::CategoryRegistry::builtins().by_slug("malware")->id;
+  r.categories = sekisho::policy::CategorySet(uint64_t{1} << sekisho::policy::CategoryRegistry::builtins().by_slug("malware")->id);
   r.rule = ql::RuleKind::category;
   r.upstream = 255 - 1;
   ql::set_qname(r, wire({"www", "example", "com"}));
@@ -336,7 +336,7 @@ TEST_CASE("querylog format: exact line for odd names, odd texts and an anonymize
   r.rule = ql::RuleKind::deny_list;
   ql::set_text(r.rule_text, std::string_view("x\x01\x7f\xff\"\\y", 7));
   ql::set_text(r.device, "pc\n");
-  r.categories = (uint64_t{1} << 62) | (uint64_t{1} << 63);  // unregistered ids
+  r.categories = sekisho::policy::CategorySet((uint64_t{1} << 62) | (uint64_t{1} << 63));  // unregistered ids
 
   std::string line;
   ql::append_json_line(line, r, "t");
@@ -434,7 +434,7 @@ TEST_CASE("querylog format: kept stretches give the lines a fresh thread formats
     r.rcode = static_cast<uint8_t>(next() % 3 == 0 ? 3 : 0);
     r.transport = static_cast<ql::Transport>(next() % 4);
     r.action = static_cast<ql::QueryAction>(next() % 4);
-    r.categories = next() % 3 == 0 ? 0 : (uint64_t{1} << (next() % 12)) | (uint64_t{1} << (next() % 12));
+    r.categories = sekisho::policy::CategorySet(next() % 3 == 0 ? 0 : (uint64_t{1} << (next() % 12)) | (uint64_t{1} << (next() % 12)));
     r.rule = static_cast<ql::RuleKind>(next() % 4);
     ql::set_text(r.rule_text, rule_texts[next() % 5]);
     const uint8_t v4[4] = {10, 0, static_cast<uint8_t>(next() % 4), static_cast<uint8_t>(next())};
@@ -451,7 +451,7 @@ TEST_CASE("querylog format: kept stretches give the lines a fresh thread formats
 
   // A slug renamed by a categories reload shows up in the next line, not the kept text.
   ql::QueryRecord r = records[0];
-  r.categories = uint64_t{1} << 40;
+  r.categories = sekisho::policy::CategorySet(uint64_t{1} << 40);
   auto define = [](const char* slug) {
     sekisho::policy::CategoryDefinition d;
     d.id = 40;

@@ -59,7 +59,7 @@ TEST_CASE("make_record: the query's facts become the record's fields") {
   CHECK(r.qtype == 28);
   CHECK(r.rcode == 3);
   CHECK(r.rule == ql::RuleKind::none);  // no verdict: plain resolution
-  CHECK(r.categories == 0);
+  CHECK(r.categories == sekisho::policy::CategorySet(0));
   CHECK(r.rule_text[0] == '\0');
 }
 
@@ -90,7 +90,7 @@ TEST_CASE("make_record: a verdict gives its rule, categories and rule text; rule
   ql::QueryRecord r = ql::make_record(f);
   CHECK(r.rule == ql::RuleKind::deny_list);
   CHECK(std::string(r.rule_text) == "badsite.example");
-  CHECK(r.categories == 0);
+  CHECK(r.categories == sekisho::policy::CategorySet(0));
 
   policy::CompiledSchedule window;
   window.description = "mon-fri 09:00-18:00 Asia/Tokyo";
@@ -103,7 +103,7 @@ TEST_CASE("make_record: a verdict gives its rule, categories and rule text; rule
   f.verdict = &scheduled;
   r = ql::make_record(f);
   CHECK(r.rule == ql::RuleKind::schedule);
-  CHECK(r.categories == ((uint64_t{1} << 9) | (uint64_t{1} << 5)));  // the deciding category among the name's
+  CHECK(r.categories == sekisho::policy::CategorySet(((uint64_t{1} << 9) | (uint64_t{1} << 5))));  // the deciding category among the name's
   CHECK(std::string(r.rule_text) == "mon-fri 09:00-18:00 Asia/Tokyo");
 
   policy::Verdict safe_search;
@@ -111,7 +111,7 @@ TEST_CASE("make_record: a verdict gives its rule, categories and rule text; rule
   f.verdict = &safe_search;
   r = ql::make_record(f);
   CHECK(r.rule == ql::RuleKind::safe_search);
-  CHECK(r.categories == 0);
+  CHECK(r.categories == sekisho::policy::CategorySet(0));
   CHECK(r.rule_text[0] == '\0');
 
   policy::Verdict allowed;  // rule none (a plain resolution): nothing of the verdict is logged
@@ -120,7 +120,7 @@ TEST_CASE("make_record: a verdict gives its rule, categories and rule text; rule
   f.verdict = &allowed;
   r = ql::make_record(f);
   CHECK(r.rule == ql::RuleKind::none);
-  CHECK(r.categories == 0);
+  CHECK(r.categories == sekisho::policy::CategorySet(0));
 }
 
 }  // TEST_SUITE

@@ -165,7 +165,7 @@ TEST_CASE("querylog stats: accumulator counts, categories, hours and the device 
   ql::TenantAccumulator acc("acme", ql::StatsLimits{});
   acc.set_max_devices(2);
   auto blocked = from(1, kT0, ql::QueryAction::blocked);
-  blocked.categories = (uint64_t{1} << 2) | (uint64_t{1} << 3);
+  blocked.categories = sekisho::policy::CategorySet((uint64_t{1} << 2) | (uint64_t{1} << 3));
   CHECK_FALSE(acc.add(blocked));
   CHECK_FALSE(acc.add(from(2, kT0 + 3600)));
   CHECK(acc.add(from(3, kT0 + 3600)));       // third device crosses max_devices = 2

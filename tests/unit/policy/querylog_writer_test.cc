@@ -80,7 +80,7 @@ TEST_CASE("querylog writer: exact JSON lines in the day's file, directory create
   writer.start();
 
   auto a = record(at("2026-11-25", 4, 35, 29) + 123456, 0, 1, "www", ql::QueryAction::blocked);
-  a.categories = uint64_t{1} << 2;  // gambling
+  a.categories = sekisho::policy::CategorySet(uint64_t{1} << 2);  // gambling
   a.rule = ql::RuleKind::category;
   a.upstream = 0;
   a.latency_us = 123;
@@ -124,7 +124,7 @@ TEST_CASE("querylog writer: a record names its categories with the registry of t
     d.id = 40;
     d.slug = slug;
     d.name_en = d.name_ja = slug;
-    d.group = sekisho::policy::CategoryGroup::kSecurity;
+    d.kind = sekisho::policy::CategoryKind::kSecurity;
     return std::make_shared<const sekisho::policy::CategoryRegistry>(std::vector{d});
   };
   // Generation 1 calls id 40 "c2"; a reload (generation 2) leaves it so; generation 3 renames
@@ -137,7 +137,7 @@ TEST_CASE("querylog writer: a record names its categories with the registry of t
   std::vector<ql::QueryRecord> records;
   for (uint32_t generation : {1u, 2u, 3u, 0u}) {
     auto r = record(at("2026-11-25", 4), 0, 1, "www", ql::QueryAction::blocked);
-    r.categories = (uint64_t{1} << 40) | (uint64_t{1} << 3);  // the file's id and malware
+    r.categories = sekisho::policy::CategorySet((uint64_t{1} << 40) | (uint64_t{1} << 3));  // the file's id and malware
     r.rule = ql::RuleKind::category;
     r.generation = generation;
     records.push_back(r);
@@ -206,7 +206,7 @@ TEST_CASE("querylog writer: log none is never written but is counted in stats") 
   writer.start();
   auto q = record(at("2026-11-25", 2), 0, 9, "secret", ql::QueryAction::blocked);
   q.log_mode = ql::LogMode::none;
-  q.categories = uint64_t{1} << 1;
+  q.categories = sekisho::policy::CategorySet(uint64_t{1} << 1);
   push_all(ring, {q, q, record(at("2026-11-25", 2), 1, 1, "public")});
   writer.stop();
 
@@ -286,7 +286,7 @@ TEST_CASE("querylog writer: stats per tenant — categories, top names, hours, d
   std::vector<ql::QueryRecord> batch;
   auto blocked = [&](const char* label, uint64_t cats, int hour) {
     auto r = record(at("2026-11-25", hour), 0, 1, label, ql::QueryAction::blocked);
-    r.categories = cats;
+    r.categories = sekisho::policy::CategorySet(cats);
     batch.push_back(r);
   };
   for (int i = 0; i < 5; ++i) blocked("casino", uint64_t{1} << 2, 12);

@@ -71,7 +71,7 @@ EntrySet random_source(std::mt19937_64& rng, int n) {
 void check_same(const Match& a, const Match& b, const std::string& q) {
   INFO("query " << q);
   CHECK(a.found == b.found);
-  CHECK(a.categories.bits() == b.categories.bits());
+  CHECK(a.categories.word(0) == b.categories.word(0));
   CHECK(a.exact_match == b.exact_match);
   CHECK(a.has_url_entries == b.has_url_entries);
   CHECK(a.entry_flags == b.entry_flags);
@@ -147,7 +147,7 @@ void compare_all(CategoryStore& store, const std::vector<std::string>& queries) 
     std::string uka(ua.matched_key);
     UrlMatch ub = btree.lookup_url(q, "/p/q/r");
     CHECK(ua.found == ub.found);
-    CHECK(ua.categories.bits() == ub.categories.bits());
+    CHECK(ua.categories.word(0) == ub.categories.word(0));
     CHECK(uka == std::string(ub.matched_key));
   }
   indexed.end_batch();
@@ -272,8 +272,8 @@ TEST_CASE("store index: long names and many labels") {
                           "x." + std::string(57, 'r') + ".com"});
   CategoryReader r(w.store());
   REQUIRE(r.begin_batch());
-  CHECK(r.lookup_domain(many).categories.bits() == 2);
-  CHECK(r.lookup_domain(longest).categories.bits() == 4);
+  CHECK(r.lookup_domain(many).categories.word(0) == 2);
+  CHECK(r.lookup_domain(longest).categories.word(0) == 4);
   CHECK(r.lookup_domain(longest).exact_match);
   r.end_batch();
 }
@@ -320,7 +320,7 @@ TEST_CASE("store index: a snapshot never uses the index of another generation") 
   REQUIRE(r.begin_batch());
   Match m = r.lookup_domain("x.new.example");  // B-tree fallback sees the new key
   CHECK(m.found);
-  CHECK(m.categories.bits() == 4);
+  CHECK(m.categories.word(0) == 4);
   CHECK(r.lookup_domain("a.old.example").found);
   r.end_batch();
 
@@ -331,7 +331,7 @@ TEST_CASE("store index: a snapshot never uses the index of another generation") 
   info.name = "t";
   w.replace_source(info, more);
   REQUIRE(r.begin_batch());
-  CHECK(r.lookup_domain("x.new.example").categories.bits() == 4);
+  CHECK(r.lookup_domain("x.new.example").categories.word(0) == 4);
   CHECK(r.lookup_domain("third.example").exact_match);
   CHECK_FALSE(r.lookup_domain("x.third.example").found);
   r.end_batch();
@@ -424,8 +424,8 @@ TEST_CASE("name memo: answers as the store, and no import leaves a remembered na
         Match b = plain.lookup_wire(wires[i]);
         a.matched_key = b.matched_key = {};
         check_same(a, b, queries[i] + " round " + std::to_string(round));
-        if (pass == 0 && before[i] != ~uint64_t{0} && before[i] != b.categories.bits()) ++changed;
-        before[i] = b.categories.bits();
+        if (pass == 0 && before[i] != ~uint64_t{0} && before[i] != b.categories.word(0)) ++changed;
+        before[i] = b.categories.word(0);
       }
       memoized.end_batch();
       plain.end_batch();
@@ -455,7 +455,7 @@ TEST_CASE("name memo: long names are looked up every time, and still answered") 
   for (int i = 0; i < 3; ++i) {
     Match m = r.lookup_wire(wire);
     CHECK(m.found);
-    CHECK(m.categories.bits() == (uint64_t{1} << 3));
+    CHECK(m.categories.word(0) == (uint64_t{1} << 3));
   }
   r.end_batch();
   CHECK(r.memo()->hits() == 0);

@@ -85,7 +85,7 @@ std::map<std::string, std::string> import_tree(const fs::path& root) {
   std::map<std::string, std::string> out;
   for (const auto& i : set.domains())
     if (i.flags & (kFlagSubtree | kFlagExact))
-      out[key_to_name(set.key(i))] = CategoryRegistry::builtins().slugs(CategorySet(i.cats));
+      out[key_to_name(set.key(i))] = CategoryRegistry::builtins().slugs(set.cats(i));
   return out;
 }
 
@@ -118,7 +118,7 @@ TEST_CASE("ut1 tree: usage and global_usage decide allow entries and categories"
   import_input((d.path / "press").string(), opt, set, report);
   set.finalize();
   REQUIRE(set.domains().size() == 1);
-  CHECK(CategorySet(set.domains()[0].cats).contains(allowlist_category_id()));
+  CHECK(set.cats(set.domains()[0]).contains(allowlist_category_id()));
 }
 
 TEST_CASE("ut1 tree: an error page in any file refuses the whole tree; empty files are fine") {

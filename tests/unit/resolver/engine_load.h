@@ -212,8 +212,7 @@ inline config::Settings settings_for(uint16_t port, uint16_t upstream_port, cons
   std::string error;
   s.server.threads = 2;
   s.server.dns_listen.push_back(*net::parse_socket_address("127.0.0.1:" + std::to_string(port), 53, error));
-  s.upstreams.push_back(config::UpstreamSettings{
-      *net::parse_socket_address("127.0.0.1:" + std::to_string(upstream_port), 53, error), config::UpstreamTransport::udp});
+  s.upstreams.emplace_back().address = *net::parse_socket_address("127.0.0.1:" + std::to_string(upstream_port), 53, error);
   sekisho::test::add_malware_tenant(s, (dir.path / "store").string(), (dir.path / "querylog").string(), block);
   return s;
 }

@@ -191,7 +191,7 @@ TEST_CASE("run_query cache hit through a real Worker allocates nothing") {
   auto listen = net::parse_socket_address("127.0.0.1:0", 53, why);
   REQUIRE(up);
   REQUIRE(listen);
-  settings.upstreams.push_back(config::UpstreamSettings{*up, config::UpstreamTransport::udp});
+  settings.upstreams.emplace_back().address = *up;
   settings.server.dns_listen.push_back(*listen);
   settings.server.threads = 1;
   settings.cache.max_entries = 1000;
@@ -249,8 +249,7 @@ TEST_CASE("run_query with a tenant, the category store and the query log allocat
   std::string parse_error;
   settings.server.threads = 1;
   settings.server.dns_listen.push_back(*net::parse_socket_address("127.0.0.1:0", 53, parse_error));
-  settings.upstreams.push_back(
-      config::UpstreamSettings{*net::parse_socket_address("127.0.0.1:9", 53, parse_error), config::UpstreamTransport::udp});
+  settings.upstreams.emplace_back().address = *net::parse_socket_address("127.0.0.1:9", 53, parse_error);
   sekisho::test::add_malware_tenant(settings, store_dir, (dir.path / "querylog").string());
   std::vector<config::ConfigError> errors;
   auto policies = policy::compile_policies(settings, static_cast<int64_t>(std::time(nullptr)), errors);
