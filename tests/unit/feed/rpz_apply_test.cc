@@ -351,3 +351,33 @@ TEST_CASE("names read from the wire print as ldns prints them: stored record ide
     CHECK(std::string(text, dns::name_to_text(lower, len, text, sizeof text)) == ldns_text);
   }
 }
+
+TEST_CASE("a feed of a category above 63: entries and per-record items keep it through axfr and ixfr") {
+  // The transfer's records carry only an allow/block bit; the applier's categories (here
+  // dynamic_dns, id 97, past the items' narrow 64-bit form) are what the store and the
+  // feed's per-key records must hold.
+  test::TempDir dir;
+  StoreWriter w((dir.path / "store").string());
+  CategorySet dyn;
+  const auto* info = CategoryRegistry::builtins().by_slug("dynamic_dns");
+  REQUIRE(info);
+  REQUIRE(info->id >= 64);
+  dyn.add(info->id);
+  feed::RpzApplier a(w, "dyn", "rpz.example", dyn, any_shrink());
+  a.apply_axfr(axfr(a, {"ddns.example.rpz.example. CNAME .", "*.ddns.example.rpz.example. CNAME .",
+                        "other.example.rpz.example. CNAME ."}),
+               100);
+  Match m = look(w, "host.ddns.example");
+  REQUIRE(m.found);
+  CHECK(m.categories == dyn);
+  // One of the key's two records goes: the item read back from feed_records keeps id 97.
+  a.apply_diff(ixfr(a, 1, 2, {"*.ddns.example.rpz.example. CNAME ."}, {"new.example.rpz.example. CNAME ."}), 0);
+  m = look(w, "ddns.example");
+  REQUIRE(m.found);
+  CHECK(m.categories == dyn);
+  CHECK_FALSE(look(w, "host.ddns.example").found);
+  CHECK(look(w, "new.example").categories == dyn);
+  a.apply_diff(ixfr(a, 2, 3, {"ddns.example.rpz.example. CNAME ."}, {}), 0);
+  CHECK_FALSE(look(w, "ddns.example").found);
+  CHECK(look(w, "other.example").categories == dyn);
+}
