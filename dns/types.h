@@ -52,6 +52,7 @@ constexpr uint16_t kOpt = 41;
 constexpr uint16_t kRrsig = 46;
 constexpr uint16_t kSvcb = 64;
 constexpr uint16_t kHttps = 65;
+constexpr uint16_t kTsig = 250;
 constexpr uint16_t kIxfr = 251;
 constexpr uint16_t kAxfr = 252;
 }  // namespace qtype

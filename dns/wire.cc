@@ -132,7 +132,9 @@ size_t name_to_text(const uint8_t* wire, size_t wire_len, char* out, size_t cap)
     uint8_t len = wire[p];
     for (size_t i = 0; i < len && p + 1 + i < wire_len; ++i) {
       uint8_t c = wire[p + 1 + i];
-      if (c == '.' || c == '\\') {
+      // The specials of RFC 1035 §5.1 that ldns escapes too ('.', ';', '(', ')', '\\'): the feed's
+      // record identities (feed/rpz_apply.cc) are hashes of this text and must equal ldns's.
+      if (c == '.' || c == '\\' || c == ';' || c == '(' || c == ')') {
         put('\\');
         put(static_cast<char>(c));
       } else if (c > 0x20 && c < 0x7f) {

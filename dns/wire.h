@@ -85,7 +85,8 @@ bool walk_record(std::span<const uint8_t> msg, size_t& pos, RecordView& rr);
 bool names_equal_ci(const uint8_t* a, size_t a_len, const uint8_t* b, size_t b_len);
 
 // Renders a wire name as presentation text ("www.example.com."), for logs and EDE text.
-// Writes at most `cap` bytes; returns the length written. Non-printable bytes become \DDD.
+// Writes at most `cap` bytes; returns the length written. Non-printable bytes become \DDD and
+// . ; ( ) \ are backslash-escaped, exactly as ldns prints names (ldns_rdf2str).
 size_t name_to_text(const uint8_t* wire, size_t wire_len, char* out, size_t cap);
 
 }  // namespace sekisho::dns

@@ -217,13 +217,13 @@ void FeedService::refresh_rpz(Feed& f, const char* why, int64_t now) {
   req.max_bytes = f.settings.limits.max_transfer_bytes;
   XfrResult r;
   try {
-    r = transfer(req);
+    r = transfer(req, f.applier->sink());
   } catch (const XfrError& e) {
     if (!e.refused_ixfr()) throw;
     // RFC 1995 §4: a primary that cannot serve the delta; the whole zone then.
     log::info("feed", "IXFR refused; asking for AXFR", {{"feed", f.settings.name}, {"reason", e.what()}});
     req.have_serial.reset();
-    r = transfer(req);
+    r = transfer(req, f.applier->sink());
   }
   const uint64_t transfer_ms = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count());
@@ -238,12 +238,13 @@ void FeedService::refresh_rpz(Feed& f, const char* why, int64_t now) {
   } else {
     // The guard sees the whole IXFR before its first serial is written: a refusal keeps the
     // serial we hold, not one half way.
-    f.applier->check_ixfr(r.diffs);
+    f.applier->check_ixfr(r);
     uint32_t at = *have;
-    for (const XfrDiff& d : r.diffs) {
+    for (size_t i = 0; i < r.diffs.size(); ++i) {
+      const XfrDiff& d = r.diffs[i];
       if (d.from != at)
         throw XfrError("IXFR diff from serial " + std::to_string(d.from) + " while the store is at " + std::to_string(at));
-      ApplyReport one = f.applier->apply_diff(d);  // one write transaction per serial
+      ApplyReport one = f.applier->apply_diff(r, i);  // one write transaction per serial
       total.records += one.records;
       total.refused += one.refused;
       total.keys_changed += one.keys_changed;

@@ -9,19 +9,21 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <thread>
 
 #include "base/file.h"
 #include "base/random.h"
 #include "base/text.h"
 #include "config/schema.h"
+#include "dns/wire.h"
 
 // ldns/common.h defines bool/true/false macros in some builds: include it after C++ headers.
 #include <ldns/ldns.h>
 
 namespace sekisho::feed {
-
-void RrFree::operator()(ldns_rr* rr) const { ldns_rr_free(rr); }
 
 namespace {
 
@@ -111,21 +113,31 @@ void send_all(int fd, const uint8_t* data, size_t size, uint32_t timeout_ms, con
   }
 }
 
-uint32_t soa_serial(const ldns_rr* soa) { return ldns_rdf2native_int32(ldns_rr_rdf(soa, 2)); }
-
-bool is_soa(const ldns_rr* rr) { return ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA; }
-
 std::string rcode_text(ldns_pkt_rcode rc) {
   ldns_lookup_table* t = ldns_lookup_by_id(ldns_rcodes, static_cast<int>(rc));
   return t ? t->name : "RCODE" + std::to_string(static_cast<int>(rc));
 }
 
-// Takes the answer section's records out of `pkt` (they are then ours to free).
-void take_answers(ldns_pkt* pkt, std::vector<Rr>& out) {
-  ldns_rr_list* list = ldns_pkt_answer(pkt);
-  const size_t n = ldns_rr_list_rr_count(list);
-  for (size_t i = 0; i < n; ++i) out.emplace_back(ldns_rr_list_rr(list, i));
-  ldns_rr_list_set_rr_count(list, 0);  // ldns_pkt_free then frees the list, not the records
+// The SOA's serial and timers from its wire rdata (MNAME, RNAME, then five 32-bit fields).
+bool read_soa(std::span<const uint8_t> msg, const dns::RecordView& rr, SoaTimers& out) {
+  size_t p = rr.rdata_pos;
+  if (!dns::skip_name(msg, p) || !dns::skip_name(msg, p) || p + 20 != rr.end) return false;
+  out.serial = dns::read_u32(&msg[p]);
+  out.refresh = dns::read_u32(&msg[p + 4]);
+  out.retry = dns::read_u32(&msg[p + 8]);
+  out.expire = dns::read_u32(&msg[p + 12]);
+  out.minimum = dns::read_u32(&msg[p + 16]);
+  return true;
+}
+
+// A (possibly compressed) name of the message as presentation text, lowercased.
+bool name_text(std::span<const uint8_t> msg, size_t pos, std::string& out) {
+  uint8_t wire[dns::kMaxNameWire];
+  size_t len = 0;
+  if (!dns::expand_name(msg, pos, wire, len)) return false;
+  char text[4 * dns::kMaxNameWire + 1];  // every byte as \DDD at worst
+  out.assign(text, dns::name_to_text(wire, len, text, sizeof text));
+  return true;
 }
 
 }  // namespace
@@ -166,17 +178,6 @@ bool serial_newer(uint32_t a, uint32_t b) {
   return a != b && static_cast<uint32_t>(a - b) < (1u << 31);
 }
 
-SoaTimers soa_timers(const ldns_rr* soa) {
-  SoaTimers t;
-  if (!soa || ldns_rr_rd_count(soa) < 7) return t;
-  t.serial = ldns_rdf2native_int32(ldns_rr_rdf(soa, 2));
-  t.refresh = ldns_rdf2native_int32(ldns_rr_rdf(soa, 3));
-  t.retry = ldns_rdf2native_int32(ldns_rr_rdf(soa, 4));
-  t.expire = ldns_rdf2native_int32(ldns_rr_rdf(soa, 5));
-  t.minimum = ldns_rdf2native_int32(ldns_rr_rdf(soa, 6));
-  return t;
-}
-
 const char* kind_name(XfrResult::Kind kind) {
   switch (kind) {
     case XfrResult::Kind::up_to_date: return "up-to-date";
@@ -188,7 +189,165 @@ const char* kind_name(XfrResult::Kind kind) {
 
 // ---- transfer ----
 
-XfrResult transfer(const XfrRequest& req) {
+namespace {
+
+// Where a transfer stands, record by record (RFC 5936 §2.2, RFC 1995 §4): the first record is
+// the zone's SOA; the second says whether an IXFR answer is incremental (a second SOA) or the
+// whole zone. Records go to the sink as they are read; the end is checked here.
+class Framing {
+ public:
+  Framing(const XfrRequest& req, const std::string& what, XfrSink& sink, XfrResult& result)
+      : req_(req), what_(what), sink_(sink), result_(result) {}
+
+  bool done() const { return done_; }
+  // True once the answer is a lone SOA not newer than ours (RFC 1995 §4: up to date).
+  bool up_to_date() const {
+    return req_.have_serial && seen_ == 1 && !serial_newer(first_serial_, *req_.have_serial);
+  }
+
+  void record(std::span<const uint8_t> msg, const dns::RecordView& rv) {
+    if (done_) throw XfrError(what_ + ": records after the closing SOA");
+    const bool soa = rv.type == dns::qtype::kSoa;
+    SoaTimers timers;
+    if (soa && !read_soa(msg, rv, timers)) throw XfrError(what_ + ": a malformed SOA record");
+    ++seen_;
+    if (seen_ == 1) {
+      if (!soa) throw XfrError(what_ + ": the answer does not start with the zone's SOA");
+      first_serial_ = timers.serial;
+      result_.soa = timers;
+      first_ = view(msg, rv, first_owner_, first_target_);
+      return;
+    }
+    if (seen_ == 2) {
+      incremental_ = req_.have_serial && soa;
+      if (!incremental_) deliver(XfrSink::Part::axfr, 0, first_);
+    }
+    if (!incremental_) {
+      // An AXFR (or an IXFR answered with the whole zone) closes with the SOA again.
+      if (soa) done_ = true;
+      else deliver(XfrSink::Part::axfr, 0, view(msg, rv, owner_, target_));
+      return;
+    }
+    // SOA(new) { SOA(old) deletions… SOA(next) additions… }* SOA(new): after the first, SOAs
+    // come in pairs per diff, so the end is the odd-numbered one that carries the new serial.
+    if (soa) {
+      ++soas_;
+      if (soas_ % 2 == 1) {
+        if (soas_ > 1 && timers.serial == first_serial_) {
+          done_ = true;
+          return;
+        }
+        result_.diffs.push_back(XfrDiff{timers.serial, 0});
+        part_ = XfrSink::Part::removed;
+      } else {
+        result_.diffs.back().to = timers.serial;
+        part_ = XfrSink::Part::added;
+      }
+      return;
+    }
+    deliver(part_, result_.diffs.size() - 1, view(msg, rv, owner_, target_));
+  }
+
+  // At the end (the closing SOA read): what kind of transfer it was; an IXFR must start at ours.
+  void finish() {
+    if (!incremental_) {
+      result_.kind = XfrResult::Kind::axfr;
+      return;
+    }
+    result_.kind = XfrResult::Kind::ixfr;
+    if (result_.diffs.empty() || result_.diffs.front().from != *req_.have_serial)
+      throw XfrError(what_ + ": the diffs do not start at our serial " + std::to_string(*req_.have_serial));
+  }
+
+ private:
+  XfrRecord view(std::span<const uint8_t> msg, const dns::RecordView& rv, std::string& owner, std::string& target) {
+    XfrRecord r;
+    if (!name_text(msg, rv.name_pos, owner)) throw XfrError(what_ + ": a malformed owner name");
+    r.owner = owner;
+    r.type = rv.type;
+    if (rv.type == dns::qtype::kCname) {
+      // RFC 1035 §3.3.1: CNAME's rdata is one name; a message where it is not is malformed.
+      size_t end = rv.rdata_pos;
+      if (!dns::skip_name(msg, end) || end != rv.end || !name_text(msg, rv.rdata_pos, target))
+        throw XfrError(what_ + ": a malformed CNAME record at " + owner);
+      r.one_name = true;
+      r.target = target;
+    }
+    return r;
+  }
+  void deliver(XfrSink::Part part, size_t diff, const XfrRecord& r) {
+    ++result_.records;
+    sink_.record(part, diff, r);
+  }
+
+  const XfrRequest& req_;
+  const std::string& what_;
+  XfrSink& sink_;
+  XfrResult& result_;
+  uint64_t seen_ = 0;
+  uint32_t first_serial_ = 0;
+  size_t soas_ = 0;  // SOA records after the first (incremental)
+  bool incremental_ = false, done_ = false;
+  XfrSink::Part part_ = XfrSink::Part::removed;
+  XfrRecord first_;
+  std::string first_owner_, first_target_, owner_, target_;  // storage the views point into
+};
+
+// The TSIG record of a message (RFC 8945 §4.2: the last record of the additional section), its
+// error field and position; `pos` 0 when there is none.
+struct TsigAt {
+  size_t pos = 0;
+  unsigned error = 0;
+};
+
+// Locates the message's sections: answer records into `answers`, the TSIG record if any.
+// False when the message is malformed.
+bool walk_message(std::span<const uint8_t> msg, std::vector<dns::RecordView>& answers, TsigAt& tsig) {
+  if (msg.size() < dns::kHeaderSize) return false;
+  const dns::Header h = dns::read_header(msg);
+  size_t pos = dns::kHeaderSize;
+  for (unsigned i = 0; i < h.qdcount; ++i) {
+    if (!dns::skip_name(msg, pos) || pos + 4 > msg.size()) return false;
+    pos += 4;
+  }
+  answers.clear();
+  dns::RecordView rv;
+  for (unsigned i = 0; i < h.ancount; ++i) {
+    if (!dns::walk_record(msg, pos, rv)) return false;
+    answers.push_back(rv);
+  }
+  for (unsigned i = 0; i < h.nscount; ++i)
+    if (!dns::walk_record(msg, pos, rv)) return false;
+  tsig = TsigAt{};
+  for (unsigned i = 0; i < h.arcount; ++i) {
+    const size_t at = pos;
+    if (!dns::walk_record(msg, pos, rv)) return false;
+    if (rv.type != dns::qtype::kTsig) continue;
+    if (i + 1 != h.arcount) return false;  // TSIG must be last (RFC 8945 §5.1)
+    // RDATA: algorithm name, time (6), fudge (2), MAC size (2), MAC, original ID (2), error (2)…
+    size_t p = rv.rdata_pos;
+    if (!dns::skip_name(msg, p) || p + 10 > rv.end) return false;
+    p += 8 + dns::read_u16(&msg[p + 8]) + 2;
+    if (p + 4 > rv.end) return false;
+    tsig = TsigAt{at, dns::read_u16(&msg[p + 2])};
+  }
+  return pos == msg.size();
+}
+
+// Test hook for the tests of a transfer cut off or killed half way (tests/e2e/test_feed_xfr.py):
+// the first message is read and handed on, the rest not yet.
+void pause_mid_transfer_for_test() {
+  if (const char* pause = std::getenv("SEKISHO_PAUSE_MID_TRANSFER_FOR_TEST")) {
+    std::fprintf(stderr, "pausing mid-transfer\n");
+    std::fflush(stderr);
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::atof(pause)));
+  }
+}
+
+}  // namespace
+
+XfrResult transfer(const XfrRequest& req, XfrSink& sink) {
+  sink.clear();
   const bool ixfr = req.have_serial.has_value();
   const std::string zone = with_dot(base::ascii_lower(req.zone));
   const std::string what = std::string(ixfr ? "IXFR" : "AXFR") + " of " + zone + " from " + req.primary.to_string();
@@ -226,12 +385,10 @@ XfrResult transfer(const XfrRequest& req) {
   send_all(fd.get(), reinterpret_cast<const uint8_t*>(frame.data()), frame.size(), req.timeout_ms, what);
 
   XfrResult result;
-  std::vector<Rr> rrs;
+  Framing framing(req, what, sink, result);
   std::vector<uint8_t> buf;
-  uint32_t first_serial = 0;
-  size_t soas = 0;  // SOA records after the first
-  bool done = false;
-  while (!done) {
+  std::vector<dns::RecordView> answers;
+  while (!framing.done()) {
     uint8_t len[2];
     read_exactly(fd.get(), len, 2, req.timeout_ms, what);
     const size_t size = (size_t{len[0]} << 8) | len[1];
@@ -240,21 +397,17 @@ XfrResult transfer(const XfrRequest& req) {
       throw XfrError(what + ": over limits.max_transfer_bytes (" + std::to_string(req.max_bytes) + ")");
     buf.resize(size);
     read_exactly(fd.get(), buf.data(), size, req.timeout_ms, what);
-    ldns_pkt* raw = nullptr;
-    if (ldns_wire2pkt(&raw, buf.data(), size) != LDNS_STATUS_OK)
-      throw XfrError(what + ": message " + std::to_string(result.messages + 1) + " is malformed");
-    Pkt pkt(raw);
+    const std::span<const uint8_t> msg(buf.data(), size);
     ++result.messages;
-    if (ldns_pkt_id(pkt.get()) != id || !ldns_pkt_qr(pkt.get()))
-      throw XfrError(what + ": a message with another ID, or not an answer");
-    const ldns_rr* tsig = ldns_pkt_tsig(pkt.get());
-    const ldns_pkt_rcode rc = ldns_pkt_get_rcode(pkt.get());
-    if (tsig && ldns_rr_rd_count(tsig) >= 6) {
-      const unsigned terr = ldns_rdf2native_int16(ldns_rr_rdf(tsig, 5));
-      if (terr != 0)
-        throw XfrError(what + ": the primary refused our TSIG key '" + (req.key ? req.key->name : "") + "': " +
-                       tsig_error_text(terr));
-    }
+    TsigAt tsig;
+    if (!walk_message(msg, answers, tsig))
+      throw XfrError(what + ": message " + std::to_string(result.messages) + " is malformed");
+    const dns::Header h = dns::read_header(msg);
+    if (h.id != id || !h.qr()) throw XfrError(what + ": a message with another ID, or not an answer");
+    if (tsig.pos != 0 && tsig.error != 0)
+      throw XfrError(what + ": the primary refused our TSIG key '" + (req.key ? req.key->name : "") + "': " +
+                     tsig_error_text(tsig.error));
+    const auto rc = static_cast<ldns_pkt_rcode>(h.flags & dns::flag::kRcodeMask);
     if (rc != LDNS_RCODE_NOERROR) {
       const bool fallback = ixfr && (rc == LDNS_RCODE_NOTIMPL || rc == LDNS_RCODE_FORMERR || rc == LDNS_RCODE_REFUSED);
       std::string why = rc == LDNS_RCODE_NOTAUTH ? " (not authorised: the primary wants a TSIG key it knows)"
@@ -265,68 +418,34 @@ XfrResult transfer(const XfrRequest& req) {
     if (req.key) {
       // RFC 8945 §5.3.1: we accept only transfers whose every message is signed (Knot, BIND and
       // NSD sign each one); the first chains from the query's MAC, later ones sign the timers.
-      if (!tsig)
+      // ldns verifies; it needs a packet holding the TSIG record only, not the message parsed.
+      if (tsig.pos == 0)
         throw XfrError(what + ": message " + std::to_string(result.messages) + " is not signed (TSIG key '" +
                        req.key->name + "' configured)");
-      if (!ldns_pkt_tsig_verify_next(pkt.get(), buf.data(), size, req.key->name.c_str(), req.key->secret.c_str(),
+      ldns_rr* tsig_rr = nullptr;
+      size_t at = tsig.pos;
+      if (ldns_wire2rr(&tsig_rr, buf.data(), size, &at, LDNS_SECTION_ADDITIONAL) != LDNS_STATUS_OK)
+        throw XfrError(what + ": message " + std::to_string(result.messages) + " has a malformed TSIG record");
+      Pkt holder(ldns_pkt_new());
+      ldns_pkt_set_id(holder.get(), h.id);
+      ldns_pkt_set_tsig(holder.get(), tsig_rr);
+      if (!ldns_pkt_tsig_verify_next(holder.get(), buf.data(), size, req.key->name.c_str(), req.key->secret.c_str(),
                                      mac.get(), result.messages > 1 ? 1 : 0))
         throw XfrError(what + ": TSIG verification failed on message " + std::to_string(result.messages) +
                        " (wrong secret or algorithm for key '" + req.key->name + "')");
-      mac.reset(ldns_rdf_clone(ldns_rr_rdf(ldns_pkt_tsig(pkt.get()), 3)));
-    } else if (tsig) {
+      mac.reset(ldns_rdf_clone(ldns_rr_rdf(tsig_rr, 3)));
+    } else if (tsig.pos != 0) {
       throw XfrError(what + ": the primary signed its answer but no TSIG key is configured");
     }
-    const size_t before = rrs.size();
-    take_answers(pkt.get(), rrs);
-    if (rrs.empty()) throw XfrError(what + ": an empty answer (no SOA)");
-    if (before == 0) {
-      if (!is_soa(rrs[0].get())) throw XfrError(what + ": the answer does not start with the zone's SOA");
-      first_serial = soa_serial(rrs[0].get());
-      result.soa = soa_timers(rrs[0].get());
-      // RFC 1995 §4: a lone SOA not newer than ours means we are up to date.
-      if (ixfr && rrs.size() == 1 && !serial_newer(first_serial, *req.have_serial)) {
-        result.kind = XfrResult::Kind::up_to_date;
-        return result;
-      }
+    if (answers.empty() && result.messages == 1) throw XfrError(what + ": an empty answer (no SOA)");
+    for (const dns::RecordView& rv : answers) framing.record(msg, rv);
+    if (result.messages == 1 && framing.up_to_date()) {
+      result.kind = XfrResult::Kind::up_to_date;
+      return result;
     }
-    // The end: AXFR (and an IXFR answered AXFR-style) closes with the SOA again (RFC 5936 §2.2).
-    // An incremental IXFR is SOA(new) { SOA(old) deletions… SOA(next) additions… }* SOA(new):
-    // after the first, SOAs come in pairs per diff, so the end is the odd-numbered one that
-    // carries the new serial (an even-numbered SOA(new) opens the last diff's additions).
-    const bool incremental = ixfr && rrs.size() > 1 && is_soa(rrs[1].get());
-    for (size_t i = std::max<size_t>(before, 1); i < rrs.size() && !done; ++i) {
-      if (!is_soa(rrs[i].get())) continue;
-      ++soas;
-      if (incremental ? (soas % 2 == 1 && soa_serial(rrs[i].get()) == first_serial && soas > 1) : true) {
-        done = true;
-        if (i + 1 != rrs.size()) throw XfrError(what + ": records after the closing SOA");
-      }
-    }
+    if (result.messages == 1 && !framing.done()) pause_mid_transfer_for_test();
   }
-
-  if (!ixfr || !is_soa(rrs[1].get())) {
-    result.kind = XfrResult::Kind::axfr;
-    rrs.pop_back();  // the closing SOA
-    result.records = std::move(rrs);
-    return result;
-  }
-  // Incremental: SOA(new) { SOA(old) deletions… SOA(new') additions… }* SOA(new).
-  result.kind = XfrResult::Kind::ixfr;
-  size_t i = 1;
-  const size_t end = rrs.size() - 1;
-  while (i < end) {
-    XfrDiff diff;
-    diff.from = soa_serial(rrs[i].get());
-    ++i;
-    while (i < end && !is_soa(rrs[i].get())) diff.removed.push_back(std::move(rrs[i++]));
-    if (i >= end) throw XfrError(what + ": a diff without its new SOA");
-    diff.to = soa_serial(rrs[i].get());
-    ++i;
-    while (i < end && !is_soa(rrs[i].get())) diff.added.push_back(std::move(rrs[i++]));
-    result.diffs.push_back(std::move(diff));
-  }
-  if (result.diffs.empty() || result.diffs.front().from != *req.have_serial)
-    throw XfrError(what + ": the diffs do not start at our serial " + std::to_string(*req.have_serial));
+  framing.finish();
   return result;
 }
 

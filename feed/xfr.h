@@ -1,11 +1,13 @@
 // feed/xfr.h — zone transfers from a primary: AXFR (RFC 5936) and IXFR (RFC 1995) over TCP,
 // signed and verified with TSIG (RFC 8945), the wire work done by ldns.
 //
-// A transfer is read whole into memory and checked (message IDs, TSIG on every message, the
-// SOA framing, the size limit) before the caller writes anything: a transfer cut off half way,
-// or one whose signature does not verify, changes nothing. Blocking I/O bounded by a timeout
-// per step; sekisho-feed runs one transfer at a time on its only thread. Failures throw
-// XfrError with a message that names the primary and says what went wrong.
+// Records are handed to an XfrSink as each message arrives and is checked (message ID, TSIG),
+// read straight from the wire (no ldns record objects, no packet parse: at a million records a
+// zone, those cost more than the transfer). The sink only collects; the caller writes after
+// transfer() returns, so a transfer cut off half way, one whose signature does not verify or
+// whose SOA framing is wrong changes nothing. Blocking I/O bounded by a timeout per step;
+// sekisho-feed runs one transfer at a time on its only thread. Failures throw XfrError with a
+// message that names the primary and says what went wrong.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +15,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/settings.h"
@@ -35,11 +38,6 @@ class XfrError : public std::runtime_error {
   bool refused_ixfr_;
 };
 
-struct RrFree {
-  void operator()(ldns_rr* rr) const;
-};
-using Rr = std::unique_ptr<ldns_rr, RrFree>;
-
 // A TSIG key as ldns wants it: names with their final dot, the secret in base64.
 struct TsigKey {
   std::string name;       // "feed-key."
@@ -61,7 +59,6 @@ bool serial_newer(uint32_t a, uint32_t b);
 struct SoaTimers {
   uint32_t serial = 0, refresh = 3600, retry = 600, expire = 604800, minimum = 0;
 };
-SoaTimers soa_timers(const ldns_rr* soa);
 
 struct XfrRequest {
   net::SocketAddress primary;
@@ -72,22 +69,43 @@ struct XfrRequest {
   uint64_t max_bytes = 1ull << 30;
 };
 
-// One serial step of an IXFR (RFC 1995 §4): the records deleted from `from` and added to make `to`.
+// One serial step of an IXFR (RFC 1995 §4): records deleted from `from` and added to make `to`
+// (the sink has them, under this diff's index).
 struct XfrDiff {
   uint32_t from = 0, to = 0;
-  std::vector<Rr> removed, added;
 };
 
 struct XfrResult {
   enum class Kind { up_to_date, axfr, ixfr };
   Kind kind = Kind::up_to_date;
   SoaTimers soa;              // the primary's SOA (serial, timers) after this transfer
-  std::vector<Rr> records;    // axfr: every record but the closing SOA (the first is the SOA)
   std::vector<XfrDiff> diffs; // ixfr: in order
+  uint64_t records = 0;       // handed to the sink
   uint64_t bytes = 0, messages = 0;
 };
 
-XfrResult transfer(const XfrRequest& request);
+// One record of a transfer as a sink sees it: presentation text, ASCII-lowercased and escaped
+// as ldns prints it (dns::name_to_text), views valid during the call only.
+struct XfrRecord {
+  std::string_view owner;   // with its final dot
+  uint16_t type = 0;
+  bool one_name = false;    // a CNAME, whose rdata is one domain name (RFC 1035 §3.3.1): target is set
+  std::string_view target;  // that name, when one_name (other types: their rdata is not read)
+};
+
+class XfrSink {
+ public:
+  enum class Part { axfr, removed, added };
+  virtual ~XfrSink() = default;
+  // A transfer starts: drop whatever an earlier (failed) transfer left.
+  virtual void clear() = 0;
+  // `diff`: the index in XfrResult::diffs (0 for an AXFR). An AXFR's records come in zone order,
+  // its opening SOA first and without the closing one; an IXFR diff's without its SOAs.
+  // Throwing aborts the transfer.
+  virtual void record(Part part, size_t diff, const XfrRecord& rr) = 0;
+};
+
+XfrResult transfer(const XfrRequest& request, XfrSink& sink);
 
 const char* kind_name(XfrResult::Kind kind);
 

@@ -33,6 +33,13 @@ struct RpzRule {
 // `apex`: the zone's apex, lower case with its final dot ("rpz.example."), "" when unknown.
 RpzRule rpz_rule(const ldns_rr* rr, std::string_view apex);
 
+// The same from the record's presentation text, lowercased (as rpz_rdf_text gives it): `owner`
+// with its final dot, the type, and `target`, the rdata's one field when `one_name` (a CNAME has
+// exactly one). Fills `rule` in place so that a caller mapping millions of transferred records
+// reuses its strings' storage (sekisho-feed reads records from the wire, not as ldns objects).
+void rpz_rule(std::string_view owner, uint16_t type, bool one_name, std::string_view target, std::string_view apex,
+              RpzRule& rule);
+
 // A name or other rdata field as presentation text, ASCII-lowercased.
 std::string rpz_rdf_text(const ldns_rdf* rdf);
 

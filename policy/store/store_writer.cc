@@ -131,7 +131,9 @@ void EntrySet::sort_merge(std::vector<Item>& items) {
     return a.prefix == b.prefix && a.prefix2 == b.prefix2 && a.size == b.size &&
            (a.size <= 16 || set.key(a).substr(16) == set.key(b).substr(16));
   };
-  if (items.size() > kTwoThreadItems) {
+  if (std::is_sorted(items.begin(), items.end(), less)) {
+    // Already in key order (a feed's keys, sorted with their records): one pass, no sort.
+  } else if (items.size() > kTwoThreadItems) {
     // Two cores: sort halves in parallel, then merge.
     auto mid = items.begin() + static_cast<std::ptrdiff_t>(items.size() / 2);
     std::thread t([&] { std::sort(items.begin(), mid, less); });
@@ -163,6 +165,15 @@ void EntrySet::finalize() {
 }
 
 void EntrySet::lay_out_in_order() {
+  // Keys added in order, none merged away: the arena is laid out already.
+  size_t at = 0;
+  bool in_order = true;
+  for (const auto* items : {&domains_, &urls_})
+    for (const Item& i : *items) {
+      in_order = in_order && i.offset == at;
+      at += i.size;
+    }
+  if (in_order && at == arena_.size()) return;
   size_t domain_bytes = 0, url_bytes = 0;
   for (const Item& i : domains_) domain_bytes += i.size;
   for (const Item& i : urls_) url_bytes += i.size;
@@ -543,6 +554,18 @@ struct Applier {
   }
 };
 
+// SEKISHO_STORE_TIMING=1: phase times on stderr (benchmark breakdown).
+struct PhaseTimer {
+  bool on = std::getenv("SEKISHO_STORE_TIMING") != nullptr;
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  void operator()(const char* name) {
+    if (!on) return;
+    const auto t = std::chrono::steady_clock::now();
+    std::cerr << "  write phase " << name << ": " << std::chrono::duration<double>(t - t0).count() << " s\n";
+    t0 = t;
+  }
+};
+
 // Test hook for the kill -9 tests (`sekisho db import`, sekisho-feed): all pages of the write
 // are in place but not committed.
 void pause_before_commit_for_test() {
@@ -601,15 +624,8 @@ WriteResult StoreWriter::write(const SourceInfo& info_in, const EntrySet& entrie
   if (!existed && remove) throw StoreError(what + ": no such source");
   const uint64_t previous_entries = existed ? stored.domain_entries + stored.url_entries : 0;
 
-  // SEKISHO_STORE_TIMING=1: phase times on stderr (benchmark breakdown).
-  const bool timing = std::getenv("SEKISHO_STORE_TIMING") != nullptr;
-  auto t0 = std::chrono::steady_clock::now();
-  auto phase = [&](const char* name) {
-    if (!timing) return;
-    auto t = std::chrono::steady_clock::now();
-    std::cerr << "  write phase " << name << ": " << std::chrono::duration<double>(t - t0).count() << " s\n";
-    t0 = t;
-  };
+  PhaseTimer phase;
+  const bool timing = phase.on;
   WriteResult result;
   result.generation = get_u64(txn.get(), dbs.meta, schema::kMetaGeneration) + 1;
   result.previous_entries = previous_entries;
@@ -744,7 +760,9 @@ WriteResult StoreWriter::write_changes(const SourceInfo& info_in,
   if (!find_source(txn.get(), sources, what, info, &stored)) throw StoreError(what + ": no such source");
   WriteResult result;
   result.generation = get_u64(txn.get(), store_->meta_dbi(), schema::kMetaGeneration) + 1;
+  PhaseTimer phase;
   const std::vector<KeyChange> changes = compute(txn.get());
+  phase("changes");
   MDB_stat dstat;
   mdb_check(mdb_stat(txn.get(), store_->domains_dbi(), &dstat), what + ": stat");
   std::vector<std::string> touched;
@@ -787,11 +805,14 @@ WriteResult StoreWriter::write_changes(const SourceInfo& info_in,
   std::string rec = encode_source(stored);
   MDB_val k = to_val(stored.name), v = to_val(rec);
   mdb_check(mdb_put(txn.get(), sources, &k, &v, 0), what + ": write source record");
+  phase("entries");
   name_index::update(txn.get(), store_->domains_dbi(), store_->index_dbi(), result.generation, delta ? &touched : nullptr);
+  phase("index");
   put_u64(txn.get(), store_->meta_dbi(), schema::kMetaSchemaVersion, schema::kSchemaVersion);
   publish_generation(txn.get(), store_->meta_dbi(), result.generation);
   pause_before_commit_for_test();
   txn.commit(what);
+  phase("commit");
   return result;
 }
 

@@ -7,6 +7,8 @@ sekisho-feed transfers it into the category store that a running sekishod reads.
   untouched name stays blocked, the removed one resolves again
 - kill -9 of the feed while its write transaction is open (all pages written, not committed) keeps
   the previous serial and data; the restarted feed catches up by IXFR
+- a transfer cut off half way (the connection closed after 150 KB) writes nothing; kill -9 of the
+  feed after the first message of a 20,000-name transfer keeps the previous serial and data
 - a wrong TSIG secret (BADSIG) and an unknown key name (BADKEY) are refused with a clear error and
   write nothing; NOTIFYs from another address or unsigned ones are refused
 """
@@ -16,6 +18,7 @@ import pathlib
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import dns.message
@@ -326,3 +329,114 @@ def test_ixfr_deleting_most_names_is_refused_then_applied_with_allow_shrink(setu
     look = subprocess.run([CLI, "db", "--db", str(tmp / "store"), "lookup", "www.test.example"], capture_output=True,
                           text=True, timeout=30)
     assert "verdict: not listed" in look.stdout, look.stdout
+
+
+def big_rpz(serial, names, prefix):
+    """The test RPZ at `serial` with `names` more policy names: a transfer of many messages."""
+    head = RPZ.replace(" 1 3600 600 86400 60", " %d 3600 600 86400 60" % serial)
+    return head + "".join("%s%d.bulk.example CNAME .\n" % (prefix, i) for i in range(names))
+
+
+class CuttingProxy:
+    """Forwards one TCP connection to the primary and cuts it once `limit` bytes of the answer have
+    passed: a transfer cut off half way, as a broken link or a restarted primary would."""
+
+    def __init__(self, target_port, limit):
+        self.target_port, self.limit, self.passed = target_port, limit, 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        client, _ = self.sock.accept()
+        upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=10)
+        client.settimeout(10)
+        try:
+            query = client.recv(65535)  # the AXFR/IXFR query: one small TCP message
+            upstream.sendall(query)
+            while self.passed < self.limit:
+                data = upstream.recv(min(65536, self.limit - self.passed))
+                if not data:
+                    break
+                client.sendall(data)
+                self.passed += len(data)
+        finally:
+            client.close()
+            upstream.close()
+            self.sock.close()
+
+
+def lookup(tmp, name):
+    p = subprocess.run([CLI, "db", "--db", str(tmp / "store"), "lookup", name], capture_output=True, text=True,
+                       timeout=30)
+    return p.stdout
+
+
+def run_feed_once(feed, env=None):
+    return subprocess.Popen([FEED, "--config", str(feed.config_path), "--once"], stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, **(env or {})))
+
+
+def test_transfer_cut_off_or_killed_half_way_writes_nothing(setup):
+    tmp, knot, primary, feed, started, _ = setup
+    # Serial 2 below replaces every bulk name: the feed's limits.allow_shrink lets the guard pass it
+    # (the guard's own cases are above).
+    feed.overrides["feeds"][0]["limits"] = {"allow_shrink": True}
+    (primary.zone_dir / (ZONE + ".zone")).write_text(big_rpz(1, 20000, "one"))
+    primary.knotc("zone-reload", ZONE)
+    # The first zone has serial 1 too: wait for the last bulk name, not the SOA (the race made
+    # the cut-off transfer below a whole transfer of the small zone).
+    assert wait_until(lambda: subprocess.run(
+        ["kdig", "@127.0.0.1", "-p", str(primary.port), "one19999.bulk.example.%s." % ZONE, "CNAME", "+short"],
+        capture_output=True, text=True).stdout.strip() == ".", 10, what="the big zone served")
+
+    # An AXFR whose connection is cut after 150 KB of the ~500 KB answer: an error, nothing written.
+    proxy = CuttingProxy(primary.port, 150000)
+    feed.overrides["feeds"][0]["primary"] = "127.0.0.1:%d" % proxy.port
+    feed.prepare(keep=feed.ports)
+    p = subprocess.run([FEED, "--config", str(feed.config_path), "--once"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1, p.stderr
+    assert proxy.passed >= 150000, proxy.passed
+    assert "closed the connection before the transfer ended" in p.stderr, p.stderr
+    assert "threat-rpz" not in db_stats(tmp)
+    assert "entry:" not in lookup(tmp, "one5.bulk.example")
+
+    # Whole, through the primary itself: serial 1.
+    feed.overrides["feeds"][0]["primary"] = "127.0.0.1:%d" % primary.port
+    feed.prepare(keep=feed.ports)
+    p = subprocess.run([FEED, "--config", str(feed.config_path), "--once"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert status(tmp)["serial"] == 1 and status(tmp)["entries"] == 20004, status(tmp)
+    assert "entry:" in lookup(tmp, "one5.bulk.example")
+
+    # Serial 2 replaces every bulk name: a transfer of many messages again. kill -9 after its
+    # first message: serial 1 and its data stay.
+    (primary.zone_dir / (ZONE + ".zone")).write_text(big_rpz(2, 20000, "two"))
+    primary.knotc("zone-reload", ZONE)
+    assert wait_until(lambda: " 2 3600 " in subprocess.run(
+        ["kdig", "@127.0.0.1", "-p", str(primary.port), ZONE, "SOA", "+short"], capture_output=True,
+        text=True).stdout, 10, what="serial 2 served")
+    proc = run_feed_once(feed, {"SEKISHO_PAUSE_MID_TRANSFER_FOR_TEST": "60"})
+    try:
+        line = proc.stderr.readline()
+        while line and "pausing mid-transfer" not in line:
+            line = proc.stderr.readline()
+        assert "pausing mid-transfer" in line
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert "serial 1" in db_stats(tmp), db_stats(tmp)
+    assert "entry:" in lookup(tmp, "one5.bulk.example")
+    assert "entry:" not in lookup(tmp, "two5.bulk.example")
+    # Restarted, it completes: serial 2, the old bulk names gone.
+    p = subprocess.run([FEED, "--config", str(feed.config_path), "--once"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert status(tmp)["serial"] == 2 and status(tmp)["entries"] == 20004, status(tmp)
+    assert "entry:" in lookup(tmp, "two5.bulk.example")
+    assert "entry:" not in lookup(tmp, "one5.bulk.example")

@@ -425,6 +425,8 @@ TEST_CASE("name_to_text renders presentation format with escapes") {
   CHECK(to_text(dot) == "a\\.b.");
   const std::vector<uint8_t> backslash = {1, '\\', 0};
   CHECK(to_text(backslash) == "\\\\.");
+  const std::vector<uint8_t> specials = {5, ';', '(', ')', '"', '$', 0};
+  CHECK(to_text(specials) == "\\;\\(\\)\"$.");
   const std::vector<uint8_t> odd = {4, ' ', 0x00, 0x7f, 0xff, 2, 'o', 'k', 0};
   CHECK(to_text(odd) == "\\032\\000\\127\\255.ok.");
 }
