@@ -34,12 +34,7 @@ int main(int argc, char** argv) {
   if (config_path.empty()) source = std::make_unique<sekisho::config::EmbeddedDefaultsSource>();
   else source = std::make_unique<sekisho::config::YamlFileSource>(config_path);
   auto loaded = sekisho::policy::load_configuration(*source);
-  if (!loaded.ok()) {
-    for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
-    std::fprintf(stderr, "sekishod: refusing to start with an invalid configuration (%zu error%s)\n",
-                 loaded.errors.size(), loaded.errors.size() == 1 ? "" : "s");
-    return 1;
-  }
+  if (!sekisho::policy::ready_to_start(loaded, "sekishod")) return 1;
   sekisho::log::set_level(loaded.settings.log_level);
   if (config_path.empty()) {
     // Without the demo store the embedded defaults still resolve; they just filter nothing.

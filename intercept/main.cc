@@ -26,12 +26,7 @@ int main(int argc, char** argv) {
   if (check->count() > 0) return sekisho::policy::run_check_config(check_path);
   if (config_path.empty()) return program.usage_error("--config FILE is required (it has no useful defaults)");
   auto loaded = sekisho::policy::load_configuration(config_path);
-  for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
-  if (!loaded.ok()) {
-    std::fprintf(stderr, "sekisho-intercept: refusing to start with an invalid configuration (%zu error%s)\n",
-                 loaded.errors.size(), loaded.errors.size() == 1 ? "" : "s");
-    return 1;
-  }
+  if (!sekisho::policy::ready_to_start(loaded, "sekisho-intercept")) return 1;
   sekisho::log::set_level(loaded.settings.log_level);
   try {
     sekisho::intercept::App app(std::move(loaded), config_path);

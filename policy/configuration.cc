@@ -60,4 +60,12 @@ int run_check_config(const std::string& path) {
   return 0;
 }
 
+bool ready_to_start(const Configuration& c, std::string_view program) {
+  if (c.ok()) return true;
+  for (const auto& e : c.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+  std::fprintf(stderr, "%.*s: refusing to start with an invalid configuration (%zu error%s)\n",
+               static_cast<int>(program.size()), program.data(), c.errors.size(), c.errors.size() == 1 ? "" : "s");
+  return false;
+}
+
 }  // namespace sekisho::policy

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/source.h"
@@ -37,5 +38,10 @@ void check_category_store(Configuration& c);
 // `sekishod --check-config`, `sekisho-intercept --check-config` and `sekisho check-config`:
 // load, check the store, print every error on stderr or "PATH: ok" on stdout; the exit status.
 int run_check_config(const std::string& path);
+
+// What each program does with the configuration it is to start with: true when it is valid;
+// else every error, then "PROGRAM: refusing to start with an invalid configuration (N errors)",
+// on stderr, and false.
+bool ready_to_start(const Configuration& c, std::string_view program);
 
 }  // namespace sekisho::policy
