@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "base/file.h"
 #include "base/text.h"
 #include "certs/x509_build.h"
 
@@ -47,10 +48,10 @@ LeafMinter::LeafMinter(std::shared_ptr<const CertificateAuthority> ca, MinterOpt
     : ca_(std::move(ca)), options_(std::move(options)), clock_(clock ? std::move(clock) : Clock(system_seconds)) {
   if (options_.max_entries == 0) options_.max_entries = 1;
   if (!options_.cache_dir.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(options_.cache_dir, ec);
-    if (ec) throw CertError(options_.cache_dir + ": cannot create the certificate cache: " + ec.message());
-    ::chmod(options_.cache_dir.c_str(), 0700);
+    // 0700 at creation: minted keys are written here, never readable by others even for a moment.
+    if (const std::string error = base::make_directories(options_.cache_dir, 0700); !error.empty())
+      throw CertError("the certificate cache: " + error);
+    ::chmod(options_.cache_dir.c_str(), 0700);  // an existing directory is left as make_directories found it
     sweep_disk(system_seconds());
   }
 }

@@ -8,9 +8,9 @@
 #include <chrono>
 #include <cerrno>
 #include <ctime>
-#include <filesystem>
 #include <stdexcept>
 
+#include "base/file.h"
 #include "base/log.h"
 #include "base/text.h"
 #include "config/schema.h"
@@ -85,9 +85,8 @@ FeedService::FeedService(const config::Settings& settings)
     feeds_.push_back(std::move(f));
   }
   if (!problems.empty()) throw std::runtime_error(problems);
-  std::error_code ec;
-  std::filesystem::create_directories(state_dir_, ec);
-  if (ec) throw std::runtime_error("feed state directory " + state_dir_ + ": " + ec.message());
+  if (const std::string error = base::make_directories(state_dir_); !error.empty())
+    throw std::runtime_error("feed state directory: " + error);
   writer_ = std::make_unique<policy::StoreWriter>(settings.category_db, *registry_);
   for (auto& f : feeds_) {
     std::optional<policy::SourceInfo> s;

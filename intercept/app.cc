@@ -66,9 +66,8 @@ App::App(policy::Configuration c, std::string config_path)
   forwarder_ = std::make_unique<Forwarder>(&loop_, fo, counters_);
   set_bandwidth_limits(c);
   if (!status_dir_.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(status_dir_, ec);
-    if (ec) log::warning("intercept", "cannot create the status directory", {{"dir", status_dir_}, {"error", ec.message()}});
+    if (const std::string error = base::make_directories(status_dir_); !error.empty())
+      log::warning("intercept", "cannot create the status directory", {{"dir", status_dir_}, {"error", error}});
   }
   http_ = std::make_unique<net::http::Server>(&loop_, [this](auto ex) { handle(std::move(ex)); }, limits);
   std::string error;

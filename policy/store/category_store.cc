@@ -9,9 +9,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <mutex>
 
+#include "base/file.h"
 #include "policy/store/category_table.h"
 #include "policy/store/entry_codec.h"
 #include "policy/store/file_sharing.h"
@@ -63,9 +63,7 @@ void open_dbis(MDB_env* env, bool create, MDB_dbi& domains, MDB_dbi& urls, MDB_d
 
 std::unique_ptr<CategoryStore> CategoryStore::open(const std::string& path, Options options) {
   if (options.create_if_missing) {
-    std::error_code ec;
-    std::filesystem::create_directories(path, ec);
-    if (ec) throw StoreError(path + ": cannot create directory: " + ec.message());
+    if (const std::string error = base::make_directories(path); !error.empty()) throw StoreError(error);
     if (options.read_only) {
       // Initialise with a short-lived writable handle, then reopen read-only below.
       open(path, Options{.read_only = false, .create_if_missing = true, .registry = options.registry});

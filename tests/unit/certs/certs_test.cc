@@ -163,6 +163,18 @@ TEST_CASE("leaf: refuses names that are not host names") {
   CHECK(minter.stats().minted == 1);
 }
 
+TEST_CASE("leaf: the cache directory and its missing parents are never world-writable, even under umask 000") {
+  TempDir tmp;
+  auto ca = make_ca(tmp.path / "ca");
+  MinterOptions options;
+  options.cache_dir = (tmp.path / "state" / "leaves").string();
+  const mode_t old_umask = ::umask(0);
+  LeafMinter minter(ca, options, [] { return int64_t{1'800'000'000}; });
+  ::umask(old_umask);
+  CHECK(file_mode(tmp.path / "state") == 0755);
+  CHECK(file_mode(tmp.path / "state" / "leaves") == 0700);
+}
+
 TEST_CASE("leaf: reused from memory and from disk (0600), renewed near expiry, LRU bounded") {
   TempDir tmp;
   auto ca = make_ca(tmp.path / "ca");

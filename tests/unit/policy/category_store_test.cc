@@ -2,6 +2,7 @@
 // matching, union across sources, source replacement/removal, generation, URLs, strategies.
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -213,6 +214,17 @@ TEST_CASE("store: opening a missing store fails with the path; create_if_missing
   CHECK_FALSE(r.lookup_domain("example.com").found);
   CHECK(r.generation() == 0);
   r.end_batch();
+}
+
+TEST_CASE("store: create_if_missing makes no world-writable directory, even under umask 000") {
+  TempDir dir;
+  const auto p = dir.path / "var" / "store";
+  const mode_t old_umask = ::umask(0);
+  auto store = CategoryStore::open(p.string(), {.create_if_missing = true});
+  ::umask(old_umask);
+  CHECK((std::filesystem::status(dir.path / "var").permissions() & std::filesystem::perms::all) ==
+        std::filesystem::perms(0755));
+  CHECK((std::filesystem::status(p).permissions() & std::filesystem::perms::all) == std::filesystem::perms(0755));
 }
 
 namespace {
