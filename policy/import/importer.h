@@ -52,8 +52,8 @@ struct ImportOptions {
 
 struct ImportReport {
   uint64_t lines = 0;    // input lines/records seen
-  uint64_t taken = 0;    // lines that produced an entry
-  uint64_t refused = 0;  // malformed or unsupported lines (reported)
+  uint64_t taken = 0;    // entries produced (a hosts line naming several hosts gives several)
+  uint64_t refused = 0;  // malformed or unsupported names and lines (reported)
   uint64_t ignored = 0;  // comments, blank lines, zone apex records
   uint64_t public_suffixes = 0;  // of the refused: names that are public suffixes
   std::string first_public_suffix;  // "'com' at line 3", for a message

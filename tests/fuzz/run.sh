@@ -7,10 +7,11 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 # The fuzz targets live in the ASan/UBSan tree (tests/sanitize/build.sh asan): CI's fuzz.smoke
 # points SEKISHO_FUZZ_BUILD at the tree its sanitize.asan entries use; by hand it is build-fuzz/.
 build="${SEKISHO_FUZZ_BUILD:-$root/build-fuzz}"
-"$root/tests/sanitize/build.sh" asan "$build" decode_fuzz config_fuzz
+targets=(decode_fuzz config_fuzz http_fuzz import_fuzz url_fuzz)
+"$root/tests/sanitize/build.sh" asan "$build" "${targets[@]}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-for target in decode_fuzz config_fuzz; do
+for target in "${targets[@]}"; do
   corpus="$work/${target%_fuzz}"
   mkdir -p "$corpus"
   cp "$root/tests/fuzz/corpus/${target%_fuzz}/"* "$corpus/" 2>/dev/null || true
