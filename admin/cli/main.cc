@@ -11,6 +11,7 @@
 #include "admin/cli/db.h"
 #include "admin/cli/device.h"
 #include "admin/cli/feed.h"
+#include "admin/cli/fleet.h"
 #include "admin/cli/profile.h"
 #include "base/command_line.h"
 #include "base/version.h"
@@ -159,6 +160,24 @@ int main(int argc, char** argv) {
   feed_status->add_option("NAME", fa.name, "only this feed")->type_name("NAME");
   feed_status->add_flag("--json", fa.json, "the status files' JSON, as a list");
 
+  // ---- fleet
+  CLI::App* fleet = app.add_subcommand("fleet", "the fleet database a configuration's fleet: section names (PostgreSQL)");
+  program.expect_subcommand(*fleet);
+  FleetArgs fla;
+  const auto fleet_command = [&](const char* name, const char* what) {
+    CLI::App* c = fleet->add_subcommand(name, what);
+    c->add_option("--config", fla.config, "sekishod's configuration with the fleet: section")->type_name("FILE")->required();
+    return c;
+  };
+  fleet_command("init", "create the schema in an empty database");
+  fleet_command("migrate", "apply the schema migrations the database lacks");
+  fleet_command("import-yaml", "make the tenants.d files beside FILE the fleet's tenants (checked first; one transaction)");
+  fleet_command("export-yaml", "write every tenant's document as DIR/<id>.yaml")
+      ->add_option("--dir", fla.dir, "where to write them")
+      ->type_name("DIR")
+      ->required();
+  fleet_command("status", "schema version, generation, tenants, and each node's applied generation");
+
   CLI::App* version = app.add_subcommand("version", "print the version (as --version does)");
 
   if (auto done = program.parse(argc, argv)) return *done;
@@ -202,6 +221,10 @@ int main(int argc, char** argv) {
       return run_device(args);
     }
     if (chosen == feed) return run_feed_status(fa);
+    if (chosen == fleet) {
+      fla.command = Program::chosen(*fleet)->get_name();
+      return run_fleet(fla);
+    }
     if (chosen == profile) {
       pa.kind = Program::chosen(*profile)->get_name();
       pa.config = profile_options.config;
