@@ -44,9 +44,15 @@ TenantFileResult FleetDocuments::store(const std::string& id, const std::string*
       version = v;
     }
   }
-  if (!db_ || !db_->ok()) db_ = std::make_unique<fleet::Database>(state_->settings(), "sekishod admin " + state_->node());
-  auto w = db_->ok() ? (text ? db_->put(id, *text, version) : db_->erase(id, version))
-                     : fleet::Database::WriteResult{fleet::Database::Outcome::error, 0, db_->error()};
+  fleet::Database::WriteResult w;
+  // The connection kept from an earlier write may have died with a database restart, which
+  // only its next statement finds out: then once more on a new one (nothing was committed).
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (!db_ || !db_->ok()) db_ = std::make_unique<fleet::Database>(state_->settings(), "sekishod admin " + state_->node());
+    w = db_->ok() ? (text ? db_->put(id, *text, version) : db_->erase(id, version))
+                  : fleet::Database::WriteResult{fleet::Database::Outcome::error, 0, db_->error()};
+    if (w.outcome != fleet::Database::Outcome::error || db_->ok()) break;
+  }
   switch (w.outcome) {
     case fleet::Database::Outcome::ok: {
       state_->put_local(id, text, w.version);

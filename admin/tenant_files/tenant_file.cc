@@ -159,7 +159,10 @@ TenantFileResult write_document(const std::string& main_config, const TenantFile
   docs.files[path] = bytes;
   policy::Configuration candidate = policy::load_configuration(main_config, docs.files);
   if (auto refused = check_candidate(candidate, id, path)) return *refused;
-  TenantFileResult stored = documents.store(id, &bytes, expected);
+  // Unconditional writes (a device added without If-Match) are still made on top of the version
+  // this node read: another node's change meanwhile gives a conflict instead of being lost.
+  const ExpectedEtag base = expected ? expected : ExpectedEtag(docs.etags[path]);
+  TenantFileResult stored = documents.store(id, &bytes, base);
   if (!stored.ok()) return stored;
   return written(candidate, id, path, stored.etag);
 }

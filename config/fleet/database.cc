@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "base/file.h"
+#include "base/log.h"
 #include "base/text.h"
 
 namespace sekisho::config::fleet {
@@ -31,6 +32,10 @@ std::string trimmed(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
   return s;
 }
+
+// libpq writes the server's notices (and a FATAL that ends the connection between queries) to
+// stderr itself by default; ours go through our log, one line each.
+void log_notice(void*, const char* message) { log::warning("fleet", "database notice", {{"message", trimmed(message)}}); }
 
 // Schema versions. Never edit a released one: add the next.
 const std::vector<std::string_view> kMigrations = {
@@ -117,6 +122,7 @@ Database::Database(const FleetSettings& settings, std::string_view application_n
     error_ = conn_ ? trimmed(PQerrorMessage(conn_)) : "out of memory";
     return;
   }
+  PQsetNoticeProcessor(conn_, log_notice, nullptr);
   exec("SET client_min_messages = warning");
 }
 
@@ -125,6 +131,11 @@ Database::~Database() {
 }
 
 bool Database::ok() const { return conn_ && PQstatus(conn_) == CONNECTION_OK; }
+
+std::string Database::error() const {
+  if (!error_.empty() || !conn_) return error_;
+  return trimmed(PQerrorMessage(conn_));  // a failure outside our statements (the connection lost)
+}
 
 bool Database::exec(const char* sql) {
   Result r(PQexec(conn_, sql));

@@ -53,7 +53,7 @@ class Database {
   Database& operator=(const Database&) = delete;
 
   bool ok() const;  // connected and the connection is still good
-  const std::string& error() const { return error_; }
+  std::string error() const;
   PGconn* connection() { return conn_; }
 
   // The schema version (0: not initialised). nullopt on a database error.

@@ -244,6 +244,19 @@ def test_changes_reach_every_node_and_dns_outlives_the_database(fleet, pg):
     seen = converge_seconds({"a": a, "c": c}, lambda n: blocked(n, "third-deny.test.example")
                             and not blocked(n, "second-deny.test.example"))
     assert seen is not None and seen < 1.0, "A and C answered B's change after %s s" % seen
-    generations = wait_until(lambda: (lambda g: g if len(set(g)) == 1 else None)(
+    one_generation(nodes)
+
+    # max_devices (5) counts the fleet's devices, whichever node registered them: the tenant's
+    # document is one, and each write is made on the version its node read.
+    for i, sk in enumerate([c, a, b, c]):
+        status, body, _ = sk.api.call("POST", "/api/v1/tenants/acme/devices", {"name": "device-%d" % i})
+        assert status == 201, (sk.name, body)
+        one_generation(nodes)
+    status, body, _ = a.api.call("POST", "/api/v1/tenants/acme/devices", {"name": "one-too-many"})
+    assert status == 409 and "already has 5 devices, its max_devices limit (5)" in body["error"], (status, body)
+
+
+def one_generation(nodes):
+    gens = wait_until(lambda: (lambda g: g if len(set(g)) == 1 else None)(
         [sk.api.metrics()["sekisho_fleet_generation"] for sk in nodes.values()]), 5, what="one generation")
-    assert generations, [sk.api.metrics()["sekisho_fleet_generation"] for sk in nodes.values()]
+    assert gens, [sk.api.metrics()["sekisho_fleet_generation"] for sk in nodes.values()]

@@ -127,7 +127,7 @@ TEST_CASE("fleet: the documents replace tenants.d, read by the same loader") {
   // A document this node wrote is in place before the database's NOTIFY comes back; an older
   // version never replaces a newer one.
   state->put_local("beta", nullptr, 4);
-  const std::string beta = "tenants:\n  - id: beta\n    networks: [\"10.2.0.0/16\"]\n";
+  const std::string beta = "tenants:\n  - id: beta\n    networks: [\"10.2.0.0/16\"]\n    policy: office\n";
   state->put_local("beta", &beta, 5);
   const std::string stale = "tenants:\n  - id: acme\n    networks: [\"10.3.0.0/16\"]\n";
   state->put_local("acme", &stale, 2);
@@ -138,7 +138,7 @@ TEST_CASE("fleet: the documents replace tenants.d, read by the same loader") {
   CHECK(r.settings.tenants[1].id == "beta");
 
   // A bad document is reported like a bad file, at its line.
-  const std::string bad = "tenants:\n  - id: beta\n    networks: [\"10.2.0.0/99\"]\n";
+  const std::string bad = "tenants:\n  - id: beta\n    networks: [\"10.2.0.0/99\"]\n    policy: office\n";
   state->put_local("beta", &bad, 6);
   r = source.read();
   CHECK_FALSE(r.ok());
