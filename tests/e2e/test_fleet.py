@@ -6,8 +6,6 @@ ETag gets 412. With PostgreSQL stopped, all three keep answering under dnsperf w
 query, admin writes get 503 saying the node runs on its last snapshot, /metrics says so too, and
 node B restarted meanwhile serves from its snapshot on disk; with PostgreSQL back the nodes
 reconnect by themselves, writes work again and all converge on one generation."""
-import http.client
-import json
 import os
 import re
 import subprocess
@@ -19,7 +17,7 @@ import pytest
 from clients import dnsperf, ede_codes, kdig, query_udp
 from netutil import Listen, wait_until
 from postgres import Postgres
-from test_admin import make_token
+from test_admin import Admin, make_token
 from test_devices import make_cert
 
 CLI = os.environ.get("SEKISHO_CLI") or os.path.join(
@@ -36,24 +34,13 @@ def cli(*args, timeout=30):
 
 
 class Api:
+    """A node's admin API with the fleet operator's token (test_admin's client)."""
+
     def __init__(self, host, port, token):
-        self.host, self.port, self.token = host, port, token
+        self.admin, self.token = Admin(port, host=host), token
 
     def call(self, method, path, body=None, headers=None):
-        c = http.client.HTTPConnection(self.host, self.port, timeout=15)
-        h = dict(headers or {}, Authorization="Bearer " + self.token)
-        data = json.dumps(body) if body is not None else None
-        if data is not None:
-            h["Content-Type"] = "application/json"
-        try:
-            c.request(method, path, body=data, headers=h)
-            r = c.getresponse()
-            text = r.read().decode()
-            hdrs = {k.lower(): v for k, v in r.getheaders()}
-            is_json = hdrs.get("content-type", "").startswith("application/json")
-            return r.status, (json.loads(text) if is_json else text), hdrs
-        finally:
-            c.close()
+        return self.admin.call(method, path, token=self.token, body=body, headers=headers)
 
     def metrics(self):
         status, text, _ = self.call("GET", "/metrics")
