@@ -690,11 +690,15 @@ policies:
   CHECK(t.upstream_queries_per_client == 8);
   CHECK(t.unverified_udp_size == 600);
 
-  for (const auto& [yaml, path] : std::vector<std::pair<std::string, std::string>>{
+  for (const auto& bad_case : std::vector<std::pair<std::string, std::string>>{
            {"limits: {rrl_slip: 11}\n", "limits.rrl_slip"},
            {"limits: {unverified_udp_size: 511}\n", "limits.unverified_udp_size"},
            {"limits: {unverified_udp_size: 1233}\n", "limits.unverified_udp_size"},
            {"limits: {rrl_ipv4_prefix: 33}\n", "limits.rrl_ipv4_prefix"}}) {
+    // Named members, not a structured binding: clang 14 (the sanitizer trees' compiler) cannot
+    // capture a binding in CAPTURE's lambda.
+    const std::string& yaml = bad_case.first;
+    const std::string& path = bad_case.second;
     CAPTURE(yaml);
     const LoadResult bad = load(std::string(kMinimal) + yaml);
     const ConfigError& e = only_error(bad, path);
