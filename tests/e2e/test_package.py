@@ -211,7 +211,7 @@ def test_installed_sekishod_runs_as_the_packaged_user(installed, tmp_path_factor
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and proc.poll() is None and answer is None:
                 data, _ = kdig("127.0.0.1", dns_port, "www.test.example", "A")
-                if data and data.get("rcodeName") == "NOERROR" and data.get("answerRRs"):
+                if data and data.get("RCODE") == 0 and data.get("answerRRs"):
                     answer = data
                 else:
                     time.sleep(0.2)
@@ -220,6 +220,7 @@ def test_installed_sekishod_runs_as_the_packaged_user(installed, tmp_path_factor
                 break
             proc.wait(5)
         assert answer, "no answer from the installed sekishod: %s" % (work / "sekishod.stderr").read_text()[-3000:]
+        assert [a.get("rdataA") for a in answer["answerRRs"]] == ["192.0.2.1"], answer  # knotd's zone
         # setpriv execs sekishod: the same pid, now the packaged user's.
         assert pwd.getpwuid(os.stat("/proc/%d" % proc.pid).st_uid).pw_name == "sekisho"
 
