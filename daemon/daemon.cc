@@ -2,13 +2,12 @@
 
 #include "admin/api/audit.h"
 #include "admin/api/service.h"
+#include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "base/systemd.h"
 #include "config/advice.h"
 #include "config/yaml/load.h"
-
-#include <chrono>
 
 namespace sekisho::daemon {
 
@@ -73,8 +72,7 @@ void Daemon::reload_by_signal() {
   // The log named by the configuration now in use (a reload may have moved it).
   admin::AuditLog audit;
   audit.set_path(engine_.current()->settings.admin.audit_log);
-  const int64_t now_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const int64_t now_us = ClockReading::now().wall_us;
   // libuv's signal handling does not pass on the sender (si_pid, si_uid): the signal is the who.
   audit.record("SIGHUP", "signal", "reload", "", before, after == before ? nullptr : nlohmann::json(after), outcome,
                now_us);

@@ -3,11 +3,11 @@
 #include <pwd.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 
 #include "admin/api/audit.h"
+#include "base/clock.h"
 #include "config/yaml/load.h"
 
 namespace sekisho::cli {
@@ -31,8 +31,7 @@ void audit_command(const std::string& config_path, const std::string& what, cons
   if (!loaded.ok() || loaded.settings.admin.audit_log.empty()) return;
   admin::AuditLog audit;
   audit.set_path(loaded.settings.admin.audit_log);
-  const int64_t now_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const int64_t now_us = ClockReading::now().wall_us;
   if (!audit.record(command_user(), "cli", what, tenant, before, after, exit_status == 0 ? "ok" : "failed", now_us))
     std::fprintf(stderr, "sekisho: warning: the change was not written to the audit log %s\n",
                  loaded.settings.admin.audit_log.c_str());
