@@ -320,7 +320,12 @@ struct Settings {
   std::string categories_file;  // YAML/CSV adding categories to the built-ins (config/yaml/category_file.h)
   std::vector<CategoryDefinition> categories;  // what the source read from categories_file
   BlockpageSettings blockpage;
-  std::vector<TenantSettings> tenants;           // main file first, then tenants.d/*.yaml by name
+  // Where the tenants.d files are (the admin API's and `sekisho device`'s writes): empty is
+  // tenants.d beside the main file; a relative path is taken from the main file's directory.
+  // The packaged configuration sets /var/lib/sekisho/tenants.d, because /etc is read-only to
+  // the service (README "Installing the package").
+  std::string tenants_dir;
+  std::vector<TenantSettings> tenants;           // main file first, then tenants_dir's *.yaml by name
   std::map<std::string, PolicySettings> policies;
   QueryLogSettings querylog;
   InterceptSettings intercept;

@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
   admin_token->add_option("--name", token.name, "its name (default: operator, or ID-admin)")->type_name("NAME");
 
   // ---- device
-  CLI::App* device = app.add_subcommand("device", "a tenant's DoH/DoT devices, in tenants.d/<tenant>.yaml beside FILE");
+  CLI::App* device = app.add_subcommand("device", "a tenant's DoH/DoT devices, in <tenant>.yaml of FILE's tenants_dir (default tenants.d beside FILE)");
   device->footer("sekishod applies changes on reload (SIGHUP, systemctl reload sekishod).");
   program.expect_subcommand(*device);
   DeviceOptions device_options;
