@@ -4,11 +4,11 @@
 #include "policy/querylog/log_file.h"
 
 #include <sys/socket.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cstring>
 
+#include "base/crc32c.h"
 #include "policy/querylog/format.h"
 
 namespace sekisho::querylog {
@@ -40,9 +40,7 @@ uint64_t get64(const uint8_t* p) {
   return v;
 }
 
-uint32_t checksum(const uint8_t* data, size_t n) {
-  return static_cast<uint32_t>(::crc32(0L, data, static_cast<uInt>(n)));
-}
+uint32_t checksum(const uint8_t* data, size_t n) { return base::crc32c(data, n); }
 
 template <size_t N>
 std::string_view bounded(const char (&text)[N]) {

@@ -4,9 +4,9 @@
 //
 //   file   = header frame*
 //   header = "SKSHQLOG" u16 version (1) u16 header size (16) u32 zero          16 bytes
-//   frame  = u16 size, u32 CRC-32, body, u16 size                              little-endian
-//            size counts the whole frame (8 + body); the CRC-32 (ISO-HDLC, zlib's crc32) covers
-//            the body; the size is repeated at the end so a reader can walk backwards.
+//   frame  = u16 size, u32 CRC-32C, body, u16 size                             little-endian
+//            size counts the whole frame (8 + body); the CRC-32C (base/crc32c.h) covers the
+//            body; the size is repeated at the end so a reader can walk backwards.
 //   body   = i64 time_us, u32 latency_us, u16 qtype, u8 rcode, u8 transport, u8 action,
 //            u8 log_mode, u8 rule, u8 upstream (255 none), u8 client_family (0, 4 or 6),
 //            u8 qname_len, u16 tenant_len, u8 device_len, u8 rule_text_len,
