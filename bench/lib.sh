@@ -52,16 +52,21 @@ bench_machine() {
             if ! command -v "$tool" >/dev/null; then
                 version="not installed"
             else
-                case $tool in
-                unbound) version=$(unbound -V 2>&1 | sed -n 's/^Version //p' | head -1) ;;
-                knotd | kdig) version=$("$tool" --version 2>&1 | head -1) ;;
-                dnsperf) version=$(dnsperf -h 2>&1 | sed -n 's/^DNS Performance Testing Tool //p; s/.*[Vv]ersion \([0-9.]*\).*/\1/p' | head -1) ;;
-                nginx) version=$(nginx -v 2>&1 | sed 's/^nginx version: //') ;;
-                wrk) version=$(wrk -v 2>&1 | head -1) ;;
-                openssl) version=$(openssl version) ;;
-                curl) version=$(curl --version | head -1 | cut -d' ' -f1-2) ;;
-                valgrind) version=$(valgrind --version) ;;
-                esac
+                # Some print their version with a failing status (wrk -v): never fatal under set -e.
+                version=$(
+                    set +e +o pipefail
+                    case $tool in
+                    unbound) unbound -V 2>&1 | sed -n 's/^Version //p' | head -1 ;;
+                    knotd | kdig) "$tool" --version 2>&1 | head -1 ;;
+                    dnsperf) dnsperf -h 2>&1 | sed -n 's/^DNS Performance Testing Tool //p; s/.*[Vv]ersion \([0-9.]*\).*/\1/p' | head -1 ;;
+                    nginx) nginx -v 2>&1 | sed 's/^nginx version: //' ;;
+                    wrk) wrk -v 2>&1 | head -1 ;;
+                    openssl) openssl version ;;
+                    curl) curl --version | head -1 | cut -d' ' -f1-2 ;;
+                    valgrind) valgrind --version ;;
+                    esac
+                    true
+                )
             fi
             printf '%s: %s\n' "$tool" "${version:-unknown}"
         done
