@@ -139,6 +139,23 @@ std::vector<std::string> backward(const fs::path& path) {
   return {out.rbegin(), out.rend()};
 }
 
+// A real writer thread on `dir` (clock: 2026-12-01) writes `r` as tenant "acme", then stops.
+ql::QueryLogWriter::Counters write_one(const fs::path& dir, ql::QueryRecord r) {
+  ql::QueryLogWriter::Options o;
+  o.directory = dir.string();
+  o.wake_interval = std::chrono::milliseconds(5);
+  o.retention_days = 0;
+  o.now_us = [] { return int64_t{1796085329000000}; };
+  ql::QueryLogWriter writer(o);
+  writer.set_tenant_names({"acme"}, {});
+  ql::QueryLogRing* ring = writer.add_ring();
+  writer.start();
+  r.tenant = 0;
+  REQUIRE(ring->try_push(r));
+  writer.stop();
+  return writer.counters();
+}
+
 }  // namespace
 
 TEST_CASE("querylog file: a frame reads back field for field and renders the JSON line the writer used to write") {
@@ -266,20 +283,10 @@ TEST_CASE("querylog writer: a torn tail left by a crash is cut off before the ne
   const fs::path path = tmp.path / "queries-2026-12-01.qlog";
   write_file(path, header() + frames.substr(0, first + 10));  // the second record torn after 10 bytes
 
-  ql::QueryLogWriter::Options o;
-  o.directory = tmp.path.string();
-  o.wake_interval = std::chrono::milliseconds(5);
-  o.retention_days = 0;
-  o.now_us = [] { return int64_t{1796085329000000}; };
-  ql::QueryLogWriter writer(o);
-  writer.set_tenant_names({"acme"}, {});
-  ql::QueryLogRing* ring = writer.add_ring();
-  writer.start();
   ql::QueryRecord r = records[0].first;
-  r.tenant = 0;
   r.time_us = 1796085329000001;
-  REQUIRE(ring->try_push(r));
-  writer.stop();
+  const auto counters = write_one(tmp.path, r);
+  CHECK(counters.records_written == 1);
   uint64_t skipped = 0;
   const auto lines = forward(path, &skipped);
   CHECK(skipped == 0);
@@ -294,20 +301,7 @@ TEST_CASE("querylog writer: a file that is not in this format is moved aside, no
   TempDir tmp;
   const fs::path path = tmp.path / "queries-2026-12-01.qlog";
   write_file(path, "some other program's file\n");
-  ql::QueryLogWriter::Options o;
-  o.directory = tmp.path.string();
-  o.wake_interval = std::chrono::milliseconds(5);
-  o.retention_days = 0;
-  o.now_us = [] { return int64_t{1796085329000000}; };
-  ql::QueryLogWriter writer(o);
-  writer.set_tenant_names({"acme"}, {});
-  ql::QueryLogRing* ring = writer.add_ring();
-  writer.start();
-  ql::QueryRecord r = varied_records()[0].first;
-  r.tenant = 0;
-  REQUIRE(ring->try_push(r));
-  writer.stop();
+  CHECK(write_one(tmp.path, varied_records()[0].first).records_written == 1);
   CHECK(read_file(tmp.path / "queries-2026-12-01.qlog.unreadable") == "some other program's file\n");
   CHECK(forward(path).size() == 1);
-  CHECK(writer.counters().records_written == 1);
 }
