@@ -12,6 +12,7 @@
 #include "admin/cli/device.h"
 #include "admin/cli/feed.h"
 #include "admin/cli/profile.h"
+#include "admin/cli/querylog.h"
 #include "base/command_line.h"
 #include "base/version.h"
 #include "policy/configuration.h"
@@ -38,7 +39,7 @@ int main(int argc, char** argv) {
   using namespace sekisho::cli;
   Program program("sekisho",
                   "sekisho's administrator's command line: the category store and its feeds, inspection CAs, "
-                  "admin tokens, devices and their profiles.");
+                  "admin tokens, devices and their profiles, the query log's files.");
   CLI::App& app = program.app();
   program.expect_subcommand(app);
 
@@ -159,6 +160,16 @@ int main(int argc, char** argv) {
   feed_status->add_option("NAME", fa.name, "only this feed")->type_name("NAME");
   feed_status->add_flag("--json", fa.json, "the status files' JSON, as a list");
 
+  // ---- querylog
+  CLI::App* querylog = app.add_subcommand("querylog", "read the query log's files");
+  program.expect_subcommand(*querylog);
+  QuerylogArgs qa;
+  CLI::App* querylog_print = querylog->add_subcommand(
+      "print", "every record of the files (or of the query-log directories) as JSON lines, oldest first");
+  querylog_print->add_option("PATH", qa.paths, "a queries-YYYY-MM-DD.qlog file or a query-log directory")
+      ->type_name("PATH")
+      ->required();
+
   CLI::App* version = app.add_subcommand("version", "print the version (as --version does)");
 
   if (auto done = program.parse(argc, argv)) return *done;
@@ -202,6 +213,7 @@ int main(int argc, char** argv) {
       return run_device(args);
     }
     if (chosen == feed) return run_feed_status(fa);
+    if (chosen == querylog) return run_querylog_print(qa);
     if (chosen == profile) {
       pa.kind = Program::chosen(*profile)->get_name();
       pa.config = profile_options.config;

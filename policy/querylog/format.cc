@@ -14,6 +14,7 @@
 
 #include "base/text.h"
 #include "policy/querylog/incident.h"
+#include "policy/querylog/log_file.h"
 #include "policy/store/categories.h"
 #include "policy/store/key_format.h"
 #include "policy/store/name_index.h"
@@ -577,8 +578,9 @@ std::string_view who_stretch(LineBuffer& line, const QueryRecord& r, std::string
   return client_view;
 }
 
-void format_how(LineBuffer& line, const QueryRecord& r, std::string_view rule_text,
-                const policy::CategoryRegistry& categories) {
+// slug_of(id) names a category: std::optional<std::string_view>, nullopt for an unnamed id.
+template <class SlugOf>
+void format_how(LineBuffer& line, const QueryRecord& r, std::string_view rule_text, SlugOf&& slug_of) {
   line.lit(",\"type\":\"");
   if (const auto known = known_qtype(r.qtype); !known.empty()) {
     line.raw(known);
@@ -596,8 +598,8 @@ void format_how(LineBuffer& line, const QueryRecord& r, std::string_view rule_te
       line.lit(",\"");
     }
     first = false;
-    if (const auto* info = categories.by_id(static_cast<uint8_t>(id))) {
-      line.escaped(info->slug);
+    if (const std::optional<std::string_view> slug = slug_of(id)) {
+      line.escaped(*slug);
     } else {
       put_prefixed_number(line, "#", id);  // same spelling as CategoryRegistry::slugs for ids the registry lacks
     }
@@ -637,7 +639,10 @@ void how_stretch(LineBuffer& line, const QueryRecord& r, const policy::CategoryR
   thread_local std::string text;
   text.clear();
   LineBuffer part(text);
-  format_how(part, r, rule_text, categories);
+  format_how(part, r, rule_text, [&](uint8_t id) -> std::optional<std::string_view> {
+    if (const auto* info = categories.by_id(id)) return std::string_view(info->slug);
+    return std::nullopt;
+  });
   part.flush();
   line.raw(text);
   StretchCache::store(*slot, key, n, text);
@@ -645,8 +650,11 @@ void how_stretch(LineBuffer& line, const QueryRecord& r, const policy::CategoryR
 
 }  // namespace
 
-void append_json_line(std::string& out, const QueryRecord& r, std::string_view tenant_id,
-                      const policy::CategoryRegistry& categories) {
+namespace {
+
+// The line of append_json_line; how(line) writes the "how it went" stretch.
+template <class How>
+void append_line(std::string& out, const QueryRecord& r, std::string_view tenant_id, How&& how) {
   LineBuffer line(out);
   line.lit("{\"time\":\"");
   line.advance_to(put_time(line.reserve(48), r.time_us));
@@ -672,7 +680,7 @@ void append_json_line(std::string& out, const QueryRecord& r, std::string_view t
       name_len = n;
     }
   }
-  how_stretch(line, r, categories);
+  how(line);
   if (r.upstream == kNoUpstream) {
     line.lit("\",\"upstream\":null");
   } else {
@@ -689,6 +697,26 @@ void append_json_line(std::string& out, const QueryRecord& r, std::string_view t
   }
   line.lit("}\n");
   line.flush();
+}
+
+}  // namespace
+
+void append_json_line(std::string& out, const QueryRecord& r, std::string_view tenant_id,
+                      const policy::CategoryRegistry& categories) {
+  append_line(out, r, tenant_id, [&](LineBuffer& line) { how_stretch(line, r, categories); });
+}
+
+// Read back from a file, so the stretch table is not used: its key is the registry's serial,
+// and a stored record names its categories itself. Readers render a page, not a stream.
+void append_json_line(std::string& out, const StoredRecord& stored) {
+  const QueryRecord& r = stored.record;
+  append_line(out, r, stored.tenant_id, [&](LineBuffer& line) {
+    format_how(line, r, bounded(r.rule_text), [&](uint8_t id) -> std::optional<std::string_view> {
+      for (const auto& [stored_id, slug] : stored.categories)
+        if (stored_id == id && !slug.empty()) return slug;
+      return std::nullopt;
+    });
+  });
 }
 
 }  // namespace sekisho::querylog
