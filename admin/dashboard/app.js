@@ -337,16 +337,18 @@ async function loadPolicy() {
   $("policy-error").textContent = "";
 }
 
+const UNEDITED_POLICY_FIELDS = ["monitor", "monitor_groups", "read_only", "read_only_groups", "unblock", "unblock_groups",
+  "allow_categories", "holidays", "calendar", "log", "deep_inspection"];
+
 async function savePolicy(ev) {
   ev.preventDefault();
   const lines = (id) => $(id).value.split("\n").map((s) => s.trim()).filter(Boolean);
   const p = state.policy;
-  // The fields this form does not edit (levels other than block, holidays, calendar, log, …)
-  // go back as they came: a PUT replaces the whole policy.
-  const body = { ...p, block: checkedValues($("categories")), block_groups: checkedGroups($("categories")),
+  const body = { block: checkedValues($("categories")), block_groups: checkedGroups($("categories")),
     allow: lines("allow"), deny: lines("deny"), schedule: collectSchedules(), safe_search: $("safe-search").checked,
     action: $("action").value, mode: $("policy-mode").value };
-  delete body.name;
+  // The fields this form does not edit go back as they came: a PUT replaces the whole policy.
+  for (const key of UNEDITED_POLICY_FIELDS) if (key in p) body[key] = p[key];
   // An earlier "saved" must not stand for this save while it is on its way.
   status(t("saving"));
   const r = await api("PUT", `tenants/${encodeURIComponent(state.tenant)}/policy`, body, state.policyEtag ? { "If-Match": state.policyEtag } : {});
