@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <tuple>
 
 #include "base/civil_date.h"
 #include "config/schema.h"
@@ -220,8 +221,13 @@ std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& s
       if (cs.days == (1u << config::kHolidayBit) && cp.holidays.empty())
         errors.push_back(error_at(s.mark, spath + ".days",
                                   "the entry runs on holidays only, but the policy has no holidays (set `holidays` or `calendar`)"));
-      if (auto d = base::parse_date(s.since)) cs.first_day = *d;
-      if (auto d = base::parse_date(s.until)) cs.last_day = *d;
+      // The readers refuse a bad date (config::check_date); a settings struct built otherwise
+      // gets the same message here rather than an entry without its limit.
+      for (const auto& [text, key, day] : {std::tuple{&s.since, ".since", &cs.first_day}, std::tuple{&s.until, ".until", &cs.last_day}}) {
+        if (text->empty()) continue;
+        if (auto d = base::parse_date(*text)) *day = *d;
+        else errors.push_back(error_at(s.mark, spath + key, config::check_date(*text)));
+      }
       if (cs.first_day != INT64_MIN && cs.last_day != INT64_MAX && cs.last_day < cs.first_day)
         errors.push_back(error_at(s.mark, spath + ".until", "'until' " + s.until + " is before 'since' " + s.since));
       cs.from_minute = s.from_minute;

@@ -27,6 +27,9 @@ template <class S>
 void read_field(const json& v, const std::string& field, const schema::Text<S>& f, S& out) {
   if (!v.is_string()) throw ApiError(400, "expected a string", field);
   const std::string text = v.get<std::string>();
+  // The field's own rule, as the YAML reader applies it (config/schema.h).
+  if (f.check && !text.empty())
+    if (std::string why = f.check(text); !why.empty()) throw ApiError(400, why, field);
   out.*f.member = text.empty() ? schema::defaults<S>().*f.member : text;
 }
 

@@ -14,6 +14,7 @@
 #include "config/yaml/load.h"
 #include "policy/holidays.h"
 #include "policy/policy.h"
+#include "tests/unit/policy/one_policy.h"
 #include "tests/unit/utc_time.h"
 
 using namespace sekisho;
@@ -119,20 +120,7 @@ TEST_CASE("holidays: a calendar's own dates and ranges, merged, with or without 
 namespace {
 
 std::shared_ptr<const PolicySnapshot> compile(const std::string& policy, std::vector<config::ConfigError>* errors_out = nullptr) {
-  const std::string yaml = "server: {listen: {dns: [\"127.0.0.1:0\"]}}\n"
-                           "upstreams: [127.0.0.1:53]\n"
-                           "tenants: [{id: t, networks: [\"10.0.0.0/8\"], policy: p}]\n"
-                           "policies:\n"
-                           "  p:\n" + policy;
-  auto loaded = config::load_config_text(yaml, "holidays.yaml");
-  INFO((loaded.errors.empty() ? std::string() : loaded.errors[0].to_string()));
-  REQUIRE(loaded.ok());
-  std::vector<config::ConfigError> errors;
-  auto snap = compile_policies(loaded.settings, utc(2026, 11, 23), errors);
-  if (errors_out) *errors_out = errors;
-  else
-    for (const auto& e : errors) FAIL(e.to_string());
-  return snap;
+  return test::one_policy(policy, utc(2026, 11, 23), errors_out);
 }
 
 }  // namespace

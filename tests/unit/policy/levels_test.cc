@@ -14,6 +14,7 @@
 #include "policy/policy.h"
 #include "policy/store/category_store.h"
 #include "policy/store/store_writer.h"
+#include "tests/unit/policy/one_policy.h"
 #include "tests/unit/temp_dir.h"
 
 using namespace sekisho;
@@ -60,20 +61,7 @@ struct Fixture {
 };
 
 std::shared_ptr<const PolicySnapshot> compile(const std::string& policy, std::vector<config::ConfigError>* errors_out = nullptr) {
-  const std::string yaml = "server: {listen: {dns: [\"127.0.0.1:0\"]}}\n"
-                           "upstreams: [127.0.0.1:53]\n"
-                           "tenants: [{id: t, networks: [\"10.0.0.0/8\"], policy: p}]\n"
-                           "policies:\n"
-                           "  p:\n" + policy;
-  auto loaded = config::load_config_text(yaml, "levels.yaml");
-  INFO((loaded.errors.empty() ? std::string() : loaded.errors[0].to_string()));
-  REQUIRE(loaded.ok());
-  std::vector<config::ConfigError> errors;
-  auto snap = compile_policies(loaded.settings, 0, errors);
-  if (errors_out) *errors_out = errors;
-  else
-    for (const auto& e : errors) FAIL(e.to_string());
-  return snap;
+  return test::one_policy(policy, 0, errors_out);
 }
 
 uint8_t id(const char* slug) { return CategoryRegistry::builtins().by_slug(slug)->id; }
