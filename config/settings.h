@@ -126,12 +126,25 @@ enum class BlockAction { blockpage, nxdomain, nodata, refused };
 // uint8_t: the query log copies it into every fixed-size record (policy/querylog/record.h).
 enum class LogMode : uint8_t { full, anonymized, none };
 
+// A whole policy enforced, or only watched: monitor resolves what enforce would block or steer
+// and records it as `monitored` (README "Levels").
+enum class PolicyMode : uint8_t { enforce, monitor };
+
+// Which national holidays a policy's schedules count as day `holiday` (policy/holidays.h).
+enum class HolidayRule : uint8_t { none, jp };
+
 struct ScheduleSettings {
   std::vector<std::string> block;  // category slugs
-  uint8_t days = 0x7f;             // bit 0 = Monday … bit 6 = Sunday
+  // bit 0 = Monday … bit 6 = Sunday, bit 7 = a holiday (the policy's `holidays` and
+  // `calendar`): a holiday is day `holiday`, not its weekday. Every bit: every day.
+  uint8_t days = 0xff;
   uint16_t from_minute = 0;        // minutes after local midnight
   uint16_t to_minute = 24 * 60;    // exclusive; from > to wraps past midnight
   std::string timezone = "UTC";    // IANA name, read from the system zoneinfo
+  // Local dates (YYYY-MM-DD, inclusive) outside which the entry does nothing: an override with
+  // an expiry ("block games until 2027-03-31"). Empty = open.
+  std::string since;
+  std::string until;
   SourceMark mark;
   SourceMark timezone_mark;
 };
@@ -147,6 +160,16 @@ struct PolicySettings {
   std::vector<SourceMark> block_marks;
   std::vector<std::string> block_groups;  // group slugs (config/categories.h): every category in them
   std::vector<SourceMark> block_group_marks;
+  // The other levels (README "Levels"), by category and by group like block: a category's own
+  // level beats its group's. allow_categories lifts a category out of its group's level.
+  std::vector<std::string> monitor, monitor_groups, read_only, read_only_groups, unblock, unblock_groups,
+      allow_categories;
+  std::vector<SourceMark> monitor_marks, monitor_group_marks, read_only_marks, read_only_group_marks, unblock_marks,
+      unblock_group_marks, allow_category_marks;
+  PolicyMode mode = PolicyMode::enforce;
+  HolidayRule holidays = HolidayRule::none;
+  std::vector<std::string> calendar;  // the organisation's own holidays: "2026-12-28", "2026-12-28..2027-01-05"
+  std::vector<SourceMark> calendar_marks;
   std::vector<ListEntrySettings> allow;  // filtering exclusions
   std::vector<ListEntrySettings> deny;
   std::vector<ScheduleSettings> schedule;

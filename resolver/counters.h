@@ -32,6 +32,7 @@ namespace sekisho::resolver {
 #define SEKISHO_LOOP_COUNTERS(X)                                                                                   \
   X(PerTransport, queries, "sekisho_queries_total", "", "DNS queries received, by transport.")                     \
   X(Counter, blocked, "sekisho_answers_total", "outcome=\"blocked\"", "Answers by outcome (engine counters).")     \
+  X(Counter, monitored, "sekisho_answers_total", "outcome=\"monitored\"", "")                                      \
   X(Counter, servfail, "sekisho_answers_total", "outcome=\"servfail\"", "")                                        \
   X(Counter, stale_answers, "sekisho_answers_total", "outcome=\"stale\"", "")                                      \
   X(Counter, malformed, "sekisho_answers_total", "outcome=\"malformed\"", "")                                      \

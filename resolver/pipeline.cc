@@ -168,6 +168,7 @@ Step decide(Worker& w, Query& query) {
     id.inspect_chain = false;
     return Step::next;
   }
+  if (v.monitored()) query.verdict = v;  // resolved as usual; record() names it monitored
   rewrite_safe_search(query);
   return Step::next;
 }
@@ -211,6 +212,7 @@ void answer_from(Worker& w, Query& query, const cache::CachedAnswer& a, uint32_t
       query.out_len = write_block(w, query, chain);
       return;
     }
+    if (chain.monitored() && !query.verdict.monitored()) query.verdict = chain;
   }
   query.out_len = write_answer(query.request, a, age, stale != nullptr, stale, query.out, query.limit());
 }
@@ -348,6 +350,12 @@ inline void limit_response(Worker& w, Query& query) {
 // One fixed-size record into this loop's query-log ring (dropped and counted by the ring when
 // the writer falls behind; the query never waits). Records without a tenant only go to files.
 void record(Worker& w, const Query& query, uint64_t answered_us, uint64_t latency_us) {
+  // Monitored: answered as resolved or cached, with a rule enforce would have applied.
+  QueryAction action = query.action;
+  if (query.verdict.monitored() && (action == QueryAction::resolved || action == QueryAction::cached)) {
+    action = QueryAction::monitored;
+    ++w.counters().monitored;
+  }
   querylog::QueryLogRing* ring = w.querylog_ring();
   const Identity& id = query.identity;
   if (!ring || !query.request.question_ok || (id.tenant == policy::kNoTenant && !w.querylog_files())) return;
@@ -358,7 +366,7 @@ void record(Worker& w, const Query& query, uint64_t answered_us, uint64_t latenc
                                         .generation = query.runtime ? static_cast<uint32_t>(query.runtime->generation) : 0,
                                         .log_mode = id.log,
                                         .transport = query.origin.transport,
-                                        .action = query.action,
+                                        .action = action,
                                         .client = &query.origin.peer,
                                         .device = id.device,
                                         .qname = {q.qname_lower, q.qname_len},

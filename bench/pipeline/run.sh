@@ -14,7 +14,7 @@ bench_machine
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 printf '%-12s %12s %10s\n' workload queries Ir/query
-for w in hit hit_tenant hit_tenant_nolog blocked; do
+for w in ${WORKLOADS:-hit hit_tenant hit_tenant_nolog blocked monitored}; do
   valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file="$out/$w.out" "$bin" "$w" "$queries" \
     >"$out/$w.log" 2>&1 || { cat "$out/$w.log" >&2; exit 1; }
   measured=$(sed -n 's/.* queries=\([0-9]*\) .*/\1/p' "$out/$w.log")

@@ -44,25 +44,8 @@ constexpr auto kJsonPlain = [] {
 }();
 constexpr size_t kMaxJsonName = 5 * 255;  // put_name<true>: a backslash, its escape and DDD per octet at most
 
-// Proleptic Gregorian date of a day count from 1970-01-01 (H. Hinnant's civil_from_days):
-// integer arithmetic only, valid for every int64 day a record can carry.
-struct Civil {
-  int64_t year;
-  unsigned month;
-  unsigned day;
-};
-
-Civil civil_from_days(int64_t z) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  return {static_cast<int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0), m, d};
-}
+using base::civil_from_days;
+using Civil = base::CivilDate;
 
 char* put2(char* p, unsigned v) {
   p[0] = static_cast<char>('0' + v / 10 % 10);
@@ -443,6 +426,7 @@ std::string_view action_name(QueryAction a) {
     case QueryAction::inspected: return "inspected";
     case QueryAction::over_quota: return "over_quota";
     case QueryAction::upstream_limited: return "upstream_limited";
+    case QueryAction::monitored: return "monitored";
   }
   return "unknown";
 }
@@ -479,25 +463,6 @@ int64_t utc_day(int64_t time_us) {
 std::string date_text(int64_t day) {
   char buf[24];
   return std::string(buf, static_cast<size_t>(put_date(buf, day) - buf));
-}
-
-std::optional<int64_t> parse_date(std::string_view text) {
-  using namespace std::chrono;
-  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
-  int parts[3] = {0, 0, 0};
-  const size_t starts[3] = {0, 5, 8};
-  const size_t lens[3] = {4, 2, 2};
-  for (int p = 0; p < 3; ++p) {
-    for (size_t k = 0; k < lens[p]; ++k) {
-      const char c = text[starts[p] + k];
-      if (c < '0' || c > '9') return std::nullopt;
-      parts[p] = parts[p] * 10 + (c - '0');
-    }
-  }
-  const year_month_day ymd{year{parts[0]}, month{static_cast<unsigned>(parts[1])},
-                           day{static_cast<unsigned>(parts[2])}};
-  if (!ymd.ok()) return std::nullopt;
-  return sys_days{ymd}.time_since_epoch().count();
 }
 
 void append_time(std::string& out, int64_t time_us) {

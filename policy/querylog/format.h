@@ -13,6 +13,8 @@
 // std::string-returning helpers are for the control plane.
 #pragma once
 
+#include "base/civil_date.h"
+
 #include <netinet/in.h>
 
 #include <cstdint>
@@ -75,7 +77,7 @@ std::string_view transport_name(Transport t);  // "doh"
 // UTC calendar helpers. Days are counted from 1970-01-01 (may be negative).
 int64_t utc_day(int64_t time_us);
 std::string date_text(int64_t day);                       // "2026-11-25"
-std::optional<int64_t> parse_date(std::string_view text);  // inverse of date_text
+using base::parse_date;                                    // inverse of date_text
 void append_time(std::string& out, int64_t time_us);      // "2026-11-25T04:35:29.123456Z"
 
 // JSON string body escaping (no surrounding quotes).

@@ -35,6 +35,16 @@ inline config::TenantFileContent rich_tenant_file() {
   p.name = "office";
   p.block = {"adult", "gambling"};
   p.block_groups = {"evasion", "security"};  // whole groups (大分類)
+  p.mode = config::PolicyMode::monitor;
+  p.monitor = {"social"};
+  p.monitor_groups = {"shopping"};
+  p.read_only = {"forums"};
+  p.read_only_groups = {"communication"};
+  p.unblock = {"games"};
+  p.unblock_groups = {"entertainment"};
+  p.allow_categories = {"news"};
+  p.holidays = config::HolidayRule::jp;
+  p.calendar = {"2026-12-28..2027-01-05", "2027-03-25"};
   p.allow = {{"intranet.acme.example", {}}, {"*.partner.example", {}}};
   p.deny = {{"badsite.example", {}}};
   config::ScheduleSettings s;
@@ -48,6 +58,9 @@ inline config::TenantFileContent rich_tenant_file() {
   night.block = {"games"};
   night.from_minute = 22 * 60 + 30;
   night.to_minute = 6 * 60;
+  night.days = 0xe0;  // sat, sun, holiday
+  night.since = "2026-12-01";
+  night.until = "2027-03-31";
   p.schedule.push_back(night);
   p.safe_search = true;
   p.action = config::BlockAction::nxdomain;
@@ -82,6 +95,16 @@ inline void check_same_policy(const config::PolicySettings& a, const config::Pol
   CHECK(a.name == b.name);
   CHECK(a.block == b.block);
   CHECK(a.block_groups == b.block_groups);
+  CHECK(a.mode == b.mode);
+  CHECK(a.monitor == b.monitor);
+  CHECK(a.monitor_groups == b.monitor_groups);
+  CHECK(a.read_only == b.read_only);
+  CHECK(a.read_only_groups == b.read_only_groups);
+  CHECK(a.unblock == b.unblock);
+  CHECK(a.unblock_groups == b.unblock_groups);
+  CHECK(a.allow_categories == b.allow_categories);
+  CHECK(a.holidays == b.holidays);
+  CHECK(a.calendar == b.calendar);
   REQUIRE(a.allow.size() == b.allow.size());
   for (size_t i = 0; i < a.allow.size(); ++i) CHECK(a.allow[i].pattern == b.allow[i].pattern);
   REQUIRE(a.deny.size() == b.deny.size());
@@ -93,6 +116,8 @@ inline void check_same_policy(const config::PolicySettings& a, const config::Pol
     CHECK(a.schedule[i].from_minute == b.schedule[i].from_minute);
     CHECK(a.schedule[i].to_minute == b.schedule[i].to_minute);
     CHECK(a.schedule[i].timezone == b.schedule[i].timezone);
+    CHECK(a.schedule[i].since == b.schedule[i].since);
+    CHECK(a.schedule[i].until == b.schedule[i].until);
   }
   CHECK(a.safe_search == b.safe_search);
   CHECK(a.action == b.action);
