@@ -51,14 +51,17 @@ Response Api::tenant(Context& c, const std::string& id) {
 Response Api::create_tenant(Context& c) {
   if (!c.who.is_operator()) return error_response(403, "only operators create tenants");
   json body = parse_object(c.request.body);
+  const std::optional<config::PolicySettings> from_template = take_template(body);
   config::TenantFileContent content;
   auto& t = content.tenant;
   tenant_from_json(body, kCreateFields, kCreateRequired, t);
   config::apply_derived_defaults(t);
+  if (from_template && !t.policy.empty())
+    throw ApiError(400, "give either a policy to use or a template to start a policy of its own from, not both", "template");
   if (t.policy.empty()) {
-    // A policy of its own (filtering nothing yet) that its tenant-admin may then edit.
+    // A policy of its own (filtering nothing yet, or the template's) that its tenant-admin may then edit.
     t.policy = t.id;
-    config::PolicySettings p;
+    config::PolicySettings p = from_template ? *from_template : config::PolicySettings{};
     p.name = t.id;
     content.policies.push_back(p);
   }
@@ -133,6 +136,8 @@ Response Api::tenant_policy(Context& c, const std::string& id) {
 // tenant's file, and the tenant switches to it: nobody else's filtering ever changes.
 Response Api::put_tenant_policy(Context& c, const std::string& id) {
   json body = parse_object(c.request.body);
+  // "template": the policy starts as the template's; the body's other keys are set over it.
+  const std::optional<config::PolicySettings> from_template = take_template(body);
   auto r = config::read_tenant_file(host_.config_path, id);
   if (r.status == config::TenantFileStatus::not_found || r.status == config::TenantFileStatus::io_error) return file_failure(r, host_.config_path);
   if (r.etag.empty())
@@ -164,7 +169,7 @@ Response Api::put_tenant_policy(Context& c, const std::string& id) {
     r.content.tenant.policy = id;
     forked_from = current;
   }
-  policy_from_json(body, *target);
+  policy_from_json(body, *target, from_template ? &*from_template : nullptr);
   json after = policy_to_json(*target);
   auto old = c.live.settings->policies.find(current);
   json before = old == c.live.settings->policies.end() ? json(nullptr) : policy_to_json(old->second);

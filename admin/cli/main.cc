@@ -11,6 +11,7 @@
 #include "admin/cli/db.h"
 #include "admin/cli/device.h"
 #include "admin/cli/feed.h"
+#include "admin/cli/policy_replay.h"
 #include "admin/cli/profile.h"
 #include "base/command_line.h"
 #include "base/version.h"
@@ -159,6 +160,25 @@ int main(int argc, char** argv) {
   feed_status->add_option("NAME", fa.name, "only this feed")->type_name("NAME");
   feed_status->add_flag("--json", fa.json, "the status files' JSON, as a list");
 
+  // ---- policy
+  CLI::App* policy_cmd = app.add_subcommand("policy", "a tenant's policy");
+  program.expect_subcommand(*policy_cmd);
+  ReplayArgs ra;
+  CLI::App* replay = policy_cmd->add_subcommand(
+      "replay", "what PROPOSED.yaml would have changed for a tenant's logged queries: newly blocked and newly allowed, "
+                "by category, name and device");
+  replay->add_option("--config", ra.config, "sekishod's configuration")->type_name("FILE")->required();
+  replay->add_option("--tenant", ra.tenant, "the tenant's id")->type_name("ID")->required();
+  replay->add_option("--from", ra.from, "first logged query (2026-12-01, 2026-12-01T09:00:00Z, Unix seconds)")
+      ->type_name("TIME");
+  replay->add_option("--to", ra.to, "end, exclusive (a date: through that day)")->type_name("TIME");
+  replay->add_option("--querylog", ra.querylog, "the query-log directory (default: the configuration's querylog.directory)")
+      ->type_name("DIR");
+  replay->add_option("--top", ra.top, "rows per table")->type_name("N")->capture_default_str();
+  replay->add_flag("--json", ra.json, "the counts and tables as JSON");
+  replay->add_option("PROPOSED", ra.proposed, "the proposed policy: a policy mapping, or a template file")
+      ->type_name("PROPOSED.yaml")->required();
+
   CLI::App* version = app.add_subcommand("version", "print the version (as --version does)");
 
   if (auto done = program.parse(argc, argv)) return *done;
@@ -202,6 +222,7 @@ int main(int argc, char** argv) {
       return run_device(args);
     }
     if (chosen == feed) return run_feed_status(fa);
+    if (chosen == policy_cmd) return run_policy_replay(ra);
     if (chosen == profile) {
       pa.kind = Program::chosen(*profile)->get_name();
       pa.config = profile_options.config;

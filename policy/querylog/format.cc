@@ -442,6 +442,7 @@ std::string_view action_name(QueryAction a) {
     case QueryAction::inspected: return "inspected";
     case QueryAction::over_quota: return "over_quota";
     case QueryAction::upstream_limited: return "upstream_limited";
+    case QueryAction::local: return "local";
   }
   return "unknown";
 }
