@@ -114,6 +114,8 @@ int run_policy_replay(const ReplayArgs& a) {
     try {
       store = policy::CategoryStore::open(settings.category_db, {.registry = compiled->categories.get()});
       reader = std::make_unique<policy::CategoryReader>(*store);
+      // One snapshot for the whole replay: every logged query is judged against the same data.
+      if (!reader->begin_batch()) throw std::runtime_error("no read snapshot could be taken");
     } catch (const std::exception& e) {
       std::cerr << "sekisho policy replay: category store " << settings.category_db << ": " << e.what() << "\n";
       return 1;

@@ -136,7 +136,7 @@ def test_kdig_sees_aa_and_the_local_answer(split):
     assert [(rr["NAME"], rr["TYPEname"], rr["rdataA"]) for rr in data["answerRRs"]] == \
         [("intranet.acme.example.", "A", "10.1.2.3")], p.stdout
     data, p = kdig_from(ACME, split.port, "nothere.acme.example", "A")
-    assert data is not None and data.get("RCODEname") == "NXDOMAIN" and data.get("AA") in (1, True), p.stdout
+    assert data is not None and data.get("RCODE") == 3 and data.get("AA") in (1, True), p.stdout
 
 
 def test_negative_answers_inside_the_local_zone(split):

@@ -32,7 +32,7 @@ def logged(tmp_path_factory):
         "category_db": str(store),
         "tenants": [{"id": "acme", "networks": [ONE + "/32", TWO + "/32"], "policy": "current"},
                     {"id": "beta", "networks": [BETA + "/32"], "policy": "open"}],
-        "policies": {"current": {"block": ["games"], "deny": ["denied.example"]}, "open": {}},
+        "policies": {"current": {"block": ["games"], "deny": ["denied.example"]}, "open": {"deny": ["nothing.invalid"]}},
         "querylog": {"directory": str(d / "querylog")},
     }
     sk = Sekishod(d / "sk", [upstream.address], cfg)

@@ -18,7 +18,7 @@ using namespace sekisho;
 
 namespace {
 
-const std::string kShipped = (std::filesystem::path(__FILE__).parent_path() / "../../../etc/templates").string();
+const std::string kShipped = std::string(SEKISHO_SOURCE_DIR) + "/etc/templates";
 
 bool has_non_ascii(const std::string& s) {
   for (unsigned char c : s)
