@@ -19,15 +19,18 @@ using net::http::Response;
 // Which tenant fields a body may set: an operator creates with these (an empty policy gets a
 // policy of its own) and changes how a tenant is identified and limited; a tenant-admin may
 // change only what its own users see (display name and contact), never networks, max_devices,
-// ecs (which sends part of its users' addresses to the upstreams), its rate limits or
-// intercept_bandwidth (its own limits).
+// ecs (which sends part of its users' addresses to the upstreams), its rate limits,
+// intercept_bandwidth (its own limits) or its local names (forward zones send its queries to
+// the addresses they name).
 static constexpr std::string_view kCreateFields[] = {"id", "name", "contact", "networks", "max_devices", "ecs", "policy",
                                                      "queries_per_second", "rrl_responses_per_second", "upstream_queries",
-                                                     "upstream_queries_per_client", "unverified_udp_size", "intercept_bandwidth"};
+                                                     "upstream_queries_per_client", "unverified_udp_size", "intercept_bandwidth",
+                                                     "local_records", "local_zones", "forward_zones"};
 static constexpr std::string_view kCreateRequired[] = {"id"};
 static constexpr std::string_view kOperatorPatchFields[] = {"name", "contact", "networks", "max_devices", "ecs",
                                                             "queries_per_second", "rrl_responses_per_second", "upstream_queries",
-                                                            "upstream_queries_per_client", "unverified_udp_size", "intercept_bandwidth"};
+                                                            "upstream_queries_per_client", "unverified_udp_size", "intercept_bandwidth",
+                                                            "local_records", "local_zones", "forward_zones"};
 static constexpr std::string_view kTenantAdminPatchFields[] = {"name", "contact"};
 
 Response Api::tenants(Context& c) {
