@@ -170,7 +170,8 @@ LocalAnswers::LocalAnswers(const policy::LocalNames& names, uint16_t first_view)
     apex.by_type.emplace_back(dns::qtype::kSoa, make_answer(z, dns::Rcode::noerror, {soa_record(z)}, {}));
     zones_[z] = make_answer(z, dns::Rcode::nxdomain, {}, soa_record(z));
   }
-  for (const auto& [owner, types] : owners) {
+  for (const auto& entry : owners) {
+    const Wire& owner = entry.first;  // not a structured binding: the lambda below captures it (clang 14)
     const Wire zone = zone_of(owner);
     if (zone == owner) continue;
     for_each_suffix(owner, [&](std::string_view suffix) {
