@@ -339,6 +339,9 @@ struct Fields<TenantSettings> {
       Number<S, uint32_t>{"unverified_udp_size", &S::unverified_udp_size, 0, 1232},
       Number<S, uint64_t>{"intercept_bandwidth", &S::intercept_bandwidth, 0, 1000000000},
       Items<S, DeviceSettings>{"devices", &S::devices, "devices"},
+      Items<S, LocalRecordSettings>{"local_records", &S::local_records, "local records"},
+      Texts<S>{"local_zones", &S::local_zones, {}, &S::local_zone_marks},
+      Items<S, ForwardZoneSettings>{"forward_zones", &S::forward_zones, "forward zones"},
   };
 };
 
@@ -464,3 +467,5 @@ const S& defaults() {
 
 }  // namespace schema
 }  // namespace sekisho::config
+
+#include "config/local_names_schema.h"  // the Fields of a tenant's local names

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "config/categories.h"
 #include "config/error.h"
+#include "config/local_names.h"
 #include "net/address.h"
 
 namespace sekisho::config {
@@ -209,6 +210,11 @@ struct TenantSettings {
   // (token bucket; over it the tenant's connections are slowed, not cut). 0: the intercept's
   // limits.tenant_bytes_per_second.
   uint64_t intercept_bandwidth = 0;
+  // The tenant's own names (config/local_names.h): answered here, or asked of its resolvers.
+  std::vector<LocalRecordSettings> local_records;
+  std::vector<std::string> local_zones;
+  std::vector<SourceMark> local_zone_marks;
+  std::vector<ForwardZoneSettings> forward_zones;
   SourceMark mark;
   SourceMark policy_mark;
 };

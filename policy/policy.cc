@@ -278,6 +278,7 @@ std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& s
                                 "must be 0 (the global limits.unverified_udp_size) or 512..1232: every client takes 512 "
                                 "(RFC 1035)"));
     tenant.contact = ts.contact;
+    tenant.local = compile_local_names(ts, path, errors);
     const auto tenant_index = static_cast<uint16_t>(snap->tenants.size());
     for (size_t d = 0; d < ts.devices.size(); ++d) {
       const auto& dev = ts.devices[d];

@@ -14,6 +14,7 @@
 #include "config/settings.h"
 #include "policy/domain_list.h"
 #include "policy/holidays.h"
+#include "policy/local_names.h"
 #include "policy/store/categories.h"
 #include "policy/tenants.h"
 #include "policy/timezone.h"
@@ -86,6 +87,7 @@ struct Tenant {
   bool forward_client_subnet = false;  // ecs: forward (config/settings.h)
   TenantLimits limits;
   std::vector<std::string> devices;  // device names, in configuration order
+  LocalNames local;                  // local records, local zones, forward zones (split DNS)
 };
 
 // A DoH/DoT device token resolved to whose it is.

@@ -278,6 +278,7 @@ Response Api::route(Context& c) {
     }
     if (top == "policies") return get ? policies(c) : not_allowed({"GET"});
     if (top == "categories") return get ? categories(c) : not_allowed({"GET"});
+    if (top == "templates") return get ? templates(c) : not_allowed({"GET"});
     if (top == "check") return get ? check(c) : not_allowed({"GET"});
     if (top == "querylog") return get ? querylog(c) : not_allowed({"GET"});
     if (top == "stats") return get ? stats(c) : not_allowed({"GET"});

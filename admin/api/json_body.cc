@@ -231,9 +231,9 @@ json policy_to_json(const config::PolicySettings& p) {
   return out;
 }
 
-void policy_from_json(const json& body, config::PolicySettings& out) {
+void policy_from_json(const json& body, config::PolicySettings& out, const config::PolicySettings* base) {
   static constexpr auto kKeys = schema::keys<config::PolicySettings>();
-  config::PolicySettings p;
+  config::PolicySettings p = base ? *base : config::PolicySettings{};
   p.name = out.name;
   read_fields(body, "", kKeys, p);
   out = std::move(p);

@@ -11,6 +11,7 @@
 #include "admin/cli/db.h"
 #include "admin/cli/device.h"
 #include "admin/cli/feed.h"
+#include "admin/cli/policy_replay.h"
 #include "admin/cli/profile.h"
 #include "admin/cli/querylog.h"
 #include "base/command_line.h"
@@ -169,6 +170,24 @@ int main(int argc, char** argv) {
   querylog_print->add_option("PATH", qa.paths, "a queries-YYYY-MM-DD.qlog file or a query-log directory")
       ->type_name("PATH")
       ->required();
+  // ---- policy
+  CLI::App* policy_cmd = app.add_subcommand("policy", "a tenant's policy");
+  program.expect_subcommand(*policy_cmd);
+  ReplayArgs ra;
+  CLI::App* replay = policy_cmd->add_subcommand(
+      "replay", "what PROPOSED.yaml would have changed for a tenant's logged queries: newly blocked and newly allowed, "
+                "by category, name and device");
+  replay->add_option("--config", ra.config, "sekishod's configuration")->type_name("FILE")->required();
+  replay->add_option("--tenant", ra.tenant, "the tenant's id")->type_name("ID")->required();
+  replay->add_option("--from", ra.from, "first logged query (2026-12-01, 2026-12-01T09:00:00Z, Unix seconds)")
+      ->type_name("TIME");
+  replay->add_option("--to", ra.to, "end, exclusive (a date: through that day)")->type_name("TIME");
+  replay->add_option("--querylog", ra.querylog, "the query-log directory (default: the configuration's querylog.directory)")
+      ->type_name("DIR");
+  replay->add_option("--top", ra.top, "rows per table")->type_name("N")->capture_default_str();
+  replay->add_flag("--json", ra.json, "the counts and tables as JSON");
+  replay->add_option("PROPOSED", ra.proposed, "the proposed policy: a policy mapping, or a template file")
+      ->type_name("PROPOSED.yaml")->required();
 
   CLI::App* version = app.add_subcommand("version", "print the version (as --version does)");
 
@@ -214,6 +233,7 @@ int main(int argc, char** argv) {
     }
     if (chosen == feed) return run_feed_status(fa);
     if (chosen == querylog) return run_querylog_print(qa);
+    if (chosen == policy_cmd) return run_policy_replay(ra);
     if (chosen == profile) {
       pa.kind = Program::chosen(*profile)->get_name();
       pa.config = profile_options.config;

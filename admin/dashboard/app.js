@@ -41,6 +41,8 @@ const I18N = {
     feed_entries: "件数", feed_version: "版", feed_problem: "エラー・拒否", feed_ok: "正常", feed_failing: "要確認",
     feed_expired: "期限切れ (前のデータを使用中)", feed_never: "未実行", feed_failures: "連続失敗 {n} 回",
     feed_refusal: "拒否 ({reason})", no_feeds: "フィードは設定されていません",
+    start_from_template: "テンプレートから作成", apply_template: "このテンプレートにする",
+    template_applied: "テンプレートを適用しました (すぐに反映されます)",
   },
   en: {
     title: "sekisho admin", token: "API token", login: "Log in", logout: "Log out", overview: "Overview",
@@ -80,6 +82,8 @@ const I18N = {
     feed_entries: "Entries", feed_version: "Version", feed_problem: "Error or refusal", feed_ok: "OK",
     feed_failing: "Needs attention", feed_expired: "Expired (serving its last data)", feed_never: "never",
     feed_failures: "{n} failures in a row", feed_refusal: "refused ({reason})", no_feeds: "No feeds are configured",
+    start_from_template: "Start from a template", apply_template: "Use this template",
+    template_applied: "Template applied (in effect now)",
   },
 };
 
@@ -116,6 +120,7 @@ function applyLanguage() {
   for (const e of document.querySelectorAll("[data-i18n-placeholder]")) e.placeholder = t(e.dataset.i18nPlaceholder);
   $("lang").textContent = state.lang === "ja" ? "English" : "日本語";
   if (state.me && state.policy) { renderCategories(); renderSchedules(collectSchedules()); }
+  if (state.templates) renderTemplates();
 }
 
 function showTab(name) {
@@ -325,6 +330,7 @@ function addSchedule() {
 }
 
 async function loadPolicy() {
+  loadTemplates();
   const r = await api("GET", `tenants/${encodeURIComponent(state.tenant)}/policy`);
   if (r.status !== 200) return status(r.data.error);
   state.policy = r.data; state.policyEtag = r.etag;
@@ -339,6 +345,40 @@ async function loadPolicy() {
 
 const UNEDITED_POLICY_FIELDS = ["monitor", "monitor_groups", "read_only", "read_only_groups", "unblock", "unblock_groups",
   "allow_categories", "holidays", "calendar", "log", "deep_inspection"];
+
+// Policy templates (GET /api/v1/templates): named and described in the dashboard's language;
+// applying one replaces the tenant's policy with the template's (PUT …/policy {"template": id}).
+function renderTemplates() {
+  const chosen = $("template").value;
+  $("template").replaceChildren(...state.templates.map((tp) => el("option", { value: tp.id }, tp.name[state.lang] || tp.id)));
+  if (chosen) $("template").value = chosen;
+  describeTemplate();
+}
+
+function describeTemplate() {
+  const tp = (state.templates || []).find((x) => x.id === $("template").value);
+  $("template-description").textContent = tp ? tp.description[state.lang] : "";
+}
+
+async function loadTemplates() {
+  if (state.templates) return;
+  const r = await api("GET", "templates");
+  if (r.status !== 200) return;
+  state.templates = r.data.templates;
+  $("template-form").hidden = state.templates.length === 0;
+  renderTemplates();
+}
+
+async function applyTemplate(ev) {
+  ev.preventDefault();
+  status(t("saving"));
+  const r = await api("PUT", `tenants/${encodeURIComponent(state.tenant)}/policy`, { template: $("template").value },
+                      state.policyEtag ? { "If-Match": state.policyEtag } : {});
+  if (r.status === 200) { await loadPolicy(); status(t("template_applied")); return; }
+  status("");
+  if (r.status === 412) { await loadPolicy(); $("policy-error").textContent = t("conflict"); return; }
+  $("policy-error").textContent = r.data.error + (r.data.field ? ` (${r.data.field})` : "");
+}
 
 async function savePolicy(ev) {
   ev.preventDefault();
@@ -456,6 +496,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("log-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadLog(false); });
   $("log-more").addEventListener("click", () => loadLog(true));
   $("policy-form").addEventListener("submit", savePolicy);
+  $("template-form").addEventListener("submit", applyTemplate);
+  $("template").addEventListener("change", describeTemplate);
   $("add-schedule").addEventListener("click", addSchedule);
   const zones = Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : ["UTC", "Asia/Tokyo"];
   $("timezones").replaceChildren(...zones.map((z) => el("option", { value: z })));

@@ -427,6 +427,7 @@ std::string_view action_name(QueryAction a) {
     case QueryAction::over_quota: return "over_quota";
     case QueryAction::upstream_limited: return "upstream_limited";
     case QueryAction::monitored: return "monitored";
+    case QueryAction::local: return "local";
   }
   return "unknown";
 }

@@ -32,9 +32,10 @@ namespace sekisho::querylog {
 // of the client's or the tenant's queries were waiting on upstreams (README "Rate limits and quotas").
 // monitored: resolved (fresh or cached), but a monitor level or a policy in mode monitor saw
 // a rule that enforce would have applied; the record names it (rule, categories).
+// local: answered from the tenant's local records or zones (README "Local names and split DNS").
 enum class QueryAction : uint8_t {
   resolved, cached, blocked, rewritten, refused, servfail, stale, malformed, inspected, over_quota, upstream_limited,
-  monitored
+  monitored, local
 };
 
 // The record's vocabulary, each defined once in the layer it belongs to:

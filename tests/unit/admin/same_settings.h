@@ -31,6 +31,20 @@ inline config::TenantFileContent rich_tenant_file() {
   t.unverified_udp_size = 512;
   t.intercept_bandwidth = 2500000;
   t.devices = {{"taro-iphone", "k7q2m9x4p8", {}}, {"null", "00000000", {}}};  // "null" and all-digit must stay strings
+  config::LocalRecordSettings txt;
+  txt.name = "intranet.acme.example";
+  txt.type = config::LocalRecordType::txt;
+  txt.value = "v=1; \"quoted\"";
+  txt.ttl = 60;
+  config::LocalRecordSettings a;
+  a.name = "wiki.acme.example";
+  a.value = "10.1.2.3";  // type A and ttl 300: defaults
+  t.local_records = {txt, a};
+  t.local_zones = {"acme.example"};
+  config::ForwardZoneSettings corp;
+  corp.domain = "corp.acme.example";
+  corp.upstreams = {"10.1.0.53", "[2001:db8:1::53]:5353"};
+  t.forward_zones = {corp};
   config::PolicySettings p;
   p.name = "office";
   p.block = {"adult", "gambling"};
@@ -88,6 +102,19 @@ inline void check_same_tenant(const config::TenantSettings& a, const config::Ten
   for (size_t i = 0; i < a.devices.size(); ++i) {
     CHECK(a.devices[i].name == b.devices[i].name);
     CHECK(a.devices[i].token == b.devices[i].token);
+  }
+  REQUIRE(a.local_records.size() == b.local_records.size());
+  for (size_t i = 0; i < a.local_records.size(); ++i) {
+    CHECK(a.local_records[i].name == b.local_records[i].name);
+    CHECK(a.local_records[i].type == b.local_records[i].type);
+    CHECK(a.local_records[i].value == b.local_records[i].value);
+    CHECK(a.local_records[i].ttl == b.local_records[i].ttl);
+  }
+  CHECK(a.local_zones == b.local_zones);
+  REQUIRE(a.forward_zones.size() == b.forward_zones.size());
+  for (size_t i = 0; i < a.forward_zones.size(); ++i) {
+    CHECK(a.forward_zones[i].domain == b.forward_zones[i].domain);
+    CHECK(a.forward_zones[i].upstreams == b.forward_zones[i].upstreams);
   }
 }
 

@@ -77,7 +77,8 @@ TEST_CASE("one schema: YAML written → YAML read → JSON written → JSON read
   CHECK(keys_of(tenant) == sorted_keys<config::TenantSettings>());
   static constexpr std::string_view kSettable[] = {"id", "name", "contact", "networks", "policy", "max_devices", "ecs",
                                                    "queries_per_second", "rrl_responses_per_second", "upstream_queries",
-                                                   "upstream_queries_per_client", "unverified_udp_size", "intercept_bandwidth"};
+                                                   "upstream_queries_per_client", "unverified_udp_size", "intercept_bandwidth",
+                                                   "local_records", "local_zones", "forward_zones"};
   json body = tenant;
   body.erase("devices");  // devices have routes of their own
   admin::tenant_from_json(body, kSettable, kSettable, via_json.tenant);
