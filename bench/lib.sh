@@ -1,11 +1,11 @@
 # shellcheck shell=bash
-# bench/lib.sh: what the benchmark scripts share, sourced (not run) by bench/run.sh,
-# bench/encrypted/run.sh, bench/intercept/run.sh and bench/upstream_tls/run.sh: their test
-# certificates, and the bookkeeping that stops every server they start, however the script ends.
+# bench/lib.sh: what the benchmark scripts share, sourced (not run) by every bench/*/run.sh and
+# bench/run.sh: the machine a result was measured on (bench_machine), their test certificates,
+# and the bookkeeping that stops every server they start, however the script ends.
 #
 # The sourcing script sets BENCH_TAG (its log prefix) first, and WORK (its scratch dir) before
 # anything is started; on exit every process in PID is stopped and WORK removed unless
-# BENCH_KEEP=1.
+# BENCH_KEEP=1. A script with its own EXIT trap sets it after sourcing (it replaces this one's).
 
 log() { printf '[%s] %s\n' "$BENCH_TAG" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -16,6 +16,61 @@ need_tools() {
     for tool in "$@"; do
         command -v "$tool" >/dev/null || die "$tool not found (bash .ci/setup installs it)"
     done
+}
+
+# bench_machine [FILE]: what a result was measured on, as "key: value" lines on stderr and in
+# FILE (each benchmark writes RESULTS/machine.txt and prints it first): ratios between servers
+# moved by 2.4x between two VMs of the same size (issue 24), so a figure without its machine
+# says little. CPU model, cores and the set this script may use, kernel, memory, load average
+# when the run started, the compiler and sekisho commit of the build, and the version of every
+# peer and tool installed (absent ones are said so, never guessed).
+bench_machine() {
+    local out=${1:-/dev/null} repo
+    repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+    {
+        printf 'date: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+        printf 'cpu: %s\n' "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
+        printf 'cores: %s online, %s usable by this script (%s)\n' "$(grep -c ^processor /proc/cpuinfo)" \
+            "$(nproc)" "$(taskset -pc $$ 2>/dev/null | sed 's/.*: //')"
+        local virt
+        virt=$(systemd-detect-virt 2>/dev/null) || virt=none
+        grep -qw hypervisor /proc/cpuinfo && virt="$virt, under a hypervisor (cpuinfo flag)"
+        printf 'virtualization: %s\n' "$virt"
+        printf 'kernel: %s\n' "$(uname -srm)"
+        printf 'os: %s\n' "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+        printf 'memory: %s MiB\n' "$(awk '/^MemTotal/ { printf "%d", $2 / 1024 }' /proc/meminfo)"
+        printf 'load average at start: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
+        printf 'sekisho: %s%s\n' "$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+            "$(git -C "$repo" diff --quiet HEAD 2>/dev/null || echo ' (uncommitted changes)')"
+        local cache=${BUILD_DIR:-$repo/build}/CMakeCache.txt
+        local type
+        type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$cache" 2>/dev/null)
+        printf 'build: %s, %s\n' "${type:-RelWithDebInfo (the CMakeLists default)}" \
+            "$( (c++ --version 2>/dev/null || echo 'c++ unknown') | head -1)"
+        local tool version
+        for tool in unbound knotd kdig dnsperf nginx wrk openssl curl valgrind; do
+            if ! command -v "$tool" >/dev/null; then
+                version="not installed"
+            else
+                # Some print their version with a failing status (wrk -v): never fatal under set -e.
+                version=$(
+                    set +e +o pipefail
+                    case $tool in
+                    unbound) unbound -V 2>&1 | sed -n 's/^Version //p' | head -1 ;;
+                    knotd | kdig) "$tool" --version 2>&1 | head -1 ;;
+                    dnsperf) dnsperf -h 2>&1 | sed -n 's/^DNS Performance Testing Tool //p; s/.*[Vv]ersion \([0-9.]*\).*/\1/p' | head -1 ;;
+                    nginx) nginx -v 2>&1 | sed 's/^nginx version: //' ;;
+                    wrk) wrk -v 2>&1 | head -1 ;;
+                    openssl) openssl version ;;
+                    curl) curl --version | head -1 | cut -d' ' -f1-2 ;;
+                    valgrind) valgrind --version ;;
+                    esac
+                    true
+                )
+            fi
+            printf '%s: %s\n' "$tool" "${version:-unknown}"
+        done
+    } | tee "$out" >&2
 }
 
 # make_bench_pki DIR: a throwaway CA (DIR/ca.pem) and the servers' certificate for dns.bench and

@@ -72,6 +72,7 @@ else
     mkdir -p "$RESULTS"
     ln -sfn "$(basename "$RESULTS")" "$BENCH_DIR/results/latest"
 fi
+bench_machine "$RESULTS/machine.txt"
 WORK=$(mktemp -d /tmp/sekisho-bench.XXXXXX)
 SUMMARY=$RESULTS/summary.tsv
 STARTUP=$RESULTS/startup.tsv

@@ -3,12 +3,31 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "base/civil_date.h"
+
 namespace sekisho::config {
 
 std::optional<unsigned> parse_day(std::string_view text) {
-  for (unsigned d = 0; d < 7; ++d)
+  for (unsigned d = 0; d < std::size(kDayNames); ++d)
     if (kDayNames[d] == text) return d;
   return std::nullopt;
+}
+
+std::string check_date(std::string_view text) {
+  if (base::parse_date(text)) return {};
+  return "'" + std::string(text) + "' is not a date (YYYY-MM-DD)";
+}
+
+std::string parse_date_range(std::string_view text, int64_t& first, int64_t& last) {
+  const size_t dots = text.find("..");
+  const std::string_view a = text.substr(0, dots);
+  const std::string_view b = dots == std::string_view::npos ? a : text.substr(dots + 2);
+  const auto from = base::parse_date(a), to = base::parse_date(b);
+  if (!from || !to) return "'" + std::string(text) + "' is not a date (YYYY-MM-DD) or a range of dates (YYYY-MM-DD..YYYY-MM-DD)";
+  if (*to < *from) return "'" + std::string(text) + "' ends before it starts";
+  first = *from;
+  last = *to;
+  return {};
 }
 
 std::string not_a_day(std::string_view text) {

@@ -50,6 +50,18 @@ struct EnumNames<LogMode> {
 };
 
 template <>
+struct EnumNames<PolicyMode> {
+  static constexpr std::string_view what = "a policy mode";
+  static constexpr EnumName<PolicyMode> names[] = {{PolicyMode::enforce, "enforce"}, {PolicyMode::monitor, "monitor"}};
+};
+
+template <>
+struct EnumNames<HolidayRule> {
+  static constexpr std::string_view what = "a holiday rule";
+  static constexpr EnumName<HolidayRule> names[] = {{HolidayRule::none, "none"}, {HolidayRule::jp, "jp"}};
+};
+
+template <>
 struct EnumNames<UpstreamTransport> {
   static constexpr std::string_view what = "a transport";
   static constexpr EnumName<UpstreamTransport> names[] = {
@@ -129,11 +141,18 @@ std::string not_an_enum_value(std::string_view text) {
 
 // ---- days and times of day -----------------------------------------------------------------
 
-// Bit i of ScheduleSettings::days is kDayNames[i].
-inline constexpr std::string_view kDayNames[7] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
-inline constexpr uint8_t kEveryDay = 0x7f;
+// Bit i of ScheduleSettings::days is kDayNames[i]; the last is the day class of holidays.
+inline constexpr std::string_view kDayNames[8] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday"};
+inline constexpr unsigned kHolidayBit = 7;
+inline constexpr uint8_t kEveryDay = 0xff;
 std::optional<unsigned> parse_day(std::string_view text);  // the bit, or nothing
-std::string not_a_day(std::string_view text);              // "'x' is not a day (mon tue … sun)"
+std::string not_a_day(std::string_view text);              // "'x' is not a day (mon tue … sun holiday)"
+
+// Dates are "YYYY-MM-DD" (base/civil_date.h counts them).
+std::string check_date(std::string_view text);  // "" or "'x' is not a date (YYYY-MM-DD)"
+// "2026-12-28" or "2026-12-28..2027-01-05" → first and last day (inclusive, days from
+// 1970-01-01); "" or why not.
+std::string parse_date_range(std::string_view text, int64_t& first, int64_t& last);
 
 // "09:00" → 540; "24:00" is allowed as the end of the day.
 bool parse_time_of_day(std::string_view text, uint16_t& minutes);
@@ -261,6 +280,8 @@ struct Fields<ScheduleSettings> {
       Time<S>{"from", &S::from_minute},
       Time<S>{"to", &S::to_minute},
       Text<S>{"timezone", &S::timezone, Write::always, {}, nullptr, &S::timezone_mark},
+      Text<S>{"since", &S::since, Write::unless_default, {}, check_date},
+      Text<S>{"until", &S::until, Write::unless_default, {}, check_date},
   };
 };
 
@@ -268,11 +289,21 @@ template <>
 struct Fields<PolicySettings> {
   using S = PolicySettings;
   static constexpr auto all = std::tuple{
+      Choice<S, PolicyMode>{"mode", &S::mode},
       Texts<S>{"block", &S::block, {}, &S::block_marks},
       Texts<S>{"block_groups", &S::block_groups, {}, &S::block_group_marks},
+      Texts<S>{"monitor", &S::monitor, {}, &S::monitor_marks},
+      Texts<S>{"monitor_groups", &S::monitor_groups, {}, &S::monitor_group_marks},
+      Texts<S>{"read_only", &S::read_only, {}, &S::read_only_marks},
+      Texts<S>{"read_only_groups", &S::read_only_groups, {}, &S::read_only_group_marks},
+      Texts<S>{"unblock", &S::unblock, {}, &S::unblock_marks},
+      Texts<S>{"unblock_groups", &S::unblock_groups, {}, &S::unblock_group_marks},
+      Texts<S>{"allow_categories", &S::allow_categories, {}, &S::allow_category_marks},
       Patterns<S>{"allow", &S::allow},
       Patterns<S>{"deny", &S::deny},
       Items<S, ScheduleSettings>{"schedule", &S::schedule, "schedule entries"},
+      Choice<S, HolidayRule>{"holidays", &S::holidays},
+      Texts<S>{"calendar", &S::calendar, {}, &S::calendar_marks},
       Flag<S>{"safe_search", &S::safe_search},
       Choice<S, BlockAction>{"action", &S::action, Write::always},
       Choice<S, LogMode>{"log", &S::log},
@@ -308,6 +339,9 @@ struct Fields<TenantSettings> {
       Number<S, uint32_t>{"unverified_udp_size", &S::unverified_udp_size, 0, 1232},
       Number<S, uint64_t>{"intercept_bandwidth", &S::intercept_bandwidth, 0, 1000000000},
       Items<S, DeviceSettings>{"devices", &S::devices, "devices"},
+      Items<S, LocalRecordSettings>{"local_records", &S::local_records, "local records"},
+      Texts<S>{"local_zones", &S::local_zones, {}, &S::local_zone_marks},
+      Items<S, ForwardZoneSettings>{"forward_zones", &S::forward_zones, "forward zones"},
   };
 };
 
@@ -448,3 +482,5 @@ const S& defaults() {
 
 }  // namespace schema
 }  // namespace sekisho::config
+
+#include "config/local_names_schema.h"  // the Fields of a tenant's local names

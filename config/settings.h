@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "config/categories.h"
 #include "config/error.h"
+#include "config/local_names.h"
 #include "net/address.h"
 
 namespace sekisho::config {
@@ -126,12 +127,25 @@ enum class BlockAction { blockpage, nxdomain, nodata, refused };
 // uint8_t: the query log copies it into every fixed-size record (policy/querylog/record.h).
 enum class LogMode : uint8_t { full, anonymized, none };
 
+// A whole policy enforced, or only watched: monitor resolves what enforce would block or steer
+// and records it as `monitored` (README "Levels").
+enum class PolicyMode : uint8_t { enforce, monitor };
+
+// Which national holidays a policy's schedules count as day `holiday` (policy/holidays.h).
+enum class HolidayRule : uint8_t { none, jp };
+
 struct ScheduleSettings {
   std::vector<std::string> block;  // category slugs
-  uint8_t days = 0x7f;             // bit 0 = Monday … bit 6 = Sunday
+  // bit 0 = Monday … bit 6 = Sunday, bit 7 = a holiday (the policy's `holidays` and
+  // `calendar`): a holiday is day `holiday`, not its weekday. Every bit: every day.
+  uint8_t days = 0xff;
   uint16_t from_minute = 0;        // minutes after local midnight
   uint16_t to_minute = 24 * 60;    // exclusive; from > to wraps past midnight
   std::string timezone = "UTC";    // IANA name, read from the system zoneinfo
+  // Local dates (YYYY-MM-DD, inclusive) outside which the entry does nothing: an override with
+  // an expiry ("block games until 2027-03-31"). Empty = open.
+  std::string since;
+  std::string until;
   SourceMark mark;
   SourceMark timezone_mark;
 };
@@ -147,6 +161,16 @@ struct PolicySettings {
   std::vector<SourceMark> block_marks;
   std::vector<std::string> block_groups;  // group slugs (config/categories.h): every category in them
   std::vector<SourceMark> block_group_marks;
+  // The other levels (README "Levels"), by category and by group like block: a category's own
+  // level beats its group's. allow_categories lifts a category out of its group's level.
+  std::vector<std::string> monitor, monitor_groups, read_only, read_only_groups, unblock, unblock_groups,
+      allow_categories;
+  std::vector<SourceMark> monitor_marks, monitor_group_marks, read_only_marks, read_only_group_marks, unblock_marks,
+      unblock_group_marks, allow_category_marks;
+  PolicyMode mode = PolicyMode::enforce;
+  HolidayRule holidays = HolidayRule::none;
+  std::vector<std::string> calendar;  // the organisation's own holidays: "2026-12-28", "2026-12-28..2027-01-05"
+  std::vector<SourceMark> calendar_marks;
   std::vector<ListEntrySettings> allow;  // filtering exclusions
   std::vector<ListEntrySettings> deny;
   std::vector<ScheduleSettings> schedule;
@@ -186,6 +210,11 @@ struct TenantSettings {
   // (token bucket; over it the tenant's connections are slowed, not cut). 0: the intercept's
   // limits.tenant_bytes_per_second.
   uint64_t intercept_bandwidth = 0;
+  // The tenant's own names (config/local_names.h): answered here, or asked of its resolvers.
+  std::vector<LocalRecordSettings> local_records;
+  std::vector<std::string> local_zones;
+  std::vector<SourceMark> local_zone_marks;
+  std::vector<ForwardZoneSettings> forward_zones;
   SourceMark mark;
   SourceMark policy_mark;
 };
@@ -336,7 +365,12 @@ struct Settings {
   std::string categories_file;  // YAML/CSV adding categories to the built-ins (config/yaml/category_file.h)
   std::vector<CategoryDefinition> categories;  // what the source read from categories_file
   BlockpageSettings blockpage;
-  std::vector<TenantSettings> tenants;           // main file first, then tenants.d/*.yaml by name
+  // Where the tenants.d files are (the admin API's and `sekisho device`'s writes): empty is
+  // tenants.d beside the main file; a relative path is taken from the main file's directory.
+  // The packaged configuration sets /var/lib/sekisho/tenants.d, because /etc is read-only to
+  // the service (README "Installing the package").
+  std::string tenants_dir;
+  std::vector<TenantSettings> tenants;           // main file first, then tenants_dir's *.yaml by name
   std::map<std::string, PolicySettings> policies;
   QueryLogSettings querylog;
   InterceptSettings intercept;

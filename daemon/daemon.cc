@@ -1,7 +1,9 @@
 #include "daemon/daemon.h"
 
+#include "admin/api/audit.h"
 #include "admin/api/service.h"
 #include "admin/tenant_files/fleet_documents.h"
+#include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "base/systemd.h"
@@ -31,7 +33,7 @@ int Daemon::run() {
       log::info("server", "removed temporary files a crashed writer left", {{"directory", dir}, {"files", n}});
   }
   resolver::Engine::Hooks hooks;
-  hooks.reload = [this] { reload(); };
+  hooks.reload = [this] { reload_by_signal(); };
   hooks.started = [this] {
     start_admin_service();
     // The database is followed from its own thread once the loops serve: DNS never waits on it.
@@ -49,9 +51,15 @@ int Daemon::run() {
 }
 
 uint64_t Daemon::reload() {
+  std::string outcome;
+  return reload(outcome);
+}
+
+uint64_t Daemon::reload(std::string& outcome) {
   std::lock_guard lock(reload_mutex_);
   if (!source_->reloadable()) {
     log::warning("server", "reload ignored: running on embedded defaults, no file to read");
+    outcome = "ignored: running on embedded defaults, no file to read";
     return engine_.current()->generation;
   }
   base::ReloadNotice notice;
@@ -59,6 +67,8 @@ uint64_t Daemon::reload() {
   if (!loaded.ok()) {
     for (const auto& e : loaded.errors) log::error("config", e.to_string());
     log::error("server", "reload failed, keeping the running configuration", {{"errors", loaded.errors.size()}});
+    outcome = "refused: " + std::to_string(loaded.errors.size()) + " error(s) in the configuration (first: " +
+              loaded.errors.front().to_string() + "); the running one stays";
     return engine_.current()->generation;
   }
   const size_t upstreams = loaded.settings.upstreams.size();
@@ -67,7 +77,21 @@ uint64_t Daemon::reload() {
   log::info("server", "configuration reloaded", {{"generation", generation}, {"upstreams", upstreams},
                                                  {"tenants", tenants}});
   notice.succeeded();
+  outcome = "ok";
   return generation;
+}
+
+void Daemon::reload_by_signal() {
+  const uint64_t before = engine_.current()->generation;
+  std::string outcome;
+  const uint64_t after = reload(outcome);
+  // The log named by the configuration now in use (a reload may have moved it).
+  admin::AuditLog audit;
+  audit.set_path(engine_.current()->settings.admin.audit_log);
+  const int64_t now_us = ClockReading::now().wall_us;
+  // libuv's signal handling does not pass on the sender (si_pid, si_uid): the signal is the who.
+  audit.record("SIGHUP", "signal", "reload", "", before, after == before ? nullptr : nlohmann::json(after), outcome,
+               now_us);
 }
 
 // The admin service sees the engine only through ApiHost's functions and Engine::sample().

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "config/source.h"
 #include "policy/configuration.h"
@@ -37,6 +38,11 @@ class Daemon {
   resolver::Engine& engine() { return engine_; }
 
  private:
+  // reload(), with what happened in `outcome` ("ok", or why the running configuration stayed).
+  uint64_t reload(std::string& outcome);
+  // A reload by SIGHUP (systemctl reload, kill -HUP), recorded in the audit log with its
+  // outcome; the admin API records the reloads it makes itself.
+  void reload_by_signal();
   void start_admin_service();
 
   std::unique_ptr<config::ConfigSource> source_;

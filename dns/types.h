@@ -47,6 +47,7 @@ constexpr uint16_t kA = 1;
 constexpr uint16_t kNs = 2;
 constexpr uint16_t kCname = 5;
 constexpr uint16_t kSoa = 6;
+constexpr uint16_t kTxt = 16;
 constexpr uint16_t kAaaa = 28;
 constexpr uint16_t kOpt = 41;
 constexpr uint16_t kRrsig = 46;

@@ -62,6 +62,10 @@ std::string category_name(const BlockFacts& f, Lang lang) {
 std::string rule_sentence(const BlockFacts& f, Lang lang) {
   const std::string cat = category_name(f, lang);
   const bool ja = lang == Lang::ja;
+  if (f.posting_refused)
+    return ja ? "書き込み規制: カテゴリ「" + cat + "」のサイトは閲覧のみ許可されています（投稿・アップロード・書き込みはできません）"
+              : "Posting is restricted: sites in the category \u201c" + cat +
+                    "\u201d may be read, but nothing may be posted, uploaded or changed";
   if (f.url_rule)
     return ja ? "このURL（" + f.rule_text + "）はカテゴリ「" + cat + "」に該当し、ポリシーでブロックされています"
               : "This URL (" + f.rule_text + ") is in the category \u201c" + cat + "\u201d, which the policy blocks";

@@ -29,6 +29,7 @@ struct BlockFacts {
   std::string name;             // the blocked host (or host/path for a URL rule)
   policy::RuleKind rule = policy::RuleKind::none;
   bool url_rule = false;        // decided by a URL entry of the category store (deep inspection)
+  bool posting_refused = false; // a read-only host: reading passes, this request posted
   uint16_t category = policy::kNoCategory;  // deciding category id; kNoCategory when a list decided
   const policy::CategoryRegistry* categories = nullptr;  // names `category`; null: the built-ins
   std::string rule_text;        // deny-list pattern, schedule description, CNAME target, URL entry

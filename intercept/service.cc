@@ -63,6 +63,13 @@ std::string incident_for(std::string_view tenant_id, config::LogMode log, const 
                                querylog::utc_minute_of_us(time_us));
 }
 
+bool reads_only(const net::http::Request& req) {
+  if (req.method != "GET" && req.method != "HEAD") return false;
+  if (!req.header("upgrade").empty()) return false;
+  const std::string_view length = req.header("content-length");
+  return req.header("transfer-encoding").empty() && (length.empty() || length == "0") && req.body.empty();
+}
+
 std::string normalise_host(std::string_view host) {
   if (!host.empty() && host.front() == '[') return {};  // IPv6 literal: no name to judge
   size_t colon = host.rfind(':');
@@ -104,6 +111,7 @@ Decision Service::decide(const State& s, const net::SocketAddress& peer, std::st
     return d;
   }
   d.kind = Decision::inspect_allowed;
+  d.read_only = d.verdict.read_only();
   if (!batch.reader) return d;
   // Every spelling of a listed URL is put in the store's canonical form by the reader.
   const policy::UrlMatch u = batch.reader->lookup_url(host, path, query);
@@ -112,7 +120,7 @@ Decision Service::decide(const State& s, const net::SocketAddress& peer, std::st
   // same rule as for names, by giving decide_query's category step the URL's categories.
   policy::CategorySet blocked = policy.block;
   for (const auto& sch : policy.schedule)
-    if (sch.active_at(now_s)) blocked |= sch.block;
+    if (sch.active_at(now_s, policy.holidays)) blocked |= sch.block;
   const policy::CategorySet hit = blocked & u.categories;
   if (hit.empty()) return d;
   d.kind = Decision::blocked;
@@ -135,6 +143,10 @@ net::http::Response Service::handle(const net::http::Request& req, policy::Categ
     return text_response(421, "sekisho: the Host does not match the TLS server name\n");
   }
   Decision d = decide(*s, req.peer, host, req.path, req.query, reader, now_us);
+  if (d.kind == Decision::inspect_allowed && d.read_only && !reads_only(req)) {
+    d.kind = Decision::blocked;
+    d.posting_refused = true;
+  }
   if (out) *out = d;
   switch (d.kind) {
     case Decision::unknown_client:
@@ -161,6 +173,12 @@ net::http::Response Service::handle(const net::http::Request& req, policy::Categ
     f.categories = snap.categories.get();
     const policy::CategoryInfo* info = snap.categories->by_id(d.url_category);
     f.detail = "url=" + d.url_key + " category=" + std::string(info ? info->slug : "") + " tenant=" + tenant.id;
+  }
+  f.posting_refused = d.posting_refused;
+  if (d.posting_refused) {
+    char detail[256];
+    f.detail = "posting is restricted ";
+    f.detail.append(detail, policy::describe_verdict(d.verdict, tenant.id, detail, sizeof detail));
   }
   f.time_us = now_us;
   f.incident = incident_for(tenant.id, policy.log, req.peer, host, now_us);

@@ -39,6 +39,11 @@ std::string incident_for(std::string_view tenant_id, config::LogMode log, const 
 // "Example.COM.:8080" → "example.com"; empty when it is not a host name (or an IP literal).
 std::string normalise_host(std::string_view host_header);
 
+// Whether a request only reads: GET or HEAD, with no body and no protocol upgrade. POST, PUT,
+// PATCH, DELETE and every other method post or change something; a body is an upload whatever
+// the method; a WebSocket (any Upgrade) is a channel that posts.
+bool reads_only(const net::http::Request& req);
+
 // The decision for one host (and path) for one client.
 struct Decision {
   enum Kind { unknown_client, bad_host, not_blocked, blocked, inspect_allowed } kind = not_blocked;
@@ -46,6 +51,9 @@ struct Decision {
   uint16_t tenant = policy::kNoTenant;
   policy::Verdict verdict;   // the name's verdict (DNS side)
   bool url_rule = false;     // a URL entry of the store blocked it
+  // The host is at level read_only: reading passes, posting is refused (Service::handle).
+  bool read_only = false;
+  bool posting_refused = false;  // this request posted to a read-only host
   uint16_t url_category = policy::kNoCategory;
   std::string url_key;       // "com.example.videos/adult"
 };
@@ -68,7 +76,8 @@ class Service {
 
   // The response for a request. Blocked → 403 block page; not blocked → 404 text; unknown
   // client → 403 text. Deep inspection with an allowed URL is returned as kind inspect_allowed
-  // in `decision` with an empty response for the caller to forward.
+  // in `decision` with an empty response for the caller to forward. A read-only host's request
+  // that posts (reads_only() is false) gets the block page with "posting is restricted".
   net::http::Response handle(const net::http::Request& req, policy::CategoryReader* reader, int64_t now_us,
                              Decision* decision = nullptr) const;
 

@@ -22,32 +22,60 @@ CategorySet blocked_now(const CompiledPolicy& p, int64_t now, const CategorySet&
     uint64_t adds = 0;  // ids the schedule would add to the policy's own blocks, among probe's
     for (unsigned i = 0; i < CategorySet::kWords; ++i) adds |= s.block.word(i) & probe.word(i) & ~p.block.word(i);
     if (adds == 0) continue;  // cannot change the outcome
-    if (!s.active_at(now)) continue;
+    if (!s.active_at(now, p.holidays)) continue;
     blocked |= s.block;
     if (by && !*by) *by = &s;
   }
   return blocked;
 }
 
-// Category check of one name (shared by queries and chain members). `url_entries` (optional)
-// learns whether the store has URL entries for the name, from the same read.
+// Category check of one name (shared by queries and chain members): blocked now, else
+// read_only, else monitor. `url_entries` (optional) learns whether the store has URL entries for
+// the name, from the same read.
 bool check_categories(const CompiledPolicy& p, std::span<const uint8_t> wire, CategoryReader* reader, int64_t now,
                       Verdict& v, bool* url_entries = nullptr) {
-  if (!reader || (p.block.empty() && p.schedule.empty())) return false;
+  if (!reader || (p.watched.empty() && p.schedule.empty())) return false;
   Match m = reader->lookup_wire(wire);
   if (m.is_allowlisted()) return false;
   if (url_entries) *url_entries = m.has_url_entries;
   if (!m.found) return false;
   const CompiledSchedule* by = nullptr;
   const CategorySet hit = blocked_now(p, now, m.categories, &by) & m.categories;
-  if (hit.empty()) return false;
-  v.kind = VerdictKind::block;
   v.categories = m.categories;
-  v.category = pick_category(hit, p.categories->security());
-  const bool from_schedule = by && !p.block.contains(static_cast<uint8_t>(v.category));
-  v.rule = from_schedule ? RuleKind::schedule : RuleKind::category;
-  v.schedule = from_schedule ? by : nullptr;
-  return true;
+  v.rule = RuleKind::category;
+  if (!hit.empty()) {
+    v.kind = VerdictKind::block;
+    // A category at level block decides before one at unblock: lifting an unblock-level category
+    // must never let through a name that another category of it blocks.
+    const CategorySet hard = hit.without(p.unblock);
+    v.category = pick_category(hard.empty() ? hit : hard, p.categories->security());
+    const bool from_schedule = by && !p.block.contains(static_cast<uint8_t>(v.category));
+    v.rule = from_schedule ? RuleKind::schedule : RuleKind::category;
+    v.schedule = from_schedule ? by : nullptr;
+    v.level = !from_schedule && p.unblock.contains(static_cast<uint8_t>(v.category)) ? Level::unblock : Level::block;
+    return true;
+  }
+  if (const CategorySet ro = p.read_only & m.categories; !ro.empty()) {
+    v.kind = VerdictKind::inspect;
+    v.level = Level::read_only;
+    v.category = ro.first();
+    return true;
+  }
+  if (const CategorySet watch = p.monitor & m.categories; !watch.empty()) {
+    v.kind = VerdictKind::monitor;
+    v.level = Level::monitor;
+    v.category = watch.first();
+    return true;
+  }
+  v.categories = {};
+  v.rule = RuleKind::none;
+  return false;
+}
+
+// Mode monitor: what enforce would block or steer is resolved and recorded instead.
+Verdict& watched_only(const CompiledPolicy& p, Verdict& v) {
+  if (p.monitor_mode && (v.kind == VerdictKind::block || v.kind == VerdictKind::inspect)) v.kind = VerdictKind::monitor;
+  return v;
 }
 
 }  // namespace
@@ -68,15 +96,16 @@ Verdict decide_query(const CompiledPolicy& policy, std::span<const uint8_t> wire
   if (const std::string* e = policy.deny.match(wire.data(), wire.size())) {
     v.kind = VerdictKind::block;
     v.rule = RuleKind::deny_list;
+    v.level = Level::block;
     v.list_entry = e;
-    return v;
+    return watched_only(policy, v);
   }
   bool url_entries = false;
-  if (check_categories(policy, wire, reader, now_utc, v, &url_entries)) return v;
+  if (check_categories(policy, wire, reader, now_utc, v, &url_entries)) return watched_only(policy, v);
   // The host marker carries no categories of its URL entries (policy/store), so any URL entry
   // qualifies once the policy blocks something; sekisho-intercept judges each URL against the
-  // tenant's blocked categories and forwards the rest.
-  if (url_entries && policy.deep_inspection) {
+  // tenant's blocked categories and forwards the rest. Not under mode monitor: it steers.
+  if (url_entries && policy.deep_inspection && !policy.monitor_mode) {
     v.kind = VerdictKind::inspect;
     v.rule = RuleKind::none;
   }
@@ -100,14 +129,16 @@ Verdict decide_chain(const CompiledPolicy& policy, std::span<const uint8_t> chai
     member.registry = policy.categories;
     if (const std::string* e = policy.deny.match(name.data(), name.size())) {
       member.kind = VerdictKind::block;
+      member.level = Level::block;
       member.list_entry = e;
-    } else if (!check_categories(policy, name, reader, now_utc, member)) {
+    } else if (!check_categories(policy, name, reader, now_utc, member) || member.inspected()) {
+      // A read-only target is not steered: the intercept judges the Host asked, not the target.
       continue;
     }
     member.rule = RuleKind::cname;
     member.cname = name.data();
     member.cname_len = static_cast<uint8_t>(name.size());
-    return member;
+    return watched_only(policy, member);
   }
   return v;
 }
@@ -140,9 +171,10 @@ class VerdictText {
 
 size_t describe_verdict(const Verdict& v, std::string_view tenant_id, char* out, size_t cap) {
   VerdictText text(out, cap);
-  if (v.inspected()) return (text << "inspect=url tenant=" << tenant_id).finish();
   const CategoryInfo* info = v.category_registry().by_id(v.category);
   const std::string_view category = info ? info->slug : std::string_view();
+  if (v.read_only()) return (text << "inspect=read_only category=" << category << " tenant=" << tenant_id).finish();
+  if (v.inspected()) return (text << "inspect=url tenant=" << tenant_id).finish();
   const std::string_view entry = v.list_entry ? std::string_view(*v.list_entry) : std::string_view();
   switch (v.rule) {
     case RuleKind::deny_list:
@@ -164,6 +196,8 @@ size_t describe_verdict(const Verdict& v, std::string_view tenant_id, char* out,
       text << "category=" << category;
       break;
   }
+  // The level a later temporary unblock (issue 21 item 2) will key on.
+  if (v.level == Level::unblock) text << " level=unblock";
   return (text << " tenant=" << tenant_id).finish();
 }
 

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <tuple>
 
+#include "base/civil_date.h"
 #include "config/schema.h"
 
 namespace sekisho::policy {
@@ -16,9 +18,10 @@ std::string describe_days(uint8_t days) {
   if (days == config::kEveryDay) return "daily";
   if (days == 0x1f) return "mon-fri";
   if (days == 0x60) return "sat-sun";
+  if (days == 0xe0) return "sat-sun,holiday";
   std::string out;
-  for (int d = 0; d < 7; ++d)
-    if (days & (1 << d)) out += (out.empty() ? "" : ",") + std::string(config::kDayNames[d]);
+  for (unsigned d = 0; d < std::size(config::kDayNames); ++d)
+    if (days & (1u << d)) out += (out.empty() ? "" : ",") + std::string(config::kDayNames[d]);
   return out;
 }
 
@@ -26,7 +29,10 @@ std::string describe_window(const config::ScheduleSettings& s) {
   char buf[64];
   std::snprintf(buf, sizeof buf, " %02d:%02d-%02d:%02d ", s.from_minute / 60, s.from_minute % 60, s.to_minute / 60,
                 s.to_minute % 60);
-  return describe_days(s.days) + buf + s.timezone;
+  std::string out = describe_days(s.days) + buf + s.timezone;
+  if (!s.since.empty()) out += " from " + s.since;
+  if (!s.until.empty()) out += " until " + s.until;
+  return out;
 }
 
 CategorySet compile_categories(const CategoryRegistry& registry, const std::vector<std::string>& slugs,
@@ -68,6 +74,69 @@ CategorySet compile_groups(const CategoryRegistry& registry, const std::vector<s
   return set;
 }
 
+// One level's categories and groups as the policy lists them.
+struct LevelLists {
+  Level level;
+  std::string_view key;  // "block", "monitor", …: the categories' key; groups' is key + "_groups"
+  const std::vector<std::string>* categories;
+  const std::vector<config::SourceMark>* category_marks;
+  const std::vector<std::string>* groups;
+  const std::vector<config::SourceMark>* group_marks;
+};
+
+// The levels of README "Levels": a category's own level beats its group's; a category listed at
+// two levels is an error; a category whose groups give it two levels gets the strictest.
+void compile_levels(const CategoryRegistry& registry, const config::PolicySettings& p, const std::string& path,
+                    CompiledPolicy& cp, std::vector<config::ConfigError>& errors) {
+  static const std::vector<std::string> kNone;
+  static const std::vector<config::SourceMark> kNoMarks;
+  const LevelLists lists[] = {
+      {Level::block, "block", &p.block, &p.block_marks, &p.block_groups, &p.block_group_marks},
+      {Level::unblock, "unblock", &p.unblock, &p.unblock_marks, &p.unblock_groups, &p.unblock_group_marks},
+      {Level::read_only, "read_only", &p.read_only, &p.read_only_marks, &p.read_only_groups, &p.read_only_group_marks},
+      {Level::monitor, "monitor", &p.monitor, &p.monitor_marks, &p.monitor_groups, &p.monitor_group_marks},
+      {Level::allow, "allow_categories", &p.allow_categories, &p.allow_category_marks, &kNone, &kNoMarks},
+  };
+  CategorySet own[5], by_group[5], explicit_any, grouped_any;
+  for (size_t i = 0; i < std::size(lists); ++i) {
+    const LevelLists& l = lists[i];
+    const std::string key(l.key);
+    own[i] = compile_categories(registry, *l.categories, *l.category_marks, p.mark, path + "." + key, errors);
+    for (size_t j = 0; j < i; ++j) {
+      const CategorySet both = own[i] & own[j];
+      if (both.empty()) continue;
+      const CategoryInfo* c = registry.by_id(static_cast<uint8_t>(both.first()));
+      errors.push_back(error_at(p.mark, path + "." + key,
+                                "category '" + std::string(c ? c->slug : "?") + "' is listed at two levels (" +
+                                    std::string(lists[j].key) + " and " + key + ")"));
+    }
+    explicit_any |= own[i];
+    if (l.groups->empty()) continue;
+    by_group[i] = compile_groups(registry, *l.groups, *l.group_marks, p.mark, path + "." + key + "_groups", errors);
+    for (size_t j = 0; j < i; ++j)
+      for (const auto& g : *l.groups)
+        if (std::find(lists[j].groups->begin(), lists[j].groups->end(), g) != lists[j].groups->end())
+          errors.push_back(error_at(p.mark, path + "." + key + "_groups",
+                                    "group '" + g + "' is listed at two levels (" + std::string(lists[j].key) +
+                                        "_groups and " + key + "_groups)"));
+  }
+  // Strictest first: what a stricter group level took, a more lenient one does not get.
+  for (size_t i = 0; i < std::size(lists); ++i) {
+    CategorySet level = own[i];
+    const CategorySet from_groups = by_group[i].without(explicit_any | grouped_any);
+    grouped_any |= by_group[i];
+    level |= from_groups;
+    switch (lists[i].level) {
+      case Level::block: cp.block |= level; break;
+      case Level::unblock: cp.block |= level; cp.unblock |= level; break;
+      case Level::read_only: cp.read_only |= level; break;
+      case Level::monitor: cp.monitor |= level; break;
+      case Level::allow: break;
+    }
+  }
+  cp.watched = cp.block | cp.read_only | cp.monitor;
+}
+
 void compile_list(const std::vector<config::ListEntrySettings>& entries, const std::string& path, DomainList& out,
                   std::vector<config::ConfigError>& errors) {
   for (size_t i = 0; i < entries.size(); ++i) {
@@ -80,15 +149,38 @@ void compile_list(const std::vector<config::ListEntrySettings>& entries, const s
 
 }  // namespace
 
-bool CompiledSchedule::active_at(int64_t utc) const {
+bool CompiledSchedule::active_at(int64_t utc, const HolidayCalendar& holidays) const {
   const int64_t local = utc + zone.offset_at(utc);
-  int64_t day_number = local >= 0 ? local / 86400 : (local - 86399) / 86400;
-  const int weekday = static_cast<int>(((day_number % 7) + 7 + 3) % 7);  // 1970-01-01 was a Thursday; 0 = Monday
+  const int64_t day_number = local >= 0 ? local / 86400 : (local - 86399) / 86400;
   const int minute = static_cast<int>((local - day_number * 86400) / 60);
-  const auto day_on = [&](int d) { return (days >> d) & 1; };
-  if (from_minute <= to_minute) return day_on(weekday) && minute >= from_minute && minute < to_minute;
+  // A holiday is day `holiday` only: a school's mon-fri window does not run on one.
+  const auto day_on = [&](int64_t d) {
+    if (d < first_day || d > last_day) return false;
+    const unsigned bit = holidays.holiday(d) ? config::kHolidayBit : base::weekday_of(d);
+    return ((days >> bit) & 1) != 0;
+  };
+  if (from_minute <= to_minute) return minute >= from_minute && minute < to_minute && day_on(day_number);
   // The window wraps past midnight: its start belongs to the listed day.
-  return (day_on(weekday) && minute >= from_minute) || (day_on((weekday + 6) % 7) && minute < to_minute);
+  return (minute >= from_minute && day_on(day_number)) || (minute < to_minute && day_on(day_number - 1));
+}
+
+std::string_view level_name(Level level) {
+  switch (level) {
+    case Level::allow: return "allow";
+    case Level::monitor: return "monitor";
+    case Level::read_only: return "read_only";
+    case Level::unblock: return "unblock";
+    case Level::block: return "block";
+  }
+  return "allow";
+}
+
+Level CompiledPolicy::level_of(uint8_t category) const {
+  if (unblock.contains(category)) return Level::unblock;
+  if (block.contains(category)) return Level::block;
+  if (read_only.contains(category)) return Level::read_only;
+  if (monitor.contains(category)) return Level::monitor;
+  return Level::allow;
 }
 
 std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& settings, int64_t now_utc,
@@ -106,8 +198,18 @@ std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& s
     CompiledPolicy cp;
     cp.name = name;
     cp.categories = &registry;
-    cp.block = compile_categories(registry, p.block, p.block_marks, p.mark, path + ".block", errors) |
-               compile_groups(registry, p.block_groups, p.block_group_marks, p.mark, path + ".block_groups", errors);
+    compile_levels(registry, p, path, cp, errors);
+    cp.monitor_mode = p.mode == config::PolicyMode::monitor;
+    std::vector<std::pair<int64_t, int64_t>> closed;
+    for (size_t i = 0; i < p.calendar.size(); ++i) {
+      int64_t first = 0, last = 0;
+      if (std::string why = config::parse_date_range(p.calendar[i], first, last); !why.empty())
+        errors.push_back(error_at(i < p.calendar_marks.size() ? p.calendar_marks[i] : p.mark,
+                                  path + ".calendar[" + std::to_string(i) + "]", why));
+      else
+        closed.emplace_back(first, last);
+    }
+    cp.holidays = HolidayCalendar(p.holidays, std::move(closed));
     compile_list(p.allow, path + ".allow", cp.allow, errors);
     compile_list(p.deny, path + ".deny", cp.deny, errors);
     for (size_t i = 0; i < p.schedule.size(); ++i) {
@@ -116,6 +218,18 @@ std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& s
       CompiledSchedule cs;
       cs.block = compile_categories(registry, s.block, {}, s.mark, spath + ".block", errors);
       cs.days = s.days;
+      if (cs.days == (1u << config::kHolidayBit) && cp.holidays.empty())
+        errors.push_back(error_at(s.mark, spath + ".days",
+                                  "the entry runs on holidays only, but the policy has no holidays (set `holidays` or `calendar`)"));
+      // The readers refuse a bad date (config::check_date); a settings struct built otherwise
+      // gets the same message here rather than an entry without its limit.
+      for (const auto& [text, key, day] : {std::tuple{&s.since, ".since", &cs.first_day}, std::tuple{&s.until, ".until", &cs.last_day}}) {
+        if (text->empty()) continue;
+        if (auto d = base::parse_date(*text)) *day = *d;
+        else errors.push_back(error_at(s.mark, spath + key, config::check_date(*text)));
+      }
+      if (cs.first_day != INT64_MIN && cs.last_day != INT64_MAX && cs.last_day < cs.first_day)
+        errors.push_back(error_at(s.mark, spath + ".until", "'until' " + s.until + " is before 'since' " + s.since));
       cs.from_minute = s.from_minute;
       cs.to_minute = s.to_minute;
       if (s.from_minute == s.to_minute)
@@ -164,6 +278,7 @@ std::shared_ptr<const PolicySnapshot> compile_policies(const config::Settings& s
                                 "must be 0 (the global limits.unverified_udp_size) or 512..1232: every client takes 512 "
                                 "(RFC 1035)"));
     tenant.contact = ts.contact;
+    tenant.local = compile_local_names(ts, path, errors);
     const auto tenant_index = static_cast<uint16_t>(snap->tenants.size());
     for (size_t d = 0; d < ts.devices.size(); ++d) {
       const auto& dev = ts.devices[d];

@@ -13,6 +13,8 @@
 #include "config/source.h"
 #include "config/settings.h"
 #include "policy/domain_list.h"
+#include "policy/holidays.h"
+#include "policy/local_names.h"
 #include "policy/store/categories.h"
 #include "policy/tenants.h"
 #include "policy/timezone.h"
@@ -22,21 +24,38 @@ namespace sekisho::policy {
 
 struct CompiledSchedule {
   CategorySet block;
-  uint8_t days = 0x7f;  // bit 0 Monday … bit 6 Sunday
+  uint8_t days = 0xff;  // bit 0 Monday … bit 6 Sunday, bit 7 a holiday (config::kDayNames)
   uint16_t from_minute = 0;
   uint16_t to_minute = 24 * 60;
+  // Local days (from 1970-01-01) the entry is limited to, inclusive: `since` and `until`.
+  int64_t first_day = INT64_MIN;
+  int64_t last_day = INT64_MAX;
   TimeZone zone = TimeZone::utc();
   std::string description;  // "mon-fri 09:00-18:00 Asia/Tokyo", for EDE text and logs
 
-  bool active_at(int64_t utc_seconds) const;
+  // `holidays`: the policy's (a holiday is day `holiday`, not its weekday).
+  bool active_at(int64_t utc_seconds, const HolidayCalendar& holidays = HolidayCalendar::none()) const;
 };
+
+// What a policy does with a category (README "Levels"), from the most lenient.
+// unblock blocks like block; it marks the categories a temporary unblock may lift (that flow is
+// not built yet: issue 21 item 2).
+enum class Level : uint8_t { allow, monitor, read_only, unblock, block };
+// "allow", "monitor", "read_only", "unblock", "block": the policy keys' words.
+std::string_view level_name(Level level);
 
 struct CompiledPolicy {
   std::string name;
   // The registry of the snapshot this policy belongs to (decide.h names and groups categories
   // with it); a policy built by hand gets the built-ins.
   const CategoryRegistry* categories = &CategoryRegistry::builtins();
-  CategorySet block;
+  CategorySet block;      // level block and unblock
+  CategorySet unblock;    // of `block`, those at level unblock
+  CategorySet monitor;    // resolved, logged as monitored
+  CategorySet read_only;  // steered to sekisho-intercept, which refuses posting
+  CategorySet watched;    // block | monitor | read_only: what a name's categories are checked against
+  bool monitor_mode = false;  // mode: monitor — nothing is blocked or steered, all is recorded
+  HolidayCalendar holidays;
   std::vector<CompiledSchedule> schedule;
   DomainList allow;
   DomainList deny;
@@ -45,7 +64,8 @@ struct CompiledPolicy {
   config::LogMode log = config::LogMode::full;
   bool deep_inspection = false;
 
-  bool filters() const { return !block.empty() || !schedule.empty() || !deny.empty() || safe_search; }
+  bool filters() const { return !watched.empty() || !schedule.empty() || !deny.empty() || safe_search; }
+  Level level_of(uint8_t category) const;
 };
 
 // A tenant's limits as the engine applies them: its own where it set one, else the global
@@ -67,6 +87,7 @@ struct Tenant {
   bool forward_client_subnet = false;  // ecs: forward (config/settings.h)
   TenantLimits limits;
   std::vector<std::string> devices;  // device names, in configuration order
+  LocalNames local;                  // local records, local zones, forward zones (split DNS)
 };
 
 // A DoH/DoT device token resolved to whose it is.

@@ -32,6 +32,7 @@ namespace sekisho::resolver {
 #define SEKISHO_LOOP_COUNTERS(X)                                                                                   \
   X(PerTransport, queries, "sekisho_queries_total", "", "DNS queries received, by transport.")                     \
   X(Counter, blocked, "sekisho_answers_total", "outcome=\"blocked\"", "Answers by outcome (engine counters).")     \
+  X(Counter, monitored, "sekisho_answers_total", "outcome=\"monitored\"", "")                                      \
   X(Counter, servfail, "sekisho_answers_total", "outcome=\"servfail\"", "")                                        \
   X(Counter, stale_answers, "sekisho_answers_total", "outcome=\"stale\"", "")                                      \
   X(Counter, malformed, "sekisho_answers_total", "outcome=\"malformed\"", "")                                      \
@@ -66,7 +67,11 @@ namespace sekisho::resolver {
   X(Counter, upstream_limited_client, "sekisho_limited_queries_total", "reason=\"upstream_per_client\"", "")       \
   X(Counter, upstream_limited_tenant, "sekisho_limited_queries_total", "reason=\"upstream_per_tenant\"", "")       \
   X(Counter, any_minimal, "sekisho_any_minimal_total", "",                                                         \
-    "ANY queries answered with the synthesized HINFO of RFC 8482 instead of being forwarded.")
+    "ANY queries answered with the synthesized HINFO of RFC 8482 instead of being forwarded.")                     \
+  X(Counter, local_answered, "sekisho_local_names_total", "result=\"answered\"",                                    \
+    "Queries a tenant's local names decided: answered from its local records and zones, or sent to the "          \
+    "resolvers of one of its forward zones (split DNS).")                                                          \
+  X(Counter, local_forwarded, "sekisho_local_names_total", "result=\"forwarded\"", "")
 
 // Counted by every loop's forwarder (resolver/upstream/forwarder.h), over all upstreams.
 #define SEKISHO_FORWARDER_COUNTERS(X)                                                                  \

@@ -11,6 +11,7 @@
 #include "resolver/limits/response_rate_limit.h"
 #include "resolver/cache/cache_key.h"
 #include "resolver/ddr.h"
+#include "resolver/local_answers.h"
 #include "resolver/synthesize.h"
 #include "resolver/worker.h"
 
@@ -168,6 +169,7 @@ Step decide(Worker& w, Query& query) {
     id.inspect_chain = false;
     return Step::next;
   }
+  if (v.monitored()) query.verdict = v;  // resolved as usual; record() names it monitored
   rewrite_safe_search(query);
   return Step::next;
 }
@@ -185,11 +187,11 @@ Step answer_any(Worker& w, Query& query) {
 }
 
 // What the cache and the upstreams know the query by: the name asked (the client's, or its
-// safe-search target), type, class, and the DO and CD bits.
+// safe-search target), type, class, the DO and CD bits, and the upstreams it goes to.
 cache::CacheKey cache_key(const Query& query) {
   const DecodedQuery& q = query.request;
   return cache::make_key(query.asked_name(), q.question.qtype, q.question.qclass, q.edns.do_bit,
-                         q.header.flags & dns::flag::kCd, query.subnet);
+                         q.header.flags & dns::flag::kCd, query.subnet, query.upstream_view);
 }
 
 // Stage 7b, answer_from (for 4 and 7): the answer to what was asked, from an upstream's answer
@@ -211,8 +213,32 @@ void answer_from(Worker& w, Query& query, const cache::CachedAnswer& a, uint32_t
       query.out_len = write_block(w, query, chain);
       return;
     }
+    if (chain.monitored() && !query.verdict.monitored()) query.verdict = chain;
   }
   query.out_len = write_answer(query.request, a, age, stale != nullptr, stale, query.out, query.limit());
+}
+
+// Stage 3e, answer_local (local_answers.h): the tenant's local records and zones answer here,
+// authoritatively, after decide judged the name and through answer_from, which inspects a local
+// CNAME chain like any other; a name in one of its forward zones goes on to the cache and that
+// zone's resolvers. Safe-search names are the vendors' and stay with the global upstreams.
+Step answer_local(Worker& w, Query& query) {
+  const Identity& id = query.identity;
+  if (id.tenant == policy::kNoTenant || query.rewritten() || query.request.question.qclass != dns::kClassIn) return Step::next;
+  const std::vector<LocalAnswers>& local = query.runtime->local;
+  if (id.tenant >= local.size() || local[id.tenant].empty()) return Step::next;
+  const dns::Question& q = query.request.question;
+  const LocalVerdict v = local[id.tenant].find({q.qname_lower, q.qname_len}, q.qtype);
+  if (v.upstream_view) {
+    query.upstream_view = v.upstream_view;
+    ++w.counters().local_forwarded;
+    return Step::next;
+  }
+  if (!v.answer) return Step::next;
+  ++w.counters().local_answered;
+  query.action = QueryAction::local;
+  answer_from(w, query, *v.answer, 0, nullptr);
+  return Step::answered;
 }
 
 // Stage 4, lookup_cache (cache/cache.h): a fresh entry answers at once, TTLs counted down.
@@ -348,6 +374,12 @@ inline void limit_response(Worker& w, Query& query) {
 // One fixed-size record into this loop's query-log ring (dropped and counted by the ring when
 // the writer falls behind; the query never waits). Records without a tenant only go to files.
 void record(Worker& w, const Query& query, uint64_t answered_us, uint64_t latency_us) {
+  // Monitored: answered as resolved or cached, with a rule enforce would have applied.
+  QueryAction action = query.action;
+  if (query.verdict.monitored() && (action == QueryAction::resolved || action == QueryAction::cached)) {
+    action = QueryAction::monitored;
+    ++w.counters().monitored;
+  }
   querylog::QueryLogRing* ring = w.querylog_ring();
   const Identity& id = query.identity;
   if (!ring || !query.request.question_ok || (id.tenant == policy::kNoTenant && !w.querylog_files())) return;
@@ -358,7 +390,7 @@ void record(Worker& w, const Query& query, uint64_t answered_us, uint64_t latenc
                                         .generation = query.runtime ? static_cast<uint32_t>(query.runtime->generation) : 0,
                                         .log_mode = id.log,
                                         .transport = query.origin.transport,
-                                        .action = query.action,
+                                        .action = action,
                                         .client = &query.origin.peer,
                                         .device = id.device,
                                         .qname = {q.qname_lower, q.qname_len},
@@ -396,6 +428,7 @@ Step run_query(Worker& w, std::span<const uint8_t> msg, const Origin& origin, st
   if (step == Step::next) step = answer_ddr(query);
   if (step == Step::next) step = decide(w, query);
   if (step == Step::next) step = answer_any(w, query);
+  if (step == Step::next) step = answer_local(w, query);
   if (step == Step::next) {
     const cache::CacheKey key = cache_key(query);
     step = lookup_cache(w, query, key);

@@ -66,6 +66,7 @@ struct Query {
   const Runtime* runtime = nullptr;    // identify: the configuration it runs under (null before)
   Identity identity;                   //   whose query, which rules apply
   dns::ClientSubnet subnet;            //   the ECS the upstream is asked with (tenant's `ecs: forward`), else none
+  uint16_t upstream_view = 0;          // answer_local: a forward zone's resolvers (Runtime::upstreams_for), 0 = global
   // decide, safe search: the strict-mode name asked upstream in place of the client's (wire,
   // lowercase, static storage), or empty.
   std::span<const uint8_t> safe_search_target;

@@ -86,6 +86,7 @@ size_t write_answer(const DecodedQuery& q, const cache::CachedAnswer& a, uint32_
   uint16_t flags = response_flags(q, a.rcode);
   // RFC 6840 §5.8: AD only for clients that asked for DNSSEC data or signalled AD themselves.
   if (a.authenticated && (q.edns.do_bit || (q.header.flags & dns::flag::kAd))) flags |= dns::flag::kAd;
+  if (a.authoritative) flags |= dns::flag::kAa;
   if (head + a.body.size() + opt > cap) {
     if (head > cap) return 0;
     size_t n = write_head(q, static_cast<uint16_t>(flags | dns::flag::kTc), out.data());

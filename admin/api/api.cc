@@ -279,6 +279,7 @@ Response Api::route(Context& c) {
     }
     if (top == "policies") return get ? policies(c) : not_allowed({"GET"});
     if (top == "categories") return get ? categories(c) : not_allowed({"GET"});
+    if (top == "templates") return get ? templates(c) : not_allowed({"GET"});
     if (top == "check") return get ? check(c) : not_allowed({"GET"});
     if (top == "querylog") return get ? querylog(c) : not_allowed({"GET"});
     if (top == "stats") return get ? stats(c) : not_allowed({"GET"});
@@ -323,20 +324,28 @@ Response Api::reload(Context& c) {
     r.status = config::TenantFileStatus::invalid;
     r.message = "the configuration on disk is invalid; the running one stays in use";
     r.errors = candidate.errors;
+    audit_.record(c.who.name, c.source, "reload", "", c.live.generation, nullptr,
+                  "refused: the configuration has " + std::to_string(candidate.errors.size()) + " error(s)",
+                  now_s() * 1000000);
     return file_failure(r, host_.config_path);
   }
   const uint64_t before = c.live.generation;
   const uint64_t after = host_.reload ? host_.reload() : before;
-  if (after == before) return error_response(500, "the reload was refused; see the server log");
-  audit_.record(c.who.name, c.source, "reload", "", before, after, now_s() * 1000000);
+  if (after == before) {
+    audit_.record(c.who.name, c.source, "reload", "", before, nullptr, "refused: see the server log", now_s() * 1000000);
+    return error_response(500, "the reload was refused; see the server log");
+  }
+  audit_.record(c.who.name, c.source, "reload", "", before, after, "ok", now_s() * 1000000);
   return json_response(200, {{"generation", after}});
 }
 
 void Api::apply_change(Context& c, const std::string& what, const std::string& tenant, const json& before,
                        const json& after) {
   const uint64_t generation = host_.reload ? host_.reload() : 0;
-  audit_.record(c.who.name, c.source, what, tenant, before, after, now_s() * 1000000);
-  if (host_.reload && generation == c.live.generation)
+  const bool refused = host_.reload && generation == c.live.generation;
+  audit_.record(c.who.name, c.source, what, tenant, before, after,
+                refused ? "written to tenants.d; the reload was refused" : "ok", now_s() * 1000000);
+  if (refused)
     throw ApiError(500, "the change was written to tenants.d but the reload was refused; see the server log");
 }
 

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "admin/api/audit.h"
@@ -90,6 +91,10 @@ class Api {
   net::http::Response device_profile(Context& c, const std::string& id, const std::string& device);
   net::http::Response policies(Context& c);
   net::http::Response categories(Context& c);
+  net::http::Response templates(Context& c);
+  // A body's "template": the policy template it names (removed from the body), or nothing;
+  // an unknown one is a 400.
+  std::optional<config::PolicySettings> take_template(nlohmann::json& body);
   net::http::Response check(Context& c);
   net::http::Response querylog(Context& c);
   net::http::Response stats(Context& c);

@@ -13,12 +13,12 @@ namespace sekisho::admin {
 
 bool AuditLog::record(const std::string& who, const std::string& source, const std::string& what,
                       const std::string& tenant, const nlohmann::json& before, const nlohmann::json& after,
-                      int64_t now_us) {
+                      const std::string& outcome, int64_t now_us) {
   std::string time;
   querylog::append_time(time, now_us);
   nlohmann::json line = {{"time", time}, {"who", who},        {"source", source},
                          {"what", what}, {"tenant", tenant}, {"before", before},
-                         {"after", after}};
+                         {"after", after}, {"outcome", outcome}};
   // Invalid UTF-8 from a request must not make dump() throw: replace it.
   std::string text = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   if (path_.empty()) {

@@ -27,6 +27,9 @@ template <class S>
 void read_field(const json& v, const std::string& field, const schema::Text<S>& f, S& out) {
   if (!v.is_string()) throw ApiError(400, "expected a string", field);
   const std::string text = v.get<std::string>();
+  // The field's own rule, as the YAML reader applies it (config/schema.h).
+  if (f.check && !text.empty())
+    if (std::string why = f.check(text); !why.empty()) throw ApiError(400, why, field);
   out.*f.member = text.empty() ? schema::defaults<S>().*f.member : text;
 }
 
@@ -178,7 +181,7 @@ json field_json(const schema::Time<S>& f, const S& s) { return config::time_of_d
 template <class S>
 json field_json(const schema::Days<S>& f, const S& s) {
   json out = json::array();
-  for (unsigned d = 0; d < 7; ++d)
+  for (unsigned d = 0; d < std::size(config::kDayNames); ++d)
     if (s.*f.member & (1u << d)) out.push_back(std::string(config::kDayNames[d]));
   return out;
 }
@@ -228,9 +231,9 @@ json policy_to_json(const config::PolicySettings& p) {
   return out;
 }
 
-void policy_from_json(const json& body, config::PolicySettings& out) {
+void policy_from_json(const json& body, config::PolicySettings& out, const config::PolicySettings* base) {
   static constexpr auto kKeys = schema::keys<config::PolicySettings>();
-  config::PolicySettings p;
+  config::PolicySettings p = base ? *base : config::PolicySettings{};
   p.name = out.name;
   read_fields(body, "", kKeys, p);
   out = std::move(p);
@@ -248,10 +251,13 @@ json stats_to_json(const querylog::TenantStats& s, const policy::CategoryRegistr
   json by_action = json::object();
   for (size_t a = 0; a < querylog::kActions; ++a)
     if (s.by_action[a]) by_action[std::string(querylog::action_name(static_cast<querylog::QueryAction>(a)))] = s.by_action[a];
-  json by_category = json::object();
-  for (unsigned id = 0; id < s.blocked_by_category.size(); ++id)
-    if (s.blocked_by_category[id])
-      if (const auto* c = categories.by_id(static_cast<uint8_t>(id))) by_category[std::string(c->slug)] = s.blocked_by_category[id];
+  const auto by_slug = [&](const auto& counts) {
+    json out = json::object();
+    for (unsigned id = 0; id < counts.size(); ++id)
+      if (counts[id])
+        if (const auto* c = categories.by_id(static_cast<uint8_t>(id))) out[std::string(c->slug)] = counts[id];
+    return out;
+  };
   auto top = [](const std::vector<querylog::TopEntry>& list, const char* key) {
     json out = json::array();
     for (const auto& e : list) out.push_back({{key, e.key}, {"count", e.count}, {"error", e.error}});
@@ -267,7 +273,8 @@ json stats_to_json(const querylog::TenantStats& s, const policy::CategoryRegistr
           {"queries", s.queries},
           {"blocked", s.blocked},
           {"by_action", by_action},
-          {"blocked_by_category", by_category},
+          {"blocked_by_category", by_slug(s.blocked_by_category)},
+          {"monitored_by_category", by_slug(s.monitored_by_category)},
           {"top_blocked_names", top(s.top_blocked_names, "name")},
           {"top_clients", top(s.top_clients, "client")},
           {"active_devices", s.active_devices},

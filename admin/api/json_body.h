@@ -38,7 +38,8 @@ void only_keys(const nlohmann::json& object, std::span<const std::string_view> k
 nlohmann::json policy_to_json(const config::PolicySettings& p);
 // Replaces every field of `out` except name and marks from a PUT body (missing fields get the
 // defaults, as in YAML). Category slugs, patterns and time zones are checked by the loader.
-void policy_from_json(const nlohmann::json& body, config::PolicySettings& out);
+// `base`: what keys the body does not give keep (a template's policy); else the defaults.
+void policy_from_json(const nlohmann::json& body, config::PolicySettings& out, const config::PolicySettings* base = nullptr);
 
 nlohmann::json tenant_to_json(const config::TenantSettings& t);
 // Sets the tenant fields of `body` whose keys are in `allowed` (it refuses any other key with

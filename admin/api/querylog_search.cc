@@ -13,6 +13,8 @@
 #include <stdexcept>
 
 #include "policy/querylog/format.h"
+#include "policy/querylog/log_file.h"
+#include "policy/querylog/log_file_reader.h"
 
 namespace sekisho::admin {
 namespace {
@@ -23,9 +25,12 @@ namespace {
 constexpr int64_t kDisorderUs = 60 * 1000000;
 constexpr size_t kBlock = 256 * 1024;
 
+// "2026-11-24:123" is a place in that day's binary file, "2026-11-24:j:123" in its JSON-lines
+// file (written before format 1; a day has both only around the upgrade, the JSON lines older).
 struct Cursor {
   int64_t day = INT64_MAX;
-  uint64_t offset = UINT64_MAX;  // continue with the lines that start before this byte
+  bool legacy = false;
+  uint64_t offset = UINT64_MAX;  // continue with the records that start before this byte
 };
 
 Cursor parse_cursor(const std::string& text) {
@@ -34,7 +39,12 @@ Cursor parse_cursor(const std::string& text) {
   const size_t colon = text.find(':');
   auto day = colon == std::string::npos ? std::nullopt : querylog::parse_date(std::string_view(text).substr(0, colon));
   uint64_t offset = 0;
-  const char* begin = text.data() + (colon == std::string::npos ? 0 : colon + 1);
+  size_t at = colon == std::string::npos ? 0 : colon + 1;
+  if (text.compare(at, 2, "j:") == 0) {
+    c.legacy = true;
+    at += 2;
+  }
+  const char* begin = text.data() + std::min(at, text.size());
   auto [ptr, ec] = std::from_chars(begin, text.data() + text.size(), offset);
   if (!day || ec != std::errc() || ptr != text.data() + text.size())
     throw std::invalid_argument("cursor: expected the next_cursor of a previous page");
@@ -43,30 +53,39 @@ Cursor parse_cursor(const std::string& text) {
   return c;
 }
 
+std::string cursor_text(int64_t day, bool legacy, uint64_t offset) {
+  return querylog::date_text(day) + (legacy ? ":j:" : ":") + std::to_string(offset);
+}
+
 std::string time_text(int64_t us) {
   std::string out;
   querylog::append_time(out, us);
   return out;
 }
 
-// The days with a file, newest first, within [from, to].
-std::vector<int64_t> days_on_disk(const std::string& directory, int64_t first, int64_t last) {
-  std::vector<int64_t> days;
+// One file of the log: a day's binary file, or its JSON-lines file of before format 1.
+struct Source {
+  int64_t day;
+  bool legacy;
+  bool operator<(const Source& o) const { return day != o.day ? day > o.day : legacy < o.legacy; }  // newest first
+};
+
+// The files within [first, last], newest first (of one day, the binary file first: it is the newer).
+std::vector<Source> sources_on_disk(const std::string& directory, int64_t first, int64_t last) {
+  std::vector<Source> sources;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(directory, ec)) {
     const std::string name = e.path().filename().string();
-    constexpr std::string_view prefix = "queries-", suffix = ".jsonl";
-    if (name.size() != prefix.size() + 10 + suffix.size() || name.rfind(prefix, 0) != 0 ||
-        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
-      continue;
-    auto day = querylog::parse_date(std::string_view(name).substr(prefix.size(), 10));
-    if (day && *day >= first && *day <= last) days.push_back(*day);
+    for (const bool legacy : {false, true}) {
+      auto day = querylog::log_file_day(name, legacy ? querylog::kLegacyFileSuffix : querylog::kLogFileSuffix);
+      if (day && *day >= first && *day <= last) sources.push_back({*day, legacy});
+    }
   }
-  std::sort(days.rbegin(), days.rend());
-  return days;
+  std::sort(sources.begin(), sources.end());
+  return sources;
 }
 
-bool matches(const nlohmann::json& r, const LogQuery& q, const std::string& from, const std::string& to) {
+bool json_matches(const nlohmann::json& r, const LogQuery& q, const std::string& from, const std::string& to) {
   auto str = [&](const char* key) -> std::string {
     auto it = r.find(key);
     return it != r.end() && it->is_string() ? it->get<std::string>() : std::string();
@@ -163,107 +182,216 @@ class DayFile {
   uint64_t size_ = 0;
 };
 
+// One search: the query, what it implies (texts to compare with the JSON lines' times, needles),
+// and the page it fills. scan_binary and scan_legacy each read one file and return true when
+// the page is complete (full, or ended at the scan budget).
+class Search {
+ public:
+  Search(const std::string& directory, const LogQuery& query) : directory_(directory), q_(query) {
+    limit_ = std::max<size_t>(query.limit, 1);
+    max_scan_ = std::max<uint64_t>(query.max_lines_scanned, 1);
+    // JSON lines: times are fixed-width UTC text, so comparing text compares instants.
+    if (query.from_us != INT64_MIN) {
+      from_ = time_text(query.from_us);
+      stop_before_ = time_text(query.from_us - kDisorderUs);
+    }
+    if (query.to_us != INT64_MAX) {
+      to_ = time_text(query.to_us);
+      seek_to_ = time_text(query.to_us + kDisorderUs);
+    }
+    // Cheap pre-filters before parsing JSON: a line without these bytes cannot match. Only for
+    // values JSON never escapes, so the raw line holds them exactly as the parsed record does.
+    auto plain = [](const std::string& v) {
+      return std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':'; });
+    };
+    for (const auto& [key, value] : {std::pair{"tenant", &query.tenant}, std::pair{"client", &query.client},
+                                     std::pair{"device", &query.device}, std::pair{"action", &query.action}})
+      if (!value->empty() && plain(*value)) needles_.push_back("\"" + std::string(key) + "\":\"" + *value + "\"");
+    if (!query.name.empty() && plain(query.name)) needles_.push_back(query.name);
+  }
+
+  LogPage& page() { return page_; }
+
+  bool scan_binary(int64_t day, uint64_t end, bool last_source);
+  bool scan_legacy(int64_t day, uint64_t end, bool last_source);
+
+ private:
+  bool matches(const querylog::StoredRecord& s);
+  // Adds a match; true when the page is now full (next_cursor set unless nothing is older).
+  bool add(nlohmann::json record, int64_t day, bool legacy, uint64_t offset, bool first_of_last_source);
+
+  const std::string& directory_;
+  const LogQuery& q_;
+  size_t limit_;
+  uint64_t max_scan_;
+  std::string from_, to_, stop_before_, seek_to_;
+  std::vector<std::string> needles_;
+  LogPage page_;
+  std::string line_;  // rendered JSON, reused
+};
+
+bool Search::add(nlohmann::json record, int64_t day, bool legacy, uint64_t offset, bool first_of_last_source) {
+  page_.records.push_back(std::move(record));
+  if (page_.records.size() < limit_) return false;
+  if (!first_of_last_source) page_.next_cursor = cursor_text(day, legacy, offset);
+  return true;
+}
+
+// The JSON line's filters, on the record itself: its fields are what the line would say.
+bool Search::matches(const querylog::StoredRecord& s) {
+  const querylog::QueryRecord& r = s.record;
+  if (r.time_us < q_.from_us || r.time_us >= q_.to_us) return false;
+  if (!q_.tenant.empty() && s.tenant_id != q_.tenant) return false;
+  if (!q_.action.empty() && querylog::action_name(r.action) != q_.action) return false;
+  if (!q_.device.empty() && std::string_view(r.device, strnlen(r.device, sizeof r.device)) != q_.device) return false;
+  if (!q_.client.empty()) {
+    char text[querylog::kMaxClientText];
+    if (std::string_view(text, querylog::write_client_text(text, r, r.log_mode == querylog::LogMode::anonymized)) != q_.client)
+      return false;
+  }
+  if (!q_.name.empty()) {
+    char text[querylog::kMaxPresentationName];
+    if (std::string_view(text, querylog::write_presentation_name(text, r.qname, r.qname_len)).find(q_.name) ==
+        std::string_view::npos)
+      return false;
+  }
+  return true;
+}
+
+bool Search::scan_binary(int64_t day, uint64_t end, bool last_source) {
+  querylog::LogFileReader file(directory_ + "/" + querylog::log_file_name(day));
+  if (!file.error().empty()) return false;  // not ours (moved aside by the writer) or gone
+  querylog::StoredRecord record;
+  end = std::min(end, file.size());
+  if (q_.to_us != INT64_MAX) {
+    // A binary search on the records' times for the last one before `to` (give or take the
+    // disorder): the page reads backwards from there.
+    const int64_t limit = q_.to_us + kDisorderUs;
+    uint64_t lo = querylog::kLogHeaderSize, hi = end;
+    while (hi - lo > 4096) {
+      const uint64_t mid = lo + (hi - lo) / 2;
+      const uint64_t at = file.frame_at_or_after(mid, record);
+      if (at >= hi) {
+        hi = mid;
+      } else if (record.record.time_us < limit) {
+        lo = at + 1;
+      } else {
+        hi = at;
+      }
+    }
+    if (hi < end) end = file.frame_at_or_after(hi, record);
+  }
+  uint64_t start = 0;
+  const uint64_t skipped_before = file.skipped_bytes();
+  for (;;) {
+    if (page_.lines_scanned >= max_scan_) {
+      page_.next_cursor = cursor_text(day, false, end);  // the next page goes on with the record ending here
+      page_.scan_limited = true;
+      return true;
+    }
+    uint64_t frame_end = end;
+    if (!file.previous(frame_end, start, record)) break;
+    end = start;
+    ++page_.lines_scanned;
+    const querylog::QueryRecord& r = record.record;
+    if (q_.from_us != INT64_MIN && r.time_us < q_.from_us - kDisorderUs) break;
+    if (!matches(record)) continue;
+    line_.clear();
+    querylog::append_json_line(line_, record);
+    if (add(nlohmann::json::parse(line_), day, false, start, last_source && start <= querylog::kLogHeaderSize)) {
+      page_.bytes_unreadable += file.skipped_bytes() - skipped_before;
+      return true;
+    }
+  }
+  page_.bytes_unreadable += file.skipped_bytes() - skipped_before;
+  return false;
+}
+
+bool Search::scan_legacy(int64_t day, uint64_t end_limit, bool last_source) {
+  DayFile file(directory_ + "/" + querylog::log_file_name(day, querylog::kLegacyFileSuffix));
+  // Newest first means from the end backwards, a block at a time. A page stops the read as
+  // soon as it is full, and a time range only reads its own part of the file.
+  uint64_t end = std::min<uint64_t>(file.size(), end_limit);
+  if (!seek_to_.empty()) end = std::min(end, file.seek_before(seek_to_, end));
+  std::string tail;  // bytes after the current block up to `end`: the start of a line we have not completed yet
+  bool at_end = true;  // the bytes just before `end` may be a line still being written
+  uint64_t pos = end;
+  std::string block;
+  while (pos > 0 || !tail.empty()) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(kBlock, pos));
+    pos -= n;
+    if (n > 0 && !file.read_at(pos, n, block)) break;  // truncated under us (retention): stop here
+    if (n == 0) block.clear();
+    block += tail;
+    // Lines end at '\n'. The last piece before `end` without one is still being written: skipped.
+    size_t line_end = block.size();
+    if (at_end) {
+      const size_t nl = block.rfind('\n');
+      if (nl == std::string::npos && pos > 0) {
+        tail = std::move(block);
+        continue;
+      }
+      line_end = nl == std::string::npos ? 0 : nl + 1;
+      at_end = false;
+    }
+    // Walk the complete lines of block[..line_end) from the last; the first piece is whole
+    // only at the start of the file.
+    size_t stop_at = line_end;
+    while (stop_at > 0) {
+      const size_t prev_nl = stop_at >= 2 ? block.rfind('\n', stop_at - 2) : std::string::npos;
+      const size_t start = prev_nl == std::string::npos ? 0 : prev_nl + 1;
+      if (start == 0 && pos > 0) break;  // the line may begin in the previous block
+      if (page_.lines_scanned >= max_scan_) {
+        // This line is the next page's first: the cursor is the end of it (the start of
+        // the line scanned last), and the next page reads everything before that.
+        page_.next_cursor = cursor_text(day, true, pos + stop_at);
+        page_.scan_limited = true;
+        return true;
+      }
+      const std::string_view line(block.data() + start, stop_at - 1 - start);
+      const uint64_t line_offset = pos + start;
+      stop_at = start;
+      ++page_.lines_scanned;
+      if (!stop_before_.empty()) {
+        const std::string_view t = line_time(line);
+        if (!t.empty() && t < stop_before_) return false;
+      }
+      if (std::any_of(needles_.begin(), needles_.end(), [&](const std::string& n) { return line.find(n) == std::string_view::npos; }))
+        continue;
+      nlohmann::json r = nlohmann::json::parse(line, nullptr, false);
+      if (r.is_discarded() || !r.is_object()) {
+        ++page_.lines_unreadable;
+        continue;
+      }
+      if (!json_matches(r, q_, from_, to_)) continue;
+      // Nothing older exists only when this was the first line of the oldest file.
+      if (add(std::move(r), day, true, line_offset, last_source && line_offset == 0)) return true;
+    }
+    tail = block.substr(0, stop_at);
+    if (pos == 0 && stop_at == 0) break;
+  }
+  return false;
+}
+
 }  // namespace
 
 LogPage search_querylog(const std::string& directory, const LogQuery& query) {
-  LogPage page;
   const Cursor cursor = parse_cursor(query.cursor);
-  const size_t limit = std::max<size_t>(query.limit, 1);
-  const uint64_t max_scan = std::max<uint64_t>(query.max_lines_scanned, 1);
-  // Times in the files are fixed-width UTC text, so comparing text compares instants.
-  const std::string from = query.from_us == INT64_MIN ? std::string() : time_text(query.from_us);
-  const std::string to = query.to_us == INT64_MAX ? std::string() : time_text(query.to_us);
-  const std::string stop_before = query.from_us == INT64_MIN ? std::string() : time_text(query.from_us - kDisorderUs);
-  const std::string seek_to = query.to_us == INT64_MAX ? std::string() : time_text(query.to_us + kDisorderUs);
   const int64_t first_day = query.from_us == INT64_MIN ? INT64_MIN : querylog::utc_day(query.from_us);
   const int64_t last_day = std::min(cursor.day, query.to_us == INT64_MAX ? INT64_MAX : querylog::utc_day(query.to_us - 1));
-  // Cheap pre-filters before parsing JSON: a line without these bytes cannot match. Only for
-  // values JSON never escapes, so the raw line holds them exactly as the parsed record does.
-  std::vector<std::string> needles;
-  auto plain = [](const std::string& v) {
-    return std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isalnum(c) || c == '.' || c == '-' || c == '_' || c == ':'; });
-  };
-  for (const auto& [key, value] : {std::pair{"tenant", &query.tenant}, std::pair{"client", &query.client},
-                                   std::pair{"device", &query.device}, std::pair{"action", &query.action}})
-    if (!value->empty() && plain(*value)) needles.push_back("\"" + std::string(key) + "\":\"" + *value + "\"");
-  if (!query.name.empty() && plain(query.name)) needles.push_back(query.name);
-
-  const std::vector<int64_t> days = days_on_disk(directory, first_day, last_day);
-  for (size_t d = 0; d < days.size(); ++d) {
-    const int64_t day = days[d];
-    DayFile file(directory + "/queries-" + querylog::date_text(day) + ".jsonl");
-    // Newest first means from the end backwards, a block at a time. A page stops the read as
-    // soon as it is full, and a time range only reads its own part of the file.
-    uint64_t end = std::min<uint64_t>(file.size(), day == cursor.day ? cursor.offset : UINT64_MAX);
-    if (!seek_to.empty()) end = std::min(end, file.seek_before(seek_to, end));
-    std::string tail;  // bytes after the current block up to `end`: the start of a line we have not completed yet
-    bool at_end = true;  // the bytes just before `end` may be a line still being written
-    uint64_t pos = end;
-    bool stop = false;
-    std::string block;
-    while (!stop && (pos > 0 || !tail.empty())) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(kBlock, pos));
-      pos -= n;
-      if (n > 0 && !file.read_at(pos, n, block)) break;  // truncated under us (retention): stop here
-      if (n == 0) block.clear();
-      block += tail;
-      // Lines end at '\n'. The last piece before `end` without one is still being written: skipped.
-      size_t line_end = block.size();
-      if (at_end) {
-        const size_t nl = block.rfind('\n');
-        if (nl == std::string::npos && pos > 0) {
-          tail = std::move(block);
-          continue;
-        }
-        line_end = nl == std::string::npos ? 0 : nl + 1;
-        at_end = false;
-      }
-      // Walk the complete lines of block[..line_end) from the last; the first piece is whole
-      // only at the start of the file.
-      size_t stop_at = line_end;
-      while (stop_at > 0) {
-        const size_t prev_nl = stop_at >= 2 ? block.rfind('\n', stop_at - 2) : std::string::npos;
-        const size_t start = prev_nl == std::string::npos ? 0 : prev_nl + 1;
-        if (start == 0 && pos > 0) break;  // the line may begin in the previous block
-        if (page.lines_scanned >= max_scan) {
-          // This line is the next page's first: the cursor is the end of it (the start of
-          // the line scanned last), and the next page reads everything before that.
-          page.next_cursor = querylog::date_text(day) + ":" + std::to_string(pos + stop_at);
-          page.scan_limited = true;
-          return page;
-        }
-        const std::string_view line(block.data() + start, stop_at - 1 - start);
-        const uint64_t line_offset = pos + start;
-        stop_at = start;
-        ++page.lines_scanned;
-        if (!stop_before.empty()) {
-          const std::string_view t = line_time(line);
-          if (!t.empty() && t < stop_before) {
-            stop = true;
-            break;
-          }
-        }
-        if (std::any_of(needles.begin(), needles.end(), [&](const std::string& n) { return line.find(n) == std::string_view::npos; }))
-          continue;
-        nlohmann::json r = nlohmann::json::parse(line, nullptr, false);
-        if (r.is_discarded() || !r.is_object()) {
-          ++page.lines_unreadable;
-          continue;
-        }
-        if (!matches(r, query, from, to)) continue;
-        page.records.push_back(std::move(r));
-        if (page.records.size() >= limit) {
-          // Nothing older exists only when this was the first line of the oldest file.
-          if (line_offset > 0 || d + 1 < days.size())
-            page.next_cursor = querylog::date_text(day) + ":" + std::to_string(line_offset);
-          return page;
-        }
-      }
-      tail = block.substr(0, stop_at);
-      if (pos == 0 && stop_at == 0) break;
+  Search search(directory, query);
+  const std::vector<Source> sources = sources_on_disk(directory, first_day, last_day);
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const Source& s = sources[i];
+    uint64_t end = UINT64_MAX;
+    if (s.day == cursor.day) {
+      if (cursor.legacy && !s.legacy) continue;  // the page before ended in the older file of the day
+      if (cursor.legacy == s.legacy) end = cursor.offset;
     }
+    const bool last = i + 1 == sources.size();
+    if (s.legacy ? search.scan_legacy(s.day, end, last) : search.scan_binary(s.day, end, last)) break;
   }
-  return page;
+  return std::move(search.page());
 }
 
 }  // namespace sekisho::admin

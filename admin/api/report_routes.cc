@@ -68,8 +68,13 @@ Response Api::check(Context& c) {
   const policy::Verdict v = policy::decide_query(p, wire, reader.get(), now_s());
   json j = {{"tenant", id}, {"name", name}, {"policy", p.name}};
   static constexpr const char* kRules[] = {"none", "category", "schedule", "deny_list", "allow_list", "cname"};
-  j["verdict"] = v.blocked() ? "block" : "resolve";
+  j["verdict"] = v.blocked()     ? "block"
+                 : v.read_only() ? "read_only"
+                 : v.inspected() ? "inspect"
+                 : v.monitored() ? "monitor"
+                                 : "resolve";
   j["rule"] = kRules[static_cast<int>(v.rule)];
+  if (v.level != policy::Level::allow) j["level"] = policy::level_name(v.level);
   json cats = json::array();
   const policy::CategoryRegistry& registry = v.category_registry();
   for (const auto& info : registry.all())
@@ -78,13 +83,17 @@ Response Api::check(Context& c) {
   if (const auto* info = registry.by_id(v.category)) j["category"] = info->slug;
   if (v.list_entry) j["list_entry"] = *v.list_entry;
   if (v.schedule) j["schedule"] = v.schedule->description;
-  if (v.blocked()) {
+  if (v.blocked() || v.inspected() || v.monitored()) {
     char text[256];
     const size_t n = policy::describe_verdict(v, id, text, sizeof text);
     j["detail"] = std::string(text, n);
+  }
+  if (v.blocked()) {
     j["action"] = config::name_of(p.action);
     j["ede"] = v.security() ? 15 : 17;
-  } else if (p.safe_search && v.rule != policy::RuleKind::allow_list) {
+  } else if (v.inspected()) {
+    j["ede"] = 4;
+  } else if (!v.monitored() && p.safe_search && v.rule != policy::RuleKind::allow_list) {
     auto target = policy::safe_search_target(wire);
     if (!target.empty()) {
       char text[256];

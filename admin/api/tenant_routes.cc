@@ -19,15 +19,18 @@ using net::http::Response;
 // Which tenant fields a body may set: an operator creates with these (an empty policy gets a
 // policy of its own) and changes how a tenant is identified and limited; a tenant-admin may
 // change only what its own users see (display name and contact), never networks, max_devices,
-// ecs (which sends part of its users' addresses to the upstreams), its rate limits or
-// intercept_bandwidth (its own limits).
+// ecs (which sends part of its users' addresses to the upstreams), its rate limits,
+// intercept_bandwidth (its own limits) or its local names (forward zones send its queries to
+// the addresses they name).
 static constexpr std::string_view kCreateFields[] = {"id", "name", "contact", "networks", "max_devices", "ecs", "policy",
                                                      "queries_per_second", "rrl_responses_per_second", "upstream_queries",
-                                                     "upstream_queries_per_client", "unverified_udp_size", "intercept_bandwidth"};
+                                                     "upstream_queries_per_client", "unverified_udp_size", "intercept_bandwidth",
+                                                     "local_records", "local_zones", "forward_zones"};
 static constexpr std::string_view kCreateRequired[] = {"id"};
 static constexpr std::string_view kOperatorPatchFields[] = {"name", "contact", "networks", "max_devices", "ecs",
                                                             "queries_per_second", "rrl_responses_per_second", "upstream_queries",
-                                                            "upstream_queries_per_client", "unverified_udp_size", "intercept_bandwidth"};
+                                                            "upstream_queries_per_client", "unverified_udp_size", "intercept_bandwidth",
+                                                            "local_records", "local_zones", "forward_zones"};
 static constexpr std::string_view kTenantAdminPatchFields[] = {"name", "contact"};
 
 Response Api::tenants(Context& c) {
@@ -51,14 +54,17 @@ Response Api::tenant(Context& c, const std::string& id) {
 Response Api::create_tenant(Context& c) {
   if (!c.who.is_operator()) return error_response(403, "only operators create tenants");
   json body = parse_object(c.request.body);
+  const std::optional<config::PolicySettings> from_template = take_template(body);
   config::TenantFileContent content;
   auto& t = content.tenant;
   tenant_from_json(body, kCreateFields, kCreateRequired, t);
   config::apply_derived_defaults(t);
+  if (from_template && !t.policy.empty())
+    throw ApiError(400, "give either a policy to use or a template to start a policy of its own from, not both", "template");
   if (t.policy.empty()) {
-    // A policy of its own (filtering nothing yet) that its tenant-admin may then edit.
+    // A policy of its own (filtering nothing yet, or the template's) that its tenant-admin may then edit.
     t.policy = t.id;
-    config::PolicySettings p;
+    config::PolicySettings p = from_template ? *from_template : config::PolicySettings{};
     p.name = t.id;
     content.policies.push_back(p);
   }
@@ -133,6 +139,8 @@ Response Api::tenant_policy(Context& c, const std::string& id) {
 // tenant's file, and the tenant switches to it: nobody else's filtering ever changes.
 Response Api::put_tenant_policy(Context& c, const std::string& id) {
   json body = parse_object(c.request.body);
+  // "template": the policy starts as the template's; the body's other keys are set over it.
+  const std::optional<config::PolicySettings> from_template = take_template(body);
   auto r = config::read_tenant_file(host_.config_path, id, host_.documents.get());
   if (r.status == config::TenantFileStatus::not_found || r.status == config::TenantFileStatus::io_error) return file_failure(r, host_.config_path);
   if (r.etag.empty())
@@ -164,7 +172,7 @@ Response Api::put_tenant_policy(Context& c, const std::string& id) {
     r.content.tenant.policy = id;
     forked_from = current;
   }
-  policy_from_json(body, *target);
+  policy_from_json(body, *target, from_template ? &*from_template : nullptr);
   json after = policy_to_json(*target);
   auto old = c.live.settings->policies.find(current);
   json before = old == c.live.settings->policies.end() ? json(nullptr) : policy_to_json(old->second);

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <string>
 
+#include "admin/cli/audit.h"
 #include "base/usage_error.h"
 #include "config/yaml/load.h"
 #include "certs/ca.h"
@@ -48,9 +49,15 @@ int run_ca(const CaArgs& a) {
       options.common_name = !a.name.empty() ? a.name
                             : a.tenant.empty() ? "sekisho inspection CA"
                                                : "sekisho inspection CA (" + a.tenant + ")";
-      certs::create_ca(dir, options);
+      try {
+        certs::create_ca(dir, options);
+      } catch (const certs::CertError&) {
+        audit_command(a.config, "create an inspection CA", a.tenant, nullptr, {{"directory", dir}}, 1);
+        throw;
+      }
       std::cerr << "sekisho ca: created " << dir << "/" << certs::kCaCertFile << " and " << certs::kCaKeyFile
                 << " (mode 0600)\n";
+      audit_command(a.config, "create an inspection CA", a.tenant, nullptr, {{"directory", dir}}, 0);
       return 0;
     }
     auto ca = certs::CertificateAuthority::load(dir);

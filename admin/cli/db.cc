@@ -1,7 +1,7 @@
 // admin/cli/db.cc — `sekisho db` subcommands over policy/store and policy/import.
 //
 // Control plane: exceptions with context are caught once, in run_db. Every subcommand takes
-// --db PATH (default /var/lib/sekisho/categories) and --categories FILE (categories added to
+// --db PATH (default /var/lib/sekisho-categories/categories, the packaged store) and --categories FILE (categories added to
 // the built-ins), or --config FILE for both (category_db and categories_file of sekishod's
 // YAML, so the CLI and the server cannot disagree). Imports are one write transaction: a
 // --strict import with any refused line writes nothing.
@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "admin/cli/audit.h"
 #include "base/usage_error.h"
 #include "config/yaml/category_file.h"
 #include "config/yaml/load.h"
@@ -554,8 +555,9 @@ int cmd_categories(const Args& a) {
 
 }  // namespace
 
-int run_db(DbArgs args, char** process_argv) {
-  Args a{std::move(args)};
+namespace {
+
+int run_db_command(Args& a, char** process_argv) {
   try {
     resolve_config(a);
     if (a.command == "import" || a.command == "compact") reexec_with_huge_page_malloc(process_argv);
@@ -575,6 +577,25 @@ int run_db(DbArgs args, char** process_argv) {
     std::cerr << "sekisho db: error: " << e.what() << "\n";
     return 1;
   }
+}
+
+}  // namespace
+
+int run_db(DbArgs args, char** process_argv) {
+  Args a{std::move(args)};
+  const int rc = run_db_command(a, process_argv);
+  // The commands that change the store, in --config's audit log (admin/cli/audit.h).
+  const nlohmann::json store = {{"db", a.db}};
+  if (a.command == "import")
+    audit_command(a.config, "import into the category store", "", nullptr,
+                  {{"db", a.db}, {"source", a.get("--source")}, {"format", a.get("--format")},
+                   {"input", a.positional.empty() ? "" : a.positional[0]}},
+                  rc);
+  if (a.command == "remove-source")
+    audit_command(a.config, "remove a source from the category store", "",
+                  {{"db", a.db}, {"source", a.positional.empty() ? "" : a.positional[0]}}, nullptr, rc);
+  if (a.command == "compact") audit_command(a.config, "compact the category store", "", store, store, rc);
+  return rc;
 }
 
 }  // namespace sekisho::cli

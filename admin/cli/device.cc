@@ -4,6 +4,7 @@
 
 #include <cstdio>
 
+#include "admin/cli/audit.h"
 #include "admin/tenant_files/devices.h"
 #include "config/yaml/load.h"
 #include "admin/tenant_files/tenant_file.h"
@@ -97,8 +98,18 @@ int list(const DeviceArgs& args) {
 
 int run_device(const DeviceArgs& args) {
   try {
-    if (args.command == "add") return add(args);
-    if (args.command == "revoke") return revoke(args);
+    // The same "what" and device fields as the admin API's lines (admin/api/tenant_routes.cc);
+    // never the token, which is a credential.
+    if (args.command == "add") {
+      const int rc = add(args);
+      audit_command(args.config, "add device", args.tenant, nullptr, {{"name", args.device}}, rc);
+      return rc;
+    }
+    if (args.command == "revoke") {
+      const int rc = revoke(args);
+      audit_command(args.config, "revoke device", args.tenant, {{"name", args.device}}, nullptr, rc);
+      return rc;
+    }
     if (args.command == "list") return list(args);
     throw UsageError("unknown subcommand '" + args.command + "'");
   } catch (const UsageError&) {

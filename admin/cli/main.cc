@@ -12,7 +12,9 @@
 #include "admin/cli/device.h"
 #include "admin/cli/feed.h"
 #include "admin/cli/fleet.h"
+#include "admin/cli/policy_replay.h"
 #include "admin/cli/profile.h"
+#include "admin/cli/querylog.h"
 #include "base/command_line.h"
 #include "base/version.h"
 #include "policy/configuration.h"
@@ -39,7 +41,7 @@ int main(int argc, char** argv) {
   using namespace sekisho::cli;
   Program program("sekisho",
                   "sekisho's administrator's command line: the category store and its feeds, inspection CAs, "
-                  "admin tokens, devices and their profiles.");
+                  "admin tokens, devices and their profiles, the query log's files.");
   CLI::App& app = program.app();
   program.expect_subcommand(app);
 
@@ -125,7 +127,7 @@ int main(int argc, char** argv) {
   admin_token->add_option("--name", token.name, "its name (default: operator, or ID-admin)")->type_name("NAME");
 
   // ---- device
-  CLI::App* device = app.add_subcommand("device", "a tenant's DoH/DoT devices, in tenants.d/<tenant>.yaml beside FILE");
+  CLI::App* device = app.add_subcommand("device", "a tenant's DoH/DoT devices, in <tenant>.yaml of FILE's tenants_dir (default tenants.d beside FILE)");
   device->footer("sekishod applies changes on reload (SIGHUP, systemctl reload sekishod).");
   program.expect_subcommand(*device);
   DeviceOptions device_options;
@@ -177,6 +179,33 @@ int main(int argc, char** argv) {
       ->type_name("DIR")
       ->required();
   fleet_command("status", "schema version, generation, tenants, and each node's applied generation");
+  // ---- querylog
+  CLI::App* querylog = app.add_subcommand("querylog", "read the query log's files");
+  program.expect_subcommand(*querylog);
+  QuerylogArgs qa;
+  CLI::App* querylog_print = querylog->add_subcommand(
+      "print", "every record of the files (or of the query-log directories) as JSON lines, oldest first");
+  querylog_print->add_option("PATH", qa.paths, "a queries-YYYY-MM-DD.qlog file or a query-log directory")
+      ->type_name("PATH")
+      ->required();
+  // ---- policy
+  CLI::App* policy_cmd = app.add_subcommand("policy", "a tenant's policy");
+  program.expect_subcommand(*policy_cmd);
+  ReplayArgs ra;
+  CLI::App* replay = policy_cmd->add_subcommand(
+      "replay", "what PROPOSED.yaml would have changed for a tenant's logged queries: newly blocked and newly allowed, "
+                "by category, name and device");
+  replay->add_option("--config", ra.config, "sekishod's configuration")->type_name("FILE")->required();
+  replay->add_option("--tenant", ra.tenant, "the tenant's id")->type_name("ID")->required();
+  replay->add_option("--from", ra.from, "first logged query (2026-12-01, 2026-12-01T09:00:00Z, Unix seconds)")
+      ->type_name("TIME");
+  replay->add_option("--to", ra.to, "end, exclusive (a date: through that day)")->type_name("TIME");
+  replay->add_option("--querylog", ra.querylog, "the query-log directory (default: the configuration's querylog.directory)")
+      ->type_name("DIR");
+  replay->add_option("--top", ra.top, "rows per table")->type_name("N")->capture_default_str();
+  replay->add_flag("--json", ra.json, "the counts and tables as JSON");
+  replay->add_option("PROPOSED", ra.proposed, "the proposed policy: a policy mapping, or a template file")
+      ->type_name("PROPOSED.yaml")->required();
 
   CLI::App* version = app.add_subcommand("version", "print the version (as --version does)");
 
@@ -225,6 +254,8 @@ int main(int argc, char** argv) {
       fla.command = Program::chosen(*fleet)->get_name();
       return run_fleet(fla);
     }
+    if (chosen == querylog) return run_querylog_print(qa);
+    if (chosen == policy_cmd) return run_policy_replay(ra);
     if (chosen == profile) {
       pa.kind = Program::chosen(*profile)->get_name();
       pa.config = profile_options.config;

@@ -16,13 +16,20 @@ const I18N = {
     dot_hostname: "Android プライベート DNS", device_name: "端末名", add_device: "追加", revoke: "削除",
     profile: "iPhone/Mac プロファイル",
     check: "確認", verdict_block: "ブロックされます", verdict_resolve: "ブロックされません",
-    verdict_rewrite: "セーフサーチに書き換えられます", because: "理由", categories_of_name: "この名前のカテゴリ",
+    verdict_rewrite: "セーフサーチに書き換えられます", verdict_monitor: "ブロックされません (監視中: 記録されます)",
+    verdict_read_only: "閲覧のみ (書き込み規制)", verdict_inspect: "URL ごとに検査されます", because: "理由", categories_of_name: "この名前のカテゴリ",
     none: "なし", bad_token: "トークンが正しくありません", devices_of: "登録端末 {n} / 上限 {max}",
     unlimited: "上限なし", new_token: "新しい端末のトークン (今だけ表示): ",
     schedules: "時間帯ルール", schedule_help: "指定した曜日・時間帯だけ、追加のカテゴリをブロックします。",
     schedule_entry: "ルール {n}", schedule_block: "この時間帯にブロック", days: "曜日", from: "開始", to: "終了",
     timezone: "タイムゾーン", add_schedule: "時間帯ルールを追加", remove_schedule: "このルールを削除",
     day_mon: "月", day_tue: "火", day_wed: "水", day_thu: "木", day_fri: "金", day_sat: "土", day_sun: "日",
+    day_holiday: "祝日・休業日",
+    policy_mode: "ポリシーの動作", mode_enforce: "適用する", mode_monitor: "監視のみ (ブロックせず記録)",
+    act_resolved: "解決", act_cached: "キャッシュ", act_blocked: "ブロック", act_rewritten: "書き換え",
+    act_refused: "拒否", act_servfail: "失敗", act_stale: "期限切れの応答", act_malformed: "不正な問い合わせ",
+    act_inspected: "URL 検査へ", act_over_quota: "上限超過", act_upstream_limited: "上流の上限",
+    act_monitored: "監視 (ブロックせず記録)",
     conflict: "他の人が先に変更しました。読み込み直しました。もう一度保存してください。",
     log_partial: "ログの一部だけを検索しました。「さらに表示」で、より古い記録を検索します。",
     traffic: "検査通信量 (HTTPS インスペクション経由)", bytes_in: "受信", bytes_out: "送信",
@@ -34,6 +41,8 @@ const I18N = {
     feed_entries: "件数", feed_version: "版", feed_problem: "エラー・拒否", feed_ok: "正常", feed_failing: "要確認",
     feed_expired: "期限切れ (前のデータを使用中)", feed_never: "未実行", feed_failures: "連続失敗 {n} 回",
     feed_refusal: "拒否 ({reason})", no_feeds: "フィードは設定されていません",
+    start_from_template: "テンプレートから作成", apply_template: "このテンプレートにする",
+    template_applied: "テンプレートを適用しました (すぐに反映されます)",
   },
   en: {
     title: "sekisho admin", token: "API token", login: "Log in", logout: "Log out", overview: "Overview",
@@ -47,13 +56,20 @@ const I18N = {
     dot_hostname: "Android Private DNS", device_name: "Device name", add_device: "Add", revoke: "Revoke",
     profile: "iPhone/Mac profile",
     check: "Check", verdict_block: "Blocked", verdict_resolve: "Not blocked",
-    verdict_rewrite: "Rewritten to safe search", because: "Because", categories_of_name: "Categories of this name",
+    verdict_rewrite: "Rewritten to safe search", verdict_monitor: "Not blocked (monitored: logged)",
+    verdict_read_only: "Read only (posting is restricted)", verdict_inspect: "Each URL is inspected", because: "Because", categories_of_name: "Categories of this name",
     none: "none", bad_token: "That token is not valid", devices_of: "{n} of {max} devices",
     unlimited: "no limit", new_token: "New device token (shown once): ",
     schedules: "Schedules", schedule_help: "Block more categories on the chosen days, between the chosen times.",
     schedule_entry: "Rule {n}", schedule_block: "Block during this window", days: "Days", from: "From", to: "To",
     timezone: "Time zone", add_schedule: "Add a schedule", remove_schedule: "Remove this rule",
     day_mon: "Mon", day_tue: "Tue", day_wed: "Wed", day_thu: "Thu", day_fri: "Fri", day_sat: "Sat", day_sun: "Sun",
+    day_holiday: "Holidays",
+    policy_mode: "Policy mode", mode_enforce: "Enforce", mode_monitor: "Monitor only (log, do not block)",
+    act_resolved: "Resolved", act_cached: "Cached", act_blocked: "Blocked", act_rewritten: "Rewritten",
+    act_refused: "Refused", act_servfail: "Failed", act_stale: "Stale answer", act_malformed: "Malformed",
+    act_inspected: "To URL inspection", act_over_quota: "Over quota", act_upstream_limited: "Upstream limit",
+    act_monitored: "Monitored (logged, not blocked)",
     conflict: "Someone changed this first. Reloaded; save again.",
     log_partial: "Searched part of the log; More searches further back.",
     traffic: "Inspected traffic (through HTTPS inspection)", bytes_in: "Received", bytes_out: "Sent",
@@ -66,6 +82,8 @@ const I18N = {
     feed_entries: "Entries", feed_version: "Version", feed_problem: "Error or refusal", feed_ok: "OK",
     feed_failing: "Needs attention", feed_expired: "Expired (serving its last data)", feed_never: "never",
     feed_failures: "{n} failures in a row", feed_refusal: "refused ({reason})", no_feeds: "No feeds are configured",
+    start_from_template: "Start from a template", apply_template: "Use this template",
+    template_applied: "Template applied (in effect now)",
   },
 };
 
@@ -102,6 +120,7 @@ function applyLanguage() {
   for (const e of document.querySelectorAll("[data-i18n-placeholder]")) e.placeholder = t(e.dataset.i18nPlaceholder);
   $("lang").textContent = state.lang === "ja" ? "English" : "日本語";
   if (state.me && state.policy) { renderCategories(); renderSchedules(collectSchedules()); }
+  if (state.templates) renderTemplates();
 }
 
 function showTab(name) {
@@ -199,6 +218,12 @@ async function loadTraffic() {
     el("li", { textContent: `${d.host} — ${bytes(d.bytes_in)} / ${bytes(d.bytes_out)}` })));
 }
 
+// An action's label in the current language (the API's name when the dashboard has none).
+function actionName(action) {
+  const key = "act_" + action;
+  return I18N[state.lang][key] ? t(key) : action;
+}
+
 async function loadLog(more) {
   const q = new URLSearchParams({ tenant: state.tenant, limit: "100" });
   if ($("log-name").value) q.set("name", $("log-name").value.trim());
@@ -212,7 +237,7 @@ async function loadLog(more) {
   for (const x of r.data.records) {
     body.append(el("tr", {}, el("td", { textContent: x.time.replace("T", " ").slice(0, 19) }), el("td", { textContent: x.device || x.client }),
       el("td", { textContent: x.name }), el("td", { textContent: x.type }),
-      el("td", { textContent: x.action, className: x.action === "blocked" ? "blocked" : "" }),
+      el("td", { textContent: actionName(x.action), title: x.action, className: x.action === "blocked" ? "blocked" : x.action === "monitored" ? "monitored" : "" }),
       el("td", { textContent: x.categories.map(categoryName).join(", ") || x.rule_text || "" })));
   }
   state.logCursor = r.data.next_cursor;
@@ -252,7 +277,7 @@ function renderCategories() {
                                         fresh ? state.policy.block_groups : checkedGroups(box)));
 }
 
-const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday"];
 
 function scheduleEntry(s) {
   const text = (cls, value, placeholder) => el("input", { className: cls, value, placeholder, required: true, size: 6 });
@@ -272,6 +297,8 @@ function scheduleEntry(s) {
         Object.assign(text("timezone", s.timezone, "Asia/Tokyo"), { size: 18, spellcheck: false }))),
     remove);
   box.querySelector(".timezone").setAttribute("list", "timezones");
+  // Not edited here, kept as they were: an override's dates.
+  box.dataset.since = s.since || ""; box.dataset.until = s.until || "";
   remove.addEventListener("click", () => { box.remove(); numberSchedules(); });
   return box;
 }
@@ -287,6 +314,7 @@ function collectSchedules() {
     days: checkedValues(box.querySelector(".days")),
     from: box.querySelector(".from").value.trim(), to: box.querySelector(".to").value.trim(),
     timezone: box.querySelector(".timezone").value.trim(),
+    since: box.dataset.since || "", until: box.dataset.until || "",
   }));
 }
 
@@ -302,6 +330,7 @@ function addSchedule() {
 }
 
 async function loadPolicy() {
+  loadTemplates();
   const r = await api("GET", `tenants/${encodeURIComponent(state.tenant)}/policy`);
   if (r.status !== 200) return status(r.data.error);
   state.policy = r.data; state.policyEtag = r.etag;
@@ -310,7 +339,45 @@ async function loadPolicy() {
   renderSchedules(r.data.schedule);
   $("allow").value = r.data.allow.join("\n"); $("deny").value = r.data.deny.join("\n");
   $("safe-search").checked = r.data.safe_search; $("action").value = r.data.action;
+  $("policy-mode").value = r.data.mode;
   $("policy-error").textContent = "";
+}
+
+const UNEDITED_POLICY_FIELDS = ["monitor", "monitor_groups", "read_only", "read_only_groups", "unblock", "unblock_groups",
+  "allow_categories", "holidays", "calendar", "log", "deep_inspection"];
+
+// Policy templates (GET /api/v1/templates): named and described in the dashboard's language;
+// applying one replaces the tenant's policy with the template's (PUT …/policy {"template": id}).
+function renderTemplates() {
+  const chosen = $("template").value;
+  $("template").replaceChildren(...state.templates.map((tp) => el("option", { value: tp.id }, tp.name[state.lang] || tp.id)));
+  if (chosen) $("template").value = chosen;
+  describeTemplate();
+}
+
+function describeTemplate() {
+  const tp = (state.templates || []).find((x) => x.id === $("template").value);
+  $("template-description").textContent = tp ? tp.description[state.lang] : "";
+}
+
+async function loadTemplates() {
+  if (state.templates) return;
+  const r = await api("GET", "templates");
+  if (r.status !== 200) return;
+  state.templates = r.data.templates;
+  $("template-form").hidden = state.templates.length === 0;
+  renderTemplates();
+}
+
+async function applyTemplate(ev) {
+  ev.preventDefault();
+  status(t("saving"));
+  const r = await api("PUT", `tenants/${encodeURIComponent(state.tenant)}/policy`, { template: $("template").value },
+                      state.policyEtag ? { "If-Match": state.policyEtag } : {});
+  if (r.status === 200) { await loadPolicy(); status(t("template_applied")); return; }
+  status("");
+  if (r.status === 412) { await loadPolicy(); $("policy-error").textContent = t("conflict"); return; }
+  $("policy-error").textContent = r.data.error + (r.data.field ? ` (${r.data.field})` : "");
 }
 
 async function savePolicy(ev) {
@@ -319,7 +386,9 @@ async function savePolicy(ev) {
   const p = state.policy;
   const body = { block: checkedValues($("categories")), block_groups: checkedGroups($("categories")),
     allow: lines("allow"), deny: lines("deny"), schedule: collectSchedules(), safe_search: $("safe-search").checked,
-    action: $("action").value, log: p.log, deep_inspection: p.deep_inspection };
+    action: $("action").value, mode: $("policy-mode").value };
+  // The fields this form does not edit go back as they came: a PUT replaces the whole policy.
+  for (const key of UNEDITED_POLICY_FIELDS) if (key in p) body[key] = p[key];
   // An earlier "saved" must not stand for this save while it is on its way.
   status(t("saving"));
   const r = await api("PUT", `tenants/${encodeURIComponent(state.tenant)}/policy`, body, state.policyEtag ? { "If-Match": state.policyEtag } : {});
@@ -427,6 +496,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("log-form").addEventListener("submit", (ev) => { ev.preventDefault(); loadLog(false); });
   $("log-more").addEventListener("click", () => loadLog(true));
   $("policy-form").addEventListener("submit", savePolicy);
+  $("template-form").addEventListener("submit", applyTemplate);
+  $("template").addEventListener("change", describeTemplate);
   $("add-schedule").addEventListener("click", addSchedule);
   const zones = Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : ["UTC", "Asia/Tokyo"];
   $("timezones").replaceChildren(...zones.map((z) => el("option", { value: z })));

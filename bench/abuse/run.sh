@@ -42,6 +42,7 @@ METRICS_PORT=$((BASE + 2))
 
 need_tools knotd dnsperf kdig curl python3 taskset
 [[ -x $SEKISHOD ]] || die "no sekishod at $SEKISHOD (build first)"
+bench_machine  # no results directory: the run prints what it measured, and this first
 WORK=$(mktemp -d /tmp/sekisho-bench-abuse.XXXXXX)
 
 # --- knotd: bench.example (n0..n999) and an empty flood.example -------------------------------

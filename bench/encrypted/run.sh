@@ -46,6 +46,7 @@ command -v dnsdist >/dev/null && SERVERS="unbound dnsdist sekishod" || log "dnsd
 WORK=$(mktemp -d /tmp/sekisho-bench-tls.XXXXXX)
 RESULTS=$BENCH_DIR/results/tls-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$RESULTS"
+bench_machine "$RESULTS/machine.txt"
 
 KNOT_PORT=$BASE
 declare -A DOT=([unbound]=$((BASE + 1)) [dnsdist]=$((BASE + 2)) [sekishod]=$((BASE + 3)))

@@ -33,6 +33,10 @@ FEED=$BUILD/feed/sekisho-feed
 SEKISHOD=$BUILD/daemon/sekishod
 CLI=$BUILD/admin/sekisho
 for b in "$FEED" "$SEKISHOD" "$CLI"; do [ -x "$b" ] || { echo "build $(basename "$b") first ($b)" >&2; exit 1; }; done
+BENCH_TAG=bench-feed BUILD_DIR=$BUILD
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"  # for bench_machine; its EXIT trap is replaced below
+bench_machine
 WORK=$(mktemp -d /tmp/sekisho-feed-bench.XXXXXX)
 PIDS=()
 cleanup() {

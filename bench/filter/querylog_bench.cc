@@ -5,9 +5,11 @@
 // `blocked`: every record blocked, as bench/filter's `blocked` workload. The mix holds 16,384
 // records, so its blocked names (3,300 in `filter`, 12,000 in `blocked`) outnumber a tenant's
 // top list (1,000): the list keeps replacing its minimum, as it does on a real network.
-// Prints, in ns per record: format (append_json_line alone), stats (TenantAccumulator::add
-// alone), push (the producer's try_push, what a serving loop pays) and writer (everything the
-// writer thread spends: pop, stats, JSON, write(2) into DIR/queries-*.jsonl).
+// Prints, in ns per record: encode (append_frame alone: the binary frame the writer stores),
+// format (append_json_line alone: what a reader pays per record it renders; the writer's work
+// before format 1), stats (TenantAccumulator::add alone), push (the producer's try_push, what a
+// serving loop pays) and writer (everything the writer thread spends: pop, stats, frames,
+// write(2) into DIR/queries-*.qlog); and the bytes of a frame and of a JSON line.
 // Not a test: a speed probe for tuning policy/querylog/ (bench/filter/README.md).
 #include <sys/resource.h>
 #include <time.h>
@@ -23,6 +25,7 @@
 #include <vector>
 
 #include "policy/querylog/format.h"
+#include "policy/querylog/log_file.h"
 #include "policy/querylog/stats.h"
 #include "policy/querylog/writer.h"
 #include "policy/store/categories.h"
@@ -101,6 +104,15 @@ int main(int argc, char** argv) {
   }
   const double format_ns = (thread_cpu_ns() - t0) / n;
 
+  size_t frame_bytes = 0;
+  const auto& registry = sekisho::policy::CategoryRegistry::builtins();
+  t0 = thread_cpu_ns();
+  for (size_t i = 0; i < n; ++i) {
+    out.clear();
+    frame_bytes += ql::append_frame(out, mix[i % mix.size()], "bench", registry);
+  }
+  const double encode_ns = (thread_cpu_ns() - t0) / n;
+
   ql::TenantAccumulator acc("bench", ql::StatsLimits{});
   t0 = thread_cpu_ns();
   for (size_t i = 0; i < n; ++i) acc.add(mix[i % mix.size()]);
@@ -136,8 +148,9 @@ int main(int argc, char** argv) {
     solo.pop_batch(sink.data(), sink.size());
     done += k;
   }
-  std::printf("workload=%s records=%zu line_bytes=%.0f format_ns=%.0f stats_ns=%.0f push_ns=%.0f writer_ns=%.0f written=%llu\n",
-              workload.c_str(), n, double(bytes) / n, format_ns, stats_ns, push_cpu / n, writer_ns,
+  std::printf("workload=%s records=%zu frame_bytes=%.0f line_bytes=%.0f encode_ns=%.0f format_ns=%.0f stats_ns=%.0f "
+              "push_ns=%.0f writer_ns=%.0f written=%llu\n",
+              workload.c_str(), n, double(frame_bytes) / n, double(bytes) / n, encode_ns, format_ns, stats_ns, push_cpu / n, writer_ns,
               static_cast<unsigned long long>(c.records_written));
   std::filesystem::remove_all(dir);
   return c.records_written == n ? 0 : 1;

@@ -59,6 +59,7 @@ WORK=$(mktemp -d /tmp/sekisho-bench-intercept.XXXXXX)
 STAMP=intercept-$(date +%Y%m%d-%H%M%S)
 RESULTS=$BENCH_DIR/results/$STAMP
 mkdir -p "$RESULTS"
+bench_machine "$RESULTS/machine.txt"
 
 KNOT_PORT=$BASE
 NGINX_STATIC=$((BASE + 1))

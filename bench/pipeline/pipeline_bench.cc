@@ -2,13 +2,17 @@
 // in one process, with no sockets: a real Engine and an unstarted Worker, queries handed to
 // run_query in batches of 64 as the UDP listener does (BatchScope around each batch).
 //
-//   pipeline_bench WORKLOAD [QUERIES]      WORKLOAD: hit | hit_tenant | blocked
+//   pipeline_bench WORKLOAD [QUERIES]      WORKLOAD: hit | hit_tenant | hit_tenant_nolog | blocked | monitored
 //
 //   hit         no tenants, no query log: cache hits over 1000 names (bench/run.sh's workload)
 //   hit_tenant  one tenant (127.0.0.0/8) blocking malware, the category store, a query-log
 //               record per query: cache hits over 1000 allowed names
+//   hit_tenant_nolog  the same with the policy's `log: none` (the record still goes to the
+//               ring, for the tenant's statistics): what `log: full` costs the loop
 //   blocked     the same tenant: 1000 names the store lists as malware, answered with the
 //               block page (the name memo answers the store lookups after the first batch)
+//   monitored   the same names with malware at level monitor instead of block: cache hits,
+//               each recorded as monitored (README "Levels, monitor mode and holidays")
 //
 // Prints ns per query (wall clock; noisy on a shared machine). Under callgrind only the batches
 // are collected (the query-log ring is drained outside them, as the writer thread would), so
@@ -122,8 +126,10 @@ __attribute__((noinline)) uint64_t run_batch(resolver::Worker& worker, const std
 int main(int argc, char** argv) {
   const std::string_view workload = argc > 1 ? argv[1] : "";
   const long total = argc > 2 ? std::atol(argv[2]) : 1'000'000;
-  if ((workload != "hit" && workload != "hit_tenant" && workload != "blocked") || total < kBatch) {
-    std::fprintf(stderr, "usage: pipeline_bench hit|hit_tenant|blocked [QUERIES >= %d]\n", kBatch);
+  if ((workload != "hit" && workload != "hit_tenant" && workload != "hit_tenant_nolog" && workload != "blocked" &&
+       workload != "monitored") ||
+      total < kBatch) {
+    std::fprintf(stderr, "usage: pipeline_bench hit|hit_tenant|hit_tenant_nolog|blocked|monitored [QUERIES >= %d]\n", kBatch);
     return 2;
   }
   const bool tenant = workload != "hit";
@@ -136,6 +142,12 @@ int main(int argc, char** argv) {
   if (tenant) {
     write_store(dir + "/store");
     sekisho::test::add_malware_tenant(settings, dir + "/store", dir + "/querylog");
+    if (workload == "hit_tenant_nolog") settings.policies["office"].log = config::LogMode::none;
+    if (workload == "monitored") {  // the same names at level monitor: resolved (cached), logged monitored
+      config::PolicySettings& office = settings.policies["office"];
+      office.monitor = office.block;
+      office.block.clear();
+    }
   }
   std::vector<config::ConfigError> errors;
   auto policies = policy::compile_policies(settings, static_cast<int64_t>(std::time(nullptr)), errors);
@@ -151,7 +163,8 @@ int main(int argc, char** argv) {
 
     std::vector<Msg> queries;
     for (int i = 0; i < kNames; ++i) {
-      queries.push_back(query_for(name_of(workload == "blocked" ? 'b' : 'n', i), static_cast<uint16_t>(i)));
+      queries.push_back(query_for(name_of(workload == "blocked" || workload == "monitored" ? 'b' : 'n', i),
+                                  static_cast<uint16_t>(i)));
       if (workload != "blocked" && !cache_answer(engine, queries.back())) return 1;
     }
     resolver::Origin origin;

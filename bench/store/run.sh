@@ -16,6 +16,10 @@ UNBOUND_N="${UNBOUND_N:-1000000}"
 secs="${LOOKUP_SECONDS:-3}"
 cpu="${LOOKUP_CPU:-1}"
 [ -x "$bench" ] || { echo "store_bench not found at $bench (build first)" >&2; exit 1; }
+BENCH_TAG=bench-store BUILD_DIR=$build
+# shellcheck source=bench/lib.sh
+source "$repo/bench/lib.sh"  # for bench_machine; its EXIT trap is replaced below
+bench_machine
 work="$(mktemp -d /tmp/sekisho-store-bench.XXXXXX)"
 ub_pid=""
 cleanup() { [ -n "$ub_pid" ] && kill "$ub_pid" 2>/dev/null; rm -rf "$work"; }

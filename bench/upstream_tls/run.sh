@@ -42,6 +42,7 @@ need_tools knotd dnsperf openssl kdig
 WORK=$(mktemp -d /tmp/sekisho-bench-upstream-tls.XXXXXX)
 RESULTS=$BENCH_DIR/results/upstream-tls-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$RESULTS"
+bench_machine "$RESULTS/machine.txt"
 KNOT_PORT=$BASE BACK_UDP=$((BASE + 1)) BACK_DOT=$((BASE + 2)) BACK_DOH=$((BASE + 3))
 declare -A FRONT=([udp]=$((BASE + 4)) [tls]=$((BASE + 5)) [https]=$((BASE + 6)))
 

@@ -391,10 +391,19 @@ void read_intercept(Reader& r, const YAML::Node& node, InterceptSettings& out) {
   r.read_string(node, "status_directory", path, out.status_directory);
 }
 
-// tenants.d/*.yaml beside the main file: more tenants and policies, one file per tenant usually.
+// `configured` (the tenants_dir key, maybe empty) as a directory: relative to the main file's.
+std::filesystem::path resolve_tenants_dir(const std::string& main_file, const std::string& configured) {
+  const std::filesystem::path base = std::filesystem::path(main_file).parent_path();
+  std::filesystem::path dir = configured.empty() ? base / "tenants.d" : (base / configured).lexically_normal();
+  // "…/tenants.d/" and "…/tenants.d" are one directory; the writers compare parents with it.
+  if (dir.filename().empty() && dir.has_parent_path()) dir = dir.parent_path();
+  return dir;  // an absolute `configured` replaced base
+}
+
+// tenants_dir's *.yaml: more tenants and policies, one file per tenant usually.
 void read_tenant_files(const std::string& main_file, const TenantFileOverrides& overrides, LoadResult& result) {
   namespace fs = std::filesystem;
-  const fs::path dir = tenants_dir(main_file);
+  const fs::path dir = resolve_tenants_dir(main_file, result.settings.tenants_dir);
   const auto is_yaml = [](const fs::path& p) { return p.extension() == ".yaml" || p.extension() == ".yml"; };
   std::vector<std::string> files;
   std::error_code ec;
@@ -481,7 +490,7 @@ LoadResult read_main_text(std::string_view yaml, const std::string& source_name)
     return result;
   }
   r.check_keys(root, "", {"server", "upstreams", "forwarding", "cache", "log", "category_db", "categories_file", "blockpage", "tenants",
-                          "policies", "querylog", "limits", "intercept", "admin", "feeds", "feed_service", "fleet"});
+                          "policies", "querylog", "limits", "intercept", "admin", "feeds", "feed_service", "tenants_dir", "fleet"});
   if (YAML::Node n = root["server"]; n.IsDefined()) read_server(r, n, s.server);
   if (YAML::Node n = root["upstreams"]; n.IsDefined()) read_upstreams(r, n, s.upstreams);
   else s.upstreams = resolv_conf_upstreams();
@@ -491,6 +500,7 @@ LoadResult read_main_text(std::string_view yaml, const std::string& source_name)
   if (YAML::Node n = root["log"]; n.IsDefined()) read_log(r, n, s);
   if (r.read_string(root, "category_db", "", s.category_db)) s.category_db_mark = r.mark(root["category_db"]);
   r.read_string(root, "categories_file", "", s.categories_file);
+  r.read_string(root, "tenants_dir", "", s.tenants_dir);
   if (YAML::Node n = root["blockpage"]; n.IsDefined()) read_blockpage(r, n, s.blockpage);
   if (YAML::Node n = root["tenants"]; n.IsDefined()) read_tenants(r, n, s.tenants);
   if (YAML::Node n = root["policies"]; n.IsDefined()) read_policies(r, n, s.policies);
@@ -529,7 +539,14 @@ LoadResult load_config_text(std::string_view yaml, const std::string& source_nam
 }
 
 std::filesystem::path tenants_dir(const std::string& main_file) {
-  return std::filesystem::path(main_file).parent_path() / "tenants.d";
+  std::string configured;
+  try {
+    const YAML::Node root = YAML::LoadFile(main_file);
+    if (root.IsMap() && root["tenants_dir"].IsScalar()) configured = root["tenants_dir"].as<std::string>();
+  } catch (const YAML::Exception&) {
+    // The loader reports the file's problems; until it is fixed, nothing is read from tenants.d.
+  }
+  return resolve_tenants_dir(main_file, configured);
 }
 
 LoadResult load_config_file(const std::string& path) { return load_config_file(path, {}); }

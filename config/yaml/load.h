@@ -17,7 +17,9 @@ namespace sekisho::config {
 
 LoadResult load_config_file(const std::string& path);
 
-// The tenants.d directory load_config_file reads beside `main_file`.
+// The tenants.d directory load_config_file reads for `main_file`: its `tenants_dir` key (taken
+// from the main file's directory when relative), else tenants.d beside it. Reads the main file
+// for the key; a file that does not parse gives the default.
 std::filesystem::path tenants_dir(const std::string& main_file);
 
 // Text to read instead of a tenants.d file, keyed by its path as tenants_dir(main) / name

@@ -12,9 +12,10 @@ namespace {
 template <class S>
 void read_fields(Reader& r, const YAML::Node& node, const std::string& path, S& out);
 
-// Checks an item against the items of its list read before it.
-void check_item(Reader&, const YAML::Node&, const std::string&, const std::vector<ScheduleSettings>&,
-                const ScheduleSettings&) {}
+// Checks an item against the items of its list read before it (most lists have nothing to
+// check here: schedule entries, local records and forward zones are checked when compiled).
+template <class Item>
+void check_item(Reader&, const YAML::Node&, const std::string&, const std::vector<Item>&, const Item&) {}
 
 void check_item(Reader& r, const YAML::Node& item, const std::string& path, const std::vector<DeviceSettings>& before,
                 const DeviceSettings& d) {
@@ -136,17 +137,16 @@ void read_fields(Reader& r, const YAML::Node& node, const std::string& path, S& 
   schema::for_each_field<S>([&](const auto& field) { read_field(r, node, path, field, out); });
 }
 
-void read_policy(Reader& r, const std::string& name, const YAML::Node& node, PolicySettings& out) {
+}  // namespace
+
+void read_policy(Reader& r, const std::string& name, const YAML::Node& node, PolicySettings& out, const std::string& path) {
   static constexpr auto kKeys = schema::keys<PolicySettings>();
-  const std::string path = "policies." + name;
   out.name = name;
   out.mark = r.mark(node);
   if (!r.expect_map(node, path)) return;
   r.check_keys(node, path, kKeys);
   read_fields(r, node, path, out);
 }
-
-}  // namespace
 
 void read_tenants(Reader& r, const YAML::Node& node, std::vector<TenantSettings>& out) {
   static constexpr auto kKeys = schema::keys<TenantSettings>();
@@ -183,7 +183,7 @@ void read_policies(Reader& r, const YAML::Node& node, std::map<std::string, Poli
                                                  out[name].mark.file + ":" + std::to_string(out[name].mark.line) + ")");
       continue;
     }
-    read_policy(r, name, kv.second, out[name]);
+    read_policy(r, name, kv.second, out[name], "policies." + name);
   }
 }
 

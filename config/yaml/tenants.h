@@ -14,6 +14,8 @@ namespace sekisho::config {
 void read_tenants(Reader& r, const YAML::Node& node, std::vector<TenantSettings>& out);
 // `feeds:` — a list of feed mappings (sekisho-feed); a name listed twice is an error.
 void read_feeds(Reader& r, const YAML::Node& node, std::vector<FeedSettings>& out);
+// One policy mapping (at `path`, "policies.office"), named `name`.
+void read_policy(Reader& r, const std::string& name, const YAML::Node& node, PolicySettings& out, const std::string& path);
 // `policies:` — a mapping of policy name to policy; a name defined twice is an error.
 void read_policies(Reader& r, const YAML::Node& node, std::map<std::string, PolicySettings>& out);
 

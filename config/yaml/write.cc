@@ -70,7 +70,7 @@ void write_field(YAML::Emitter& out, const schema::Days<S>& f, const S& s) {
   const uint8_t days = s.*f.member;
   if (days == schema::defaults<S>().*f.member) return;
   std::vector<std::string> names;
-  for (unsigned d = 0; d < 7; ++d)
+  for (unsigned d = 0; d < std::size(kDayNames); ++d)
     if (days & (1u << d)) names.emplace_back(kDayNames[d]);
   out << YAML::Key << std::string(f.key) << YAML::Value << YAML::Flow << names;
 }

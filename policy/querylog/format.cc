@@ -14,6 +14,7 @@
 
 #include "base/text.h"
 #include "policy/querylog/incident.h"
+#include "policy/querylog/log_file.h"
 #include "policy/store/categories.h"
 #include "policy/store/key_format.h"
 #include "policy/store/name_index.h"
@@ -43,25 +44,8 @@ constexpr auto kJsonPlain = [] {
 }();
 constexpr size_t kMaxJsonName = 5 * 255;  // put_name<true>: a backslash, its escape and DDD per octet at most
 
-// Proleptic Gregorian date of a day count from 1970-01-01 (H. Hinnant's civil_from_days):
-// integer arithmetic only, valid for every int64 day a record can carry.
-struct Civil {
-  int64_t year;
-  unsigned month;
-  unsigned day;
-};
-
-Civil civil_from_days(int64_t z) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(z - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned d = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned m = mp < 10 ? mp + 3 : mp - 9;
-  return {static_cast<int64_t>(yoe) + era * 400 + (m <= 2 ? 1 : 0), m, d};
-}
+using base::civil_from_days;
+using Civil = base::CivilDate;
 
 char* put2(char* p, unsigned v) {
   p[0] = static_cast<char>('0' + v / 10 % 10);
@@ -442,6 +426,8 @@ std::string_view action_name(QueryAction a) {
     case QueryAction::inspected: return "inspected";
     case QueryAction::over_quota: return "over_quota";
     case QueryAction::upstream_limited: return "upstream_limited";
+    case QueryAction::monitored: return "monitored";
+    case QueryAction::local: return "local";
   }
   return "unknown";
 }
@@ -478,25 +464,6 @@ int64_t utc_day(int64_t time_us) {
 std::string date_text(int64_t day) {
   char buf[24];
   return std::string(buf, static_cast<size_t>(put_date(buf, day) - buf));
-}
-
-std::optional<int64_t> parse_date(std::string_view text) {
-  using namespace std::chrono;
-  if (text.size() != 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
-  int parts[3] = {0, 0, 0};
-  const size_t starts[3] = {0, 5, 8};
-  const size_t lens[3] = {4, 2, 2};
-  for (int p = 0; p < 3; ++p) {
-    for (size_t k = 0; k < lens[p]; ++k) {
-      const char c = text[starts[p] + k];
-      if (c < '0' || c > '9') return std::nullopt;
-      parts[p] = parts[p] * 10 + (c - '0');
-    }
-  }
-  const year_month_day ymd{year{parts[0]}, month{static_cast<unsigned>(parts[1])},
-                           day{static_cast<unsigned>(parts[2])}};
-  if (!ymd.ok()) return std::nullopt;
-  return sys_days{ymd}.time_since_epoch().count();
 }
 
 void append_time(std::string& out, int64_t time_us) {
@@ -577,8 +544,9 @@ std::string_view who_stretch(LineBuffer& line, const QueryRecord& r, std::string
   return client_view;
 }
 
-void format_how(LineBuffer& line, const QueryRecord& r, std::string_view rule_text,
-                const policy::CategoryRegistry& categories) {
+// slug_of(id) names a category: std::optional<std::string_view>, nullopt for an unnamed id.
+template <class SlugOf>
+void format_how(LineBuffer& line, const QueryRecord& r, std::string_view rule_text, SlugOf&& slug_of) {
   line.lit(",\"type\":\"");
   if (const auto known = known_qtype(r.qtype); !known.empty()) {
     line.raw(known);
@@ -596,8 +564,8 @@ void format_how(LineBuffer& line, const QueryRecord& r, std::string_view rule_te
       line.lit(",\"");
     }
     first = false;
-    if (const auto* info = categories.by_id(static_cast<uint8_t>(id))) {
-      line.escaped(info->slug);
+    if (const std::optional<std::string_view> slug = slug_of(id)) {
+      line.escaped(*slug);
     } else {
       put_prefixed_number(line, "#", id);  // same spelling as CategoryRegistry::slugs for ids the registry lacks
     }
@@ -637,7 +605,10 @@ void how_stretch(LineBuffer& line, const QueryRecord& r, const policy::CategoryR
   thread_local std::string text;
   text.clear();
   LineBuffer part(text);
-  format_how(part, r, rule_text, categories);
+  format_how(part, r, rule_text, [&](uint8_t id) -> std::optional<std::string_view> {
+    if (const auto* info = categories.by_id(id)) return std::string_view(info->slug);
+    return std::nullopt;
+  });
   part.flush();
   line.raw(text);
   StretchCache::store(*slot, key, n, text);
@@ -645,8 +616,11 @@ void how_stretch(LineBuffer& line, const QueryRecord& r, const policy::CategoryR
 
 }  // namespace
 
-void append_json_line(std::string& out, const QueryRecord& r, std::string_view tenant_id,
-                      const policy::CategoryRegistry& categories) {
+namespace {
+
+// The line of append_json_line; how(line) writes the "how it went" stretch.
+template <class How>
+void append_line(std::string& out, const QueryRecord& r, std::string_view tenant_id, How&& how) {
   LineBuffer line(out);
   line.lit("{\"time\":\"");
   line.advance_to(put_time(line.reserve(48), r.time_us));
@@ -672,7 +646,7 @@ void append_json_line(std::string& out, const QueryRecord& r, std::string_view t
       name_len = n;
     }
   }
-  how_stretch(line, r, categories);
+  how(line);
   if (r.upstream == kNoUpstream) {
     line.lit("\",\"upstream\":null");
   } else {
@@ -689,6 +663,26 @@ void append_json_line(std::string& out, const QueryRecord& r, std::string_view t
   }
   line.lit("}\n");
   line.flush();
+}
+
+}  // namespace
+
+void append_json_line(std::string& out, const QueryRecord& r, std::string_view tenant_id,
+                      const policy::CategoryRegistry& categories) {
+  append_line(out, r, tenant_id, [&](LineBuffer& line) { how_stretch(line, r, categories); });
+}
+
+// Read back from a file, so the stretch table is not used: its key is the registry's serial,
+// and a stored record names its categories itself. Readers render a page, not a stream.
+void append_json_line(std::string& out, const StoredRecord& stored) {
+  const QueryRecord& r = stored.record;
+  append_line(out, r, stored.tenant_id, [&](LineBuffer& line) {
+    format_how(line, r, bounded(r.rule_text), [&](uint8_t id) -> std::optional<std::string_view> {
+      for (const auto& [stored_id, slug] : stored.categories)
+        if (stored_id == id && !slug.empty()) return slug;
+      return std::nullopt;
+    });
+  });
 }
 
 }  // namespace sekisho::querylog

@@ -1,16 +1,19 @@
 // policy/querylog/format.h — QueryRecord → one JSON line, and the text helpers it needs.
 //
-// No shared state: called by the writer thread (and by stats for client and name keys); the
+// No shared state: called where the log is read (search, CLI; the writer stores binary frames,
+// log_file.h) and by stats for client and name keys; the
 // line formatter keeps a little text per thread (the current second, recurring "how it went"
 // stretches) and its output depends only on its arguments. Output is always valid JSON: names are presentation text (RFC 1035 §5.1: \DDD for
 // non-printable bytes, \. for a dot inside a label), and JSON strings escape control characters
 // and replace invalid UTF-8 with U+FFFD, so a hostile name or rule text cannot break a line.
 //
-// Speed: the writer thread formats every logged query, and in production it shares a core with
-// the serving loops, so append_json_line builds the line in a stack buffer with hand-written
-// digits and no temporary strings (one append to `out` per line); the write_* variants below
-// let stats do the same. The std::string-returning helpers are for the control plane.
+// Speed: until format 1 the writer thread formatted every logged query, so append_json_line
+// builds the line in a stack buffer with hand-written digits and no temporary strings (one
+// append to `out` per line); the write_* variants below let stats do the same. The
+// std::string-returning helpers are for the control plane.
 #pragma once
+
+#include "base/civil_date.h"
 
 #include <netinet/in.h>
 
@@ -30,6 +33,11 @@ namespace sekisho::querylog {
 // Honours r.log_mode == anonymized (client /24 or /48); the caller never passes `none` records.
 void append_json_line(std::string& out, const QueryRecord& r, std::string_view tenant_id,
                       const policy::CategoryRegistry& categories = policy::CategoryRegistry::builtins());
+// The same line for a record read back from a query-log file (log_file.h): the tenant id and
+// category slugs are the ones stored with it. The line is the one the writer would have written
+// as JSON lines (before format 1), byte for byte.
+struct StoredRecord;
+void append_json_line(std::string& out, const StoredRecord& stored);
 
 // "www.example.com" (no trailing dot; the root is "."). Stops at the first inconsistent label.
 void append_presentation_name(std::string& out, const uint8_t* wire, size_t len);
@@ -69,7 +77,7 @@ std::string_view transport_name(Transport t);  // "doh"
 // UTC calendar helpers. Days are counted from 1970-01-01 (may be negative).
 int64_t utc_day(int64_t time_us);
 std::string date_text(int64_t day);                       // "2026-11-25"
-std::optional<int64_t> parse_date(std::string_view text);  // inverse of date_text
+using base::parse_date;                                    // inverse of date_text
 void append_time(std::string& out, int64_t time_us);      // "2026-11-25T04:35:29.123456Z"
 
 // JSON string body escaping (no surrounding quotes).

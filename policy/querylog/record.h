@@ -30,8 +30,12 @@ namespace sekisho::querylog {
 // inspected: answered with the intercept address for deep URL checks (policy deep_inspection).
 // over_quota: REFUSED, the tenant's query quota was spent; upstream_limited: SERVFAIL, too many
 // of the client's or the tenant's queries were waiting on upstreams (README "Rate limits and quotas").
+// monitored: resolved (fresh or cached), but a monitor level or a policy in mode monitor saw
+// a rule that enforce would have applied; the record names it (rule, categories).
+// local: answered from the tenant's local records or zones (README "Local names and split DNS").
 enum class QueryAction : uint8_t {
-  resolved, cached, blocked, rewritten, refused, servfail, stale, malformed, inspected, over_quota, upstream_limited
+  resolved, cached, blocked, rewritten, refused, servfail, stale, malformed, inspected, over_quota, upstream_limited,
+  monitored, local
 };
 
 // The record's vocabulary, each defined once in the layer it belongs to:

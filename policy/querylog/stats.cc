@@ -300,6 +300,8 @@ bool TenantAccumulator::add(const QueryRecord& r) {
     ++blocked_;
     r.categories.for_each([&](uint8_t id) { ++blocked_by_category_[id]; });
     top_blocked_names_.add(std::string_view(reinterpret_cast<const char*>(r.qname), r.qname_len));
+  } else if (r.action == QueryAction::monitored) {
+    r.categories.for_each([&](uint8_t id) { ++monitored_by_category_[id]; });
   }
   // The log mode decides how much of the client the control plane may see: anonymized tenants
   // get truncated addresses, `none` tenants none at all.
@@ -335,6 +337,7 @@ TenantStats TenantAccumulator::snapshot(int64_t now_s) const {
   s.blocked = blocked_;
   s.by_action = by_action_;
   s.blocked_by_category = blocked_by_category_;
+  s.monitored_by_category = monitored_by_category_;
   s.top_blocked_names = top_blocked_names_.top(limits_.top_n);
   s.top_clients = top_clients_.top(limits_.top_n);
   const int64_t current_hour = floor_div(now_s, 3600);

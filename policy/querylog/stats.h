@@ -40,7 +40,7 @@ struct HourBucket {
 };
 
 inline constexpr size_t kHours = 48;
-inline constexpr size_t kActions = static_cast<size_t>(QueryAction::upstream_limited) + 1;  // QueryAction values
+inline constexpr size_t kActions = static_cast<size_t>(QueryAction::local) + 1;  // QueryAction values
 
 struct TenantStats {
   std::string tenant_id;
@@ -48,6 +48,8 @@ struct TenantStats {
   uint64_t blocked = 0;
   std::array<uint64_t, kActions> by_action{};     // indexed by QueryAction
   std::array<uint64_t, policy::kMaxCategories> blocked_by_category{};  // indexed by category id
+  // What a monitor level or mode saw: what enforcing would have blocked or restricted.
+  std::array<uint64_t, policy::kMaxCategories> monitored_by_category{};
   std::vector<TopEntry> top_blocked_names;         // count descending, at most top_n
   std::vector<TopEntry> top_clients;               // count descending, at most top_n
   std::vector<HourBucket> hourly;                  // kHours buckets, oldest first, ending now
@@ -163,6 +165,7 @@ class TenantAccumulator {
   uint64_t blocked_ = 0;
   std::array<uint64_t, kActions> by_action_{};
   std::array<uint64_t, policy::kMaxCategories> blocked_by_category_{};
+  std::array<uint64_t, policy::kMaxCategories> monitored_by_category_{};
   HeavyHitters top_blocked_names_;
   HeavyHitters top_clients_;
   std::array<HourBucket, kHours> hours_{};  // slot = hour % kHours; stale when hour_start_s differs

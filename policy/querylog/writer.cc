@@ -10,22 +10,22 @@
 #include <cerrno>
 #include <cstring>
 
-#include "policy/querylog/format.h"
 #include "base/log.h"
+#include "policy/querylog/format.h"
+#include "policy/querylog/log_file.h"
+#include "policy/querylog/log_file_reader.h"
 
 namespace sekisho::querylog {
 namespace {
 
-// Records per ring consume call; their lines (~70 KB) are written before the next call, so
-// write(2) copies them into the page cache while they are still in the core's cache: with a
-// whole pass's lines (up to a ring's worth, MBs) the copy read them back from memory and was
-// ~40 % of the writer's time.
+// Records per ring consume call; their frames (~20 KB; ~70 KB as JSON lines) are written
+// before the next call, so write(2) copies them into the page cache while they are still in the
+// core's cache: with a whole pass's records (up to a ring's worth, MBs) the copy read them back
+// from memory and was ~40 % of the writer's time.
 constexpr size_t kBatch = 256;
 constexpr auto kOpenRetry = std::chrono::seconds(1);     // at most one reopen attempt per second
 constexpr auto kErrorLogInterval = std::chrono::seconds(60);
 constexpr int64_t kDeviceExpiryEvery_s = 600;            // sweeping 1M keys is ~10 ms: not per batch
-constexpr std::string_view kPrefix = "queries-";
-constexpr std::string_view kSuffix = ".jsonl";
 
 // mkdir -p with our mode for every component we create (std::filesystem would use 0777&umask).
 int make_directories(const std::string& path) {
@@ -38,15 +38,25 @@ int make_directories(const std::string& path) {
   }
 }
 
-std::string file_name(int64_t day) {
-  return std::string(kPrefix) + date_text(day) + std::string(kSuffix);
+// The bytes of whole frames at the start of `data` (a batch of frames, the last perhaps cut).
+size_t whole_frames(const char* data, size_t n, uint64_t& frames) {
+  size_t at = 0;
+  frames = 0;
+  while (n - at >= 2) {
+    const auto* p = reinterpret_cast<const uint8_t*>(data + at);
+    const size_t size = static_cast<size_t>(p[0] | (p[1] << 8));
+    if (size == 0 || size > n - at) break;
+    at += size;
+    ++frames;
+  }
+  return at;
 }
 
 }  // namespace
 
 struct QueryLogWriter::OpenFile {
   int fd = -1;
-  uint64_t size = 0;  // bytes of whole lines; a failed write is truncated back to this
+  uint64_t size = 0;  // bytes of whole frames; a failed write is truncated back to this
   std::string path;
   ~OpenFile() {
     if (fd >= 0) ::close(fd);
@@ -54,8 +64,8 @@ struct QueryLogWriter::OpenFile {
 };
 
 struct QueryLogWriter::Pending {
-  std::string text;
-  uint64_t lines = 0;
+  std::string frames;  // log_file.h frames, back to back
+  uint64_t records = 0;
 };
 
 QueryLogWriter::QueryLogWriter(Options options) : options_(std::move(options)) {}
@@ -177,8 +187,8 @@ void QueryLogWriter::process(std::span<const QueryRecord> records) {
       pending_day_ = day;
       pending_current_ = slot.get();
     }
-    append_json_line(pending_current_->text, r, tenant_id_view(r.tenant, scratch), registry_for(r.generation));
-    ++pending_current_->lines;
+    append_frame(pending_current_->frames, r, tenant_id_view(r.tenant, scratch), registry_for(r.generation));
+    ++pending_current_->records;
   }
 }
 
@@ -186,10 +196,10 @@ void QueryLogWriter::write_pending() {
   if (pending_.empty()) return;
   const int64_t newest = pending_.rbegin()->first;
   for (auto& [day, pending] : pending_) {
-    if (pending->lines > 0) write_day(day, *pending);
+    if (pending->records > 0) write_day(day, *pending);
     // Emptied, not freed: the next batch reuses the buffer instead of regrowing it.
-    pending->text.clear();
-    pending->lines = 0;
+    pending->frames.clear();
+    pending->records = 0;
   }
   std::erase_if(pending_, [newest](const auto& kv) { return kv.first < newest - 1; });
   pending_current_ = nullptr;
@@ -201,12 +211,12 @@ bool QueryLogWriter::write_day(int64_t day, Pending& pending) {
   int open_err = 0;
   OpenFile* file = open_day(day, failed_path, open_err);
   if (!file) {
-    records_dropped_io_.fetch_add(pending.lines, std::memory_order_relaxed);
+    records_dropped_io_.fetch_add(pending.records, std::memory_order_relaxed);
     if (open_err != 0) report_io_error(failed_path, open_err);  // 0: still backing off
     return false;
   }
-  const char* data = pending.text.data();
-  const size_t size = pending.text.size();
+  const char* data = pending.frames.data();
+  const size_t size = pending.frames.size();
   size_t done = 0;
   int err = 0;
   while (done < size) {
@@ -220,7 +230,7 @@ bool QueryLogWriter::write_day(int64_t day, Pending& pending) {
   }
   if (done == size) {
     file->size += size;
-    records_written_.fetch_add(pending.lines, std::memory_order_relaxed);
+    records_written_.fetch_add(pending.records, std::memory_order_relaxed);
     if (in_error_) {
       in_error_ = false;
       log::info("querylog", "query log writable again",
@@ -228,17 +238,16 @@ bool QueryLogWriter::write_day(int64_t day, Pending& pending) {
     }
     return true;
   }
-  // Keep whole lines only, so every file stays valid JSON lines after a full disk.
-  const size_t keep = [&]() -> size_t {
-    const auto pos = std::string_view(data, done).rfind('\n');
-    return pos == std::string_view::npos ? 0 : pos + 1;
-  }();
-  const auto kept_lines = static_cast<uint64_t>(std::count(data, data + keep, '\n'));
+  // Keep whole frames only (a full disk): readers would skip a cut one, but appending after it
+  // would make them step over it byte by byte.
+  uint64_t kept = 0;
+  const size_t keep = whole_frames(data, done, kept);
   if (::ftruncate(file->fd, static_cast<off_t>(file->size + keep)) != 0) {
-    // Cannot repair the tail: the next reader sees one broken line; nothing more we can do.
+    // Cannot repair the tail: readers skip the cut frame (its size or CRC fails), and the file
+    // is reopened below, which cuts it off (open_day) before anything more is appended.
   }
-  records_written_.fetch_add(kept_lines, std::memory_order_relaxed);
-  records_dropped_io_.fetch_add(pending.lines - kept_lines, std::memory_order_relaxed);
+  records_written_.fetch_add(kept, std::memory_order_relaxed);
+  records_dropped_io_.fetch_add(pending.records - kept, std::memory_order_relaxed);
   const std::string path = file->path;
   files_.erase(day);  // reopened (at most once per second) on the next batch
   next_open_attempt_ = std::chrono::steady_clock::now() + kOpenRetry;
@@ -250,13 +259,14 @@ QueryLogWriter::OpenFile* QueryLogWriter::open_day(int64_t day, std::string& fai
   if (auto it = files_.find(day); it != files_.end()) return it->second.get();
   const auto now = std::chrono::steady_clock::now();
   if (now < next_open_attempt_) return nullptr;
-  const std::string path = options_.directory + "/" + file_name(day);
+  const std::string path = options_.directory + "/" + log_file_name(day);
   if (err = make_directories(options_.directory); err != 0) {
     next_open_attempt_ = now + kOpenRetry;
     failed_path = options_.directory;
     return nullptr;
   }
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  // Read as well as written: an existing file's header is checked before appending (prepare_file).
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (fd < 0) {
     err = errno;
     next_open_attempt_ = now + kOpenRetry;
@@ -266,9 +276,53 @@ QueryLogWriter::OpenFile* QueryLogWriter::open_day(int64_t day, std::string& fai
   auto file = std::make_unique<OpenFile>();
   file->fd = fd;
   file->path = path;
-  struct stat st {};
-  if (::fstat(fd, &st) == 0) file->size = static_cast<uint64_t>(st.st_size);
+  if (err = prepare_file(*file); err != 0) {
+    next_open_attempt_ = now + kOpenRetry;
+    failed_path = path;
+    return nullptr;
+  }
   return files_.emplace(day, std::move(file)).first->second.get();
+}
+
+// A new file gets its header; an existing one is checked: a torn tail (a crash during a write)
+// is cut off so that what we append starts on a frame boundary, and a file that is not ours in
+// this format (another version, damage at its start) is moved aside, never appended to.
+int QueryLogWriter::prepare_file(OpenFile& file) {
+  struct stat st {};
+  if (::fstat(file.fd, &st) != 0) return errno;
+  file.size = static_cast<uint64_t>(st.st_size);
+  if (file.size > 0) {
+    uint8_t header[kLogHeaderSize] = {};
+    const bool whole = file.size >= kLogHeaderSize && ::pread(file.fd, header, sizeof header, 0) == static_cast<ssize_t>(sizeof header);
+    if (const std::string why = whole ? check_log_header(header) : "shorter than its header"; !why.empty()) {
+      const std::string aside = file.path + ".unreadable";
+      log::warning("querylog", "query-log file cannot be appended to; moved aside",
+                   {{"path", file.path}, {"moved_to", aside}, {"reason", why}});
+      if (::rename(file.path.c_str(), aside.c_str()) != 0) return errno;
+      ::close(file.fd);
+      file.fd = ::open(file.path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+      if (file.fd < 0) return errno;
+      file.size = 0;
+    } else if (const uint64_t end = valid_log_end(file.path); end < file.size) {
+      log::warning("querylog", "query-log file ended in a torn record; cut off",
+                   {{"path", file.path}, {"bytes", file.size - end}});
+      if (::ftruncate(file.fd, static_cast<off_t>(end)) != 0) return errno;
+      file.size = end;
+    }
+  }
+  if (file.size == 0) {
+    uint8_t header[kLogHeaderSize];
+    write_log_header(header);
+    if (::write(file.fd, header, sizeof header) != static_cast<ssize_t>(sizeof header)) {
+      const int e = errno != 0 ? errno : EIO;
+      if (::ftruncate(file.fd, 0) != 0) {
+        // The next open finds a short header and moves the file aside.
+      }
+      return e;
+    }
+    file.size = sizeof header;
+  }
+  return 0;
 }
 
 void QueryLogWriter::close_old_files(int64_t newest_day) {
@@ -311,10 +365,9 @@ void QueryLogWriter::apply_retention(int64_t today) {
   std::vector<std::pair<int64_t, std::string>> doomed;
   while (const dirent* entry = ::readdir(dir)) {
     const std::string_view name(entry->d_name);
-    if (name.size() != kPrefix.size() + 10 + kSuffix.size() || !name.starts_with(kPrefix) ||
-        !name.ends_with(kSuffix))
-      continue;
-    const auto day = parse_date(name.substr(kPrefix.size(), 10));
+    // Files of both formats: a day written before the upgrade is still a day of the log.
+    auto day = log_file_day(name, kLogFileSuffix);
+    if (!day) day = log_file_day(name, kLegacyFileSuffix);
     // A file dated d holds records up to the end of day d: all older than retention_days
     // exactly when d < today - retention_days.
     if (day && *day < today - static_cast<int64_t>(options_.retention_days))
@@ -322,7 +375,7 @@ void QueryLogWriter::apply_retention(int64_t today) {
   }
   ::closedir(dir);
   for (const auto& [day, name] : doomed) {
-    files_.erase(day);
+    files_.erase(day);  // both formats of a day are deleted: erasing twice is harmless
     const std::string path = options_.directory + "/" + name;
     if (::unlink(path.c_str()) == 0) {
       files_deleted_.fetch_add(1, std::memory_order_relaxed);

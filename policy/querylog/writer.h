@@ -1,4 +1,4 @@
-// policy/querylog/writer.h — the query-log writer thread: rings → JSON-lines files + statistics.
+// policy/querylog/writer.h — the query-log writer thread: rings → binary log files + statistics.
 //
 // Concurrency contract:
 //   - add_ring() is called before start(), from the thread that builds the loops; each ring
@@ -15,12 +15,16 @@
 // Invariants: producers are never blocked by the disk. When a write fails the records of that
 // batch are dropped and counted in records_dropped_io, one rate-limited line goes to stderr and
 // the file is reopened at most once per second; a slow disk makes the rings fill and drop
-// (records_dropped_ring). Files hold whole lines only: a short write is truncated back to the
-// last complete line. Records with log_mode == none are never written, only counted in stats.
+// (records_dropped_ring). Files hold whole frames only: a short write is truncated back to the
+// last complete frame, and a torn tail left by a crash is cut off when the file is reopened.
+// Records with log_mode == none are never written, only counted in stats.
 //
-// Files: <directory>/queries-YYYY-MM-DD.jsonl, named after the UTC date of each record (not of
-// the moment it is written), created 0640 in a directory created 0750. Files older than
-// retention_days are deleted once a day.
+// Files: <directory>/queries-YYYY-MM-DD.qlog (format: log_file.h), named after the UTC date of
+// each record (not of the moment it is written), created 0640 in a directory created 0750. The
+// writer stores records, not text: JSON is rendered where the log is read (the admin search,
+// `sekisho querylog`), so the thread that shares a core with the serving loops does not format
+// every query. Files older than retention_days are deleted once a day, JSON-lines files of
+// earlier versions (queries-YYYY-MM-DD.jsonl) as well.
 #pragma once
 
 #include <atomic>
@@ -61,7 +65,7 @@ class QueryLogWriter {
   };
 
   struct Counters {
-    uint64_t records_written = 0;       // lines written to files
+    uint64_t records_written = 0;       // records written to files
     uint64_t records_dropped_ring = 0;  // sum of the rings' drops (producer side)
     uint64_t records_dropped_io = 0;    // popped but lost to a failing or unopenable file
     uint64_t records_not_logged = 0;    // log_mode none: counted in stats, never written
@@ -116,6 +120,7 @@ class QueryLogWriter {
   bool write_day(int64_t day, Pending& pending);
   // Null when the file cannot be opened (err set) or a retry is not yet due (err left 0).
   OpenFile* open_day(int64_t day, std::string& failed_path, int& err);
+  int prepare_file(OpenFile& file);  // header / torn tail; errno or 0
   void close_old_files(int64_t newest_day);
   void maintain(int64_t now_us);
   void apply_retention(int64_t today);
@@ -152,7 +157,7 @@ class QueryLogWriter {
   std::vector<std::pair<uint32_t, std::shared_ptr<const policy::CategoryRegistry>>> registries_;
 
   // Writer-thread-only file state.
-  std::map<int64_t, std::unique_ptr<Pending>> pending_;  // UTC day → lines of this batch
+  std::map<int64_t, std::unique_ptr<Pending>> pending_;  // UTC day → frames of this batch
   // The day most records of a batch share, and its entry in pending_ (null: look it up).
   int64_t pending_day_ = 0;
   Pending* pending_current_ = nullptr;

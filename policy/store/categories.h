@@ -85,6 +85,12 @@ class CategorySet {
     for (unsigned i = 0; i < kWords; ++i) r.w_[i] = w_[i] | o.w_[i];
     return r;
   }
+  // The ids of this set that `o` does not hold.
+  constexpr CategorySet without(const CategorySet& o) const {
+    CategorySet r;
+    for (unsigned i = 0; i < kWords; ++i) r.w_[i] = w_[i] & ~o.w_[i];
+    return r;
+  }
   constexpr CategorySet& operator|=(const CategorySet& o) {
     for (unsigned i = 0; i < kWords; ++i) w_[i] |= o.w_[i];
     return *this;

@@ -63,6 +63,8 @@ inline constexpr unsigned kMaxReaders = 510;
 // writer doubles it on MDB_MAP_FULL and readers adopt it on MDB_MAP_RESIZED.
 inline constexpr uint64_t kInitialMapSize = uint64_t{4} << 30;
 
-inline constexpr const char* kDefaultDbPath = "/var/lib/sekisho/categories";
+// The packaged store: the directory the sekisho group shares (systemd/sekisho.tmpfiles), which
+// the packaged sekisho.yaml's category_db names too.
+inline constexpr const char* kDefaultDbPath = "/var/lib/sekisho-categories/categories";
 
 }  // namespace sekisho::policy::schema

@@ -25,6 +25,7 @@ struct CachedAnswer {
   uint16_t arcount = 0;  // without OPT
   dns::Rcode rcode = dns::Rcode::noerror;
   bool authenticated = false;  // upstream set AD
+  bool authoritative = false;  // AA: a tenant's local answer (resolver/local_answers.h), never an upstream's
   uint32_t ttl = 0;            // seconds the answer is fresh; 0 = do not cache
   // CNAME targets of the answer section, lowercased wire names back to back: the names a
   // tenant's policy must also allow (CNAME cloaking). Empty for most answers.

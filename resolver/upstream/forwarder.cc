@@ -23,6 +23,7 @@ struct Forwarder::Inflight {
   Inflight* prev = nullptr;  // every entry of the loop, mapped or not (Forwarder::all_)
   Inflight* next = nullptr;
   std::shared_ptr<const resolver::Runtime> runtime;
+  const UpstreamSet* upstreams = nullptr;  // the global ones, or a forward zone's (kept alive by runtime)
   resolver::QueryContext* waiters = nullptr;
   resolver::QueryContext** waiters_tail = &waiters;
   uv_timer_t timer{};
@@ -86,6 +87,7 @@ void Forwarder::resolve(resolver::QueryContext* ctx, const cache::CacheKey& key,
   f->cd_bit = (ctx->query.request.header.flags & dns::flag::kCd) != 0;
   f->subnet = ctx->query.subnet;
   f->runtime = std::move(runtime);
+  f->upstreams = &f->runtime->upstreams_for(ctx->query.upstream_view);  // part of `key`, as the view is
   f->waiters = ctx;
   f->waiters_tail = &ctx->next_waiter;
   f->next = all_;
@@ -126,7 +128,7 @@ void Forwarder::on_announcement(const cache::CacheKey& key, const Resolution& re
 
 void Forwarder::start_attempt(Inflight* f) {
   const auto& settings = f->runtime->settings.forwarding;
-  const auto& ups = f->runtime->upstreams;
+  const UpstreamSet& ups = *f->upstreams;
   for (;;) {
     if (f->attempts >= settings.attempts || ups.size() == 0) {
       ++counters_.failed;
@@ -181,7 +183,7 @@ void Forwarder::out_of_sockets(Inflight* f, uint32_t limit) {
 }
 
 void Forwarder::fail_attempt(Inflight* f, dns::EdeCode code, std::string text) {
-  f->runtime->upstreams.report_failure(f->upstream, monotonic_ms());
+  f->upstreams->report_failure(f->upstream, monotonic_ms());
   f->failure = code;
   f->failure_text = std::move(text);
   log::debug("forwarder", "attempt failed", {{"reason", f->failure_text}});
@@ -201,7 +203,7 @@ void Forwarder::on_timeout(uv_timer_t* timer) {
   }
   ++f->owner->counters_.timeouts;
   f->owner->fail_attempt(f, dns::EdeCode::no_reachable_authority,
-                         "upstream " + f->runtime->upstreams.at(f->upstream).name + ": timeout after " +
+                         "upstream " + f->upstreams->at(f->upstream).name + ": timeout after " +
                              std::to_string(f->runtime->settings.forwarding.timeout_ms) + " ms");
 }
 
@@ -209,7 +211,7 @@ void Forwarder::retry_over_tcp(Inflight* f) {
   // RFC 7766 §5: the same server, over TCP; the same attempt with a fresh timer.
   ++counters_.truncated_retries;
   f->over_tcp = true;
-  const auto& up = f->runtime->upstreams.at(f->upstream);
+  const auto& up = f->upstreams->at(f->upstream);
   ExchangeRequest req{&up.settings.address, f->query, f->id, &f->question, &Forwarder::on_exchange_done, f};
   const auto& fw = f->runtime->settings.forwarding;
   tcp_pool_.set_limits(fw.tcp_connections_per_upstream, fw.tcp_idle_timeout_ms);
@@ -227,7 +229,7 @@ void Forwarder::on_exchange_done(void* owner, const ExchangeResult& result) {
   Forwarder* self = f->owner;
   f->exchange = nullptr;
   uv_timer_stop(&f->timer);
-  const std::string& name = f->runtime->upstreams.at(f->upstream).name;
+  const std::string& name = f->upstreams->at(f->upstream).name;
 
   if (result.status == ExchangeStatus::truncated && !f->over_tcp) {
     self->retry_over_tcp(f);
@@ -257,7 +259,7 @@ void Forwarder::on_exchange_done(void* owner, const ExchangeResult& result) {
     self->fail_attempt(f, dns::EdeCode::network_error, "upstream " + name + ": " + why);
     return;
   }
-  f->runtime->upstreams.report_success(f->upstream, monotonic_us() - f->attempt_started_us);
+  f->upstreams->report_success(f->upstream, monotonic_us() - f->attempt_started_us);
   self->finish(f, Resolution{&answer, dns::EdeCode::other, {}});
 }
 

@@ -6,6 +6,8 @@
 - ask(): one dnspython exchange from a chosen loopback source address (127.0.0.2, 127.0.0.3, ...),
   the way a tenant's client is told apart; kdig_from(): the same with kdig -b.
 - schedule windows computed around the current time, in any IANA zone.
+- query_log(): every record of a query-log directory, read with the real CLI (`sekisho querylog
+  print`): the files are binary, the CLI renders them as the JSON lines the search returns.
 
 Every address is in 127.0.0.0/8; every socket read and subprocess is bounded.
 """
@@ -53,6 +55,21 @@ def make_store(directory, rows, source="e2e"):
     store = pathlib.Path(directory)
     db_import(store, source, rows)
     return store
+
+
+# -------------------------------------------------------------------------------------- query log
+
+def query_log(directory, timeout=30):
+    """The records of the query-log files in `directory` (dicts, oldest file first, in the order
+    the writer appended them); [] when there is no directory yet. A torn record or an unreadable
+    file fails the test: the writer leaves neither."""
+    directory = pathlib.Path(directory)
+    if not directory.is_dir():
+        return []
+    p = subprocess.run([CLI, "querylog", "print", str(directory)], capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0 or p.stderr:
+        raise AssertionError("sekisho querylog print %s -> %d\n%s" % (directory, p.returncode, p.stderr))
+    return [json.loads(line) for line in p.stdout.splitlines() if line]
 
 
 # ----------------------------------------------------------------------------------------- config

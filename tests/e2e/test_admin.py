@@ -549,8 +549,11 @@ def test_dashboard_in_chromium(env, tmp_path):
                "document.querySelectorAll('#schedules .schedule').length === 1", what="the schedule save")
         assert b.js("document.getElementById('policy-error').textContent") == ""
         _, policy, _ = env.api.call("GET", "/api/v1/tenants/acme/policy", token=env.acme)
-        assert policy["schedule"] == [{"block": ["malware"], "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-                                       "from": window[0], "to": window[1], "timezone": "Asia/Tokyo"}], policy
+        # Every day box ticked, holidays (the eighth) included: every day.
+        assert policy["schedule"] == [{"block": ["malware"],
+                                       "days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday"],
+                                       "from": window[0], "to": window[1], "timezone": "Asia/Tokyo",
+                                       "since": "", "until": ""}], policy
         yaml = (env.tenants_d / "acme.yaml").read_text()
         assert "Asia/Tokyo" in yaml and "malware" in yaml and window[0] in yaml
         r = ask(env.sk.port, "malware.example.", source=ACME)

@@ -10,7 +10,6 @@ HTTP/2 limits seen by nghttp (the stream limit in SETTINGS, 431 for oversized he
 """
 import base64
 import http.server
-import json
 import socket
 import subprocess
 import threading
@@ -22,6 +21,7 @@ import pytest
 
 from clients import KDIG, make_query, query_udp, dnsperf
 from netutil import wait_until
+from policy_fixtures import query_log
 from tls_fixtures import (BLOCKED, DEVICE, TOKEN, PUBLIC_NAME, curl_doh, make_pki, start_encrypted)
 from upstreams import default_answer
 
@@ -128,8 +128,7 @@ def test_token_picks_its_tenant_with_ede_and_device_in_the_log(doh, pki):
     assert r.rcode() == 3 and edes(r) == [(17, "list=deny rule=%s tenant=acme" % BLOCKED)], r
     assert r.id == q.id
     doh.terminate()  # the query-log writer drains on shutdown
-    records = [json.loads(line) for f in sorted(doh.logdir.glob("queries-*.jsonl"))
-               for line in f.read_text().splitlines()]
+    records = query_log(doh.logdir)
     mine = [x for x in records if x["name"] == BLOCKED]
     assert {(x["tenant"], x["device"], x["transport"], x["action"]) for x in mine} == {
         ("beta", "", "doh", "resolved"), ("acme", DEVICE, "doh", "blocked")}, mine

@@ -9,7 +9,6 @@ Both processes read the same YAML shape; sekisho-intercept is started with the s
 127.0.0.0/24 is tenant acme, 127.0.1.0/24 no tenant.
 """
 import hashlib
-import json
 import os
 import pathlib
 import re
@@ -21,7 +20,7 @@ import pytest
 
 from clients import KDIG
 from netutil import Listen, wait_until
-from policy_fixtures import CLI, make_store, policy_overrides, tenant
+from policy_fixtures import CLI, make_store, policy_overrides, query_log, tenant
 from sekishod import Sekishod
 from upstreams import ScriptedUpstream
 
@@ -212,11 +211,9 @@ def test_incident_id_matches_the_query_log(setup):
     logdir = setup["tmp"] / "querylog"
 
     def logged():
-        for f in logdir.glob("queries-*.jsonl"):
-            for line in f.read_text().splitlines():
-                r = json.loads(line)
-                if r["name"] == name and r["client"] == CLIENT:
-                    return r
+        for r in query_log(logdir):
+            if r["name"] == name and r["client"] == CLIENT:
+                return r
         return None
 
     wait_until(lambda: logged() is not None, 5, what="query-log record")

@@ -1,8 +1,7 @@
-"""Query log: one JSON line per query in the configured directory, with what was decided,
-honouring each tenant policy's log mode (full, anonymized, none)."""
-import json
-
-from policy_fixtures import ask, make_store, policy_overrides, tenant
+"""Query log: one record per query in the configured directory (read back as JSON lines by
+`sekisho querylog print`), with what was decided, honouring each tenant policy's log mode
+(full, anonymized, none)."""
+from policy_fixtures import ask, make_store, policy_overrides, query_log, tenant
 from upstreams import default_answer  # noqa: F401  (the scripted upstream answers every A query)
 
 ACME, ANON, QUIET = "127.0.0.2", "127.0.0.3", "127.0.0.4"
@@ -10,11 +9,8 @@ BLOCK = {"block": ["gambling"], "deny": ["badsite.example"], "action": "blockpag
 
 
 def read_records(directory):
-    records = []
-    for f in sorted(directory.glob("queries-*.jsonl")):
-        for line in f.read_text().splitlines():
-            records.append(json.loads(line))
-    return records
+    assert sorted(p.suffix for p in directory.glob("queries-*")) == [".qlog"], list(directory.iterdir())
+    return query_log(directory)
 
 
 def test_query_log_records_match_queries(sekishod, scripted, tmp_path):

@@ -16,13 +16,12 @@ real clients (dnspython from a tenant's source address, kdig -b), and the query 
 - Those rewritten records name their rule, `safe_search` (forwarded, cached and over TCP alike);
   the exempted and unfiltered ones name none.
 """
-import json
 import pathlib
 
 import pytest
 
 from clients import KDIG
-from policy_fixtures import ask, describe, edes, kdig_from, policy_overrides, rcode, rdatas, rrsets, tenant
+from policy_fixtures import ask, describe, edes, kdig_from, policy_overrides, query_log, rcode, rdatas, rrsets, tenant
 from upstreams import KnotUpstream
 
 ZONES = pathlib.Path(__file__).resolve().parent / "safe_search_zones"
@@ -36,10 +35,7 @@ BING_SAFE, BING_SAFE_A, BING_OWN_A = "strict.bing.com.", "204.79.197.220", "192.
 
 
 def read_log(directory):
-    out = []
-    for f in sorted(directory.glob("queries-*.jsonl")):
-        out += [json.loads(line) for line in f.read_text().splitlines() if line]
-    return out
+    return query_log(directory)
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
 """tests/e2e/test_systemd_units.py — the unit files, sysusers.d and tmpfiles.d entries are valid and
 agree with each other.
 
-`systemd-analyze verify` checks every directive of both units against the installed systemd
-(the ExecStart paths are pointed at the build's binaries so that their existence is checked too);
+`systemd-analyze verify` checks every directive of the units against the installed systemd
+(the ExecStart paths, /usr/sbin as packaged, are pointed at the build's binaries so that their
+existence is checked too);
 sysusers is parsed by `systemd-sysusers --dry-run`; both services must join the group that owns
 the shared category store directory and be allowed to write there (LMDB reader slots).
 """
@@ -18,9 +19,9 @@ SOURCE_DIR = Path(os.environ.get("SEKISHO_SOURCE_DIR", Path(__file__).resolve().
 BUILD_DIR = Path(os.environ.get("SEKISHO_BUILD_DIR", SOURCE_DIR / "build"))
 SYSTEMD = SOURCE_DIR / "systemd"
 UNITS = ["sekishod.service", "sekisho-intercept.service", "sekisho-feed.service"]
-BINARIES = {"/usr/local/sbin/sekishod": BUILD_DIR / "daemon" / "sekishod",
-            "/usr/local/sbin/sekisho-intercept": BUILD_DIR / "intercept" / "sekisho-intercept",
-            "/usr/local/sbin/sekisho-feed": BUILD_DIR / "feed" / "sekisho-feed"}
+BINARIES = {"/usr/sbin/sekishod": BUILD_DIR / "daemon" / "sekishod",
+            "/usr/sbin/sekisho-intercept": BUILD_DIR / "intercept" / "sekisho-intercept",
+            "/usr/sbin/sekisho-feed": BUILD_DIR / "feed" / "sekisho-feed"}
 
 @pytest.fixture
 def needs_systemd():
@@ -39,7 +40,9 @@ def test_units_verify_with_systemd_analyze(needs_systemd, tmp_path):
         for installed, built in BINARIES.items():
             text = text.replace(installed, str(built))
         (tmp_path / unit).write_text(text)
-    p = subprocess.run(["systemd-analyze", "verify", *[str(tmp_path / u) for u in UNITS]],
+    # --man=no: the man pages of Documentation= are checked where they are installed
+    # (e2e.test_package verifies the installed units with them).
+    p = subprocess.run(["systemd-analyze", "verify", "--man=no", *[str(tmp_path / u) for u in UNITS]],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     # verify prints warnings without failing; a unit we ship must not have any.
@@ -54,9 +57,17 @@ def test_shared_group_and_store_directory_agree(needs_systemd):
     dirs = re.findall(r"^d\s+(\S+)\s+(\d+)\s+(\S+)\s+(\S+)",
                       (SYSTEMD / "sekisho.tmpfiles").read_text(), re.M)
     assert groups == ["sekisho"]
-    assert len(dirs) == 1
-    path, mode, owner, group = dirs[0]
+    store = [d for d in dirs if d[0] == "/var/lib/sekisho-categories"]
+    assert len(store) == 1, dirs
+    path, mode, owner, group = store[0]
     assert group == "sekisho" and int(mode, 8) & 0o2070 == 0o2070  # setgid, group rwx
+    # sekishod's state: its own user's, readable by the group (the intercept reads tenants.d).
+    users = re.findall(r"^u\s+(\S+)\s+\S+\s+\"[^\"]*\"\s+(\S+)", (SYSTEMD / "sekisho.sysusers").read_text(), re.M)
+    assert users == [("sekisho", "/var/lib/sekisho")], users
+    assert directives("sekishod.service", "User") == ["sekisho"]
+    assert directives("sekishod.service", "StateDirectory") == ["sekisho"]
+    state = [d for d in dirs if d[0] == "/var/lib/sekisho"]
+    assert state == [("/var/lib/sekisho", "0750", "sekisho", "sekisho")], dirs
     for unit in UNITS:
         assert directives(unit, "SupplementaryGroups") == ["sekisho"], unit
         assert path in directives(unit, "ReadWritePaths"), unit

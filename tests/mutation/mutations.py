@@ -157,10 +157,10 @@ MUTATIONS = [
     },
     {
         "id": "querylog-anonymized-full-address",
-        "file": "policy/querylog/format.cc",
-        "breaks": "a policy with log: anonymized writes full client addresses to the query log",
-        "edits": [("write_client_text(client, r, r.log_mode == LogMode::anonymized)",
-                   "write_client_text(client, r, r.log_mode == LogMode::none)")],
+        "file": "policy/querylog/log_file.cc",
+        "breaks": "a policy with log: anonymized stores full client addresses in the query-log files",
+        "edits": [("logged_address(r, r.log_mode == LogMode::anonymized, client)",
+                   "logged_address(r, r.log_mode == LogMode::none, client)")],
         "tests": [r"^unit\.policy/querylog_", r"^e2e\.test_querylog$"],
     },
     {

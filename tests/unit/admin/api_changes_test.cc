@@ -60,6 +60,7 @@ TEST_CASE("PUT policy: written to the tenant's file, reloaded, decided by the DN
   CHECK(audit[0]["source"] == "192.0.2.7");
   CHECK(audit[0]["before"]["deny"] == json::array({"acme-deny.example"}));
   CHECK(audit[0]["after"]["deny"] == json::array({"casino.example"}));
+  CHECK(audit[0]["outcome"] == "ok");
 }
 
 TEST_CASE("a stale If-Match is refused with 412 and the file is not touched") {
@@ -237,6 +238,13 @@ TEST_CASE("reload reports the errors of an invalid file and keeps the running co
   CHECK(r.status == 422);
   CHECK(ApiFixture::json_of(r)["errors"][0]["message"].get<std::string>().find("nosuch") != std::string::npos);
   CHECK(f.reloads == 0);
+  // A refused reload is audited too: who asked, and why nothing changed.
+  auto audit = audit_lines(f);
+  REQUIRE(audit.size() == 1);
+  CHECK(audit[0]["what"] == "reload");
+  CHECK(audit[0]["who"] == "root");
+  CHECK(audit[0]["after"].is_null());
+  CHECK(audit[0]["outcome"].get<std::string>().rfind("refused: the configuration has 1 error", 0) == 0);
 }
 
 TEST_CASE("PATCH tenant: operators change networks and max_devices, tenant-admins only name and contact") {

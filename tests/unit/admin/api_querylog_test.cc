@@ -1,14 +1,17 @@
-// admin/api: query-log search over real JSON-lines files written by querylog::append_json_line,
-// and the /metrics text.
+// admin/api: query-log search over real files — binary (querylog::append_frame, as the writer
+// writes them) and JSON lines (querylog::append_json_line, as it wrote them before format 1),
+// the same records in both giving the same pages — and the /metrics text.
 #include <doctest/doctest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "admin/api/metrics.h"
 #include "admin/api/querylog_search.h"
 #include "policy/domain_list.h"
 #include "policy/querylog/format.h"
+#include "policy/querylog/log_file.h"
 #include "tests/unit/admin/api_fixture.h"
 
 using nlohmann::json;
@@ -45,6 +48,13 @@ void write_log(const std::filesystem::path& dir) {
   sekisho::test::write_text(dir / "queries-2026-11-24.jsonl", day1);
   sekisho::test::write_text(dir / "queries-2026-11-25.jsonl", day2);
   sekisho::test::write_text(dir / "not-a-log.txt", "x");
+}
+
+// A binary log file holding `frames` (append_frame output), as the writer leaves it.
+std::string binary_file(const std::string& frames) {
+  uint8_t header[ql::kLogHeaderSize];
+  ql::write_log_header(header);
+  return std::string(reinterpret_cast<const char*>(header), sizeof header) + frames;
 }
 
 std::vector<std::string> names(const sekisho::admin::LogPage& p) {
@@ -240,7 +250,7 @@ std::vector<std::string> reference(const std::string& dir, const std::vector<std
 }
 
 std::vector<std::string> all_pages(const std::string& dir, sekisho::admin::LogQuery q, size_t& pages,
-                                   size_t* scan_limited_pages = nullptr) {
+                                   size_t* scan_limited_pages = nullptr, std::vector<std::string>* records = nullptr) {
   std::vector<std::string> out;
   pages = 0;
   while (true) {
@@ -248,6 +258,8 @@ std::vector<std::string> all_pages(const std::string& dir, sekisho::admin::LogQu
     ++pages;
     if (scan_limited_pages && p.scan_limited) ++*scan_limited_pages;
     for (const auto& r : p.records) out.push_back(r["name"]);
+    if (records)
+      for (const auto& r : p.records) records->push_back(r.dump());
     if (p.next_cursor.empty()) return out;
     REQUIRE((p.records.size() == q.limit || p.scan_limited));
     REQUIRE(p.lines_scanned <= q.max_lines_scanned);
@@ -266,16 +278,38 @@ TEST_CASE("query-log search: reading backwards by blocks and seeking by time equ
   uint32_t seed = 12345;
   auto rnd = [&] { return seed = seed * 1103515245u + 12345u, (seed >> 8) % 1000000; };
   const std::vector<std::string> days = {"2026-11-25", "2026-11-24"};
+  // The same records in both formats: JSON lines in `dir` (the reference reads them), binary
+  // frames in `bin`; every search must give the same records, page for page.
+  const auto bin = f.dir / "querylog-binary";
+  std::filesystem::create_directories(bin);
+  const auto& registry = sekisho::policy::CategoryRegistry::builtins();
+  const uint8_t gambling = static_cast<uint8_t>(registry.by_slug("gambling")->id);
   for (const auto& day : days) {
-    std::string text;
+    std::string text, frames;
     for (int i = 0; i < 15000; ++i) {
       const int64_t t = at(day.c_str(), 0, 0, 0) + int64_t{i} * 5760000 + int64_t{rnd() % 3000} * 1000;
-      ql::append_json_line(text, record(t, day.substr(8) + "n" + std::to_string(i) + ".example", 1 + i % 7,
-                                        i % 13 == 0 ? ql::QueryAction::blocked : ql::QueryAction::resolved),
-                           i % 3 == 0 ? "acme" : i % 3 == 1 ? "beta" : "gamma");
+      auto r = record(t, day.substr(8) + "n" + std::to_string(i) + ".example", 1 + i % 7,
+                      i % 13 == 0 ? ql::QueryAction::blocked : ql::QueryAction::resolved);
+      if (i % 13 == 0) {
+        r.rule = ql::RuleKind::category;
+        r.categories.add(gambling);
+        if (i % 39 == 0) r.categories.add(250);  // an id the registry does not name: "#250"
+        r.rcode = 3;
+        ql::set_text(r.rule_text, i % 2 ? "casino.example" : "");
+      }
+      if (i % 5 == 0) ql::set_text(r.device, "laptop-" + std::to_string(i % 4));
+      if (i % 11 == 0) r.log_mode = ql::LogMode::anonymized;
+      r.latency_us = static_cast<uint32_t>(rnd());
+      r.upstream = i % 17 == 0 ? ql::kNoUpstream : static_cast<uint8_t>(i % 3);
+      const char* tenant = i % 3 == 0 ? "acme" : i % 3 == 1 ? "beta" : "gamma";
+      ql::append_json_line(text, r, tenant, registry);
+      ql::append_frame(frames, r, tenant, registry);
     }
     if (day == days[0]) text += "{\"time\":\"2026-11-25T23:59:59.9";  // a line still being written: skipped
+    std::string file = binary_file(frames);
+    if (day == days[0]) file += frames.substr(0, 40);  // a frame still being written (or torn): skipped
     sekisho::test::write_text(dir / ("queries-" + day + ".jsonl"), text);
+    sekisho::test::write_text(bin / ("queries-" + day + ".qlog"), file);
   }
   struct Case {
     const char* tenant;
@@ -299,24 +333,76 @@ TEST_CASE("query-log search: reading backwards by blocks and seeking by time equ
     q.action = c.action;
     q.limit = c.limit;
     const auto want = reference(dir.string(), days, q);
-    size_t pages = 0;
-    const auto got = all_pages(dir.string(), q, pages);
     CAPTURE(c.tenant);
     CAPTURE(c.limit);
     REQUIRE(!want.empty());
-    CHECK(got == want);
-    CHECK(pages <= want.size() / c.limit + 1);
-    // A scan budget splits the same search into more, shorter pages: nothing lost or repeated.
-    q.max_lines_scanned = 997;
-    const size_t unlimited_pages = pages;
-    const auto limited = all_pages(dir.string(), q, pages, &scan_limited_pages);
-    CHECK(limited == want);
-    CHECK(pages >= unlimited_pages);
+    std::vector<std::string> records_of[2];
+    for (const bool binary : {false, true}) {
+      CAPTURE(binary);
+      const std::string d = (binary ? bin : dir).string();
+      q.max_lines_scanned = sekisho::admin::LogQuery::kDefaultMaxLinesScanned;
+      q.cursor.clear();
+      size_t pages = 0;
+      std::vector<std::string> records;
+      const auto got = all_pages(d, q, pages, nullptr, &records);
+      CHECK(got == want);
+      CHECK(pages <= want.size() / c.limit + 1);
+      records_of[binary] = records;
+      // A scan budget splits the same search into more, shorter pages: nothing lost or repeated.
+      q.max_lines_scanned = 997;
+      const size_t unlimited_pages = pages;
+      const auto limited = all_pages(d, q, pages, &scan_limited_pages);
+      CHECK(limited == want);
+      CHECK(pages >= unlimited_pages);
+    }
+    CHECK(records_of[1] == records_of[0]);  // whole records, every field
   }
-  CHECK(scan_limited_pages > 10);  // the sparse cases did meet the budget
+  CHECK(scan_limited_pages > 20);  // the sparse cases did meet the budget, in both formats
   // The newest page reads only the end of the file.
   sekisho::admin::LogQuery q;
   q.tenant = "acme";
   q.limit = 10;
   CHECK(sekisho::admin::search_querylog(dir.string(), q).lines_scanned < 2000);
+  CHECK(sekisho::admin::search_querylog(bin.string(), q).lines_scanned < 2000);
+  CHECK(sekisho::admin::search_querylog(bin.string(), q).bytes_unreadable == 40);  // the torn tail, skipped
+  // Searches by client, device and name compare the rendered fields: the same in both formats.
+  for (const auto& [client, device, name] : {std::tuple{"10.1.0.3", "", ""}, std::tuple{"10.1.0.0", "", ""},
+                                             std::tuple{"", "laptop-2", ""}, std::tuple{"", "", "24n14"}}) {
+    q = {};
+    q.client = client;
+    q.device = device;
+    q.name = name;
+    q.limit = 50;
+    size_t pages = 0;
+    std::vector<std::string> from_json, from_binary;
+    all_pages(dir.string(), q, pages, nullptr, &from_json);
+    all_pages(bin.string(), q, pages, nullptr, &from_binary);
+    const std::string searched = std::string(client) + "|" + device + "|" + name;
+    CAPTURE(searched);
+    CHECK(!from_json.empty());
+    CHECK(from_binary == from_json);
+  }
+}
+
+TEST_CASE("query-log search: a day written before and after the upgrade reads binary first, then its JSON lines") {
+  ApiFixture f;
+  const auto dir = f.dir / "querylog";
+  std::filesystem::create_directories(dir);
+  std::string old_lines, frames, older_day;
+  for (int i = 0; i < 4; ++i)
+    ql::append_json_line(old_lines, record(at("2026-11-25", 1, i, 0), "old" + std::to_string(i) + ".example", 1, ql::QueryAction::resolved), "acme");
+  for (int i = 0; i < 3; ++i)
+    ql::append_frame(frames, record(at("2026-11-25", 2, i, 0), "new" + std::to_string(i) + ".example", 1, ql::QueryAction::resolved), "acme",
+                     sekisho::policy::CategoryRegistry::builtins());
+  ql::append_json_line(older_day, record(at("2026-11-24", 1, 0, 0), "yesterday.example", 1, ql::QueryAction::resolved), "acme");
+  sekisho::test::write_text(dir / "queries-2026-11-25.jsonl", old_lines);
+  sekisho::test::write_text(dir / "queries-2026-11-25.qlog", binary_file(frames));
+  sekisho::test::write_text(dir / "queries-2026-11-24.jsonl", older_day);
+  sekisho::admin::LogQuery q;
+  q.limit = 2;
+  size_t pages = 0;
+  CHECK(all_pages(dir.string(), q, pages) == std::vector<std::string>{"new2.example", "new1.example", "new0.example", "old3.example",
+                                                                     "old2.example", "old1.example", "old0.example",
+                                                                     "yesterday.example"});
+  CHECK(pages == 4);
 }

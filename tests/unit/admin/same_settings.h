@@ -31,10 +31,34 @@ inline config::TenantFileContent rich_tenant_file() {
   t.unverified_udp_size = 512;
   t.intercept_bandwidth = 2500000;
   t.devices = {{"taro-iphone", "k7q2m9x4p8", {}}, {"null", "00000000", {}}};  // "null" and all-digit must stay strings
+  config::LocalRecordSettings txt;
+  txt.name = "intranet.acme.example";
+  txt.type = config::LocalRecordType::txt;
+  txt.value = "v=1; \"quoted\"";
+  txt.ttl = 60;
+  config::LocalRecordSettings a;
+  a.name = "wiki.acme.example";
+  a.value = "10.1.2.3";  // type A and ttl 300: defaults
+  t.local_records = {txt, a};
+  t.local_zones = {"acme.example"};
+  config::ForwardZoneSettings corp;
+  corp.domain = "corp.acme.example";
+  corp.upstreams = {"10.1.0.53", "[2001:db8:1::53]:5353"};
+  t.forward_zones = {corp};
   config::PolicySettings p;
   p.name = "office";
   p.block = {"adult", "gambling"};
   p.block_groups = {"evasion", "security"};  // whole groups (大分類)
+  p.mode = config::PolicyMode::monitor;
+  p.monitor = {"social"};
+  p.monitor_groups = {"shopping"};
+  p.read_only = {"forums"};
+  p.read_only_groups = {"communication"};
+  p.unblock = {"games"};
+  p.unblock_groups = {"entertainment"};
+  p.allow_categories = {"news"};
+  p.holidays = config::HolidayRule::jp;
+  p.calendar = {"2026-12-28..2027-01-05", "2027-03-25"};
   p.allow = {{"intranet.acme.example", {}}, {"*.partner.example", {}}};
   p.deny = {{"badsite.example", {}}};
   config::ScheduleSettings s;
@@ -48,6 +72,9 @@ inline config::TenantFileContent rich_tenant_file() {
   night.block = {"games"};
   night.from_minute = 22 * 60 + 30;
   night.to_minute = 6 * 60;
+  night.days = 0xe0;  // sat, sun, holiday
+  night.since = "2026-12-01";
+  night.until = "2027-03-31";
   p.schedule.push_back(night);
   p.safe_search = true;
   p.action = config::BlockAction::nxdomain;
@@ -76,12 +103,35 @@ inline void check_same_tenant(const config::TenantSettings& a, const config::Ten
     CHECK(a.devices[i].name == b.devices[i].name);
     CHECK(a.devices[i].token == b.devices[i].token);
   }
+  REQUIRE(a.local_records.size() == b.local_records.size());
+  for (size_t i = 0; i < a.local_records.size(); ++i) {
+    CHECK(a.local_records[i].name == b.local_records[i].name);
+    CHECK(a.local_records[i].type == b.local_records[i].type);
+    CHECK(a.local_records[i].value == b.local_records[i].value);
+    CHECK(a.local_records[i].ttl == b.local_records[i].ttl);
+  }
+  CHECK(a.local_zones == b.local_zones);
+  REQUIRE(a.forward_zones.size() == b.forward_zones.size());
+  for (size_t i = 0; i < a.forward_zones.size(); ++i) {
+    CHECK(a.forward_zones[i].domain == b.forward_zones[i].domain);
+    CHECK(a.forward_zones[i].upstreams == b.forward_zones[i].upstreams);
+  }
 }
 
 inline void check_same_policy(const config::PolicySettings& a, const config::PolicySettings& b) {
   CHECK(a.name == b.name);
   CHECK(a.block == b.block);
   CHECK(a.block_groups == b.block_groups);
+  CHECK(a.mode == b.mode);
+  CHECK(a.monitor == b.monitor);
+  CHECK(a.monitor_groups == b.monitor_groups);
+  CHECK(a.read_only == b.read_only);
+  CHECK(a.read_only_groups == b.read_only_groups);
+  CHECK(a.unblock == b.unblock);
+  CHECK(a.unblock_groups == b.unblock_groups);
+  CHECK(a.allow_categories == b.allow_categories);
+  CHECK(a.holidays == b.holidays);
+  CHECK(a.calendar == b.calendar);
   REQUIRE(a.allow.size() == b.allow.size());
   for (size_t i = 0; i < a.allow.size(); ++i) CHECK(a.allow[i].pattern == b.allow[i].pattern);
   REQUIRE(a.deny.size() == b.deny.size());
@@ -93,6 +143,8 @@ inline void check_same_policy(const config::PolicySettings& a, const config::Pol
     CHECK(a.schedule[i].from_minute == b.schedule[i].from_minute);
     CHECK(a.schedule[i].to_minute == b.schedule[i].to_minute);
     CHECK(a.schedule[i].timezone == b.schedule[i].timezone);
+    CHECK(a.schedule[i].since == b.schedule[i].since);
+    CHECK(a.schedule[i].until == b.schedule[i].until);
   }
   CHECK(a.safe_search == b.safe_search);
   CHECK(a.action == b.action);

@@ -77,7 +77,8 @@ TEST_CASE("one schema: YAML written → YAML read → JSON written → JSON read
   CHECK(keys_of(tenant) == sorted_keys<config::TenantSettings>());
   static constexpr std::string_view kSettable[] = {"id", "name", "contact", "networks", "policy", "max_devices", "ecs",
                                                    "queries_per_second", "rrl_responses_per_second", "upstream_queries",
-                                                   "upstream_queries_per_client", "unverified_udp_size", "intercept_bandwidth"};
+                                                   "upstream_queries_per_client", "unverified_udp_size", "intercept_bandwidth",
+                                                   "local_records", "local_zones", "forward_zones"};
   json body = tenant;
   body.erase("devices");  // devices have routes of their own
   admin::tenant_from_json(body, kSettable, kSettable, via_json.tenant);
@@ -120,7 +121,8 @@ TEST_CASE("one schema: defaults are left out of the YAML, and read back as defau
   CHECK(yaml.find("to: \"24:00\"") != std::string::npos);
   CHECK(yaml.find("timezone: \"UTC\"") != std::string::npos);
   for (const char* left_out : {"contact", "networks", "max_devices", "ecs", "queries_per_second", "upstream_queries", "intercept_bandwidth", "devices", "allow", "deny", "days", "safe_search",
-                               "log", "deep_inspection", "block_groups"})
+                               "log", "deep_inspection", "block_groups", "mode", "monitor", "read_only", "unblock",
+                               "allow_categories", "holidays", "calendar", "since", "until"})
     CHECK_MESSAGE(yaml.find(std::string(left_out) + ":") == std::string::npos, left_out);
   auto loaded = read_yaml(yaml);
   REQUIRE(loaded.ok());
@@ -146,6 +148,10 @@ TEST_CASE("one schema: a bad value is refused by YAML and JSON alike, with the s
       {"{schedule: [{block: [social], to: \"24:01\"}]}", R"({"schedule": [{"block": ["social"], "to": "24:01"}]})",
        "schedule[0].to"},
       {"{schedule: [{days: [mon]}]}", R"({"schedule": [{"days": ["mon"]}]})", "schedule[0].block"},
+      {"{mode: log}", R"({"mode": "log"})", "mode"},
+      {"{holidays: us}", R"({"holidays": "us"})", "holidays"},
+      {"{schedule: [{block: [games], until: \"2027-02-30\"}]}",
+       R"({"schedule": [{"block": ["games"], "until": "2027-02-30"}]})", "schedule[0].until"},
   };
   for (const auto& c : cases) {
     INFO(c.yaml);

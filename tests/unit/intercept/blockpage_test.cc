@@ -39,8 +39,8 @@ policy::CategorySet cats(std::initializer_list<const char*> slugs) {
   return s;
 }
 
-// A store: casino.example (gambling), videos.example has URL entries (/adult → adult,
-// /news → news), shop.example nothing.
+// A store: casino.example (gambling), forum.example (forums, read_only for acme),
+// videos.example has URL entries (/adult → adult, /news → news), shop.example nothing.
 void build_store(const fs::path& dir) {
   policy::StoreWriter w(dir.string());
   policy::EntrySet set;
@@ -48,6 +48,7 @@ void build_store(const fs::path& dir) {
   policy::ImportOptions opt;
   policy::ImportSink sink(set, report, opt);
   REQUIRE(sink.add_name("casino.example", policy::kFlagSubtree, cats({"gambling"}), 1));
+  REQUIRE(sink.add_name("forum.example", policy::kFlagSubtree, cats({"forums"}), 4));
   REQUIRE(sink.add_url("videos.example/adult", cats({"adult"}), 2));
   REQUIRE(sink.add_url("videos.example/news", cats({"news"}), 3));
   set.finalize();
@@ -72,6 +73,7 @@ tenants:
 policies:
   office:
     block: [gambling, adult]
+    read_only: [forums]
     deny: [badsite.example]
     deep_inspection: true
   private:
@@ -341,4 +343,43 @@ TEST_CASE("blockpage: per-tenant template override, others keep the built-in pag
   f.category = policy::CategoryRegistry::builtins().by_slug("gambling")->id;
   f.incident = "12345-ABCDE";
   CHECK(render(t->get("acme", Lang::ja), f, Lang::ja) == "<p>A&amp;B: a.example / ギャンブル / 12345-ABCDE</p>");
+}
+
+TEST_CASE("read only: GET and HEAD are forwarded; posting, uploads and upgrades get the block page") {
+  Fixture fx;
+  auto with = [](net::http::Request r, const char* method, std::initializer_list<std::pair<const char*, const char*>> h) {
+    r.method = method;
+    for (const auto& [name, value] : h) r.headers.push_back({name, value});
+    return r;
+  };
+  const auto get = request("127.0.0.5:1", "forum.example", "/thread/1", "en");
+  Decision d;
+  CHECK(fx.service.handle(get, fx.reader.get(), kNow, &d).body.empty());
+  CHECK(d.kind == Decision::inspect_allowed);
+  CHECK(d.read_only);
+  CHECK_FALSE(d.posting_refused);
+  fx.service.handle(with(get, "HEAD", {}), fx.reader.get(), kNow, &d);
+  CHECK(d.kind == Decision::inspect_allowed);
+  fx.service.handle(with(get, "GET", {{"content-length", "0"}}), fx.reader.get(), kNow, &d);
+  CHECK(d.kind == Decision::inspect_allowed);
+  for (const char* method : {"POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND"}) {
+    INFO(method);
+    auto res = fx.service.handle(with(get, method, {}), fx.reader.get(), kNow, &d);
+    CHECK(res.status == 403);
+    CHECK(d.kind == Decision::blocked);
+    CHECK(d.posting_refused);
+    CHECK(between(res.body, "<code id=\"detail\">", "</code>") ==
+          "posting is restricted inspect=read_only category=forums tenant=acme");
+    CHECK(between(res.body, "<dd id=\"rule\">", "</dd>").rfind("Posting is restricted", 0) == 0);
+  }
+  CHECK(fx.service.handle(with(get, "GET", {{"content-length", "5"}}), fx.reader.get(), kNow).status == 403);
+  CHECK(fx.service.handle(with(get, "GET", {{"transfer-encoding", "chunked"}}), fx.reader.get(), kNow).status == 403);
+  CHECK(fx.service.handle(with(get, "GET", {{"connection", "upgrade"}, {"upgrade", "websocket"}}), fx.reader.get(), kNow)
+            .status == 403);
+  auto ja = fx.service.handle(with(request("127.0.0.5:1", "forum.example", "/post", "ja"), "POST", {}), fx.reader.get(), kNow);
+  CHECK(between(ja.body, "<dd id=\"rule\">", "</dd>").rfind("書き込み規制", 0) == 0);
+  // The SNI is admitted (a certificate is minted for reading); a read-only host of another
+  // tenant's policy is not.
+  CHECK(fx.service.admit_sni(addr("127.0.0.5:1"), "forum.example", fx.reader.get(), kNow).has_value());
+  CHECK_FALSE(fx.service.admit_sni(addr("10.9.0.1:1"), "forum.example", fx.reader.get(), kNow).has_value());
 }

@@ -138,7 +138,9 @@ void check_same_lookups(StoreWriter& a, StoreWriter& b, const Generated& g) {
       CHECK(ka == std::string(mb.matched_key));
     }
   }
-  for (const auto& [host, path] : g.urls) {
+  for (const auto& url : g.urls) {
+    const auto& host = url.first;  // not a structured binding: clang 14 cannot CAPTURE one
+    const auto& path = url.second;
     for (const std::string& p : {path, path + "/deeper", std::string("other")}) {
       CAPTURE(host);
       CAPTURE(p);

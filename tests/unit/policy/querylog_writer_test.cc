@@ -14,6 +14,7 @@
 
 #include "policy/querylog/format.h"
 #include "policy/querylog/incident.h"
+#include "policy/querylog/log_file_reader.h"
 #include "policy/querylog/writer.h"
 #include "tests/unit/temp_dir.h"
 
@@ -49,10 +50,21 @@ ql::QueryRecord record(int64_t time_us, uint16_t tenant, uint8_t last_octet, con
   return r;
 }
 
+// The file's records as the JSON lines readers render (the line the writer wrote before format 1).
 std::vector<std::string> read_lines(const fs::path& file) {
-  std::ifstream in(file);
+  ql::LogFileReader reader(file.string());
+  REQUIRE_MESSAGE(reader.error().empty(), file.string() << ": " << reader.error());
   std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ql::StoredRecord record;
+  uint64_t start = 0, end = 0;
+  for (; reader.next(start, end, record); start = end) {
+    std::string line;
+    ql::append_json_line(line, record);
+    REQUIRE(line.ends_with('\n'));
+    line.pop_back();
+    lines.push_back(line);
+  }
+  CHECK(reader.skipped_bytes() == 0);
   return lines;
 }
 
@@ -71,7 +83,7 @@ void push_all(ql::QueryLogRing* ring, const std::vector<ql::QueryRecord>& record
 
 }  // namespace
 
-TEST_CASE("querylog writer: exact JSON lines in the day's file, directory created 0750") {
+TEST_CASE("querylog writer: the day's file renders as the exact JSON lines, directory created 0750") {
   TempDir tmp;
   const fs::path dir = tmp.path / "state" / "querylog";
   ql::QueryLogWriter writer(options(dir, at("2026-11-25", 12)));
@@ -92,7 +104,7 @@ TEST_CASE("querylog writer: exact JSON lines in the day's file, directory create
   push_all(ring, {a, b});
   writer.stop();
 
-  const auto lines = read_lines(dir / "queries-2026-11-25.jsonl");
+  const auto lines = read_lines(dir / "queries-2026-11-25.qlog");
   REQUIRE(lines.size() == 2);
   CHECK(lines[0] ==
         R"({"time":"2026-11-25T04:35:29.123456Z","tenant":"acme","client":"127.0.0.1","device":"",)"
@@ -145,7 +157,7 @@ TEST_CASE("querylog writer: a record names its categories with the registry of t
   push_all(ring, records);
   writer.stop();
 
-  const auto lines = read_lines(dir / "queries-2026-11-25.jsonl");
+  const auto lines = read_lines(dir / "queries-2026-11-25.qlog");
   REQUIRE(lines.size() == 4);
   CHECK(lines[0].find(R"("categories":["malware","c2"])") != std::string::npos);
   CHECK(lines[1].find(R"("categories":["malware","c2"])") != std::string::npos);
@@ -165,8 +177,8 @@ TEST_CASE("querylog writer: records go to the file of their own UTC date") {
   push_all(r2, {record(at("2026-11-24", 23, 59, 58), 0, 2, "c"), record(at("2026-11-25", 0, 0, 1), 0, 2, "d")});
   writer.stop();
 
-  const auto day1 = read_lines(tmp.path / "queries-2026-11-24.jsonl");
-  const auto day2 = read_lines(tmp.path / "queries-2026-11-25.jsonl");
+  const auto day1 = read_lines(tmp.path / "queries-2026-11-24.qlog");
+  const auto day2 = read_lines(tmp.path / "queries-2026-11-25.qlog");
   REQUIRE(day1.size() == 2);
   REQUIRE(day2.size() == 2);
   for (const auto& l : day1) CHECK(l.find(R"("time":"2026-11-24T23:59:5)") != std::string::npos);
@@ -189,7 +201,7 @@ TEST_CASE("querylog writer: anonymized tenants are logged as /24 and /48") {
   push_all(ring, {v4, v6});
   writer.stop();
 
-  const auto lines = read_lines(tmp.path / "queries-2026-11-25.jsonl");
+  const auto lines = read_lines(tmp.path / "queries-2026-11-25.qlog");
   REQUIRE(lines.size() == 2);
   CHECK(lines[0].find(R"("client":"127.0.0.0")") != std::string::npos);
   CHECK(lines[1].find(R"("client":"2001:db8:42::")") != std::string::npos);
@@ -210,7 +222,7 @@ TEST_CASE("querylog writer: log none is never written but is counted in stats") 
   push_all(ring, {q, q, record(at("2026-11-25", 2), 1, 1, "public")});
   writer.stop();
 
-  const auto lines = read_lines(tmp.path / "queries-2026-11-25.jsonl");
+  const auto lines = read_lines(tmp.path / "queries-2026-11-25.qlog");
   REQUIRE(lines.size() == 1);
   CHECK(lines[0].find("public.example.com") != std::string::npos);
   const auto quiet = writer.stats(uint16_t{0});
@@ -248,7 +260,7 @@ TEST_CASE("querylog writer: an unwritable directory drops and counts, stats go o
 
 TEST_CASE("querylog writer: a full disk (ENOSPC) drops and counts") {
   TempDir tmp;
-  fs::create_symlink("/dev/full", tmp.path / "queries-2026-11-25.jsonl");
+  fs::create_symlink("/dev/full", tmp.path / "queries-2026-11-25.qlog");
   ql::QueryLogWriter writer(options(tmp.path, at("2026-11-25", 12)));
   writer.set_tenant_names({"acme"}, {});
   ql::QueryLogRing* ring = writer.add_ring();
@@ -352,13 +364,14 @@ TEST_CASE("querylog writer: stats follow tenant ids across a reload that renumbe
   CHECK(writer.stats(uint16_t{2}).queries == 0);
   CHECK_FALSE(writer.stats_by_id("gone").has_value());
   CHECK(writer.stats_by_id("acme")->queries == 1);
-  CHECK_FALSE(fs::exists(tmp.path / "queries-2026-11-25.jsonl"));  // write_files = false
+  CHECK_FALSE(fs::exists(tmp.path / "queries-2026-11-25.qlog"));  // write_files = false
 }
 
-TEST_CASE("querylog writer: retention deletes only query files older than retention_days") {
+TEST_CASE("querylog writer: retention deletes only query files older than retention_days, of both formats") {
   TempDir tmp;
   for (const char* name : {"queries-2026-10-01.jsonl", "queries-2026-10-25.jsonl", "queries-2026-10-26.jsonl",
-                           "queries-2026-11-24.jsonl", "other.txt", "queries-bad-date.jsonl"})
+                           "queries-2026-11-24.jsonl", "other.txt", "queries-bad-date.jsonl", "queries-2026-10-25.qlog",
+                           "queries-2026-10-26.qlog", "queries-bad-date.qlog"})
     std::ofstream(tmp.path / name) << "{}\n";
   auto o = options(tmp.path, at("2026-11-25", 12));
   o.retention_days = 30;
@@ -368,11 +381,14 @@ TEST_CASE("querylog writer: retention deletes only query files older than retent
   writer.stop();
   CHECK_FALSE(fs::exists(tmp.path / "queries-2026-10-01.jsonl"));
   CHECK_FALSE(fs::exists(tmp.path / "queries-2026-10-25.jsonl"));  // newest record 31 days old
+  CHECK_FALSE(fs::exists(tmp.path / "queries-2026-10-25.qlog"));
   CHECK(fs::exists(tmp.path / "queries-2026-10-26.jsonl"));
+  CHECK(fs::exists(tmp.path / "queries-2026-10-26.qlog"));
   CHECK(fs::exists(tmp.path / "queries-2026-11-24.jsonl"));
   CHECK(fs::exists(tmp.path / "other.txt"));
   CHECK(fs::exists(tmp.path / "queries-bad-date.jsonl"));
-  CHECK(writer.counters().files_deleted == 2);
+  CHECK(fs::exists(tmp.path / "queries-bad-date.qlog"));
+  CHECK(writer.counters().files_deleted == 3);
 }
 
 TEST_CASE("querylog writer: two producer loops, a stats reader and the writer, all at once") {
@@ -415,7 +431,7 @@ TEST_CASE("querylog writer: two producer loops, a stats reader and the writer, a
   CHECK(c.records_processed + c.records_dropped_ring == 2 * kPerLoop);
   CHECK(c.records_written == pushed.load());
   CHECK(writer.stats(uint16_t{0}).queries + writer.stats(uint16_t{1}).queries == pushed.load());
-  CHECK(read_lines(tmp.path / "queries-2026-11-25.jsonl").size() == pushed.load());
+  CHECK(read_lines(tmp.path / "queries-2026-11-25.qlog").size() == pushed.load());
 }
 
 // A steady stream faster than ring_capacity / wake_interval: a writer that slept the whole

@@ -251,6 +251,12 @@ TEST_CASE("run_query with a tenant, the category store and the query log allocat
   settings.server.dns_listen.push_back(*net::parse_socket_address("127.0.0.1:0", 53, parse_error));
   settings.upstreams.emplace_back().address = *net::parse_socket_address("127.0.0.1:9", 53, parse_error);
   sekisho::test::add_malware_tenant(settings, store_dir, (dir.path / "querylog").string());
+  // And local names (resolver/local_answers.h): a record and a local zone's NXDOMAIN.
+  config::LocalRecordSettings intranet;
+  intranet.name = "intranet.corp.example";
+  intranet.value = "10.1.2.3";
+  settings.tenants[0].local_records.push_back(intranet);
+  settings.tenants[0].local_zones.push_back("corp.example");
   std::vector<config::ConfigError> errors;
   auto policies = policy::compile_policies(settings, static_cast<int64_t>(std::time(nullptr)), errors);
   for (const auto& e : errors) FAIL_CHECK(e.to_string());
@@ -264,6 +270,8 @@ TEST_CASE("run_query with a tenant, the category store and the query log allocat
     const Msg allowed = client_query("www.example.com", 1, 0x1111, 0x0100, true, 1232, false);
     const Msg blocked = client_query("blocked.example", 1, 0x2222, 0x0100, true, 1232, false);
     const Msg below = client_query("www.Blocked.example", 1, 0x3333, 0x0100, true, 1232, false);
+    const Msg local = client_query("Intranet.corp.example", 1, 0x4444, 0x0100, true, 1232, false);
+    const Msg local_nx = client_query("nothere.corp.example", 1, 0x5555, 0x0100, true, 1232, false);
     cache_answer(engine, allowed);
 
     resolver::Origin origin;
@@ -278,7 +286,7 @@ TEST_CASE("run_query with a tenant, the category store and the query log allocat
       return std::search(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(len), blockpage, blockpage + 4) !=
              out.begin() + static_cast<std::ptrdiff_t>(len);
     };
-    const Msg* queries[] = {&allowed, &blocked, &below};
+    const Msg* queries[] = {&allowed, &blocked, &below, &local, &local_nx};
     auto run_batch = [&](int rounds, uint64_t& answered, uint64_t& blockpages) {
       resolver::BatchScope batch(worker);  // as the UDP listener wraps each receive batch
       for (int i = 0; i < rounds; ++i)
@@ -291,7 +299,7 @@ TEST_CASE("run_query with a tenant, the category store and the query log allocat
     };
     uint64_t answered = 0, blockpages = 0;
     run_batch(1, answered, blockpages);  // first sight: the name memo and the store's snapshot
-    REQUIRE(answered == 3);
+    REQUIRE(answered == 5);
     REQUIRE(blockpages == 2);
     const uint64_t memo_misses = worker.counters().category_memo_misses;
 
@@ -299,15 +307,16 @@ TEST_CASE("run_query with a tenant, the category store and the query log allocat
     uint64_t allocations = 0;
     {
       CountAllocations counter;
-      for (int b = 0; b < 100; ++b) run_batch(21, answered, blockpages);  // 63 queries a batch
+      for (int b = 0; b < 100; ++b) run_batch(21, answered, blockpages);  // 105 queries a batch
       allocations = counter.count();
     }
-    CHECK(answered == 6300);
+    CHECK(answered == 10500);
     CHECK(blockpages == 4200);
     CHECK(allocations == 0);
     CHECK(worker.counters().category_memo_misses == memo_misses);  // repeats came from the memo
     CHECK(worker.counters().cache_hits >= 2100);
-    CHECK(ring.size_approx() == 6303);  // one record a query, none dropped
+    CHECK(worker.counters().local_answered == 4202);
+    CHECK(ring.size_approx() == 10505);  // one record a query, none dropped
     CHECK(ring.dropped() == 0);
 
   }
