@@ -60,7 +60,7 @@ bool parse_body(const uint8_t* b, size_t n, StoredRecord* out) {
   const uint8_t transport = b[15], action = b[16], log_mode = b[17], rule = b[18], family = b[20];
   const size_t qname_len = b[21], tenant_len = get16(b + 22), device_len = b[24], rule_text_len = b[25];
   const size_t category_count = b[26];
-  if (transport > static_cast<uint8_t>(Transport::doh) || action > static_cast<uint8_t>(QueryAction::upstream_limited) ||
+  if (transport > static_cast<uint8_t>(Transport::doh) || action > static_cast<uint8_t>(kLastQueryAction) ||
       log_mode > static_cast<uint8_t>(LogMode::none) || rule > static_cast<uint8_t>(RuleKind::safe_search))
     return false;
   if (family != 0 && family != kFamilyV4 && family != kFamilyV6) return false;

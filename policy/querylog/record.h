@@ -37,6 +37,9 @@ enum class QueryAction : uint8_t {
   resolved, cached, blocked, rewritten, refused, servfail, stale, malformed, inspected, over_quota, upstream_limited,
   monitored, local
 };
+// The last value: the query-log file's check of a record and the statistics' arrays follow it,
+// so a new action is one line above (a record with an action past it is refused as damaged).
+inline constexpr QueryAction kLastQueryAction = QueryAction::local;
 
 // The record's vocabulary, each defined once in the layer it belongs to:
 using policy::RuleKind;  // which rule decided the verdict (none for plain resolution)

@@ -40,7 +40,7 @@ struct HourBucket {
 };
 
 inline constexpr size_t kHours = 48;
-inline constexpr size_t kActions = static_cast<size_t>(QueryAction::local) + 1;  // QueryAction values
+inline constexpr size_t kActions = static_cast<size_t>(kLastQueryAction) + 1;  // QueryAction values
 
 struct TenantStats {
   std::string tenant_id;

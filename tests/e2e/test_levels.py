@@ -23,7 +23,7 @@ import pytest
 from clients import KDIG
 from metrics_scrape import scrape
 from netutil import Listen, clear_of_utc_midnight
-from policy_fixtures import CLI, make_store, policy_overrides, tenant
+from policy_fixtures import CLI, make_store, policy_overrides, query_log, tenant
 from sekishod import Sekishod
 from test_admin import Admin, make_token
 from test_intercept import INTERCEPT, ORIGIN, curl, field, make_origin_certs, run
@@ -154,8 +154,7 @@ def test_monitored_queries_are_logged_counted_and_searchable(dns_setup):
         sorted(k for k in series if k[0] == "sekisho_answers_total")
     assert series[("sekisho_tenant_queries_total", 'tenant="acme",action="monitored"')] >= 2
     # The files hold the same records.
-    lines = [json.loads(l) for f in sorted(dns_setup["querylog"].glob("queries-*.jsonl"))
-             for l in f.read_text().splitlines()]
+    lines = query_log(dns_setup["querylog"])
     assert [l["action"] for l in lines if l["name"] == "feed.social.example"] == ["monitored", "monitored"]
 
 

@@ -23,7 +23,7 @@ import pytest
 
 from clients import KDIG
 from netutil import free_port
-from policy_fixtures import ask, describe, edes, kdig_from, policy_overrides, rcode, rdatas, rrsets, tenant
+from policy_fixtures import ask, describe, edes, kdig_from, policy_overrides, query_log, rcode, rdatas, rrsets, tenant
 from sekishod import SEKISHOD
 from upstreams import KnotUpstream
 
@@ -191,9 +191,7 @@ def test_query_log_records_local_answers(split):
     ask(split.port, "git.corp.acme.example.", source=ACME)
     code, _ = split.terminate()
     assert code == 0, "sekishod exit code %r" % code
-    records = []
-    for f in sorted(split.logdir.glob("queries-*.jsonl")):
-        records += [json.loads(line) for line in f.read_text().splitlines() if line]
+    records = query_log(split.logdir)
     got = sorted((r["name"], r["action"], r["rcode"]) for r in records)
     assert got == [("git.corp.acme.example", "resolved", "NOERROR"), ("intranet.acme.example", "local", "NOERROR"),
                    ("nothere.acme.example", "local", "NXDOMAIN")], records
