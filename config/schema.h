@@ -381,6 +381,21 @@ struct Fields<ForwardingSettings> {
   };
 };
 
+// fleet: read by config/yaml/load.cc; checked further by config/fleet (the password's source).
+template <>
+struct Fields<FleetSettings> {
+  using S = FleetSettings;
+  static constexpr auto all = std::tuple{
+      Text<S>{"conninfo", &S::conninfo, Write::unless_default, "fleet needs a conninfo (a libpq connection string)"},
+      Text<S>{"node", &S::node},
+      Text<S>{"password_file", &S::password_file},
+      Text<S>{"password_env", &S::password_env},
+      Text<S>{"snapshot", &S::snapshot},
+      Number<S, uint32_t>{"connect_timeout_ms", &S::connect_timeout_ms, 1000, 60000},
+      Number<S, uint32_t>{"retry_max_ms", &S::retry_max_ms, 250, 600000},
+  };
+};
+
 // intercept.limits: numbers only, read by config/yaml/load.cc like server.tcp.
 template <>
 struct Fields<InterceptLimitsSettings> {

@@ -336,6 +336,22 @@ struct FeedServiceSettings {
   std::string state_directory;  // status files; empty: "feed-status" beside the category store
 };
 
+// `fleet:` — this node takes its tenants (policies and devices with them) from a PostgreSQL
+// database shared by every node (config/fleet/). Absent (no conninfo): tenants.d files, as a
+// single node always did.
+struct FleetSettings {
+  std::string conninfo;       // libpq connection string or URI, without the password
+  std::string node;           // this node's name in the database and in logs; default: the host name
+  std::string password_file;  // the password's file (first line); never logged
+  std::string password_env;   // or the environment variable holding it
+  std::string snapshot;       // last good snapshot; default $STATE_DIRECTORY/fleet-snapshot.json,
+                              // else fleet-snapshot.json beside the main configuration file
+  uint32_t connect_timeout_ms = 3000;   // one connection attempt (libpq's connect_timeout, ≥ 1 s)
+  uint32_t retry_max_ms = 10000;        // reconnect back-off doubles from 250 ms up to this
+  SourceMark mark;
+  bool enabled() const { return !conninfo.empty(); }
+};
+
 struct Settings {
   std::string source;  // file the settings came from, for messages
   ServerSettings server;
@@ -361,6 +377,7 @@ struct Settings {
   AdminSettings admin;
   std::vector<FeedSettings> feeds;
   FeedServiceSettings feed_service;
+  FleetSettings fleet;
 };
 
 }  // namespace sekisho::config

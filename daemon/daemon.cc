@@ -2,18 +2,23 @@
 
 #include "admin/api/audit.h"
 #include "admin/api/service.h"
+#include "admin/tenant_files/fleet_documents.h"
 #include "base/clock.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "base/systemd.h"
 #include "config/advice.h"
+#include "config/fleet/follower.h"
+#include "config/fleet/source.h"
 #include "config/yaml/load.h"
 
 namespace sekisho::daemon {
 
 Daemon::Daemon(std::unique_ptr<config::ConfigSource> source, policy::Configuration first)
     : source_(std::move(source)), startup_(first.settings),
-      engine_(std::move(first.settings), std::move(first.policies)) {}
+      engine_(std::move(first.settings), std::move(first.policies)) {
+  if (const auto* fleet = dynamic_cast<const config::fleet::FleetSource*>(source_.get())) fleet_ = fleet->state();
+}
 
 Daemon::~Daemon() = default;
 
@@ -29,8 +34,19 @@ int Daemon::run() {
   }
   resolver::Engine::Hooks hooks;
   hooks.reload = [this] { reload_by_signal(); };
-  hooks.started = [this] { start_admin_service(); };
-  hooks.stopping = [this] { admin_.reset(); };
+  hooks.started = [this] {
+    start_admin_service();
+    // The database is followed from its own thread once the loops serve: DNS never waits on it.
+    if (fleet_)
+      follower_ = std::make_unique<config::fleet::Follower>(fleet_, [this] {
+        const uint64_t before = engine_.current()->generation;
+        return reload() != before;
+      });
+  };
+  hooks.stopping = [this] {
+    follower_.reset();
+    admin_.reset();
+  };
   return engine_.run(std::move(hooks));
 }
 
@@ -87,6 +103,12 @@ void Daemon::start_admin_service() {
   // Changes through the API are written as tenants.d files, which only a YAML file source has;
   // on any other source the API's writes answer that there is no file to write.
   if (const auto* file = dynamic_cast<const config::YamlFileSource*>(source_.get())) o.host.config_path = file->path();
+  // A fleet node writes tenants to the database instead (validated against the same main file).
+  if (fleet_) {
+    o.host.config_path = fleet_->main_config();
+    o.host.documents = std::make_shared<config::FleetDocuments>(fleet_);
+    o.fleet = fleet_;
+  }
   o.host.live = [this] {
     const auto rt = engine_.current();
     admin::LiveConfig live;

@@ -15,6 +15,10 @@
 namespace sekisho::admin {
 class Service;
 }
+namespace sekisho::config::fleet {
+class FleetState;
+class Follower;
+}
 
 namespace sekisho::daemon {
 
@@ -45,6 +49,8 @@ class Daemon {
   config::Settings startup_;  // what the admin service was started with
   resolver::Engine engine_;
   std::mutex reload_mutex_;
+  std::shared_ptr<config::fleet::FleetState> fleet_;  // a fleet node's (the source is a FleetSource)
+  std::unique_ptr<config::fleet::Follower> follower_;
   std::unique_ptr<admin::Service> admin_;  // stops before the engine's loops drain
 };
 

@@ -9,6 +9,7 @@
 
 #include "base/command_line.h"
 #include "base/log.h"
+#include "config/fleet/source.h"
 #include "config/yaml/load.h"
 #include "daemon/daemon.h"
 #include "daemon/demo_data.h"
@@ -35,6 +36,19 @@ int main(int argc, char** argv) {
   else source = std::make_unique<sekisho::config::YamlFileSource>(config_path);
   auto loaded = sekisho::policy::load_configuration(*source);
   if (!sekisho::policy::ready_to_start(loaded, "sekishod")) return 1;
+  if (loaded.settings.fleet.enabled()) {
+    // A fleet node: the tenants come from the database (or its last snapshot), read afresh.
+    sekisho::log::set_level(loaded.settings.log_level);
+    auto state = std::make_shared<sekisho::config::fleet::FleetState>(loaded.settings.fleet, config_path);
+    if (std::string why = sekisho::config::fleet::load_initial_snapshot(*state); !why.empty()) {
+      sekisho::log::error("fleet", "cannot start", {{"error", why}});
+      std::fprintf(stderr, "sekishod: refusing to start: %s\n", why.c_str());
+      return 1;
+    }
+    source = std::make_unique<sekisho::config::fleet::FleetSource>(std::move(state));
+    loaded = sekisho::policy::load_configuration(*source);
+    if (!sekisho::policy::ready_to_start(loaded, "sekishod")) return 1;
+  }
   sekisho::log::set_level(loaded.settings.log_level);
   if (config_path.empty()) {
     // Without the demo store the embedded defaults still resolve; they just filter nothing.

@@ -117,6 +117,7 @@ Response file_failure(const config::TenantFileResult& r, const std::string& conf
     case S::not_found: return error_response(404, shown(r.message));
     case S::not_managed: return error_response(409, shown(r.message));
     case S::conflict: return error_response(412, shown(r.message));
+    case S::unavailable: return error_response(503, shown(r.message));
     case S::invalid: {
       json errors = json::array();
       for (const auto& e : r.errors)
@@ -316,7 +317,8 @@ Response Api::route(Context& c) {
 Response Api::reload(Context& c) {
   if (!c.who.is_operator()) return error_response(403, "only operators reload the configuration");
   // The same check the reload does, so the caller gets the errors instead of a log line.
-  policy::Configuration candidate = policy::load_configuration(host_.config_path);
+  policy::Configuration candidate = policy::load_configuration(
+      host_.config_path, host_.documents ? host_.documents->documents().files : config::TenantFileOverrides{});
   if (!candidate.ok()) {
     config::TenantFileResult r;
     r.status = config::TenantFileStatus::invalid;

@@ -25,6 +25,7 @@
 #include "admin/api/auth.h"
 #include "admin/api/daily_stats.h"
 #include "admin/api/querylog_search.h"
+#include "admin/tenant_files/tenant_file.h"
 #include "config/settings.h"
 #include "policy/policy.h"
 #include "policy/querylog/writer.h"
@@ -43,6 +44,8 @@ struct LiveConfig {
 // What the API needs from the running server. Tests build it from real objects.
 struct ApiHost {
   std::string config_path;                 // the main YAML file; tenants.d is beside it
+  // Where tenants are written instead of tenants.d files (a fleet node's database); null: files.
+  std::shared_ptr<config::TenantDocumentStore> documents;
   std::function<LiveConfig()> live;        // thread-safe
   // Re-reads the configuration and publishes it (the SIGHUP path). Returns the generation in
   // use afterwards; unchanged means the reload was refused (the server logged why).

@@ -182,6 +182,28 @@ std::string render_metrics(const resolver::EngineSample& s) {
   return out;
 }
 
+std::string render_fleet_metrics(const config::fleet::FleetStatus& st) {
+  std::string out;
+  family(out, "sekisho_fleet_database_connected", "gauge", "1 while this node follows the fleet database.");
+  sample(out, "sekisho_fleet_database_connected", "", st.connected ? 1 : 0);
+  family(out, "sekisho_fleet_running_on_last_snapshot", "gauge",
+         "1 while the fleet database is unreachable and this node runs on its last snapshot (admin writes answer 503).");
+  sample(out, "sekisho_fleet_running_on_last_snapshot", "", st.connected ? 0 : 1);
+  family(out, "sekisho_fleet_generation", "gauge", "The fleet generation of the configuration in use.");
+  sample(out, "sekisho_fleet_generation", "", static_cast<uint64_t>(std::max<int64_t>(st.generation, 0)));
+  family(out, "sekisho_fleet_snapshots_applied_total", "counter", "Fleet snapshots applied since start.");
+  sample(out, "sekisho_fleet_snapshots_applied_total", "", st.applied_total);
+  family(out, "sekisho_fleet_disconnects_total", "counter", "Times the fleet database connection was lost.");
+  sample(out, "sekisho_fleet_disconnects_total", "", st.disconnects_total);
+  // Gauges in seconds with a fraction: written by hand, sample() takes integers.
+  family(out, "sekisho_fleet_last_apply_seconds", "gauge", "The last change: NOTIFY received to configuration published.");
+  out += "sekisho_fleet_last_apply_seconds " + std::to_string(st.last_apply_seconds) + "\n";
+  family(out, "sekisho_fleet_last_commit_to_apply_seconds", "gauge",
+         "The last change: the writer's commit (database clock) to configuration published here.");
+  out += "sekisho_fleet_last_commit_to_apply_seconds " + std::to_string(st.last_commit_to_apply_seconds) + "\n";
+  return out;
+}
+
 std::string render_feed_metrics(const std::vector<feed::FeedStatus>& feeds) {
   std::string out;
   if (feeds.empty()) return out;

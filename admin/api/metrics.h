@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config/fleet/state.h"
 #include "feed/status.h"
 #include "intercept/status.h"
 #include "resolver/engine_sample.h"
@@ -29,4 +30,7 @@ std::string render_feed_metrics(const std::vector<feed::FeedStatus>& feeds);
 // kMaxTenantSeries tenants, the rest as tenant="_other"), from its status file.
 std::string render_intercept_metrics(const intercept::InterceptStatus& status);
 
+// A fleet node's series (sekisho_fleet_*): whether it follows the database or runs on its last
+// snapshot, the generation in use, and how long the last change took to apply.
+std::string render_fleet_metrics(const config::fleet::FleetStatus& status);
 }  // namespace sekisho::admin

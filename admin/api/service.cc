@@ -46,6 +46,7 @@ net::http::Response Service::State::metrics_response() {
   r.set("content-type", "text/plain; version=0.0.4; charset=utf-8");
   r.set("cache-control", "no-store");
   r.body = render_metrics(options.sample ? options.sample() : resolver::EngineSample{});
+  if (options.fleet) r.body += render_fleet_metrics(options.fleet->status());
   if (options.host.live) {
     const LiveConfig live = options.host.live();
     if (live.settings) {

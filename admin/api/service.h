@@ -22,6 +22,7 @@ class Service {
     config::AdminSettings settings;
     ApiHost host;
     std::function<resolver::EngineSample()> sample;  // thread-safe; for /metrics
+    std::shared_ptr<const config::fleet::FleetState> fleet;  // a fleet node's; null otherwise
   };
 
   // Binds every admin and metrics address and starts the thread. Throws std::runtime_error

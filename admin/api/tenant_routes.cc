@@ -41,7 +41,7 @@ Response Api::tenants(Context& c) {
 }
 
 Response Api::tenant(Context& c, const std::string& id) {
-  auto r = config::read_tenant_file(host_.config_path, id);
+  auto r = config::read_tenant_file(host_.config_path, id, host_.documents.get());
   if (r.status == config::TenantFileStatus::not_found || r.status == config::TenantFileStatus::io_error) return file_failure(r, host_.config_path);
   json j = tenant_to_json(r.content.tenant);
   j["file"] = without_server_paths(r.path, host_.config_path);  // relative to the configuration's directory
@@ -69,7 +69,7 @@ Response Api::create_tenant(Context& c) {
     content.policies.push_back(p);
   }
   if (find_tenant(*c.live.settings, t.id)) return error_response(409, "tenant '" + t.id + "' already exists", "id");
-  auto w = config::write_tenant_file(host_.config_path, content, std::string());
+  auto w = config::write_tenant_file(host_.config_path, content, std::string(), host_.documents.get());
   if (!w.ok()) {
     if (w.status == config::TenantFileStatus::conflict)
       return error_response(409, without_server_paths(w.message, host_.config_path), "id");
@@ -90,7 +90,7 @@ Response Api::patch_tenant(Context& c, const std::string& id) {
   const std::span<const std::string_view> allowed =
       c.who.is_operator() ? std::span<const std::string_view>(kOperatorPatchFields) : kTenantAdminPatchFields;
   only_keys(body, allowed);
-  auto r = config::read_tenant_file(host_.config_path, id);
+  auto r = config::read_tenant_file(host_.config_path, id, host_.documents.get());
   if (!r.ok() && r.status != config::TenantFileStatus::invalid) return file_failure(r, host_.config_path);
   if (r.etag.empty())
     return error_response(409, "tenant '" + id + "' is defined in " + without_server_paths(r.path, host_.config_path) +
@@ -99,7 +99,7 @@ Response Api::patch_tenant(Context& c, const std::string& id) {
   const json before = tenant_to_json(t);
   tenant_from_json(body, allowed, {}, t);
   config::apply_derived_defaults(t);
-  auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request));
+  auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request), host_.documents.get());
   if (!w.ok()) return file_failure(w, host_.config_path);
   json after = tenant_to_json(w.content.tenant);
   apply_change(c, "change tenant", id, before, after);
@@ -111,7 +111,7 @@ Response Api::patch_tenant(Context& c, const std::string& id) {
 Response Api::delete_tenant(Context& c, const std::string& id) {
   if (!c.who.is_operator()) return error_response(403, "only operators remove tenants");
   json before = tenant_to_json(*find_tenant(*c.live.settings, id));
-  auto r = config::remove_tenant_file(host_.config_path, id, if_match(c.request));
+  auto r = config::remove_tenant_file(host_.config_path, id, if_match(c.request), host_.documents.get());
   if (!r.ok()) return file_failure(r, host_.config_path);
   apply_change(c, "remove tenant", id, before, nullptr);
   Response out;
@@ -128,7 +128,7 @@ Response Api::tenant_policy(Context& c, const std::string& id) {
   for (const auto& other : c.live.settings->tenants) users += other.policy == t->policy;
   j["shared"] = users > 1;
   Response out = json_response(200, j);
-  auto r = config::read_tenant_file(host_.config_path, id);
+  auto r = config::read_tenant_file(host_.config_path, id, host_.documents.get());
   if (!r.etag.empty()) out.set("etag", etag_header(r.etag));
   return out;
 }
@@ -141,7 +141,7 @@ Response Api::put_tenant_policy(Context& c, const std::string& id) {
   json body = parse_object(c.request.body);
   // "template": the policy starts as the template's; the body's other keys are set over it.
   const std::optional<config::PolicySettings> from_template = take_template(body);
-  auto r = config::read_tenant_file(host_.config_path, id);
+  auto r = config::read_tenant_file(host_.config_path, id, host_.documents.get());
   if (r.status == config::TenantFileStatus::not_found || r.status == config::TenantFileStatus::io_error) return file_failure(r, host_.config_path);
   if (r.etag.empty())
     return error_response(409, "tenant '" + id + "' is defined in " + without_server_paths(r.path, host_.config_path) +
@@ -176,7 +176,7 @@ Response Api::put_tenant_policy(Context& c, const std::string& id) {
   json after = policy_to_json(*target);
   auto old = c.live.settings->policies.find(current);
   json before = old == c.live.settings->policies.end() ? json(nullptr) : policy_to_json(old->second);
-  auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request));
+  auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request), host_.documents.get());
   if (!w.ok()) return file_failure(w, host_.config_path);
   apply_change(c, "set policy", id, before, after);
   if (!forked_from.empty()) after["forked_from"] = forked_from;
@@ -190,7 +190,7 @@ Response Api::devices(Context& c, const std::string& id) {
   json list = json::array();
   for (const auto& d : t->devices) list.push_back(device_json(d, *c.live.settings));
   Response out = json_response(200, {{"tenant", id}, {"devices", list}, {"max_devices", t->max_devices}});
-  auto r = config::read_tenant_file(host_.config_path, id);
+  auto r = config::read_tenant_file(host_.config_path, id, host_.documents.get());
   if (!r.etag.empty()) out.set("etag", etag_header(r.etag));
   return out;
 }
@@ -201,7 +201,7 @@ Response Api::add_device(Context& c, const std::string& id) {
   auto name = body.find("name");
   if (name == body.end() || !name->is_string() || name->get<std::string>().empty())
     throw ApiError(400, "a device needs a name (a string)", "name");
-  auto r = config::read_tenant_file(host_.config_path, id);
+  auto r = config::read_tenant_file(host_.config_path, id, host_.documents.get());
   if (!r.ok() && r.status != config::TenantFileStatus::invalid) return file_failure(r, host_.config_path);
   if (r.etag.empty())
     return error_response(409, "tenant '" + id + "' is defined in " + without_server_paths(r.path, host_.config_path) +
@@ -213,7 +213,7 @@ Response Api::add_device(Context& c, const std::string& id) {
   if (std::string why = config::add_device(r.content, name->get<std::string>(), token); !why.empty())
     return error_response(409, why, "name");
   const config::DeviceSettings d = r.content.tenant.devices.back();
-  auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request));
+  auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request), host_.documents.get());
   if (!w.ok()) return file_failure(w, host_.config_path);
   json after = device_json(d, *c.live.settings);
   apply_change(c, "add device", id, nullptr, {{"name", d.name}});
@@ -223,12 +223,12 @@ Response Api::add_device(Context& c, const std::string& id) {
 }
 
 Response Api::revoke_device(Context& c, const std::string& id, const std::string& device) {
-  auto r = config::read_tenant_file(host_.config_path, id);
+  auto r = config::read_tenant_file(host_.config_path, id, host_.documents.get());
   if (!r.ok() && r.status != config::TenantFileStatus::invalid) return file_failure(r, host_.config_path);
   if (r.etag.empty())
     return error_response(409, "tenant '" + id + "' is defined in " + without_server_paths(r.path, host_.config_path) + ", which the API does not rewrite");
   if (std::string why = config::revoke_device(r.content, device); !why.empty()) return error_response(404, why);
-  auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request));
+  auto w = config::write_tenant_file(host_.config_path, r.content, if_match(c.request), host_.documents.get());
   if (!w.ok()) return file_failure(w, host_.config_path);
   apply_change(c, "revoke device", id, {{"name", device}}, nullptr);
   Response out;

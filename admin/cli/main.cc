@@ -11,6 +11,7 @@
 #include "admin/cli/db.h"
 #include "admin/cli/device.h"
 #include "admin/cli/feed.h"
+#include "admin/cli/fleet.h"
 #include "admin/cli/policy_replay.h"
 #include "admin/cli/profile.h"
 #include "admin/cli/querylog.h"
@@ -161,6 +162,23 @@ int main(int argc, char** argv) {
   feed_status->add_option("NAME", fa.name, "only this feed")->type_name("NAME");
   feed_status->add_flag("--json", fa.json, "the status files' JSON, as a list");
 
+  // ---- fleet
+  CLI::App* fleet = app.add_subcommand("fleet", "the fleet database a configuration's fleet: section names (PostgreSQL)");
+  program.expect_subcommand(*fleet);
+  FleetArgs fla;
+  const auto fleet_command = [&](const char* name, const char* what) {
+    CLI::App* c = fleet->add_subcommand(name, what);
+    c->add_option("--config", fla.config, "sekishod's configuration with the fleet: section")->type_name("FILE")->required();
+    return c;
+  };
+  fleet_command("init", "create the schema in an empty database");
+  fleet_command("migrate", "apply the schema migrations the database lacks");
+  fleet_command("import-yaml", "make the tenants.d files beside FILE the fleet's tenants (checked first; one transaction)");
+  fleet_command("export-yaml", "write every tenant's document as DIR/<id>.yaml")
+      ->add_option("--dir", fla.dir, "where to write them")
+      ->type_name("DIR")
+      ->required();
+  fleet_command("status", "schema version, generation, tenants, and each node's applied generation");
   // ---- querylog
   CLI::App* querylog = app.add_subcommand("querylog", "read the query log's files");
   program.expect_subcommand(*querylog);
@@ -232,6 +250,10 @@ int main(int argc, char** argv) {
       return run_device(args);
     }
     if (chosen == feed) return run_feed_status(fa);
+    if (chosen == fleet) {
+      fla.command = Program::chosen(*fleet)->get_name();
+      return run_fleet(fla);
+    }
     if (chosen == querylog) return run_querylog_print(qa);
     if (chosen == policy_cmd) return run_policy_replay(ra);
     if (chosen == profile) {

@@ -113,6 +113,81 @@ std::string write_atomically(const std::string& path, const std::string& main_co
   return base::write_file_atomically(path, bytes, how);
 }
 
+
+// The whole configuration with tenant `id`'s new document at `path`: refused when the tenant is
+// defined elsewhere or the result is invalid.
+std::optional<TenantFileResult> check_candidate(policy::Configuration& candidate, const std::string& id,
+                                                const std::string& path) {
+  for (const auto& t : candidate.settings.tenants)
+    if (t.id == id && t.mark.file != path)
+      return failure(TenantFileStatus::not_managed, t.mark.file,
+                     "tenant '" + id + "' is defined in " + where(t.mark) + ", not in " + path +
+                         "; move its entry (and its policies) into " + path + " to manage it with sekisho");
+  if (!candidate.ok()) {
+    TenantFileResult r = failure(TenantFileStatus::invalid, path, summarize(candidate.errors));
+    r.errors = std::move(candidate.errors);
+    return r;
+  }
+  return std::nullopt;
+}
+
+// What a successful write reports: the tenant and its policies as the loader read them back.
+TenantFileResult written(const policy::Configuration& candidate, const std::string& id, const std::string& path,
+                         std::string etag) {
+  TenantFileResult r;
+  r.path = path;
+  r.etag = std::move(etag);
+  for (const auto& t : candidate.settings.tenants)
+    if (t.id == id) r.content.tenant = t;
+  for (const auto& [name, p] : candidate.settings.policies)
+    if (p.mark.file == path) r.content.policies.push_back(p);
+  return r;
+}
+
+// write_tenant_file into a document store: the same checks over the store's documents; the
+// store checks `expected` itself, in the same transaction as the change.
+TenantFileResult write_document(const std::string& main_config, const TenantFileContent& content,
+                                const ExpectedEtag& expected, TenantDocumentStore& documents) {
+  const std::string& id = content.tenant.id;
+  const std::string path = tenant_file_path(main_config, id);
+  auto docs = documents.documents();
+  std::string why;
+  if (auto it = docs.files.find(path);
+      it != docs.files.end() && it->second && !tenant_file_holds_only(*it->second, path, id, why))
+    return failure(TenantFileStatus::not_managed, path, why);
+  const std::string bytes = render_tenant_file(content);
+  docs.files[path] = bytes;
+  policy::Configuration candidate = policy::load_configuration(main_config, docs.files);
+  if (auto refused = check_candidate(candidate, id, path)) return *refused;
+  // Unconditional writes (a device added without If-Match) are still made on top of the version
+  // this node read: another node's change meanwhile gives a conflict instead of being lost.
+  const ExpectedEtag base = expected ? expected : ExpectedEtag(docs.etags[path]);
+  TenantFileResult stored = documents.store(id, &bytes, base);
+  if (!stored.ok()) return stored;
+  return written(candidate, id, path, stored.etag);
+}
+
+// remove_tenant_file from a document store.
+TenantFileResult remove_document(const std::string& main_config, const std::string& tenant_id,
+                                 const ExpectedEtag& expected, TenantDocumentStore& documents) {
+  const std::string path = tenant_file_path(main_config, tenant_id);
+  auto docs = documents.documents();
+  auto it = docs.files.find(path);
+  if (it == docs.files.end() || !it->second) return failure(TenantFileStatus::not_found, path, "no tenant '" + tenant_id + "'");
+  std::string why;
+  if (!tenant_file_holds_only(*it->second, path, tenant_id, why)) return failure(TenantFileStatus::not_managed, path, why);
+  it->second = std::nullopt;
+  policy::Configuration candidate = policy::load_configuration(main_config, docs.files);
+  if (!candidate.ok()) {
+    TenantFileResult r = failure(TenantFileStatus::invalid, path, "removing tenant '" + tenant_id + "' leaves " + summarize(candidate.errors));
+    r.errors = std::move(candidate.errors);
+    return r;
+  }
+  TenantFileResult r = documents.store(tenant_id, nullptr, expected);
+  r.path = path;
+  return r;
+}
+
 }  // namespace
 
 std::string tenant_file_path(const std::string& main_config, const std::string& tenant_id) {
@@ -132,16 +207,26 @@ std::string tenant_file_etag(const std::string& bytes) {
   return out;
 }
 
-TenantFileResult read_tenant_file(const std::string& main_config, const std::string& tenant_id) {
+TenantFileResult read_tenant_file(const std::string& main_config, const std::string& tenant_id,
+                                  const TenantDocumentStore* documents) {
   const std::string path = tenant_file_path(main_config, tenant_id);
   if (!valid_tenant_id(tenant_id))
     return failure(TenantFileStatus::not_found, path, "'" + tenant_id + "' is not a tenant id (a-z, 0-9, '-', '_')");
-  std::string error;
-  const auto bytes = read_bytes(path, error);
-  if (!error.empty()) return failure(TenantFileStatus::io_error, path, error);
-  // Parse exactly the bytes the ETag is computed from, even if the file is replaced meanwhile.
+  std::optional<std::string> bytes;
   TenantFileOverrides overrides;
-  if (bytes) overrides[path] = *bytes;
+  std::string stored_etag;
+  if (documents) {
+    auto docs = documents->documents();
+    overrides = std::move(docs.files);
+    if (auto it = overrides.find(path); it != overrides.end()) bytes = it->second;
+    stored_etag = docs.etags[path];
+  } else {
+    std::string error;
+    bytes = read_bytes(path, error);
+    if (!error.empty()) return failure(TenantFileStatus::io_error, path, error);
+    // Parse exactly the bytes the ETag is computed from, even if the file is replaced meanwhile.
+    if (bytes) overrides[path] = *bytes;
+  }
   LoadResult loaded = load_config_file(main_config, overrides);
   if (loaded.settings.source.empty() && !loaded.errors.empty())  // the main file itself could not be opened
     return failure(TenantFileStatus::io_error, main_config, loaded.errors[0].to_string());
@@ -168,16 +253,17 @@ TenantFileResult read_tenant_file(const std::string& main_config, const std::str
   for (const auto& [name, p] : loaded.settings.policies)
     if (p.mark.file == path) r.content.policies.push_back(p);
   std::string why;
-  if (bytes && tenant_file_holds_only(*bytes, path, tenant_id, why)) r.etag = tenant_file_etag(*bytes);
+  if (bytes && tenant_file_holds_only(*bytes, path, tenant_id, why)) r.etag = documents ? stored_etag : tenant_file_etag(*bytes);
   return r;
 }
 
 TenantFileResult write_tenant_file(const std::string& main_config, const TenantFileContent& content,
-                                   const ExpectedEtag& expected) {
+                                   const ExpectedEtag& expected, TenantDocumentStore* documents) {
   const std::string& id = content.tenant.id;
   const std::string path = tenant_file_path(main_config, id);
   if (!valid_tenant_id(id))
     return failure(TenantFileStatus::invalid, path, "'" + id + "' is not a tenant id: use a-z, 0-9, '-' and '_' (at most 64)");
+  if (documents) return write_document(main_config, content, expected, *documents);
   const std::string dir = tenants_dir(main_config).string();
   if (std::string error = base::make_directories(dir); !error.empty()) return failure(TenantFileStatus::io_error, dir, error);
   DirLock lock(dir);
@@ -201,34 +287,18 @@ TenantFileResult write_tenant_file(const std::string& main_config, const TenantF
 
   const std::string bytes = render_tenant_file(content);
   policy::Configuration candidate = policy::load_configuration(main_config, {{path, bytes}});
-  for (const auto& t : candidate.settings.tenants)
-    if (t.id == id && t.mark.file != path)
-      return failure(TenantFileStatus::not_managed, t.mark.file,
-                     "tenant '" + id + "' is defined in " + where(t.mark) + ", not in " + path +
-                         "; move its entry (and its policies) into " + path + " to manage it with sekisho");
-  if (!candidate.ok()) {
-    TenantFileResult r = failure(TenantFileStatus::invalid, path, summarize(candidate.errors));
-    r.errors = std::move(candidate.errors);
-    return r;
-  }
+  if (auto refused = check_candidate(candidate, id, path)) return *refused;
   if (std::string werr = write_atomically(path, main_config, bytes); !werr.empty())
     return failure(TenantFileStatus::io_error, path, werr);
-
-  TenantFileResult r;
-  r.path = path;
-  r.etag = tenant_file_etag(bytes);
-  for (const auto& t : candidate.settings.tenants)
-    if (t.id == id) r.content.tenant = t;
-  for (const auto& [name, p] : candidate.settings.policies)
-    if (p.mark.file == path) r.content.policies.push_back(p);
-  return r;
+  return written(candidate, id, path, tenant_file_etag(bytes));
 }
 
 TenantFileResult remove_tenant_file(const std::string& main_config, const std::string& tenant_id,
-                                    const ExpectedEtag& expected) {
+                                    const ExpectedEtag& expected, TenantDocumentStore* documents) {
   const std::string path = tenant_file_path(main_config, tenant_id);
   if (!valid_tenant_id(tenant_id))
     return failure(TenantFileStatus::not_found, path, "'" + tenant_id + "' is not a tenant id (a-z, 0-9, '-', '_')");
+  if (documents) return remove_document(main_config, tenant_id, expected, *documents);
   const std::string dir = tenants_dir(main_config).string();
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return failure(TenantFileStatus::not_found, path, "no tenant file " + path);

@@ -21,6 +21,7 @@
 // moving a tenant into tenants.d/<id>.yaml is a one-time manual step.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +39,7 @@ enum class TenantFileStatus {
   conflict,     // expected ETag did not match, or the file exists when it should not
   invalid,      // the change would make the configuration invalid; see errors
   io_error,     // cannot read or write the file; see message
+  unavailable,  // the fleet database cannot be reached; see message
 };
 
 struct TenantFileResult {
@@ -54,6 +56,23 @@ struct TenantFileResult {
 // (create); otherwise the ETag returned by an earlier read.
 using ExpectedEtag = std::optional<std::string>;
 
+// Where tenant documents live when they are not the tenants.d files: the fleet's database
+// (admin/tenant_files/fleet_documents.h). The functions below take one; null = the files. The
+// documents are still named tenants.d/<id>.yaml (the loader reads them as those files), so
+// validation and its messages are the same either way.
+class TenantDocumentStore {
+ public:
+  virtual ~TenantDocumentStore() = default;
+  struct Documents {
+    TenantFileOverrides files;                 // every document in place of the tenants.d files
+    std::map<std::string, std::string> etags;  // by path
+  };
+  virtual Documents documents() const = 0;
+  // Stores `text` as tenant `id`'s document (null: removes it) if `expected` still holds. ok:
+  // etag is the new one. Else conflict, not_found or unavailable with a message.
+  virtual TenantFileResult store(const std::string& id, const std::string* text, const ExpectedEtag& expected) = 0;
+};
+
 // tenants.d/<id>.yaml beside `main_config`.
 std::string tenant_file_path(const std::string& main_config, const std::string& tenant_id);
 
@@ -62,16 +81,17 @@ std::string tenant_file_etag(const std::string& bytes);
 
 // The tenant `tenant_id` as the whole configuration defines it. ok also for tenants defined
 // elsewhere (path says where; etag is then empty since the file is not ours to write).
-TenantFileResult read_tenant_file(const std::string& main_config, const std::string& tenant_id);
+TenantFileResult read_tenant_file(const std::string& main_config, const std::string& tenant_id,
+                                  const TenantDocumentStore* documents = nullptr);
 
 // Replaces (or creates) tenants.d/<content.tenant.id>.yaml after validating the whole
 // configuration with it. Marks in `content` are ignored.
 TenantFileResult write_tenant_file(const std::string& main_config, const TenantFileContent& content,
-                                   const ExpectedEtag& expected);
+                                   const ExpectedEtag& expected, TenantDocumentStore* documents = nullptr);
 
 // Deletes tenants.d/<tenant_id>.yaml after checking the configuration is valid without it
 // (another tenant may use a policy defined there).
 TenantFileResult remove_tenant_file(const std::string& main_config, const std::string& tenant_id,
-                                    const ExpectedEtag& expected);
+                                    const ExpectedEtag& expected, TenantDocumentStore* documents = nullptr);
 
 }  // namespace sekisho::config

@@ -490,7 +490,7 @@ LoadResult read_main_text(std::string_view yaml, const std::string& source_name)
     return result;
   }
   r.check_keys(root, "", {"server", "upstreams", "forwarding", "cache", "log", "category_db", "categories_file", "blockpage", "tenants",
-                          "policies", "querylog", "limits", "intercept", "admin", "feeds", "feed_service", "tenants_dir"});
+                          "policies", "querylog", "limits", "intercept", "admin", "feeds", "feed_service", "tenants_dir", "fleet"});
   if (YAML::Node n = root["server"]; n.IsDefined()) read_server(r, n, s.server);
   if (YAML::Node n = root["upstreams"]; n.IsDefined()) read_upstreams(r, n, s.upstreams);
   else s.upstreams = resolv_conf_upstreams();
@@ -514,6 +514,7 @@ LoadResult read_main_text(std::string_view yaml, const std::string& source_name)
       r.read_string(m, "state_directory", p, s.feed_service.state_directory);
     });
   }
+  if (YAML::Node n = root["fleet"]; n.IsDefined()) read_described(r, n, "fleet", s.fleet);
   if (!s.feeds.empty() && s.category_db.empty())
     r.error(root["feeds"], "feeds", "feeds write into the category store: set category_db");
 

@@ -219,4 +219,14 @@ void read_described(Reader& r, const YAML::Node& node, const std::string& path, 
   read_fields(r, node, path, out);
 }
 
+void read_described(Reader& r, const YAML::Node& node, const std::string& path, FleetSettings& out) {
+  static constexpr auto kKeys = schema::keys<FleetSettings>();
+  if (!r.expect_map(node, path)) return;
+  r.check_keys(node, path, kKeys);
+  out.mark = r.mark(node);
+  read_fields(r, node, path, out);
+  if (!out.password_file.empty() && !out.password_env.empty())
+    r.error(node, path + ".password_env", "give the password in password_file or password_env, not both");
+}
+
 }  // namespace sekisho::config

@@ -24,5 +24,6 @@ void read_described(Reader& r, const YAML::Node& node, const std::string& path, 
 void read_described(Reader& r, const YAML::Node& node, const std::string& path, ForwardingSettings& out);
 void read_described(Reader& r, const YAML::Node& node, const std::string& path, LimitSettings& out);
 void read_described(Reader& r, const YAML::Node& node, const std::string& path, InterceptLimitsSettings& out);
+void read_described(Reader& r, const YAML::Node& node, const std::string& path, FleetSettings& out);
 
 }  // namespace sekisho::config

@@ -214,6 +214,8 @@ class Sekishod:
         self._open_notify()
         for attempt in range(tries):
             self.ready_after = None
+            # A restarted server's READY=1 is the new process's, not the one before it.
+            seen = len(self.notify_lines())
             self.prepare(keep=self.ports if attempt == 0 else None)
             env = dict(os.environ, NOTIFY_SOCKET=self._notify_addr)
             env.pop("WATCHDOG_USEC", None)
@@ -227,7 +229,7 @@ class Sekishod:
             err.close()
             deadline = t0 + timeout
             while time.monotonic() < deadline:
-                if "READY=1" in self.notify_lines():
+                if "READY=1" in self.notify_lines()[seen:]:
                     self.ready_after = time.monotonic() - t0
                     break
                 if self.proc.poll() is not None:

@@ -42,11 +42,10 @@ def make_token(role, tenant=None, name=None):
 
 
 class Admin:
-    def __init__(self, port):
-        self.port = port
-
+    def __init__(self, port, host="127.0.0.1"):
+        self.port, self.host = port, host
     def call(self, method, path, token=None, body=None, headers=None, source="127.0.0.1", raw=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10, source_address=(source, 0))
+        c = http.client.HTTPConnection(self.host, self.port, timeout=10, source_address=(source, 0))
         h = dict(headers or {})
         if token:
             h["Authorization"] = "Bearer " + token

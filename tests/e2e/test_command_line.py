@@ -38,7 +38,9 @@ COMMANDS = [["sekishod"], ["sekisho-intercept"], ["sekisho"], ["sekisho", "check
             ["sekisho", "admin"], ["sekisho", "admin", "token"],
             ["sekisho", "device"], *[["sekisho", "device", c] for c in ("add", "list", "revoke")],
             ["sekisho", "profile"], ["sekisho", "profile", "apple"], ["sekisho", "profile", "android"],
-            ["sekisho", "feed"], ["sekisho", "feed", "status"], ["sekisho-feed"]]
+            ["sekisho", "feed"], ["sekisho", "feed", "status"], ["sekisho-feed"],
+            ["sekisho", "fleet"], *[["sekisho", "fleet", c] for c in ("init", "migrate", "import-yaml", "export-yaml",
+                                                                     "status")]]
 
 
 def run(program, *args, input=None):
@@ -79,7 +81,8 @@ def test_every_command_has_help(command):
 
 
 @pytest.mark.parametrize("command", [["sekisho"], ["sekisho", "db"], ["sekisho", "ca"], ["sekisho", "device"],
-                                     ["sekisho", "profile"], ["sekisho", "admin"], ["sekisho", "feed"]], ids=" ".join)
+                                     ["sekisho", "profile"], ["sekisho", "admin"], ["sekisho", "feed"], ["sekisho", "fleet"]],
+                         ids=" ".join)
 def test_help_word_where_a_subcommand_goes(command):
     p = run(command[0], *command[1:], "help")
     assert p.returncode == 0 and p.stdout == run(command[0], *command[1:], "--help").stdout
@@ -122,6 +125,7 @@ BAD_USAGE = [
     ("sekisho-intercept", [], "sekisho-intercept", "--config FILE is required"),
     ("sekisho-feed", [], "sekisho-feed", "--config is required"),
     ("sekisho", ["feed", "status"], "sekisho feed status", "--config is required"),
+    ("sekisho", ["fleet", "status"], "sekisho fleet status", "--config is required"),
     ("sekisho", [], "sekisho", "missing command"),
     ("sekisho", ["frobnicate"], "sekisho", "unknown command 'frobnicate'"),
     ("sekisho", ["--bogus"], "sekisho", "--bogus"),
